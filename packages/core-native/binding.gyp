@@ -1,0 +1,29 @@
+{
+  "targets": [
+    {
+      "target_name": "ringleader",
+      "sources": [
+        "src/binding.cc",
+        "src/engine/ring.c",
+        "src/engine/bufring.c",
+        "src/engine/net.c",
+        "src/engine/acceptor.c",
+        "src/engine/worker.c"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(pkg-config --cflags-only-I liburing | sed s/-I//g)"
+      ],
+      "defines": [
+        "NAPI_VERSION=9",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "RL_LIBURING_VERSION=\"<!(pkg-config --modversion liburing)\""
+      ],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "cflags_c": ["-std=gnu11"],
+      "cflags_cc": ["-std=gnu++17", "-fno-exceptions"],
+      "libraries": ["<!@(pkg-config --libs liburing)"]
+    }
+  ]
+}

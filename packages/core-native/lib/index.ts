@@ -1,0 +1,141 @@
+/**
+ * @ringleader/core-native: the io_uring engine and its binding.
+ * Thin, typed wrappers only; policy lives in @ringleader/runtime.
+ */
+import { createRequire } from 'node:module';
+import { errnoError } from './errors.js';
+
+export * from './errors.js';
+
+/** Names of the counters in a shared stats block, in index order. */
+export interface CounterLayout {
+  workerI32: string[];
+  workerU64: string[];
+  workerU64Size: number;
+  handoffHistOffset: number;
+  handoffHistBuckets: number;
+  handoffHistSubBits: number;
+  acceptorI32: string[];
+  acceptorU64: string[];
+}
+
+/** What the kernel offers, as `ringleader doctor` reports it. */
+export interface ProbeResult {
+  setupError: number;
+  ioUringDisabled: number;
+  features: number;
+  singleIssuer: boolean;
+  deferTaskrun: boolean;
+  coopTaskrun: boolean;
+  submitAll: boolean;
+  bufRing: boolean;
+  sparseFiles: boolean;
+  msgRingFd: boolean;
+  msgRingFdError: number;
+  sockCmdSetsockopt: boolean;
+  ops: Record<string, boolean>;
+}
+
+/** Options of the native acceptor (validated by the runtime first). */
+export interface NativeAcceptorOptions {
+  tableSize: number;
+  maxArmed?: number;
+  multishot?: boolean;
+  multishotMargin?: number;
+  wantAddress?: boolean;
+  deferTaskrun?: boolean;
+}
+
+/** The acceptor ring on the main thread. */
+export interface NativeAcceptor {
+  /** Event records, 4 int32 each: type, slot, a, b. Valid during onBatch. */
+  readonly events: Int32Array;
+  readonly ringFd: number;
+  /** bind + listen + start accepting; returns the bound port. */
+  listen(ip: string, port: number, backlog: number, flags: number): number;
+  addTarget(ringFd: number): number;
+  removeTarget(idx: number): number;
+  /** Hand slots[i] to targets[i] for i < n; returns how many were queued. */
+  dispatch(slots: Int32Array, targets: Int32Array, n: number): number;
+  reject(slot: number): number;
+  drop(slot: number): number;
+  pause(): void;
+  resume(): void;
+  stop(): void;
+  free(): number;
+  close(): void;
+}
+
+/** Options of a worker ring. */
+export interface NativeWorkerOptions {
+  tableSize: number;
+  bufCount?: number;
+  bufSize?: number;
+  mode: number;
+  highWater?: number;
+  lowWater?: number;
+  deferTaskrun?: boolean;
+}
+
+/** A worker's ring, created on the thread that drives it. */
+export interface NativeWorkerRing {
+  readonly ringFd: number;
+  readonly live: number;
+  readonly setupFlags: number;
+  closeAll(): number;
+  close(): void;
+}
+
+interface Binding {
+  Acceptor: new (
+    opts: NativeAcceptorOptions,
+    i32: Int32Array,
+    u64: BigUint64Array,
+    onBatch: (n: number) => void,
+  ) => NativeAcceptor;
+  WorkerRing: new (opts: NativeWorkerOptions, i32: Int32Array, u64: BigUint64Array) => NativeWorkerRing;
+  setErrorFactory(fn: (errno: number, syscall: string) => Error): void;
+  probe(): ProbeResult;
+  histLowerBounds(subBits: number, n: number): Float64Array;
+  layout: CounterLayout;
+  modes: { echo: number; proxy: number; js: number };
+  acceptorEvents: Record<
+    'ACCEPT' | 'HANDOFF_OK' | 'HANDOFF_ERR' | 'ACCEPT_ERR' | 'STALL' | 'UNSTALL' | 'REJECTED' | 'CLOSED',
+    number
+  >;
+  versions: { liburing: string; liburingHeader: string };
+}
+
+const require = createRequire(import.meta.url);
+
+function load(): Binding {
+  try {
+    return require('../build/Release/ringleader.node') as Binding;
+  } catch (e) {
+    const err = new Error(
+      'the ringleader native addon is not built; run `pnpm install` (it needs liburing-dev and a C compiler)',
+    ) as Error & { code: string; cause: unknown };
+    err.code = 'ERR_RINGLEADER_NOT_BUILT';
+    err.cause = e;
+    throw err;
+  }
+}
+
+/** The loaded addon. */
+export const native: Binding = load();
+native.setErrorFactory((errno, syscall) => errnoError(errno, syscall));
+
+export const layout: CounterLayout = native.layout;
+export const modes = native.modes;
+export const acceptorEvents = native.acceptorEvents;
+export const versions = native.versions;
+
+/** Probe the kernel (creates and closes a few tiny rings). */
+export function probe(): ProbeResult {
+  return native.probe();
+}
+
+/** Lower bound of each histogram bucket (n + 1 entries). */
+export function histLowerBounds(subBits: number, n: number): Float64Array {
+  return native.histLowerBounds(subBits, n);
+}

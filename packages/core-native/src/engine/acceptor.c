@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "acceptor.h"
+#include "ud.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define APOOL_NONE 0xffffu
+
+static void emit(rl_acceptor *a, int type, int slot, int x, int y)
+{
+	if (a->nev >= a->evcap) {
+		a->ev_dropped++;
+		return;
+	}
+	rl_acc_event *e = &a->ev[a->nev++];
+	e->type = type;
+	e->slot = slot;
+	e->a = x;
+	e->b = y;
+}
+
+static void gauges(rl_acceptor *a)
+{
+	RL_STORE(&a->c.i32[RL_AI_table_used], (int32_t) a->used);
+	RL_STORE(&a->c.i32[RL_AI_accepts_armed], (int32_t) a->armed);
+	RL_STORE(&a->c.i32[RL_AI_multishot], (int32_t) (a->ms_state == 1));
+	RL_STORE(&a->c.i32[RL_AI_paused], (int32_t) a->paused);
+	RL_STORE(&a->c.i32[RL_AI_stalled], (int32_t) a->stalled);
+	RL_STORE(&a->c.i32[RL_AI_backoff_ms], (int32_t) (a->backoff_armed ? a->backoff_ms : 0));
+}
+
+int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c,
+		     const char **failed_call)
+{
+	static const char *dummy;
+	if (!failed_call)
+		failed_call = &dummy;
+	memset(a, 0, sizeof(*a));
+	a->lfd = -1;
+	a->lfd_closed = 1;
+	a->c = c;
+	if (!o->table_size || o->table_size > RL_IDX_MAX) {
+		*failed_call = "rl_acceptor_init";
+		return -EINVAL;
+	}
+	a->table_size = o->table_size;
+	a->max_armed = o->max_armed ? o->max_armed : 64;
+	if (a->max_armed > 4096)
+		a->max_armed = 4096;
+	a->allow_ms = o->multishot && !o->want_addr;
+	a->want_addr = o->want_addr;
+	a->ms_margin = o->multishot_margin ? o->multishot_margin : 1024;
+	/* enough SQEs for a full batch of hand-offs (2 each) plus accepts */
+	unsigned sq = o->sq_entries;
+	if (!sq) {
+		sq = 256;
+		while (sq < 2 * a->max_armed + 64 && sq < 4096)
+			sq <<= 1;
+	}
+	rl_ring_opts ro = { .sq_entries = sq, .cq_entries = 0, .files = a->table_size,
+			    .no_defer_taskrun = o->no_defer_taskrun };
+	/* every slot can produce an accept and a hand-off CQE before JS runs */
+	unsigned cq = 4 * sq;
+	while (cq < 2 * a->table_size + 2 * a->max_armed + 64 && cq < 65536)
+		cq <<= 1;
+	ro.cq_entries = cq;
+	int ret = rl_ring_init(&a->ring, &ro, failed_call);
+	if (ret < 0)
+		return ret;
+	a->slot_conn = calloc(a->table_size, sizeof(uint32_t));
+	a->evcap = rl_acceptor_event_capacity(o);
+	if (o->ev && o->evcap >= a->evcap) {
+		a->ev = o->ev;
+		a->evcap = o->evcap;
+	} else if (o->ev) {
+		*failed_call = "rl_acceptor_init";
+		rl_acceptor_destroy(a);
+		return -EINVAL;
+	} else {
+		a->ev = calloc(a->evcap, sizeof(rl_acc_event));
+		a->ev_owned = 1;
+	}
+	a->apool = calloc(a->max_armed, sizeof(rl_acc_addr));
+	a->target_cap = 16;
+	a->target_fd = malloc(a->target_cap * sizeof(int));
+	if (!a->slot_conn || !a->ev || !a->apool || !a->target_fd) {
+		*failed_call = "malloc";
+		rl_acceptor_destroy(a);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < a->max_armed; i++)
+		a->apool[i].next_free = (uint16_t) (i + 1 < a->max_armed ? i + 1 : APOOL_NONE);
+	a->apool_free = 0;
+	RL_STORE(&a->c.i32[RL_AI_table_size], (int32_t) a->table_size);
+	return 0;
+}
+
+void rl_acceptor_destroy(rl_acceptor *a)
+{
+	if (a->lfd >= 0 && !a->lfd_closed) {
+		shutdown(a->lfd, SHUT_RDWR);
+		close(a->lfd);
+	}
+	a->lfd = -1;
+	a->lfd_closed = 1;
+	rl_ring_destroy(&a->ring);
+	for (unsigned i = 0; i < a->ntargets; i++)
+		if (a->target_fd[i] >= 0)
+			close(a->target_fd[i]);
+	free(a->target_fd);
+	free(a->slot_conn);
+	if (a->ev_owned)
+		free(a->ev);
+	free(a->apool);
+	a->target_fd = NULL;
+	a->slot_conn = NULL;
+	a->ev = NULL;
+	a->apool = NULL;
+	a->ntargets = 0;
+}
+
+/* ---------------- arming accepts ---------------- */
+
+static void arm_single(rl_acceptor *a)
+{
+	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
+	if (!sqe)
+		return;
+	uint16_t pe = APOOL_NONE;
+	struct sockaddr *sa = NULL;
+	socklen_t *lenp = NULL;
+	if (a->want_addr && a->apool_free != APOOL_NONE) {
+		pe = a->apool_free;
+		a->apool_free = a->apool[pe].next_free;
+		a->apool[pe].len = sizeof(a->apool[pe].ss);
+		sa = (struct sockaddr *) &a->apool[pe].ss;
+		lenp = &a->apool[pe].len;
+	}
+	rl_prep_accept_direct_alloc(sqe, a->lfd, sa, lenp, 0); /* no CLOEXEC: -EINVAL for direct */
+	sqe->user_data = rl_ud(RL_OP_ACCEPT, 0, 0, pe);
+	a->armed++;
+	RL_ADD(&a->c.u64[RL_AU_single_arms], 1);
+}
+
+static void arm_multishot(rl_acceptor *a)
+{
+	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
+	if (!sqe)
+		return;
+	io_uring_prep_multishot_accept_direct(sqe, a->lfd, NULL, NULL, 0);
+	sqe->user_data = rl_ud(RL_OP_ACCEPT_MS, 0, 0, 0);
+	a->ms_state = 1;
+	RL_ADD(&a->c.u64[RL_AU_multishot_arms], 1);
+}
+
+static void cancel_accepts(rl_acceptor *a)
+{
+	if (a->lfd < 0 || (a->armed == 0 && a->ms_state != 1))
+		return;
+	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
+	if (!sqe)
+		return;
+	io_uring_prep_cancel_fd(sqe, a->lfd, IORING_ASYNC_CANCEL_ALL);
+	sqe->user_data = rl_ud(RL_OP_ACCEPT_CANCEL, 0, 0, 0);
+	if (a->ms_state == 1)
+		a->ms_state = 2;
+}
+
+/* bring armed accepts in line with free slots and policy */
+static void acc_arm(rl_acceptor *a)
+{
+	if (a->lfd < 0 || a->lfd_closed || a->stopping)
+		return;
+	if (a->paused || a->backoff_armed) {
+		cancel_accepts(a);
+		gauges(a);
+		return;
+	}
+	unsigned free_slots = rl_acceptor_free(a);
+	if (a->allow_ms) {
+		if (a->ms_state == 1 && free_slots < a->ms_margin) {
+			/* the table is filling: multishot could overrun it */
+			cancel_accepts(a);
+		} else if (a->ms_state == 0 && a->armed == 0 && free_slots >= 2 * a->ms_margin) {
+			arm_multishot(a);
+		}
+		if (a->ms_state != 0) {
+			gauges(a);
+			return;
+		}
+	}
+	while (a->armed < a->max_armed && rl_acceptor_free(a) > 0)
+		arm_single(a);
+	int stalled = rl_acceptor_free(a) == 0 && a->armed == 0 && a->ms_state == 0;
+	if (stalled != a->stalled) {
+		a->stalled = stalled;
+		emit(a, stalled ? RL_AEV_STALL : RL_AEV_UNSTALL, -1, (int) a->used, 0);
+		if (stalled)
+			RL_ADD(&a->c.u64[RL_AU_stalls], 1);
+	}
+	gauges(a);
+}
+
+int rl_acceptor_start(rl_acceptor *a, int lfd)
+{
+	a->lfd = lfd;
+	a->lfd_closed = 0;
+	acc_arm(a);
+	int ret = rl_ring_submit(&a->ring);
+	return ret < 0 ? ret : 0;
+}
+
+/* ---------------- completions ---------------- */
+
+static void count_accept_error(rl_acceptor *a, int res)
+{
+	RL_ADD(&a->c.u64[RL_AU_accept_errors], 1);
+	switch (-res) {
+	case EMFILE: RL_ADD(&a->c.u64[RL_AU_err_emfile], 1); break;
+	case ENFILE: RL_ADD(&a->c.u64[RL_AU_err_enfile], 1); break;
+	case ENOBUFS: RL_ADD(&a->c.u64[RL_AU_err_enobufs], 1); break;
+	case ENOMEM: RL_ADD(&a->c.u64[RL_AU_err_enomem], 1); break;
+	default: RL_ADD(&a->c.u64[RL_AU_err_other], 1); break;
+	}
+}
+
+/* An accept failed: wait before trying again, doubling up to 1 s. */
+static void backoff(rl_acceptor *a, int res)
+{
+	count_accept_error(a, res);
+	if (a->backoff_armed) {
+		return;
+	}
+	a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : 5;
+	if (a->backoff_ms > 1000)
+		a->backoff_ms = 1000;
+	a->backoff_ts.tv_sec = a->backoff_ms / 1000;
+	a->backoff_ts.tv_nsec = (long long) (a->backoff_ms % 1000) * 1000000LL;
+	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
+	if (!sqe)
+		return;
+	io_uring_prep_timeout(sqe, &a->backoff_ts, 0, 0);
+	sqe->user_data = rl_ud(RL_OP_BACKOFF, 0, 0, 0);
+	a->backoff_armed = 1;
+	RL_ADD(&a->c.u64[RL_AU_backoffs], 1);
+	emit(a, RL_AEV_ACCEPT_ERR, -1, res, (int) a->backoff_ms);
+}
+
+static void on_accepted(rl_acceptor *a, int slot, const struct sockaddr *sa)
+{
+	if ((unsigned) slot >= a->table_size) {
+		/* cannot happen with a table we registered; never leak it */
+		struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
+		if (sqe) {
+			io_uring_prep_close_direct(sqe, (unsigned) slot);
+			sqe->user_data = rl_ud(RL_OP_NONE, 0, 0, 0);
+		}
+		return;
+	}
+	a->used++;
+	a->backoff_ms = 0;
+	uint32_t id = rl_next_conn_id();
+	a->slot_conn[slot] = id;
+	rl_peer_put(id, sa, rl_now_ns());
+	RL_ADD(&a->c.u64[RL_AU_accepted], 1);
+	emit(a, RL_AEV_ACCEPT, slot, (int32_t) id, 0);
+}
+
+static void slot_freed(rl_acceptor *a, unsigned slot)
+{
+	if (slot < a->table_size)
+		a->slot_conn[slot] = 0;
+	if (a->used)
+		a->used--;
+}
+
+static void acc_cqe(void *ctx, struct io_uring_cqe *cqe)
+{
+	rl_acceptor *a = ctx;
+	uint64_t ud = cqe->user_data;
+	int res = cqe->res;
+	switch (rl_ud_op(ud)) {
+	case RL_OP_ACCEPT: {
+		uint16_t pe = rl_ud_aux(ud);
+		const struct sockaddr *sa = NULL;
+		if (pe != APOOL_NONE && pe < a->max_armed) {
+			sa = (const struct sockaddr *) &a->apool[pe].ss;
+			a->apool[pe].next_free = a->apool_free;
+			a->apool_free = pe;
+		}
+		if (a->armed)
+			a->armed--;
+		if (res >= 0)
+			on_accepted(a, res, sa);
+		else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN && !a->stopping)
+			backoff(a, res);
+		break;
+	}
+	case RL_OP_ACCEPT_MS:
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			a->ms_state = 0;
+		if (res >= 0)
+			on_accepted(a, res, NULL);
+		else if (res != -ECANCELED && !a->stopping) {
+			if (a->ms_state == 1)
+				cancel_accepts(a);
+			backoff(a, res);
+		}
+		break;
+	case RL_OP_BACKOFF:
+		a->backoff_armed = 0;
+		break;
+	case RL_OP_HANDOFF: {
+		unsigned slot = rl_ud_idx(ud);
+		unsigned target = rl_ud_aux(ud);
+		if (res >= 0) {
+			RL_ADD(&a->c.u64[RL_AU_handoffs], 1);
+			emit(a, RL_AEV_HANDOFF_OK, (int) slot, (int) target, res);
+			break;
+		}
+		switch (-res) {
+		case ENFILE: RL_ADD(&a->c.u64[RL_AU_handoff_enfile], 1); break;
+		case EBADFD: case EBADF: case EOWNERDEAD: case ENXIO:
+			RL_ADD(&a->c.u64[RL_AU_handoff_dead], 1); break;
+		case EOVERFLOW: case ENOMEM: case EAGAIN:
+			RL_ADD(&a->c.u64[RL_AU_handoff_retry], 1); break;
+		default: RL_ADD(&a->c.u64[RL_AU_handoff_other], 1); break;
+		}
+		emit(a, RL_AEV_HANDOFF_ERR, (int) slot, (int) target, res);
+		break;
+	}
+	case RL_OP_HANDOFF_CLOSE:
+		if (res == -ECANCELED)
+			break; /* the send failed: the slot is still ours */
+		if (res < 0) {
+			/* close failed; clear the slot by update so it is reusable */
+			int none = -1;
+			io_uring_register_files_update(&a->ring.ring, rl_ud_idx(ud), &none, 1);
+		}
+		slot_freed(a, rl_ud_idx(ud));
+		break;
+	case RL_OP_REJECT_CLOSE: {
+		unsigned slot = rl_ud_idx(ud);
+		uint32_t id = slot < a->table_size ? a->slot_conn[slot] : 0;
+		if (res < 0) {
+			int none = -1;
+			io_uring_register_files_update(&a->ring.ring, slot, &none, 1);
+		}
+		slot_freed(a, slot);
+		if (rl_ud_aux(ud)) {
+			RL_ADD(&a->c.u64[RL_AU_rejected], 1);
+			emit(a, RL_AEV_REJECTED, (int) slot, (int32_t) id, 0);
+		}
+		break;
+	}
+	default:
+		break; /* cancels, setsockopt: nothing to account */
+	}
+}
+
+static void acc_after_round(void *ctx)
+{
+	acc_arm((rl_acceptor *) ctx);
+}
+
+int rl_acceptor_run(rl_acceptor *a)
+{
+	/* events accumulate until the binding has delivered them (a->nev = 0) */
+	return rl_ring_run(&a->ring, acc_cqe, a, 8, acc_after_round);
+}
+
+/* ---------------- targets and hand-off ---------------- */
+
+int rl_acceptor_add_target(rl_acceptor *a, int ring_fd)
+{
+	/* our own reference: the worker's fd number can never be reused under us */
+	int fd = fcntl(ring_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	for (unsigned i = 0; i < a->ntargets; i++) {
+		if (a->target_fd[i] < 0) {
+			a->target_fd[i] = fd;
+			return (int) i;
+		}
+	}
+	if (a->ntargets == a->target_cap) {
+		unsigned cap = a->target_cap * 2;
+		int *n = realloc(a->target_fd, cap * sizeof(int));
+		if (!n) {
+			close(fd);
+			return -ENOMEM;
+		}
+		a->target_fd = n;
+		a->target_cap = cap;
+	}
+	if (a->ntargets >= 0xffff) {
+		close(fd);
+		return -ENOSPC;
+	}
+	a->target_fd[a->ntargets] = fd;
+	return (int) a->ntargets++;
+}
+
+int rl_acceptor_remove_target(rl_acceptor *a, unsigned idx)
+{
+	if (idx >= a->ntargets || a->target_fd[idx] < 0)
+		return -EINVAL;
+	close(a->target_fd[idx]);
+	a->target_fd[idx] = -1;
+	return 0;
+}
+
+int rl_acceptor_handoff(rl_acceptor *a, unsigned slot, unsigned target)
+{
+	if (slot >= a->table_size || !a->slot_conn[slot])
+		return -EINVAL;
+	if (target >= a->ntargets || a->target_fd[target] < 0)
+		return -EBADFD;
+	int ret = rl_ring_reserve(&a->ring, 2);
+	if (ret < 0)
+		return ret;
+	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
+	io_uring_prep_msg_ring_fd_alloc(sqe, a->target_fd[target], (int) slot,
+					rl_ud_handoff_in(a->slot_conn[slot]), 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = rl_ud(RL_OP_HANDOFF, slot, 0, (uint16_t) target);
+	sqe = rl_ring_sqe(&a->ring);
+	io_uring_prep_close_direct(sqe, slot);
+	sqe->user_data = rl_ud(RL_OP_HANDOFF_CLOSE, slot, 0, (uint16_t) target);
+	return 0;
+}
+
+static int close_slot(rl_acceptor *a, unsigned slot, int rst)
+{
+	if (slot >= a->table_size || !a->slot_conn[slot])
+		return -EINVAL;
+	int ret = rl_ring_reserve(&a->ring, 2);
+	if (ret < 0)
+		return ret;
+	struct io_uring_sqe *sqe;
+	if (rst) {
+		/* SO_LINGER {on, 0}: close sends RST instead of FIN */
+		static const struct linger lg = { 1, 0 };
+		sqe = rl_ring_sqe(&a->ring);
+		rl_prep_setsockopt(sqe, (int) slot, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+		sqe->user_data = rl_ud(RL_OP_SETSOCKOPT, slot, 0, 0);
+	}
+	sqe = rl_ring_sqe(&a->ring);
+	io_uring_prep_close_direct(sqe, slot);
+	sqe->user_data = rl_ud(RL_OP_REJECT_CLOSE, slot, 0, (uint16_t) rst);
+	return 0;
+}
+
+int rl_acceptor_reject(rl_acceptor *a, unsigned slot) { return close_slot(a, slot, 1); }
+int rl_acceptor_drop(rl_acceptor *a, unsigned slot) { return close_slot(a, slot, 0); }
+
+void rl_acceptor_pause(rl_acceptor *a)
+{
+	if (a->paused)
+		return;
+	a->paused = 1;
+	acc_arm(a);
+}
+
+void rl_acceptor_resume(rl_acceptor *a)
+{
+	if (!a->paused)
+		return;
+	a->paused = 0;
+	acc_arm(a);
+}
+
+void rl_acceptor_stop(rl_acceptor *a)
+{
+	if (a->stopping)
+		return;
+	cancel_accepts(a);
+	a->stopping = 1;
+	if (a->lfd >= 0 && !a->lfd_closed) {
+		/* wakes any accept still waiting (it fails with -EINVAL) */
+		shutdown(a->lfd, SHUT_RDWR);
+		close(a->lfd);
+		a->lfd_closed = 1;
+	}
+	gauges(a);
+	emit(a, RL_AEV_CLOSED, -1, 0, 0);
+}

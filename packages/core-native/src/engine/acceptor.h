@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The acceptor: one ring on the main thread that accepts straight into its
+ * fixed-file table and hands each connection to a worker ring with
+ * msg_ring fd_alloc linked to close_direct of its own slot.
+ *
+ * Invariant that keeps connections from being lost: the number of accepts
+ * that can still complete (single-shot in flight, or a multishot's worst
+ * case) never exceeds the number of free slots. A direct accept into a full
+ * table is accepted by the kernel and then dropped, so the table must never
+ * be full when an accept completes.
+ *
+ * Policy (which worker, when to pause) lives in JS; the engine reports what
+ * happened as events and does what JS decides.
+ */
+#ifndef RL_ACCEPTOR_H
+#define RL_ACCEPTOR_H
+
+#include "counters.h"
+#include "net.h"
+#include "ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum rl_acc_ev {
+	RL_AEV_ACCEPT = 1,  /* slot, a = conn id */
+	RL_AEV_HANDOFF_OK,  /* slot, a = target, b = slot in the target */
+	RL_AEV_HANDOFF_ERR, /* slot, a = target, b = -errno; the slot is still ours */
+	RL_AEV_ACCEPT_ERR,  /* slot = -1, a = -errno, b = back-off ms */
+	RL_AEV_STALL,       /* table full: no accept can be armed */
+	RL_AEV_UNSTALL,
+	RL_AEV_REJECTED,    /* slot closed with RST; a = conn id */
+	RL_AEV_CLOSED,      /* listener closed (after rl_acceptor_stop) */
+};
+
+typedef struct rl_acc_event {
+	int32_t type, slot, a, b;
+} rl_acc_event;
+
+typedef struct rl_acceptor_opts {
+	unsigned table_size;       /* fixed-file slots for accepted sockets */
+	unsigned sq_entries;       /* 0 = auto */
+	unsigned max_armed;        /* single-shot accepts in flight, 0 = 64 */
+	int multishot;             /* 1 = use multishot while the table has room */
+	unsigned multishot_margin; /* free slots needed to keep multishot armed */
+	int want_addr;             /* 1 = record peer addresses (single-shot only) */
+	int no_defer_taskrun;
+	rl_acc_event *ev;          /* event buffer owned by the caller, or NULL */
+	unsigned evcap;            /* its capacity, >= rl_acceptor_event_capacity() */
+} rl_acceptor_opts;
+
+/* events one wake can produce at most: an accept and a hand-off result per
+ * slot, plus errors of the accepts in flight */
+static inline unsigned rl_acceptor_event_capacity(const rl_acceptor_opts *o)
+{
+	unsigned armed = o->max_armed ? o->max_armed : 64;
+	return 2 * o->table_size + 2 * armed + 64;
+}
+
+typedef struct rl_acc_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	uint16_t next_free;
+} rl_acc_addr;
+
+typedef struct rl_acceptor {
+	rl_ring ring;
+	int lfd;
+	rl_counters c;
+	unsigned table_size;
+	unsigned used;         /* slots holding a socket */
+	unsigned armed;        /* single-shot accepts in flight */
+	int ms_state;          /* 0 off, 1 armed, 2 being cancelled */
+	int paused, stopping, stalled;
+	unsigned backoff_ms;
+	int backoff_armed;
+	struct __kernel_timespec backoff_ts;
+	unsigned max_armed, ms_margin;
+	int allow_ms, want_addr;
+	int *target_fd;        /* dup of each worker ring fd, -1 when removed */
+	unsigned ntargets, target_cap;
+	rl_acc_addr *apool;    /* address buffers for single-shot accepts */
+	uint16_t apool_free;
+	uint32_t *slot_conn;   /* conn id held in each slot */
+	rl_acc_event *ev;
+	unsigned nev, evcap;
+	int ev_owned;
+	uint64_t ev_dropped;
+	int lfd_closed;
+} rl_acceptor;
+
+/* ring + table; the listener comes with rl_acceptor_listen. 0 or -errno. */
+int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c,
+		     const char **failed_call);
+/* adopt a listening socket (takes ownership) and start accepting */
+int rl_acceptor_start(rl_acceptor *a, int lfd);
+void rl_acceptor_destroy(rl_acceptor *a);
+
+/* one wake: drain CQEs into events, keep accepts armed */
+int rl_acceptor_run(rl_acceptor *a);
+
+int rl_acceptor_add_target(rl_acceptor *a, int ring_fd);
+int rl_acceptor_remove_target(rl_acceptor *a, unsigned idx);
+
+/* hand slot to target; result arrives as HANDOFF_OK / HANDOFF_ERR */
+int rl_acceptor_handoff(rl_acceptor *a, unsigned slot, unsigned target);
+/* close slot with RST (overflow: 'reject') */
+int rl_acceptor_reject(rl_acceptor *a, unsigned slot);
+/* close slot quietly (FIN): used when shutting down with held slots */
+int rl_acceptor_drop(rl_acceptor *a, unsigned slot);
+
+void rl_acceptor_pause(rl_acceptor *a);
+void rl_acceptor_resume(rl_acceptor *a);
+/* stop accepting for good: cancel accepts, close the listener */
+void rl_acceptor_stop(rl_acceptor *a);
+
+/* free slots that no accept can still claim */
+static inline unsigned rl_acceptor_free(const rl_acceptor *a)
+{
+	unsigned taken = a->used + a->armed;
+	return taken >= a->table_size ? 0 : a->table_size - taken;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

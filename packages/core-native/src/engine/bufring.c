@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "bufring.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid,
+		    unsigned count, unsigned size)
+{
+	memset(b, 0, sizeof(*b));
+	if (count == 0 || (count & (count - 1)) || count > 32768 || size == 0)
+		return -EINVAL;
+	size_t ring_bytes = (size_t) count * sizeof(struct io_uring_buf);
+	size_t ring_map = (ring_bytes + 4095) & ~(size_t) 4095;
+	void *rp = mmap(NULL, ring_map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (rp == MAP_FAILED)
+		return -errno;
+	b->map_len = (size_t) count * size;
+	b->map_len = (b->map_len + 4095) & ~(size_t) 4095;
+	void *base = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) {
+		int err = -errno;
+		munmap(rp, ring_map);
+		return err;
+	}
+	b->br = rp;
+	b->base = base;
+	b->count = count;
+	b->mask = count - 1;
+	b->size = size;
+	b->bgid = bgid;
+	io_uring_buf_ring_init(b->br);
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (unsigned long) rp;
+	reg.ring_entries = count;
+	reg.bgid = (unsigned short) bgid;
+	int ret = io_uring_register_buf_ring(ring, &reg, 0);
+	if (ret < 0) {
+		munmap(base, b->map_len);
+		munmap(rp, ring_map);
+		memset(b, 0, sizeof(*b));
+		return ret;
+	}
+	b->registered = 1;
+	for (unsigned i = 0; i < count; i++)
+		rl_buf_put(b, i);
+	rl_buf_commit(b);
+	return 0;
+}
+
+void rl_bufring_destroy(rl_bufring *b, struct io_uring *ring)
+{
+	if (!b->br)
+		return;
+	if (b->registered && ring)
+		io_uring_unregister_buf_ring(ring, (int) b->bgid);
+	size_t ring_bytes = (size_t) b->count * sizeof(struct io_uring_buf);
+	munmap(b->br, (ring_bytes + 4095) & ~(size_t) 4095);
+	munmap(b->base, b->map_len);
+	memset(b, 0, sizeof(*b));
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Counter layouts shared between the engine (writer) and JS (reader, with
+ * Atomics, from any thread). This file is the only definition: the binding
+ * exports the names in order and the TypeScript side indexes by name.
+ *
+ * A counters block is two arrays over one SharedArrayBuffer:
+ *   i32[RL_W_I32_COUNT]  gauges the scheduler reads on the hot path
+ *   u64[RL_W_U64_COUNT]  monotonic totals and histogram buckets
+ */
+#ifndef RL_COUNTERS_H
+#define RL_COUNTERS_H
+
+#include <stdint.h>
+
+/* ---------------- worker ---------------- */
+#define RL_WORKER_I32(X)                                                       \
+	X(live)          /* connections open on this worker */                  \
+	X(inflight)      /* hand-offs sent to it, not yet completed (main) */   \
+	X(saturated)     /* 1 after -ENFILE until live < low-water (main) */   \
+	X(lag_us)        /* event-loop lag, microseconds (worker JS) */         \
+	X(state)         /* 0 starting, 1 serving, 2 draining, 3 stopped */     \
+	X(table_size)    /* fixed-file slots */                                 \
+	X(table_used)    /* fixed-file slots holding a socket */                \
+	X(buf_free)      /* provided buffers available to the kernel */         \
+	X(buffered)      /* bytes queued for sending, all connections */        \
+	X(zc_enabled)    /* 1 while send_zc is in use */
+
+#define RL_WORKER_U64(X)                                                       \
+	X(accepted)      /* connections handed to this worker */                \
+	X(closed)        /* connections closed */                               \
+	X(bytes_in)                                                             \
+	X(bytes_out)                                                            \
+	X(recvs)         /* recv completions carrying data */                   \
+	X(sends)         /* send completions */                                 \
+	X(enobufs)       /* multishot recv ended for lack of buffers */         \
+	X(rx_paused)     /* receive paused because the other side was slow */   \
+	X(conn_errors)   /* connections ended by an error */                    \
+	X(forced)        /* connections closed by a forced shutdown */          \
+	X(zc_sends)      /* sends issued as send_zc */                          \
+	X(zc_copied)     /* zc sends the kernel reported as copied */           \
+	X(zc_fallbacks)  /* switches from send_zc to send */                    \
+	X(handoff_ns)    /* sum of hand-off latencies (accept CQE -> here) */   \
+	X(handoff_n)     /* hand-offs timed */
+
+/* hand-off latency histogram, log-linear, RL_HANDOFF_SUB_BITS sub-buckets
+ * per power of two, nanoseconds; stored after the named u64 counters */
+#define RL_HANDOFF_SUB_BITS 2
+#define RL_HANDOFF_BUCKETS 160
+
+/* ---------------- acceptor ---------------- */
+#define RL_ACCEPTOR_I32(X)                                                     \
+	X(table_size)                                                           \
+	X(table_used)      /* slots holding an accepted, not yet handed-off fd */ \
+	X(accepts_armed)   /* single-shot accepts in flight */                  \
+	X(multishot)       /* 1 while a multishot accept is armed */            \
+	X(paused)          /* 1 while accepting is paused (by policy) */        \
+	X(stalled)         /* 1 while no accept can be armed: table full */     \
+	X(backoff_ms)      /* current accept back-off, 0 when none */
+
+#define RL_ACCEPTOR_U64(X)                                                     \
+	X(accepted)                                                             \
+	X(accept_errors)                                                        \
+	X(err_emfile)                                                           \
+	X(err_enfile)                                                           \
+	X(err_enobufs)                                                          \
+	X(err_enomem)                                                           \
+	X(err_other)                                                            \
+	X(backoffs)         /* times accepting was backed off */                \
+	X(handoffs)         /* successful hand-offs */                          \
+	X(handoff_enfile)   /* target table full */                             \
+	X(handoff_dead)     /* target ring gone (EBADFD, EBADF, EOWNERDEAD) */  \
+	X(handoff_retry)    /* EOVERFLOW, ENOMEM: retried */                    \
+	X(handoff_other)                                                        \
+	X(rejected)         /* closed with RST by overflow: 'reject' */         \
+	X(multishot_arms)                                                       \
+	X(single_arms)      /* single-shot accepts submitted */                 \
+	X(stalls)           /* table-full stalls */
+
+#define RL_ENUM_I(name) RL_WI_##name,
+#define RL_ENUM_U(name) RL_WU_##name,
+enum { RL_WORKER_I32(RL_ENUM_I) RL_W_I32_COUNT };
+enum { RL_WORKER_U64(RL_ENUM_U) RL_W_U64_NAMED };
+#define RL_W_U64_HIST RL_W_U64_NAMED
+#define RL_W_U64_COUNT (RL_W_U64_NAMED + RL_HANDOFF_BUCKETS)
+#undef RL_ENUM_I
+#undef RL_ENUM_U
+
+#define RL_ENUM_I(name) RL_AI_##name,
+#define RL_ENUM_U(name) RL_AU_##name,
+enum { RL_ACCEPTOR_I32(RL_ENUM_I) RL_A_I32_COUNT };
+enum { RL_ACCEPTOR_U64(RL_ENUM_U) RL_A_U64_COUNT };
+#undef RL_ENUM_I
+#undef RL_ENUM_U
+
+/* A view of one block: the engine writes through these pointers. */
+typedef struct rl_counters {
+	int32_t *i32;
+	uint64_t *u64;
+} rl_counters;
+
+/* ---------------- histogram (log-linear buckets) ---------------- */
+/*
+ * Values below 2^sub_bits map to themselves; above, each power of two is cut
+ * into 2^sub_bits equal buckets. Relative error <= 2^-sub_bits.
+ */
+static inline unsigned rl_hist_index(uint64_t v, unsigned sub_bits, unsigned nbuckets)
+{
+	unsigned sub = 1u << sub_bits;
+	unsigned idx;
+	if (v < sub)
+		idx = (unsigned) v;
+	else {
+		unsigned msb = 63u - (unsigned) __builtin_clzll(v);
+		unsigned shift = msb - sub_bits;
+		idx = (msb - sub_bits + 1) * sub + (unsigned) ((v >> shift) & (sub - 1));
+	}
+	return idx < nbuckets ? idx : nbuckets - 1;
+}
+
+/* lowest value that lands in bucket idx */
+static inline uint64_t rl_hist_lower(unsigned idx, unsigned sub_bits)
+{
+	unsigned sub = 1u << sub_bits;
+	if (idx < sub)
+		return idx;
+	unsigned octave = idx / sub - 1; /* msb - sub_bits */
+	unsigned frac = idx % sub;
+	return ((uint64_t) (sub + frac)) << octave;
+}
+
+#endif

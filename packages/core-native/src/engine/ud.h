@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one user_data codec (as liburing's examples/proxy.h keeps one).
+ *
+ *   63      56 55          32 31        16 15         0
+ *   [  op:8  ][   idx:24     ][  gen:16   ][  aux:16   ]
+ *
+ * idx  : connection index (worker/client) or acceptor slot
+ * gen  : generation of that index, so a CQE for a recycled index is known stale
+ * aux  : op-specific (socket side, accept pool entry, worker index)
+ *
+ * The hand-off message that arrives on a worker ring carries a 32-bit
+ * connection id instead of idx/gen/aux:
+ *
+ *   [ RL_OP_HANDOFF_IN:8 ][ 0:24 ][ conn id:32 ]
+ */
+#ifndef RL_UD_H
+#define RL_UD_H
+
+#include <stdint.h>
+
+enum rl_op {
+	RL_OP_NONE = 0,
+	RL_OP_ACCEPT,        /* single-shot accept_direct; aux = address pool entry */
+	RL_OP_ACCEPT_MS,     /* multishot accept_direct */
+	RL_OP_ACCEPT_CANCEL, /* async cancel of accepts */
+	RL_OP_BACKOFF,       /* timeout that ends an accept back-off */
+	RL_OP_HANDOFF,       /* msg_ring fd_alloc (source side); idx = slot, aux = target */
+	RL_OP_HANDOFF_CLOSE, /* linked close_direct of the source slot */
+	RL_OP_HANDOFF_IN,    /* target side: the fd arrived; low 32 bits = conn id */
+	RL_OP_REJECT,        /* SO_LINGER{1,0} then close of a rejected slot */
+	RL_OP_REJECT_CLOSE,
+	RL_OP_RECV,          /* multishot recv; aux = side */
+	RL_OP_SEND,          /* send / send_zc; aux = side */
+	RL_OP_CANCEL,        /* cancel of a connection's requests; aux = side */
+	RL_OP_CLOSE,         /* close_direct; aux = side */
+	RL_OP_SHUTDOWN,      /* shutdown(SHUT_WR); aux = side */
+	RL_OP_SOCKET,        /* socket_direct_alloc; aux = side */
+	RL_OP_CONNECT,       /* connect; aux = side */
+	RL_OP_LINK_TIMEOUT,  /* linked timeout of a connect */
+	RL_OP_TIMER,         /* engine timer tick */
+	RL_OP_WAKE,          /* msg_ring data message used as a doorbell */
+	RL_OP_SETSOCKOPT,
+	RL_OP__COUNT
+};
+
+static inline uint64_t rl_ud(unsigned op, uint32_t idx, uint16_t gen, uint16_t aux)
+{
+	return ((uint64_t) (op & 0xff) << 56) | ((uint64_t) (idx & 0xffffff) << 32) |
+	       ((uint64_t) gen << 16) | (uint64_t) aux;
+}
+
+static inline unsigned rl_ud_op(uint64_t ud) { return (unsigned) (ud >> 56); }
+static inline uint32_t rl_ud_idx(uint64_t ud) { return (uint32_t) (ud >> 32) & 0xffffff; }
+static inline uint16_t rl_ud_gen(uint64_t ud) { return (uint16_t) (ud >> 16); }
+static inline uint16_t rl_ud_aux(uint64_t ud) { return (uint16_t) ud; }
+
+static inline uint64_t rl_ud_handoff_in(uint32_t conn_id)
+{
+	return ((uint64_t) RL_OP_HANDOFF_IN << 56) | (uint64_t) conn_id;
+}
+static inline uint32_t rl_ud_conn_id(uint64_t ud) { return (uint32_t) ud; }
+
+#define RL_IDX_MAX 0xffffffu
+
+#endif
