@@ -19,8 +19,16 @@ export interface RingleaderSystemError extends Error {
   port?: number;
 }
 
-/** Text of an errno, e.g. `'Too many open files in system'`. */
+let cStrerror: ((errno: number) => string) | undefined;
+
+/** Use the C library's strerror (set by the addon loader). */
+export function useStrerror(fn: (errno: number) => string): void {
+  cStrerror = fn;
+}
+
+/** Text of an errno as strerror(3) gives it, e.g. `'Too many open files in system'`. */
 export function strerror(errno: number): string {
+  if (cStrerror) return cStrerror(Math.abs(errno));
   const e = getSystemErrorMap().get(-Math.abs(errno));
   return e ? e[1] : `unknown error ${errno}`;
 }

@@ -3,7 +3,7 @@
  * Thin, typed wrappers only; policy lives in @ringleader/runtime.
  */
 import { createRequire } from 'node:module';
-import { errnoError } from './errors.js';
+import { errnoError, useStrerror } from './errors.js';
 
 export * from './errors.js';
 
@@ -95,6 +95,7 @@ interface Binding {
   ) => NativeAcceptor;
   WorkerRing: new (opts: NativeWorkerOptions, i32: Int32Array, u64: BigUint64Array) => NativeWorkerRing;
   setErrorFactory(fn: (errno: number, syscall: string) => Error): void;
+  strerror(errno: number): string;
   probe(): ProbeResult;
   histLowerBounds(subBits: number, n: number): Float64Array;
   layout: CounterLayout;
@@ -123,6 +124,7 @@ function load(): Binding {
 
 /** The loaded addon. */
 export const native: Binding = load();
+useStrerror(native.strerror);
 native.setErrorFactory((errno, syscall) => errnoError(errno, syscall));
 
 export const layout: CounterLayout = native.layout;

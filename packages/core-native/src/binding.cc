@@ -12,6 +12,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <cstring>
 #include <string>
 #include <unistd.h>
 
@@ -567,6 +568,11 @@ Napi::Value SetErrorFactory(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Strerror(const Napi::CallbackInfo &info) {
+  int e = info[0].As<Napi::Number>().Int32Value();
+  return Napi::String::New(info.Env(), strerror(e < 0 ? -e : e));
+}
+
 Napi::Value Probe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   rl_probe_result p;
@@ -631,6 +637,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("WorkerRing", WorkerRing::Init(env));
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
   exports.Set("probe", Napi::Function::New(env, Probe));
+  exports.Set("strerror", Napi::Function::New(env, Strerror));
   exports.Set("histLowerBounds", Napi::Function::New(env, HistLowerBounds));
   exports.Set("layout", Layout(env));
   Napi::Object modes = Napi::Object::New(env);

@@ -1,0 +1,133 @@
+/**
+ * `ringleader doctor`: what this kernel and process offer, and a plain
+ * verdict with what to change.
+ */
+import { release } from 'node:os';
+import { errnoName, probe, rlimit, sysctl, versions } from '@ringleader/runtime';
+
+export interface Check {
+  name: string;
+  value: string;
+  ok: boolean;
+  /** false: a problem that stops ringleader; true: only a limitation */
+  advisory?: boolean;
+  fix?: string;
+}
+
+export interface DoctorReport {
+  ready: boolean;
+  checks: Check[];
+  problems: string[];
+  notes: string[];
+}
+
+function kernelAtLeast(rel: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  if (!m) return false;
+  const a = Number(m[1]);
+  const b = Number(m[2]);
+  return a > major || (a === major && b >= minor);
+}
+
+export function diagnose(): DoctorReport {
+  const checks: Check[] = [];
+  const rel = release();
+  checks.push({
+    name: 'kernel',
+    value: rel,
+    ok: kernelAtLeast(rel, 6, 0),
+    fix: 'ringleader needs Linux >= 6.0 (msg_ring fd passing, socket/send_zc opcodes); upgrade the kernel',
+  });
+  const disabled = sysctl('kernel/io_uring_disabled');
+  checks.push({
+    name: 'kernel.io_uring_disabled',
+    value: disabled === undefined ? 'not present (older kernel: enabled)' : String(disabled),
+    ok: disabled === undefined || disabled === 0 || disabled === 1,
+    fix: 'io_uring is disabled: run `sysctl -w kernel.io_uring_disabled=0` (or 1 and add this user to kernel.io_uring_group)',
+  });
+  const p = probe();
+  if (p.setupError < 0) {
+    const code = errnoName(p.setupError);
+    const why =
+      code === 'ENOSYS'
+        ? 'the kernel has no io_uring (CONFIG_IO_URING=n)'
+        : code === 'EPERM'
+          ? 'io_uring_setup was refused: kernel.io_uring_disabled, or a seccomp profile (containers often block io_uring)'
+          : `io_uring_setup failed with ${code}`;
+    checks.push({ name: 'io_uring_setup', value: code, ok: false, fix: why });
+  } else {
+    checks.push({ name: 'io_uring_setup', value: 'ok', ok: true });
+    for (const [op, ok] of Object.entries(p.ops)) {
+      checks.push({ name: `opcode ${op}`, value: ok ? 'supported' : 'missing', ok, fix: `the kernel lacks IORING_OP_${op}; upgrade to Linux >= 6.0` });
+    }
+    checks.push({ name: 'msg_ring fd passing', value: p.msgRingFd ? 'works' : `fails (${errnoName(p.msgRingFdError)})`, ok: p.msgRingFd, fix: 'IORING_MSG_SEND_FD needs Linux >= 6.0' });
+    checks.push({ name: 'provided buffer rings', value: p.bufRing ? 'supported' : 'missing', ok: p.bufRing, fix: 'IORING_REGISTER_PBUF_RING needs Linux >= 5.19' });
+    checks.push({ name: 'sparse fixed-file tables', value: p.sparseFiles ? 'supported' : 'missing', ok: p.sparseFiles, fix: 'needs Linux >= 5.19' });
+    checks.push({ name: 'IORING_SETUP_SINGLE_ISSUER', value: p.singleIssuer ? 'supported' : 'missing', ok: true, advisory: !p.singleIssuer });
+    checks.push({ name: 'IORING_SETUP_DEFER_TASKRUN', value: p.deferTaskrun ? 'supported' : 'missing (falls back to COOP_TASKRUN)', ok: true, advisory: !p.deferTaskrun });
+    checks.push({
+      name: 'socket setsockopt via uring_cmd',
+      value: p.sockCmdSetsockopt ? 'supported' : 'missing',
+      ok: true,
+      advisory: !p.sockCmdSetsockopt,
+      fix: p.sockCmdSetsockopt ? undefined : "overflow: 'reject' closes with FIN instead of RST (needs Linux >= 6.7)",
+    });
+  }
+  const nofile = rlimit('Max open files');
+  const nofileOk = !nofile || nofile.soft >= 8192;
+  checks.push({
+    name: 'RLIMIT_NOFILE',
+    value: nofile ? `${nofile.soft} (hard ${nofile.hard})` : 'unknown',
+    ok: true,
+    advisory: !nofileOk,
+    fix: nofileOk ? undefined : `fixed-file tables are capped at ${nofile?.soft} slots per ring; raise it with \`ulimit -n 65536\``,
+  });
+  const memlock = rlimit('Max locked memory');
+  checks.push({
+    name: 'RLIMIT_MEMLOCK',
+    value: memlock ? (Number.isFinite(memlock.soft) ? `${Math.round(memlock.soft / 1024)} KiB` : 'unlimited') : 'unknown',
+    ok: true,
+    advisory: !!memlock && memlock.soft < 64 * 1024 * 1024,
+    fix:
+      memlock && memlock.soft < 64 * 1024 * 1024
+        ? 'registered buffers for zero-copy sends count against it; when too low, sends fall back to copying (ulimit -l)'
+        : undefined,
+  });
+  const somax = sysctl('net/core/somaxconn');
+  checks.push({
+    name: 'net.core.somaxconn',
+    value: somax === undefined ? 'unknown' : String(somax),
+    ok: true,
+    advisory: somax !== undefined && somax < 511,
+    fix: somax !== undefined && somax < 511 ? 'the listen backlog is capped by it; bursts wait in a shorter queue: sysctl -w net.core.somaxconn=4096' : undefined,
+  });
+  checks.push({ name: 'liburing (built against)', value: versions.liburing, ok: true });
+  checks.push({ name: 'node', value: process.version, ok: true });
+
+  const problems = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.fix ?? 'not usable'}`);
+  const notes = checks.filter((c) => c.ok && c.advisory && c.fix).map((c) => `${c.name}: ${c.fix}`);
+  return { ready: problems.length === 0, checks, problems, notes };
+}
+
+export function printReport(r: DoctorReport, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    return;
+  }
+  const w = Math.max(...r.checks.map((c) => c.name.length));
+  for (const c of r.checks) {
+    const mark = !c.ok ? 'FAIL' : c.advisory ? 'note' : ' ok ';
+    process.stdout.write(`  [${mark}] ${c.name.padEnd(w)}  ${c.value}\n`);
+  }
+  process.stdout.write('\n');
+  if (r.ready) {
+    process.stdout.write('verdict: ready. ringleader can run on this system.\n');
+  } else {
+    process.stdout.write('verdict: NOT ready. Change this first:\n');
+    for (const p of r.problems) process.stdout.write(`  - ${p}\n`);
+  }
+  if (r.notes.length) {
+    process.stdout.write('notes:\n');
+    for (const n of r.notes) process.stdout.write(`  - ${n}\n`);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Shared counter blocks: one SharedArrayBuffer per worker (and one for the
+ * acceptor), written by the native engine and read here with Atomics from any
+ * thread. The names and their order come from the engine's counters.h via
+ * the binding, so this file only maps names to indexes.
+ */
+import { histLowerBounds, layout } from '@ringleader/core-native';
+
+function indexOf(names: string[], wanted: readonly string[], what: string): Record<string, number> {
+  const map: Record<string, number> = {};
+  names.forEach((n, i) => (map[n] = i));
+  for (const w of wanted) {
+    if (!(w in map)) throw new Error(`native ${what} counters lack "${w}": the addon and the runtime are out of step; rebuild`);
+  }
+  return map;
+}
+
+/** Worker gauges (int32). */
+export const WI = indexOf(layout.workerI32, ['live', 'inflight', 'saturated', 'lag_us', 'state', 'table_size', 'table_used', 'buf_free', 'buffered'], 'worker i32');
+/** Worker totals (uint64). */
+export const WU = indexOf(layout.workerU64, ['accepted', 'closed', 'bytes_in', 'bytes_out', 'recvs', 'sends', 'forced', 'handoff_n'], 'worker u64');
+/** Acceptor gauges. */
+export const AI = indexOf(layout.acceptorI32, ['table_size', 'table_used', 'accepts_armed', 'paused', 'stalled'], 'acceptor i32');
+/** Acceptor totals. */
+export const AU = indexOf(layout.acceptorU64, ['accepted', 'handoffs', 'handoff_enfile', 'accept_errors'], 'acceptor u64');
+
+const I32_BYTES = (n: number) => Math.ceil((n * 4) / 8) * 8;
+
+/** A counters block over shared memory. */
+export class CounterBlock {
+  readonly sab: SharedArrayBuffer;
+  readonly i32: Int32Array;
+  readonly u64: BigUint64Array;
+  constructor(readonly i32Names: string[], readonly u64Size: number, sab?: SharedArrayBuffer) {
+    const bytes = I32_BYTES(i32Names.length) + u64Size * 8;
+    this.sab = sab ?? new SharedArrayBuffer(bytes);
+    if (this.sab.byteLength < bytes) throw new RangeError('counter block too small for this layout');
+    this.i32 = new Int32Array(this.sab, 0, i32Names.length);
+    this.u64 = new BigUint64Array(this.sab, I32_BYTES(i32Names.length), u64Size);
+  }
+  gauge(i: number): number {
+    return Atomics.load(this.i32, i);
+  }
+  setGauge(i: number, v: number): void {
+    Atomics.store(this.i32, i, v);
+  }
+  addGauge(i: number, v: number): number {
+    return Atomics.add(this.i32, i, v) + v;
+  }
+  total(i: number): number {
+    return Number(Atomics.load(this.u64, i));
+  }
+}
+
+export function workerBlock(sab?: SharedArrayBuffer): CounterBlock {
+  return new CounterBlock(layout.workerI32, layout.workerU64Size, sab);
+}
+
+export function acceptorBlock(sab?: SharedArrayBuffer): CounterBlock {
+  return new CounterBlock(layout.acceptorI32, layout.acceptorU64.length, sab);
+}
+
+/** camelCase a snake_case counter name. */
+export function camel(name: string): string {
+  return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** All named counters of a block as a plain object (camelCase keys). */
+export function snapshot(b: CounterBlock, u64Names: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  b.i32Names.forEach((n, i) => (out[camel(n)] = b.gauge(i)));
+  u64Names.forEach((n, i) => (out[camel(n)] = b.total(i)));
+  return out;
+}
+
+const handoffBounds = histLowerBounds(layout.handoffHistSubBits, layout.handoffHistBuckets);
+
+/** Hand-off latency summary from one or more worker blocks (microseconds). */
+export interface LatencySummary {
+  count: number;
+  meanUs: number;
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
+  maxUs: number;
+}
+
+export function handoffLatency(blocks: CounterBlock[]): LatencySummary {
+  const n = layout.handoffHistBuckets;
+  const off = layout.handoffHistOffset;
+  const counts = new Float64Array(n);
+  let total = 0;
+  let sumNs = 0;
+  for (const b of blocks) {
+    for (let i = 0; i < n; i++) {
+      const c = Number(Atomics.load(b.u64, off + i));
+      counts[i] += c;
+      total += c;
+    }
+    sumNs += b.total(WU.handoff_ns);
+  }
+  const at = (q: number): number => {
+    if (!total) return 0;
+    const rank = q * total;
+    let seen = 0;
+    for (let i = 0; i < n; i++) {
+      seen += counts[i];
+      // report the bucket's midpoint: the value is within [lower, upper)
+      if (seen >= rank && counts[i] > 0) return (handoffBounds[i] + handoffBounds[i + 1]) / 2 / 1000;
+    }
+    return handoffBounds[n] / 1000;
+  };
+  let maxUs = 0;
+  for (let i = n - 1; i >= 0; i--) {
+    if (counts[i] > 0) {
+      maxUs = handoffBounds[i + 1] / 1000;
+      break;
+    }
+  }
+  return {
+    count: total,
+    meanUs: total ? sumNs / total / 1000 : 0,
+    p50Us: at(0.5),
+    p90Us: at(0.9),
+    p99Us: at(0.99),
+    maxUs,
+  };
+}

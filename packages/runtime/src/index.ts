@@ -1,0 +1,35 @@
+/**
+ * @ringleader/runtime: sharded io_uring TCP servers for Node.js.
+ *
+ * ```ts
+ * import { createServer } from '@ringleader/runtime';
+ * const server = createServer({ port: 7000, workers: 4, handler: 'echo' });
+ * await server.listen();
+ * ```
+ */
+export { createServer, Server } from './server.js';
+export type {
+  AddressInfo,
+  CloseOptions,
+  CloseSummary,
+  PauseReason,
+  ServerStats,
+  ShardState,
+  WorkerStats,
+} from './server.js';
+export { resolveOptions, BUILTIN_HANDLERS } from './options.js';
+export type { BuiltinHandler, Overflow, ResolvedOptions, ServerOptions } from './options.js';
+export { Scheduler, POLICIES } from './scheduler.js';
+export type { Policy, ShardInfo, SchedulerListener } from './scheduler.js';
+export type { LatencySummary } from './counters.js';
+export { rlimit, sysctl, maxTableSize } from './limits.js';
+export {
+  errnoError,
+  errnoName,
+  ioUringUnavailable,
+  isSystemError,
+  probe,
+  versions,
+  type ProbeResult,
+  type RingleaderSystemError,
+} from '@ringleader/core-native';

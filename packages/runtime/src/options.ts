@@ -1,0 +1,153 @@
+/**
+ * createServer options: types, defaults, validation. Every bad option is a
+ * TypeError or RangeError that names it.
+ */
+import { availableParallelism } from 'node:os';
+import { isIP } from 'node:net';
+import { maxTableSize } from './limits.js';
+import { POLICIES, type Policy } from './scheduler.js';
+import { bool, int, invalidType, ms, oneOf, outOfRange, powerOfTwo, str } from './validate.js';
+
+/** Built-in handlers that run natively on the worker rings. */
+export type BuiltinHandler = 'echo';
+export const BUILTIN_HANDLERS: readonly BuiltinHandler[] = ['echo'];
+
+/** What to do with connections beyond `maxConnections`. */
+export type Overflow = 'pause' | 'reject';
+
+/** Options of {@link createServer}. */
+export interface ServerOptions {
+  /** Address to listen on (IPv4, IPv6 or a name). Default `'127.0.0.1'`. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Worker threads, one ring each. Default: available CPUs. */
+  workers?: number;
+  /** Connection handler. Default `'echo'`. */
+  handler?: BuiltinHandler;
+  /** listen(2) backlog. Default 511. */
+  backlog?: number;
+  /** Placement policy. Default `'p2c'`. */
+  policy?: Policy;
+  /** Per-worker weights for the `weighted` policy (one per worker). */
+  weights?: number[];
+  /** Most connections open at once, all workers together. Default: no limit. */
+  maxConnections?: number;
+  /** Most connections open at once on one worker. Default: its table size. */
+  maxConnectionsPerWorker?: number;
+  /** `'pause'` (default): wait in the kernel backlog; `'reject'`: close with RST, counted. */
+  overflow?: Overflow;
+  /** Fixed-file slots per worker ring. Default 8192 (capped by RLIMIT_NOFILE). */
+  workerTableSize?: number;
+  /** Fixed-file slots in the acceptor ring. Default 4096 (capped by RLIMIT_NOFILE). */
+  acceptorTableSize?: number;
+  /** Provided receive buffers per worker (power of two). Default 1024. */
+  bufferCount?: number;
+  /** Bytes per receive buffer. Default 16384. */
+  bufferSize?: number;
+  /** Bytes queued per direction before receiving pauses. Default 262144. */
+  highWaterMark?: number;
+  /** Use a multishot accept while the acceptor table has plenty of room. Default true. */
+  multishotAccept?: boolean;
+  /** Ask for IORING_SETUP_DEFER_TASKRUN (falls back when missing). Default true. */
+  deferTaskrun?: boolean;
+  /** SO_REUSEPORT on the listener. Default false. */
+  reusePort?: boolean;
+  /** IPV6_V6ONLY for an IPv6 listener. Default false. */
+  ipv6Only?: boolean;
+  /** How long listen() waits for every worker to be ready. Default 10000 ms. */
+  startTimeout?: number;
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  workers: number;
+  handler: BuiltinHandler;
+  backlog: number;
+  policy: Policy;
+  weights: number[];
+  maxConnections: number;
+  maxConnectionsPerWorker: number;
+  overflow: Overflow;
+  workerTableSize: number;
+  acceptorTableSize: number;
+  bufferCount: number;
+  bufferSize: number;
+  highWaterMark: number;
+  multishotAccept: boolean;
+  deferTaskrun: boolean;
+  reusePort: boolean;
+  ipv6Only: boolean;
+  startTimeout: number;
+}
+
+const KNOWN = new Set<string>([
+  'host', 'port', 'workers', 'handler', 'backlog', 'policy', 'weights', 'maxConnections',
+  'maxConnectionsPerWorker', 'overflow', 'workerTableSize', 'acceptorTableSize', 'bufferCount',
+  'bufferSize', 'highWaterMark', 'multishotAccept', 'deferTaskrun', 'reusePort', 'ipv6Only', 'startTimeout',
+]);
+
+/** Validate options and fill in defaults. */
+export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
+  if (o === null || typeof o !== 'object') throw invalidType('options', 'an object', o);
+  for (const k of Object.keys(o)) {
+    if (!KNOWN.has(k)) throw outOfRange(k, `a known option (${[...KNOWN].join(', ')})`, k);
+  }
+  const host = str('host', o.host, '127.0.0.1');
+  const port = int('port', o.port, 0, 0, 65535);
+  const cpus = availableParallelism();
+  const workers = int('workers', o.workers, cpus, 1, 1024);
+  let handler: BuiltinHandler = 'echo';
+  if (o.handler !== undefined) {
+    if (typeof o.handler !== 'string') throw invalidType('handler', `one of ${BUILTIN_HANDLERS.map((h) => `"${h}"`).join(', ')}`, o.handler);
+    handler = oneOf('handler', o.handler, 'echo', BUILTIN_HANDLERS);
+  }
+  const limit = maxTableSize();
+  const tableDefault = (d: number) => Math.max(16, Math.min(d, limit));
+  const workerTableSize = int('workerTableSize', o.workerTableSize, tableDefault(8192), 2, limit);
+  const acceptorTableSize = int('acceptorTableSize', o.acceptorTableSize, tableDefault(4096), 1, limit);
+  const policy = oneOf('policy', o.policy, 'p2c', POLICIES);
+  let weights: number[] = [];
+  if (o.weights !== undefined) {
+    if (!Array.isArray(o.weights)) throw invalidType('weights', 'an array of numbers', o.weights);
+    if (o.weights.length !== workers) throw outOfRange('weights', `an array with one weight per worker (${workers})`, `${o.weights.length} weights`);
+    weights = o.weights.map((w, i) => {
+      if (typeof w !== 'number' || !Number.isFinite(w) || w <= 0) throw outOfRange(`weights[${i}]`, 'a positive number', w);
+      return w;
+    });
+  } else {
+    weights = new Array(workers).fill(1);
+  }
+  const maxConnections = o.maxConnections === undefined ? Infinity : int('maxConnections', o.maxConnections, 0, 1, 1 << 30);
+  const maxConnectionsPerWorker = int('maxConnectionsPerWorker', o.maxConnectionsPerWorker, workerTableSize, 1, 1 << 30);
+  const bufferSize = int('bufferSize', o.bufferSize, 16384, 64, 1 << 20);
+  return {
+    host,
+    port,
+    workers,
+    handler,
+    backlog: int('backlog', o.backlog, 511, 1, 1 << 20),
+    policy,
+    weights,
+    maxConnections,
+    maxConnectionsPerWorker,
+    overflow: oneOf('overflow', o.overflow, 'pause', ['pause', 'reject'] as const),
+    workerTableSize,
+    acceptorTableSize,
+    bufferCount: powerOfTwo('bufferCount', o.bufferCount, 1024, 1, 32768),
+    bufferSize,
+    highWaterMark: int('highWaterMark', o.highWaterMark, 256 * 1024, bufferSize, 1 << 30),
+    multishotAccept: bool('multishotAccept', o.multishotAccept, true),
+    deferTaskrun: bool('deferTaskrun', o.deferTaskrun, true),
+    reusePort: bool('reusePort', o.reusePort, false),
+    ipv6Only: bool('ipv6Only', o.ipv6Only, false),
+    startTimeout: ms('startTimeout', o.startTimeout, 10000),
+  };
+}
+
+/** True for a numeric IPv4/IPv6 address. */
+export function isNumericHost(h: string): boolean {
+  return isIP(h) !== 0;
+}

@@ -1,0 +1,232 @@
+/**
+ * Connection placement: which worker ring gets each accepted connection.
+ *
+ * Plain TypeScript with no rings, so it is unit-testable with simulated
+ * shards. The server calls {@link Scheduler.assign} once per completion batch
+ * with every slot waiting for a worker, and reports what became of each
+ * hand-off.
+ *
+ * Load of a shard = live connections (from its shared counters) + hand-offs
+ * in flight to it (counted here, because the worker cannot count a
+ * connection it has not received yet).
+ */
+
+/** Placement policies. */
+export type Policy = 'round-robin' | 'least-connections' | 'p2c' | 'weighted';
+export const POLICIES: readonly Policy[] = ['round-robin', 'least-connections', 'p2c', 'weighted'];
+
+/** What the scheduler knows of one worker. */
+export interface ShardInfo {
+  /** Stable id while the shard is in rotation. */
+  readonly id: number;
+  /** Live connections on the worker (read from shared memory). */
+  live(): number;
+  /** Relative weight for the `weighted` policy (> 0). */
+  weight: number;
+  /** At most this many live + in-flight connections (per-worker limit, table size). */
+  capacity: number;
+}
+
+interface Entry {
+  info: ShardInfo;
+  inflight: number;
+  saturated: boolean;
+  /** live count when it saturated; cleared below lowWater */
+  lowWater: number;
+  /** smooth weighted round robin state */
+  current: number;
+  saturations: number;
+}
+
+/** Saturation and resume events, for stats and the live display. */
+export interface SchedulerListener {
+  onSaturated?(id: number, live: number): void;
+  onUnsaturated?(id: number, live: number): void;
+}
+
+/** Result of one {@link Scheduler.assign} call. */
+export interface Assignment {
+  /** How many slots got a target (always a prefix of the request). */
+  count: number;
+}
+
+export class Scheduler {
+  private shards: Entry[] = [];
+  private cursor = 0;
+
+  /**
+   * @param policy placement policy
+   * @param random source of randomness for `p2c` (injectable for tests)
+   * @param listener saturation events
+   */
+  constructor(
+    readonly policy: Policy,
+    private readonly random: () => number = Math.random,
+    private readonly listener: SchedulerListener = {},
+  ) {}
+
+  /** Put a shard into rotation. */
+  add(info: ShardInfo): void {
+    if (this.shards.some((e) => e.info.id === info.id)) throw new Error(`shard ${info.id} is already in rotation`);
+    this.shards.push({ info, inflight: 0, saturated: false, lowWater: 0, current: 0, saturations: 0 });
+  }
+
+  /** Take a shard out of rotation; returns its hand-offs still in flight. */
+  remove(id: number): number {
+    const i = this.shards.findIndex((e) => e.info.id === id);
+    if (i < 0) return 0;
+    const [e] = this.shards.splice(i, 1);
+    if (this.cursor > i) this.cursor--;
+    return e.inflight;
+  }
+
+  has(id: number): boolean {
+    return this.shards.some((e) => e.info.id === id);
+  }
+
+  get size(): number {
+    return this.shards.length;
+  }
+
+  /** Hand-offs in flight to shard id. */
+  inflight(id: number): number {
+    return this.find(id)?.inflight ?? 0;
+  }
+
+  isSaturated(id: number): boolean {
+    return this.find(id)?.saturated ?? false;
+  }
+
+  saturations(id: number): number {
+    return this.find(id)?.saturations ?? 0;
+  }
+
+  /** Sum of live + in-flight over every shard in rotation. */
+  load(): number {
+    let n = 0;
+    for (const e of this.shards) n += e.info.live() + e.inflight;
+    return n;
+  }
+
+  /** A hand-off to id completed (either way). */
+  settled(id: number): void {
+    const e = this.find(id);
+    if (e && e.inflight > 0) e.inflight--;
+  }
+
+  /**
+   * id's table was full (-ENFILE): it takes nothing more until its live count
+   * falls below a low-water mark, 10% (at least one) under where it filled.
+   */
+  saturate(id: number): void {
+    const e = this.find(id);
+    if (!e || e.saturated) return;
+    const live = e.info.live();
+    e.saturated = true;
+    e.saturations++;
+    e.lowWater = Math.max(0, live - Math.max(1, Math.ceil(live * 0.1)));
+    this.listener.onSaturated?.(id, live);
+  }
+
+  /** Clear saturation where the live count has fallen enough; true if any cleared. */
+  refresh(): boolean {
+    let changed = false;
+    for (const e of this.shards) {
+      if (!e.saturated) continue;
+      const live = e.info.live();
+      if (live <= e.lowWater) {
+        e.saturated = false;
+        changed = true;
+        this.listener.onUnsaturated?.(e.info.id, live);
+      }
+    }
+    return changed;
+  }
+
+  /** True when some shard can take a connection now. */
+  hasCapacity(): boolean {
+    return this.shards.some((e) => this.open(e));
+  }
+
+  /**
+   * Choose targets for n waiting slots: out[i] = shard id for i < count.
+   * Stops at the first slot no shard can take (the rest stay waiting).
+   */
+  assign(n: number, out: Int32Array): number {
+    let i = 0;
+    for (; i < n; i++) {
+      const e = this.pick();
+      if (!e) break;
+      e.inflight++;
+      out[i] = e.info.id;
+    }
+    return i;
+  }
+
+  private find(id: number): Entry | undefined {
+    return this.shards.find((e) => e.info.id === id);
+  }
+
+  private open(e: Entry): boolean {
+    return !e.saturated && e.info.live() + e.inflight < e.info.capacity;
+  }
+
+  private pick(): Entry | undefined {
+    const s = this.shards;
+    if (s.length === 0) return undefined;
+    switch (this.policy) {
+      case 'round-robin': {
+        for (let k = 0; k < s.length; k++) {
+          const e = s[(this.cursor + k) % s.length];
+          if (this.open(e)) {
+            this.cursor = (this.cursor + k + 1) % s.length;
+            return e;
+          }
+        }
+        return undefined;
+      }
+      case 'least-connections': {
+        // ties go to the next one in rotation, so equal loads spread evenly
+        let best: Entry | undefined;
+        let bestLoad = Infinity;
+        let bestK = 0;
+        for (let k = 0; k < s.length; k++) {
+          const e = s[(this.cursor + k) % s.length];
+          if (!this.open(e)) continue;
+          const load = e.info.live() + e.inflight;
+          if (load < bestLoad) {
+            best = e;
+            bestLoad = load;
+            bestK = k;
+          }
+        }
+        if (best) this.cursor = (this.cursor + bestK + 1) % s.length;
+        return best;
+      }
+      case 'p2c': {
+        const open = s.filter((e) => this.open(e));
+        if (open.length === 0) return undefined;
+        if (open.length === 1) return open[0];
+        const a = Math.floor(this.random() * open.length);
+        let b = Math.floor(this.random() * (open.length - 1));
+        if (b >= a) b++;
+        const la = open[a].info.live() + open[a].inflight;
+        const lb = open[b].info.live() + open[b].inflight;
+        return la <= lb ? open[a] : open[b];
+      }
+      case 'weighted': {
+        // smooth weighted round robin: deterministic, follows weights exactly
+        let total = 0;
+        let best: Entry | undefined;
+        for (const e of s) {
+          if (!this.open(e)) continue;
+          e.current += e.info.weight;
+          total += e.info.weight;
+          if (!best || e.current > best.current) best = e;
+        }
+        if (best) best.current -= total;
+        return best;
+      }
+    }
+  }
+}

@@ -1,0 +1,761 @@
+/**
+ * Server: the acceptor ring on this thread, a piscina pool of shards (one
+ * worker ring per thread), and the scheduler between them.
+ *
+ * Connections are never lost to load: a slot the acceptor holds stays ours
+ * until a worker has it (hand-off OK) or we close it on purpose (overflow
+ * 'reject', shutdown). When no worker can take more, accepting pauses and new
+ * connections wait in the kernel's listen backlog.
+ */
+import { EventEmitter } from 'node:events';
+import { lookup } from 'node:dns/promises';
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import {
+  acceptorEvents as EV,
+  errnoError,
+  errnoName,
+  ioUringUnavailable,
+  isSystemError,
+  layout,
+  modes,
+  native,
+  probe,
+  type NativeAcceptor,
+  type RingleaderSystemError,
+} from '@ringleader/core-native';
+import {
+  AI,
+  AU,
+  WI,
+  WU,
+  acceptorBlock,
+  handoffLatency,
+  snapshot,
+  workerBlock,
+  type CounterBlock,
+  type LatencySummary,
+} from './counters.js';
+import { isNumericHost, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { Scheduler } from './scheduler.js';
+import type { ShardCommand, ShardMessage, ShardResult, ShardTask } from './shard.js';
+
+/** Where the server listens. */
+export interface AddressInfo {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+}
+
+/** Options of {@link Server.close}. */
+export interface CloseOptions {
+  /** How long to let connections finish before closing them. Default 5000 ms. */
+  timeout?: number;
+}
+
+/** What {@link Server.close} reports. */
+export interface CloseSummary {
+  /** Connections that ended by themselves while draining. */
+  drained: number;
+  /** Connections closed because the timeout passed. */
+  forced: number;
+  /** Accepted connections that had not reached a worker and were closed. */
+  dropped: number;
+  durationMs: number;
+}
+
+/** Per-worker statistics. */
+export interface WorkerStats {
+  index: number;
+  state: ShardState;
+  threadId: number;
+  restarts: number;
+  live: number;
+  inflight: number;
+  saturated: boolean;
+  saturations: number;
+  lagMs: number;
+  tableSize: number;
+  tableUsed: number;
+  bufFree: number;
+  buffered: number;
+  accepted: number;
+  closed: number;
+  bytesIn: number;
+  bytesOut: number;
+  recvs: number;
+  sends: number;
+  enobufs: number;
+  rxPaused: number;
+  connErrors: number;
+  forced: number;
+  handoff: LatencySummary;
+}
+
+/** Whole-server statistics from {@link Server.stats}. */
+export interface ServerStats {
+  listening: boolean;
+  address: AddressInfo | null;
+  uptimeMs: number;
+  workers: WorkerStats[];
+  total: {
+    live: number;
+    accepted: number;
+    closed: number;
+    bytesIn: number;
+    bytesOut: number;
+    recvs: number;
+    sends: number;
+    forced: number;
+    connErrors: number;
+  };
+  acceptor: Record<string, number>;
+  held: number;
+  paused: boolean;
+  pauseReason: PauseReason | null;
+  pauses: number;
+  resumes: number;
+  rejected: number;
+  dropped: number;
+  restarts: number;
+  handoff: LatencySummary;
+}
+
+export type ShardState = 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
+export type PauseReason = 'capacity' | 'max-connections';
+
+interface Shard {
+  index: number;
+  id: number;
+  block: CounterBlock;
+  port: import('node:worker_threads').MessagePort;
+  target: number;
+  state: ShardState;
+  threadId: number;
+  task?: Promise<ShardResult>;
+}
+
+/** Totals carried over from shards that died, so sums never go backward. */
+interface Retired {
+  accepted: number;
+  closed: number;
+  bytesIn: number;
+  bytesOut: number;
+  recvs: number;
+  sends: number;
+  forced: number;
+  connErrors: number;
+  restarts: number;
+}
+
+const RETRY_ERRNOS = new Set(['EOVERFLOW', 'ENOMEM', 'EAGAIN', 'EBUSY']);
+const DEAD_ERRNOS = new Set(['EBADFD', 'EBADF', 'EOWNERDEAD', 'ENXIO']);
+
+let probed: ReturnType<typeof probe> | undefined;
+
+/** Refuse early, with a pointer to `ringleader doctor`, when io_uring can't work. */
+function checkKernel(): void {
+  probed ??= probe();
+  const p = probed;
+  if (p.setupError < 0) throw ioUringUnavailable(errnoError(p.setupError, 'io_uring_setup'));
+  const missing = Object.entries(p.ops).filter(([, ok]) => !ok).map(([op]) => op);
+  if (missing.length) throw ioUringUnavailable(`the kernel lacks io_uring operations ${missing.join(', ')}`);
+  if (!p.msgRingFd) throw ioUringUnavailable(errnoError(p.msgRingFdError || -22, 'io_uring_prep_msg_ring_fd_alloc'));
+  if (!p.bufRing) throw ioUringUnavailable('the kernel lacks provided buffer rings');
+}
+
+/** A sharded io_uring TCP server. Create it with {@link createServer}. */
+export class Server extends EventEmitter {
+  readonly options: ResolvedOptions;
+  #state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
+  #acceptor?: NativeAcceptor;
+  #acc = acceptorBlock();
+  #pool?: Piscina;
+  #shards: Shard[] = [];
+  #byId = new Map<number, Shard>();
+  #byTarget = new Map<number, Shard>();
+  #nextId = 1;
+  #scheduler: Scheduler;
+  #address: AddressInfo | null = null;
+  #startedAt = 0;
+  // slots accepted and waiting for a worker (FIFO ring buffer)
+  #held: Int32Array;
+  #heldHead = 0;
+  #heldLen = 0;
+  #slotsBuf: Int32Array;
+  #targetsBuf: Int32Array;
+  #idsBuf: Int32Array;
+  #paused: PauseReason | null = null;
+  #pauses = 0;
+  #resumes = 0;
+  #dropped = 0;
+  #recheck?: NodeJS.Timeout;
+  #retryTimer?: NodeJS.Timeout;
+  #retryLater: number[] = [];
+  #retired: Retired = { accepted: 0, closed: 0, bytesIn: 0, bytesOut: 0, recvs: 0, sends: 0, forced: 0, connErrors: 0, restarts: 0 };
+  #restarts: number[] = [];
+  #crashTimes: number[][] = [];
+  #readyWaiters = new Set<() => void>();
+
+  constructor(options: ServerOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    const t = this.options.acceptorTableSize;
+    this.#held = new Int32Array(t);
+    this.#slotsBuf = new Int32Array(t);
+    this.#targetsBuf = new Int32Array(t);
+    this.#idsBuf = new Int32Array(t);
+    this.#scheduler = new Scheduler(this.options.policy, Math.random, {
+      onSaturated: (id, live) => this.emit('saturated', { worker: this.#byId.get(id)?.index ?? -1, live }),
+      onUnsaturated: (id, live) => this.emit('unsaturated', { worker: this.#byId.get(id)?.index ?? -1, live }),
+    });
+    this.#restarts = new Array(this.options.workers).fill(0);
+    this.#crashTimes = Array.from({ length: this.options.workers }, () => []);
+  }
+
+  /** Where the server listens, once listening. */
+  address(): AddressInfo | null {
+    return this.#address;
+  }
+
+  get listening(): boolean {
+    return this.#state === 'listening';
+  }
+
+  /**
+   * Bind, start the workers, start accepting. Resolves when every worker
+   * serves. Rejects with EADDRINUSE (and `.address`/`.port`), or with an
+   * io_uring error that points to `ringleader doctor`.
+   */
+  async listen(): Promise<AddressInfo> {
+    if (this.#state !== 'new') {
+      const e = new Error(this.#state === 'closed' || this.#state === 'closing' ? 'server is closed' : 'server is already listening') as Error & { code: string };
+      e.code = 'ERR_SERVER_ALREADY_LISTEN';
+      throw e;
+    }
+    this.#state = 'starting';
+    const o = this.options;
+    try {
+      checkKernel();
+      const ip = isNumericHost(o.host) ? o.host : (await lookup(o.host)).address;
+      try {
+        this.#acceptor = new native.Acceptor(
+          { tableSize: o.acceptorTableSize, multishot: o.multishotAccept, deferTaskrun: o.deferTaskrun, maxArmed: 64 },
+          this.#acc.i32,
+          this.#acc.u64,
+          (n) => this.#onBatch(n),
+        );
+      } catch (e) {
+        throw this.#ringError(e);
+      }
+      const family = ip.includes(':') ? 'IPv6' : 'IPv4';
+      let port: number;
+      try {
+        port = this.#acceptor.listen(ip, o.port, o.backlog, (o.reusePort ? 1 : 0) | (o.ipv6Only ? 2 : 0));
+      } catch (e) {
+        if (isSystemError(e)) throw errnoError(e.errno, e.syscall === 'bind' || e.syscall === 'listen' ? 'listen' : e.syscall, { address: ip, port: o.port });
+        throw e;
+      }
+      this.#address = { address: ip, family, port };
+      this.#pool = new Piscina({
+        filename: new URL('./shard.js', import.meta.url).href,
+        minThreads: o.workers,
+        maxThreads: o.workers,
+        idleTimeout: 60_000,
+        concurrentTasksPerWorker: 1,
+        atomics: 'disabled',
+      });
+      const ready = Promise.all(Array.from({ length: o.workers }, (_, i) => this.#startShard(i)));
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`workers did not start within ${o.startTimeout} ms`), { code: 'ERR_WORKER_START_TIMEOUT' })), o.startTimeout);
+      });
+      try {
+        await Promise.race([ready, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+      this.#startedAt = Date.now();
+      this.#state = 'listening';
+      this.emit('listening', this.#address);
+      return this.#address;
+    } catch (e) {
+      await this.#teardown();
+      this.#state = 'closed';
+      throw e;
+    }
+  }
+
+  #ringError(e: unknown): Error {
+    if (isSystemError(e) && (e.code === 'ENOSYS' || e.code === 'EPERM') && e.syscall === 'io_uring_queue_init') {
+      return ioUringUnavailable(e);
+    }
+    return e as Error;
+  }
+
+  // ---------------------------------------------------------------- shards
+
+  #startShard(index: number): Promise<void> {
+    const o = this.options;
+    const block = workerBlock();
+    const { port1, port2 } = new MessageChannel();
+    const shard: Shard = { index, id: this.#nextId++, block, port: port1, target: -1, state: 'starting', threadId: -1 };
+    this.#shards[index] = shard;
+    this.#byId.set(shard.id, shard);
+    const task: ShardTask = {
+      id: shard.id,
+      ring: {
+        tableSize: o.workerTableSize,
+        bufCount: o.bufferCount,
+        bufSize: o.bufferSize,
+        mode: modes[o.handler],
+        highWater: o.highWaterMark,
+        deferTaskrun: o.deferTaskrun,
+      },
+      counters: block.sab,
+      port: port2,
+    };
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      port1.on('message', (m: ShardMessage) => {
+        if (m.type !== 'ready' || shard.state !== 'starting') return;
+        try {
+          shard.target = this.#acceptor!.addTarget(m.ringFd);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        shard.threadId = m.threadId;
+        shard.state = 'ready';
+        this.#byTarget.set(shard.target, shard);
+        this.#scheduler.add({
+          id: shard.id,
+          weight: o.weights[index] ?? 1,
+          capacity: Math.min(o.maxConnectionsPerWorker, o.workerTableSize),
+          live: () => Atomics.load(block.i32, WI.live),
+        });
+        started = true;
+        this.emit('worker-ready', { worker: index, threadId: m.threadId });
+        resolve();
+        this.#schedule();
+      });
+      shard.task = this.#pool!.run(task, { transferList: [port2] as never });
+      shard.task.then(
+        () => {
+          shard.state = 'closed';
+        },
+        (err: Error) => {
+          if (!started) {
+            shard.state = 'failed';
+            reject(isSystemError(err) ? this.#ringError(err) : err);
+            return;
+          }
+          this.#onShardFailed(shard, err);
+        },
+      );
+    });
+  }
+
+  /** A worker threw or exited: out of rotation first, then replace it. */
+  #onShardFailed(shard: Shard, err: Error): void {
+    if (shard.state === 'failed' || shard.state === 'closed') return;
+    const wasServing = shard.state === 'ready';
+    shard.state = 'failed';
+    this.#retire(shard, true);
+    if (this.#state !== 'listening' && this.#state !== 'starting') return;
+    this.emit('worker-exit', { worker: shard.index, error: err });
+    if (!wasServing) return;
+    this.#restarts[shard.index]++;
+    this.#retired.restarts++;
+    // rate limit: back off exponentially while it keeps crashing
+    const now = Date.now();
+    const times = this.#crashTimes[shard.index].filter((t) => now - t < 30_000);
+    times.push(now);
+    this.#crashTimes[shard.index] = times;
+    const delay = times.length <= 1 ? 0 : Math.min(10_000, 100 * 2 ** (times.length - 2));
+    setTimeout(() => {
+      if (this.#state !== 'listening') return;
+      this.#startShard(shard.index).catch((e: Error) => this.#onShardFailed(this.#shards[shard.index], e));
+    }, delay).unref();
+  }
+
+  /** Remove a shard from rotation and fold its totals into the retired sums. */
+  #retire(shard: Shard, crashed: boolean): void {
+    if (this.#scheduler.has(shard.id)) this.#scheduler.remove(shard.id);
+    if (shard.target >= 0) {
+      this.#acceptor?.removeTarget(shard.target);
+      this.#byTarget.delete(shard.target);
+      shard.target = -1;
+    }
+    const b = shard.block;
+    const r = this.#retired;
+    r.accepted += b.total(WU.accepted);
+    // a crashed worker's open connections ended with it
+    r.closed += b.total(WU.closed) + (crashed ? b.gauge(WI.live) : 0);
+    r.bytesIn += b.total(WU.bytes_in);
+    r.bytesOut += b.total(WU.bytes_out);
+    r.recvs += b.total(WU.recvs);
+    r.sends += b.total(WU.sends);
+    r.forced += b.total(WU.forced);
+    r.connErrors += b.total(WU.conn_errors) + (crashed ? b.gauge(WI.live) : 0);
+    b.setGauge(WI.live, 0);
+    b.u64.fill(0n);
+    this.#byId.delete(shard.id);
+  }
+
+  /**
+   * Terminate worker `index` abruptly, as a crash would (for chaos testing):
+   * its connections end, it is replaced, the server keeps serving.
+   */
+  async terminateWorker(index: number): Promise<void> {
+    const shard = this.#shards[index];
+    if (!shard || shard.state !== 'ready') throw new RangeError(`worker ${index} is not serving`);
+    const thread = this.#pool?.threads.find((t) => t.threadId === shard.threadId);
+    if (!thread) throw new Error(`worker ${index} has no thread`);
+    // out of rotation before anything else can be sent to it
+    this.#scheduler.remove(shard.id);
+    await thread.terminate();
+  }
+
+  // ---------------------------------------------------------------- batches
+
+  #holdPush(slot: number): void {
+    const cap = this.#held.length;
+    this.#held[(this.#heldHead + this.#heldLen) % cap] = slot;
+    this.#heldLen++;
+  }
+
+  #holdUnshift(slot: number): void {
+    const cap = this.#held.length;
+    this.#heldHead = (this.#heldHead - 1 + cap) % cap;
+    this.#held[this.#heldHead] = slot;
+    this.#heldLen++;
+  }
+
+  #onBatch(n: number): void {
+    const ev = this.#acceptor!.events;
+    for (let i = 0; i < n; i++) {
+      const type = ev[i * 4];
+      const slot = ev[i * 4 + 1];
+      const a = ev[i * 4 + 2];
+      const b = ev[i * 4 + 3];
+      switch (type) {
+        case EV.ACCEPT:
+          if (this.#overLimit() && this.options.overflow === 'reject') {
+            this.#acceptor!.reject(slot);
+          } else {
+            this.#holdPush(slot);
+          }
+          break;
+        case EV.HANDOFF_OK: {
+          const s = this.#byTarget.get(a);
+          if (s) {
+            this.#scheduler.settled(s.id);
+            s.block.addGauge(WI.inflight, -1);
+          }
+          break;
+        }
+        case EV.HANDOFF_ERR:
+          this.#onHandoffError(slot, a, b);
+          break;
+        case EV.ACCEPT_ERR:
+          this.emit('accept-error', errnoError(a, 'accept'), { backoffMs: b });
+          break;
+        case EV.STALL:
+          this.emit('stall', { held: this.#heldLen });
+          break;
+        case EV.REJECTED:
+          this.emit('reject', { id: a >>> 0 });
+          break;
+        default:
+          break;
+      }
+    }
+    this.#schedule();
+  }
+
+  #onHandoffError(slot: number, target: number, err: number): void {
+    const s = this.#byTarget.get(target);
+    if (s) {
+      this.#scheduler.settled(s.id);
+      s.block.addGauge(WI.inflight, -1);
+    }
+    const code = errnoName(err);
+    if (code === 'ENFILE') {
+      // the worker's table is full: the slot is still ours; try another now
+      if (s) this.#scheduler.saturate(s.id);
+      this.#holdUnshift(slot);
+    } else if (DEAD_ERRNOS.has(code)) {
+      if (s && s.state === 'ready') this.#onShardFailed(s, errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
+      this.#holdUnshift(slot);
+    } else if (RETRY_ERRNOS.has(code)) {
+      this.#retryLater.push(slot);
+      this.#retryTimer ??= setTimeout(() => {
+        this.#retryTimer = undefined;
+        for (const sl of this.#retryLater.splice(0)) this.#holdPush(sl);
+        this.#schedule();
+      }, 5);
+    } else {
+      // not a condition we can fix by retrying: close it rather than leak it
+      this.#dropped++;
+      this.#acceptor?.drop(slot);
+      this.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
+    }
+  }
+
+  #overLimit(): boolean {
+    const max = this.options.maxConnections;
+    return Number.isFinite(max) && this.#scheduler.load() + this.#heldLen + this.#retryLater.length >= max;
+  }
+
+  /** Hand every held slot to a worker that can take it; pause when none can. */
+  #schedule(): void {
+    const acc = this.#acceptor;
+    if (!acc) return;
+    this.#scheduler.refresh();
+    let want = this.#heldLen;
+    const max = this.options.maxConnections;
+    if (Number.isFinite(max)) want = Math.min(want, Math.max(0, max - this.#scheduler.load()));
+    if (want > 0) {
+      const got = this.#scheduler.assign(want, this.#idsBuf);
+      const cap = this.#held.length;
+      for (let i = 0; i < got; i++) {
+        const s = this.#byId.get(this.#idsBuf[i])!;
+        this.#slotsBuf[i] = this.#held[(this.#heldHead + i) % cap];
+        this.#targetsBuf[i] = s.target;
+        s.block.addGauge(WI.inflight, 1);
+      }
+      const queued = got ? acc.dispatch(this.#slotsBuf, this.#targetsBuf, got) : 0;
+      this.#heldHead = (this.#heldHead + queued) % cap;
+      this.#heldLen -= queued;
+      // anything assigned but not queued goes back (still at the head)
+      for (let i = queued; i < got; i++) {
+        const s = this.#byId.get(this.#idsBuf[i])!;
+        this.#scheduler.settled(s.id);
+        s.block.addGauge(WI.inflight, -1);
+      }
+      if (queued < got) {
+        const err = this.#targetsBuf[queued];
+        this.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
+      }
+    }
+    this.#updatePause();
+  }
+
+  #updatePause(): void {
+    const acc = this.#acceptor;
+    if (!acc || this.#state === 'closing' || this.#state === 'closed') return;
+    let reason: PauseReason | null = null;
+    if (this.#overLimit() && this.options.overflow === 'pause') reason = 'max-connections';
+    else if (this.#heldLen > 0 && !this.#scheduler.hasCapacity()) reason = 'capacity';
+    if (reason && !this.#paused) {
+      this.#paused = reason;
+      this.#pauses++;
+      acc.pause();
+      Atomics.store(this.#acc.i32, AI.paused, 1);
+      this.emit('pause', { reason, held: this.#heldLen });
+    } else if (!reason && this.#paused) {
+      this.#paused = null;
+      this.#resumes++;
+      acc.resume();
+      this.emit('resume', { held: this.#heldLen });
+    } else if (reason) {
+      this.#paused = reason;
+    }
+    // worker counts fall without acceptor events: poll while waiting on them
+    const waiting = this.#paused !== null || this.#heldLen > 0;
+    if (waiting && !this.#recheck) {
+      this.#recheck = setInterval(() => this.#schedule(), 2);
+    } else if (!waiting && this.#recheck) {
+      clearInterval(this.#recheck);
+      this.#recheck = undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- stats
+
+  /** Counters of every worker, the acceptor, and their sums. */
+  stats(): ServerStats {
+    const workers: WorkerStats[] = this.#shards.map((s) => {
+      const b = s.block;
+      const serving = s.state === 'ready';
+      return {
+        index: s.index,
+        state: s.state,
+        threadId: s.threadId,
+        restarts: this.#restarts[s.index] ?? 0,
+        live: b.gauge(WI.live),
+        inflight: this.#scheduler.inflight(s.id),
+        saturated: serving && this.#scheduler.isSaturated(s.id),
+        saturations: this.#scheduler.saturations(s.id),
+        lagMs: b.gauge(WI.lag_us) / 1000,
+        tableSize: b.gauge(WI.table_size),
+        tableUsed: b.gauge(WI.table_used),
+        bufFree: b.gauge(WI.buf_free),
+        buffered: b.gauge(WI.buffered),
+        accepted: b.total(WU.accepted),
+        closed: b.total(WU.closed),
+        bytesIn: b.total(WU.bytes_in),
+        bytesOut: b.total(WU.bytes_out),
+        recvs: b.total(WU.recvs),
+        sends: b.total(WU.sends),
+        enobufs: b.total(WU.enobufs),
+        rxPaused: b.total(WU.rx_paused),
+        connErrors: b.total(WU.conn_errors),
+        forced: b.total(WU.forced),
+        handoff: handoffLatency([b]),
+      };
+    });
+    const r = this.#retired;
+    const sum = (k: keyof WorkerStats) => workers.reduce((a, w) => a + (w[k] as number), 0);
+    const acceptor = snapshot(this.#acc, layout.acceptorU64);
+    return {
+      listening: this.listening,
+      address: this.#address,
+      uptimeMs: this.#startedAt ? Date.now() - this.#startedAt : 0,
+      workers,
+      total: {
+        live: sum('live'),
+        accepted: sum('accepted') + r.accepted,
+        closed: sum('closed') + r.closed,
+        bytesIn: sum('bytesIn') + r.bytesIn,
+        bytesOut: sum('bytesOut') + r.bytesOut,
+        recvs: sum('recvs') + r.recvs,
+        sends: sum('sends') + r.sends,
+        forced: sum('forced') + r.forced,
+        connErrors: sum('connErrors') + r.connErrors,
+      },
+      acceptor,
+      held: this.#heldLen + this.#retryLater.length,
+      paused: this.#paused !== null,
+      pauseReason: this.#paused,
+      pauses: this.#pauses,
+      resumes: this.#resumes,
+      rejected: acceptor.rejected ?? 0,
+      dropped: this.#dropped,
+      restarts: r.restarts,
+      handoff: handoffLatency(this.#shards.map((s) => s.block)),
+    };
+  }
+
+  // ---------------------------------------------------------------- close
+
+  /**
+   * Stop accepting, let open connections finish for up to `timeout` ms, then
+   * close the rest. Resolves with how many drained and how many were forced.
+   */
+  async close(opts: CloseOptions = {}): Promise<CloseSummary> {
+    const timeout = opts.timeout ?? 5000;
+    if (typeof timeout !== 'number' || !(timeout >= 0)) throw new RangeError(`option "timeout" must be a number of milliseconds >= 0; got ${String(timeout)}`);
+    if (this.#state === 'closed' || this.#state === 'closing') return { drained: 0, forced: 0, dropped: 0, durationMs: 0 };
+    if (this.#state !== 'listening') {
+      await this.#teardown();
+      this.#state = 'closed';
+      return { drained: 0, forced: 0, dropped: 0, durationMs: 0 };
+    }
+    const t0 = Date.now();
+    this.#state = 'closing';
+    const acc = this.#acceptor!;
+    acc.stop();
+    const closedAt = () => this.#shards.reduce((n, s) => n + s.block.total(WU.closed), 0);
+    const forcedAt = () => this.#shards.reduce((n, s) => n + s.block.total(WU.forced), 0);
+    const closedStart = closedAt() + this.#retired.closed;
+    // keep handing held slots to workers while draining; wait for live == 0
+    const deadline = t0 + timeout;
+    while (Date.now() < deadline) {
+      this.#schedule();
+      const live = this.#shards.reduce((n, s) => n + (s.state === 'ready' ? s.block.gauge(WI.live) : 0), 0);
+      const inflight = this.#shards.reduce((n, s) => n + this.#scheduler.inflight(s.id), 0);
+      if (live === 0 && inflight === 0 && this.#heldLen === 0 && this.#retryLater.length === 0) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // slots that never reached a worker are closed (counted)
+    let dropped = 0;
+    for (const sl of this.#retryLater.splice(0)) {
+      acc.drop(sl);
+      dropped++;
+    }
+    while (this.#heldLen > 0) {
+      acc.drop(this.#held[this.#heldHead]);
+      this.#heldHead = (this.#heldHead + 1) % this.#held.length;
+      this.#heldLen--;
+      dropped++;
+    }
+    this.#dropped += dropped;
+    const forcedBefore = forcedAt();
+    await this.#closeShards(Math.max(100, Math.min(2000, timeout)));
+    const forced = this.#shards.reduce((n, s) => n + s.block.total(WU.forced), 0) - forcedBefore;
+    const closedEnd = closedAt() + this.#retired.closed;
+    const drained = Math.max(0, closedEnd - closedStart - forced);
+    await this.#teardown();
+    this.#state = 'closed';
+    const summary = { drained, forced, dropped, durationMs: Date.now() - t0 };
+    this.emit('close', summary);
+    return summary;
+  }
+
+  async #closeShards(graceMs: number): Promise<void> {
+    const waits: Promise<unknown>[] = [];
+    for (const s of this.#shards) {
+      if (!s || s.state !== 'ready') continue;
+      s.state = 'closing';
+      if (this.#scheduler.has(s.id)) this.#scheduler.remove(s.id);
+      const cmd: ShardCommand = { type: 'close', graceMs };
+      s.port.postMessage(cmd);
+      waits.push(
+        (s.task ?? Promise.resolve()).then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(waits), new Promise((r) => (timer = setTimeout(r, graceMs + 2000)))]);
+    clearTimeout(timer);
+  }
+
+  async #teardown(): Promise<void> {
+    if (this.#recheck) clearInterval(this.#recheck);
+    this.#recheck = undefined;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    for (const s of this.#shards) {
+      if (!s) continue;
+      if (s.state === 'starting' || s.state === 'ready') {
+        s.state = 'closing';
+        try {
+          s.port.postMessage({ type: 'close', graceMs: 0 } satisfies ShardCommand);
+        } catch {
+          /* port already closed */
+        }
+      }
+    }
+    const pool = this.#pool;
+    this.#pool = undefined;
+    if (pool) {
+      // let shards that were told to close finish, then stop the threads
+      await Promise.race([
+        Promise.all(this.#shards.map((s) => s?.task?.catch(() => undefined))),
+        new Promise((r) => setTimeout(r, 3000).unref()),
+      ]);
+      await pool.destroy();
+    }
+    for (const s of this.#shards) {
+      if (s && s.state !== 'failed') s.state = 'closed';
+      try {
+        (s?.port as { close?: () => void })?.close?.();
+      } catch {
+        /* closed */
+      }
+    }
+    this.#acceptor?.close();
+    this.#acceptor = undefined;
+  }
+}
+
+/** Create a sharded server; nothing runs until {@link Server.listen}. */
+export function createServer(options: ServerOptions = {}): Server {
+  return new Server(options);
+}
+
+export type { RingleaderSystemError };

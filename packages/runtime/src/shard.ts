@@ -1,0 +1,73 @@
+/**
+ * A shard: the long-lived piscina task that owns one worker thread's ring.
+ *
+ * It creates the ring on this thread (so the ring's single issuer is this
+ * thread), reports the ring fd to the main thread, serves until told to
+ * close, then force-closes what is left and tears the ring down.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { threadId } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { native, type NativeWorkerOptions } from '@ringleader/core-native';
+import { WI, workerBlock } from './counters.js';
+
+/** What the main thread sends to start a shard. */
+export interface ShardTask {
+  id: number;
+  ring: NativeWorkerOptions;
+  counters: SharedArrayBuffer;
+  port: MessagePort;
+}
+
+/** Messages from the shard to the main thread. */
+export type ShardMessage =
+  | { type: 'ready'; ringFd: number; threadId: number; setupFlags: number }
+  | { type: 'closed'; forced: number };
+
+/** Messages from the main thread to the shard. */
+export type ShardCommand = { type: 'close'; graceMs: number };
+
+/** What the task resolves with. */
+export interface ShardResult {
+  id: number;
+  forced: number;
+}
+
+export default async function shard(task: ShardTask): Promise<ShardResult> {
+  const counters = workerBlock(task.counters);
+  const ring = new native.WorkerRing(task.ring, counters.i32, counters.u64);
+  const RESOLUTION_MS = 10;
+  const lag = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  lag.enable();
+  const lagTimer = setInterval(() => {
+    // the histogram holds whole timer periods; lag is what exceeds the period
+    const mean = Number.isFinite(lag.mean) ? lag.mean / 1000 - RESOLUTION_MS * 1000 : 0;
+    counters.setGauge(WI.lag_us, Math.max(0, Math.round(mean)));
+    lag.reset();
+  }, 500);
+  lagTimer.unref();
+
+  const ready: ShardMessage = { type: 'ready', ringFd: ring.ringFd, threadId, setupFlags: ring.setupFlags };
+  task.port.postMessage(ready);
+
+  const cmd = await new Promise<ShardCommand>((resolve) => {
+    task.port.on('message', (m: ShardCommand) => {
+      if (m.type === 'close') resolve(m);
+    });
+  });
+
+  // force-close what is still open, give the closes a moment to complete
+  const forced = ring.live;
+  ring.closeAll();
+  const until = Date.now() + Math.max(50, cmd.graceMs);
+  while (ring.live > 0 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  ring.close();
+  clearInterval(lagTimer);
+  lag.disable();
+  const done: ShardMessage = { type: 'closed', forced };
+  task.port.postMessage(done);
+  task.port.close();
+  return { id: task.id, forced };
+}

@@ -1,0 +1,117 @@
+import test from 'ava';
+import net from 'node:net';
+import { createServer, errnoError, ioUringUnavailable, resolveOptions } from '@ringleader/runtime';
+import { runCli } from './helpers.js';
+
+test('errnoError is Node-shaped', (t) => {
+  const e = errnoError(-23, 'io_uring_prep_msg_ring_fd_alloc');
+  t.is(e.code, 'ENFILE');
+  t.is(e.errno, -23);
+  t.is(e.syscall, 'io_uring_prep_msg_ring_fd_alloc');
+  t.is(e.message, 'io_uring_prep_msg_ring_fd_alloc ENFILE: Too many open files in system');
+  const a = errnoError(98, 'listen', { address: '127.0.0.1', port: 80 });
+  t.is(a.errno, -98);
+  t.is(a.address, '127.0.0.1');
+  t.is(a.port, 80);
+  t.is(a.message, 'listen EADDRINUSE: Address already in use 127.0.0.1:80');
+});
+
+test('io_uring unavailable points to doctor', (t) => {
+  const e = ioUringUnavailable(errnoError(-1, 'io_uring_queue_init'));
+  t.is(e.code, 'EPERM');
+  t.regex(e.message, /ringleader doctor/);
+});
+
+test('options: wrong types are TypeErrors, bad values RangeErrors, naming the option', (t) => {
+  const cases: [object, typeof TypeError | typeof RangeError, RegExp][] = [
+    [{ port: 70000 }, RangeError, /"port"/],
+    [{ port: -1 }, RangeError, /"port"/],
+    [{ port: 'eighty' }, TypeError, /"port"/],
+    [{ workers: 0 }, RangeError, /"workers"/],
+    [{ workers: 1.5 }, RangeError, /"workers"/],
+    [{ workers: NaN }, TypeError, /"workers"/],
+    [{ handler: 'telnet' }, RangeError, /"handler"/],
+    [{ handler: 42 }, TypeError, /"handler"/],
+    [{ policy: 'random' }, RangeError, /"policy"/],
+    [{ overflow: 'drop' }, RangeError, /"overflow"/],
+    [{ bufferCount: 1000 }, RangeError, /"bufferCount"/],
+    [{ weights: [1] , workers: 2 }, RangeError, /"weights"/],
+    [{ hots: 'x' }, RangeError, /"hots"/],
+  ];
+  for (const [opts, Ctor, re] of cases) {
+    const e = t.throws(() => resolveOptions(opts as never), { instanceOf: Ctor }, JSON.stringify(opts));
+    t.regex(e!.message, re);
+  }
+  t.notThrows(() => resolveOptions({ port: 0, workers: 1, handler: 'echo', policy: 'weighted', weights: [2] }));
+});
+
+test('port in use: EADDRINUSE with address and port', async (t) => {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  const port = (blocker.address() as net.AddressInfo).port;
+  try {
+    const server = createServer({ port, workers: 1 });
+    const err = await t.throwsAsync(server.listen());
+    t.is((err as NodeJS.ErrnoException).code, 'EADDRINUSE');
+    t.is((err as NodeJS.ErrnoException).errno, -98);
+    t.is((err as NodeJS.ErrnoException & { address: string }).address, '127.0.0.1');
+    t.is((err as NodeJS.ErrnoException & { port: number }).port, port);
+    t.false(server.listening);
+  } finally {
+    blocker.close();
+  }
+});
+
+test('listen twice is refused', async (t) => {
+  const server = createServer({ port: 0, workers: 1 });
+  await server.listen();
+  try {
+    await t.throwsAsync(server.listen(), { code: 'ERR_SERVER_ALREADY_LISTEN' } as never);
+  } finally {
+    await server.close({ timeout: 100 });
+  }
+});
+
+test('CLI: bad options exit 2 with one line and no stack trace', async (t) => {
+  for (const args of [['echo', '--port', '70000'], ['echo', '--workers', '0'], ['echo', '--policy', 'random'], ['echo', '--overflow', 'x'], ['echo', '--bogus']]) {
+    const r = await runCli(args);
+    t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, /^ringleader: /);
+    t.notRegex(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
+
+test('CLI: port in use exits 1 naming address and port', async (t) => {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  const port = (blocker.address() as net.AddressInfo).port;
+  try {
+    const r = await runCli(['echo', '--port', String(port), '--workers', '1']);
+    t.is(r.code, 1);
+    t.regex(r.stderr, new RegExp(`EADDRINUSE.*127\\.0\\.0\\.1:${port}`));
+    t.notRegex(r.stderr, /\n\s+at /);
+  } finally {
+    blocker.close();
+  }
+});
+
+test('CLI: --help works for every command', async (t) => {
+  for (const args of [['--help'], ['echo', '--help'], ['doctor', '--help'], ['demo', '--help']]) {
+    const r = await runCli(args);
+    t.is(r.code, 0, args.join(' '));
+    t.regex(r.stdout, /Usage: ringleader/);
+  }
+});
+
+test('doctor on this machine: ready, with every check named', async (t) => {
+  const r = await runCli(['doctor', '--json']);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  const rep = JSON.parse(r.stdout) as { ready: boolean; checks: { name: string; ok: boolean }[] };
+  t.true(rep.ready);
+  const names = rep.checks.map((c) => c.name);
+  for (const want of ['kernel', 'kernel.io_uring_disabled', 'opcode MSG_RING', 'opcode ACCEPT', 'msg_ring fd passing', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'net.core.somaxconn', 'liburing (built against)']) {
+    t.true(names.includes(want), `doctor reports ${want}`);
+  }
+  const human = await runCli(['doctor']);
+  t.regex(human.stdout, /verdict: ready/);
+});

@@ -1,0 +1,124 @@
+/** Shared test helpers: echo clients, fd/thread counts, the CLI. */
+import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../packages/cli/dist/cli.js', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export function sha(b: Buffer | Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+export interface EchoResult {
+  sent: string;
+  received: string;
+  bytes: number;
+  cleanClose: boolean;
+  error?: string;
+}
+
+/**
+ * Send `payload` over one connection while reading the echo, half-close,
+ * and wait for the server's FIN. Bounded by `timeoutMs`.
+ */
+export function echoOnce(port: number, payload: Buffer, timeoutMs = 20000, host = '127.0.0.1'): Promise<EchoResult> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host, noDelay: true });
+    const chunks: Buffer[] = [];
+    let got = 0;
+    let ended = false;
+    let error: string | undefined;
+    const timer = setTimeout(() => {
+      error = `timeout after ${timeoutMs} ms with ${got}/${payload.length} bytes`;
+      sock.destroy();
+    }, timeoutMs);
+    sock.on('connect', () => {
+      sock.write(payload);
+    });
+    sock.on('data', (d) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= payload.length && !sock.writableEnded) sock.end();
+    });
+    sock.on('end', () => {
+      ended = true;
+    });
+    sock.on('error', (e) => {
+      error = e.message;
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      const all = Buffer.concat(chunks);
+      resolve({ sent: sha(payload), received: sha(all), bytes: all.length, cleanClose: ended && !error, error });
+    });
+  });
+}
+
+/** Random payload of a random size in [min, max]. */
+export function randomPayload(min: number, max: number): Buffer {
+  return randomBytes(min + Math.floor(Math.random() * (max - min + 1)));
+}
+
+/** Open file descriptors of this process. */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Threads of this process (Node's, piscina's, io_uring's io-wq). */
+export function threadCount(): number {
+  return readdirSync('/proc/self/task').length;
+}
+
+/** Threads excluding the kernel's io_uring workers, which exit on their own schedule. */
+export function userThreadCount(): number {
+  let n = 0;
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      const comm = readFileSync(`/proc/self/task/${t}/comm`, 'utf8');
+      if (!comm.startsWith('iou-')) n++;
+    } catch {
+      /* exited */
+    }
+  }
+  return n;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Poll `cond` every 10 ms until true or `ms` elapse; returns its last value. */
+export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (cond()) return true;
+    await sleep(10);
+  }
+  return cond();
+}
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the CLI to completion (bounded). */
+export function runCli(args: string[], timeoutMs = 30000, env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
