@@ -2,10 +2,14 @@
 // Runs every suite (ava, TAP reporter) and ends with one line:
 // "N passed, N failed". Exit status is non-zero when anything failed.
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-const ava = require.resolve('ava/entrypoints/cli.mjs');
+// ava exports neither its CLI nor its package.json; it is a root devDependency
+const avaDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'ava');
+const avaBin = JSON.parse(readFileSync(join(avaDir, 'package.json'), 'utf8')).bin;
+const ava = join(avaDir, typeof avaBin === 'string' ? avaBin : avaBin.ava);
 const args = [ava, '--tap', ...process.argv.slice(2)];
 const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
 
