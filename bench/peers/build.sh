@@ -10,7 +10,7 @@ for prog in epoll-echo loadgen; do
     bin="$out/$prog"
     # rebuild only when the source is newer than the binary
     if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$0" -nt "$bin" ]; then
-        $CC -O2 -pthread -Wall -o "$bin" "$src" -lm
+        $CC -O2 -pthread -Wall -o "$bin" "$src"
     fi
     echo "$bin"
 done

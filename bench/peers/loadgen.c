@@ -145,7 +145,10 @@ static uint64_t hist_percentile(const struct hist *h, double p)
 {
     if (h->count == 0)
         return 0;
-    uint64_t target = (uint64_t)ceil(p / 100.0 * (double)h->count);
+    double exact = p / 100.0 * (double)h->count;
+    uint64_t target = (uint64_t)exact;
+    if ((double)target < exact)
+        target++; /* ceil without libm */
     if (target < 1)
         target = 1;
     uint64_t acc = 0;

@@ -33,7 +33,10 @@ export interface ServerOptions {
   weights?: number[];
   /** Most connections open at once, all workers together. Default: no limit. */
   maxConnections?: number;
-  /** Most connections open at once on one worker. Default: its table size. */
+  /**
+   * Most connections open at once on one worker. Default: no limit of its own;
+   * a full fixed-file table (-ENFILE on hand-off) saturates the worker.
+   */
   maxConnectionsPerWorker?: number;
   /** `'pause'` (default): wait in the kernel backlog; `'reject'`: close with RST, counted. */
   overflow?: Overflow;
@@ -121,7 +124,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     weights = new Array(workers).fill(1);
   }
   const maxConnections = o.maxConnections === undefined ? Infinity : int('maxConnections', o.maxConnections, 0, 1, 1 << 30);
-  const maxConnectionsPerWorker = int('maxConnectionsPerWorker', o.maxConnectionsPerWorker, workerTableSize, 1, 1 << 30);
+  const maxConnectionsPerWorker = o.maxConnectionsPerWorker === undefined ? Infinity : int('maxConnectionsPerWorker', o.maxConnectionsPerWorker, 0, 1, 1 << 30);
   const bufferSize = int('bufferSize', o.bufferSize, 16384, 64, 1 << 20);
   return {
     host,

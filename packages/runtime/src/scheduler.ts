@@ -6,9 +6,14 @@
  * with every slot waiting for a worker, and reports what became of each
  * hand-off.
  *
- * Load of a shard = live connections (from its shared counters) + hand-offs
- * in flight to it (counted here, because the worker cannot count a
- * connection it has not received yet).
+ * Load of a shard = its occupancy (live connections, plus connections that
+ * reached its ring but that it has not processed yet) + hand-offs in flight
+ * to it (counted here).
+ *
+ * A worker's fixed-file table is its real limit, and -ENFILE on a hand-off is
+ * how the scheduler learns it: the worker is saturated until it drains below
+ * a low-water mark, and from then on it is sent no more than the occupancy at
+ * which it filled, so one -ENFILE teaches the limit instead of a storm of them.
  */
 
 /** Placement policies. */
@@ -19,7 +24,7 @@ export const POLICIES: readonly Policy[] = ['round-robin', 'least-connections', 
 export interface ShardInfo {
   /** Stable id while the shard is in rotation. */
   readonly id: number;
-  /** Live connections on the worker (read from shared memory). */
+  /** Connections the worker holds: live, plus delivered but not yet processed. */
   live(): number;
   /** Relative weight for the `weighted` policy (> 0). */
   weight: number;
@@ -31,8 +36,10 @@ interface Entry {
   info: ShardInfo;
   inflight: number;
   saturated: boolean;
-  /** live count when it saturated; cleared below lowWater */
+  /** cleared when occupancy falls to this */
   lowWater: number;
+  /** occupancy at the last -ENFILE: the table's effective size */
+  learnedCap: number;
   /** smooth weighted round robin state */
   current: number;
   saturations: number;
@@ -68,7 +75,7 @@ export class Scheduler {
   /** Put a shard into rotation. */
   add(info: ShardInfo): void {
     if (this.shards.some((e) => e.info.id === info.id)) throw new Error(`shard ${info.id} is already in rotation`);
-    this.shards.push({ info, inflight: 0, saturated: false, lowWater: 0, current: 0, saturations: 0 });
+    this.shards.push({ info, inflight: 0, saturated: false, lowWater: 0, learnedCap: Infinity, current: 0, saturations: 0 });
   }
 
   /** Take a shard out of rotation; returns its hand-offs still in flight. */
@@ -124,6 +131,7 @@ export class Scheduler {
     const live = e.info.live();
     e.saturated = true;
     e.saturations++;
+    e.learnedCap = Math.max(1, live);
     e.lowWater = Math.max(0, live - Math.max(1, Math.ceil(live * 0.1)));
     this.listener.onSaturated?.(id, live);
   }
@@ -168,7 +176,7 @@ export class Scheduler {
   }
 
   private open(e: Entry): boolean {
-    return !e.saturated && e.info.live() + e.inflight < e.info.capacity;
+    return !e.saturated && e.info.live() + e.inflight < Math.min(e.info.capacity, e.learnedCap);
   }
 
   private pick(): Entry | undefined {

@@ -127,6 +127,8 @@ export type PauseReason = 'capacity' | 'max-connections';
 interface Shard {
   index: number;
   id: number;
+  /** hand-offs that succeeded (the fd is in the worker's table) */
+  delivered: number;
   block: CounterBlock;
   port: import('node:worker_threads').MessagePort;
   target: number;
@@ -299,7 +301,7 @@ export class Server extends EventEmitter {
     const o = this.options;
     const block = workerBlock();
     const { port1, port2 } = new MessageChannel();
-    const shard: Shard = { index, id: this.#nextId++, block, port: port1, target: -1, state: 'starting', threadId: -1 };
+    const shard: Shard = { index, id: this.#nextId++, delivered: 0, block, port: port1, target: -1, state: 'starting', threadId: -1 };
     this.#shards[index] = shard;
     this.#byId.set(shard.id, shard);
     const task: ShardTask = {
@@ -331,8 +333,9 @@ export class Server extends EventEmitter {
         this.#scheduler.add({
           id: shard.id,
           weight: o.weights[index] ?? 1,
-          capacity: Math.min(o.maxConnectionsPerWorker, o.workerTableSize),
-          live: () => Atomics.load(block.i32, WI.live),
+          capacity: o.maxConnectionsPerWorker,
+          // live, plus connections already in its table that it has not seen yet
+          live: () => Atomics.load(block.i32, WI.live) + Math.max(0, shard.delivered - block.total(WU.accepted)),
         });
         started = true;
         this.emit('worker-ready', { worker: index, threadId: m.threadId });
@@ -450,6 +453,7 @@ export class Server extends EventEmitter {
         case EV.HANDOFF_OK: {
           const s = this.#byTarget.get(a);
           if (s) {
+            s.delivered++;
             this.#scheduler.settled(s.id);
             s.block.addGauge(WI.inflight, -1);
           }

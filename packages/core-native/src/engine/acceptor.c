@@ -182,6 +182,14 @@ static void acc_arm(rl_acceptor *a)
 		return;
 	}
 	unsigned free_slots = rl_acceptor_free(a);
+	if (a->backoff_ms) {
+		/* recovering from accept errors: one probe accept until one works,
+		 * so a lasting error costs one completion per back-off period */
+		if (a->ms_state == 0 && a->armed == 0 && free_slots > 0)
+			arm_single(a);
+		gauges(a);
+		return;
+	}
 	if (a->allow_ms) {
 		if (a->ms_state == 1 && free_slots < a->ms_margin) {
 			/* the table is filling: multishot could overrun it */
