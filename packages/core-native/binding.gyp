@@ -3,12 +3,15 @@
     {
       "target_name": "ringleader",
       "sources": [
-        "src/binding.cc",
+        "src/binding/module.cc",
+        "src/binding/acceptor.cc",
+        "src/binding/worker.cc",
         "src/engine/ring.c",
         "src/engine/bufring.c",
         "src/engine/net.c",
         "src/engine/acceptor.c",
-        "src/engine/worker.c"
+        "src/engine/worker.c",
+        "src/engine/echo.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -4,8 +4,9 @@
  */
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
+import type { Command } from 'commander';
 import { createServer } from '@ringleader/runtime';
-import { bytes, num } from './util.js';
+import { bytes, durationArg, intArg, num, parseSize } from './util.js';
 
 export interface DemoOptions {
   workers: number;
@@ -135,4 +136,27 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     log(`closed: ${summary.drained} drained, ${summary.forced} forced`);
   }
   return r.verifyFailures || r.errors || !r.messages ? 1 : 0;
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('start a sharded echo server, drive it with verified load, print the result')
+    .option('-w, --workers <n>', 'worker threads', intArg(1, 1024), Math.max(2, availableParallelism()))
+    .option('-c, --connections <n>', 'client connections', intArg(1, 100000), 100)
+    .option('-d, --duration <duration>', 'how long to drive load', durationArg, 5000)
+    .option(
+      '-s, --size <bytes>',
+      'message size',
+      (v: string) => {
+        const n = parseSize(v);
+        if (n < 1 || n > 1 << 24) throw new Error('--size must be from 1 B to 16 MiB');
+        return n;
+      },
+      64,
+    )
+    .option('--json', 'one JSON result on stdout', false)
+    .action(async (f: { workers: number; connections: number; duration: number; size: number; json: boolean }) => {
+      process.exitCode = await runDemo({ workers: f.workers, connections: f.connections, durationMs: f.duration, size: f.size, json: f.json });
+    });
 }

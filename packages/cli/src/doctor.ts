@@ -3,6 +3,7 @@
  * verdict with what to change.
  */
 import { release } from 'node:os';
+import type { Command } from 'commander';
 import { errnoName, probe, rlimit, sysctl, versions } from '@ringleader/runtime';
 
 export interface Check {
@@ -130,4 +131,16 @@ export function printReport(r: DoctorReport, json: boolean): void {
     process.stdout.write('notes:\n');
     for (const n of r.notes) process.stdout.write(`  - ${n}\n`);
   }
+}
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('check that this kernel and process can run ringleader, and say what to change')
+    .option('--json', 'machine-readable report', false)
+    .action((f: { json: boolean }) => {
+      const r = diagnose();
+      printReport(r, f.json);
+      process.exitCode = r.ready ? 0 : 1;
+    });
 }

@@ -45,6 +45,7 @@ function record(prev: ServerStats, cur: ServerStats, dt: number, events: string[
     pauses: cur.pauses,
     resumes: cur.resumes,
     events,
+    handoffUs: { count: cur.handoff.count, p50: cur.handoff.p50Us, p99: cur.handoff.p99Us, mean: cur.handoff.meanUs },
     workers: cur.workers.map((w) => ({
       index: w.index,
       state: w.state,

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
-#include "worker.h"
+#include "worker_int.h"
 #include "net.h"
-#include "ud.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +9,17 @@
 
 #define BGID 0
 
-static void conn_close(rl_worker *w, rl_conn *c, int err);
-static void sock_kick(rl_worker *w, rl_conn *c, unsigned side);
-
-static inline uint32_t conn_idx(rl_worker *w, rl_conn *c) { return (uint32_t) (c - w->conns); }
-
-static inline uint64_t cud(rl_worker *w, rl_conn *c, unsigned op, unsigned side)
-{
-	return rl_ud(op, conn_idx(w, c), c->gen, (uint16_t) side);
-}
+static void maybe_shut(rl_worker *w, rl_conn *c, unsigned side);
 
 /* ---------------- setup ---------------- */
+
+static const rl_mode_ops *mode_ops(unsigned mode)
+{
+	switch (mode) {
+	case RL_MODE_ECHO: return &rl_echo_ops;
+	default: return NULL;
+	}
+}
 
 int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 		   const char **failed_call)
@@ -31,6 +30,11 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 	memset(w, 0, sizeof(*w));
 	w->c = c;
 	w->mode = o->mode ? o->mode : RL_MODE_ECHO;
+	w->ops = mode_ops(w->mode);
+	if (!w->ops) {
+		*failed_call = "rl_worker_init";
+		return -EOPNOTSUPP;
+	}
 	if (!o->table_size || o->table_size > RL_IDX_MAX) {
 		*failed_call = "rl_worker_init";
 		return -EINVAL;
@@ -53,10 +57,10 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 	}
 	w->conn_cap = o->table_size;
 	w->conns = calloc(w->conn_cap, sizeof(rl_conn));
-	w->bnext = malloc(bcount * sizeof(uint16_t));
-	w->blen = calloc(bcount, sizeof(uint32_t));
+	w->nsegs = bcount + 256;
+	w->segs = calloc(w->nsegs, sizeof(rl_seg));
 	w->starved = malloc(2 * w->conn_cap * sizeof(uint32_t));
-	if (!w->conns || !w->bnext || !w->blen || !w->starved) {
+	if (!w->conns || !w->segs || !w->starved) {
 		*failed_call = "malloc";
 		rl_worker_destroy(w);
 		return -ENOMEM;
@@ -64,6 +68,20 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 	for (unsigned i = 0; i < w->conn_cap; i++)
 		w->conns[i].next_free = i + 1 < w->conn_cap ? i + 1 : RL_CONN_NONE;
 	w->free_head = 0;
+	for (uint32_t i = 0; i < bcount; i++)
+		w->segs[i].ptr = rl_buf(&w->br, i);
+	for (uint32_t i = bcount; i < w->nsegs; i++)
+		w->segs[i].next = i + 1 < w->nsegs ? i + 1 : RL_SEG_NONE;
+	w->seg_free = bcount;
+	if (w->ops->init) {
+		ret = w->ops->init(w, o);
+		if (ret < 0) {
+			*failed_call = w->ops->name;
+			w->ops = NULL;
+			rl_worker_destroy(w);
+			return ret;
+		}
+	}
 	RL_STORE(&w->c.i32[RL_WI_table_size], (int32_t) o->table_size);
 	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) w->br.avail);
 	RL_STORE(&w->c.i32[RL_WI_state], 1);
@@ -74,19 +92,66 @@ void rl_worker_destroy(rl_worker *w)
 {
 	/* the ring goes first: queue_exit cancels requests that use the buffers */
 	rl_ring_destroy(&w->ring);
+	if (w->ops && w->ops->destroy)
+		w->ops->destroy(w);
+	w->ops = NULL;
+	if (w->segs) {
+		for (uint32_t i = w->br.count; i < w->nsegs; i++)
+			if (w->segs[i].len && w->segs[i].ptr)
+				free(w->segs[i].ptr);
+	}
 	rl_bufring_destroy(&w->br, NULL);
 	free(w->conns);
-	free(w->bnext);
-	free(w->blen);
+	free(w->segs);
 	free(w->starved);
 	w->conns = NULL;
-	w->bnext = NULL;
-	w->blen = NULL;
+	w->segs = NULL;
 	w->starved = NULL;
 	if (w->c.i32) {
 		RL_STORE(&w->c.i32[RL_WI_live], 0);
 		RL_STORE(&w->c.i32[RL_WI_state], 3);
 	}
+}
+
+/* ---------------- segments ---------------- */
+
+uint32_t rl_seg_chunk(rl_worker *w, const void *data, uint32_t len)
+{
+	if (w->seg_free == RL_SEG_NONE) {
+		uint32_t n = w->nsegs * 2;
+		rl_seg *s = realloc(w->segs, n * sizeof(rl_seg));
+		if (!s)
+			return RL_SEG_NONE;
+		memset(s + w->nsegs, 0, (n - w->nsegs) * sizeof(rl_seg));
+		for (uint32_t i = w->nsegs; i < n; i++)
+			s[i].next = i + 1 < n ? i + 1 : RL_SEG_NONE;
+		w->seg_free = w->nsegs;
+		w->segs = s;
+		w->nsegs = n;
+	}
+	uint8_t *p = malloc(len ? len : 1);
+	if (!p)
+		return RL_SEG_NONE;
+	memcpy(p, data, len);
+	uint32_t id = w->seg_free;
+	w->seg_free = w->segs[id].next;
+	w->segs[id].ptr = p;
+	w->segs[id].len = len;
+	w->segs[id].next = RL_SEG_NONE;
+	return id;
+}
+
+void rl_seg_release(rl_worker *w, uint32_t seg)
+{
+	if (seg < w->br.count) {
+		rl_buf_put(&w->br, seg);
+		return;
+	}
+	free(w->segs[seg].ptr);
+	w->segs[seg].ptr = NULL;
+	w->segs[seg].len = 0;
+	w->segs[seg].next = w->seg_free;
+	w->seg_free = seg;
 }
 
 /* ---------------- connections ---------------- */
@@ -104,31 +169,36 @@ static rl_conn *conn_alloc(rl_worker *w)
 	c->mode = (uint8_t) w->mode;
 	for (int i = 0; i < 2; i++) {
 		c->s[i].slot = -1;
-		c->s[i].qhead = c->s[i].qtail = RL_NOBUF;
+		c->s[i].qhead = c->s[i].qtail = RL_SEG_NONE;
+		c->s[i].zc_head = c->s[i].zc_tail = RL_SEG_NONE;
 	}
 	w->live++;
 	RL_STORE(&w->c.i32[RL_WI_live], (int32_t) w->live);
 	return c;
 }
 
-static void sock_drop_queue(rl_worker *w, rl_sock *s)
+static void drop_queue(rl_worker *w, uint32_t *head, uint32_t *tail)
 {
-	uint16_t b = s->qhead;
-	while (b != RL_NOBUF) {
-		uint16_t next = w->bnext[b];
-		rl_buf_put(&w->br, b);
-		b = next;
+	uint32_t s = *head;
+	while (s != RL_SEG_NONE) {
+		uint32_t next = w->segs[s].next;
+		rl_seg_release(w, s);
+		s = next;
 	}
-	w->buffered -= s->qbytes;
-	s->qhead = s->qtail = RL_NOBUF;
-	s->qbytes = 0;
-	s->qoff = 0;
+	*head = *tail = RL_SEG_NONE;
 }
 
 static void conn_free(rl_worker *w, rl_conn *c)
 {
-	for (int i = 0; i < 2; i++)
-		sock_drop_queue(w, &c->s[i]);
+	if (w->ops->closed)
+		w->ops->closed(w, c);
+	for (int i = 0; i < 2; i++) {
+		rl_sock *s = &c->s[i];
+		drop_queue(w, &s->qhead, &s->qtail);
+		drop_queue(w, &s->zc_head, &s->zc_tail);
+		w->buffered -= s->qbytes;
+		s->qbytes = 0;
+	}
 	if (c->flags & RL_C_ERROR)
 		RL_ADD(&w->c.u64[RL_WU_conn_errors], 1);
 	if (c->flags & RL_C_FORCED)
@@ -136,12 +206,12 @@ static void conn_free(rl_worker *w, rl_conn *c)
 	RL_ADD(&w->c.u64[RL_WU_closed], 1);
 	c->flags = 0;
 	c->next_free = w->free_head;
-	w->free_head = conn_idx(w, c);
+	w->free_head = rl_conn_idx(w, c);
 	w->live--;
 	RL_STORE(&w->c.i32[RL_WI_live], (int32_t) w->live);
 }
 
-static void conn_put(rl_worker *w, rl_conn *c)
+void rl_conn_put(rl_worker *w, rl_conn *c)
 {
 	if (c->refs)
 		c->refs--;
@@ -151,85 +221,56 @@ static void conn_put(rl_worker *w, rl_conn *c)
 
 /* ---------------- receive ---------------- */
 
-static void sock_arm_recv(rl_worker *w, rl_conn *c, unsigned side)
+void rl_sock_arm_recv(rl_worker *w, rl_conn *c, unsigned side)
 {
 	rl_sock *s = &c->s[side];
-	if (s->slot < 0 || (s->flags & (RL_S_RECV | RL_S_EOF | RL_S_PAUSED)) ||
-	    (c->flags & RL_C_CLOSING))
+	if (s->slot < 0 || (c->flags & RL_C_CLOSING) ||
+	    (s->flags & (RL_S_RECV | RL_S_EOF | RL_S_PAUSED | RL_S_USER_PAUSED | RL_S_CONNECTING)))
 		return;
 	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
 	if (!sqe) {
-		conn_close(w, c, -EBUSY);
+		rl_conn_close(w, c, -EBUSY);
 		return;
 	}
 	io_uring_prep_recv_multishot(sqe, s->slot, NULL, 0, 0);
 	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
-	sqe->user_data = cud(w, c, RL_OP_RECV, side);
+	sqe->user_data = rl_conn_ud(w, c, RL_OP_RECV, side);
 	s->flags |= RL_S_RECV;
 	s->flags &= (uint16_t) ~RL_S_STARVED;
-	c->refs++;
+	rl_conn_get(c);
 }
 
-static void sock_pause_recv(rl_worker *w, rl_conn *c, unsigned side)
+void rl_sock_pause(rl_worker *w, rl_conn *c, unsigned side, int user)
 {
 	rl_sock *s = &c->s[side];
-	if (s->flags & RL_S_PAUSED)
+	uint16_t flag = user ? RL_S_USER_PAUSED : RL_S_PAUSED;
+	if (s->flags & flag)
 		return;
-	s->flags |= RL_S_PAUSED;
-	RL_ADD(&w->c.u64[RL_WU_rx_paused], 1);
+	s->flags |= flag;
+	if (!user)
+		RL_ADD(&w->c.u64[RL_WU_rx_paused], 1);
 	if (!(s->flags & RL_S_RECV) || (s->flags & RL_S_CANCELLING))
 		return;
 	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
 	if (!sqe)
 		return;
-	io_uring_prep_cancel64(sqe, cud(w, c, RL_OP_RECV, side), 0);
-	sqe->user_data = cud(w, c, RL_OP_CANCEL, side);
+	io_uring_prep_cancel64(sqe, rl_conn_ud(w, c, RL_OP_RECV, side), 0);
+	sqe->user_data = rl_conn_ud(w, c, RL_OP_CANCEL, side);
 	s->flags |= RL_S_CANCELLING;
-	c->refs++;
+	rl_conn_get(c);
 }
 
-static void sock_resume_recv(rl_worker *w, rl_conn *c, unsigned side)
+void rl_sock_resume(rl_worker *w, rl_conn *c, unsigned side, int user)
 {
 	rl_sock *s = &c->s[side];
-	if (!(s->flags & RL_S_PAUSED))
+	uint16_t flag = user ? RL_S_USER_PAUSED : RL_S_PAUSED;
+	if (!(s->flags & flag))
 		return;
-	s->flags &= (uint16_t) ~RL_S_PAUSED;
+	s->flags &= (uint16_t) ~flag;
 	/* if the recv is still armed (its cancel not yet complete) it re-arms
 	 * itself when its last CQE arrives */
-	sock_arm_recv(w, c, side);
-}
-
-/* where data received on `side` goes out */
-static inline unsigned out_side(const rl_conn *c, unsigned side)
-{
-	return c->mode == RL_MODE_PROXY ? side ^ 1u : side;
-}
-
-static void enqueue(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
-{
-	rl_sock *s = &c->s[side];
-	w->bnext[bid] = RL_NOBUF;
-	w->blen[bid] = len;
-	if (s->qtail == RL_NOBUF)
-		s->qhead = (uint16_t) bid;
-	else
-		w->bnext[s->qtail] = (uint16_t) bid;
-	s->qtail = (uint16_t) bid;
-	s->qbytes += len;
-	w->buffered += len;
-}
-
-/* both directions are done when each side got EOF and drained */
-static void maybe_finish(rl_worker *w, rl_conn *c)
-{
-	if (c->flags & RL_C_CLOSING)
-		return;
-	if (c->mode == RL_MODE_ECHO) {
-		rl_sock *s = &c->s[0];
-		if ((s->flags & RL_S_EOF) && s->qhead == RL_NOBUF && !(s->flags & RL_S_SENDING))
-			conn_close(w, c, 0);
-	}
+	rl_sock_arm_recv(w, c, side);
 }
 
 static void on_recv(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe *cqe)
@@ -245,33 +286,30 @@ static void on_recv(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe
 		if (res > 0 && !(c->flags & RL_C_CLOSING)) {
 			RL_ADD(&w->c.u64[RL_WU_bytes_in], (uint64_t) res);
 			RL_ADD(&w->c.u64[RL_WU_recvs], 1);
-			unsigned o = out_side(c, side);
-			enqueue(w, c, o, bid, (unsigned) res);
-			sock_kick(w, c, o);
-			if (c->s[o].qbytes >= w->hiwat)
-				sock_pause_recv(w, c, side);
+			w->ops->data(w, c, side, bid, (unsigned) res);
 		} else {
 			rl_buf_put(&w->br, bid);
 		}
 	}
 	if (res == 0) {
 		s->flags |= RL_S_EOF;
-		maybe_finish(w, c);
+		if (!(c->flags & RL_C_CLOSING) && w->ops->eof)
+			w->ops->eof(w, c, side);
 	} else if (res == -ENOBUFS) {
 		RL_ADD(&w->c.u64[RL_WU_enobufs], 1);
 		if (!(s->flags & RL_S_STARVED) && !(c->flags & RL_C_CLOSING)) {
 			s->flags |= RL_S_STARVED;
-			w->starved[w->nstarved++] = conn_idx(w, c) << 1 | side;
+			w->starved[w->nstarved++] = rl_conn_idx(w, c) << 1 | side;
 		}
 	} else if (res < 0 && res != -ECANCELED) {
-		conn_close(w, c, res);
+		rl_conn_close(w, c, res);
 	} else if (!more && !(c->flags & RL_C_CLOSING)) {
-		/* multishot ended without error, or was cancelled for a pause
-		 * that has since been lifted: keep receiving */
-		sock_arm_recv(w, c, side);
+		/* multishot ended without error, or was cancelled for a pause that
+		 * has since been lifted: keep receiving */
+		rl_sock_arm_recv(w, c, side);
 	}
 	if (!more)
-		conn_put(w, c); /* the recv's own reference, dropped last */
+		rl_conn_put(w, c); /* the recv's own reference, dropped last */
 }
 
 /* give buffers back to connections that ran dry */
@@ -291,30 +329,45 @@ static void feed_starved(rl_worker *w)
 			continue;
 		}
 		c->s[side].flags &= (uint16_t) ~RL_S_STARVED;
-		sock_arm_recv(w, c, side);
+		rl_sock_arm_recv(w, c, side);
 	}
 }
 
 /* ---------------- send ---------------- */
 
-static void sock_kick(rl_worker *w, rl_conn *c, unsigned side)
+void rl_sock_enqueue(rl_worker *w, rl_conn *c, unsigned side, uint32_t seg, uint32_t len)
 {
 	rl_sock *s = &c->s[side];
-	if ((s->flags & RL_S_SENDING) || s->qhead == RL_NOBUF || s->slot < 0 ||
+	rl_seg *g = &w->segs[seg];
+	g->len = len;
+	g->next = RL_SEG_NONE;
+	if (s->qtail == RL_SEG_NONE)
+		s->qhead = seg;
+	else
+		w->segs[s->qtail].next = seg;
+	s->qtail = seg;
+	s->qbytes += len;
+	w->buffered += len;
+	rl_sock_kick(w, c, side);
+}
+
+void rl_sock_kick(rl_worker *w, rl_conn *c, unsigned side)
+{
+	rl_sock *s = &c->s[side];
+	if ((s->flags & (RL_S_SENDING | RL_S_CONNECTING)) || s->qhead == RL_SEG_NONE || s->slot < 0 ||
 	    (c->flags & RL_C_CLOSING))
 		return;
 	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
 	if (!sqe) {
-		conn_close(w, c, -EBUSY);
+		rl_conn_close(w, c, -EBUSY);
 		return;
 	}
-	unsigned bid = s->qhead;
-	io_uring_prep_send(sqe, s->slot, rl_buf(&w->br, bid) + s->qoff,
-			   w->blen[bid] - s->qoff, MSG_NOSIGNAL | MSG_WAITALL);
+	rl_seg *g = &w->segs[s->qhead];
+	io_uring_prep_send(sqe, s->slot, g->ptr + s->qoff, g->len - s->qoff, MSG_NOSIGNAL | MSG_WAITALL);
 	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->user_data = cud(w, c, RL_OP_SEND, side);
+	sqe->user_data = rl_conn_ud(w, c, RL_OP_SEND, side);
 	s->flags |= RL_S_SENDING;
-	c->refs++;
+	rl_conn_get(c);
 }
 
 static void on_send(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe *cqe)
@@ -324,39 +377,63 @@ static void on_send(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe
 	s->flags &= (uint16_t) ~RL_S_SENDING;
 	if (res < 0) {
 		if (!(c->flags & RL_C_CLOSING))
-			conn_close(w, c, res);
-		conn_put(w, c);
+			rl_conn_close(w, c, res);
+		rl_conn_put(w, c);
 		return;
 	}
 	RL_ADD(&w->c.u64[RL_WU_bytes_out], (uint64_t) res);
-	unsigned bid = s->qhead;
-	if (bid != RL_NOBUF) {
+	uint32_t seg = s->qhead;
+	if (seg != RL_SEG_NONE) {
 		s->qoff += (uint32_t) res;
 		s->qbytes -= (uint32_t) res;
 		w->buffered -= (uint64_t) res;
-		if (s->qoff >= w->blen[bid]) {
+		if (s->qoff >= w->segs[seg].len) {
 			RL_ADD(&w->c.u64[RL_WU_sends], 1);
-			s->qhead = w->bnext[bid];
-			if (s->qhead == RL_NOBUF)
-				s->qtail = RL_NOBUF;
+			s->qhead = w->segs[seg].next;
+			if (s->qhead == RL_SEG_NONE)
+				s->qtail = RL_SEG_NONE;
 			s->qoff = 0;
-			rl_buf_put(&w->br, bid);
+			rl_seg_release(w, seg);
 		}
 	}
 	if (!(c->flags & RL_C_CLOSING)) {
-		sock_kick(w, c, side);
-		/* the side that feeds this one may receive again */
-		unsigned src = out_side(c, side);
-		if (s->qbytes <= w->lowat)
-			sock_resume_recv(w, c, src);
-		maybe_finish(w, c);
+		rl_sock_kick(w, c, side);
+		maybe_shut(w, c, side);
+		if (w->ops->sent)
+			w->ops->sent(w, c, side);
 	}
-	conn_put(w, c);
+	rl_conn_put(w, c);
+}
+
+/* ---------------- half-close ---------------- */
+
+static void maybe_shut(rl_worker *w, rl_conn *c, unsigned side)
+{
+	rl_sock *s = &c->s[side];
+	if (!(s->flags & RL_S_WANT_SHUT) || (s->flags & RL_S_WR_SHUT) || !rl_sock_idle(s) ||
+	    s->slot < 0 || (c->flags & RL_C_CLOSING))
+		return;
+	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+	if (!sqe) {
+		rl_conn_close(w, c, -EBUSY);
+		return;
+	}
+	io_uring_prep_shutdown(sqe, s->slot, SHUT_WR);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->user_data = rl_conn_ud(w, c, RL_OP_SHUTDOWN, side);
+	s->flags |= RL_S_WR_SHUT;
+	rl_conn_get(c);
+}
+
+void rl_sock_shutdown_after_drain(rl_worker *w, rl_conn *c, unsigned side)
+{
+	c->s[side].flags |= RL_S_WANT_SHUT;
+	maybe_shut(w, c, side);
 }
 
 /* ---------------- close ---------------- */
 
-static void conn_close(rl_worker *w, rl_conn *c, int err)
+void rl_conn_close(rl_worker *w, rl_conn *c, int err)
 {
 	if (c->flags & RL_C_CLOSING)
 		return;
@@ -365,6 +442,7 @@ static void conn_close(rl_worker *w, rl_conn *c, int err)
 		c->flags |= RL_C_ERROR;
 		c->err = err;
 	}
+	rl_conn_get(c); /* hold it while queueing, so it cannot be freed midway */
 	for (unsigned side = 0; side < 2; side++) {
 		rl_sock *s = &c->s[side];
 		if (s->slot < 0)
@@ -372,21 +450,20 @@ static void conn_close(rl_worker *w, rl_conn *c, int err)
 		if (rl_ring_reserve(&w->ring, 2) < 0)
 			continue; /* ring teardown will close it */
 		struct io_uring_sqe *sqe;
-		if (s->flags & (RL_S_RECV | RL_S_SENDING)) {
+		if (s->flags & (RL_S_RECV | RL_S_SENDING | RL_S_CONNECTING)) {
 			sqe = rl_ring_sqe(&w->ring);
 			io_uring_prep_cancel_fd(sqe, s->slot,
 						IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
 			sqe->flags |= IOSQE_IO_HARDLINK;
-			sqe->user_data = cud(w, c, RL_OP_CANCEL, side);
-			c->refs++;
+			sqe->user_data = rl_conn_ud(w, c, RL_OP_CANCEL, side);
+			rl_conn_get(c);
 		}
 		sqe = rl_ring_sqe(&w->ring);
 		io_uring_prep_close_direct(sqe, (unsigned) s->slot);
-		sqe->user_data = cud(w, c, RL_OP_CLOSE, side);
-		c->refs++;
+		sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, side);
+		rl_conn_get(c);
 	}
-	if (c->refs == 0)
-		conn_free(w, c);
+	rl_conn_put(w, c);
 }
 
 void rl_worker_close_all(rl_worker *w)
@@ -397,7 +474,7 @@ void rl_worker_close_all(rl_worker *w)
 		rl_conn *c = &w->conns[i];
 		if ((c->flags & RL_C_LIVE) && !(c->flags & RL_C_CLOSING)) {
 			c->flags |= RL_C_FORCED;
-			conn_close(w, c, 0);
+			rl_conn_close(w, c, 0);
 		}
 	}
 }
@@ -432,10 +509,10 @@ static void on_handoff(rl_worker *w, struct io_uring_cqe *cqe)
 	}
 	if (w->draining) {
 		c->flags |= RL_C_FORCED;
-		conn_close(w, c, 0);
+		rl_conn_close(w, c, 0);
 		return;
 	}
-	sock_arm_recv(w, c, 0);
+	w->ops->start(w, c);
 }
 
 /* ---------------- dispatch ---------------- */
@@ -474,16 +551,26 @@ static void worker_cqe(void *ctx, struct io_uring_cqe *cqe)
 		break;
 	case RL_OP_CANCEL:
 		c->s[side].flags &= (uint16_t) ~RL_S_CANCELLING;
-		conn_put(w, c);
+		rl_conn_put(w, c);
 		break;
 	case RL_OP_CLOSE:
 		c->s[side].slot = -1;
 		if (w->slots_used)
 			w->slots_used--;
-		conn_put(w, c);
+		rl_conn_put(w, c);
+		break;
+	case RL_OP_SHUTDOWN:
+		if (cqe->res < 0 && cqe->res != -ENOTCONN && !(c->flags & RL_C_CLOSING))
+			rl_conn_close(w, c, cqe->res);
+		else if (!(c->flags & RL_C_CLOSING) && w->ops->sent)
+			w->ops->sent(w, c, side);
+		rl_conn_put(w, c);
 		break;
 	default:
-		conn_put(w, c);
+		if (w->ops->cqe)
+			w->ops->cqe(w, c, op, side, cqe);
+		else
+			rl_conn_put(w, c);
 		break;
 	}
 }
@@ -491,6 +578,8 @@ static void worker_cqe(void *ctx, struct io_uring_cqe *cqe)
 static void worker_after_round(void *ctx)
 {
 	rl_worker *w = ctx;
+	if (w->ops->round)
+		w->ops->round(w);
 	rl_buf_commit(&w->br);
 	feed_starved(w);
 	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) w->br.avail);
@@ -500,5 +589,8 @@ static void worker_after_round(void *ctx)
 
 int rl_worker_run(rl_worker *w)
 {
-	return rl_ring_run(&w->ring, worker_cqe, w, 8, worker_after_round);
+	w->in_run = 1;
+	int ret = rl_ring_run(&w->ring, worker_cqe, w, 8, worker_after_round);
+	w->in_run = 0;
+	return ret;
 }

@@ -4,11 +4,12 @@
  * res is the new slot), serves them, closes them.
  *
  * Every connection has up to two sockets (side 0 = the client, side 1 = an
- * upstream in proxy mode). Data received on one side is queued, as provided
- * buffer ids, for sending on a side (the same one for echo, the other for
- * proxy). Each socket sends one request at a time, so bytes go out in order.
- * A connection lives until every request that names it has completed; a
- * reference count says when.
+ * upstream in proxy mode). What a connection does with its bytes is its
+ * mode's business (echo.c, proxy.c, js.c, see worker_int.h); the core here
+ * owns receiving (multishot recv from the provided buffer ring), sending
+ * (one send in flight per socket, so bytes leave in order), backpressure,
+ * half-close and the close protocol. A connection lives until every request
+ * that names it has completed; a reference count says when.
  */
 #ifndef RL_WORKER_H
 #define RL_WORKER_H
@@ -23,29 +24,51 @@ extern "C" {
 
 enum rl_mode { RL_MODE_ECHO = 1, RL_MODE_PROXY = 2, RL_MODE_JS = 3 };
 
+#define RL_SEG_NONE 0xffffffffu
+#define RL_CONN_NONE 0xffffffffu
+
 /* socket flags */
 enum {
-	RL_S_RECV = 1 << 0,      /* multishot recv armed */
-	RL_S_SENDING = 1 << 1,   /* a send in flight */
-	RL_S_EOF = 1 << 2,       /* peer sent FIN */
-	RL_S_PAUSED = 1 << 3,    /* receive paused (backpressure or user) */
-	RL_S_STARVED = 1 << 4,   /* recv ended with -ENOBUFS, waits for buffers */
-	RL_S_WR_SHUT = 1 << 5,   /* we sent FIN */
-	RL_S_CANCELLING = 1 << 6 /* a cancel of the recv is in flight */
+	RL_S_RECV = 1 << 0,       /* multishot recv armed */
+	RL_S_SENDING = 1 << 1,    /* a send in flight */
+	RL_S_EOF = 1 << 2,        /* peer sent FIN (recv returned 0) */
+	RL_S_PAUSED = 1 << 3,     /* receive paused by backpressure */
+	RL_S_STARVED = 1 << 4,    /* recv ended with -ENOBUFS, waits for buffers */
+	RL_S_WR_SHUT = 1 << 5,    /* shutdown(SHUT_WR) issued */
+	RL_S_CANCELLING = 1 << 6, /* a cancel of the recv is in flight */
+	RL_S_WANT_SHUT = 1 << 7,  /* shut down the write side once the queue drains */
+	RL_S_USER_PAUSED = 1 << 8,/* receive paused by the application */
+	RL_S_CONNECTING = 1 << 9, /* socket/connect in progress (proxy) */
+	RL_S_ZC_WAIT = 1 << 10,   /* zero-copy notifications outstanding */
 };
 
 typedef struct rl_sock {
 	int32_t slot;     /* fixed-file slot, -1 when none */
 	uint16_t flags;
-	uint16_t qhead;   /* buffer id at the head of the send queue, RL_NOBUF = empty */
-	uint16_t qtail;
-	uint16_t _pad;
-	uint32_t qoff;    /* bytes of the head buffer already sent */
+	uint16_t zc_pending; /* send_zc notifications not yet received */
+	uint32_t qhead;   /* first segment queued to send, RL_SEG_NONE = empty */
+	uint32_t qtail;
+	uint32_t qoff;    /* bytes of the head segment already sent */
 	uint32_t qbytes;  /* bytes queued to send */
+	uint32_t zc_head; /* segments sent by send_zc, waiting for their notification */
+	uint32_t zc_tail;
 } rl_sock;
 
 /* connection flags */
 enum { RL_C_LIVE = 1, RL_C_CLOSING = 2, RL_C_ERROR = 4, RL_C_FORCED = 8 };
+
+/* mode-private state, one arm per mode */
+typedef struct rl_conn_proxy {
+	int32_t upstream;    /* index of the upstream being used, -1 none */
+	uint16_t attempts;   /* dial attempts so far */
+	uint16_t state;
+	uint64_t last_active_ns;
+} rl_conn_proxy;
+
+typedef struct rl_conn_js {
+	uint32_t flags;
+	uint32_t pending_events;
+} rl_conn_js;
 
 typedef struct rl_conn {
 	uint32_t id;      /* connection id from the acceptor */
@@ -56,7 +79,18 @@ typedef struct rl_conn {
 	uint32_t next_free;
 	int32_t err;      /* first error, -errno */
 	rl_sock s[2];
+	union {
+		rl_conn_proxy proxy;
+		rl_conn_js js;
+	} m;
 } rl_conn;
+
+/* a range of memory queued for sending: see worker_int.h */
+typedef struct rl_seg {
+	uint8_t *ptr;
+	uint32_t len;
+	uint32_t next;
+} rl_seg;
 
 typedef struct rl_worker_opts {
 	unsigned table_size;  /* fixed-file slots */
@@ -67,25 +101,32 @@ typedef struct rl_worker_opts {
 	unsigned hiwat;       /* queued bytes per direction that pause the sender side */
 	unsigned lowat;       /* ... and resume it */
 	int no_defer_taskrun;
+	void *mode_config;    /* mode-specific (proxy: rl_proxy_config) */
 } rl_worker_opts;
+
+struct rl_mode_ops;
 
 typedef struct rl_worker {
 	rl_ring ring;
 	rl_bufring br;
 	rl_counters c;
 	unsigned mode;
+	const struct rl_mode_ops *ops;
+	void *mode_state;     /* owned by the mode */
 	rl_conn *conns;
 	unsigned conn_cap;
 	uint32_t free_head;
 	unsigned live;
 	unsigned slots_used;
-	uint16_t *bnext;      /* send-queue link, per buffer id */
-	uint32_t *blen;       /* bytes in buffer, per buffer id */
+	rl_seg *segs;         /* [0, buf_count): provided buffers; above: chunks */
+	uint32_t nsegs;
+	uint32_t seg_free;    /* free list of chunk segments */
 	uint32_t *starved;    /* (conn idx << 1 | side) waiting for buffers */
 	unsigned nstarved;
 	unsigned hiwat, lowat;
 	uint64_t buffered;
 	int draining;
+	int in_run;
 } rl_worker;
 
 int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
@@ -95,8 +136,6 @@ int rl_worker_run(rl_worker *w);
 
 /* close every connection now; they count as forced */
 void rl_worker_close_all(rl_worker *w);
-
-#define RL_CONN_NONE 0xffffffffu
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+// The acceptor ring (main thread): accept batches -> one JS call -> hand-offs.
+#include <unistd.h>
+
+#include "common.h"
+#include "../engine/acceptor.h"
+#include "../engine/net.h"
+
+namespace rl {
+
+// ---------------------------------------------------------------------------
+// Acceptor
+
+struct AcceptorCore : Core {
+  rl_acceptor a;
+  bool inited = false;
+  Napi::FunctionReference on_batch;
+  Napi::ObjectReference keep_i32, keep_u64, keep_ev;
+  napi_async_context actx = nullptr;
+  bool in_batch = false;
+};
+
+class Acceptor : public Napi::ObjectWrap<Acceptor> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Acceptor",
+                       {
+                           InstanceMethod("listen", &Acceptor::Listen),
+                           InstanceMethod("addTarget", &Acceptor::AddTarget),
+                           InstanceMethod("removeTarget", &Acceptor::RemoveTarget),
+                           InstanceMethod("dispatch", &Acceptor::Dispatch),
+                           InstanceMethod("reject", &Acceptor::Reject),
+                           InstanceMethod("drop", &Acceptor::Drop),
+                           InstanceMethod("pause", &Acceptor::Pause),
+                           InstanceMethod("resume", &Acceptor::Resume),
+                           InstanceMethod("stop", &Acceptor::Stop),
+                           InstanceMethod("close", &Acceptor::Close),
+                           InstanceMethod("free", &Acceptor::Free),
+                           InstanceAccessor("events", &Acceptor::Events, nullptr),
+                           InstanceAccessor("ringFd", &Acceptor::RingFd, nullptr),
+                       });
+  }
+
+  // new Acceptor(opts, i32, u64, onBatch(nEvents))
+  Acceptor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Acceptor>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsObject() || !info[3].IsFunction()) {
+      ThrowType(env, "Acceptor(opts, i32, u64, onBatch)");
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    core_ = new AcceptorCore();
+    core_->owner = this;
+    rl_acceptor_opts ao = {};
+    ao.table_size = OptU(o, "tableSize", 4096);
+    ao.max_armed = OptU(o, "maxArmed", 64);
+    ao.multishot = OptB(o, "multishot", true) ? 1 : 0;
+    ao.multishot_margin = OptU(o, "multishotMargin", 0);
+    ao.want_addr = OptB(o, "wantAddress", false) ? 1 : 0;
+    ao.no_defer_taskrun = OptB(o, "deferTaskrun", true) ? 0 : 1;
+    rl_counters c;
+    c.i32 = ArrayData<int32_t>(info[1], RL_A_I32_COUNT, &core_->keep_i32);
+    c.u64 = ArrayData<uint64_t>(info[2], RL_A_U64_COUNT, &core_->keep_u64);
+    if (!c.i32 || !c.u64) {
+      delete core_;
+      core_ = nullptr;
+      ThrowType(env, "acceptor counters must be an Int32Array and a BigUint64Array of the layout's size");
+      return;
+    }
+    unsigned cap = rl_acceptor_event_capacity(&ao);
+    Napi::ArrayBuffer evbuf = Napi::ArrayBuffer::New(env, cap * sizeof(rl_acc_event));
+    Napi::Int32Array ev = Napi::Int32Array::New(env, cap * 4, evbuf, 0);
+    core_->keep_ev = Napi::Persistent(ev.As<Napi::Object>());
+    ao.ev = static_cast<rl_acc_event *>(evbuf.Data());
+    ao.evcap = cap;
+    const char *failed = "io_uring_queue_init";
+    int r = rl_acceptor_init(&core_->a, &ao, c, &failed);
+    if (r < 0) {
+      delete core_;
+      core_ = nullptr;
+      ThrowErrno(env, r, failed);
+      return;
+    }
+    core_->inited = true;
+    core_->on_batch = Napi::Persistent(info[3].As<Napi::Function>());
+    napi_async_init(env, Value(), Napi::String::New(env, "ringleader:acceptor"), &core_->actx);
+    core_->on_ready = &Acceptor::OnReady;
+    core_->destroy = &Acceptor::Destroy;
+    r = StartPoll(env, core_, core_->a.ring.efd);
+    if (r < 0) {
+      rl_acceptor_destroy(&core_->a);
+      delete core_;
+      core_ = nullptr;
+      ThrowErrno(env, r, "uv_poll_start");
+      return;
+    }
+  }
+
+  ~Acceptor() override {
+    if (core_) {
+      core_->owner = nullptr;
+      Shutdown(core_);
+      core_ = nullptr;
+    }
+  }
+
+ private:
+  AcceptorCore *core_ = nullptr;
+
+  bool Live(const Napi::CallbackInfo &info) {
+    if (core_ && !core_->closed) return true;
+    ThrowErrno(info.Env(), -EBADF, "acceptor");
+    return false;
+  }
+
+  static void Destroy(Core *base) {
+    auto *c = static_cast<AcceptorCore *>(base);
+    if (c->inited) rl_acceptor_destroy(&c->a);
+    c->inited = false;
+    if (c->actx) napi_async_destroy(c->env, c->actx);
+    c->actx = nullptr;
+    c->on_batch.Reset();
+    c->keep_i32.Reset();
+    c->keep_u64.Reset();
+    c->keep_ev.Reset();
+  }
+
+  static void Deliver(AcceptorCore *c) {
+    Napi::Env env(c->env);
+    Napi::HandleScope scope(env);
+    unsigned n = c->a.nev;
+    c->in_batch = true;
+    napi_value argv[1] = {Napi::Number::New(env, n)};
+    napi_value result;
+    napi_value recv = c->owner ? static_cast<Acceptor *>(c->owner)->Value() : env.Undefined();
+    napi_make_callback(env, c->actx, recv, c->on_batch.Value(), 1, argv, &result);
+    c->in_batch = false;
+    if (!c->closed) {
+      c->a.nev = 0;
+      if (io_uring_sq_ready(&c->a.ring.ring)) rl_ring_submit(&c->a.ring);
+    }
+    Rethrow(env);
+  }
+
+  static void OnReady(Core *base) {
+    auto *c = static_cast<AcceptorCore *>(base);
+    int r = rl_acceptor_run(&c->a);
+    (void)r;
+    if (c->a.nev && !c->on_batch.IsEmpty()) Deliver(c);
+  }
+
+  // After a call from JS outside a batch: submit now; deliver events it made.
+  void Flush() {
+    if (!core_ || core_->closed || core_->in_batch) return;
+    if (io_uring_sq_ready(&core_->a.ring.ring)) rl_ring_submit(&core_->a.ring);
+    if (core_->a.nev && core_->a.ring.efd >= 0) {
+      uint64_t one = 1;
+      (void)!write(core_->a.ring.efd, &one, sizeof(one));
+    }
+  }
+
+  Napi::Value Events(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->keep_ev.IsEmpty()) return info.Env().Undefined();
+    return core_->keep_ev.Value();
+  }
+
+  Napi::Value RingFd(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), -1);
+    return Napi::Number::New(info.Env(), rl_ring_fd(&core_->a.ring));
+  }
+
+  // listen(ip, port, backlog, flags) -> bound port
+  Napi::Value Listen(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Live(info)) return env.Undefined();
+    if (!info[0].IsString() || !info[1].IsNumber()) {
+      ThrowType(env, "listen(ip, port, backlog, flags)");
+      return env.Undefined();
+    }
+    std::string ip = info[0].As<Napi::String>().Utf8Value();
+    int port = info[1].As<Napi::Number>().Int32Value();
+    int backlog = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
+    int flags = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 0;
+    rl_addr addr;
+    if (rl_addr_parse(&addr, ip.c_str(), port) < 0) {
+      ThrowErrno(env, -EINVAL, "listen");
+      return env.Undefined();
+    }
+    const char *failed = "listen";
+    int fd = rl_listen(&addr, backlog, flags, &failed);
+    if (fd < 0) {
+      ThrowErrno(env, fd, failed);
+      return env.Undefined();
+    }
+    int bound = rl_local_port(fd);
+    int r = rl_acceptor_start(&core_->a, fd);
+    if (r < 0) {
+      ThrowErrno(env, r, "io_uring_submit");
+      return env.Undefined();
+    }
+    return Napi::Number::New(env, bound);
+  }
+
+  Napi::Value AddTarget(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Live(info)) return env.Undefined();
+    int r = rl_acceptor_add_target(&core_->a, info[0].As<Napi::Number>().Int32Value());
+    if (r < 0) ThrowErrno(env, r, "dup");
+    return Napi::Number::New(env, r);
+  }
+
+  Napi::Value RemoveTarget(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return info.Env().Undefined();
+    int r = rl_acceptor_remove_target(&core_->a, info[0].As<Napi::Number>().Uint32Value());
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  // dispatch(slots: Int32Array, targets: Int32Array, n) -> number queued,
+  // stops at the first failure (its -errno is written into targets[i])
+  Napi::Value Dispatch(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Live(info)) return env.Undefined();
+    size_t n = info[2].As<Napi::Number>().Uint32Value();
+    int32_t *slots = ArrayData<int32_t>(info[0], n, nullptr);
+    int32_t *targets = ArrayData<int32_t>(info[1], n, nullptr);
+    if (!slots || !targets) {
+      ThrowType(env, "dispatch(slots: Int32Array, targets: Int32Array, n)");
+      return env.Undefined();
+    }
+    size_t i = 0;
+    for (; i < n; i++) {
+      int r = rl_acceptor_handoff(&core_->a, (unsigned)slots[i], (unsigned)targets[i]);
+      if (r < 0) {
+        targets[i] = r;
+        break;
+      }
+    }
+    Flush();
+    return Napi::Number::New(env, (double)i);
+  }
+
+  Napi::Value Reject(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    int r = rl_acceptor_reject(&core_->a, info[0].As<Napi::Number>().Uint32Value());
+    Flush();
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  Napi::Value Drop(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    int r = rl_acceptor_drop(&core_->a, info[0].As<Napi::Number>().Uint32Value());
+    Flush();
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  Napi::Value Pause(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    rl_acceptor_pause(&core_->a);
+    Flush();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Resume(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    rl_acceptor_resume(&core_->a);
+    Flush();
+    return info.Env().Undefined();
+  }
+
+  // stop accepting for good (closes the listener); the ring stays for hand-offs
+  Napi::Value Stop(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return info.Env().Undefined();
+    rl_acceptor_stop(&core_->a);
+    Flush();
+    return info.Env().Undefined();
+  }
+
+  // slots still held (accepted, not handed off): count
+  Napi::Value Free(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
+    return Napi::Number::New(info.Env(), rl_acceptor_free(&core_->a));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    if (core_) {
+      core_->owner = nullptr;
+      Shutdown(core_);
+      core_ = nullptr;
+    }
+    return info.Env().Undefined();
+  }
+};
+
+void InitAcceptor(Napi::Env env, Napi::Object exports) { exports.Set("Acceptor", Acceptor::Init(env)); }
+
+}  // namespace rl

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+//
+// Shared pieces of the Node-API glue: per-env state, the error path, option
+// and typed-array helpers, and Core, the loop integration every ring owner
+// uses (a uv_poll on the ring's eventfd, torn down exactly once from close(),
+// GC, or env cleanup).
+//
+// Errors: the TS side registers one factory (setErrorFactory) that turns
+// (errno, syscall) into a Node-shaped error; every throw here goes through it.
+#ifndef RL_BINDING_COMMON_H
+#define RL_BINDING_COMMON_H
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstring>
+#include <string>
+#include <unistd.h>
+
+// engine headers carry their own extern "C" guards (liburing's must not be
+// wrapped: in C++ it includes <atomic>)
+#include "../engine/counters.h"
+#include "../engine/ring.h"
+
+namespace rl {
+
+// ---------------------------------------------------------------------------
+// per-env state
+
+struct EnvState {
+  Napi::FunctionReference error_factory;
+};
+
+inline EnvState *State(Napi::Env env) { return env.GetInstanceData<EnvState>(); }
+
+inline Napi::Value MakeError(Napi::Env env, int err, const char *syscall) {
+  EnvState *st = State(env);
+  if (st && !st->error_factory.IsEmpty()) {
+    return st->error_factory.Call({Napi::Number::New(env, err), Napi::String::New(env, syscall)});
+  }
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " failed: errno " + std::to_string(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e.Value();
+}
+
+inline void ThrowErrno(Napi::Env env, int err, const char *syscall) {
+  Napi::Value e = MakeError(env, err, syscall);
+  if (env.IsExceptionPending()) return;
+  napi_throw(env, e);
+}
+
+inline void ThrowType(Napi::Env env, const char *msg) { Napi::TypeError::New(env, msg).ThrowAsJavaScriptException(); }
+
+// Uncaught exception from a callback invoked by the loop: hand it to Node.
+inline void Rethrow(Napi::Env env) {
+  if (env.IsExceptionPending()) {
+    Napi::Error e = env.GetAndClearPendingException();
+    napi_fatal_exception(env, e.Value());
+  }
+}
+
+inline unsigned OptU(const Napi::Object &o, const char *k, unsigned def) {
+  Napi::Value v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
+}
+inline bool OptB(const Napi::Object &o, const char *k, bool def) {
+  Napi::Value v = o.Get(k);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+}
+
+// typed array over (possibly shared) memory; the JS object is kept alive by
+// a reference held by the owner
+template <typename T>
+inline T *ArrayData(const Napi::Value &v, size_t min_len, Napi::ObjectReference *keep) {
+  if (!v.IsTypedArray()) return nullptr;
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.ElementSize() != sizeof(T) || ta.ElementLength() < min_len) return nullptr;
+  void *data = nullptr;
+  size_t len = 0;
+  napi_get_typedarray_info(v.Env(), ta, nullptr, &len, &data, nullptr, nullptr);
+  if (keep) *keep = Napi::Persistent(v.As<Napi::Object>());
+  return static_cast<T *>(data);
+}
+
+// ---------------------------------------------------------------------------
+// Loop integration shared by every ring owner: a uv_poll on the ring's
+// eventfd, torn down exactly once, from close(), GC, or env cleanup.
+
+struct Core {
+  napi_env env = nullptr;
+  uv_poll_t poll;
+  bool polling = false;
+  bool closed = false;
+  napi_async_cleanup_hook_handle hook = nullptr;
+  void *owner = nullptr;  // the ObjectWrap, cleared when it is finalized
+  void (*on_ready)(Core *) = nullptr;
+  void (*destroy)(Core *) = nullptr;
+  virtual ~Core() {}
+};
+
+inline void OnPollClosed(uv_handle_t *h) {
+  Core *c = static_cast<Core *>(h->data);
+  if (c->hook) napi_remove_async_cleanup_hook(c->hook);
+  c->hook = nullptr;
+  delete c;
+}
+
+// Stop polling, destroy the engine; free the Core once libuv is done with it.
+inline void Shutdown(Core *c) {
+  if (c->closed) return;
+  c->closed = true;
+  if (c->polling) {
+    uv_poll_stop(&c->poll);
+    c->polling = false;
+  }
+  if (c->destroy) c->destroy(c);
+  uv_close(reinterpret_cast<uv_handle_t *>(&c->poll), OnPollClosed);
+}
+
+inline void OnPoll(uv_poll_t *h, int status, int events) {
+  Core *c = static_cast<Core *>(h->data);
+  if (!c->closed && c->on_ready) c->on_ready(c);
+}
+
+inline void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  Core *c = static_cast<Core *>(arg);
+  if (c->closed) {
+    // already closing: OnPollClosed will remove the hook
+    return;
+  }
+  Shutdown(c);
+}
+
+inline int StartPoll(Napi::Env env, Core *c, int efd) {
+  c->env = env;
+  uv_loop_t *loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return -EINVAL;
+  int r = uv_poll_init(loop, &c->poll, efd);
+  if (r < 0) return r;
+  c->poll.data = c;
+  r = uv_poll_start(&c->poll, UV_READABLE, OnPoll);
+  if (r < 0) {
+    uv_close(reinterpret_cast<uv_handle_t *>(&c->poll), [](uv_handle_t *) {});
+    return r;
+  }
+  c->polling = true;
+  napi_add_async_cleanup_hook(env, OnEnvCleanup, c, &c->hook);
+  return 0;
+}
+
+
+}  // namespace rl
+
+#endif

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+//
+// Node-API glue for the ringleader engine. Nothing here decides policy: it
+// creates engine objects, wires each ring's eventfd into the calling thread's
+// libuv loop, crosses into JS at most once per completion batch, and tears
+// everything down on close(), on GC, and when the environment (main thread or
+// worker_thread) goes away. One file per engine object; this one registers
+// them and the free functions.
+#include <cstring>
+#include <string>
+
+#include "common.h"
+#include "../engine/acceptor.h"
+#include "../engine/counters.h"
+#include "../engine/ring.h"
+#include "../engine/worker.h"
+
+#ifndef RL_LIBURING_VERSION
+#define RL_LIBURING_VERSION "unknown"
+#endif
+
+namespace rl {
+
+void InitAcceptor(Napi::Env env, Napi::Object exports);
+void InitWorkerRing(Napi::Env env, Napi::Object exports);
+
+
+Napi::Value SetErrorFactory(const Napi::CallbackInfo &info) {
+  if (!info[0].IsFunction()) {
+    ThrowType(info.Env(), "setErrorFactory(fn)");
+    return info.Env().Undefined();
+  }
+  State(info.Env())->error_factory = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value Strerror(const Napi::CallbackInfo &info) {
+  int e = info[0].As<Napi::Number>().Int32Value();
+  return Napi::String::New(info.Env(), strerror(e < 0 ? -e : e));
+}
+
+Napi::Value Probe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rl_probe_result p;
+  rl_probe(&p);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("setupError", p.setup_error);
+  o.Set("ioUringDisabled", p.io_uring_disabled);
+  o.Set("features", p.features);
+  o.Set("singleIssuer", p.single_issuer != 0);
+  o.Set("deferTaskrun", p.defer_taskrun != 0);
+  o.Set("coopTaskrun", p.coop_taskrun != 0);
+  o.Set("submitAll", p.submit_all != 0);
+  o.Set("bufRing", p.buf_ring != 0);
+  o.Set("sparseFiles", p.sparse_files != 0);
+  o.Set("msgRingFd", p.msg_ring_fd != 0);
+  o.Set("msgRingFdError", p.msg_ring_fd_error);
+  o.Set("sockCmdSetsockopt", p.sock_cmd_setsockopt != 0);
+  Napi::Object ops = Napi::Object::New(env);
+  for (unsigned i = 0; i < rl_required_ops_count; i++) {
+    unsigned op = rl_required_ops[i];
+    ops.Set(rl_op_name(op), op < 64 && p.ops[op] != 0);
+  }
+  o.Set("ops", ops);
+  return o;
+}
+
+Napi::Array Names(Napi::Env env, std::initializer_list<const char *> names) {
+  Napi::Array a = Napi::Array::New(env, names.size());
+  uint32_t i = 0;
+  for (const char *n : names) a.Set(i++, n);
+  return a;
+}
+
+#define RL_NAME(n) #n,
+Napi::Value Layout(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("workerI32", Names(env, {RL_WORKER_I32(RL_NAME)}));
+  o.Set("workerU64", Names(env, {RL_WORKER_U64(RL_NAME)}));
+  o.Set("workerU64Size", (double)RL_W_U64_COUNT);
+  o.Set("handoffHistOffset", (double)RL_W_U64_HIST);
+  o.Set("handoffHistBuckets", (double)RL_HANDOFF_BUCKETS);
+  o.Set("handoffHistSubBits", (double)RL_HANDOFF_SUB_BITS);
+  o.Set("acceptorI32", Names(env, {RL_ACCEPTOR_I32(RL_NAME)}));
+  o.Set("acceptorU64", Names(env, {RL_ACCEPTOR_U64(RL_NAME)}));
+  return o;
+}
+#undef RL_NAME
+
+// lower bounds of histogram buckets, so JS reads percentiles without
+// repeating the bucket formula
+Napi::Value HistLowerBounds(const Napi::CallbackInfo &info) {
+  unsigned sub = info[0].As<Napi::Number>().Uint32Value();
+  unsigned n = info[1].As<Napi::Number>().Uint32Value();
+  Napi::Float64Array out = Napi::Float64Array::New(info.Env(), n + 1);
+  for (unsigned i = 0; i <= n; i++) out[i] = (double)rl_hist_lower(i, sub);
+  return out;
+}
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new EnvState());
+  InitAcceptor(env, exports);
+  InitWorkerRing(env, exports);
+  exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
+  exports.Set("probe", Napi::Function::New(env, Probe));
+  exports.Set("strerror", Napi::Function::New(env, Strerror));
+  exports.Set("histLowerBounds", Napi::Function::New(env, HistLowerBounds));
+  exports.Set("layout", Layout(env));
+  Napi::Object modes = Napi::Object::New(env);
+  modes.Set("echo", (double)RL_MODE_ECHO);
+  modes.Set("proxy", (double)RL_MODE_PROXY);
+  modes.Set("js", (double)RL_MODE_JS);
+  exports.Set("modes", modes);
+  Napi::Object ev = Napi::Object::New(env);
+  ev.Set("ACCEPT", (double)RL_AEV_ACCEPT);
+  ev.Set("HANDOFF_OK", (double)RL_AEV_HANDOFF_OK);
+  ev.Set("HANDOFF_ERR", (double)RL_AEV_HANDOFF_ERR);
+  ev.Set("ACCEPT_ERR", (double)RL_AEV_ACCEPT_ERR);
+  ev.Set("STALL", (double)RL_AEV_STALL);
+  ev.Set("UNSTALL", (double)RL_AEV_UNSTALL);
+  ev.Set("REJECTED", (double)RL_AEV_REJECTED);
+  ev.Set("CLOSED", (double)RL_AEV_CLOSED);
+  exports.Set("acceptorEvents", ev);
+  Napi::Object ver = Napi::Object::New(env);
+  ver.Set("liburing", RL_LIBURING_VERSION);
+  ver.Set("liburingHeader", std::to_string(RL_LIBURING_MAJOR) + "." + std::to_string(RL_LIBURING_MINOR));
+  exports.Set("versions", ver);
+  return exports;
+}
+
+}  // namespace rl
+
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) { return rl::InitModule(env, exports); }
+
+NODE_API_MODULE(ringleader, Init)

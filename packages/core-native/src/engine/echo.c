@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Echo: what arrives on a connection goes back out on it, from the very
+ * buffer it arrived in (queued as that buffer's segment, no copy). When more
+ * than the high-water mark is queued (the client reads slower than it
+ * writes), receiving pauses until the queue falls under the low-water mark.
+ * After the client's FIN, the connection closes once everything is echoed.
+ */
+#include "worker_int.h"
+
+static void echo_start(rl_worker *w, rl_conn *c)
+{
+	rl_sock_arm_recv(w, c, 0);
+}
+
+static void echo_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
+{
+	rl_sock_enqueue(w, c, side, bid, len);
+	if (c->s[side].qbytes >= w->hiwat)
+		rl_sock_pause(w, c, side, 0);
+}
+
+static void echo_maybe_finish(rl_worker *w, rl_conn *c)
+{
+	rl_sock *s = &c->s[0];
+	if ((s->flags & RL_S_EOF) && rl_sock_idle(s))
+		rl_conn_close(w, c, 0);
+}
+
+static void echo_eof(rl_worker *w, rl_conn *c, unsigned side)
+{
+	echo_maybe_finish(w, c);
+}
+
+static void echo_sent(rl_worker *w, rl_conn *c, unsigned side)
+{
+	if (c->s[side].qbytes <= w->lowat)
+		rl_sock_resume(w, c, side, 0);
+	echo_maybe_finish(w, c);
+}
+
+const rl_mode_ops rl_echo_ops = {
+	.name = "echo",
+	.start = echo_start,
+	.data = echo_data,
+	.eof = echo_eof,
+	.sent = echo_sent,
+};
