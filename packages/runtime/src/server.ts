@@ -580,6 +580,8 @@ export class Server extends EventEmitter {
 
   /** Counters of every worker, the acceptor, and their sums. */
   stats(): ServerStats {
+    // saturation clears as workers drain, even when no new connection arrives
+    this.#scheduler.refresh();
     const workers: WorkerStats[] = this.#shards.map((s) => {
       const b = s.block;
       const serving = s.state === 'ready';
