@@ -9,13 +9,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { native, type NativeWorkerOptions } from '@ringleader/core-native';
-import { WI, workerBlock } from './counters.js';
+import { UpstreamBlock, WI, workerBlock } from './counters.js';
 
 /** What the main thread sends to start a shard. */
 export interface ShardTask {
   id: number;
   ring: NativeWorkerOptions;
   counters: SharedArrayBuffer;
+  /** proxy: per-upstream counters of this worker */
+  upstreamCounters?: SharedArrayBuffer;
   port: MessagePort;
 }
 
@@ -35,7 +37,12 @@ export interface ShardResult {
 
 export default async function shard(task: ShardTask): Promise<ShardResult> {
   const counters = workerBlock(task.counters);
-  const ring = new native.WorkerRing(task.ring, counters.i32, counters.u64);
+  const opts = { ...task.ring };
+  if (opts.proxy && task.upstreamCounters) {
+    const ub = new UpstreamBlock(opts.proxy.upstreams.length, task.upstreamCounters);
+    opts.proxy = { ...opts.proxy, i32: ub.i32, u64: ub.u64 };
+  }
+  const ring = new native.WorkerRing(opts, counters.i32, counters.u64);
   const RESOLUTION_MS = 10;
   const lag = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   lag.enable();
