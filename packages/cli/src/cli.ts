@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
 import { registerEcho } from './echo.js';
+import { registerStress } from './stress.js';
 import { die } from './util.js';
 
 const program = new Command();
@@ -21,6 +22,7 @@ program
 registerEcho(program);
 registerDoctor(program);
 registerDemo(program);
+registerStress(program);
 
 async function main(): Promise<void> {
   try {
