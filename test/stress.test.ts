@@ -489,3 +489,16 @@ test('SIGINT stops early and still prints the result', async (t) => {
     await srv.close();
   }
 });
+
+test('ringleader demo drives its server with runStress: verified echoes, same JSON shape', async (t) => {
+  const r = await runCli(['demo', '-d', '1s', '-w', '1', '-c', '10', '--json'], 60_000);
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as Record<string, unknown> & { messages: number; verifyFailures: number; errors: number; perWorker: { accepted: number }[] };
+  for (const k of ['workers', 'connections', 'size', 'seconds', 'messages', 'msgsPerSec', 'bytesPerSec', 'latencyUs', 'verifyFailures', 'errors', 'perWorker', 'handoffUs', 'close']) {
+    t.true(k in j, k);
+  }
+  t.true(j.messages > 0);
+  t.is(j.verifyFailures, 0);
+  t.is(j.errors, 0);
+  t.is(j.perWorker[0].accepted, 10);
+});
