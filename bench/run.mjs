@@ -435,9 +435,14 @@ async function suiteOpenLoop(round) {
 
 // ---- proxy suite
 
+// `ringleader proxy --help` must succeed and describe the proxy command:
+// commander answers an unknown command's --help with the program's own help
+// (exit 0), so the exit status alone does not tell
 function proxyAvailable() {
-  const r = spawnSync(process.execPath, [CLI, 'proxy', '--help'], { stdio: 'ignore', timeout: 20_000 });
-  return r.status === 0 ? null : `\`ringleader proxy --help\` exited ${r.status ?? r.signal}: the proxy command is not in this build yet`;
+  const r = spawnSync(process.execPath, [CLI, 'proxy', '--help'], { encoding: 'utf8', timeout: 20_000 });
+  if (r.status === 0 && /Usage: ringleader proxy/.test(r.stdout)) return null;
+  const why = r.status === 0 ? 'printed the general help, not the proxy command\'s' : `exited ${r.status ?? r.signal}`;
+  return `\`ringleader proxy --help\` ${why}: the proxy command is not in this build yet`;
 }
 
 function nginxStreamModule() {

@@ -784,8 +784,11 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
     if (oc.runErrno) warnings.push(`a ring stopped early: ${errnoError(oc.runErrno, 'io_uring_enter').message}`);
   }
   const mismatches = outcomes.flatMap((oc) => oc.mismatches);
+  // counting stopped at the scheduled end, or earlier (quota met, SIGINT);
+  // a stop noticed a little after the scheduled end does not widen it
   const stopNs = maxU(blocks, 't_stop_ns');
-  const windowNs = Math.max(0, stopNs - Number(tMeasure));
+  const endNs = tEnd && stopNs > Number(tEnd) ? Number(tEnd) : stopNs;
+  const windowNs = Math.max(0, endNs - Number(tMeasure));
   const windowS = windowNs / 1e9;
   const measured = sumU(blocks, 'msgs');
   const cycles = sumU(blocks, 'cycles');
