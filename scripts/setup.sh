@@ -3,6 +3,10 @@
 # system packages, pnpm, dependencies, the native addon, TypeScript.
 #   sh scripts/setup.sh          what running ringleader needs
 #   sh scripts/setup.sh --test   plus the tools the test suites drive
+#   sh scripts/setup.sh --bench  plus the benchmark peers' tools (taskset; and
+#                                HAProxy + nginx stream once `ringleader proxy`
+#                                exists), best effort: the bench notes what is
+#                                missing instead of failing
 set -e
 cd "$(dirname "$0")/.."
 
@@ -28,6 +32,9 @@ if [ "$1" = "--test" ]; then
   command -v ip >/dev/null 2>&1 || need="$need iproute2"
   command -v prlimit >/dev/null 2>&1 || need="$need util-linux"
 fi
+if [ "$1" = "--bench" ]; then
+  command -v taskset >/dev/null 2>&1 || need="$need util-linux"
+fi
 [ -z "$need" ] || apt_install "$need"
 
 if ! command -v pnpm >/dev/null 2>&1; then
@@ -38,4 +45,22 @@ fi
 say "installing dependencies and building the addon"
 pnpm install --frozen-lockfile --reporter=silent
 pnpm run --silent build
+
+# The proxy suite compares `ringleader proxy` with HAProxy and nginx's stream
+# module; install them only when there is a proxy to compare. Package
+# scripts must not start system services here (policy-rc.d says no).
+if [ "$1" = "--bench" ] && node packages/cli/dist/cli.js proxy --help 2>/dev/null | grep -q '^Usage: ringleader proxy'; then
+  peers=""
+  command -v haproxy >/dev/null 2>&1 || peers="$peers haproxy"
+  command -v nginx >/dev/null 2>&1 || peers="$peers nginx-light"
+  [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || peers="$peers libnginx-mod-stream"
+  if [ -n "$peers" ]; then
+    if [ "$(id -u)" = 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+      cleanup_policy=1
+    fi
+    (apt_install "$peers") || say "could not install$peers; the proxy suite will say what it skipped"
+    [ -z "${cleanup_policy:-}" ] || rm -f /usr/sbin/policy-rc.d
+  fi
+fi
 say "ready"

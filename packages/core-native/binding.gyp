@@ -6,13 +6,15 @@
         "src/binding/module.cc",
         "src/binding/acceptor.cc",
         "src/binding/worker.cc",
+        "src/binding/client.cc",
         "src/engine/ring.c",
         "src/engine/bufring.c",
         "src/engine/net.c",
         "src/engine/acceptor.c",
         "src/engine/worker.c",
         "src/engine/echo.c",
-        "src/engine/proxy.c"
+        "src/engine/proxy.c",
+        "src/engine/client.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

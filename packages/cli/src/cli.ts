@@ -8,6 +8,7 @@ import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
 import { registerEcho } from './echo.js';
 import { registerProxy } from './proxy.js';
+import { registerStress } from './stress.js';
 import { die } from './util.js';
 
 const program = new Command();
@@ -23,6 +24,7 @@ registerEcho(program);
 registerProxy(program);
 registerDoctor(program);
 registerDemo(program);
+registerStress(program);
 
 async function main(): Promise<void> {
   try {

@@ -105,6 +105,85 @@ export interface NativeWorkerRing {
   close(): void;
 }
 
+/** Counter names and offsets of a client (load generator) ring's block. */
+export interface ClientLayout {
+  i32: string[];
+  u64: string[];
+  u64Size: number;
+  histOffset: number;
+  connectHistOffset: number;
+  histBuckets: number;
+  histSubBits: number;
+  errOffset: number;
+  errSlots: number;
+  modes: { echo: number; churn: number; bulk: number; idle: number };
+  sockModes: { ring: number; fd: number };
+}
+
+/** What the load generator needs from the kernel. */
+export interface ClientProbeResult {
+  setupError: number;
+  socket: boolean;
+  connect: boolean;
+  sendZc: boolean;
+  filesUpdate: boolean;
+  /** IORING_OP_BIND (Linux 6.11) */
+  bind: boolean;
+  /** setsockopt through uring_cmd on a direct socket (Linux 6.7) */
+  sockCmd: boolean;
+  bufRing: boolean;
+}
+
+/** Options of one client ring (validated by the runtime first). */
+export interface NativeClientOptions {
+  mode: number;
+  connections: number;
+  idBase: number;
+  targets: { ip: string; port: number }[];
+  sources?: string[];
+  sockMode: number;
+  sockCmd: boolean;
+  sizeMin: number;
+  sizeMax: number;
+  pipeline: number;
+  window?: number;
+  chunk: number;
+  zcThreshold: number;
+  rate: number;
+  connectRate: number;
+  seed: bigint;
+  quota: number;
+  retryMs: number;
+  drainMs: number;
+  maxConnecting?: number;
+  bufCount: number;
+  bufSize: number;
+  deferTaskrun?: boolean;
+}
+
+/** A verification failure found by a client ring. */
+export interface NativeMismatch {
+  /** 'mismatch': a byte differs; 'eof': the peer closed with the message incomplete; 'extra': more bytes than were sent */
+  kind: 'mismatch' | 'eof' | 'extra';
+  connection: number;
+  message: number;
+  offset: number;
+  expected: number;
+  got: number;
+}
+
+/** A client ring, created on (and driven by) the calling thread. */
+export interface NativeClientRing {
+  /** 0 new, 1 running, 2 draining, 3 done */
+  readonly state: number;
+  readonly setupFlags: number;
+  /** Monotonic nanoseconds (see monotonicNs); tEnd 0n = until the quota is met or stop(). */
+  start(tStart: bigint, tMeasure: bigint, tEnd: bigint): void;
+  stop(): void;
+  mismatches(): NativeMismatch[];
+  close(): void;
+}
+
 interface Binding {
   Acceptor: new (
     opts: NativeAcceptorOptions,
@@ -113,6 +192,17 @@ interface Binding {
     onBatch: (n: number) => void,
   ) => NativeAcceptor;
   WorkerRing: new (opts: NativeWorkerOptions, i32: Int32Array, u64: BigUint64Array) => NativeWorkerRing;
+  ClientRing: new (
+    opts: NativeClientOptions,
+    i32: Int32Array,
+    u64: BigUint64Array,
+    onDone: (errno: number) => void,
+  ) => NativeClientRing;
+  monotonicNs(): bigint;
+  clientProbe(): ClientProbeResult;
+  patternBytes(seed: bigint, id: number, seq: number, offset: number, n: number): Uint8Array;
+  patternSize(seed: bigint, id: number, seq: number, min: number, max: number): number;
+  clientLayout: ClientLayout;
   setErrorFactory(fn: (errno: number, syscall: string) => Error): void;
   strerror(errno: number): string;
   probe(): ProbeResult;
@@ -152,6 +242,27 @@ export const modes = native.modes;
 export const upstreamPolicies = native.upstreamPolicies;
 export const acceptorEvents = native.acceptorEvents;
 export const versions = native.versions;
+export const clientLayout: ClientLayout = native.clientLayout;
+
+/** CLOCK_MONOTONIC in nanoseconds: the clock client rings schedule by. */
+export function monotonicNs(): bigint {
+  return native.monotonicNs();
+}
+
+/** Kernel features the load generator uses. */
+export function clientProbe(): ClientProbeResult {
+  return native.clientProbe();
+}
+
+/** The payload bytes [offset, offset + n) of message `seq` of connection `id`. */
+export function patternBytes(seed: bigint, id: number, seq: number, offset: number, n: number): Uint8Array {
+  return native.patternBytes(seed, id, seq, offset, n);
+}
+
+/** The size of message `seq` of connection `id` when sizes are drawn from [min, max]. */
+export function patternSize(seed: bigint, id: number, seq: number, min: number, max: number): number {
+  return native.patternSize(seed, id, seq, min, max);
+}
 
 /** Probe the kernel (creates and closes a few tiny rings). */
 export function probe(): ProbeResult {

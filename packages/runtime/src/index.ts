@@ -28,6 +28,17 @@ export { Scheduler, POLICIES } from './scheduler.js';
 export type { Policy, ShardInfo, SchedulerListener } from './scheduler.js';
 export type { LatencySummary } from './counters.js';
 export { rlimit, sysctl, maxTableSize } from './limits.js';
+export { runStress, resolveStressOptions, describeMismatch, parseTarget, parseSources, STRESS_MODES } from './stress.js';
+export type {
+  LatencyStats,
+  ResolvedStressOptions,
+  SocketMode,
+  StressMismatch,
+  StressMode,
+  StressOptions,
+  StressProgress,
+  StressResult,
+} from './stress.js';
 export {
   errnoError,
   errnoName,

@@ -24,6 +24,7 @@ namespace rl {
 
 void InitAcceptor(Napi::Env env, Napi::Object exports);
 void InitWorkerRing(Napi::Env env, Napi::Object exports);
+void InitClientRing(Napi::Env env, Napi::Object exports);
 
 
 Napi::Value SetErrorFactory(const Napi::CallbackInfo &info) {
@@ -104,6 +105,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new EnvState());
   InitAcceptor(env, exports);
   InitWorkerRing(env, exports);
+  InitClientRing(env, exports);
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory));
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("strerror", Napi::Function::New(env, Strerror));

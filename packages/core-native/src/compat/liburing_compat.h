@@ -108,4 +108,35 @@ static inline void rl_prep_setsockopt(struct io_uring_sqe *sqe, int fd, int leve
 	sqe->addr3 = (__u64) (uintptr_t) optval;
 }
 
+/*
+ * ---- bind a socket (kernel 6.11, liburing 2.7) ----
+ * The opcode number is the kernel's uapi value; liburing < 2.7 has neither
+ * the enum entry nor the helper. The address is copied when the SQE is
+ * submitted; addrlen travels in 'off' (the kernel's addr2).
+ */
+#if RL_LIBURING_AT_LEAST(2, 7)
+#define RL_IORING_OP_BIND IORING_OP_BIND
+#else
+#define RL_IORING_OP_BIND 56
+static inline void io_uring_prep_bind(struct io_uring_sqe *sqe, int fd,
+				      struct sockaddr *addr, socklen_t addrlen)
+{
+	io_uring_prep_rw(RL_IORING_OP_BIND, sqe, fd, addr, 0, addrlen);
+}
+#endif
+
+/*
+ * ---- install a process fd into an allocated fixed-file slot ----
+ * io_uring_prep_files_update() takes the offset as an int and widens it to
+ * 64 bits, so IORING_FILE_INDEX_ALLOC (~0U) arrives sign-extended; that
+ * only works while the kernel happens to keep the offset in 32 bits. Store
+ * the 32-bit value itself. On completion res = 1 and fds[0] holds the slot.
+ */
+static inline void rl_prep_files_update_alloc(struct io_uring_sqe *sqe, int *fds,
+					      unsigned nr_fds)
+{
+	io_uring_prep_files_update(sqe, fds, nr_fds, 0);
+	sqe->off = (__u64) (__u32) IORING_FILE_INDEX_ALLOC;
+}
+
 #endif /* RL_LIBURING_COMPAT_H */

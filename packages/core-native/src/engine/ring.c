@@ -34,10 +34,13 @@ int rl_ring_init(rl_ring *r, const rl_ring_opts *o, const char **failed_call)
 
 	/* best first; older kernels reject newer flags with -EINVAL */
 	const unsigned base = IORING_SETUP_SUBMIT_ALL;
-	unsigned tries[4];
+	unsigned tries[5];
 	int n = 0;
+	/* TASKRUN_FLAG with DEFER_TASKRUN: the kernel raises IORING_SQ_TASKRUN
+	 * when it leaves deferred task work behind (see rl_ring_run) */
 	if (!(o && o->no_defer_taskrun))
-		tries[n++] = base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+		tries[n++] = base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			     IORING_SETUP_TASKRUN_FLAG;
 	tries[n++] = base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
 		     IORING_SETUP_TASKRUN_FLAG;
 	tries[n++] = base | IORING_SETUP_COOP_TASKRUN;
@@ -149,7 +152,17 @@ int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds,
 		total += (int) seen;
 		if (after_round)
 			after_round(ctx);
-		if (!seen && !queued && io_uring_sq_ready(&r->ring) == 0)
+		/*
+		 * Deferred task work is run at most ~20 items per enter (Linux
+		 * 6.13+); what is left behind raises IORING_SQ_TASKRUN but does
+		 * not signal the eventfd again, and neither does new work while
+		 * the backlog is non-empty. Stopping on a round without CQEs
+		 * (e.g. linked requests being issued, polls re-armed) would
+		 * strand that work and every completion queued behind it.
+		 */
+		unsigned sqf = IO_URING_READ_ONCE(*r->ring.sq.kflags);
+		if (!seen && !queued && io_uring_sq_ready(&r->ring) == 0 &&
+		    !(sqf & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
 			return total;
 	}
 	/* still busy: submit what the last round queued and come back later */

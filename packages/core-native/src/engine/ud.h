@@ -43,6 +43,8 @@ enum rl_op {
 	RL_OP_TIMER,         /* engine timer tick */
 	RL_OP_WAKE,          /* msg_ring data message used as a doorbell */
 	RL_OP_SETSOCKOPT,
+	RL_OP_BIND,          /* IORING_OP_BIND of a client socket to a source address */
+	RL_OP_FILES_UPDATE,  /* a process fd moved into the fixed-file table */
 	RL_OP__COUNT
 };
 

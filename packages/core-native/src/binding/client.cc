@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: MIT
+// ClientRing: the load generator's ring (engine/client.c), created on and
+// driven by the calling thread. Counters go to JS through a shared block;
+// JS is called once, when the run is over.
+#include <vector>
+
+#include "common.h"
+#include "../engine/client.h"
+#include "../engine/net.h"
+
+namespace rl {
+
+struct ClientCore : Core {
+  rl_client cl;
+  bool inited = false;
+  bool done_sent = false;
+  int run_err = 0;
+  Napi::FunctionReference on_done;
+  Napi::ObjectReference keep_i32, keep_u64;
+  napi_async_context actx = nullptr;
+};
+
+static bool ParseAddrs(const Napi::Value &v, bool with_port, std::vector<rl_addr> &out) {
+  if (!v.IsArray()) return v.IsUndefined();
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    std::string ip;
+    int port = 0;
+    if (with_port) {
+      if (!e.IsObject()) return false;
+      Napi::Object o = e.As<Napi::Object>();
+      if (!o.Get("ip").IsString() || !o.Get("port").IsNumber()) return false;
+      ip = o.Get("ip").As<Napi::String>().Utf8Value();
+      port = o.Get("port").As<Napi::Number>().Int32Value();
+    } else {
+      if (!e.IsString()) return false;
+      ip = e.As<Napi::String>().Utf8Value();
+    }
+    rl_addr addr;
+    if (rl_addr_parse(&addr, ip.c_str(), port) < 0) return false;
+    out.push_back(addr);
+  }
+  return true;
+}
+
+static uint64_t OptU64(const Napi::Object &o, const char *k, uint64_t def) {
+  Napi::Value v = o.Get(k);
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    return d > 0 ? (uint64_t)d : 0;
+  }
+  return def;
+}
+
+static double OptD(const Napi::Object &o, const char *k, double def) {
+  Napi::Value v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+}
+
+static uint64_t ArgU64(const Napi::Value &v) {
+  bool lossless;
+  if (v.IsBigInt()) return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (v.IsNumber()) return (uint64_t)v.As<Napi::Number>().DoubleValue();
+  return 0;
+}
+
+class ClientRing : public Napi::ObjectWrap<ClientRing> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "ClientRing",
+                       {
+                           InstanceMethod("start", &ClientRing::Start),
+                           InstanceMethod("stop", &ClientRing::Stop),
+                           InstanceMethod("close", &ClientRing::Close),
+                           InstanceMethod("mismatches", &ClientRing::Mismatches),
+                           InstanceAccessor("state", &ClientRing::State_, nullptr),
+                           InstanceAccessor("setupFlags", &ClientRing::SetupFlags, nullptr),
+                       });
+  }
+
+  // new ClientRing(opts, i32, u64, onDone(errno))
+  ClientRing(const Napi::CallbackInfo &info) : Napi::ObjectWrap<ClientRing>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsObject() || !info[3].IsFunction()) {
+      ThrowType(env, "ClientRing(opts, i32, u64, onDone)");
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    std::vector<rl_addr> targets, sources;
+    if (!ParseAddrs(o.Get("targets"), true, targets) || targets.empty()) {
+      ThrowType(env, "ClientRing: targets must be a non-empty array of { ip, port } with numeric addresses");
+      return;
+    }
+    if (!ParseAddrs(o.Get("sources"), false, sources)) {
+      ThrowType(env, "ClientRing: sources must be an array of numeric addresses");
+      return;
+    }
+    rl_client_opts co = {};
+    co.mode = OptU(o, "mode", RL_CM_ECHO);
+    co.nconns = OptU(o, "connections", 1);
+    co.id_base = OptU(o, "idBase", 0);
+    co.targets = targets.data();
+    co.ntargets = (unsigned)targets.size();
+    co.sources = sources.data();
+    co.nsources = (unsigned)sources.size();
+    co.sock_mode = OptU(o, "sockMode", RL_SOCK_RING);
+    co.sock_cmd = OptB(o, "sockCmd", true) ? 1 : 0;
+    co.size_min = OptU(o, "sizeMin", 64);
+    co.size_max = OptU(o, "sizeMax", co.size_min);
+    co.pipeline = OptU(o, "pipeline", 1);
+    co.window = OptU(o, "window", 0);
+    co.chunk = OptU(o, "chunk", 65536);
+    co.zc_threshold = OptU(o, "zcThreshold", 0);
+    co.rate = OptD(o, "rate", 0);
+    co.connect_rate = OptD(o, "connectRate", 0);
+    co.seed = OptU64(o, "seed", 1);
+    co.quota = OptU64(o, "quota", 0);
+    co.retry_ns = (uint64_t)(OptD(o, "retryMs", 100) * 1e6);
+    co.drain_ns = (uint64_t)(OptD(o, "drainMs", 2000) * 1e6);
+    co.max_connecting = OptU(o, "maxConnecting", 0);
+    co.buf_count = OptU(o, "bufCount", 1024);
+    co.buf_size = OptU(o, "bufSize", 16384);
+    co.no_defer_taskrun = OptB(o, "deferTaskrun", true) ? 0 : 1;
+
+    core_ = new ClientCore();
+    core_->owner = this;
+    rl_counters c;
+    c.i32 = ArrayData<int32_t>(info[1], RL_C_I32_COUNT, &core_->keep_i32);
+    c.u64 = ArrayData<uint64_t>(info[2], RL_C_U64_COUNT, &core_->keep_u64);
+    if (!c.i32 || !c.u64) {
+      delete core_;
+      core_ = nullptr;
+      ThrowType(env, "client counters must be an Int32Array and a BigUint64Array of the layout's size");
+      return;
+    }
+    const char *failed = "rl_client_init";
+    int r = rl_client_init(&core_->cl, &co, c, &failed);
+    if (r < 0) {
+      delete core_;
+      core_ = nullptr;
+      ThrowErrno(env, r, failed);
+      return;
+    }
+    core_->inited = true;
+    core_->on_done = Napi::Persistent(info[3].As<Napi::Function>());
+    napi_async_init(env, Value(), Napi::String::New(env, "ringleader:client"), &core_->actx);
+    core_->on_ready = &ClientRing::OnReady;
+    core_->destroy = &ClientRing::Destroy;
+    r = StartPoll(env, core_, core_->cl.ring.efd);
+    if (r < 0) {
+      rl_client_destroy(&core_->cl);
+      core_->inited = false;
+      if (core_->actx) napi_async_destroy(env, core_->actx);
+      core_->on_done.Reset();
+      delete core_;
+      core_ = nullptr;
+      ThrowErrno(env, r, "uv_poll_start");
+    }
+  }
+
+  ~ClientRing() override {
+    if (core_) {
+      core_->owner = nullptr;
+      Shutdown(core_);
+      core_ = nullptr;
+    }
+  }
+
+ private:
+  ClientCore *core_ = nullptr;
+
+  static void Destroy(Core *base) {
+    auto *c = static_cast<ClientCore *>(base);
+    if (c->inited) rl_client_destroy(&c->cl);
+    c->inited = false;
+    if (c->actx) napi_async_destroy(c->env, c->actx);
+    c->actx = nullptr;
+    c->on_done.Reset();
+    c->keep_i32.Reset();
+    c->keep_u64.Reset();
+  }
+
+  static void OnReady(Core *base) {
+    auto *c = static_cast<ClientCore *>(base);
+    int r = rl_client_run(&c->cl);
+    if (r < 0 && r != -EINTR && !c->run_err) {
+      // io_uring_enter itself failed: the run cannot go on; say so once
+      c->run_err = r;
+    }
+    if ((rl_client_done(&c->cl) || c->run_err) && !c->done_sent && !c->on_done.IsEmpty()) {
+      c->done_sent = true;
+      Napi::Env env(c->env);
+      Napi::HandleScope scope(env);
+      napi_value argv[1] = {Napi::Number::New(env, c->run_err)};
+      napi_value result;
+      napi_value recv = c->owner ? static_cast<ClientRing *>(c->owner)->Value() : env.Undefined();
+      napi_make_callback(env, c->actx, recv, c->on_done.Value(), 1, argv, &result);
+      Rethrow(env);
+    }
+  }
+
+  bool Alive(const Napi::CallbackInfo &info) {
+    if (core_ && !core_->closed) return true;
+    ThrowErrno(info.Env(), -EBADF, "client ring");
+    return false;
+  }
+
+  // wake the loop so OnReady runs (delivers "done" outside of this JS call)
+  void Poke() {
+    if (io_uring_sq_ready(&core_->cl.ring.ring)) rl_ring_submit(&core_->cl.ring);
+    uint64_t one = 1;
+    if (core_->cl.ring.efd >= 0) (void)!write(core_->cl.ring.efd, &one, sizeof(one));
+  }
+
+  // start(tStart, tMeasure, tEnd): monotonic nanoseconds (bigint); tEnd 0 = none
+  Napi::Value Start(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(info)) return env.Undefined();
+    int r = rl_client_start(&core_->cl, ArgU64(info[0]), ArgU64(info[1]), ArgU64(info[2]));
+    if (r < 0) {
+      ThrowErrno(env, r, "io_uring_submit");
+      return env.Undefined();
+    }
+    Poke();
+    return env.Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return info.Env().Undefined();
+    rl_client_stop(&core_->cl);
+    Poke();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Mismatches(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Array a = Napi::Array::New(env);
+    if (!core_ || core_->closed) return a;
+    static const char *kinds[] = {"", "mismatch", "eof", "extra"};
+    for (unsigned i = 0; i < core_->cl.nmm; i++) {
+      const rl_mismatch &m = core_->cl.mm[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("kind", kinds[m.kind < 4 ? m.kind : 0]);
+      o.Set("connection", (double)m.id);
+      o.Set("message", (double)m.seq);
+      o.Set("offset", (double)m.off);
+      o.Set("expected", m.expected);
+      o.Set("got", m.got);
+      a.Set(i, o);
+    }
+    return a;
+  }
+
+  Napi::Value State_(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), -1);
+    return Napi::Number::New(info.Env(), core_->cl.state);
+  }
+
+  Napi::Value SetupFlags(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
+    return Napi::Number::New(info.Env(), core_->cl.ring.setup_flags);
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    if (core_) {
+      core_->owner = nullptr;
+      Shutdown(core_);
+      core_ = nullptr;
+    }
+    return info.Env().Undefined();
+  }
+};
+
+static Napi::Value MonotonicNs(const Napi::CallbackInfo &info) {
+  return Napi::BigInt::New(info.Env(), (uint64_t)rl_now_ns());
+}
+
+// what the client needs from the kernel beyond the server's requirements
+static Napi::Value ClientProbe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rl_probe_result p;
+  rl_probe(&p);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("setupError", p.setup_error);
+  o.Set("socket", p.ops[IORING_OP_SOCKET] != 0);
+  o.Set("connect", p.ops[IORING_OP_CONNECT] != 0);
+  o.Set("sendZc", p.ops[IORING_OP_SEND_ZC] != 0);
+  o.Set("filesUpdate", p.ops[IORING_OP_FILES_UPDATE] != 0);
+  o.Set("bind", RL_IORING_OP_BIND < 64 && p.ops[RL_IORING_OP_BIND] != 0);
+  o.Set("sockCmd", p.sock_cmd_setsockopt != 0);
+  o.Set("bufRing", p.buf_ring != 0);
+  return o;
+}
+
+// patternBytes(seed, id, seq, offset, n) -> Uint8Array: the payload bytes
+// the engine sends (and expects back), for tests and tools
+static Napi::Value PatternBytes(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  uint64_t seed = ArgU64(info[0]);
+  uint32_t id = info[1].As<Napi::Number>().Uint32Value();
+  uint64_t seq = ArgU64(info[2]);
+  uint64_t off = ArgU64(info[3]);
+  uint32_t n = info[4].As<Napi::Number>().Uint32Value();
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
+  rl_pat_fill(out.Data(), rl_pat_key(seed, id, seq), off, n);
+  return out;
+}
+
+// patternSize(seed, id, seq, min, max) -> size of that message
+static Napi::Value PatternSize(const Napi::CallbackInfo &info) {
+  uint64_t key = rl_pat_key(ArgU64(info[0]), info[1].As<Napi::Number>().Uint32Value(), ArgU64(info[2]));
+  return Napi::Number::New(info.Env(), rl_pat_size(key, info[3].As<Napi::Number>().Uint32Value(),
+                                                   info[4].As<Napi::Number>().Uint32Value()));
+}
+
+#define RL_NAME(n) #n,
+static Napi::Value ClientLayout(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  const char *i32[] = {RL_CLIENT_I32(RL_NAME)};
+  const char *u64[] = {RL_CLIENT_U64(RL_NAME)};
+  Napi::Array ai = Napi::Array::New(env, RL_C_I32_COUNT);
+  for (uint32_t i = 0; i < RL_C_I32_COUNT; i++) ai.Set(i, i32[i]);
+  Napi::Array au = Napi::Array::New(env, RL_C_U64_NAMED);
+  for (uint32_t i = 0; i < RL_C_U64_NAMED; i++) au.Set(i, u64[i]);
+  o.Set("i32", ai);
+  o.Set("u64", au);
+  o.Set("u64Size", (double)RL_C_U64_COUNT);
+  o.Set("histOffset", (double)RL_C_U64_HIST);
+  o.Set("connectHistOffset", (double)RL_C_U64_CHIST);
+  o.Set("histBuckets", (double)RL_CLIENT_HIST_BUCKETS);
+  o.Set("histSubBits", (double)RL_CLIENT_HIST_SUB_BITS);
+  o.Set("errOffset", (double)RL_C_U64_ERR);
+  o.Set("errSlots", (double)RL_CLIENT_ERR_SLOTS);
+  Napi::Object modes = Napi::Object::New(env);
+  modes.Set("echo", (double)RL_CM_ECHO);
+  modes.Set("churn", (double)RL_CM_CHURN);
+  modes.Set("bulk", (double)RL_CM_BULK);
+  modes.Set("idle", (double)RL_CM_IDLE);
+  o.Set("modes", modes);
+  Napi::Object sock = Napi::Object::New(env);
+  sock.Set("ring", (double)RL_SOCK_RING);
+  sock.Set("fd", (double)RL_SOCK_FD);
+  o.Set("sockModes", sock);
+  return o;
+}
+#undef RL_NAME
+
+void InitClientRing(Napi::Env env, Napi::Object exports) {
+  exports.Set("ClientRing", ClientRing::Init(env));
+  exports.Set("monotonicNs", Napi::Function::New(env, MonotonicNs));
+  exports.Set("clientProbe", Napi::Function::New(env, ClientProbe));
+  exports.Set("patternBytes", Napi::Function::New(env, PatternBytes));
+  exports.Set("patternSize", Napi::Function::New(env, PatternSize));
+  exports.Set("clientLayout", ClientLayout(env));
+}
+
+}  // namespace rl

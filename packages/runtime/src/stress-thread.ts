@@ -1,0 +1,60 @@
+/**
+ * One load-generator thread: owns one client ring (created here, so this
+ * thread is its single issuer), reports ready, starts when told, and posts
+ * its verification failures when the ring has closed every connection.
+ * Counters flow through the shared block the main thread passed in.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { clientLayout, native, type NativeClientOptions, type NativeMismatch } from '@ringleader/core-native';
+
+/** What the main thread passes as workerData. */
+export interface StressThreadData {
+  index: number;
+  ring: NativeClientOptions;
+  counters: SharedArrayBuffer;
+}
+
+/** Main thread -> stress thread. */
+export type StressThreadCommand = { type: 'start'; tStart: bigint; tMeasure: bigint; tEnd: bigint } | { type: 'stop' };
+
+/** Stress thread -> main thread. */
+export type StressThreadMessage =
+  | { type: 'ready'; setupFlags: number }
+  | { type: 'done'; runErrno: number; mismatches: NativeMismatch[] }
+  | { type: 'error'; message: string; code?: string; errno?: number; syscall?: string; name: string };
+
+const port = parentPort!;
+const data = workerData as StressThreadData;
+const L = clientLayout;
+const i32Bytes = Math.ceil((L.i32.length * 4) / 8) * 8;
+const i32 = new Int32Array(data.counters, 0, L.i32.length);
+const u64 = new BigUint64Array(data.counters, i32Bytes, L.u64Size);
+
+function fail(e: unknown): void {
+  const err = e as Error & { code?: string; errno?: number; syscall?: string };
+  const msg: StressThreadMessage = { type: 'error', message: err.message, code: err.code, errno: err.errno, syscall: err.syscall, name: err.name };
+  port.postMessage(msg);
+  port.close();
+}
+
+try {
+  const ring = new native.ClientRing(data.ring, i32, u64, (runErrno) => {
+    const msg: StressThreadMessage = { type: 'done', runErrno, mismatches: ring.mismatches() };
+    ring.close();
+    port.postMessage(msg);
+    port.close();
+  });
+  port.on('message', (m: StressThreadCommand) => {
+    try {
+      if (m.type === 'start') ring.start(m.tStart, m.tMeasure, m.tEnd);
+      else if (m.type === 'stop') ring.stop();
+    } catch (e) {
+      ring.close();
+      fail(e);
+    }
+  });
+  const ready: StressThreadMessage = { type: 'ready', setupFlags: ring.setupFlags };
+  port.postMessage(ready);
+} catch (e) {
+  fail(e);
+}
