@@ -11,7 +11,8 @@
         "src/engine/net.c",
         "src/engine/acceptor.c",
         "src/engine/worker.c",
-        "src/engine/echo.c"
+        "src/engine/echo.c",
+        "src/engine/js.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -41,7 +41,10 @@
 	X(zc_copied)     /* zc sends the kernel reported as copied */           \
 	X(zc_fallbacks)  /* switches from send_zc to send */                    \
 	X(handoff_ns)    /* sum of hand-off latencies (accept CQE -> here) */   \
-	X(handoff_n)     /* hand-offs timed */
+	X(handoff_n)     /* hand-offs timed */                                 \
+	X(js_events)     /* events delivered to a JS handler */                 \
+	X(js_batches)    /* calls into JS that delivered them */                \
+	X(handler_errors) /* JS handler callbacks that threw */
 
 /* hand-off latency histogram, log-linear, RL_HANDOFF_SUB_BITS sub-buckets
  * per power of two, nanoseconds; stored after the named u64 counters */

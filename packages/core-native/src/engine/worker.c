@@ -17,6 +17,7 @@ static const rl_mode_ops *mode_ops(unsigned mode)
 {
 	switch (mode) {
 	case RL_MODE_ECHO: return &rl_echo_ops;
+	case RL_MODE_JS: return &rl_js_ops;
 	default: return NULL;
 	}
 }
