@@ -18,7 +18,7 @@ function indexOf(names: string[], wanted: readonly string[], what: string): Reco
 /** Worker gauges (int32). */
 export const WI = indexOf(layout.workerI32, ['live', 'inflight', 'saturated', 'lag_us', 'state', 'table_size', 'table_used', 'buf_free', 'buffered'], 'worker i32');
 /** Worker totals (uint64). */
-export const WU = indexOf(layout.workerU64, ['accepted', 'closed', 'bytes_in', 'bytes_out', 'recvs', 'sends', 'forced', 'handoff_n'], 'worker u64');
+export const WU = indexOf(layout.workerU64, ['accepted', 'closed', 'bytes_in', 'bytes_out', 'recvs', 'sends', 'forced', 'handoff_n', 'js_events', 'js_batches', 'handler_errors'], 'worker u64');
 /** Acceptor gauges. */
 export const AI = indexOf(layout.acceptorI32, ['table_size', 'table_used', 'accepts_armed', 'paused', 'stalled'], 'acceptor i32');
 /** Acceptor totals. */

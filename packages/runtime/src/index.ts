@@ -18,7 +18,10 @@ export type {
   WorkerStats,
 } from './server.js';
 export { resolveOptions, BUILTIN_HANDLERS } from './options.js';
-export type { BuiltinHandler, Overflow, ResolvedOptions, ServerOptions } from './options.js';
+export type { BuiltinHandler, HandlerModule, HandlerModuleSpec, Overflow, ResolvedOptions, ServerOptions } from './options.js';
+export { defineHandler } from './handler.js';
+export type { Connection, Handler, HandlerContext } from './handler.js';
+export { JS_ECHO_HANDLER } from './handlers/index.js';
 export { Scheduler, POLICIES } from './scheduler.js';
 export type { Policy, ShardInfo, SchedulerListener } from './scheduler.js';
 export type { LatencySummary } from './counters.js';

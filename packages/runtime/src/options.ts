@@ -2,8 +2,11 @@
  * createServer options: types, defaults, validation. Every bad option is a
  * TypeError or RangeError that names it.
  */
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { maxTableSize } from './limits.js';
 import { POLICIES, type Policy } from './scheduler.js';
 import { bool, int, invalidType, ms, oneOf, outOfRange, powerOfTwo, str } from './validate.js';
@@ -11,6 +14,18 @@ import { bool, int, invalidType, ms, oneOf, outOfRange, powerOfTwo, str } from '
 /** Built-in handlers that run natively on the worker rings. */
 export type BuiltinHandler = 'echo';
 export const BUILTIN_HANDLERS: readonly BuiltinHandler[] = ['echo'];
+
+/**
+ * A handler module to run in every worker (see `defineHandler`): a `file:`
+ * URL, or a path (relative paths resolve against `process.cwd()`).
+ */
+export type HandlerModuleSpec = string | URL;
+
+/** A handler module, resolved: its file URL and path. */
+export interface HandlerModule {
+  url: string;
+  path: string;
+}
 
 /** What to do with connections beyond `maxConnections`. */
 export type Overflow = 'pause' | 'reject';
@@ -23,8 +38,21 @@ export interface ServerOptions {
   port?: number;
   /** Worker threads, one ring each. Default: available CPUs. */
   workers?: number;
-  /** Connection handler. Default `'echo'`. */
-  handler?: BuiltinHandler;
+  /**
+   * Connection handler: a built-in name (`'echo'`), or the path or `file:`
+   * URL of a handler module (its default export is a `Handler`, see
+   * `defineHandler`) that runs in every worker. Any string that is not a
+   * built-in name is a path. Default `'echo'`.
+   */
+  handler?: BuiltinHandler | HandlerModuleSpec;
+  /** Passed (structured-cloned) to a handler module's `init(ctx)` as `ctx.options`. */
+  handlerOptions?: unknown;
+  /**
+   * Development mode for handler modules: every `data` view is a copy that
+   * is detached after its callback, so keeping one by mistake shows up.
+   * Default: `process.env.NODE_ENV === 'development'`.
+   */
+  dev?: boolean;
   /** listen(2) backlog. Default 511. */
   backlog?: number;
   /** Placement policy. Default `'p2c'`. */
@@ -48,7 +76,11 @@ export interface ServerOptions {
   bufferCount?: number;
   /** Bytes per receive buffer. Default 16384. */
   bufferSize?: number;
-  /** Bytes queued per direction before receiving pauses. Default 262144. */
+  /**
+   * Bytes queued per direction before receiving pauses (built-in handlers);
+   * for a handler module, the bytes queued on a connection at which
+   * `conn.write()` returns false (`onDrain` follows at half). Default 262144.
+   */
   highWaterMark?: number;
   /** Use a multishot accept while the acceptor table has plenty of room. Default true. */
   multishotAccept?: boolean;
@@ -67,7 +99,9 @@ export interface ResolvedOptions {
   host: string;
   port: number;
   workers: number;
-  handler: BuiltinHandler;
+  handler: BuiltinHandler | HandlerModule;
+  handlerOptions: unknown;
+  dev: boolean;
   backlog: number;
   policy: Policy;
   weights: number[];
@@ -87,7 +121,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = new Set<string>([
-  'host', 'port', 'workers', 'handler', 'backlog', 'policy', 'weights', 'maxConnections',
+  'host', 'port', 'workers', 'handler', 'handlerOptions', 'dev', 'backlog', 'policy', 'weights', 'maxConnections',
   'maxConnectionsPerWorker', 'overflow', 'workerTableSize', 'acceptorTableSize', 'bufferCount',
   'bufferSize', 'highWaterMark', 'multishotAccept', 'deferTaskrun', 'reusePort', 'ipv6Only', 'startTimeout',
 ]);
@@ -102,11 +136,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   const port = int('port', o.port, 0, 0, 65535);
   const cpus = availableParallelism();
   const workers = int('workers', o.workers, cpus, 1, 1024);
-  let handler: BuiltinHandler = 'echo';
-  if (o.handler !== undefined) {
-    if (typeof o.handler !== 'string') throw invalidType('handler', `one of ${BUILTIN_HANDLERS.map((h) => `"${h}"`).join(', ')}`, o.handler);
-    handler = oneOf('handler', o.handler, 'echo', BUILTIN_HANDLERS);
-  }
+  const handler = resolveHandler(o.handler);
   const limit = maxTableSize();
   const tableDefault = (d: number) => Math.max(16, Math.min(d, limit));
   const workerTableSize = int('workerTableSize', o.workerTableSize, tableDefault(8192), 2, limit);
@@ -131,6 +161,8 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     port,
     workers,
     handler,
+    handlerOptions: o.handlerOptions,
+    dev: bool('dev', o.dev, process.env.NODE_ENV === 'development'),
     backlog: int('backlog', o.backlog, 511, 1, 1 << 20),
     policy,
     weights,
@@ -148,6 +180,39 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     ipv6Only: bool('ipv6Only', o.ipv6Only, false),
     startTimeout: ms('startTimeout', o.startTimeout, 10000),
   };
+}
+
+/**
+ * A built-in name stays as it is; anything else names a handler module,
+ * which must exist (checked now, so a typo fails at createServer, naming the
+ * option, rather than in every worker).
+ */
+export function resolveHandler(h: unknown): BuiltinHandler | HandlerModule {
+  if (h === undefined) return 'echo';
+  const want = `${BUILTIN_HANDLERS.map((b) => `"${b}"`).join(', ')}, a module path or a file: URL`;
+  let path: string;
+  if (h instanceof URL) {
+    if (h.protocol !== 'file:') throw outOfRange('handler', `${want} (only file: URLs can be loaded)`, h);
+    path = fileURLToPath(h);
+  } else if (typeof h === 'string') {
+    if ((BUILTIN_HANDLERS as readonly string[]).includes(h)) return h as BuiltinHandler;
+    if (h.length === 0) throw invalidType('handler', want, h);
+    path = h.startsWith('file:') ? fileURLToPath(h) : resolvePath(process.cwd(), h);
+  } else {
+    throw invalidType('handler', want, h);
+  }
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    /* missing */
+  }
+  if (!isFile) {
+    const e = new TypeError(`option "handler": no handler module at ${path}${typeof h === 'string' && !h.startsWith('file:') && !h.startsWith('/') ? ` ("${h}" resolved against ${process.cwd()})` : ''}`) as TypeError & { code: string };
+    e.code = 'ERR_MODULE_NOT_FOUND';
+    throw e;
+  }
+  return { url: pathToFileURL(path).href, path };
 }
 
 /** True for a numeric IPv4/IPv6 address. */

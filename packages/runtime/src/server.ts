@@ -36,6 +36,7 @@ import {
   type CounterBlock,
   type LatencySummary,
 } from './counters.js';
+import { fromErrorInfo } from './host.js';
 import { isNumericHost, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Scheduler } from './scheduler.js';
 import type { ShardCommand, ShardMessage, ShardResult, ShardTask } from './shard.js';
@@ -89,6 +90,11 @@ export interface WorkerStats {
   rxPaused: number;
   connErrors: number;
   forced: number;
+  /** handler-module callbacks that threw */
+  handlerErrors: number;
+  /** events delivered to a handler module, and the calls into JS that carried them */
+  jsEvents: number;
+  jsBatches: number;
   handoff: LatencySummary;
 }
 
@@ -108,6 +114,7 @@ export interface ServerStats {
     sends: number;
     forced: number;
     connErrors: number;
+    handlerErrors: number;
   };
   acceptor: Record<string, number>;
   held: number;
@@ -147,6 +154,7 @@ interface Retired {
   sends: number;
   forced: number;
   connErrors: number;
+  handlerErrors: number;
   restarts: number;
 }
 
@@ -194,7 +202,7 @@ export class Server extends EventEmitter {
   #recheck?: NodeJS.Timeout;
   #retryTimer?: NodeJS.Timeout;
   #retryLater: number[] = [];
-  #retired: Retired = { accepted: 0, closed: 0, bytesIn: 0, bytesOut: 0, recvs: 0, sends: 0, forced: 0, connErrors: 0, restarts: 0 };
+  #retired: Retired = { accepted: 0, closed: 0, bytesIn: 0, bytesOut: 0, recvs: 0, sends: 0, forced: 0, connErrors: 0, handlerErrors: 0, restarts: 0 };
   #restarts: number[] = [];
   #crashTimes: number[][] = [];
   #readyWaiters = new Set<() => void>();
@@ -242,7 +250,14 @@ export class Server extends EventEmitter {
       const ip = isNumericHost(o.host) ? o.host : (await lookup(o.host)).address;
       try {
         this.#acceptor = new native.Acceptor(
-          { tableSize: o.acceptorTableSize, multishot: o.multishotAccept, deferTaskrun: o.deferTaskrun, maxArmed: 64 },
+          {
+            tableSize: o.acceptorTableSize,
+            multishot: o.multishotAccept,
+            deferTaskrun: o.deferTaskrun,
+            maxArmed: 64,
+            // a handler module sees conn.remoteAddress: record peer addresses
+            wantAddress: typeof o.handler !== 'string',
+          },
           this.#acc.i32,
           this.#acc.u64,
           (n) => this.#onBatch(n),
@@ -304,22 +319,30 @@ export class Server extends EventEmitter {
     const shard: Shard = { index, id: this.#nextId++, delivered: 0, block, port: port1, target: -1, state: 'starting', threadId: -1 };
     this.#shards[index] = shard;
     this.#byId.set(shard.id, shard);
+    const module = typeof o.handler === 'string' ? undefined : o.handler;
     const task: ShardTask = {
       id: shard.id,
+      index,
+      workers: o.workers,
       ring: {
         tableSize: o.workerTableSize,
         bufCount: o.bufferCount,
         bufSize: o.bufferSize,
-        mode: modes[o.handler],
+        mode: module ? modes.js : modes[o.handler as keyof typeof modes],
         highWater: o.highWaterMark,
         deferTaskrun: o.deferTaskrun,
       },
       counters: block.sab,
       port: port2,
+      handler: module ? { url: module.url, options: o.handlerOptions, dev: o.dev } : undefined,
     };
     return new Promise<void>((resolve, reject) => {
       let started = false;
       port1.on('message', (m: ShardMessage) => {
+        if (m.type === 'handler-error') {
+          this.#onHandlerError(index, m.error, m.suppressed);
+          return;
+        }
         if (m.type !== 'ready' || shard.state !== 'starting') return;
         try {
           shard.target = this.#acceptor!.addTarget(m.ringFd);
@@ -344,7 +367,13 @@ export class Server extends EventEmitter {
       });
       shard.task = this.#pool!.run(task, { transferList: [port2] as never });
       shard.task.then(
-        () => {
+        (r) => {
+          if (r.error && !started) {
+            // the handler module failed to load or init: listen() rejects with its error
+            shard.state = 'failed';
+            reject(fromErrorInfo(r.error));
+            return;
+          }
           shard.state = 'closed';
         },
         (err: Error) => {
@@ -357,6 +386,22 @@ export class Server extends EventEmitter {
         },
       );
     });
+  }
+
+  #handlerErrorLogged = 0;
+
+  /** A handler callback threw in a worker (reports are rate-limited there). */
+  #onHandlerError(worker: number, info: import('./host.js').ErrorInfo, suppressed: number): void {
+    const error = fromErrorInfo(info);
+    if (this.listenerCount('handler-error') > 0) {
+      this.emit('handler-error', { worker, error, suppressed });
+      return;
+    }
+    const now = Date.now();
+    if (now - this.#handlerErrorLogged < 1000) return;
+    this.#handlerErrorLogged = now;
+    const more = suppressed ? ` (${suppressed} more since the last report)` : '';
+    process.stderr.write(`ringleader: handler error in worker ${worker}${more}: ${error.stack ?? error.message}\n`);
   }
 
   /** A worker threw or exited: out of rotation first, then replace it. */
@@ -401,6 +446,7 @@ export class Server extends EventEmitter {
     r.sends += b.total(WU.sends);
     r.forced += b.total(WU.forced);
     r.connErrors += b.total(WU.conn_errors) + (crashed ? b.gauge(WI.live) : 0);
+    r.handlerErrors += b.total(WU.handler_errors);
     b.setGauge(WI.live, 0);
     b.u64.fill(0n);
     this.#byId.delete(shard.id);
@@ -607,6 +653,9 @@ export class Server extends EventEmitter {
         rxPaused: b.total(WU.rx_paused),
         connErrors: b.total(WU.conn_errors),
         forced: b.total(WU.forced),
+        handlerErrors: b.total(WU.handler_errors),
+        jsEvents: b.total(WU.js_events),
+        jsBatches: b.total(WU.js_batches),
         handoff: handoffLatency([b]),
       };
     });
@@ -628,6 +677,7 @@ export class Server extends EventEmitter {
         sends: sum('sends') + r.sends,
         forced: sum('forced') + r.forced,
         connErrors: sum('connErrors') + r.connErrors,
+        handlerErrors: sum('handlerErrors') + r.handlerErrors,
       },
       acceptor,
       held: this.#heldLen + this.#retryLater.length,
