@@ -422,7 +422,7 @@ static void maybe_shut(rl_worker *w, rl_conn *c, unsigned side)
 	io_uring_prep_shutdown(sqe, s->slot, SHUT_WR);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = rl_conn_ud(w, c, RL_OP_SHUTDOWN, side);
-	s->flags |= RL_S_WR_SHUT;
+	s->flags |= RL_S_WR_SHUT | RL_S_SHUTTING;
 	rl_conn_get(c);
 }
 
@@ -433,6 +433,16 @@ void rl_sock_shutdown_after_drain(rl_worker *w, rl_conn *c, unsigned side)
 }
 
 /* ---------------- close ---------------- */
+
+static void sock_close_direct(rl_worker *w, rl_conn *c, unsigned side)
+{
+	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+	if (!sqe)
+		return; /* ring teardown will close it */
+	io_uring_prep_close_direct(sqe, (unsigned) c->s[side].slot);
+	sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, side);
+	rl_conn_get(c);
+}
 
 void rl_conn_close(rl_worker *w, rl_conn *c, int err)
 {
@@ -451,18 +461,19 @@ void rl_conn_close(rl_worker *w, rl_conn *c, int err)
 		if (rl_ring_reserve(&w->ring, 2) < 0)
 			continue; /* ring teardown will close it */
 		struct io_uring_sqe *sqe;
+		/* a shutdown in flight closes the slot when it completes */
+		int shutting = (s->flags & RL_S_SHUTTING) != 0;
 		if (s->flags & (RL_S_RECV | RL_S_SENDING | RL_S_CONNECTING)) {
 			sqe = rl_ring_sqe(&w->ring);
 			io_uring_prep_cancel_fd(sqe, s->slot,
 						IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
-			sqe->flags |= IOSQE_IO_HARDLINK;
+			if (!shutting)
+				sqe->flags |= IOSQE_IO_HARDLINK;
 			sqe->user_data = rl_conn_ud(w, c, RL_OP_CANCEL, side);
 			rl_conn_get(c);
 		}
-		sqe = rl_ring_sqe(&w->ring);
-		io_uring_prep_close_direct(sqe, (unsigned) s->slot);
-		sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, side);
-		rl_conn_get(c);
+		if (!shutting)
+			sock_close_direct(w, c, side);
 	}
 	rl_conn_put(w, c);
 }
@@ -561,7 +572,10 @@ static void worker_cqe(void *ctx, struct io_uring_cqe *cqe)
 		rl_conn_put(w, c);
 		break;
 	case RL_OP_SHUTDOWN:
-		if (cqe->res < 0 && cqe->res != -ENOTCONN && !(c->flags & RL_C_CLOSING))
+		c->s[side].flags &= (uint16_t) ~RL_S_SHUTTING;
+		if ((c->flags & RL_C_CLOSING) && c->s[side].slot >= 0)
+			sock_close_direct(w, c, side); /* deferred by rl_conn_close */
+		else if (cqe->res < 0 && cqe->res != -ENOTCONN && !(c->flags & RL_C_CLOSING))
 			rl_conn_close(w, c, cqe->res);
 		else if (!(c->flags & RL_C_CLOSING) && w->ops->sent)
 			w->ops->sent(w, c, side);
