@@ -1,5 +1,6 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
+import net from 'node:net';
 import { createServer, JS_ECHO_HANDLER, type Server } from '@ringleader/runtime';
 import { echoOnce, randomPayload, sleep, waitFor } from './helpers.js';
 import { collect, connect, fixture, readUntil, Reports } from './js-helpers.js';
@@ -98,6 +99,47 @@ test('JS echo handler: 60 connections, 1 B to 256 KiB, byte-exact, clean close',
     t.is(st.total.bytesIn, total);
     t.is(st.total.bytesOut, total);
     t.true(await waitFor(() => server.stats().workers.every((w) => w.bufFree === server.options.bufferCount), 2000), 'every receive buffer back in the ring');
+  });
+});
+
+test('churn with half-close: 800 connect/ping/close cycles, no connection is cut by another one\'s shutdown', async (t) => {
+  // regression: a shutdown(SHUT_WR) runs in io-wq and looks its fixed slot up
+  // late; closing the slot before it ran let it hit the next connection given
+  // that slot (seen as EPIPE and a FIN on a brand-new connection)
+  await withServer({ workers: 1, handler: JS_ECHO_HANDLER }, async (port, server) => {
+    let unexpected = 0;
+    let errors = 0;
+    const cycle = () =>
+      new Promise<void>((resolve) => {
+        const s = net.connect({ port, host: '127.0.0.1', noDelay: true });
+        let left = 50;
+        let done = false;
+        let buf = '';
+        s.on('connect', () => s.write('ping'));
+        s.on('data', (d) => {
+          buf += d;
+          while (buf.startsWith('ping')) {
+            buf = buf.slice(4);
+            if (--left === 0) {
+              // close at once: the server's end()/close overlaps the next round's connects
+              done = true;
+              s.destroy();
+              return;
+            }
+            s.write('ping');
+          }
+        });
+        s.on('end', () => {
+          if (!done) unexpected++;
+        });
+        s.on('error', () => errors++);
+        s.on('close', () => resolve());
+      });
+    for (let round = 0; round < 40; round++) await Promise.all(Array.from({ length: 20 }, cycle));
+    t.is(unexpected, 0, 'no connection ended before its last echo');
+    t.is(errors, 0);
+    t.true(await waitFor(() => server.stats().total.closed === 800, 5000));
+    t.is(server.stats().total.connErrors, 0);
   });
 });
 

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
 import { registerEcho } from './echo.js';
+import { registerServe } from './serve.js';
 import { die } from './util.js';
 
 const program = new Command();
@@ -19,6 +20,7 @@ program
   .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `ringleader: ${s}` : s) });
 
 registerEcho(program);
+registerServe(program);
 registerDoctor(program);
 registerDemo(program);
 

@@ -24,6 +24,7 @@ function line(prev: ServerStats, cur: ServerStats, dt: number, events: string[])
   let out =
     `conns ${num(cur.total.live)}  accepts/s ${num(acc)}  msgs/s ${num(msgs)}  ` +
     `in ${bytes(bin)}/s  out ${bytes(bout)}/s  workers [${per}]`;
+  if (cur.total.handlerErrors) out += `  handler errors ${num(cur.total.handlerErrors)}`;
   if (cur.held) out += `  held ${cur.held}`;
   if (cur.paused) out += `  PAUSED(${cur.pauseReason})`;
   if (events.length) out += `  ${events.join(', ')}`;
@@ -44,6 +45,7 @@ function record(prev: ServerStats, cur: ServerStats, dt: number, events: string[
     pauseReason: cur.pauseReason,
     pauses: cur.pauses,
     resumes: cur.resumes,
+    handlerErrors: cur.total.handlerErrors,
     events,
     handoffUs: { count: cur.handoff.count, p50: cur.handoff.p50Us, p99: cur.handoff.p99Us, mean: cur.handoff.meanUs },
     workers: cur.workers.map((w) => ({

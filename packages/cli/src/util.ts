@@ -73,6 +73,10 @@ const FLAG_OF: Record<string, string> = {
   bufferCount: '--buffers',
   bufferSize: '--buffer-size',
   weights: '--weights',
+  handler: '<module>',
+  highWaterMark: '--high-water',
+  handlerOptions: '--options',
+  dev: '--dev',
 };
 
 export function cliMessage(e: Error): string {
