@@ -47,6 +47,14 @@ export function registerServe(program: Command): void {
       const more = e.suppressed ? ` (${e.suppressed} more since the last report)` : '';
       process.stderr.write(`\nringleader: handler error in worker ${e.worker}${more}: ${e.error.stack ?? e.error.message}\n`);
     });
-    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: `serve ${basename(module)}` });
+    try {
+      process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: `serve ${basename(module)}` });
+    } catch (e) {
+      const path = (e as { handlerModule?: string }).handlerModule;
+      if (!path) throw e;
+      // the module's own failure: its stack says where (exit 1, not a usage error)
+      process.stderr.write(`ringleader: handler module ${path} failed to load: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    }
   });
 }

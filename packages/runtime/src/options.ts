@@ -185,7 +185,8 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
 /**
  * A built-in name stays as it is; anything else names a handler module,
  * which must exist (checked now, so a typo fails at createServer, naming the
- * option, rather than in every worker).
+ * option, rather than in every worker): a RangeError with code
+ * ERR_MODULE_NOT_FOUND when it does not.
  */
 export function resolveHandler(h: unknown): BuiltinHandler | HandlerModule {
   if (h === undefined) return 'echo';
@@ -208,7 +209,7 @@ export function resolveHandler(h: unknown): BuiltinHandler | HandlerModule {
     /* missing */
   }
   if (!isFile) {
-    const e = new TypeError(`option "handler": no handler module at ${path}${typeof h === 'string' && !h.startsWith('file:') && !h.startsWith('/') ? ` ("${h}" resolved against ${process.cwd()})` : ''}`) as TypeError & { code: string };
+    const e = new RangeError(`option "handler": no handler module at ${path}${typeof h === 'string' && !h.startsWith('file:') && !h.startsWith('/') ? ` ("${h}" resolved against ${process.cwd()})` : ''}`) as RangeError & { code: string };
     e.code = 'ERR_MODULE_NOT_FOUND';
     throw e;
   }

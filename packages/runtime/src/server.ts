@@ -371,7 +371,10 @@ export class Server extends EventEmitter {
           if (r.error && !started) {
             // the handler module failed to load or init: listen() rejects with its error
             shard.state = 'failed';
-            reject(fromErrorInfo(r.error));
+            const err = fromErrorInfo(r.error);
+            // lets callers (the CLI) tell a module's failure from their own
+            Object.defineProperty(err, 'handlerModule', { value: module?.path, enumerable: false });
+            reject(err);
             return;
           }
           shard.state = 'closed';
