@@ -372,7 +372,7 @@ test('broken handler modules: listen() rejects with the module error, createServ
     if (code) t.is((err as Error & { code?: string }).code, code, file);
     t.false(server.listening);
   }
-  t.throws(() => createServer({ handler: './no/such/handler.js' }), { instanceOf: TypeError, message: /^option "handler": no handler module at .*no\/such\/handler\.js/ });
+  t.throws(() => createServer({ handler: './no/such/handler.js' }), { instanceOf: RangeError, code: 'ERR_MODULE_NOT_FOUND', message: /^option "handler": no handler module at .*no\/such\/handler\.js/ });
   t.throws(() => createServer({ handler: new URL('https://example.invalid/h.js') }), { instanceOf: RangeError, message: /option "handler"/ });
   t.throws(() => createServer({ handler: 42 as never }), { instanceOf: TypeError, message: /option "handler"/ });
 });

@@ -419,13 +419,6 @@ export class Host {
     });
   }
 
-  /** Connections the handler currently holds. */
-  liveCount(): number {
-    let n = 0;
-    for (const c of this.#conns) if (c) n++;
-    return n;
-  }
-
   // ---------------------------------------------------------------- dispatch
 
   #dispatch(n: number): void {
