@@ -355,6 +355,37 @@ test('a throwing handler closes only its connection; the error is counted and re
   }
 });
 
+test('a handler returning a rejected promise closes only its connection, counted like a throw', async (t) => {
+  const reports = new Reports<Record<string, any>>();
+  try {
+    await withServer({ workers: 1, handler: fixture('destroy.mjs'), handlerOptions: { channel: reports.name } }, async (port, server) => {
+      const reported: Error[] = [];
+      server.on('handler-error', (e: { error: Error }) => reported.push(e.error));
+      const ok = await connect(port);
+      const okDone = collect(ok);
+      const bad = await connect(port);
+      const badDone = collect(bad);
+      bad.write('REJECT');
+      const b = await badDone;
+      t.false(b.timedOut);
+      const got = readUntil(ok, (x) => x === 'fine');
+      ok.write('fine');
+      await got;
+      ok.end();
+      t.true((await okDone).ended);
+      t.true(await waitFor(() => server.stats().total.handlerErrors === 1, 3000));
+      t.true(await reports.until((m) => m.length === 2, 3000));
+      const withErr = reports.messages.filter((m) => m.err);
+      t.is(withErr.length, 1);
+      t.regex(withErr[0].err.message, /^async handler failed on \d+$/);
+      t.true(await waitFor(() => reported.length === 1, 2000));
+      t.regex(reported[0].message, /^async handler failed/);
+    });
+  } finally {
+    reports.close();
+  }
+});
+
 test('broken handler modules: listen() rejects with the module error, createServer with a bad path', async (t) => {
   const cases: [string, RegExp, string | undefined, string][] = [
     ['broken-import.mjs', /^fixture: broken at import$/, 'E_FIXTURE_BROKEN', 'Error'],

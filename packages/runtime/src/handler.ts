@@ -111,10 +111,13 @@ export interface Connection<T = unknown> {
  * `onConnection` → `onData`* → `onEnd` → `onClose` (`onEnd` only if the
  * peer half-closed; `onDrain` and `onTimeout` in between as they happen).
  *
- * Errors: a callback that throws closes only its connection (destroyed with
- * the thrown error, which `onClose` receives); the error is counted
- * (`stats().total.handlerErrors`) and reported (`'handler-error'` event on
- * the server, or a rate-limited line on stderr). The worker keeps serving.
+ * Errors: a callback that throws, or returns a promise that rejects, closes
+ * only its connection (destroyed with the error, which `onClose` receives);
+ * the error is counted (`stats().total.handlerErrors`) and reported
+ * (`'handler-error'` event on the server, or a rate-limited line on stderr).
+ * The worker keeps serving. Errors thrown from the handler's own timers or
+ * event emitters are not caught: they end the worker (which is replaced), as
+ * an uncaught exception ends a Node process.
  */
 export interface Handler<T = unknown, O = unknown> {
   /**
@@ -129,21 +132,21 @@ export interface Handler<T = unknown, O = unknown> {
    */
   init?(ctx: HandlerContext<O>): void | Promise<void>;
   /** A connection arrived on this worker. */
-  onConnection?(conn: Connection<T>): void;
+  onConnection?(conn: Connection<T>):void | Promise<void>;
   /** Bytes arrived. `data` is valid only during this call (see module docs). */
-  onData?(conn: Connection<T>, data: Buffer): void;
+  onData?(conn: Connection<T>, data: Buffer):void | Promise<void>;
   /** The peer sent FIN: no more data will arrive. */
-  onEnd?(conn: Connection<T>): void;
+  onEnd?(conn: Connection<T>):void | Promise<void>;
   /** Queued bytes fell to the low-water mark after `write` returned false. */
-  onDrain?(conn: Connection<T>): void;
+  onDrain?(conn: Connection<T>):void | Promise<void>;
   /** The idle timeout set with `conn.setTimeout()` passed. */
-  onTimeout?(conn: Connection<T>): void;
+  onTimeout?(conn: Connection<T>):void | Promise<void>;
   /**
    * The connection is closed and its handle is dead. `err` is the error
    * given to `destroy`, the one a callback threw, or the socket error that
    * ended it (`code` such as `'ECONNRESET'`); undefined for a clean close.
    */
-  onClose?(conn: Connection<T>, err?: Error): void;
+  onClose?(conn: Connection<T>, err?: Error):void | Promise<void>;
   /** Runs once per worker when the server closes, after its connections. */
   close?(ctx: HandlerContext<O>): void | Promise<void>;
 }

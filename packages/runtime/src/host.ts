@@ -469,7 +469,7 @@ export class Host {
     const cb = this.#onConnection;
     if (cb !== undefined) {
       try {
-        cb.call(this.handler, c);
+        this.#async(c, cb.call(this.handler, c));
       } catch (e) {
         this.#threw(c, e);
       }
@@ -512,7 +512,7 @@ export class Host {
       return;
     }
     try {
-      cb.call(this.handler, c, this.#view(bid, len));
+      this.#async(c, cb.call(this.handler, c, this.#view(bid, len)));
     } catch (e) {
       this.#threw(c, e);
     }
@@ -521,7 +521,7 @@ export class Host {
   /** onData with a copy; in dev mode the copy is detached afterwards */
   #deliverCopy(c: Conn, b: Buffer): void {
     try {
-      this.#onData!.call(this.handler, c, b);
+      this.#async(c, this.#onData!.call(this.handler, c, b));
     } catch (e) {
       this.#threw(c, e);
     } finally {
@@ -562,7 +562,7 @@ export class Host {
     const cb = this.#onEnd;
     if (cb !== undefined) {
       try {
-        cb.call(this.handler, c);
+        this.#async(c, cb.call(this.handler, c));
       } catch (e) {
         this.#threw(c, e);
         return;
@@ -577,7 +577,7 @@ export class Host {
     const cb = this.#onDrain;
     if (cb === undefined) return;
     try {
-      cb.call(this.handler, c);
+      this.#async(c, cb.call(this.handler, c));
     } catch (e) {
       this.#threw(c, e);
     }
@@ -593,7 +593,8 @@ export class Host {
     if (cb === undefined) return;
     const err = c._error ?? (errno < 0 && !wasDestroyed ? errnoError(errno, 'connection') : undefined);
     try {
-      cb.call(this.handler, c, err);
+      const r = cb.call(this.handler, c, err);
+      if (r !== undefined && typeof (r as PromiseLike<void>).then === 'function') (r as PromiseLike<void>).then(undefined, (e: unknown) => this.#count(e));
     } catch (e) {
       this.#count(e);
     }
@@ -608,7 +609,7 @@ export class Host {
       if (cb === undefined) {
         c.destroy(Object.assign(new Error('connection idle timeout'), { code: 'ETIMEDOUT' }));
       } else {
-        cb.call(this.handler, c);
+        this.#async(c, cb.call(this.handler, c));
       }
     } catch (e) {
       this.#threw(c, e);
@@ -619,6 +620,13 @@ export class Host {
   }
 
   // ---------------------------------------------------------------- errors
+
+  /** A callback returned a promise: its rejection counts as a throw. */
+  #async(c: Conn, r: unknown): void {
+    if (r !== undefined && r !== null && typeof (r as PromiseLike<void>).then === 'function') {
+      (r as PromiseLike<void>).then(undefined, (e: unknown) => this.#threw(c, e));
+    }
+  }
 
   /** A callback threw: count, report, close that connection only. */
   #threw(c: Conn, e: unknown): void {
