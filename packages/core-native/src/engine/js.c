@@ -47,7 +47,7 @@ typedef struct js_state {
 	uint8_t *held_flag;  /* [buf_count] 1 = still ours to give back */
 } js_state;
 
-#define STAGE_KEEP (16u * 1024u) /* stages up to this size are kept for reuse */
+#define STAGE_KEEP 4096u /* a stage up to this size is kept for the next batch (and connection) */
 
 static inline js_state *st_of(rl_worker *w) { return w->mode_state; }
 
