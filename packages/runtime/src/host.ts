@@ -105,8 +105,7 @@ class Conn implements Connection<unknown> {
   /** @internal */ _timeout = 0;
   /** @internal */ _idle = 0;
   /** @internal */ _error: Error | undefined = undefined;
-  /** data (copies) and END (null) that arrived while paused */
-  /** @internal */ _pending: (Buffer | null)[] | null = null;
+  /** @internal data (copies) and END (null) that arrived while paused */ _pending: (Buffer | null)[] | null = null;
   #host: Host;
   #fam: number;
   #a0: number;
