@@ -20,6 +20,7 @@ import { checkHandler, type Connection, type Handler, type HandlerContext } from
 const { CONNECT, DATA, END, DRAIN, CLOSE, WORDS } = jsEvents;
 
 const ESTALE = -116;
+const EBADF = -9;
 const ECONNABORTED = -103;
 
 // connection state bits
@@ -185,7 +186,7 @@ class Conn implements Connection<unknown> {
     this._state = st | S_TOUCHED;
     if (!h.inBatch) h.scheduleFlush();
     if (q < 0) {
-      if (q === ESTALE) return false; // closed; onClose is on its way
+      if (q === ESTALE || q === EBADF) return false; // closed (onClose is on its way), or the ring is gone
       throw errnoError(q, 'write');
     }
     if (q >= h.highWater) {
