@@ -12,6 +12,7 @@
         "src/engine/acceptor.c",
         "src/engine/worker.c",
         "src/engine/echo.c",
+        "src/engine/proxy.c",
         "src/engine/js.c"
       ],
       "include_dirs": [

@@ -149,7 +149,9 @@ static void wake(void)
 
 static void *worker_main(void *arg)
 {
-	rl_worker_opts o = { .table_size = TABLE, .buf_count = BUFS, .buf_size = 4096, .mode = RL_MODE_JS };
+	/* zero-copy sends on: in-place writes of 2 KiB and more leave with send_zc_fixed */
+	rl_worker_opts o = { .table_size = TABLE, .buf_count = BUFS, .buf_size = 4096, .mode = RL_MODE_JS,
+			     .zc_threshold = 2048 };
 	int ret = rl_worker_init(&W, &o, (rl_counters) { wi32, wu64 }, NULL);
 	if (ret < 0) {
 		fprintf(stderr, "worker init %d\n", ret);
@@ -317,9 +319,9 @@ int main(void)
 	CHECK(RL_LOAD(&wi32[RL_WI_buf_free]) == BUFS, "buffers free %d of %d", wi32[RL_WI_buf_free], BUFS);
 	CHECK(wu64[RL_WU_js_events] >= (uint64_t) data_events + 3 * CLIENTS, "js_events %llu", (unsigned long long) wu64[RL_WU_js_events]);
 	CHECK(W.buffered == 0, "bytes still queued: %llu", (unsigned long long) W.buffered);
-	printf("events %llu in %llu calls, largest batch %llu; writes: %d in place, %d copied, %d staged\n",
+	printf("events %llu in %llu calls, largest batch %llu; writes: %d in place, %d copied, %d staged; zc sends %llu\n",
 	       (unsigned long long) wu64[RL_WU_js_events], (unsigned long long) wu64[RL_WU_js_batches],
-	       (unsigned long long) max_batch, in_place, copied, staged);
+	       (unsigned long long) max_batch, in_place, copied, staged, (unsigned long long) wu64[RL_WU_zc_sends]);
 	rl_worker_destroy(&W);
 	rl_acceptor_destroy(&a);
 	DONE();

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
 import { registerEcho } from './echo.js';
+import { registerProxy } from './proxy.js';
 import { registerServe } from './serve.js';
 import { die } from './util.js';
 
@@ -20,6 +21,7 @@ program
   .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `ringleader: ${s}` : s) });
 
 registerEcho(program);
+registerProxy(program);
 registerServe(program);
 registerDoctor(program);
 registerDemo(program);

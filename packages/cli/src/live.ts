@@ -24,6 +24,10 @@ function line(prev: ServerStats, cur: ServerStats, dt: number, events: string[])
   let out =
     `conns ${num(cur.total.live)}  accepts/s ${num(acc)}  msgs/s ${num(msgs)}  ` +
     `in ${bytes(bin)}/s  out ${bytes(bout)}/s  workers [${per}]`;
+  if (cur.upstreams) {
+    const up = cur.upstreams.filter((u) => !u.down).length;
+    out += `  upstreams ${up}/${cur.upstreams.length} up`;
+  }
   if (cur.total.handlerErrors) out += `  handler errors ${num(cur.total.handlerErrors)}`;
   if (cur.held) out += `  held ${cur.held}`;
   if (cur.paused) out += `  PAUSED(${cur.pauseReason})`;
@@ -48,6 +52,8 @@ function record(prev: ServerStats, cur: ServerStats, dt: number, events: string[
     handlerErrors: cur.total.handlerErrors,
     events,
     handoffUs: { count: cur.handoff.count, p50: cur.handoff.p50Us, p99: cur.handoff.p99Us, mean: cur.handoff.meanUs },
+    zeroCopy: cur.zeroCopy,
+    upstreams: cur.upstreams,
     workers: cur.workers.map((w) => ({
       index: w.index,
       state: w.state,
@@ -61,6 +67,15 @@ function record(prev: ServerStats, cur: ServerStats, dt: number, events: string[
 
 /** Serve until a signal; resolves with the process exit code. */
 export async function runLive(server: Server, o: LiveOptions): Promise<number> {
+  const events: string[] = [];
+  server.on('pause', (e: { reason: string }) => events.push(`pause:${e.reason}`));
+  server.on('resume', () => events.push('resume'));
+  server.on('worker-exit', (e: { worker: number; error: Error }) => events.push(`worker ${e.worker} exited: ${e.error.message}`));
+  server.on('accept-error', (e: Error) => events.push(e.message));
+  server.on('warning', (e: Error) => {
+    if (server.listening) events.push(`warning: ${e.message}`);
+    else process.stderr.write(`ringleader: warning: ${e.message}\n`);
+  });
   const addr = await server.listen();
   const out = process.stdout;
   const tty = out.isTTY && !o.json;
@@ -68,13 +83,6 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   const header = `ringleader ${o.label} listening on ${host}:${addr.port} (${server.options.workers} workers, policy ${server.options.policy})`;
   if (o.json) out.write(JSON.stringify({ event: 'listening', address: addr.address, port: addr.port, workers: server.options.workers, policy: server.options.policy }) + '\n');
   else out.write(header + '\n');
-
-  const events: string[] = [];
-  server.on('pause', (e: { reason: string }) => events.push(`pause:${e.reason}`));
-  server.on('resume', () => events.push('resume'));
-  server.on('worker-exit', (e: { worker: number; error: Error }) => events.push(`worker ${e.worker} exited: ${e.error.message}`));
-  server.on('accept-error', (e: Error) => events.push(e.message));
-  server.on('warning', (e: Error) => events.push(`warning: ${e.message}`));
 
   let prev = server.stats();
   let prevT = Date.now();

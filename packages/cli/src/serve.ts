@@ -11,7 +11,7 @@ import { parseSize } from './util.js';
 
 interface ServeFlags extends ServerFlags {
   dev?: boolean;
-  highWater?: number;
+  buffer?: number;
   options?: unknown;
 }
 
@@ -33,14 +33,14 @@ export function registerServe(program: Command): void {
     .description('run a handler module in every worker (export default defineHandler({ onData(conn, data) { ... } }))')
     .argument('<module>', 'path of the handler module (relative to the current directory) or a file: URL')
     .option('--dev', 'development mode: data views are detached after each callback (default: NODE_ENV=development)')
-    .option('--high-water <size>', 'queued bytes per connection at which conn.write() returns false (e.g. 256KiB)', sizeArg)
+    .option('--buffer <bytes>', 'bytes queued per connection at which conn.write() returns false (default 256KiB)', sizeArg)
     .option('--options <json>', "handler options, given to the module's init(ctx) as ctx.options", jsonArg);
   addServerFlags(cmd).action(async (module: string, f: ServeFlags) => {
     const server = createServer({
       ...toServerOptions(f),
       handler: module,
       dev: f.dev,
-      highWaterMark: f.highWater,
+      highWaterMark: f.buffer,
       handlerOptions: f.options,
     });
     server.on('handler-error', (e: { worker: number; error: Error; suppressed: number }) => {

@@ -73,14 +73,18 @@ const FLAG_OF: Record<string, string> = {
   bufferCount: '--buffers',
   bufferSize: '--buffer-size',
   weights: '--weights',
+  upstreams: '--upstream',
+  connectTimeout: '--connect-timeout',
+  idleTimeout: '--idle-timeout',
+  highWaterMark: '--buffer',
+  zcThreshold: '--zc-threshold',
   handler: '<module>',
-  highWaterMark: '--high-water',
   handlerOptions: '--options',
   dev: '--dev',
 };
 
 export function cliMessage(e: Error): string {
-  return e.message.replace(/option "([A-Za-z]+)"/g, (m, name: string) => (FLAG_OF[name] ? `${FLAG_OF[name]}` : m));
+  return e.message.replace(/option "([A-Za-z]+)(\[\d+\])?"/g, (m, name: string) => (FLAG_OF[name] ? `${FLAG_OF[name]}` : m));
 }
 
 /** Print an error without a stack trace and exit: 2 for bad options, 1 otherwise. */

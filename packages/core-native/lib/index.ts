@@ -15,6 +15,8 @@ export interface CounterLayout {
   handoffHistOffset: number;
   handoffHistBuckets: number;
   handoffHistSubBits: number;
+  upstreamI32: string[];
+  upstreamU64: string[];
   acceptorI32: string[];
   acceptorU64: string[];
 }
@@ -66,6 +68,20 @@ export interface NativeAcceptor {
   close(): void;
 }
 
+/** Proxy mode configuration of a worker ring. */
+export interface NativeProxyOptions {
+  upstreams: { ip: string; port: number }[];
+  policy: number;
+  connectTimeout: number;
+  idleTimeout: number;
+  backoffBase: number;
+  backoffMax: number;
+  /** per-upstream gauges, upstreams.length * layout.upstreamI32.length */
+  i32?: Int32Array;
+  /** per-upstream totals, upstreams.length * layout.upstreamU64.length */
+  u64?: BigUint64Array;
+}
+
 /** Options of a worker ring. */
 export interface NativeWorkerOptions {
   tableSize: number;
@@ -75,6 +91,9 @@ export interface NativeWorkerOptions {
   highWater?: number;
   lowWater?: number;
   deferTaskrun?: boolean;
+  /** sends of at least this many bytes use send_zc_fixed; 0 = never */
+  zcThreshold?: number;
+  proxy?: NativeProxyOptions;
   /** JS mode: copy received data into a JS-owned arena instead of exposing the buffers in place. */
   copyBuffers?: boolean;
 }
@@ -129,6 +148,7 @@ interface Binding {
   histLowerBounds(subBits: number, n: number): Float64Array;
   layout: CounterLayout;
   modes: { echo: number; proxy: number; js: number };
+  upstreamPolicies: Record<'round-robin' | 'least-connections' | 'random', number>;
   acceptorEvents: Record<
     'ACCEPT' | 'HANDOFF_OK' | 'HANDOFF_ERR' | 'ACCEPT_ERR' | 'STALL' | 'UNSTALL' | 'REJECTED' | 'CLOSED',
     number
@@ -159,6 +179,7 @@ native.setErrorFactory((errno, syscall) => errnoError(errno, syscall));
 
 export const layout: CounterLayout = native.layout;
 export const modes = native.modes;
+export const upstreamPolicies = native.upstreamPolicies;
 export const acceptorEvents = native.acceptorEvents;
 export const versions = native.versions;
 /** JS-mode event record types and the record size in int32 words. */

@@ -19,6 +19,10 @@ function indexOf(names: string[], wanted: readonly string[], what: string): Reco
 export const WI = indexOf(layout.workerI32, ['live', 'inflight', 'saturated', 'lag_us', 'state', 'table_size', 'table_used', 'buf_free', 'buffered'], 'worker i32');
 /** Worker totals (uint64). */
 export const WU = indexOf(layout.workerU64, ['accepted', 'closed', 'bytes_in', 'bytes_out', 'recvs', 'sends', 'forced', 'handoff_n', 'js_events', 'js_batches', 'handler_errors'], 'worker u64');
+/** Per-upstream gauges and totals (proxy). */
+export const UI = indexOf(layout.upstreamI32, ['live', 'down', 'backoff_ms'], 'upstream i32');
+export const UU = indexOf(layout.upstreamU64, ['dials', 'connected', 'failed', 'refused', 'timeouts', 'unreachable', 'other_errors'], 'upstream u64');
+
 /** Acceptor gauges. */
 export const AI = indexOf(layout.acceptorI32, ['table_size', 'table_used', 'accepts_armed', 'paused', 'stalled'], 'acceptor i32');
 /** Acceptor totals. */
@@ -54,6 +58,34 @@ export class CounterBlock {
 
 export function workerBlock(sab?: SharedArrayBuffer): CounterBlock {
   return new CounterBlock(layout.workerI32, layout.workerU64Size, sab);
+}
+
+/** Per-upstream counters of one worker: n blocks laid out back to back. */
+export class UpstreamBlock {
+  readonly sab: SharedArrayBuffer;
+  readonly i32: Int32Array;
+  readonly u64: BigUint64Array;
+  readonly ni = layout.upstreamI32.length;
+  readonly nu = layout.upstreamU64.length;
+  constructor(readonly n: number, sab?: SharedArrayBuffer) {
+    const i32Bytes = I32_BYTES(n * this.ni);
+    this.sab = sab ?? new SharedArrayBuffer(i32Bytes + n * this.nu * 8);
+    this.i32 = new Int32Array(this.sab, 0, n * this.ni);
+    this.u64 = new BigUint64Array(this.sab, i32Bytes, n * this.nu);
+  }
+  gauge(up: number, i: number): number {
+    return Atomics.load(this.i32, up * this.ni + i);
+  }
+  total(up: number, i: number): number {
+    return Number(Atomics.load(this.u64, up * this.nu + i));
+  }
+  /** upstream `up` as a plain object (camelCase keys) */
+  snapshot(up: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    layout.upstreamI32.forEach((n, i) => (out[camel(n)] = this.gauge(up, i)));
+    layout.upstreamU64.forEach((n, i) => (out[camel(n)] = this.total(up, i)));
+    return out;
+  }
 }
 
 export function acceptorBlock(sab?: SharedArrayBuffer): CounterBlock {

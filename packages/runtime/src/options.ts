@@ -9,11 +9,23 @@ import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { maxTableSize } from './limits.js';
 import { POLICIES, type Policy } from './scheduler.js';
+import { parseUpstream, type UpstreamSpec } from './upstream.js';
 import { bool, int, invalidType, ms, oneOf, outOfRange, powerOfTwo, str } from './validate.js';
 
 /** Built-in handlers that run natively on the worker rings. */
-export type BuiltinHandler = 'echo';
-export const BUILTIN_HANDLERS: readonly BuiltinHandler[] = ['echo'];
+export type BuiltinHandler = 'echo' | 'proxy';
+export const BUILTIN_HANDLERS: readonly BuiltinHandler[] = ['echo', 'proxy'];
+
+/** How a proxy worker picks an upstream. */
+export type UpstreamPolicy = 'round-robin' | 'least-connections' | 'random';
+export const UPSTREAM_POLICIES: readonly UpstreamPolicy[] = ['round-robin', 'least-connections', 'random'];
+
+/**
+ * Default zero-copy threshold: sends of a whole 16 KiB buffer or more.
+ * Measured (bench/zc.mjs): below that, send_zc's second completion costs more
+ * than the copy it can save; on loopback the kernel copies anyway.
+ */
+export const DEFAULT_ZC_THRESHOLD = 16384;
 
 /**
  * A handler module to run in every worker (see `defineHandler`): a `file:`
@@ -39,7 +51,7 @@ export interface ServerOptions {
   /** Worker threads, one ring each. Default: available CPUs. */
   workers?: number;
   /**
-   * Connection handler: a built-in name (`'echo'`), or the path or `file:`
+   * Connection handler: a built-in name (`'echo'`, `'proxy'`), or the path or `file:`
    * URL of a handler module (its default export is a `Handler`, see
    * `defineHandler`) that runs in every worker. Any string that is not a
    * built-in name is a path. Default `'echo'`.
@@ -92,6 +104,20 @@ export interface ServerOptions {
   ipv6Only?: boolean;
   /** How long listen() waits for every worker to be ready. Default 10000 ms. */
   startTimeout?: number;
+  /** Proxy: where to send connections, `"HOST:PORT"` or `{ host, port }`. */
+  upstreams?: (string | UpstreamSpec)[];
+  /** Proxy: how a worker picks an upstream. Default `'round-robin'`. */
+  upstreamPolicy?: UpstreamPolicy;
+  /** Proxy: connect timeout per attempt, ms. Default 2000. */
+  connectTimeout?: number;
+  /** Proxy: close a connection with no traffic either way for this long, ms; 0 = never. Default 60000. */
+  idleTimeout?: number;
+  /** Proxy: first back-off of an upstream after a failed dial, ms (doubles up to upstreamBackoffMax). Default 250. */
+  upstreamBackoff?: number;
+  /** Proxy: longest back-off of an upstream, ms. Default 10000. */
+  upstreamBackoffMax?: number;
+  /** Sends of at least this many bytes use send_zc from registered buffers; 0 = never. Default 16384. */
+  zcThreshold?: number;
 }
 
 /** Options after defaults and validation. */
@@ -118,12 +144,20 @@ export interface ResolvedOptions {
   reusePort: boolean;
   ipv6Only: boolean;
   startTimeout: number;
+  upstreams: UpstreamSpec[];
+  upstreamPolicy: UpstreamPolicy;
+  connectTimeout: number;
+  idleTimeout: number;
+  upstreamBackoff: number;
+  upstreamBackoffMax: number;
+  zcThreshold: number;
 }
 
 const KNOWN = new Set<string>([
   'host', 'port', 'workers', 'handler', 'handlerOptions', 'dev', 'backlog', 'policy', 'weights', 'maxConnections',
   'maxConnectionsPerWorker', 'overflow', 'workerTableSize', 'acceptorTableSize', 'bufferCount',
   'bufferSize', 'highWaterMark', 'multishotAccept', 'deferTaskrun', 'reusePort', 'ipv6Only', 'startTimeout',
+  'upstreams', 'upstreamPolicy', 'connectTimeout', 'idleTimeout', 'upstreamBackoff', 'upstreamBackoffMax', 'zcThreshold',
 ]);
 
 /** Validate options and fill in defaults. */
@@ -156,6 +190,16 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   const maxConnections = o.maxConnections === undefined ? Infinity : int('maxConnections', o.maxConnections, 0, 1, 1 << 30);
   const maxConnectionsPerWorker = o.maxConnectionsPerWorker === undefined ? Infinity : int('maxConnectionsPerWorker', o.maxConnectionsPerWorker, 0, 1, 1 << 30);
   const bufferSize = int('bufferSize', o.bufferSize, 16384, 64, 1 << 20);
+  let upstreams: UpstreamSpec[] = [];
+  if (handler === 'proxy') {
+    if (o.upstreams === undefined) throw invalidType('upstreams', 'a list of "HOST:PORT" (required by handler "proxy")', undefined);
+    if (!Array.isArray(o.upstreams)) throw invalidType('upstreams', 'an array of "HOST:PORT"', o.upstreams);
+    if (o.upstreams.length === 0 || o.upstreams.length > 64) throw outOfRange('upstreams', 'from 1 to 64 upstreams', `${o.upstreams.length}`);
+    upstreams = o.upstreams.map((u, i) => parseUpstream(`upstreams[${i}]`, u));
+  } else if (o.upstreams !== undefined) {
+    throw outOfRange('upstreams', 'absent unless handler is "proxy"', `handler "${typeof handler === 'string' ? handler : handler.path}"`);
+  }
+  const upstreamBackoff = ms('upstreamBackoff', o.upstreamBackoff, 250, 600_000);
   return {
     host,
     port,
@@ -179,6 +223,13 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     reusePort: bool('reusePort', o.reusePort, false),
     ipv6Only: bool('ipv6Only', o.ipv6Only, false),
     startTimeout: ms('startTimeout', o.startTimeout, 10000),
+    upstreams,
+    upstreamPolicy: oneOf('upstreamPolicy', o.upstreamPolicy, 'round-robin', UPSTREAM_POLICIES),
+    connectTimeout: Math.max(1, ms('connectTimeout', o.connectTimeout, 2000, 600_000)),
+    idleTimeout: ms('idleTimeout', o.idleTimeout, 60_000),
+    upstreamBackoff: Math.max(1, upstreamBackoff),
+    upstreamBackoffMax: Math.max(upstreamBackoff, ms('upstreamBackoffMax', o.upstreamBackoffMax, 10_000, 3_600_000)),
+    zcThreshold: int('zcThreshold', o.zcThreshold, DEFAULT_ZC_THRESHOLD, 0, 1 << 30),
   };
 }
 

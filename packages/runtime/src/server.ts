@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { lookup } from 'node:dns/promises';
+import { networkInterfaces } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import {
@@ -21,12 +22,15 @@ import {
   modes,
   native,
   probe,
+  upstreamPolicies,
   type NativeAcceptor,
+  type NativeWorkerOptions,
   type RingleaderSystemError,
 } from '@ringleader/core-native';
 import {
   AI,
   AU,
+  UpstreamBlock,
   WI,
   WU,
   acceptorBlock,
@@ -37,8 +41,10 @@ import {
   type LatencySummary,
 } from './counters.js';
 import { fromErrorInfo } from './host.js';
-import { isNumericHost, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { isNumericHost, resolveOptions, type BuiltinHandler, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Scheduler } from './scheduler.js';
+import { isOwnAddress, probeUpstream, resolveUpstreams, type ResolvedUpstream } from './upstream.js';
+import { outOfRange } from './validate.js';
 import type { ShardCommand, ShardMessage, ShardResult, ShardTask } from './shard.js';
 
 /** Where the server listens. */
@@ -96,6 +102,52 @@ export interface WorkerStats {
   jsEvents: number;
   jsBatches: number;
   handoff: LatencySummary;
+  /** proxy only */
+  proxy?: ProxyWorkerStats;
+  zeroCopy: ZeroCopyStats;
+}
+
+/** A proxy worker's view of one upstream. */
+export interface UpstreamStats {
+  address: string;
+  live: number;
+  down: number;
+  backoffMs: number;
+  dials: number;
+  connected: number;
+  failed: number;
+  refused: number;
+  timeouts: number;
+  unreachable: number;
+  otherErrors: number;
+}
+
+/** Proxy counters of one worker. */
+export interface ProxyWorkerStats {
+  c2uBytes: number;
+  u2cBytes: number;
+  dials: number;
+  dialFailures: number;
+  upstreamUnavailable: number;
+  idleTimeouts: number;
+  resets: number;
+  upstreams: UpstreamStats[];
+}
+
+/** Zero-copy sends. */
+export interface ZeroCopyStats {
+  /** bytes at or above which a send uses send_zc; 0 = off */
+  threshold: number;
+  enabled: boolean;
+  sends: number;
+  /** sends the kernel reported as copied after all */
+  copied: number;
+  /** sockets that went back to plain send because the kernel kept copying */
+  stoppedSockets: number;
+  fallbacks: number;
+  /** errno name that switched send_zc off, if it was */
+  error?: string;
+  note?: string;
 }
 
 /** Whole-server statistics from {@link Server.stats}. */
@@ -126,6 +178,9 @@ export interface ServerStats {
   dropped: number;
   restarts: number;
   handoff: LatencySummary;
+  zeroCopy: ZeroCopyStats;
+  /** proxy: every upstream, summed over the workers (down = down in any) */
+  upstreams?: UpstreamStats[];
 }
 
 export type ShardState = 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
@@ -134,6 +189,7 @@ export type PauseReason = 'capacity' | 'max-connections';
 interface Shard {
   index: number;
   id: number;
+  upstreams?: UpstreamBlock;
   /** hand-offs that succeeded (the fd is in the worker's table) */
   delivered: number;
   block: CounterBlock;
@@ -205,7 +261,9 @@ export class Server extends EventEmitter {
   #retired: Retired = { accepted: 0, closed: 0, bytesIn: 0, bytesOut: 0, recvs: 0, sends: 0, forced: 0, connErrors: 0, handlerErrors: 0, restarts: 0 };
   #restarts: number[] = [];
   #crashTimes: number[][] = [];
-  #readyWaiters = new Set<() => void>();
+  #upstreams: ResolvedUpstream[] = [];
+  #maint?: NodeJS.Timeout;
+  #zcWarned = new Set<number>();
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -248,6 +306,7 @@ export class Server extends EventEmitter {
     try {
       checkKernel();
       const ip = isNumericHost(o.host) ? o.host : (await lookup(o.host)).address;
+      if (o.handler === 'proxy') await this.#prepareUpstreams(ip);
       try {
         this.#acceptor = new native.Acceptor(
           {
@@ -293,6 +352,8 @@ export class Server extends EventEmitter {
         clearTimeout(timer);
       }
       this.#startedAt = Date.now();
+      this.#maint = setInterval(() => this.#maintain(), 1000);
+      this.#maint.unref();
       this.#state = 'listening';
       this.emit('listening', this.#address);
       return this.#address;
@@ -300,6 +361,39 @@ export class Server extends EventEmitter {
       await this.#teardown();
       this.#state = 'closed';
       throw e;
+    }
+  }
+
+  /** Resolve upstreams, refuse our own address, warn about unreachable ones. */
+  async #prepareUpstreams(listenIp: string): Promise<void> {
+    const o = this.options;
+    this.#upstreams = await resolveUpstreams(o.upstreams);
+    const local = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) local.add(a.address);
+    this.#upstreams.forEach((u, i) => {
+      if (isOwnAddress(listenIp, o.port, u, local)) {
+        throw outOfRange(`upstreams[${i}]`, 'an address other than the proxy\'s own listening address', `${u.host}:${u.port}`);
+      }
+    });
+    const probes = await Promise.all(this.#upstreams.map((u) => probeUpstream(u, Math.min(o.connectTimeout, 1000))));
+    probes.forEach((p, i) => {
+      if (p.ok) return;
+      const u = this.#upstreams[i];
+      const w = new Error(`upstream ${u.host}:${u.port} is not reachable (${p.code ?? 'error'}); the proxy starts and keeps trying it`) as Error & { code: string };
+      w.code = 'ERR_UPSTREAM_UNREACHABLE';
+      this.emit('warning', w);
+    });
+  }
+
+  /** Once a second: things the workers cannot say themselves. */
+  #maintain(): void {
+    for (const s of this.#shards) {
+      if (!s || s.state !== 'ready' || this.#zcWarned.has(s.index)) continue;
+      if (s.block.total(WU.zc_fallbacks) > 0) {
+        this.#zcWarned.add(s.index);
+        const err = s.block.gauge(WI.zc_error);
+        this.emit('warning', Object.assign(new Error(`worker ${s.index}: send_zc unavailable (${err ? errnoName(err) : 'error'}); using plain send`), { code: 'ERR_ZEROCOPY_FALLBACK' }));
+      }
     }
   }
 
@@ -317,22 +411,37 @@ export class Server extends EventEmitter {
     const block = workerBlock();
     const { port1, port2 } = new MessageChannel();
     const shard: Shard = { index, id: this.#nextId++, delivered: 0, block, port: port1, target: -1, state: 'starting', threadId: -1 };
+    const proxy = o.handler === 'proxy';
+    if (proxy) shard.upstreams = new UpstreamBlock(this.#upstreams.length);
     this.#shards[index] = shard;
     this.#byId.set(shard.id, shard);
     const module = typeof o.handler === 'string' ? undefined : o.handler;
+    const ring: NativeWorkerOptions = {
+      tableSize: o.workerTableSize,
+      bufCount: o.bufferCount,
+      bufSize: o.bufferSize,
+      mode: module ? modes.js : modes[o.handler as BuiltinHandler],
+      highWater: o.highWaterMark,
+      deferTaskrun: o.deferTaskrun,
+      zcThreshold: o.zcThreshold,
+    };
+    if (proxy) {
+      ring.proxy = {
+        upstreams: this.#upstreams.map((u) => ({ ip: u.ip, port: u.port })),
+        policy: upstreamPolicies[o.upstreamPolicy],
+        connectTimeout: o.connectTimeout,
+        idleTimeout: o.idleTimeout,
+        backoffBase: o.upstreamBackoff,
+        backoffMax: o.upstreamBackoffMax,
+      };
+    }
     const task: ShardTask = {
       id: shard.id,
       index,
       workers: o.workers,
-      ring: {
-        tableSize: o.workerTableSize,
-        bufCount: o.bufferCount,
-        bufSize: o.bufferSize,
-        mode: module ? modes.js : modes[o.handler as keyof typeof modes],
-        highWater: o.highWaterMark,
-        deferTaskrun: o.deferTaskrun,
-      },
+      ring,
       counters: block.sab,
+      upstreamCounters: shard.upstreams?.sab,
       port: port2,
       handler: module ? { url: module.url, options: o.handlerOptions, dev: o.dev } : undefined,
     };
@@ -356,7 +465,8 @@ export class Server extends EventEmitter {
         this.#scheduler.add({
           id: shard.id,
           weight: o.weights[index] ?? 1,
-          capacity: o.maxConnectionsPerWorker,
+          // a proxy connection takes two slots: the client's and its upstream's
+          capacity: proxy ? Math.min(o.maxConnectionsPerWorker, Math.floor(o.workerTableSize / 2)) : o.maxConnectionsPerWorker,
           // live, plus connections already in its table that it has not seen yet
           live: () => Atomics.load(block.i32, WI.live) + Math.max(0, shard.delivered - block.total(WU.accepted)),
         });
@@ -629,6 +739,8 @@ export class Server extends EventEmitter {
 
   /** Counters of every worker, the acceptor, and their sums. */
   stats(): ServerStats {
+    // saturation clears as workers drain, even when no new connection arrives
+    this.#scheduler.refresh();
     const workers: WorkerStats[] = this.#shards.map((s) => {
       const b = s.block;
       const serving = s.state === 'ready';
@@ -660,6 +772,8 @@ export class Server extends EventEmitter {
         jsEvents: b.total(WU.js_events),
         jsBatches: b.total(WU.js_batches),
         handoff: handoffLatency([b]),
+        proxy: s.upstreams ? this.#proxyStats(b, s.upstreams) : undefined,
+        zeroCopy: this.#zeroCopy([b]),
       };
     });
     const r = this.#retired;
@@ -692,7 +806,61 @@ export class Server extends EventEmitter {
       dropped: this.#dropped,
       restarts: r.restarts,
       handoff: handoffLatency(this.#shards.map((s) => s.block)),
+      zeroCopy: this.#zeroCopy(this.#shards.map((s) => s.block)),
+      upstreams: this.options.handler === 'proxy' ? this.#sumUpstreams(workers) : undefined,
     };
+  }
+
+  #proxyStats(b: CounterBlock, ub: UpstreamBlock): ProxyWorkerStats {
+    return {
+      c2uBytes: b.total(WU.c2u_bytes),
+      u2cBytes: b.total(WU.u2c_bytes),
+      dials: b.total(WU.dials),
+      dialFailures: b.total(WU.dial_failures),
+      upstreamUnavailable: b.total(WU.upstream_unavailable),
+      idleTimeouts: b.total(WU.idle_timeouts),
+      resets: b.total(WU.resets),
+      upstreams: this.#upstreams.map((u, i) => ({ address: `${u.host}:${u.port}`, ...(ub.snapshot(i) as Omit<UpstreamStats, 'address'>) })),
+    };
+  }
+
+  #sumUpstreams(workers: WorkerStats[]): UpstreamStats[] {
+    return this.#upstreams.map((u, i) => {
+      const out: UpstreamStats = { address: `${u.host}:${u.port}`, live: 0, down: 0, backoffMs: 0, dials: 0, connected: 0, failed: 0, refused: 0, timeouts: 0, unreachable: 0, otherErrors: 0 };
+      for (const w of workers) {
+        const x = w.proxy?.upstreams[i];
+        if (!x) continue;
+        for (const k of Object.keys(out) as (keyof UpstreamStats)[]) {
+          if (k === 'address') continue;
+          if (k === 'down' || k === 'backoffMs') out[k] = Math.max(out[k], x[k]);
+          else out[k] += x[k];
+        }
+      }
+      return out;
+    });
+  }
+
+  #zeroCopy(blocks: CounterBlock[]): ZeroCopyStats {
+    const sends = blocks.reduce((a, b) => a + b.total(WU.zc_sends), 0);
+    const copied = blocks.reduce((a, b) => a + b.total(WU.zc_copied), 0);
+    const fallbacks = blocks.reduce((a, b) => a + b.total(WU.zc_fallbacks), 0);
+    const stoppedSockets = blocks.reduce((a, b) => a + b.total(WU.zc_stopped), 0);
+    const errs = blocks.map((b) => b.gauge(WI.zc_error)).filter((e) => e !== 0);
+    const out: ZeroCopyStats = {
+      threshold: this.options.zcThreshold,
+      enabled: this.options.zcThreshold > 0 && blocks.length > 0 && blocks.every((b) => b.gauge(WI.zc_enabled) === 1),
+      sends,
+      copied,
+      stoppedSockets,
+      fallbacks,
+    };
+    if (errs.length) out.error = errnoName(errs[0]);
+    if (sends > 0 && copied === sends) {
+      out.note =
+        'every zero-copy send was copied by the kernel: loopback and same-host peers always copy (send_zc avoids copies only toward a network device); ' +
+        'such sockets switch to plain send after 4 copies in a row';
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- close
@@ -772,6 +940,8 @@ export class Server extends EventEmitter {
   }
 
   async #teardown(): Promise<void> {
+    if (this.#maint) clearInterval(this.#maint);
+    this.#maint = undefined;
     if (this.#recheck) clearInterval(this.#recheck);
     this.#recheck = undefined;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);

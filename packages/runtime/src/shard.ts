@@ -13,7 +13,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { native, type NativeWorkerOptions } from '@ringleader/core-native';
-import { WI, workerBlock } from './counters.js';
+import { UpstreamBlock, WI, workerBlock } from './counters.js';
 import { errorInfo, handlerContext, Host, loadHandler, type ErrorInfo } from './host.js';
 
 /** A handler module to run in the shard (JS mode). */
@@ -33,6 +33,8 @@ export interface ShardTask {
   workers: number;
   ring: NativeWorkerOptions;
   counters: SharedArrayBuffer;
+  /** proxy: per-upstream counters of this worker */
+  upstreamCounters?: SharedArrayBuffer;
   port: MessagePort;
   handler?: ShardHandler;
 }
@@ -76,9 +78,14 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
       return { id: task.id, forced: 0, error: errorInfo(e) };
     }
   }
+  const opts = { ...task.ring };
+  if (opts.proxy && task.upstreamCounters) {
+    const ub = new UpstreamBlock(opts.proxy.upstreams.length, task.upstreamCounters);
+    opts.proxy = { ...opts.proxy, i32: ub.i32, u64: ub.u64 };
+  }
   const ring = host
-    ? new native.WorkerRing(task.ring, counters.i32, counters.u64, host.onEvents)
-    : new native.WorkerRing(task.ring, counters.i32, counters.u64);
+    ? new native.WorkerRing(opts, counters.i32, counters.u64, host.onEvents)
+    : new native.WorkerRing(opts, counters.i32, counters.u64);
   host?.attach(ring);
   const RESOLUTION_MS = 10;
   const lag = monitorEventLoopDelay({ resolution: RESOLUTION_MS });

@@ -13,6 +13,7 @@
 #include "../engine/acceptor.h"
 #include "../engine/counters.h"
 #include "../engine/js.h"
+#include "../engine/proxy.h"
 #include "../engine/ring.h"
 #include "../engine/worker.h"
 
@@ -82,6 +83,8 @@ Napi::Value Layout(Napi::Env env) {
   o.Set("handoffHistOffset", (double)RL_W_U64_HIST);
   o.Set("handoffHistBuckets", (double)RL_HANDOFF_BUCKETS);
   o.Set("handoffHistSubBits", (double)RL_HANDOFF_SUB_BITS);
+  o.Set("upstreamI32", Names(env, {RL_UPSTREAM_I32(RL_NAME)}));
+  o.Set("upstreamU64", Names(env, {RL_UPSTREAM_U64(RL_NAME)}));
   o.Set("acceptorI32", Names(env, {RL_ACCEPTOR_I32(RL_NAME)}));
   o.Set("acceptorU64", Names(env, {RL_ACCEPTOR_U64(RL_NAME)}));
   return o;
@@ -112,6 +115,11 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   modes.Set("proxy", (double)RL_MODE_PROXY);
   modes.Set("js", (double)RL_MODE_JS);
   exports.Set("modes", modes);
+  Napi::Object upol = Napi::Object::New(env);
+  upol.Set("round-robin", (double)RL_UP_ROUND_ROBIN);
+  upol.Set("least-connections", (double)RL_UP_LEAST_CONN);
+  upol.Set("random", (double)RL_UP_RANDOM);
+  exports.Set("upstreamPolicies", upol);
   Napi::Object ev = Napi::Object::New(env);
   ev.Set("ACCEPT", (double)RL_AEV_ACCEPT);
   ev.Set("HANDOFF_OK", (double)RL_AEV_HANDOFF_OK);

@@ -11,8 +11,11 @@
 // for a handle whose connection is gone.
 #include <sys/mman.h>
 
+#include <vector>
+
 #include "common.h"
 #include "../engine/js.h"
+#include "../engine/proxy.h"
 #include "../engine/worker.h"
 
 namespace rl {
@@ -39,7 +42,7 @@ static void RegionRelease(Region *r) {
 struct WorkerCore : Core {
   rl_worker w;
   bool inited = false;
-  Napi::ObjectReference keep_i32, keep_u64;
+  Napi::ObjectReference keep_i32, keep_u64, keep_up_i32, keep_up_u64;
   // JS mode
   bool js = false;
   bool in_batch = false;
@@ -51,6 +54,53 @@ struct WorkerCore : Core {
   Region *region = nullptr;        // external mapping shared with JS
   uint8_t *copy = nullptr;         // JS-owned copy when externals are refused
 };
+
+// opts.proxy = { upstreams: [{ ip, port }], policy, connectTimeout, idleTimeout,
+//                backoffBase, backoffMax, i32: Int32Array, u64: BigUint64Array }
+static bool ParseProxy(Napi::Env env, const Napi::Object &o, WorkerCore *core, rl_proxy_config *pc,
+                       std::vector<rl_addr> *addrs) {
+  Napi::Value pv = o.Get("proxy");
+  if (!pv.IsObject()) {
+    ThrowType(env, "proxy mode needs opts.proxy");
+    return false;
+  }
+  Napi::Object p = pv.As<Napi::Object>();
+  Napi::Value uv = p.Get("upstreams");
+  if (!uv.IsArray()) {
+    ThrowType(env, "opts.proxy.upstreams must be an array");
+    return false;
+  }
+  Napi::Array ups = uv.As<Napi::Array>();
+  if (ups.Length() == 0 || ups.Length() > RL_PROXY_MAX_UPSTREAMS) {
+    ThrowErrno(env, -EINVAL, "proxy upstreams");
+    return false;
+  }
+  for (uint32_t i = 0; i < ups.Length(); i++) {
+    Napi::Value e = ups.Get(i);
+    if (!e.IsObject()) {
+      ThrowType(env, "an upstream must be { ip, port }");
+      return false;
+    }
+    Napi::Object u = e.As<Napi::Object>();
+    rl_addr a;
+    std::string ip = u.Get("ip").ToString().Utf8Value();
+    if (rl_addr_parse(&a, ip.c_str(), (int)OptU(u, "port", 0)) < 0) {
+      ThrowErrno(env, -EINVAL, "proxy upstream address");
+      return false;
+    }
+    addrs->push_back(a);
+  }
+  pc->upstreams = addrs->data();
+  pc->n = (unsigned)addrs->size();
+  pc->policy = OptU(p, "policy", RL_UP_ROUND_ROBIN);
+  pc->connect_timeout_ms = OptU(p, "connectTimeout", 2000);
+  pc->idle_timeout_ms = OptU(p, "idleTimeout", 0);
+  pc->backoff_base_ms = OptU(p, "backoffBase", 0);
+  pc->backoff_max_ms = OptU(p, "backoffMax", 0);
+  pc->ui32 = ArrayData<int32_t>(p.Get("i32"), (size_t)pc->n * RL_U_I32_COUNT, &core->keep_up_i32);
+  pc->uu64 = ArrayData<uint64_t>(p.Get("u64"), (size_t)pc->n * RL_U_U64_COUNT, &core->keep_up_u64);
+  return true;
+}
 
 class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
  public:
@@ -99,6 +149,17 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     wo.hiwat = OptU(o, "highWater", 0);
     wo.lowat = OptU(o, "lowWater", 0);
     wo.no_defer_taskrun = OptB(o, "deferTaskrun", true) ? 0 : 1;
+    wo.zc_threshold = OptU(o, "zcThreshold", 0);
+    rl_proxy_config pc = {};
+    std::vector<rl_addr> addrs;
+    if (wo.mode == RL_MODE_PROXY) {
+      if (!ParseProxy(env, o, core_, &pc, &addrs)) {
+        delete core_;
+        core_ = nullptr;
+        return;
+      }
+      wo.mode_config = &pc;
+    }
     rl_counters c;
     c.i32 = ArrayData<int32_t>(info[1], RL_W_I32_COUNT, &core_->keep_i32);
     c.u64 = ArrayData<uint64_t>(info[2], RL_W_U64_COUNT, &core_->keep_u64);
@@ -174,6 +235,8 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     wc->keep_bufs.Reset();
     wc->keep_i32.Reset();
     wc->keep_u64.Reset();
+    wc->keep_up_i32.Reset();
+    wc->keep_up_u64.Reset();
   }
 
   bool SetUpJs(Napi::Env env, const Napi::Object &o, Napi::Function fn) {

@@ -24,7 +24,8 @@
 	X(table_used)    /* fixed-file slots holding a socket */                \
 	X(buf_free)      /* provided buffers available to the kernel */         \
 	X(buffered)      /* bytes queued for sending, all connections */        \
-	X(zc_enabled)    /* 1 while send_zc is in use */
+	X(zc_enabled)    /* 1 while send_zc is in use */                        \
+	X(zc_error)      /* -errno that switched send_zc off, 0 if none */
 
 #define RL_WORKER_U64(X)                                                       \
 	X(accepted)      /* connections handed to this worker */                \
@@ -40,11 +41,34 @@
 	X(zc_sends)      /* sends issued as send_zc */                          \
 	X(zc_copied)     /* zc sends the kernel reported as copied */           \
 	X(zc_fallbacks)  /* switches from send_zc to send */                    \
+	X(zc_stopped)    /* sockets that stopped send_zc: the kernel copied */   \
 	X(handoff_ns)    /* sum of hand-off latencies (accept CQE -> here) */   \
-	X(handoff_n)     /* hand-offs timed */                                 \
+	X(handoff_n)     /* hand-offs timed */                                  \
+	X(c2u_bytes)     /* proxy: bytes from clients to upstreams */           \
+	X(u2c_bytes)     /* proxy: bytes from upstreams to clients */           \
+	X(dials)         /* proxy: upstream connects started */                 \
+	X(dial_failures) /* proxy: upstream connects that failed */             \
+	X(upstream_unavailable) /* proxy: clients closed, no upstream reachable */ \
+	X(idle_timeouts) /* connections closed for inactivity */                \
+	X(resets)        /* connections reset (RST) because the other side was */ \
 	X(js_events)     /* events delivered to a JS handler */                 \
 	X(js_batches)    /* calls into JS that delivered them */                \
 	X(handler_errors) /* JS handler callbacks that threw */
+
+/* ---------------- per upstream (proxy), one block per worker ---------------- */
+#define RL_UPSTREAM_I32(X)                                                     \
+	X(live)          /* connections to it from this worker */              \
+	X(down)          /* 1 while marked down */                              \
+	X(backoff_ms)    /* current back-off before the next try */
+
+#define RL_UPSTREAM_U64(X)                                                     \
+	X(dials)                                                                \
+	X(connected)                                                            \
+	X(failed)                                                               \
+	X(refused)       /* ECONNREFUSED */                                     \
+	X(timeouts)      /* connect timeout fired */                            \
+	X(unreachable)   /* EHOSTUNREACH, ENETUNREACH */                        \
+	X(other_errors)
 
 /* hand-off latency histogram, log-linear, RL_HANDOFF_SUB_BITS sub-buckets
  * per power of two, nanoseconds; stored after the named u64 counters */
@@ -86,6 +110,13 @@ enum { RL_WORKER_I32(RL_ENUM_I) RL_W_I32_COUNT };
 enum { RL_WORKER_U64(RL_ENUM_U) RL_W_U64_NAMED };
 #define RL_W_U64_HIST RL_W_U64_NAMED
 #define RL_W_U64_COUNT (RL_W_U64_NAMED + RL_HANDOFF_BUCKETS)
+#undef RL_ENUM_I
+#undef RL_ENUM_U
+
+#define RL_ENUM_I(name) RL_UI_##name,
+#define RL_ENUM_U(name) RL_UU_##name,
+enum { RL_UPSTREAM_I32(RL_ENUM_I) RL_U_I32_COUNT };
+enum { RL_UPSTREAM_U64(RL_ENUM_U) RL_U_U64_COUNT };
 #undef RL_ENUM_I
 #undef RL_ENUM_U
 

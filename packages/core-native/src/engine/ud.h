@@ -31,7 +31,9 @@ enum rl_op {
 	RL_OP_REJECT,        /* SO_LINGER{1,0} then close of a rejected slot */
 	RL_OP_REJECT_CLOSE,
 	RL_OP_RECV,          /* multishot recv; aux = side */
-	RL_OP_SEND,          /* send / send_zc; aux = side */
+	RL_OP_SEND,          /* send; aux = side */
+	RL_OP_SEND_ZC,       /* send_zc_fixed; aux = buffer id << 1 | side (the
+	                      * notification CQE carries the same user_data) */
 	RL_OP_CANCEL,        /* cancel of a connection's requests; aux = side */
 	RL_OP_CLOSE,         /* close_direct; aux = side */
 	RL_OP_SHUTDOWN,      /* shutdown(SHUT_WR); aux = side */

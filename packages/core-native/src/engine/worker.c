@@ -6,10 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #define BGID 0
 
 static void maybe_shut(rl_worker *w, rl_conn *c, unsigned side);
+static void sock_failed(rl_worker *w, rl_conn *c, unsigned side, int err);
+void rl_worker_zc_off(rl_worker *w, int err);
 
 /* ---------------- setup ---------------- */
 
@@ -17,6 +20,7 @@ static const rl_mode_ops *mode_ops(unsigned mode)
 {
 	switch (mode) {
 	case RL_MODE_ECHO: return &rl_echo_ops;
+	case RL_MODE_PROXY: return &rl_proxy_ops;
 	case RL_MODE_JS: return &rl_js_ops;
 	default: return NULL;
 	}
@@ -36,7 +40,7 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 		*failed_call = "rl_worker_init";
 		return -EOPNOTSUPP;
 	}
-	if (!o->table_size || o->table_size > RL_IDX_MAX) {
+	if (!o->table_size || o->table_size >= RL_IDX_MAX) {
 		*failed_call = "rl_worker_init";
 		return -EINVAL;
 	}
@@ -74,6 +78,24 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 	for (uint32_t i = bcount; i < w->nsegs; i++)
 		w->segs[i].next = i + 1 < w->nsegs ? i + 1 : RL_SEG_NONE;
 	w->seg_free = bcount;
+	w->zc_threshold = o->zc_threshold;
+	if (w->zc_threshold) {
+		w->zc_state = calloc(bcount, 1);
+		if (!w->zc_state) {
+			*failed_call = "malloc";
+			rl_worker_destroy(w);
+			return -ENOMEM;
+		}
+		/* the provided buffers double as fixed buffer 0, so what arrived in
+		 * one can leave with send_zc_fixed without copying */
+		struct iovec iov = { .iov_base = w->br.base, .iov_len = w->br.map_len };
+		ret = io_uring_register_buffers(&w->ring.ring, &iov, 1);
+		if (ret == 0)
+			w->zc_enabled = 1;
+		else
+			rl_worker_zc_off(w, ret);
+	}
+	RL_STORE(&w->c.i32[RL_WI_zc_enabled], w->zc_enabled);
 	if (w->ops->init) {
 		ret = w->ops->init(w, o);
 		if (ret < 0) {
@@ -102,6 +124,8 @@ void rl_worker_destroy(rl_worker *w)
 				free(w->segs[i].ptr);
 	}
 	rl_bufring_destroy(&w->br, NULL);
+	free(w->zc_state);
+	w->zc_state = NULL;
 	free(w->conns);
 	free(w->segs);
 	free(w->starved);
@@ -171,7 +195,6 @@ static rl_conn *conn_alloc(rl_worker *w)
 	for (int i = 0; i < 2; i++) {
 		c->s[i].slot = -1;
 		c->s[i].qhead = c->s[i].qtail = RL_SEG_NONE;
-		c->s[i].zc_head = c->s[i].zc_tail = RL_SEG_NONE;
 	}
 	w->live++;
 	RL_STORE(&w->c.i32[RL_WI_live], (int32_t) w->live);
@@ -196,7 +219,6 @@ static void conn_free(rl_worker *w, rl_conn *c)
 	for (int i = 0; i < 2; i++) {
 		rl_sock *s = &c->s[i];
 		drop_queue(w, &s->qhead, &s->qtail);
-		drop_queue(w, &s->zc_head, &s->zc_tail);
 		w->buffered -= s->qbytes;
 		s->qbytes = 0;
 	}
@@ -233,7 +255,10 @@ void rl_sock_arm_recv(rl_worker *w, rl_conn *c, unsigned side)
 		rl_conn_close(w, c, -EBUSY);
 		return;
 	}
-	io_uring_prep_recv_multishot(sqe, s->slot, NULL, 0, 0);
+	if (w->recv_single)
+		io_uring_prep_recv(sqe, s->slot, NULL, 0, 0); /* one buffer, then re-armed */
+	else
+		io_uring_prep_recv_multishot(sqe, s->slot, NULL, 0, 0);
 	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	sqe->user_data = rl_conn_ud(w, c, RL_OP_RECV, side);
@@ -274,6 +299,16 @@ void rl_sock_resume(rl_worker *w, rl_conn *c, unsigned side, int user)
 	rl_sock_arm_recv(w, c, side);
 }
 
+static void sock_failed(rl_worker *w, rl_conn *c, unsigned side, int err)
+{
+	if (c->flags & RL_C_CLOSING)
+		return;
+	if (w->ops->error)
+		w->ops->error(w, c, side, err);
+	else
+		rl_conn_close(w, c, err);
+}
+
 static void on_recv(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe *cqe)
 {
 	rl_sock *s = &c->s[side];
@@ -303,7 +338,7 @@ static void on_recv(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe
 			w->starved[w->nstarved++] = rl_conn_idx(w, c) << 1 | side;
 		}
 	} else if (res < 0 && res != -ECANCELED) {
-		rl_conn_close(w, c, res);
+		sock_failed(w, c, side, res);
 	} else if (!more && !(c->flags & RL_C_CLOSING)) {
 		/* multishot ended without error, or was cancelled for a pause that
 		 * has since been lifted: keep receiving */
@@ -352,6 +387,44 @@ void rl_sock_enqueue(rl_worker *w, rl_conn *c, unsigned side, uint32_t seg, uint
 	rl_sock_kick(w, c, side);
 }
 
+/* send_zc cannot be used by this worker (memlock, unsupported): plain send
+ * from now on, once; the runtime warns when it sees zc_fallbacks move */
+void rl_worker_zc_off(rl_worker *w, int err)
+{
+	if (!w->zc_threshold)
+		return;
+	w->zc_enabled = 0;
+	w->zc_threshold = 0;
+	RL_ADD(&w->c.u64[RL_WU_zc_fallbacks], 1);
+	RL_STORE(&w->c.i32[RL_WI_zc_enabled], 0);
+	RL_STORE(&w->c.i32[RL_WI_zc_error], err);
+}
+
+/* a segment left the send queue: give it back unless a zero-copy send still
+ * holds it, in which case its last notification gives it back */
+static void seg_sent(rl_worker *w, uint32_t seg)
+{
+	if (seg < w->br.count && w->zc_state && (w->zc_state[seg] & ~RL_ZC_SENT)) {
+		w->zc_state[seg] |= RL_ZC_SENT;
+		return;
+	}
+	if (seg < w->br.count && w->zc_state)
+		w->zc_state[seg] = 0;
+	rl_seg_release(w, seg);
+}
+
+static void zc_unref(rl_worker *w, uint32_t bid)
+{
+	uint8_t st = w->zc_state[bid];
+	uint8_t n = (uint8_t) ((st & ~RL_ZC_SENT) - 1);
+	if (n == 0 && (st & RL_ZC_SENT)) {
+		w->zc_state[bid] = 0;
+		rl_seg_release(w, bid);
+	} else {
+		w->zc_state[bid] = (uint8_t) (n | (st & RL_ZC_SENT));
+	}
+}
+
 void rl_sock_kick(rl_worker *w, rl_conn *c, unsigned side)
 {
 	rl_sock *s = &c->s[side];
@@ -363,23 +436,32 @@ void rl_sock_kick(rl_worker *w, rl_conn *c, unsigned side)
 		rl_conn_close(w, c, -EBUSY);
 		return;
 	}
-	rl_seg *g = &w->segs[s->qhead];
-	io_uring_prep_send(sqe, s->slot, g->ptr + s->qoff, g->len - s->qoff, MSG_NOSIGNAL | MSG_WAITALL);
+	uint32_t seg = s->qhead;
+	rl_seg *g = &w->segs[seg];
+	uint32_t len = g->len - s->qoff;
+	if (w->zc_enabled && seg < w->br.count && len >= w->zc_threshold && !(s->flags & RL_S_NO_ZC)) {
+		/* MSG_WAITALL: a short send is then an error, as linked zc sends need */
+		io_uring_prep_send_zc_fixed(sqe, s->slot, g->ptr + s->qoff, len, MSG_NOSIGNAL | MSG_WAITALL,
+					    IORING_SEND_ZC_REPORT_USAGE, 0);
+		sqe->user_data = rl_ud(RL_OP_SEND_ZC, rl_conn_idx(w, c), c->gen, (uint16_t) (seg << 1 | side));
+		w->zc_state[seg]++;
+		RL_ADD(&w->c.u64[RL_WU_zc_sends], 1);
+	} else {
+		io_uring_prep_send(sqe, s->slot, g->ptr + s->qoff, len, MSG_NOSIGNAL | MSG_WAITALL);
+		sqe->user_data = rl_conn_ud(w, c, RL_OP_SEND, side);
+	}
 	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->user_data = rl_conn_ud(w, c, RL_OP_SEND, side);
 	s->flags |= RL_S_SENDING;
 	rl_conn_get(c);
 }
 
-static void on_send(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe *cqe)
+/* res bytes of side's head segment went out (or res < 0) */
+static void send_done(rl_worker *w, rl_conn *c, unsigned side, int res)
 {
 	rl_sock *s = &c->s[side];
-	int res = cqe->res;
 	s->flags &= (uint16_t) ~RL_S_SENDING;
 	if (res < 0) {
-		if (!(c->flags & RL_C_CLOSING))
-			rl_conn_close(w, c, res);
-		rl_conn_put(w, c);
+		sock_failed(w, c, side, res);
 		return;
 	}
 	RL_ADD(&w->c.u64[RL_WU_bytes_out], (uint64_t) res);
@@ -394,7 +476,7 @@ static void on_send(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe
 			if (s->qhead == RL_SEG_NONE)
 				s->qtail = RL_SEG_NONE;
 			s->qoff = 0;
-			rl_seg_release(w, seg);
+			seg_sent(w, seg);
 		}
 	}
 	if (!(c->flags & RL_C_CLOSING)) {
@@ -402,6 +484,55 @@ static void on_send(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe
 		maybe_shut(w, c, side);
 		if (w->ops->sent)
 			w->ops->sent(w, c, side);
+	}
+}
+
+static void on_send(rl_worker *w, rl_conn *c, unsigned side, struct io_uring_cqe *cqe)
+{
+	send_done(w, c, side, cqe->res);
+	rl_conn_put(w, c);
+}
+
+/*
+ * send_zc completes twice: first the send itself (IORING_CQE_F_MORE set when a
+ * notification follows), then a notification (IORING_CQE_F_NOTIF) once the
+ * kernel no longer uses the buffer. Only then may the buffer be reused.
+ */
+static void on_send_zc(rl_worker *w, rl_conn *c, uint16_t aux, struct io_uring_cqe *cqe)
+{
+	unsigned side = aux & 1;
+	uint32_t bid = aux >> 1;
+	rl_sock *s = &c->s[side];
+	if (cqe->flags & IORING_CQE_F_NOTIF) {
+		if ((uint32_t) cqe->res & IORING_NOTIF_USAGE_ZC_COPIED) {
+			RL_ADD(&w->c.u64[RL_WU_zc_copied], 1);
+			if (++s->zc_copied_run == RL_ZC_COPIED_LIMIT && !(s->flags & RL_S_NO_ZC)) {
+				s->flags |= RL_S_NO_ZC;
+				RL_ADD(&w->c.u64[RL_WU_zc_stopped], 1);
+			}
+		} else {
+			s->zc_copied_run = 0;
+		}
+		if (s->zc_pending)
+			s->zc_pending--;
+		zc_unref(w, bid);
+		rl_conn_put(w, c); /* the notification's reference */
+		return;
+	}
+	if (cqe->flags & IORING_CQE_F_MORE) {
+		s->zc_pending++;
+		rl_conn_get(c); /* held until the notification */
+	} else {
+		zc_unref(w, bid); /* no notification will come for this send */
+	}
+	int res = cqe->res;
+	if (res == -EOPNOTSUPP || res == -ENOMEM) {
+		/* nothing was sent: switch to plain send and send it again */
+		rl_worker_zc_off(w, res);
+		s->flags &= (uint16_t) ~RL_S_SENDING;
+		rl_sock_kick(w, c, side);
+	} else {
+		send_done(w, c, side, res);
 	}
 	rl_conn_put(w, c);
 }
@@ -434,12 +565,24 @@ void rl_sock_shutdown_after_drain(rl_worker *w, rl_conn *c, unsigned side)
 
 /* ---------------- close ---------------- */
 
+/* close_direct of side's slot, after SO_LINGER {on, 0} when the connection
+ * is being reset (RL_C_RST) so the close sends RST, not FIN */
 static void sock_close_direct(rl_worker *w, rl_conn *c, unsigned side)
 {
-	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
-	if (!sqe)
+	rl_sock *s = &c->s[side];
+	if (rl_ring_reserve(&w->ring, 2) < 0)
 		return; /* ring teardown will close it */
-	io_uring_prep_close_direct(sqe, (unsigned) c->s[side].slot);
+	struct io_uring_sqe *sqe;
+	if (c->flags & RL_C_RST) {
+		static const struct linger lg = { 1, 0 };
+		sqe = rl_ring_sqe(&w->ring);
+		rl_prep_setsockopt(sqe, s->slot, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+		sqe->user_data = rl_conn_ud(w, c, RL_OP_SETSOCKOPT, side);
+		rl_conn_get(c);
+	}
+	sqe = rl_ring_sqe(&w->ring);
+	io_uring_prep_close_direct(sqe, (unsigned) s->slot);
 	sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, side);
 	rl_conn_get(c);
 }
@@ -458,7 +601,7 @@ void rl_conn_close(rl_worker *w, rl_conn *c, int err)
 		rl_sock *s = &c->s[side];
 		if (s->slot < 0)
 			continue;
-		if (rl_ring_reserve(&w->ring, 2) < 0)
+		if (rl_ring_reserve(&w->ring, 3) < 0)
 			continue; /* ring teardown will close it */
 		struct io_uring_sqe *sqe;
 		/* a shutdown in flight closes the slot when it completes */
@@ -476,6 +619,30 @@ void rl_conn_close(rl_worker *w, rl_conn *c, int err)
 			sock_close_direct(w, c, side);
 	}
 	rl_conn_put(w, c);
+}
+
+void rl_conn_abort(rl_worker *w, rl_conn *c, int err)
+{
+	if (c->flags & RL_C_CLOSING)
+		return;
+	c->flags |= RL_C_RST;
+	RL_ADD(&w->c.u64[RL_WU_resets], 1);
+	rl_conn_close(w, c, err);
+}
+
+int rl_worker_timer(rl_worker *w, unsigned ms)
+{
+	if (w->timer_armed)
+		return 0;
+	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+	if (!sqe)
+		return -EBUSY;
+	w->timer_ts.tv_sec = ms / 1000;
+	w->timer_ts.tv_nsec = (long long) (ms % 1000) * 1000000LL;
+	io_uring_prep_timeout(sqe, &w->timer_ts, 0, 0);
+	sqe->user_data = rl_ud(RL_OP_TIMER, RL_IDX_MAX, 0, 0);
+	w->timer_armed = 1;
+	return 0;
 }
 
 void rl_worker_close_all(rl_worker *w)
@@ -540,8 +707,14 @@ static void worker_cqe(void *ctx, struct io_uring_cqe *cqe)
 	}
 	uint32_t idx = rl_ud_idx(ud);
 	if (idx >= w->conn_cap) {
+		/* worker-level requests */
 		if (op == RL_OP_CLOSE && w->slots_used)
 			w->slots_used--;
+		if (op == RL_OP_TIMER) {
+			w->timer_armed = 0;
+			if (w->ops->timer && !w->draining)
+				w->ops->timer(w);
+		}
 		return;
 	}
 	rl_conn *c = &w->conns[idx];
@@ -561,14 +734,21 @@ static void worker_cqe(void *ctx, struct io_uring_cqe *cqe)
 	case RL_OP_SEND:
 		on_send(w, c, side, cqe);
 		break;
+	case RL_OP_SEND_ZC:
+		on_send_zc(w, c, rl_ud_aux(ud), cqe);
+		break;
 	case RL_OP_CANCEL:
 		c->s[side].flags &= (uint16_t) ~RL_S_CANCELLING;
 		rl_conn_put(w, c);
 		break;
 	case RL_OP_CLOSE:
-		c->s[side].slot = -1;
+		if (!(rl_ud_aux(ud) & RL_AUX_DISCARD))
+			c->s[side].slot = -1;
 		if (w->slots_used)
 			w->slots_used--;
+		rl_conn_put(w, c);
+		break;
+	case RL_OP_SETSOCKOPT:
 		rl_conn_put(w, c);
 		break;
 	case RL_OP_SHUTDOWN:

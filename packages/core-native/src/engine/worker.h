@@ -39,7 +39,7 @@ enum {
 	RL_S_WANT_SHUT = 1 << 7,  /* shut down the write side once the queue drains */
 	RL_S_USER_PAUSED = 1 << 8,/* receive paused by the application */
 	RL_S_CONNECTING = 1 << 9, /* socket/connect in progress (proxy) */
-	RL_S_ZC_WAIT = 1 << 10,   /* zero-copy notifications outstanding */
+	RL_S_NO_ZC = 1 << 10,     /* the kernel copies this socket's zc sends: use send */
 	RL_S_SHUTTING = 1 << 11,  /* shutdown in flight: it runs in io-wq and looks
 				   * its fixed slot up late, so the slot must not be
 				   * closed (and reused) before it completes */
@@ -49,16 +49,16 @@ typedef struct rl_sock {
 	int32_t slot;     /* fixed-file slot, -1 when none */
 	uint16_t flags;
 	uint16_t zc_pending; /* send_zc notifications not yet received */
+	uint16_t zc_copied_run; /* consecutive zc sends the kernel copied */
+	uint16_t _pad;
 	uint32_t qhead;   /* first segment queued to send, RL_SEG_NONE = empty */
 	uint32_t qtail;
 	uint32_t qoff;    /* bytes of the head segment already sent */
 	uint32_t qbytes;  /* bytes queued to send */
-	uint32_t zc_head; /* segments sent by send_zc, waiting for their notification */
-	uint32_t zc_tail;
 } rl_sock;
 
 /* connection flags */
-enum { RL_C_LIVE = 1, RL_C_CLOSING = 2, RL_C_ERROR = 4, RL_C_FORCED = 8 };
+enum { RL_C_LIVE = 1, RL_C_CLOSING = 2, RL_C_ERROR = 4, RL_C_FORCED = 8, RL_C_RST = 16 };
 
 /* mode-private state, one arm per mode */
 typedef struct rl_conn_proxy {
@@ -66,6 +66,8 @@ typedef struct rl_conn_proxy {
 	uint16_t attempts;   /* dial attempts so far */
 	uint16_t state;
 	uint64_t last_active_ns;
+	uint64_t tried;      /* upstreams this connection has tried (bit set) */
+	uint64_t dial_ns;    /* when the current dial started */
 } rl_conn_proxy;
 
 typedef struct rl_conn_js {
@@ -104,6 +106,7 @@ typedef struct rl_worker_opts {
 	unsigned hiwat;       /* queued bytes per direction that pause the sender side */
 	unsigned lowat;       /* ... and resume it */
 	int no_defer_taskrun;
+	unsigned zc_threshold; /* sends of at least this many bytes use send_zc; 0 = never */
 	void *mode_config;    /* mode-specific (proxy: rl_proxy_config) */
 } rl_worker_opts;
 
@@ -130,6 +133,15 @@ typedef struct rl_worker {
 	uint64_t buffered;
 	int draining;
 	int in_run;
+	/* zero copy: the buffer region is registered as fixed buffer 0 */
+	unsigned zc_threshold;
+	int zc_enabled;
+	uint8_t *zc_state;    /* per buffer: sends awaiting notification, + RL_ZC_SENT */
+	/* recv one buffer at a time instead of multishot (exact backpressure) */
+	int recv_single;
+	/* engine timer (modes use it through rl_worker_timer) */
+	struct __kernel_timespec timer_ts;
+	int timer_armed;
 } rl_worker;
 
 int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,

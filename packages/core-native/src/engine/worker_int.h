@@ -36,6 +36,10 @@ typedef struct rl_mode_ops {
 	void (*closed)(rl_worker *w, rl_conn *c);
 	/* end of each completion round */
 	void (*round)(rl_worker *w);
+	/* the engine timer fired (see rl_worker_timer) */
+	void (*timer)(rl_worker *w);
+	/* a socket failed (recv/send error); NULL: rl_conn_close(c, err) */
+	void (*error)(rl_worker *w, rl_conn *c, unsigned side, int err);
 } rl_mode_ops;
 
 extern const rl_mode_ops rl_echo_ops;
@@ -77,10 +81,30 @@ void rl_sock_kick(rl_worker *w, rl_conn *c, unsigned side);
 /* ---- close ---- */
 /* cancel everything, close both sockets; err < 0 marks an error */
 void rl_conn_close(rl_worker *w, rl_conn *c, int err);
+/* the same, but both sockets close with RST (SO_LINGER {1, 0}) */
+void rl_conn_abort(rl_worker *w, rl_conn *c, int err);
 
+/* a worker-level CLOSE of a socket that never became c->s[side] (a failed
+ * dial): aux bit 1 tells the core not to clear c->s[side].slot */
+#define RL_AUX_DISCARD 2
+
+/* ---- timer ---- */
+/* fire ops->timer once after ms milliseconds (re-arm from the hook) */
+int rl_worker_timer(rl_worker *w, unsigned ms);
+
+/* nothing queued and no send in flight (zero-copy notifications may still
+ * be outstanding: they only tell when a buffer may be reused) */
 static inline int rl_sock_idle(const rl_sock *s)
 {
-	return s->qhead == RL_SEG_NONE && !(s->flags & RL_S_SENDING) && !s->zc_pending;
+	return s->qhead == RL_SEG_NONE && !(s->flags & RL_S_SENDING);
 }
+
+/* zero-copy buffer state: low bits count sends awaiting their notification */
+#define RL_ZC_SENT 0x80 /* fully sent: release when the count reaches 0 */
+
+/* a socket whose zc sends the kernel copied this many times in a row (a
+ * local peer, a device without zero-copy) goes back to plain send: the copy
+ * happens anyway and send_zc only adds a notification per send */
+#define RL_ZC_COPIED_LIMIT 4
 
 #endif

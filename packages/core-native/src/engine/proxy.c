@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Proxy: every client connection gets an upstream connection dialled on this
+ * worker's ring (socket_direct_alloc: the socket lives only in the ring's
+ * table; connect with a linked timeout), then two pumps move bytes each way.
+ *
+ *  - dial: on refusal, timeout or unreachable, try the next upstream; a
+ *    failed upstream is marked down with exponential back-off and is tried
+ *    again (half-open) when its back-off has passed; a successful dial brings
+ *    it back. With no upstream left the client is closed at once, counted.
+ *  - pumps: what arrives on one side is queued (as the buffer it arrived in)
+ *    on the other. A direction holding more than the high-water mark stops
+ *    receiving on its source until it drains below the low-water mark. The
+ *    worker receives one buffer at a time (recv_single), so the bound holds
+ *    to within one buffer: multishot recv may land up to 32 buffers per
+ *    wakeup before a pause takes effect.
+ *  - half-close: a FIN from one side becomes shutdown(SHUT_WR) on the other
+ *    once what was queued has gone out; the other direction keeps flowing;
+ *    the connection closes when both directions have ended.
+ *  - a reset or error on one side resets the other (SO_LINGER {1,0}).
+ *  - idle timeout: a sweep on the engine timer closes connections with no
+ *    traffic for idle_timeout_ms.
+ */
+#define _GNU_SOURCE
+#include "proxy.h"
+#include "worker_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+typedef struct upstream {
+	rl_addr addr;
+	int32_t *i32;
+	uint64_t *u64;
+	uint64_t retry_at_ns; /* when down: not before this */
+	uint64_t failed_at_ns; /* last failure recorded */
+	unsigned backoff_ms;
+	unsigned fails;       /* consecutive failed dials */
+	unsigned live;
+} upstream;
+
+typedef struct rl_proxy {
+	upstream up[RL_PROXY_MAX_UPSTREAMS];
+	unsigned n;
+	unsigned policy;
+	unsigned rr;
+	uint64_t rng;
+	unsigned backoff_base, backoff_max;
+	unsigned idle_ms;
+	unsigned sweep_ms;
+	struct __kernel_timespec connect_ts;
+	int32_t *own_i32;   /* used when the caller gave no counter blocks */
+	uint64_t *own_u64;
+} rl_proxy;
+
+/* conn->m.proxy.state */
+enum { P_DIALING = 1, P_CONNECTED = 2 };
+
+static inline rl_proxy *P(rl_worker *w) { return (rl_proxy *) w->mode_state; }
+
+static int proxy_init(rl_worker *w, const rl_worker_opts *o)
+{
+	const rl_proxy_config *cfg = o->mode_config;
+	if (!cfg || cfg->n == 0 || cfg->n > RL_PROXY_MAX_UPSTREAMS || !cfg->upstreams)
+		return -EINVAL;
+	rl_proxy *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->n = cfg->n;
+	p->policy = cfg->policy;
+	p->rng = rl_now_ns() | 1;
+	p->backoff_base = cfg->backoff_base_ms ? cfg->backoff_base_ms : 250;
+	p->backoff_max = cfg->backoff_max_ms ? cfg->backoff_max_ms : 10000;
+	p->idle_ms = cfg->idle_timeout_ms;
+	unsigned ct = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
+	p->connect_ts.tv_sec = ct / 1000;
+	p->connect_ts.tv_nsec = (long long) (ct % 1000) * 1000000LL;
+	int32_t *ui32 = cfg->ui32;
+	uint64_t *uu64 = cfg->uu64;
+	if (!ui32 || !uu64) {
+		p->own_i32 = calloc((size_t) cfg->n * RL_U_I32_COUNT, sizeof(int32_t));
+		p->own_u64 = calloc((size_t) cfg->n * RL_U_U64_COUNT, sizeof(uint64_t));
+		if (!p->own_i32 || !p->own_u64) {
+			free(p->own_i32);
+			free(p->own_u64);
+			free(p);
+			return -ENOMEM;
+		}
+		ui32 = p->own_i32;
+		uu64 = p->own_u64;
+	}
+	for (unsigned i = 0; i < cfg->n; i++) {
+		p->up[i].addr = cfg->upstreams[i];
+		p->up[i].i32 = ui32 + (size_t) i * RL_U_I32_COUNT;
+		p->up[i].u64 = uu64 + (size_t) i * RL_U_U64_COUNT;
+	}
+	w->mode_state = p;
+	/* one buffer per recv: the per-direction bound holds within a buffer */
+	w->recv_single = 1;
+	if (p->idle_ms) {
+		p->sweep_ms = p->idle_ms / 4;
+		if (p->sweep_ms > 1000)
+			p->sweep_ms = 1000;
+		if (p->sweep_ms < 10)
+			p->sweep_ms = 10;
+		rl_worker_timer(w, p->sweep_ms);
+	}
+	return 0;
+}
+
+static void proxy_destroy(rl_worker *w)
+{
+	rl_proxy *p = P(w);
+	if (!p)
+		return;
+	free(p->own_i32);
+	free(p->own_u64);
+	free(p);
+	w->mode_state = NULL;
+}
+
+/* ---------------- upstream health ---------------- */
+
+/* a dial to u that started at dial_ns failed with err */
+static void up_failed(rl_worker *w, upstream *u, int err, uint64_t dial_ns)
+{
+	rl_proxy *p = P(w);
+	RL_ADD(&u->u64[RL_UU_failed], 1);
+	switch (-err) {
+	case ECONNREFUSED: RL_ADD(&u->u64[RL_UU_refused], 1); break;
+	case ECANCELED: case ETIME: case ETIMEDOUT: RL_ADD(&u->u64[RL_UU_timeouts], 1); break;
+	case EHOSTUNREACH: case ENETUNREACH: RL_ADD(&u->u64[RL_UU_unreachable], 1); break;
+	default: RL_ADD(&u->u64[RL_UU_other_errors], 1); break;
+	}
+	RL_ADD(&w->c.u64[RL_WU_dial_failures], 1);
+	/* dials that were already under way when the last failure was seen are
+	 * not retries: they fail for the same reason and do not lengthen the
+	 * back-off */
+	if (u->failed_at_ns && dial_ns < u->failed_at_ns)
+		return;
+	u->failed_at_ns = rl_now_ns();
+	u->fails++;
+	unsigned b = p->backoff_base;
+	for (unsigned i = 1; i < u->fails && b < p->backoff_max; i++)
+		b *= 2;
+	if (b > p->backoff_max)
+		b = p->backoff_max;
+	u->backoff_ms = b;
+	u->retry_at_ns = rl_now_ns() + (uint64_t) b * 1000000ull;
+	RL_STORE(&u->i32[RL_UI_down], 1);
+	RL_STORE(&u->i32[RL_UI_backoff_ms], (int32_t) b);
+}
+
+static void up_ok(upstream *u)
+{
+	u->fails = 0;
+	u->backoff_ms = 0;
+	u->retry_at_ns = 0;
+	u->failed_at_ns = 0;
+	RL_STORE(&u->i32[RL_UI_down], 0);
+	RL_STORE(&u->i32[RL_UI_backoff_ms], 0);
+	RL_ADD(&u->u64[RL_UU_connected], 1);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* an upstream this connection has not tried and that is up (or whose
+ * back-off has passed); -1 when none */
+static int pick(rl_worker *w, rl_conn *c)
+{
+	rl_proxy *p = P(w);
+	uint64_t now = rl_now_ns();
+	uint64_t done = c->m.proxy.tried;
+	int cand[RL_PROXY_MAX_UPSTREAMS];
+	int nc = 0;
+	for (unsigned k = 0; k < p->n; k++) {
+		unsigned i = (p->rr + k) % p->n;
+		if (done & (1ull << i))
+			continue;
+		if (p->up[i].retry_at_ns && now < p->up[i].retry_at_ns)
+			continue;
+		cand[nc++] = (int) i;
+	}
+	if (nc == 0)
+		return -1;
+	int chosen = cand[0];
+	if (p->policy == RL_UP_LEAST_CONN) {
+		for (int k = 1; k < nc; k++)
+			if (p->up[cand[k]].live < p->up[chosen].live)
+				chosen = cand[k];
+	} else if (p->policy == RL_UP_RANDOM) {
+		chosen = cand[xorshift(&p->rng) % (uint64_t) nc];
+	}
+	p->rr = ((unsigned) chosen + 1) % p->n;
+	return chosen;
+}
+
+/* ---------------- dialing ---------------- */
+
+static void dial(rl_worker *w, rl_conn *c)
+{
+	rl_proxy *p = P(w);
+	int i = pick(w, c);
+	if (i < 0) {
+		/* nothing reachable: close the client now rather than let it hang */
+		RL_ADD(&w->c.u64[RL_WU_upstream_unavailable], 1);
+		rl_conn_close(w, c, -EHOSTUNREACH);
+		return;
+	}
+	upstream *u = &p->up[i];
+	c->m.proxy.tried |= 1ull << i;
+	c->m.proxy.upstream = i;
+	c->m.proxy.attempts++;
+	c->m.proxy.state = P_DIALING;
+	c->m.proxy.dial_ns = rl_now_ns();
+	c->s[1].flags |= RL_S_CONNECTING;
+	RL_ADD(&u->u64[RL_UU_dials], 1);
+	RL_ADD(&w->c.u64[RL_WU_dials], 1);
+	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+	if (!sqe) {
+		rl_conn_close(w, c, -EBUSY);
+		return;
+	}
+	io_uring_prep_socket_direct_alloc(sqe, u->addr.ss.ss_family, SOCK_STREAM, 0, 0);
+	sqe->user_data = rl_conn_ud(w, c, RL_OP_SOCKET, 1);
+	rl_conn_get(c);
+}
+
+/* the upstream socket exists (res = its slot): connect it, with a timeout */
+static void on_socket(rl_worker *w, rl_conn *c, int res)
+{
+	rl_proxy *p = P(w);
+	if (res < 0) {
+		/* not the upstream's fault (e.g. our table is full): give up */
+		RL_ADD(&w->c.u64[RL_WU_dial_failures], 1);
+		c->s[1].flags &= (uint16_t) ~RL_S_CONNECTING;
+		rl_conn_close(w, c, res);
+		return;
+	}
+	w->slots_used++;
+	if (c->flags & RL_C_CLOSING) {
+		/* the client left while we dialled: close the new socket */
+		struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+		if (sqe) {
+			io_uring_prep_close_direct(sqe, (unsigned) res);
+			sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, 1 | RL_AUX_DISCARD);
+			rl_conn_get(c);
+		}
+		return;
+	}
+	c->s[1].slot = res;
+	if (rl_ring_reserve(&w->ring, 2) < 0) {
+		rl_conn_close(w, c, -EBUSY);
+		return;
+	}
+	upstream *u = &p->up[c->m.proxy.upstream];
+	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+	io_uring_prep_connect(sqe, res, (const struct sockaddr *) &u->addr.ss, u->addr.len);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+	sqe->user_data = rl_conn_ud(w, c, RL_OP_CONNECT, 1);
+	rl_conn_get(c);
+	sqe = rl_ring_sqe(&w->ring);
+	io_uring_prep_link_timeout(sqe, &p->connect_ts, 0);
+	sqe->user_data = rl_conn_ud(w, c, RL_OP_LINK_TIMEOUT, 1);
+	rl_conn_get(c);
+}
+
+static void on_connect(rl_worker *w, rl_conn *c, int res)
+{
+	rl_proxy *p = P(w);
+	upstream *u = &p->up[c->m.proxy.upstream];
+	rl_sock *s = &c->s[1];
+	if (c->flags & RL_C_CLOSING)
+		return;
+	if (res < 0) {
+		/* refused, timed out (the linked timeout cancels it: -ECANCELED),
+		 * unreachable: mark the upstream down, drop this socket, try the next */
+		up_failed(w, u, res, c->m.proxy.dial_ns);
+		int slot = s->slot;
+		s->slot = -1;
+		struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+		if (sqe && slot >= 0) {
+			io_uring_prep_close_direct(sqe, (unsigned) slot);
+			sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, 1 | RL_AUX_DISCARD);
+			rl_conn_get(c);
+		}
+		dial(w, c);
+		return;
+	}
+	up_ok(u);
+	u->live++;
+	RL_STORE(&u->i32[RL_UI_live], (int32_t) u->live);
+	c->m.proxy.state = P_CONNECTED;
+	c->m.proxy.last_active_ns = rl_now_ns();
+	s->flags &= (uint16_t) ~RL_S_CONNECTING;
+	rl_sock_arm_recv(w, c, 1);
+	rl_sock_kick(w, c, 1); /* what the client sent while we dialled */
+	if (c->s[0].flags & RL_S_EOF)
+		rl_sock_shutdown_after_drain(w, c, 1);
+}
+
+/* ---------------- pumps ---------------- */
+
+static void proxy_start(rl_worker *w, rl_conn *c)
+{
+	c->m.proxy.upstream = -1;
+	c->m.proxy.attempts = 0;
+	c->m.proxy.last_active_ns = rl_now_ns();
+	c->m.proxy.tried = 0;
+	/* receive from the client at once: its bytes wait in the upstream's
+	 * queue (not sent while connecting) and survive a failover */
+	rl_sock_arm_recv(w, c, 0);
+	dial(w, c);
+}
+
+static void proxy_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
+{
+	unsigned o = side ^ 1u;
+	c->m.proxy.last_active_ns = rl_now_ns();
+	RL_ADD(&w->c.u64[side == 0 ? RL_WU_c2u_bytes : RL_WU_u2c_bytes], len);
+	rl_sock_enqueue(w, c, o, bid, len);
+	if (c->s[o].qbytes >= w->hiwat)
+		rl_sock_pause(w, c, side, 0);
+}
+
+static void maybe_finish(rl_worker *w, rl_conn *c)
+{
+	rl_sock *a = &c->s[0], *b = &c->s[1];
+	/* both peers sent FIN, both FINs forwarded, nothing left to send */
+	if ((a->flags & RL_S_EOF) && (b->flags & RL_S_EOF) && (a->flags & RL_S_WR_SHUT) &&
+	    (b->flags & RL_S_WR_SHUT) && rl_sock_idle(a) && rl_sock_idle(b))
+		rl_conn_close(w, c, 0);
+}
+
+static void proxy_eof(rl_worker *w, rl_conn *c, unsigned side)
+{
+	unsigned o = side ^ 1u;
+	if (side == 1 && c->m.proxy.state != P_CONNECTED)
+		return;
+	if (c->s[o].flags & RL_S_CONNECTING)
+		return; /* forwarded once connected */
+	rl_sock_shutdown_after_drain(w, c, o);
+	maybe_finish(w, c);
+}
+
+static void proxy_sent(rl_worker *w, rl_conn *c, unsigned side)
+{
+	c->m.proxy.last_active_ns = rl_now_ns();
+	if (c->s[side].qbytes <= w->lowat)
+		rl_sock_resume(w, c, side ^ 1u, 0);
+	maybe_finish(w, c);
+}
+
+static void proxy_error(rl_worker *w, rl_conn *c, unsigned side, int err)
+{
+	/* a reset (or any failure) on one side resets the other */
+	rl_conn_abort(w, c, err);
+}
+
+static void proxy_cqe(rl_worker *w, rl_conn *c, unsigned op, unsigned side, struct io_uring_cqe *cqe)
+{
+	switch (op) {
+	case RL_OP_SOCKET:
+		on_socket(w, c, cqe->res);
+		break;
+	case RL_OP_CONNECT:
+		on_connect(w, c, cqe->res);
+		break;
+	case RL_OP_LINK_TIMEOUT:
+	default:
+		break;
+	}
+	rl_conn_put(w, c);
+}
+
+static void proxy_closed(rl_worker *w, rl_conn *c)
+{
+	rl_proxy *p = P(w);
+	if (c->m.proxy.state == P_CONNECTED && c->m.proxy.upstream >= 0) {
+		upstream *u = &p->up[c->m.proxy.upstream];
+		if (u->live)
+			u->live--;
+		RL_STORE(&u->i32[RL_UI_live], (int32_t) u->live);
+	}
+}
+
+static void proxy_timer(rl_worker *w)
+{
+	rl_proxy *p = P(w);
+	if (!p->idle_ms)
+		return;
+	uint64_t now = rl_now_ns();
+	uint64_t limit = (uint64_t) p->idle_ms * 1000000ull;
+	for (unsigned i = 0; i < w->conn_cap; i++) {
+		rl_conn *c = &w->conns[i];
+		if (!(c->flags & RL_C_LIVE) || (c->flags & RL_C_CLOSING))
+			continue;
+		if (now - c->m.proxy.last_active_ns >= limit) {
+			RL_ADD(&w->c.u64[RL_WU_idle_timeouts], 1);
+			rl_conn_close(w, c, 0);
+		}
+	}
+	rl_worker_timer(w, p->sweep_ms);
+}
+
+const rl_mode_ops rl_proxy_ops = {
+	.name = "proxy",
+	.init = proxy_init,
+	.destroy = proxy_destroy,
+	.start = proxy_start,
+	.data = proxy_data,
+	.eof = proxy_eof,
+	.sent = proxy_sent,
+	.cqe = proxy_cqe,
+	.closed = proxy_closed,
+	.timer = proxy_timer,
+	.error = proxy_error,
+};
