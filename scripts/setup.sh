@@ -31,6 +31,9 @@ command -v make >/dev/null 2>&1 || need="$need make"
 if [ "$1" = "--test" ]; then
   command -v ip >/dev/null 2>&1 || need="$need iproute2"
   command -v prlimit >/dev/null 2>&1 || need="$need util-linux"
+  # the handler examples are driven by the real tools
+  command -v wrk >/dev/null 2>&1 || need="$need wrk"
+  command -v redis-benchmark >/dev/null 2>&1 || need="$need redis-tools"
 fi
 if [ "$1" = "--bench" ]; then
   command -v taskset >/dev/null 2>&1 || need="$need util-linux"

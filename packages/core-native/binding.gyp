@@ -14,7 +14,8 @@
         "src/engine/worker.c",
         "src/engine/echo.c",
         "src/engine/proxy.c",
-        "src/engine/client.c"
+        "src/engine/client.c",
+        "src/engine/js.c"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -9,6 +9,7 @@ import { registerDoctor } from './doctor.js';
 import { registerEcho } from './echo.js';
 import { registerProxy } from './proxy.js';
 import { registerStress } from './stress.js';
+import { registerServe } from './serve.js';
 import { die } from './util.js';
 
 const program = new Command();
@@ -22,6 +23,7 @@ program
 
 registerEcho(program);
 registerProxy(program);
+registerServe(program);
 registerDoctor(program);
 registerDemo(program);
 registerStress(program);

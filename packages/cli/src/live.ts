@@ -28,6 +28,7 @@ function line(prev: ServerStats, cur: ServerStats, dt: number, events: string[])
     const up = cur.upstreams.filter((u) => !u.down).length;
     out += `  upstreams ${up}/${cur.upstreams.length} up`;
   }
+  if (cur.total.handlerErrors) out += `  handler errors ${num(cur.total.handlerErrors)}`;
   if (cur.held) out += `  held ${cur.held}`;
   if (cur.paused) out += `  PAUSED(${cur.pauseReason})`;
   if (events.length) out += `  ${events.join(', ')}`;
@@ -48,6 +49,7 @@ function record(prev: ServerStats, cur: ServerStats, dt: number, events: string[
     pauseReason: cur.pauseReason,
     pauses: cur.pauses,
     resumes: cur.resumes,
+    handlerErrors: cur.total.handlerErrors,
     events,
     handoffUs: { count: cur.handoff.count, p50: cur.handoff.p50Us, p99: cur.handoff.p99Us, mean: cur.handoff.meanUs },
     zeroCopy: cur.zeroCopy,

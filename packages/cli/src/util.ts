@@ -78,6 +78,9 @@ const FLAG_OF: Record<string, string> = {
   idleTimeout: '--idle-timeout',
   highWaterMark: '--buffer',
   zcThreshold: '--zc-threshold',
+  handler: '<module>',
+  handlerOptions: '--options',
+  dev: '--dev',
 };
 
 export function cliMessage(e: Error): string {

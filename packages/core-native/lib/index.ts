@@ -94,6 +94,8 @@ export interface NativeWorkerOptions {
   /** sends of at least this many bytes use send_zc_fixed; 0 = never */
   zcThreshold?: number;
   proxy?: NativeProxyOptions;
+  /** JS mode: copy received data into a JS-owned arena instead of exposing the buffers in place. */
+  copyBuffers?: boolean;
 }
 
 /** A worker's ring, created on the thread that drives it. */
@@ -103,6 +105,28 @@ export interface NativeWorkerRing {
   readonly setupFlags: number;
   closeAll(): number;
   close(): void;
+
+  // ---- JS mode (see engine/js.h); connections are named by (index, generation)
+  /** Event records, `jsEvents.WORDS` int32 each; valid during onEvents. */
+  readonly events: Int32Array;
+  /** The receive buffers; a data event's bytes are at `bufferId * bufferSize`. */
+  readonly buffers: ArrayBuffer;
+  readonly bufferSize: number;
+  /** Queued bytes per connection at which write() reports backpressure. */
+  readonly highWater: number;
+  /** Queue data (copied, or the batch's own buffer queued in place); bytes now queued, or -errno. */
+  write(index: number, gen: number, data: string | ArrayBufferView): number;
+  /** FIN after what is queued; 0 or -errno. */
+  end(index: number, gen: number): number;
+  /** Close now; `errno` < 0 counts it as ended by an error. 0 or -errno. */
+  destroy(index: number, gen: number, errno: number): number;
+  pause(index: number, gen: number): number;
+  resume(index: number, gen: number): number;
+  cork(index: number, gen: number, on: boolean): number;
+  /** Bytes staged and queued on the connection, or -errno. */
+  queued(index: number, gen: number): number;
+  /** Send what was staged outside a batch and submit; no-op inside one. */
+  flush(): void;
 }
 
 /** Counter names and offsets of a client (load generator) ring's block. */
@@ -191,7 +215,12 @@ interface Binding {
     u64: BigUint64Array,
     onBatch: (n: number) => void,
   ) => NativeAcceptor;
-  WorkerRing: new (opts: NativeWorkerOptions, i32: Int32Array, u64: BigUint64Array) => NativeWorkerRing;
+  WorkerRing: new (
+    opts: NativeWorkerOptions,
+    i32: Int32Array,
+    u64: BigUint64Array,
+    onEvents?: (n: number) => void,
+  ) => NativeWorkerRing;
   ClientRing: new (
     opts: NativeClientOptions,
     i32: Int32Array,
@@ -215,6 +244,7 @@ interface Binding {
     number
   >;
   versions: { liburing: string; liburingHeader: string };
+  jsEvents: Record<'CONNECT' | 'DATA' | 'END' | 'DRAIN' | 'CLOSE' | 'WORDS', number>;
 }
 
 const require = createRequire(import.meta.url);
@@ -263,6 +293,9 @@ export function patternBytes(seed: bigint, id: number, seq: number, offset: numb
 export function patternSize(seed: bigint, id: number, seq: number, min: number, max: number): number {
   return native.patternSize(seed, id, seq, min, max);
 }
+
+/** JS-mode event record types and the record size in int32 words. */
+export const jsEvents = native.jsEvents;
 
 /** Probe the kernel (creates and closes a few tiny rings). */
 export function probe(): ProbeResult {

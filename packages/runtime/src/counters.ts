@@ -18,7 +18,7 @@ function indexOf(names: string[], wanted: readonly string[], what: string): Reco
 /** Worker gauges (int32). */
 export const WI = indexOf(layout.workerI32, ['live', 'inflight', 'saturated', 'lag_us', 'state', 'table_size', 'table_used', 'buf_free', 'buffered'], 'worker i32');
 /** Worker totals (uint64). */
-export const WU = indexOf(layout.workerU64, ['accepted', 'closed', 'bytes_in', 'bytes_out', 'recvs', 'sends', 'forced', 'handoff_n'], 'worker u64');
+export const WU = indexOf(layout.workerU64, ['accepted', 'closed', 'bytes_in', 'bytes_out', 'recvs', 'sends', 'forced', 'handoff_n', 'js_events', 'js_batches', 'handler_errors'], 'worker u64');
 /** Per-upstream gauges and totals (proxy). */
 export const UI = indexOf(layout.upstreamI32, ['live', 'down', 'backoff_ms'], 'upstream i32');
 export const UU = indexOf(layout.upstreamU64, ['dials', 'connected', 'failed', 'refused', 'timeouts', 'unreachable', 'other_errors'], 'upstream u64');

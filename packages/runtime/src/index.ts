@@ -21,9 +21,12 @@ export type {
   WorkerStats,
 } from './server.js';
 export { resolveOptions, BUILTIN_HANDLERS, UPSTREAM_POLICIES, DEFAULT_ZC_THRESHOLD } from './options.js';
-export type { BuiltinHandler, Overflow, ResolvedOptions, ServerOptions, UpstreamPolicy } from './options.js';
+export type { BuiltinHandler, HandlerModule, HandlerModuleSpec, Overflow, ResolvedOptions, ServerOptions, UpstreamPolicy } from './options.js';
 export { parseUpstream } from './upstream.js';
 export type { UpstreamSpec } from './upstream.js';
+export { defineHandler } from './handler.js';
+export type { Connection, Handler, HandlerContext } from './handler.js';
+export { JS_ECHO_HANDLER } from './handlers/index.js';
 export { Scheduler, POLICIES } from './scheduler.js';
 export type { Policy, ShardInfo, SchedulerListener } from './scheduler.js';
 export type { LatencySummary } from './counters.js';

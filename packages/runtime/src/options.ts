@@ -2,8 +2,11 @@
  * createServer options: types, defaults, validation. Every bad option is a
  * TypeError or RangeError that names it.
  */
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { maxTableSize } from './limits.js';
 import { POLICIES, type Policy } from './scheduler.js';
 import { parseUpstream, type UpstreamSpec } from './upstream.js';
@@ -24,6 +27,18 @@ export const UPSTREAM_POLICIES: readonly UpstreamPolicy[] = ['round-robin', 'lea
  */
 export const DEFAULT_ZC_THRESHOLD = 16384;
 
+/**
+ * A handler module to run in every worker (see `defineHandler`): a `file:`
+ * URL, or a path (relative paths resolve against `process.cwd()`).
+ */
+export type HandlerModuleSpec = string | URL;
+
+/** A handler module, resolved: its file URL and path. */
+export interface HandlerModule {
+  url: string;
+  path: string;
+}
+
 /** What to do with connections beyond `maxConnections`. */
 export type Overflow = 'pause' | 'reject';
 
@@ -35,8 +50,21 @@ export interface ServerOptions {
   port?: number;
   /** Worker threads, one ring each. Default: available CPUs. */
   workers?: number;
-  /** Connection handler. Default `'echo'`. */
-  handler?: BuiltinHandler;
+  /**
+   * Connection handler: a built-in name (`'echo'`, `'proxy'`), or the path or `file:`
+   * URL of a handler module (its default export is a `Handler`, see
+   * `defineHandler`) that runs in every worker. Any string that is not a
+   * built-in name is a path. Default `'echo'`.
+   */
+  handler?: BuiltinHandler | HandlerModuleSpec;
+  /** Passed (structured-cloned) to a handler module's `init(ctx)` as `ctx.options`. */
+  handlerOptions?: unknown;
+  /**
+   * Development mode for handler modules: every `data` view is a copy that
+   * is detached after its callback, so keeping one by mistake shows up.
+   * Default: `process.env.NODE_ENV === 'development'`.
+   */
+  dev?: boolean;
   /** listen(2) backlog. Default 511. */
   backlog?: number;
   /** Placement policy. Default `'p2c'`. */
@@ -60,7 +88,11 @@ export interface ServerOptions {
   bufferCount?: number;
   /** Bytes per receive buffer. Default 16384. */
   bufferSize?: number;
-  /** Bytes queued per direction before receiving pauses. Default 262144. */
+  /**
+   * Bytes queued per direction before receiving pauses (built-in handlers);
+   * for a handler module, the bytes queued on a connection at which
+   * `conn.write()` returns false (`onDrain` follows at half). Default 262144.
+   */
   highWaterMark?: number;
   /** Use a multishot accept while the acceptor table has plenty of room. Default true. */
   multishotAccept?: boolean;
@@ -93,7 +125,9 @@ export interface ResolvedOptions {
   host: string;
   port: number;
   workers: number;
-  handler: BuiltinHandler;
+  handler: BuiltinHandler | HandlerModule;
+  handlerOptions: unknown;
+  dev: boolean;
   backlog: number;
   policy: Policy;
   weights: number[];
@@ -120,7 +154,7 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = new Set<string>([
-  'host', 'port', 'workers', 'handler', 'backlog', 'policy', 'weights', 'maxConnections',
+  'host', 'port', 'workers', 'handler', 'handlerOptions', 'dev', 'backlog', 'policy', 'weights', 'maxConnections',
   'maxConnectionsPerWorker', 'overflow', 'workerTableSize', 'acceptorTableSize', 'bufferCount',
   'bufferSize', 'highWaterMark', 'multishotAccept', 'deferTaskrun', 'reusePort', 'ipv6Only', 'startTimeout',
   'upstreams', 'upstreamPolicy', 'connectTimeout', 'idleTimeout', 'upstreamBackoff', 'upstreamBackoffMax', 'zcThreshold',
@@ -136,11 +170,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   const port = int('port', o.port, 0, 0, 65535);
   const cpus = availableParallelism();
   const workers = int('workers', o.workers, cpus, 1, 1024);
-  let handler: BuiltinHandler = 'echo';
-  if (o.handler !== undefined) {
-    if (typeof o.handler !== 'string') throw invalidType('handler', `one of ${BUILTIN_HANDLERS.map((h) => `"${h}"`).join(', ')}`, o.handler);
-    handler = oneOf('handler', o.handler, 'echo', BUILTIN_HANDLERS);
-  }
+  const handler = resolveHandler(o.handler);
   const limit = maxTableSize();
   const tableDefault = (d: number) => Math.max(16, Math.min(d, limit));
   const workerTableSize = int('workerTableSize', o.workerTableSize, tableDefault(8192), 2, limit);
@@ -167,7 +197,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     if (o.upstreams.length === 0 || o.upstreams.length > 64) throw outOfRange('upstreams', 'from 1 to 64 upstreams', `${o.upstreams.length}`);
     upstreams = o.upstreams.map((u, i) => parseUpstream(`upstreams[${i}]`, u));
   } else if (o.upstreams !== undefined) {
-    throw outOfRange('upstreams', 'absent unless handler is "proxy"', `handler "${handler}"`);
+    throw outOfRange('upstreams', 'absent unless handler is "proxy"', `handler "${typeof handler === 'string' ? handler : handler.path}"`);
   }
   const upstreamBackoff = ms('upstreamBackoff', o.upstreamBackoff, 250, 600_000);
   return {
@@ -175,6 +205,8 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     port,
     workers,
     handler,
+    handlerOptions: o.handlerOptions,
+    dev: bool('dev', o.dev, process.env.NODE_ENV === 'development'),
     backlog: int('backlog', o.backlog, 511, 1, 1 << 20),
     policy,
     weights,
@@ -199,6 +231,40 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     upstreamBackoffMax: Math.max(upstreamBackoff, ms('upstreamBackoffMax', o.upstreamBackoffMax, 10_000, 3_600_000)),
     zcThreshold: int('zcThreshold', o.zcThreshold, DEFAULT_ZC_THRESHOLD, 0, 1 << 30),
   };
+}
+
+/**
+ * A built-in name stays as it is; anything else names a handler module,
+ * which must exist (checked now, so a typo fails at createServer, naming the
+ * option, rather than in every worker): a RangeError with code
+ * ERR_MODULE_NOT_FOUND when it does not.
+ */
+export function resolveHandler(h: unknown): BuiltinHandler | HandlerModule {
+  if (h === undefined) return 'echo';
+  const want = `${BUILTIN_HANDLERS.map((b) => `"${b}"`).join(', ')}, a module path or a file: URL`;
+  let path: string;
+  if (h instanceof URL) {
+    if (h.protocol !== 'file:') throw outOfRange('handler', `${want} (only file: URLs can be loaded)`, h);
+    path = fileURLToPath(h);
+  } else if (typeof h === 'string') {
+    if ((BUILTIN_HANDLERS as readonly string[]).includes(h)) return h as BuiltinHandler;
+    if (h.length === 0) throw invalidType('handler', want, h);
+    path = h.startsWith('file:') ? fileURLToPath(h) : resolvePath(process.cwd(), h);
+  } else {
+    throw invalidType('handler', want, h);
+  }
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    /* missing */
+  }
+  if (!isFile) {
+    const e = new RangeError(`option "handler": no handler module at ${path}${typeof h === 'string' && !h.startsWith('file:') && !h.startsWith('/') ? ` ("${h}" resolved against ${process.cwd()})` : ''}`) as RangeError & { code: string };
+    e.code = 'ERR_MODULE_NOT_FOUND';
+    throw e;
+  }
+  return { url: pathToFileURL(path).href, path };
 }
 
 /** True for a numeric IPv4/IPv6 address. */

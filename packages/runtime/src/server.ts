@@ -40,7 +40,8 @@ import {
   type CounterBlock,
   type LatencySummary,
 } from './counters.js';
-import { isNumericHost, resolveOptions, type ResolvedOptions, type ServerOptions } from './options.js';
+import { fromErrorInfo } from './host.js';
+import { isNumericHost, resolveOptions, type BuiltinHandler, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Scheduler } from './scheduler.js';
 import { isOwnAddress, probeUpstream, resolveUpstreams, type ResolvedUpstream } from './upstream.js';
 import { outOfRange } from './validate.js';
@@ -95,6 +96,11 @@ export interface WorkerStats {
   rxPaused: number;
   connErrors: number;
   forced: number;
+  /** handler-module callbacks that threw */
+  handlerErrors: number;
+  /** events delivered to a handler module, and the calls into JS that carried them */
+  jsEvents: number;
+  jsBatches: number;
   handoff: LatencySummary;
   /** proxy only */
   proxy?: ProxyWorkerStats;
@@ -160,6 +166,7 @@ export interface ServerStats {
     sends: number;
     forced: number;
     connErrors: number;
+    handlerErrors: number;
   };
   acceptor: Record<string, number>;
   held: number;
@@ -203,6 +210,7 @@ interface Retired {
   sends: number;
   forced: number;
   connErrors: number;
+  handlerErrors: number;
   restarts: number;
 }
 
@@ -250,7 +258,7 @@ export class Server extends EventEmitter {
   #recheck?: NodeJS.Timeout;
   #retryTimer?: NodeJS.Timeout;
   #retryLater: number[] = [];
-  #retired: Retired = { accepted: 0, closed: 0, bytesIn: 0, bytesOut: 0, recvs: 0, sends: 0, forced: 0, connErrors: 0, restarts: 0 };
+  #retired: Retired = { accepted: 0, closed: 0, bytesIn: 0, bytesOut: 0, recvs: 0, sends: 0, forced: 0, connErrors: 0, handlerErrors: 0, restarts: 0 };
   #restarts: number[] = [];
   #crashTimes: number[][] = [];
   #upstreams: ResolvedUpstream[] = [];
@@ -301,7 +309,14 @@ export class Server extends EventEmitter {
       if (o.handler === 'proxy') await this.#prepareUpstreams(ip);
       try {
         this.#acceptor = new native.Acceptor(
-          { tableSize: o.acceptorTableSize, multishot: o.multishotAccept, deferTaskrun: o.deferTaskrun, maxArmed: 64 },
+          {
+            tableSize: o.acceptorTableSize,
+            multishot: o.multishotAccept,
+            deferTaskrun: o.deferTaskrun,
+            maxArmed: 64,
+            // a handler module sees conn.remoteAddress: record peer addresses
+            wantAddress: typeof o.handler !== 'string',
+          },
           this.#acc.i32,
           this.#acc.u64,
           (n) => this.#onBatch(n),
@@ -400,11 +415,12 @@ export class Server extends EventEmitter {
     if (proxy) shard.upstreams = new UpstreamBlock(this.#upstreams.length);
     this.#shards[index] = shard;
     this.#byId.set(shard.id, shard);
+    const module = typeof o.handler === 'string' ? undefined : o.handler;
     const ring: NativeWorkerOptions = {
       tableSize: o.workerTableSize,
       bufCount: o.bufferCount,
       bufSize: o.bufferSize,
-      mode: modes[o.handler],
+      mode: module ? modes.js : modes[o.handler as BuiltinHandler],
       highWater: o.highWaterMark,
       deferTaskrun: o.deferTaskrun,
       zcThreshold: o.zcThreshold,
@@ -421,14 +437,21 @@ export class Server extends EventEmitter {
     }
     const task: ShardTask = {
       id: shard.id,
+      index,
+      workers: o.workers,
       ring,
       counters: block.sab,
       upstreamCounters: shard.upstreams?.sab,
       port: port2,
+      handler: module ? { url: module.url, options: o.handlerOptions, dev: o.dev } : undefined,
     };
     return new Promise<void>((resolve, reject) => {
       let started = false;
       port1.on('message', (m: ShardMessage) => {
+        if (m.type === 'handler-error') {
+          this.#onHandlerError(index, m.error, m.suppressed);
+          return;
+        }
         if (m.type !== 'ready' || shard.state !== 'starting') return;
         try {
           shard.target = this.#acceptor!.addTarget(m.ringFd);
@@ -454,7 +477,16 @@ export class Server extends EventEmitter {
       });
       shard.task = this.#pool!.run(task, { transferList: [port2] as never });
       shard.task.then(
-        () => {
+        (r) => {
+          if (r.error && !started) {
+            // the handler module failed to load or init: listen() rejects with its error
+            shard.state = 'failed';
+            const err = fromErrorInfo(r.error);
+            // lets callers (the CLI) tell a module's failure from their own
+            Object.defineProperty(err, 'handlerModule', { value: module?.path, enumerable: false });
+            reject(err);
+            return;
+          }
           shard.state = 'closed';
         },
         (err: Error) => {
@@ -467,6 +499,22 @@ export class Server extends EventEmitter {
         },
       );
     });
+  }
+
+  #handlerErrorLogged = 0;
+
+  /** A handler callback threw in a worker (reports are rate-limited there). */
+  #onHandlerError(worker: number, info: import('./host.js').ErrorInfo, suppressed: number): void {
+    const error = fromErrorInfo(info);
+    if (this.listenerCount('handler-error') > 0) {
+      this.emit('handler-error', { worker, error, suppressed });
+      return;
+    }
+    const now = Date.now();
+    if (now - this.#handlerErrorLogged < 1000) return;
+    this.#handlerErrorLogged = now;
+    const more = suppressed ? ` (${suppressed} more since the last report)` : '';
+    process.stderr.write(`ringleader: handler error in worker ${worker}${more}: ${error.stack ?? error.message}\n`);
   }
 
   /** A worker threw or exited: out of rotation first, then replace it. */
@@ -511,6 +559,7 @@ export class Server extends EventEmitter {
     r.sends += b.total(WU.sends);
     r.forced += b.total(WU.forced);
     r.connErrors += b.total(WU.conn_errors) + (crashed ? b.gauge(WI.live) : 0);
+    r.handlerErrors += b.total(WU.handler_errors);
     b.setGauge(WI.live, 0);
     b.u64.fill(0n);
     this.#byId.delete(shard.id);
@@ -719,6 +768,9 @@ export class Server extends EventEmitter {
         rxPaused: b.total(WU.rx_paused),
         connErrors: b.total(WU.conn_errors),
         forced: b.total(WU.forced),
+        handlerErrors: b.total(WU.handler_errors),
+        jsEvents: b.total(WU.js_events),
+        jsBatches: b.total(WU.js_batches),
         handoff: handoffLatency([b]),
         proxy: s.upstreams ? this.#proxyStats(b, s.upstreams) : undefined,
         zeroCopy: this.#zeroCopy([b]),
@@ -742,6 +794,7 @@ export class Server extends EventEmitter {
         sends: sum('sends') + r.sends,
         forced: sum('forced') + r.forced,
         connErrors: sum('connErrors') + r.connErrors,
+        handlerErrors: sum('handlerErrors') + r.handlerErrors,
       },
       acceptor,
       held: this.#heldLen + this.#retryLater.length,

@@ -4,27 +4,46 @@
  * It creates the ring on this thread (so the ring's single issuer is this
  * thread), reports the ring fd to the main thread, serves until told to
  * close, then force-closes what is left and tears the ring down.
+ *
+ * With a handler module, it first imports the module and runs its init (a
+ * failure there ends the task with the error, which makes listen() reject),
+ * then creates the ring in JS mode with a Host dispatching its events.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { native, type NativeWorkerOptions } from '@ringleader/core-native';
 import { UpstreamBlock, WI, workerBlock } from './counters.js';
+import { errorInfo, handlerContext, Host, loadHandler, type ErrorInfo } from './host.js';
+
+/** A handler module to run in the shard (JS mode). */
+export interface ShardHandler {
+  /** module URL (file:) */
+  url: string;
+  /** handlerOptions, passed to init as ctx.options */
+  options: unknown;
+  dev: boolean;
+}
 
 /** What the main thread sends to start a shard. */
 export interface ShardTask {
   id: number;
+  /** worker index (0..workers-1) and worker count, for the handler's context */
+  index: number;
+  workers: number;
   ring: NativeWorkerOptions;
   counters: SharedArrayBuffer;
   /** proxy: per-upstream counters of this worker */
   upstreamCounters?: SharedArrayBuffer;
   port: MessagePort;
+  handler?: ShardHandler;
 }
 
 /** Messages from the shard to the main thread. */
 export type ShardMessage =
   | { type: 'ready'; ringFd: number; threadId: number; setupFlags: number }
-  | { type: 'closed'; forced: number };
+  | { type: 'closed'; forced: number }
+  | { type: 'handler-error'; error: ErrorInfo; suppressed: number };
 
 /** Messages from the main thread to the shard. */
 export type ShardCommand = { type: 'close'; graceMs: number };
@@ -33,16 +52,41 @@ export type ShardCommand = { type: 'close'; graceMs: number };
 export interface ShardResult {
   id: number;
   forced: number;
+  /** the handler module failed to load or init: the shard never served */
+  error?: ErrorInfo;
 }
 
 export default async function shard(task: ShardTask): Promise<ShardResult> {
   const counters = workerBlock(task.counters);
+  let host: Host | undefined;
+  if (task.handler) {
+    const h = task.handler;
+    try {
+      const handler = await loadHandler(h.url);
+      const ctx = handlerContext(task.index, task.workers, h.options, h.dev);
+      host = new Host(handler, ctx, {
+        dev: h.dev,
+        counters,
+        report: (error, suppressed) => {
+          const m: ShardMessage = { type: 'handler-error', error, suppressed };
+          task.port.postMessage(m);
+        },
+      });
+      await handler.init?.(ctx);
+    } catch (e) {
+      task.port.close();
+      return { id: task.id, forced: 0, error: errorInfo(e) };
+    }
+  }
   const opts = { ...task.ring };
   if (opts.proxy && task.upstreamCounters) {
     const ub = new UpstreamBlock(opts.proxy.upstreams.length, task.upstreamCounters);
     opts.proxy = { ...opts.proxy, i32: ub.i32, u64: ub.u64 };
   }
-  const ring = new native.WorkerRing(opts, counters.i32, counters.u64);
+  const ring = host
+    ? new native.WorkerRing(opts, counters.i32, counters.u64, host.onEvents)
+    : new native.WorkerRing(opts, counters.i32, counters.u64);
+  host?.attach(ring);
   const RESOLUTION_MS = 10;
   const lag = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   lag.enable();
@@ -71,8 +115,17 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
     await new Promise((r) => setTimeout(r, 2));
   }
   ring.close();
+  host?.timers.stop();
   clearInterval(lagTimer);
   lag.disable();
+  if (host?.handler.close) {
+    try {
+      await host.handler.close(host.ctx);
+    } catch (e) {
+      const m: ShardMessage = { type: 'handler-error', error: errorInfo(e), suppressed: 0 };
+      task.port.postMessage(m);
+    }
+  }
   const done: ShardMessage = { type: 'closed', forced };
   task.port.postMessage(done);
   task.port.close();

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "../engine/acceptor.h"
 #include "../engine/counters.h"
+#include "../engine/js.h"
 #include "../engine/proxy.h"
 #include "../engine/ring.h"
 #include "../engine/worker.h"
@@ -131,6 +132,14 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   ev.Set("REJECTED", (double)RL_AEV_REJECTED);
   ev.Set("CLOSED", (double)RL_AEV_CLOSED);
   exports.Set("acceptorEvents", ev);
+  Napi::Object jev = Napi::Object::New(env);
+  jev.Set("CONNECT", (double)RL_JEV_CONNECT);
+  jev.Set("DATA", (double)RL_JEV_DATA);
+  jev.Set("END", (double)RL_JEV_END);
+  jev.Set("DRAIN", (double)RL_JEV_DRAIN);
+  jev.Set("CLOSE", (double)RL_JEV_CLOSE);
+  jev.Set("WORDS", (double)RL_JS_EV_WORDS);
+  exports.Set("jsEvents", jev);
   Napi::Object ver = Napi::Object::New(env);
   ver.Set("liburing", RL_LIBURING_VERSION);
   ver.Set("liburingHeader", std::to_string(RL_LIBURING_MAJOR) + "." + std::to_string(RL_LIBURING_MINOR));

@@ -1,12 +1,40 @@
 // SPDX-License-Identifier: MIT
 // A worker ring, created on (and driven by) the calling thread.
+//
+// JS mode (mode = modes.js): the engine's event records (see engine/js.h) go
+// to one JS callback per completion batch, onEvents(n), over an Int32Array
+// this object owns (`events`). The provided receive buffers are exposed once
+// as an ArrayBuffer (`buffers`, external memory over the engine's mapping);
+// a data event names a buffer id, whose bytes are valid until the callback
+// returns. Connection calls (write, end, destroy, pause, resume, cork) take
+// (index, generation) and return a -errno number instead of throwing: -ESTALE
+// for a handle whose connection is gone.
+#include <sys/mman.h>
+
 #include <vector>
 
 #include "common.h"
+#include "../engine/js.h"
 #include "../engine/proxy.h"
 #include "../engine/worker.h"
 
 namespace rl {
+
+// The receive-buffer mapping, shared by the engine and the ArrayBuffer that
+// exposes it: whichever lets go last unmaps it, so a view JS keeps past
+// close() never points at unmapped memory.
+struct Region {
+  void *base = nullptr;
+  size_t len = 0;
+  int refs = 2;
+  bool ab_owns = false;
+};
+
+static void RegionRelease(Region *r) {
+  if (--r->refs > 0) return;
+  if (r->ab_owns && r->base) munmap(r->base, r->len);
+  delete r;
+}
 
 // ---------------------------------------------------------------------------
 // WorkerRing: a worker's ring, created on (and driven by) the calling thread
@@ -15,6 +43,16 @@ struct WorkerCore : Core {
   rl_worker w;
   bool inited = false;
   Napi::ObjectReference keep_i32, keep_u64, keep_up_i32, keep_up_u64;
+  // JS mode
+  bool js = false;
+  bool in_batch = false;
+  Napi::FunctionReference on_events;
+  napi_async_context actx = nullptr;
+  Napi::ObjectReference keep_ev;   // Int32Array of event records
+  Napi::ObjectReference keep_bufs; // ArrayBuffer over the receive buffers
+  int32_t *ev = nullptr;
+  Region *region = nullptr;        // external mapping shared with JS
+  uint8_t *copy = nullptr;         // JS-owned copy when externals are refused
 };
 
 // opts.proxy = { upstreams: [{ ip, port }], policy, connectTimeout, idleTimeout,
@@ -70,6 +108,18 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     return DefineClass(env, "WorkerRing",
                        {
                            InstanceMethod("closeAll", &WorkerRing::CloseAll),
+                           InstanceMethod("write", &WorkerRing::Write),
+                           InstanceMethod("end", &WorkerRing::End),
+                           InstanceMethod("destroy", &WorkerRing::Destroy),
+                           InstanceMethod("pause", &WorkerRing::Pause),
+                           InstanceMethod("resume", &WorkerRing::Resume),
+                           InstanceMethod("cork", &WorkerRing::Cork),
+                           InstanceMethod("queued", &WorkerRing::Queued),
+                           InstanceMethod("flush", &WorkerRing::Flush),
+                           InstanceAccessor("events", &WorkerRing::Events, nullptr),
+                           InstanceAccessor("buffers", &WorkerRing::Buffers, nullptr),
+                           InstanceAccessor("bufferSize", &WorkerRing::BufferSize, nullptr),
+                           InstanceAccessor("highWater", &WorkerRing::HighWater, nullptr),
                            InstanceMethod("close", &WorkerRing::Close),
                            InstanceAccessor("ringFd", &WorkerRing::RingFd, nullptr),
                            InstanceAccessor("live", &WorkerRing::Live, nullptr),
@@ -77,11 +127,15 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
                        });
   }
 
-  // new WorkerRing(opts, i32, u64)
+  // new WorkerRing(opts, i32, u64[, onEvents(n)]) -- onEvents is required in JS mode
   WorkerRing(const Napi::CallbackInfo &info) : Napi::ObjectWrap<WorkerRing>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 3 || !info[0].IsObject()) {
-      ThrowType(env, "WorkerRing(opts, i32, u64)");
+      ThrowType(env, "WorkerRing(opts, i32, u64[, onEvents])");
+      return;
+    }
+    if (OptU(info[0].As<Napi::Object>(), "mode", RL_MODE_ECHO) == RL_MODE_JS && !info[3].IsFunction()) {
+      ThrowType(env, "WorkerRing in JS mode needs onEvents(n)");
       return;
     }
     Napi::Object o = info[0].As<Napi::Object>();
@@ -125,18 +179,16 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     }
     core_->inited = true;
     core_->on_ready = [](Core *b) { rl_worker_run(&static_cast<WorkerCore *>(b)->w); };
-    core_->destroy = [](Core *b) {
-      auto *wc = static_cast<WorkerCore *>(b);
-      if (wc->inited) rl_worker_destroy(&wc->w);
-      wc->inited = false;
-      wc->keep_i32.Reset();
-      wc->keep_u64.Reset();
-      wc->keep_up_i32.Reset();
-      wc->keep_up_u64.Reset();
-    };
+    core_->destroy = &WorkerRing::DestroyCore;
+    if (wo.mode == RL_MODE_JS && !SetUpJs(env, o, info[3].As<Napi::Function>())) {
+      DestroyCore(core_);
+      delete core_;
+      core_ = nullptr;
+      return;
+    }
     r = StartPoll(env, core_, core_->w.ring.efd);
     if (r < 0) {
-      rl_worker_destroy(&core_->w);
+      DestroyCore(core_);
       delete core_;
       core_ = nullptr;
       ThrowErrno(env, r, "uv_poll_start");
@@ -153,6 +205,245 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
 
  private:
   WorkerCore *core_ = nullptr;
+
+  static void DestroyCore(Core *b) {
+    auto *wc = static_cast<WorkerCore *>(b);
+    if (wc->region && wc->inited) {
+      // hand the mapping to the ArrayBuffer (it unmaps it when collected,
+      // if it outlives us); the engine unmaps a placeholder instead
+      void *ph = mmap(nullptr, wc->w.br.map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (ph != MAP_FAILED) {
+        wc->region->base = wc->w.br.base;
+        wc->region->len = wc->w.br.map_len;
+        wc->region->ab_owns = true;
+        wc->w.br.base = static_cast<uint8_t *>(ph);
+      } else {
+        // no placeholder: keep the mapping for good rather than risk a view
+        // into unmapped memory
+        wc->w.br.base = nullptr;
+        wc->w.br.map_len = 0;
+      }
+    }
+    if (wc->inited) rl_worker_destroy(&wc->w);
+    wc->inited = false;
+    if (wc->region) RegionRelease(wc->region);
+    wc->region = nullptr;
+    if (wc->actx) napi_async_destroy(wc->env, wc->actx);
+    wc->actx = nullptr;
+    wc->on_events.Reset();
+    wc->keep_ev.Reset();
+    wc->keep_bufs.Reset();
+    wc->keep_i32.Reset();
+    wc->keep_u64.Reset();
+    wc->keep_up_i32.Reset();
+    wc->keep_up_u64.Reset();
+  }
+
+  bool SetUpJs(Napi::Env env, const Napi::Object &o, Napi::Function fn) {
+    WorkerCore *c = core_;
+    c->js = true;
+    c->env = env;
+    unsigned cap = c->w.conn_cap * 2;
+    cap = cap < 1024 ? 1024 : cap > 16384 ? 16384 : cap;
+    Napi::ArrayBuffer evbuf = Napi::ArrayBuffer::New(env, (size_t)cap * RL_JS_EV_WORDS * sizeof(int32_t));
+    Napi::Int32Array ev = Napi::Int32Array::New(env, (size_t)cap * RL_JS_EV_WORDS, evbuf, 0);
+    c->keep_ev = Napi::Persistent(ev.As<Napi::Object>());
+    c->ev = static_cast<int32_t *>(evbuf.Data());
+    rl_js_attach(&c->w, c->ev, cap);
+    size_t region = (size_t)c->w.br.count * c->w.br.size;
+    napi_value ab = nullptr;
+    if (!OptB(o, "copyBuffers", false)) {
+      Region *r = new Region();
+      if (napi_create_external_arraybuffer(
+              env, c->w.br.base, region,
+              [](napi_env, void *, void *hint) { RegionRelease(static_cast<Region *>(hint)); }, r, &ab) == napi_ok) {
+        c->region = r;
+      } else {
+        delete r;
+        ab = nullptr;
+        if (env.IsExceptionPending()) env.GetAndClearPendingException();
+      }
+    }
+    if (!ab) {
+      // external buffers refused (or asked not to use them): data is copied
+      // into a JS-owned arena at the same offsets before each call
+      Napi::ArrayBuffer own = Napi::ArrayBuffer::New(env, region);
+      c->copy = static_cast<uint8_t *>(own.Data());
+      ab = own;
+    }
+    c->keep_bufs = Napi::Persistent(Napi::Value(env, ab).As<Napi::Object>());
+    c->on_events = Napi::Persistent(fn);
+    napi_async_init(env, Value(), Napi::String::New(env, "ringleader:worker"), &c->actx);
+    c->on_ready = &WorkerRing::OnReadyJs;
+    return true;
+  }
+
+  static void CopyData(WorkerCore *c, unsigned n) {
+    for (unsigned i = 0; i < n; i++) {
+      int32_t *r = c->ev + (size_t)i * RL_JS_EV_WORDS;
+      if ((r[0] & 0xffff) != RL_JEV_DATA) continue;
+      size_t off = (size_t)(uint32_t)r[2] * c->w.br.size;
+      memcpy(c->copy + off, c->w.br.base + off, (size_t)(uint32_t)r[3]);
+    }
+  }
+
+  // One wake: run the ring, then hand every event to JS -- one call, unless
+  // more events were made while it ran than the buffer holds.
+  static void OnReadyJs(Core *b) {
+    auto *c = static_cast<WorkerCore *>(b);
+    rl_worker_run(&c->w);
+    Napi::Env env(c->env);
+    Napi::HandleScope scope(env);
+    unsigned n;
+    c->in_batch = true;
+    while (!c->closed && (n = rl_js_ready(&c->w)) > 0) {
+      if (c->copy) CopyData(c, n);
+      napi_value argv[1] = {Napi::Number::New(env, n)};
+      napi_value result;
+      napi_value recv = c->owner ? static_cast<WorkerRing *>(c->owner)->Value() : env.Undefined();
+      napi_make_callback(env, c->actx, recv, c->on_events.Value(), 1, argv, &result);
+      if (c->closed) break;  // JS closed the ring from the callback
+      rl_js_consumed(&c->w, n);
+      if (env.IsExceptionPending()) break;
+    }
+    c->in_batch = false;
+    if (!c->closed) {
+      int again = rl_js_end_batch(&c->w);
+      if (io_uring_sq_ready(&c->w.ring.ring)) rl_ring_submit(&c->w.ring);
+      if (again) Wake(c);
+    }
+    Rethrow(env);
+  }
+
+  static void Wake(WorkerCore *c) {
+    if (c->w.ring.efd >= 0) {
+      uint64_t one = 1;
+      (void)!write(c->w.ring.efd, &one, sizeof(one));
+    }
+  }
+
+  bool JsLive(const Napi::CallbackInfo &info) {
+    if (core_ && !core_->closed && core_->js) return true;
+    if (core_ && !core_->js) ThrowType(info.Env(), "this worker ring is not in JS mode");
+    return false;
+  }
+
+  static uint32_t U32(const Napi::Value &v) { return v.As<Napi::Number>().Uint32Value(); }
+
+  // write(index, gen, data: ArrayBufferView | string) -> bytes queued on the
+  // connection after this write, or -errno
+  Napi::Value Write(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!JsLive(info)) return Napi::Number::New(env, -EBADF);
+    uint32_t idx = U32(info[0]);
+    uint16_t gen = (uint16_t)U32(info[1]);
+    napi_value v = info[2];
+    int64_t r;
+    bool is_ta = false, is_dv = false;
+    napi_is_typedarray(env, v, &is_ta);
+    if (!is_ta) napi_is_dataview(env, v, &is_dv);
+    if (is_ta || is_dv) {
+      void *data = nullptr;
+      size_t len = 0;
+      if (is_ta) {
+        napi_typedarray_type t;
+        size_t count = 0;
+        napi_get_typedarray_info(env, v, &t, &count, &data, nullptr, nullptr);
+        size_t el = 1;
+        switch (t) {
+          case napi_int16_array: case napi_uint16_array: el = 2; break;
+          case napi_int32_array: case napi_uint32_array: case napi_float32_array: el = 4; break;
+          case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: el = 8; break;
+          default: el = 1; break;
+        }
+        len = count * el;
+      } else {
+        napi_get_dataview_info(env, v, &len, &data, nullptr, nullptr);
+      }
+      r = rl_js_write(&core_->w, idx, gen, data, len);
+    } else if (info[2].IsString()) {
+      size_t len = 0;
+      napi_get_value_string_utf8(env, v, nullptr, 0, &len);
+      int err = 0;
+      uint8_t *p = rl_js_write_reserve(&core_->w, idx, gen, len + 1, &err);
+      if (!p) {
+        r = err;
+      } else {
+        size_t got = 0;
+        napi_get_value_string_utf8(env, v, reinterpret_cast<char *>(p), len + 1, &got);
+        r = rl_js_write_commit(&core_->w, idx, got);
+      }
+    } else {
+      ThrowType(env, "write(index, gen, data): data must be a string, Buffer, TypedArray or DataView");
+      return env.Undefined();
+    }
+    return Napi::Number::New(env, (double)r);
+  }
+
+  Napi::Value End(const Napi::CallbackInfo &info) {
+    if (!JsLive(info)) return Napi::Number::New(info.Env(), -EBADF);
+    return Napi::Number::New(info.Env(), rl_js_end(&core_->w, U32(info[0]), (uint16_t)U32(info[1])));
+  }
+
+  // destroy(index, gen, errno): errno < 0 counts it as ended by an error
+  Napi::Value Destroy(const Napi::CallbackInfo &info) {
+    if (!JsLive(info)) return Napi::Number::New(info.Env(), -EBADF);
+    int e = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+    return Napi::Number::New(info.Env(), rl_js_destroy(&core_->w, U32(info[0]), (uint16_t)U32(info[1]), e));
+  }
+
+  Napi::Value Pause(const Napi::CallbackInfo &info) {
+    if (!JsLive(info)) return Napi::Number::New(info.Env(), -EBADF);
+    return Napi::Number::New(info.Env(), rl_js_pause(&core_->w, U32(info[0]), (uint16_t)U32(info[1])));
+  }
+
+  Napi::Value Resume(const Napi::CallbackInfo &info) {
+    if (!JsLive(info)) return Napi::Number::New(info.Env(), -EBADF);
+    return Napi::Number::New(info.Env(), rl_js_resume(&core_->w, U32(info[0]), (uint16_t)U32(info[1])));
+  }
+
+  // cork(index, gen, on)
+  Napi::Value Cork(const Napi::CallbackInfo &info) {
+    if (!JsLive(info)) return Napi::Number::New(info.Env(), -EBADF);
+    bool on = info[2].ToBoolean().Value();
+    return Napi::Number::New(info.Env(), rl_js_cork(&core_->w, U32(info[0]), (uint16_t)U32(info[1]), on ? 1 : 0));
+  }
+
+  Napi::Value Queued(const Napi::CallbackInfo &info) {
+    if (!JsLive(info)) return Napi::Number::New(info.Env(), -EBADF);
+    return Napi::Number::New(info.Env(), (double)rl_js_queued(&core_->w, U32(info[0]), (uint16_t)U32(info[1])));
+  }
+
+  // After calls made outside a batch (timers, promises): send what they
+  // staged and submit what they queued.
+  Napi::Value Flush(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed || !core_->js) return info.Env().Undefined();
+    if (core_->in_batch) return info.Env().Undefined();  // the batch end does it
+    rl_js_flush(&core_->w);
+    if (io_uring_sq_ready(&core_->w.ring.ring)) rl_ring_submit(&core_->w.ring);
+    if (rl_js_pending(&core_->w)) Wake(core_);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Events(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->keep_ev.IsEmpty()) return info.Env().Undefined();
+    return core_->keep_ev.Value();
+  }
+
+  Napi::Value Buffers(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->keep_bufs.IsEmpty()) return info.Env().Undefined();
+    return core_->keep_bufs.Value();
+  }
+
+  Napi::Value BufferSize(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
+    return Napi::Number::New(info.Env(), core_->w.br.size);
+  }
+
+  Napi::Value HighWater(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
+    return Napi::Number::New(info.Env(), core_->w.hiwat);
+  }
 
   Napi::Value RingFd(const Napi::CallbackInfo &info) {
     if (!core_ || core_->closed) return Napi::Number::New(info.Env(), -1);
@@ -178,6 +469,11 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
 
   Napi::Value Close(const Napi::CallbackInfo &info) {
     if (core_) {
+      if (core_->region && !core_->keep_bufs.IsEmpty()) {
+        // views kept past close read as detached rather than stale memory
+        napi_detach_arraybuffer(info.Env(), core_->keep_bufs.Value());
+        if (info.Env().IsExceptionPending()) info.Env().GetAndClearPendingException();
+      }
       core_->owner = nullptr;
       Shutdown(core_);
       core_ = nullptr;

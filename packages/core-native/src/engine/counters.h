@@ -50,7 +50,10 @@
 	X(dial_failures) /* proxy: upstream connects that failed */             \
 	X(upstream_unavailable) /* proxy: clients closed, no upstream reachable */ \
 	X(idle_timeouts) /* connections closed for inactivity */                \
-	X(resets)        /* connections reset (RST) because the other side was */
+	X(resets)        /* connections reset (RST) because the other side was */ \
+	X(js_events)     /* events delivered to a JS handler */                 \
+	X(js_batches)    /* calls into JS that delivered them */                \
+	X(handler_errors) /* JS handler callbacks that threw */
 
 /* ---------------- per upstream (proxy), one block per worker ---------------- */
 #define RL_UPSTREAM_I32(X)                                                     \

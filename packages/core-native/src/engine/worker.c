@@ -21,6 +21,7 @@ static const rl_mode_ops *mode_ops(unsigned mode)
 	switch (mode) {
 	case RL_MODE_ECHO: return &rl_echo_ops;
 	case RL_MODE_PROXY: return &rl_proxy_ops;
+	case RL_MODE_JS: return &rl_js_ops;
 	default: return NULL;
 	}
 }
@@ -552,7 +553,7 @@ static void maybe_shut(rl_worker *w, rl_conn *c, unsigned side)
 	io_uring_prep_shutdown(sqe, s->slot, SHUT_WR);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = rl_conn_ud(w, c, RL_OP_SHUTDOWN, side);
-	s->flags |= RL_S_WR_SHUT;
+	s->flags |= RL_S_WR_SHUT | RL_S_SHUTTING;
 	rl_conn_get(c);
 }
 
@@ -563,6 +564,28 @@ void rl_sock_shutdown_after_drain(rl_worker *w, rl_conn *c, unsigned side)
 }
 
 /* ---------------- close ---------------- */
+
+/* close_direct of side's slot, after SO_LINGER {on, 0} when the connection
+ * is being reset (RL_C_RST) so the close sends RST, not FIN */
+static void sock_close_direct(rl_worker *w, rl_conn *c, unsigned side)
+{
+	rl_sock *s = &c->s[side];
+	if (rl_ring_reserve(&w->ring, 2) < 0)
+		return; /* ring teardown will close it */
+	struct io_uring_sqe *sqe;
+	if (c->flags & RL_C_RST) {
+		static const struct linger lg = { 1, 0 };
+		sqe = rl_ring_sqe(&w->ring);
+		rl_prep_setsockopt(sqe, s->slot, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+		sqe->user_data = rl_conn_ud(w, c, RL_OP_SETSOCKOPT, side);
+		rl_conn_get(c);
+	}
+	sqe = rl_ring_sqe(&w->ring);
+	io_uring_prep_close_direct(sqe, (unsigned) s->slot);
+	sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, side);
+	rl_conn_get(c);
+}
 
 void rl_conn_close(rl_worker *w, rl_conn *c, int err)
 {
@@ -581,27 +604,19 @@ void rl_conn_close(rl_worker *w, rl_conn *c, int err)
 		if (rl_ring_reserve(&w->ring, 3) < 0)
 			continue; /* ring teardown will close it */
 		struct io_uring_sqe *sqe;
-		if (c->flags & RL_C_RST) {
-			/* SO_LINGER {on, 0}: the close below sends RST, not FIN */
-			static const struct linger lg = { 1, 0 };
-			sqe = rl_ring_sqe(&w->ring);
-			rl_prep_setsockopt(sqe, s->slot, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-			sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
-			sqe->user_data = rl_conn_ud(w, c, RL_OP_SETSOCKOPT, side);
-			rl_conn_get(c);
-		}
+		/* a shutdown in flight closes the slot when it completes */
+		int shutting = (s->flags & RL_S_SHUTTING) != 0;
 		if (s->flags & (RL_S_RECV | RL_S_SENDING | RL_S_CONNECTING)) {
 			sqe = rl_ring_sqe(&w->ring);
 			io_uring_prep_cancel_fd(sqe, s->slot,
 						IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
-			sqe->flags |= IOSQE_IO_HARDLINK;
+			if (!shutting)
+				sqe->flags |= IOSQE_IO_HARDLINK;
 			sqe->user_data = rl_conn_ud(w, c, RL_OP_CANCEL, side);
 			rl_conn_get(c);
 		}
-		sqe = rl_ring_sqe(&w->ring);
-		io_uring_prep_close_direct(sqe, (unsigned) s->slot);
-		sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, side);
-		rl_conn_get(c);
+		if (!shutting)
+			sock_close_direct(w, c, side);
 	}
 	rl_conn_put(w, c);
 }
@@ -737,7 +752,10 @@ static void worker_cqe(void *ctx, struct io_uring_cqe *cqe)
 		rl_conn_put(w, c);
 		break;
 	case RL_OP_SHUTDOWN:
-		if (cqe->res < 0 && cqe->res != -ENOTCONN && !(c->flags & RL_C_CLOSING))
+		c->s[side].flags &= (uint16_t) ~RL_S_SHUTTING;
+		if ((c->flags & RL_C_CLOSING) && c->s[side].slot >= 0)
+			sock_close_direct(w, c, side); /* deferred by rl_conn_close */
+		else if (cqe->res < 0 && cqe->res != -ENOTCONN && !(c->flags & RL_C_CLOSING))
 			rl_conn_close(w, c, cqe->res);
 		else if (!(c->flags & RL_C_CLOSING) && w->ops->sent)
 			w->ops->sent(w, c, side);

@@ -40,6 +40,9 @@ enum {
 	RL_S_USER_PAUSED = 1 << 8,/* receive paused by the application */
 	RL_S_CONNECTING = 1 << 9, /* socket/connect in progress (proxy) */
 	RL_S_NO_ZC = 1 << 10,     /* the kernel copies this socket's zc sends: use send */
+	RL_S_SHUTTING = 1 << 11,  /* shutdown in flight: it runs in io-wq and looks
+				   * its fixed slot up late, so the slot must not be
+				   * closed (and reused) before it completes */
 };
 
 typedef struct rl_sock {

@@ -1,0 +1,655 @@
+/**
+ * The handler host: runs a user's handler module on one worker's ring.
+ *
+ * The ring hands over all events of a completion batch with one call
+ * (onEvents(n)) through an Int32Array of fixed-size records; this file turns
+ * them into handler callbacks. Nothing on the data path allocates per
+ * message: a connection is an object made once per connection, and a data
+ * event's Buffer is a view into the receive buffers, cached per buffer id and
+ * reused while the length matches (the view is only valid during the
+ * callback anyway). Writes go straight to the engine's per-connection stage;
+ * everything written during a batch leaves in one send per connection when
+ * the batch ends, and writes made outside a batch are flushed by one
+ * microtask per tick.
+ */
+import { threadId } from 'node:worker_threads';
+import { errnoError, jsEvents, type NativeWorkerRing } from '@ringleader/core-native';
+import { WU, type CounterBlock } from './counters.js';
+import { checkHandler, type Connection, type Handler, type HandlerContext } from './handler.js';
+
+const { CONNECT, DATA, END, DRAIN, CLOSE, WORDS } = jsEvents;
+
+const ESTALE = -116;
+const EBADF = -9;
+const ECONNABORTED = -103;
+
+// connection state bits
+const S_ENDED = 1; // end() called
+const S_EOF = 2; // peer FIN seen (onEnd delivered)
+const S_DESTROYED = 4; // destroy() called (or a callback threw)
+const S_CLOSED = 8; // CLOSE event seen: the handle is dead
+const S_PAUSED = 16;
+const S_NEED_DRAIN = 32;
+const S_TOUCHED = 64; // activity since the last timeout sweep
+
+/** Serializable form of an error, for crossing threads. */
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+export function errorInfo(e: unknown): ErrorInfo {
+  if (e instanceof Error) {
+    const code = (e as Error & { code?: unknown }).code;
+    return { name: e.name, message: e.message, stack: e.stack, code: typeof code === 'string' ? code : undefined };
+  }
+  return { name: 'Error', message: String(e) };
+}
+
+/** Rebuild an error (same class for the standard ones, same message, stack, code). */
+export function fromErrorInfo(i: ErrorInfo): Error {
+  const Ctor =
+    ({ TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError } as Record<string, ErrorConstructor>)[i.name] ?? Error;
+  const e = new Ctor(i.message);
+  if (Ctor === Error && i.name !== 'Error') e.name = i.name;
+  if (i.stack) e.stack = i.stack;
+  if (i.code !== undefined) (e as Error & { code?: string }).code = i.code;
+  return e;
+}
+
+function writeAfterEnd(): Error {
+  return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+}
+
+function ipv6(w: Int32Array | number[], o: number): string {
+  const g: number[] = [];
+  for (let k = 0; k < 4; k++) {
+    const v = w[o + k] >>> 0;
+    // the words hold address bytes in memory order (little-endian int32)
+    const b0 = v & 0xff, b1 = (v >>> 8) & 0xff, b2 = (v >>> 16) & 0xff, b3 = v >>> 24;
+    g.push((b0 << 8) | b1, (b2 << 8) | b3);
+  }
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${g[6] >> 8}.${g[6] & 0xff}.${g[7] >> 8}.${g[7] & 0xff}`;
+  }
+  // longest run of two or more zero groups becomes "::"
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(g);
+  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+}
+
+/** A connection as the handler sees it; see {@link Connection}. */
+class Conn implements Connection<unknown> {
+  readonly id: number;
+  readonly workerId: number;
+  data: unknown = undefined;
+  /** @internal */ _idx: number;
+  /** @internal */ _gen: number;
+  /** @internal */ _state = 0;
+  /** @internal */ _corks = 0;
+  /** @internal */ _timeout = 0;
+  /** @internal */ _idle = 0;
+  /** @internal */ _error: Error | undefined = undefined;
+  /** @internal data (copies) and END (null) that arrived while paused */ _pending: (Buffer | null)[] | null = null;
+  #host: Host;
+  #fam: number;
+  #a0: number;
+  #a1: number;
+  #a2: number;
+  #a3: number;
+
+  constructor(host: Host, idx: number, gen: number, id: number, famPort: number, a0: number, a1: number, a2: number, a3: number) {
+    this.#host = host;
+    this._idx = idx;
+    this._gen = gen;
+    this.id = id;
+    this.workerId = host.ctx.workerId;
+    this.#fam = famPort;
+    this.#a0 = a0;
+    this.#a1 = a1;
+    this.#a2 = a2;
+    this.#a3 = a3;
+  }
+
+  get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
+    const f = this.#fam >>> 16;
+    return f === 2 ? 'IPv4' : f === 10 ? 'IPv6' : undefined;
+  }
+
+  get remotePort(): number | undefined {
+    return this.#fam >>> 16 ? this.#fam & 0xffff : undefined;
+  }
+
+  get remoteAddress(): string | undefined {
+    const f = this.#fam >>> 16;
+    if (f === 2) {
+      const v = this.#a0 >>> 0;
+      return `${v & 0xff}.${(v >>> 8) & 0xff}.${(v >>> 16) & 0xff}.${v >>> 24}`;
+    }
+    if (f === 10) return ipv6([this.#a0, this.#a1, this.#a2, this.#a3], 0);
+    return undefined;
+  }
+
+  get writableLength(): number {
+    if (this._state & S_CLOSED) return 0;
+    const q = this.#host.ring.queued(this._idx, this._gen);
+    return q > 0 ? q : 0;
+  }
+
+  get writableNeedDrain(): boolean {
+    return (this._state & S_NEED_DRAIN) !== 0;
+  }
+
+  get writableEnded(): boolean {
+    return (this._state & S_ENDED) !== 0;
+  }
+
+  get readableEnded(): boolean {
+    return (this._state & S_EOF) !== 0;
+  }
+
+  get destroyed(): boolean {
+    return (this._state & (S_DESTROYED | S_CLOSED)) !== 0;
+  }
+
+  get isPaused(): boolean {
+    return (this._state & S_PAUSED) !== 0;
+  }
+
+  write(data: string | Uint8Array | ArrayBufferView): boolean {
+    const st = this._state;
+    if (typeof data !== 'string' && !ArrayBuffer.isView(data)) {
+      throw Object.assign(new TypeError(`conn.write(data): data must be a string, Buffer, TypedArray or DataView; got ${data === null ? 'null' : typeof data}`), {
+        code: 'ERR_INVALID_ARG_TYPE',
+      });
+    }
+    if (st & (S_DESTROYED | S_CLOSED)) return false;
+    if (st & S_ENDED) throw writeAfterEnd();
+    const h = this.#host;
+    const q = h.ring.write(this._idx, this._gen, data);
+    this._state = st | S_TOUCHED;
+    if (!h.inBatch) h.scheduleFlush();
+    if (q < 0) {
+      if (q === ESTALE || q === EBADF) return false; // closed (onClose is on its way), or the ring is gone
+      throw errnoError(q, 'write');
+    }
+    if (q >= h.highWater) {
+      this._state |= S_NEED_DRAIN;
+      return false;
+    }
+    return true;
+  }
+
+  end(data?: string | Uint8Array | ArrayBufferView): void {
+    if (data !== undefined && data !== null) this.write(data);
+    if (this._state & (S_ENDED | S_DESTROYED | S_CLOSED)) return;
+    this._state |= S_ENDED;
+    const h = this.#host;
+    h.ring.end(this._idx, this._gen);
+    if (!h.inBatch) h.scheduleFlush();
+  }
+
+  destroy(err?: Error): void {
+    if (this._state & (S_DESTROYED | S_CLOSED)) return;
+    this._state |= S_DESTROYED;
+    this._error = err;
+    this._pending = null;
+    const h = this.#host;
+    h.ring.destroy(this._idx, this._gen, err ? ECONNABORTED : 0);
+    if (!h.inBatch) h.scheduleFlush();
+  }
+
+  pause(): void {
+    if (this._state & (S_PAUSED | S_DESTROYED | S_CLOSED)) return;
+    this._state |= S_PAUSED;
+    const h = this.#host;
+    h.ring.pause(this._idx, this._gen);
+    if (!h.inBatch) h.scheduleFlush();
+  }
+
+  resume(): void {
+    if (!(this._state & S_PAUSED) || this._state & (S_DESTROYED | S_CLOSED)) return;
+    this._state &= ~S_PAUSED;
+    const h = this.#host;
+    h.ring.resume(this._idx, this._gen);
+    if (this._pending) h.replaySoon(this);
+    if (!h.inBatch) h.scheduleFlush();
+  }
+
+  setTimeout(ms: number): void {
+    if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
+      throw Object.assign(new RangeError(`conn.setTimeout(ms): ms must be a finite number >= 0; got ${String(ms)}`), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    if (this._state & (S_DESTROYED | S_CLOSED)) return;
+    this._timeout = ms;
+    this._idle = 0;
+    this.#host.timers.set(this, ms);
+  }
+
+  cork(): void {
+    if (this._state & (S_DESTROYED | S_CLOSED)) return;
+    if (this._corks++ === 0) this.#host.ring.cork(this._idx, this._gen, true);
+  }
+
+  uncork(): void {
+    if (this._corks === 0) return;
+    if (--this._corks > 0 || this._state & (S_DESTROYED | S_CLOSED)) return;
+    const h = this.#host;
+    h.ring.cork(this._idx, this._gen, false);
+    if (!h.inBatch) h.scheduleFlush();
+  }
+}
+
+/** Idle timeouts: one coarse sweep for every connection that has one. */
+class Timers {
+  #conns = new Set<Conn>();
+  #timer: NodeJS.Timeout | undefined;
+  #period = 0;
+  #last = 0;
+  constructor(private readonly onTimeout: (c: Conn) => void) {}
+
+  set(c: Conn, ms: number): void {
+    if (ms === 0) {
+      this.#conns.delete(c);
+      if (this.#conns.size === 0) this.stop();
+      return;
+    }
+    this.#conns.add(c);
+    const want = Math.max(10, Math.min(1000, Math.floor(ms / 4)));
+    if (!this.#timer || want < this.#period) {
+      this.stop();
+      this.#period = want;
+      this.#last = performance.now();
+      this.#timer = setInterval(() => this.#sweep(), want);
+      this.#timer.unref();
+    }
+  }
+
+  delete(c: Conn): void {
+    if (this.#conns.delete(c) && this.#conns.size === 0) this.stop();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#period = 0;
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    const dt = now - this.#last;
+    this.#last = now;
+    for (const c of this.#conns) {
+      if (c._state & S_TOUCHED) {
+        c._state &= ~S_TOUCHED;
+        c._idle = 0;
+        continue;
+      }
+      if (c._idle < 0) continue; // fired; waits for activity
+      c._idle += dt;
+      if (c._idle >= c._timeout) {
+        c._idle = -1;
+        this.onTimeout(c);
+      }
+    }
+  }
+}
+
+/** Options of a {@link Host}. */
+export interface HostOptions {
+  dev: boolean;
+  counters: CounterBlock;
+  /** rate-limited report of a handler error (another thread logs it) */
+  report(err: ErrorInfo, suppressed: number): void;
+}
+
+/** Loads and checks a handler module; the error names the module. */
+export async function loadHandler(url: string): Promise<Handler> {
+  const mod = (await import(url)) as { default?: unknown; handler?: unknown };
+  const h = mod.default ?? mod.handler;
+  if (h === undefined) {
+    throw Object.assign(new TypeError(`handler module ${url} has no default export (export default defineHandler({ ... }))`), { code: 'ERR_INVALID_HANDLER' });
+  }
+  checkHandler(h, `handler module ${url}`);
+  return h;
+}
+
+/** Dispatches one worker ring's events to a handler. */
+export class Host {
+  readonly handler: Handler;
+  readonly ctx: HandlerContext;
+  ring!: NativeWorkerRing;
+  highWater = 0;
+  /** true while a batch is being dispatched: the batch end flushes writes */
+  inBatch = false;
+  readonly timers: Timers;
+  #conns: (Conn | undefined)[] = [];
+  #ev!: Int32Array;
+  #region!: ArrayBuffer;
+  #bufSize = 0;
+  #views: (Buffer | undefined)[] = [];
+  #dev: boolean;
+  #counters: CounterBlock;
+  #report: HostOptions['report'];
+  #flushQueued = false;
+  #lastReport = 0;
+  #suppressed = 0;
+  #replay = new Set<Conn>();
+  #replayQueued = false;
+  #halfOpen: boolean;
+  // callbacks, bound once (undefined ones are skipped)
+  #onConnection: Handler['onConnection'];
+  #onData: Handler['onData'];
+  #onEnd: Handler['onEnd'];
+  #onDrain: Handler['onDrain'];
+  #onClose: Handler['onClose'];
+  #onTimeout: Handler['onTimeout'];
+
+  constructor(handler: Handler, ctx: HandlerContext, o: HostOptions) {
+    this.handler = handler;
+    this.ctx = ctx;
+    this.#dev = o.dev;
+    this.#counters = o.counters;
+    this.#report = o.report;
+    this.#halfOpen = handler.allowHalfOpen === true;
+    this.#onConnection = handler.onConnection;
+    this.#onData = handler.onData;
+    this.#onEnd = handler.onEnd;
+    this.#onDrain = handler.onDrain;
+    this.#onClose = handler.onClose;
+    this.#onTimeout = handler.onTimeout;
+    this.timers = new Timers((c) => this.#timeout(c));
+  }
+
+  /** the ring calls this with the number of records in `ring.events` */
+  readonly onEvents = (n: number): void => this.#dispatch(n);
+
+  attach(ring: NativeWorkerRing): void {
+    this.ring = ring;
+    this.highWater = ring.highWater;
+    this.#ev = ring.events;
+    this.#region = ring.buffers;
+    this.#bufSize = ring.bufferSize;
+  }
+
+  scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(this.#flush);
+  }
+
+  readonly #flush = (): void => {
+    this.#flushQueued = false;
+    this.ring.flush();
+  };
+
+  /** Deliver what a resumed connection got while paused, soon. */
+  replaySoon(c: Conn): void {
+    this.#replay.add(c);
+    if (this.#replayQueued) return;
+    this.#replayQueued = true;
+    queueMicrotask(() => {
+      this.#replayQueued = false;
+      const list = [...this.#replay];
+      this.#replay.clear();
+      const was = this.inBatch;
+      this.inBatch = true;
+      try {
+        for (const c of list) this.#replayPending(c);
+      } finally {
+        this.inBatch = was;
+      }
+      if (!was) this.ring.flush();
+    });
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  #dispatch(n: number): void {
+    const ev = this.#ev;
+    this.inBatch = true;
+    try {
+      for (let i = 0, o = 0; i < n; i++, o += WORDS) {
+        const w0 = ev[o];
+        const type = w0 & 0xffff;
+        const idx = ev[o + 1];
+        if (type === DATA) {
+          const c = this.#conns[idx];
+          if (c !== undefined && c._gen === w0 >>> 16) this.#data(c, ev[o + 2], ev[o + 3]);
+          continue;
+        }
+        switch (type) {
+          case CONNECT:
+            this.#connect(idx, w0 >>> 16, o);
+            break;
+          case END: {
+            const c = this.#conns[idx];
+            if (c !== undefined && c._gen === w0 >>> 16) this.#end(c);
+            break;
+          }
+          case DRAIN: {
+            const c = this.#conns[idx];
+            if (c !== undefined && c._gen === w0 >>> 16) this.#drain(c);
+            break;
+          }
+          case CLOSE: {
+            const c = this.#conns[idx];
+            if (c !== undefined && c._gen === w0 >>> 16) this.#close(c, ev[o + 2]);
+            break;
+          }
+          default:
+            break;
+        }
+      }
+    } finally {
+      this.inBatch = false;
+    }
+  }
+
+  #connect(idx: number, gen: number, o: number): void {
+    const ev = this.#ev;
+    const c = new Conn(this, idx, gen, ev[o + 2] >>> 0, ev[o + 3], ev[o + 4], ev[o + 5], ev[o + 6], ev[o + 7]);
+    this.#conns[idx] = c;
+    const cb = this.#onConnection;
+    if (cb !== undefined) {
+      try {
+        this.#async(c, cb.call(this.handler, c));
+      } catch (e) {
+        this.#threw(c, e);
+      }
+    }
+  }
+
+  #view(bid: number, len: number): Buffer {
+    let v = this.#views[bid];
+    if (v === undefined || v.length !== len) {
+      v = Buffer.from(this.#region, bid * this.#bufSize, len);
+      this.#views[bid] = v;
+    }
+    return v;
+  }
+
+  /** a copy in an ArrayBuffer of its own (detachable) */
+  #copy(src: Uint8Array): Buffer {
+    const ab = new ArrayBuffer(src.length);
+    const b = Buffer.from(ab);
+    b.set(src);
+    return b;
+  }
+
+  #data(c: Conn, bid: number, len: number): void {
+    const st = c._state;
+    if (st & (S_DESTROYED | S_CLOSED)) return;
+    c._state = st | S_TOUCHED;
+    if (st & S_PAUSED || c._pending !== null) {
+      if (c._pending !== null && !(st & S_PAUSED)) this.#replayPending(c);
+      if (c._state & S_PAUSED || c._pending !== null) {
+        (c._pending ??= []).push(this.#copy(this.#view(bid, len)));
+        return;
+      }
+      if (c._state & (S_DESTROYED | S_CLOSED)) return;
+    }
+    const cb = this.#onData;
+    if (cb === undefined) return;
+    if (this.#dev) {
+      this.#deliverCopy(c, this.#copy(this.#view(bid, len)));
+      return;
+    }
+    try {
+      this.#async(c, cb.call(this.handler, c, this.#view(bid, len)));
+    } catch (e) {
+      this.#threw(c, e);
+    }
+  }
+
+  /** onData with a copy; in dev mode the copy is detached afterwards */
+  #deliverCopy(c: Conn, b: Buffer): void {
+    try {
+      this.#async(c, this.#onData!.call(this.handler, c, b));
+    } catch (e) {
+      this.#threw(c, e);
+    } finally {
+      if (this.#dev) {
+        const ab = b.buffer as ArrayBuffer;
+        structuredClone(ab, { transfer: [ab] });
+      }
+    }
+  }
+
+  #replayPending(c: Conn): void {
+    const q = c._pending;
+    if (q === null) return;
+    while (q.length && !(c._state & (S_PAUSED | S_DESTROYED | S_CLOSED))) {
+      const b = q.shift()!;
+      if (b === null) {
+        c._pending = q.length ? q : null;
+        this.#deliverEnd(c);
+        continue;
+      }
+      if (this.#onData !== undefined) this.#deliverCopy(c, b);
+    }
+    if (c._state & (S_DESTROYED | S_CLOSED)) c._pending = null;
+    else if (!q.length) c._pending = null;
+  }
+
+  #end(c: Conn): void {
+    if (c._state & (S_DESTROYED | S_CLOSED)) return;
+    if (c._state & S_PAUSED || c._pending !== null) {
+      (c._pending ??= []).push(null);
+      return;
+    }
+    this.#deliverEnd(c);
+  }
+
+  #deliverEnd(c: Conn): void {
+    c._state |= S_EOF | S_TOUCHED;
+    const cb = this.#onEnd;
+    if (cb !== undefined) {
+      try {
+        this.#async(c, cb.call(this.handler, c));
+      } catch (e) {
+        this.#threw(c, e);
+        return;
+      }
+    }
+    if (!this.#halfOpen && !(c._state & (S_ENDED | S_DESTROYED | S_CLOSED))) c.end();
+  }
+
+  #drain(c: Conn): void {
+    if (!(c._state & S_NEED_DRAIN) || c._state & (S_DESTROYED | S_CLOSED)) return;
+    c._state &= ~S_NEED_DRAIN;
+    const cb = this.#onDrain;
+    if (cb === undefined) return;
+    try {
+      this.#async(c, cb.call(this.handler, c));
+    } catch (e) {
+      this.#threw(c, e);
+    }
+  }
+
+  #close(c: Conn, errno: number): void {
+    this.#conns[c._idx] = undefined;
+    const wasDestroyed = (c._state & S_DESTROYED) !== 0;
+    c._state |= S_CLOSED;
+    c._pending = null;
+    if (c._timeout) this.timers.delete(c);
+    const cb = this.#onClose;
+    if (cb === undefined) return;
+    const err = c._error ?? (errno < 0 && !wasDestroyed ? errnoError(errno, 'connection') : undefined);
+    try {
+      const r = cb.call(this.handler, c, err);
+      if (r !== undefined && typeof (r as PromiseLike<void>).then === 'function') (r as PromiseLike<void>).then(undefined, (e: unknown) => this.#count(e));
+    } catch (e) {
+      this.#count(e);
+    }
+  }
+
+  #timeout(c: Conn): void {
+    if (c._state & (S_DESTROYED | S_CLOSED)) return;
+    const cb = this.#onTimeout;
+    const was = this.inBatch;
+    this.inBatch = true;
+    try {
+      if (cb === undefined) {
+        c.destroy(Object.assign(new Error('connection idle timeout'), { code: 'ETIMEDOUT' }));
+      } else {
+        this.#async(c, cb.call(this.handler, c));
+      }
+    } catch (e) {
+      this.#threw(c, e);
+    } finally {
+      this.inBatch = was;
+    }
+    if (!was) this.ring.flush();
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  /** A callback returned a promise: its rejection counts as a throw. */
+  #async(c: Conn, r: unknown): void {
+    if (r !== undefined && r !== null && typeof (r as PromiseLike<void>).then === 'function') {
+      (r as PromiseLike<void>).then(undefined, (e: unknown) => this.#threw(c, e));
+    }
+  }
+
+  /** A callback threw: count, report, close that connection only. */
+  #threw(c: Conn, e: unknown): void {
+    this.#count(e);
+    const err = e instanceof Error ? e : new Error(String(e));
+    c.destroy(err);
+  }
+
+  #count(e: unknown): void {
+    Atomics.add(this.#counters.u64, WU.handler_errors, 1n);
+    const now = Date.now();
+    if (now - this.#lastReport >= 1000) {
+      this.#lastReport = now;
+      const suppressed = this.#suppressed;
+      this.#suppressed = 0;
+      this.#report(errorInfo(e), suppressed);
+    } else {
+      this.#suppressed++;
+    }
+  }
+}
+
+/** Build the context a handler's init/close receive. */
+export function handlerContext(workerId: number, workers: number, options: unknown, dev: boolean): HandlerContext {
+  return Object.freeze({ workerId, workers, threadId, options, dev });
+}
