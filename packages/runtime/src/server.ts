@@ -422,7 +422,7 @@ export class Server extends EventEmitter {
       bufSize: o.bufferSize,
       mode: module ? modes.js : modes[o.handler as BuiltinHandler],
       highWater: o.highWaterMark,
-      deferTaskrun: o.deferTaskrun,
+      deferTaskrun: o.workerDeferTaskrun,
       zcThreshold: o.zcThreshold,
     };
     if (proxy) {
