@@ -16,6 +16,8 @@
 //   proxy     ringleader proxy vs HAProxy vs nginx stream in front of the C
 //             epoll echo peer (skipped with a note while `ringleader proxy`
 //             does not exist)
+//   js        the JS handler path (bench/js-handler.mjs): JS echo handler vs
+//             Node net, examples/http-hello vs node:http under wrk
 //
 // Writes bench/results/<date>[-quick].md and one SVG chart per suite, and
 // prints the tables. --quick (1 round, short runs) finishes in under two
@@ -77,7 +79,7 @@ function posNum(name, v, zero = false) {
   return n;
 }
 
-const SUITES = ['echo64', 'echo16k', 'churn', 'openloop', 'proxy'];
+const SUITES = ['echo64', 'echo16k', 'churn', 'openloop', 'proxy', 'js'];
 const opts = parseArgs(process.argv.slice(2));
 if (opts.only) for (const s of opts.only) if (!SUITES.includes(s)) usage(`unknown suite ${s}`);
 const cfg = {
@@ -605,7 +607,22 @@ function suiteRows(suite, entries, labels) {
   });
 }
 
-function writeReport(m, startedAt, elapsedS, targets, agreement) {
+/** The JS handler suites run by bench/js-handler.mjs, with the same rounds and times. */
+async function suiteJs() {
+  if (!existsSync(join(ROOT, 'bench', 'js-handler.mjs'))) return null;
+  say('js: JS handler path (bench/js-handler.mjs)');
+  const args = [join(ROOT, 'bench', 'js-handler.mjs'), '--json', '--rounds', String(cfg.rounds), '--duration', String(Math.max(1, Math.round(cfg.duration))), '--warmup', String(Math.max(1, Math.round(cfg.warmup)))];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30 * 60_000, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = (r.stdout ?? '').trim().split('\n').pop();
+  try {
+    return JSON.parse(line);
+  } catch {
+    notes.js = `bench/js-handler.mjs did not report (exit ${r.status})`;
+    return { error: notes.js };
+  }
+}
+
+function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
   mkdirSync(opts.out, { recursive: true });
   const day = startedAt.toISOString().slice(0, 10);
   const stamp = `${day}${opts.quick ? '-quick' : ''}`;
@@ -684,6 +701,21 @@ function writeReport(m, startedAt, elapsedS, targets, agreement) {
       md.push('');
     }
   }
+  if (js?.suites) {
+    md.push('## JS handler path');
+    md.push('');
+    md.push('`bench/js-handler.mjs`: every server pinned to one CPU (ringleader with one worker), load on the other; echo driven by bench/peers/loadgen (100 connections, 64 B), HTTP by wrk -c 100.');
+    md.push('');
+    for (const [name, suite] of Object.entries(js.suites)) {
+      md.push(table(['server', `median ${suite.unit}`, 'rounds'], Object.entries(suite.median).map(([k, v]) => [k, v === null ? 'failed' : human(v), (suite.samples[k] ?? []).map((x) => human(x)).join(' / ')])));
+      md.push('');
+    }
+  } else if (notes.js) {
+    md.push('## JS handler path');
+    md.push('');
+    md.push(`Note: ${notes.js}`);
+    md.push('');
+  }
   md.push('## Caveats');
   md.push('');
   md.push('- Loopback only: client and server share the kernel and memory bandwidth; zero-copy sends are always copied on loopback.');
@@ -720,6 +752,7 @@ async function main() {
     if (wanted('openloop')) await suiteOpenLoop(round);
     if (wanted('proxy')) await suiteProxy(round);
   }
+  const js = wanted('js') ? await suiteJs() : null;
   const elapsedS = (Date.now() - t0) / 1000;
 
   const targets = [];
@@ -743,7 +776,13 @@ async function main() {
     const all = agreement.filter((a) => a.ratio !== null);
     targets.push({ name: 'load drivers agree within 10% (stress vs loadgen, echo 64 B)', shown: `${all.filter((a) => a.agree === 'yes').length} of ${all.length} servers`, want: 'all', status: all.length && all.every((a) => a.agree === 'yes') ? 'met' : all.length ? 'NOT met' : 'not measured' });
   }
-  const rep = writeReport(m, startedAt, elapsedS, targets, agreement);
+  if (js?.suites) {
+    for (const [name, label] of [['echo', 'JS echo handler / Node net (64 B msgs/s)'], ['http', 'examples/http-hello / node:http (wrk req/s)']]) {
+      const t = js.suites[name]?.target;
+      if (t) targets.push(target(`issue 6 ${label}`, t.measured, '>=', t.ratio));
+    }
+  }
+  const rep = writeReport(m, startedAt, elapsedS, targets, agreement, js);
   say('');
   say(rep.text);
   say('');
