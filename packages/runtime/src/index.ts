@@ -15,6 +15,7 @@ export type {
   PauseReason,
   ProxyWorkerStats,
   ServerStats,
+  Totals,
   UpstreamStats,
   ZeroCopyStats,
   ShardState,

@@ -14,13 +14,11 @@ namespace rl {
 struct AcceptorCore : Core {
   rl_acceptor a;
   bool inited = false;
-  Napi::FunctionReference on_batch;
   Napi::ObjectReference keep_i32, keep_u64, keep_ev;
-  napi_async_context actx = nullptr;
   bool in_batch = false;
 };
 
-class Acceptor : public Napi::ObjectWrap<Acceptor> {
+class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Acceptor",
@@ -42,15 +40,14 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
   }
 
   // new Acceptor(opts, i32, u64, onBatch(nEvents))
-  Acceptor(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Acceptor>(info) {
+  Acceptor(const Napi::CallbackInfo &info) : RingWrap(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[0].IsObject() || !info[3].IsFunction()) {
       ThrowType(env, "Acceptor(opts, i32, u64, onBatch)");
       return;
     }
     Napi::Object o = info[0].As<Napi::Object>();
-    core_ = new AcceptorCore();
-    core_->owner = this;
+    Adopt(new AcceptorCore());
     rl_acceptor_opts ao = {};
     ao.table_size = OptU(o, "tableSize", 4096);
     ao.max_armed = OptU(o, "maxArmed", 64);
@@ -62,8 +59,7 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
     c.i32 = ArrayData<int32_t>(info[1], RL_A_I32_COUNT, &core_->keep_i32);
     c.u64 = ArrayData<uint64_t>(info[2], RL_A_U64_COUNT, &core_->keep_u64);
     if (!c.i32 || !c.u64) {
-      delete core_;
-      core_ = nullptr;
+      Abandon();
       ThrowType(env, "acceptor counters must be an Int32Array and a BigUint64Array of the layout's size");
       return;
     }
@@ -76,50 +72,31 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
     const char *failed = "io_uring_queue_init";
     int r = rl_acceptor_init(&core_->a, &ao, c, &failed);
     if (r < 0) {
-      delete core_;
-      core_ = nullptr;
+      Abandon();
       ThrowErrno(env, r, failed);
       return;
     }
     core_->inited = true;
-    core_->on_batch = Napi::Persistent(info[3].As<Napi::Function>());
-    napi_async_init(env, Value(), Napi::String::New(env, "ringleader:acceptor"), &core_->actx);
+    BindCallback(env, core_, Value(), info[3].As<Napi::Function>(), "ringleader:acceptor");
     core_->on_ready = &Acceptor::OnReady;
     core_->destroy = &Acceptor::Destroy;
     r = StartPoll(env, core_, core_->a.ring.efd);
     if (r < 0) {
-      rl_acceptor_destroy(&core_->a);
-      delete core_;
-      core_ = nullptr;
+      Destroy(core_);
+      Abandon();
       ThrowErrno(env, r, "uv_poll_start");
       return;
     }
   }
 
-  ~Acceptor() override {
-    if (core_) {
-      core_->owner = nullptr;
-      Shutdown(core_);
-      core_ = nullptr;
-    }
-  }
-
  private:
-  AcceptorCore *core_ = nullptr;
-
-  bool Live(const Napi::CallbackInfo &info) {
-    if (core_ && !core_->closed) return true;
-    ThrowErrno(info.Env(), -EBADF, "acceptor");
-    return false;
-  }
+  bool Live(const Napi::CallbackInfo &info) { return Alive(info, "acceptor"); }
 
   static void Destroy(Core *base) {
     auto *c = static_cast<AcceptorCore *>(base);
     if (c->inited) rl_acceptor_destroy(&c->a);
     c->inited = false;
-    if (c->actx) napi_async_destroy(c->env, c->actx);
-    c->actx = nullptr;
-    c->on_batch.Reset();
+    UnbindCallback(c);
     c->keep_i32.Reset();
     c->keep_u64.Reset();
     c->keep_ev.Reset();
@@ -131,9 +108,7 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
     unsigned n = c->a.nev;
     c->in_batch = true;
     napi_value argv[1] = {Napi::Number::New(env, n)};
-    napi_value result;
-    napi_value recv = c->owner ? static_cast<Acceptor *>(c->owner)->Value() : env.Undefined();
-    napi_make_callback(env, c->actx, recv, c->on_batch.Value(), 1, argv, &result);
+    CallJs(c, Receiver(c), 1, argv);
     c->in_batch = false;
     if (!c->closed) {
       c->a.nev = 0;
@@ -146,7 +121,7 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
     auto *c = static_cast<AcceptorCore *>(base);
     int r = rl_acceptor_run(&c->a);
     (void)r;
-    if (c->a.nev && !c->on_batch.IsEmpty()) Deliver(c);
+    if (c->a.nev && !c->cb.IsEmpty()) Deliver(c);
   }
 
   // After a call from JS outside a batch: submit now; deliver events it made.
@@ -281,14 +256,6 @@ class Acceptor : public Napi::ObjectWrap<Acceptor> {
     return Napi::Number::New(info.Env(), rl_acceptor_free(&core_->a));
   }
 
-  Napi::Value Close(const Napi::CallbackInfo &info) {
-    if (core_) {
-      core_->owner = nullptr;
-      Shutdown(core_);
-      core_ = nullptr;
-    }
-    return info.Env().Undefined();
-  }
 };
 
 void InitAcceptor(Napi::Env env, Napi::Object exports) { exports.Set("Acceptor", Acceptor::Init(env)); }

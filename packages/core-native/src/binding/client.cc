@@ -15,9 +15,7 @@ struct ClientCore : Core {
   bool inited = false;
   bool done_sent = false;
   int run_err = 0;
-  Napi::FunctionReference on_done;
   Napi::ObjectReference keep_i32, keep_u64;
-  napi_async_context actx = nullptr;
 };
 
 static bool ParseAddrs(const Napi::Value &v, bool with_port, std::vector<rl_addr> &out) {
@@ -69,7 +67,7 @@ static uint64_t ArgU64(const Napi::Value &v) {
   return 0;
 }
 
-class ClientRing : public Napi::ObjectWrap<ClientRing> {
+class ClientRing : public RingWrap<ClientRing, ClientCore> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "ClientRing",
@@ -84,7 +82,7 @@ class ClientRing : public Napi::ObjectWrap<ClientRing> {
   }
 
   // new ClientRing(opts, i32, u64, onDone(errno))
-  ClientRing(const Napi::CallbackInfo &info) : Napi::ObjectWrap<ClientRing>(info) {
+  ClientRing(const Napi::CallbackInfo &info) : RingWrap(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[0].IsObject() || !info[3].IsFunction()) {
       ThrowType(env, "ClientRing(opts, i32, u64, onDone)");
@@ -127,60 +125,40 @@ class ClientRing : public Napi::ObjectWrap<ClientRing> {
     co.buf_size = OptU(o, "bufSize", 16384);
     co.no_defer_taskrun = OptB(o, "deferTaskrun", true) ? 0 : 1;
 
-    core_ = new ClientCore();
-    core_->owner = this;
+    Adopt(new ClientCore());
     rl_counters c;
     c.i32 = ArrayData<int32_t>(info[1], RL_C_I32_COUNT, &core_->keep_i32);
     c.u64 = ArrayData<uint64_t>(info[2], RL_C_U64_COUNT, &core_->keep_u64);
     if (!c.i32 || !c.u64) {
-      delete core_;
-      core_ = nullptr;
+      Abandon();
       ThrowType(env, "client counters must be an Int32Array and a BigUint64Array of the layout's size");
       return;
     }
     const char *failed = "rl_client_init";
     int r = rl_client_init(&core_->cl, &co, c, &failed);
     if (r < 0) {
-      delete core_;
-      core_ = nullptr;
+      Abandon();
       ThrowErrno(env, r, failed);
       return;
     }
     core_->inited = true;
-    core_->on_done = Napi::Persistent(info[3].As<Napi::Function>());
-    napi_async_init(env, Value(), Napi::String::New(env, "ringleader:client"), &core_->actx);
+    BindCallback(env, core_, Value(), info[3].As<Napi::Function>(), "ringleader:client");
     core_->on_ready = &ClientRing::OnReady;
     core_->destroy = &ClientRing::Destroy;
     r = StartPoll(env, core_, core_->cl.ring.efd);
     if (r < 0) {
-      rl_client_destroy(&core_->cl);
-      core_->inited = false;
-      if (core_->actx) napi_async_destroy(env, core_->actx);
-      core_->on_done.Reset();
-      delete core_;
-      core_ = nullptr;
+      Destroy(core_);
+      Abandon();
       ThrowErrno(env, r, "uv_poll_start");
     }
   }
 
-  ~ClientRing() override {
-    if (core_) {
-      core_->owner = nullptr;
-      Shutdown(core_);
-      core_ = nullptr;
-    }
-  }
-
  private:
-  ClientCore *core_ = nullptr;
-
   static void Destroy(Core *base) {
     auto *c = static_cast<ClientCore *>(base);
     if (c->inited) rl_client_destroy(&c->cl);
     c->inited = false;
-    if (c->actx) napi_async_destroy(c->env, c->actx);
-    c->actx = nullptr;
-    c->on_done.Reset();
+    UnbindCallback(c);
     c->keep_i32.Reset();
     c->keep_u64.Reset();
   }
@@ -192,23 +170,17 @@ class ClientRing : public Napi::ObjectWrap<ClientRing> {
       // io_uring_enter itself failed: the run cannot go on; say so once
       c->run_err = r;
     }
-    if ((rl_client_done(&c->cl) || c->run_err) && !c->done_sent && !c->on_done.IsEmpty()) {
+    if ((rl_client_done(&c->cl) || c->run_err) && !c->done_sent && !c->cb.IsEmpty()) {
       c->done_sent = true;
       Napi::Env env(c->env);
       Napi::HandleScope scope(env);
       napi_value argv[1] = {Napi::Number::New(env, c->run_err)};
-      napi_value result;
-      napi_value recv = c->owner ? static_cast<ClientRing *>(c->owner)->Value() : env.Undefined();
-      napi_make_callback(env, c->actx, recv, c->on_done.Value(), 1, argv, &result);
+      CallJs(c, Receiver(c), 1, argv);
       Rethrow(env);
     }
   }
 
-  bool Alive(const Napi::CallbackInfo &info) {
-    if (core_ && !core_->closed) return true;
-    ThrowErrno(info.Env(), -EBADF, "client ring");
-    return false;
-  }
+  bool Live(const Napi::CallbackInfo &info) { return Alive(info, "client ring"); }
 
   // wake the loop so OnReady runs (delivers "done" outside of this JS call)
   void Poke() {
@@ -220,7 +192,7 @@ class ClientRing : public Napi::ObjectWrap<ClientRing> {
   // start(tStart, tMeasure, tEnd): monotonic nanoseconds (bigint); tEnd 0 = none
   Napi::Value Start(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (!Alive(info)) return env.Undefined();
+    if (!Live(info)) return env.Undefined();
     int r = rl_client_start(&core_->cl, ArgU64(info[0]), ArgU64(info[1]), ArgU64(info[2]));
     if (r < 0) {
       ThrowErrno(env, r, "io_uring_submit");
@@ -266,14 +238,6 @@ class ClientRing : public Napi::ObjectWrap<ClientRing> {
     return Napi::Number::New(info.Env(), core_->cl.ring.setup_flags);
   }
 
-  Napi::Value Close(const Napi::CallbackInfo &info) {
-    if (core_) {
-      core_->owner = nullptr;
-      Shutdown(core_);
-      core_ = nullptr;
-    }
-    return info.Env().Undefined();
-  }
 };
 
 static Napi::Value MonotonicNs(const Napi::CallbackInfo &info) {

@@ -96,8 +96,31 @@ struct Core {
   void *owner = nullptr;  // the ObjectWrap, cleared when it is finalized
   void (*on_ready)(Core *) = nullptr;
   void (*destroy)(Core *) = nullptr;
+  // the one JS callback of this ring (acceptor: onBatch, worker in JS mode:
+  // onEvents, client: onDone) and its async context
+  Napi::FunctionReference cb;
+  napi_async_context actx = nullptr;
   virtual ~Core() {}
 };
+
+inline void BindCallback(Napi::Env env, Core *c, Napi::Value resource, Napi::Function fn, const char *name) {
+  c->env = env;
+  c->cb = Napi::Persistent(fn);
+  napi_async_init(env, resource, Napi::String::New(env, name), &c->actx);
+}
+
+inline void UnbindCallback(Core *c) {
+  if (c->actx) napi_async_destroy(c->env, c->actx);
+  c->actx = nullptr;
+  c->cb.Reset();
+}
+
+// One crossing into JS from the loop, as a callback with async context; a
+// throw stays pending for the caller to hand to Rethrow().
+inline void CallJs(Core *c, napi_value recv, size_t argc, const napi_value *argv) {
+  napi_value result;
+  napi_make_callback(c->env, c->actx, recv, c->cb.Value(), argc, argv, &result);
+}
 
 inline void OnPollClosed(uv_handle_t *h) {
   Core *c = static_cast<Core *>(h->data);
@@ -149,6 +172,54 @@ inline int StartPoll(Napi::Env env, Core *c, int efd) {
   return 0;
 }
 
+
+// ---------------------------------------------------------------------------
+// The JS object of a ring owner: holds its Core until close(), GC, or env
+// cleanup (whichever comes first) shuts it down.
+
+template <typename Derived, typename CoreT>
+class RingWrap : public Napi::ObjectWrap<Derived> {
+ public:
+  explicit RingWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Derived>(info) {}
+  ~RingWrap() override { Release(); }
+
+  // close(): tear the ring down now; later calls do nothing
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Release();
+    return info.Env().Undefined();
+  }
+
+ protected:
+  CoreT *core_ = nullptr;
+
+  CoreT *Adopt(CoreT *c) {
+    core_ = c;
+    c->owner = static_cast<Derived *>(this);
+    return c;
+  }
+  // a constructor failing before its poll started: free the Core it made
+  void Abandon() {
+    delete core_;
+    core_ = nullptr;
+  }
+  void Release() {
+    if (!core_) return;
+    core_->owner = nullptr;
+    Shutdown(core_);
+    core_ = nullptr;
+  }
+  // throws EBADF naming `what` once closed
+  bool Alive(const Napi::CallbackInfo &info, const char *what) {
+    if (core_ && !core_->closed) return true;
+    ThrowErrno(info.Env(), -EBADF, what);
+    return false;
+  }
+  // `this` for a JS callback: the object, or undefined once it is gone
+  static napi_value Receiver(Core *c) {
+    if (c->owner) return static_cast<Derived *>(c->owner)->Value();
+    return Napi::Env(c->env).Undefined();
+  }
+};
 
 }  // namespace rl
 

@@ -46,8 +46,6 @@ struct WorkerCore : Core {
   // JS mode
   bool js = false;
   bool in_batch = false;
-  Napi::FunctionReference on_events;
-  napi_async_context actx = nullptr;
   Napi::ObjectReference keep_ev;   // Int32Array of event records
   Napi::ObjectReference keep_bufs; // ArrayBuffer over the receive buffers
   int32_t *ev = nullptr;
@@ -102,7 +100,7 @@ static bool ParseProxy(Napi::Env env, const Napi::Object &o, WorkerCore *core, r
   return true;
 }
 
-class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
+class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "WorkerRing",
@@ -128,7 +126,7 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
   }
 
   // new WorkerRing(opts, i32, u64[, onEvents(n)]) -- onEvents is required in JS mode
-  WorkerRing(const Napi::CallbackInfo &info) : Napi::ObjectWrap<WorkerRing>(info) {
+  WorkerRing(const Napi::CallbackInfo &info) : RingWrap(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 3 || !info[0].IsObject()) {
       ThrowType(env, "WorkerRing(opts, i32, u64[, onEvents])");
@@ -139,8 +137,7 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
       return;
     }
     Napi::Object o = info[0].As<Napi::Object>();
-    core_ = new WorkerCore();
-    core_->owner = this;
+    Adopt(new WorkerCore());
     rl_worker_opts wo = {};
     wo.table_size = OptU(o, "tableSize", 4096);
     wo.buf_count = OptU(o, "bufCount", 1024);
@@ -154,8 +151,7 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     std::vector<rl_addr> addrs;
     if (wo.mode == RL_MODE_PROXY) {
       if (!ParseProxy(env, o, core_, &pc, &addrs)) {
-        delete core_;
-        core_ = nullptr;
+        Abandon();
         return;
       }
       wo.mode_config = &pc;
@@ -164,16 +160,14 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     c.i32 = ArrayData<int32_t>(info[1], RL_W_I32_COUNT, &core_->keep_i32);
     c.u64 = ArrayData<uint64_t>(info[2], RL_W_U64_COUNT, &core_->keep_u64);
     if (!c.i32 || !c.u64) {
-      delete core_;
-      core_ = nullptr;
+      Abandon();
       ThrowType(env, "worker counters must be an Int32Array and a BigUint64Array of the layout's size");
       return;
     }
     const char *failed = "io_uring_queue_init";
     int r = rl_worker_init(&core_->w, &wo, c, &failed);
     if (r < 0) {
-      delete core_;
-      core_ = nullptr;
+      Abandon();
       ThrowErrno(env, r, failed);
       return;
     }
@@ -182,30 +176,18 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     core_->destroy = &WorkerRing::DestroyCore;
     if (wo.mode == RL_MODE_JS && !SetUpJs(env, o, info[3].As<Napi::Function>())) {
       DestroyCore(core_);
-      delete core_;
-      core_ = nullptr;
+      Abandon();
       return;
     }
     r = StartPoll(env, core_, core_->w.ring.efd);
     if (r < 0) {
       DestroyCore(core_);
-      delete core_;
-      core_ = nullptr;
+      Abandon();
       ThrowErrno(env, r, "uv_poll_start");
     }
   }
 
-  ~WorkerRing() override {
-    if (core_) {
-      core_->owner = nullptr;
-      Shutdown(core_);
-      core_ = nullptr;
-    }
-  }
-
  private:
-  WorkerCore *core_ = nullptr;
-
   static void DestroyCore(Core *b) {
     auto *wc = static_cast<WorkerCore *>(b);
     if (wc->region && wc->inited) {
@@ -228,9 +210,7 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     wc->inited = false;
     if (wc->region) RegionRelease(wc->region);
     wc->region = nullptr;
-    if (wc->actx) napi_async_destroy(wc->env, wc->actx);
-    wc->actx = nullptr;
-    wc->on_events.Reset();
+    UnbindCallback(wc);
     wc->keep_ev.Reset();
     wc->keep_bufs.Reset();
     wc->keep_i32.Reset();
@@ -272,8 +252,7 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
       ab = own;
     }
     c->keep_bufs = Napi::Persistent(Napi::Value(env, ab).As<Napi::Object>());
-    c->on_events = Napi::Persistent(fn);
-    napi_async_init(env, Value(), Napi::String::New(env, "ringleader:worker"), &c->actx);
+    BindCallback(env, c, Value(), fn, "ringleader:worker");
     c->on_ready = &WorkerRing::OnReadyJs;
     return true;
   }
@@ -299,9 +278,7 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     while (!c->closed && (n = rl_js_ready(&c->w)) > 0) {
       if (c->copy) CopyData(c, n);
       napi_value argv[1] = {Napi::Number::New(env, n)};
-      napi_value result;
-      napi_value recv = c->owner ? static_cast<WorkerRing *>(c->owner)->Value() : env.Undefined();
-      napi_make_callback(env, c->actx, recv, c->on_events.Value(), 1, argv, &result);
+      CallJs(c, Receiver(c), 1, argv);
       if (c->closed) break;  // JS closed the ring from the callback
       rl_js_consumed(&c->w, n);
       if (env.IsExceptionPending()) break;
@@ -467,17 +444,14 @@ class WorkerRing : public Napi::ObjectWrap<WorkerRing> {
     return Napi::Number::New(info.Env(), core_->w.live);
   }
 
+  // close(): views of the receive buffers kept past it read as detached
+  // rather than as stale memory
   Napi::Value Close(const Napi::CallbackInfo &info) {
-    if (core_) {
-      if (core_->region && !core_->keep_bufs.IsEmpty()) {
-        // views kept past close read as detached rather than stale memory
-        napi_detach_arraybuffer(info.Env(), core_->keep_bufs.Value());
-        if (info.Env().IsExceptionPending()) info.Env().GetAndClearPendingException();
-      }
-      core_->owner = nullptr;
-      Shutdown(core_);
-      core_ = nullptr;
+    if (core_ && core_->region && !core_->keep_bufs.IsEmpty()) {
+      napi_detach_arraybuffer(info.Env(), core_->keep_bufs.Value());
+      if (info.Env().IsExceptionPending()) info.Env().GetAndClearPendingException();
     }
+    Release();
     return info.Env().Undefined();
   }
 };
