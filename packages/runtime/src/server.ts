@@ -150,24 +150,26 @@ export interface ZeroCopyStats {
   note?: string;
 }
 
+/** Totals over every worker (including workers that were replaced). */
+export interface Totals {
+  accepted: number;
+  closed: number;
+  bytesIn: number;
+  bytesOut: number;
+  recvs: number;
+  sends: number;
+  forced: number;
+  connErrors: number;
+  handlerErrors: number;
+}
+
 /** Whole-server statistics from {@link Server.stats}. */
 export interface ServerStats {
   listening: boolean;
   address: AddressInfo | null;
   uptimeMs: number;
   workers: WorkerStats[];
-  total: {
-    live: number;
-    accepted: number;
-    closed: number;
-    bytesIn: number;
-    bytesOut: number;
-    recvs: number;
-    sends: number;
-    forced: number;
-    connErrors: number;
-    handlerErrors: number;
-  };
+  total: Totals & { live: number };
   acceptor: Record<string, number>;
   held: number;
   paused: boolean;
@@ -201,16 +203,7 @@ interface Shard {
 }
 
 /** Totals carried over from shards that died, so sums never go backward. */
-interface Retired {
-  accepted: number;
-  closed: number;
-  bytesIn: number;
-  bytesOut: number;
-  recvs: number;
-  sends: number;
-  forced: number;
-  connErrors: number;
-  handlerErrors: number;
+interface Retired extends Totals {
   restarts: number;
 }
 
