@@ -64,7 +64,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     log(`verified: ${num(result.messages)} echoes, ${result.verifyFailures} mismatches, ${errors} connection errors`);
     for (const m of r.verification.mismatches.slice(0, 3)) log(`  mismatch: ${describeMismatch(m)}`);
     for (const w of result.perWorker) log(`  worker ${w.worker}: ${w.accepted} connections, ${num(w.recvs)} messages, ${bytes(w.bytesIn)}`);
-    log(`hand-off latency (accept -> worker ring): p50 ${st.handoff.p50Us.toFixed(1)} us, p99 ${st.handoff.p99Us.toFixed(1)} us`);
+    log(`hand-off latency (accept -> worker ring; all connections opened at once): p50 ${st.handoff.p50Us.toFixed(1)} us, p99 ${st.handoff.p99Us.toFixed(1)} us`);
     log(`closed: ${summary.drained} drained, ${summary.forced} forced`);
   }
   return result.verifyFailures || errors || !result.messages ? 1 : 0;

@@ -21,9 +21,13 @@ export type UpstreamPolicy = 'round-robin' | 'least-connections' | 'random';
 export const UPSTREAM_POLICIES: readonly UpstreamPolicy[] = ['round-robin', 'least-connections', 'random'];
 
 /**
- * Default zero-copy threshold: sends of a whole 16 KiB buffer or more.
- * Measured (bench/zc.mjs): below that, send_zc's second completion costs more
- * than the copy it can save; on loopback the kernel copies anyway.
+ * Default zero-copy threshold: one full 16 KiB receive buffer. What this
+ * machine can measure (bench/zc.mjs, echo over loopback, server and load on
+ * their own CPUs): the kernel copies every zero-copy send on loopback, and
+ * send_zc for every send costs 2-5% against plain send (0.95-0.98x at 4, 16
+ * and 64 KiB); with sockets going back to plain send after 4 copied sends it
+ * is 0.96-1.04x. Below a full buffer a send_zc's notification completion is a
+ * larger share of the work, and the pinning it needs buys little.
  */
 export const DEFAULT_ZC_THRESHOLD = 16384;
 
