@@ -94,6 +94,9 @@ struct Core {
   bool closed = false;
   napi_async_cleanup_hook_handle hook = nullptr;
   void *owner = nullptr;  // the ObjectWrap, cleared when it is finalized
+  // tells the owner to drop its pointer: after Shutdown the Core may be freed
+  // (env cleanup frees it while the ObjectWrap lives on until finalized)
+  void (*forget)(void *owner) = nullptr;
   void (*on_ready)(Core *) = nullptr;
   void (*destroy)(Core *) = nullptr;
   // the one JS callback of this ring (acceptor: onBatch, worker in JS mode:
@@ -131,6 +134,8 @@ inline void OnPollClosed(uv_handle_t *h) {
 
 // Stop polling, destroy the engine; free the Core once libuv is done with it.
 inline void Shutdown(Core *c) {
+  if (c->owner && c->forget) c->forget(c->owner);
+  c->owner = nullptr;
   if (c->closed) return;
   c->closed = true;
   if (c->polling) {
@@ -195,6 +200,7 @@ class RingWrap : public Napi::ObjectWrap<Derived> {
   CoreT *Adopt(CoreT *c) {
     core_ = c;
     c->owner = static_cast<Derived *>(this);
+    c->forget = [](void *o) { static_cast<RingWrap *>(static_cast<Derived *>(o))->core_ = nullptr; };
     return c;
   }
   // a constructor failing before its poll started: free the Core it made
@@ -204,9 +210,10 @@ class RingWrap : public Napi::ObjectWrap<Derived> {
   }
   void Release() {
     if (!core_) return;
-    core_->owner = nullptr;
-    Shutdown(core_);
+    CoreT *c = core_;
     core_ = nullptr;
+    c->owner = nullptr;
+    Shutdown(c);
   }
   // throws EBADF naming `what` once closed
   bool Alive(const Napi::CallbackInfo &info, const char *what) {
