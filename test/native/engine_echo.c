@@ -56,64 +56,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int port;
-static volatile int clients_done, client_failures;
-
-static void *client_main(void *arg)
-{
-	int id = (int) (long) arg;
-	unsigned seed = (unsigned) id * 7919u + 1;
-	for (int i = id; i < CLIENTS; i += CONCURRENCY) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-			__atomic_add_fetch(&client_failures, 1, __ATOMIC_RELAXED);
-			close(fd);
-			continue;
-		}
-		size_t len = 1 + rand_r(&seed) % 65536;
-		unsigned char *out = malloc(len), *in = malloc(len);
-		for (size_t k = 0; k < len; k++)
-			out[k] = (unsigned char) rand_r(&seed);
-		size_t sent = 0, got = 0;
-		/* interleave so neither side's socket buffers fill */
-		while (got < len) {
-			if (sent < len) {
-				ssize_t n = send(fd, out + sent, len - sent > 8192 ? 8192 : len - sent, MSG_DONTWAIT);
-				if (n > 0)
-					sent += (size_t) n;
-			}
-			struct pollfd p = { fd, POLLIN, 0 };
-			if (poll(&p, 1, sent < len ? 1 : 2000) <= 0) {
-				if (sent < len)
-					continue;
-				break;
-			}
-			ssize_t n = recv(fd, in + got, len - got, 0);
-			if (n <= 0)
-				break;
-			got += (size_t) n;
-		}
-		if (got != len || memcmp(in, out, len) != 0) {
-			fprintf(stderr, "client %d: echoed %zu of %zu bytes\n", i, got, len);
-			__atomic_add_fetch(&client_failures, 1, __ATOMIC_RELAXED);
-		}
-		shutdown(fd, SHUT_WR);
-		char b;
-		struct pollfd p = { fd, POLLIN, 0 };
-		poll(&p, 1, 2000);
-		if (recv(fd, &b, 1, 0) != 0) {
-			fprintf(stderr, "client %d: no clean EOF\n", i);
-			__atomic_add_fetch(&client_failures, 1, __ATOMIC_RELAXED);
-		}
-		close(fd);
-		free(out);
-		free(in);
-	}
-	__atomic_add_fetch(&clients_done, 1, __ATOMIC_RELAXED);
-	return NULL;
-}
+static echo_clients ec;
 
 int main(void)
 {
@@ -146,17 +89,24 @@ int main(void)
 	rl_addr_parse(&la, "127.0.0.1", 0);
 	int lfd = rl_listen(&la, 512, 0, NULL);
 	REQUIRE(lfd >= 0, "listen %d", lfd);
-	port = rl_local_port(lfd);
+	ec.port = rl_local_port(lfd);
 	REQUIRE(rl_acceptor_start(&a, lfd) == 0, "start");
 
 	pthread_t ct[CONCURRENCY];
-	for (long i = 0; i < CONCURRENCY; i++)
-		pthread_create(&ct[i], NULL, client_main, (void *) i);
+	echo_client_arg cargs[CONCURRENCY];
+	ec.clients = CLIENTS;
+	ec.concurrency = CONCURRENCY;
+	ec.max_len = 65536;
+	ec.chunk = 8192;
+	ec.seed_salt = 1;
+	ec.early_shut = 0;
+	ec.poll_ms = 2000;
+	echo_clients_start(&ec, ct, cargs);
 
 	/* the scheduler, minimal: round robin, held queue, ENFILE -> saturated */
 	int held[1024], nheld = 0, rr = 0, saturated[NW] = { 0 }, enfile = 0, ok = 0;
 	uint64_t deadline = rl_now_ns() + 60ull * 1000000000ull;
-	while (clients_done < CONCURRENCY && rl_now_ns() < deadline) {
+	while (ec.done < CONCURRENCY && rl_now_ns() < deadline) {
 		struct pollfd p = { a.ring.efd, POLLIN, 0 };
 		poll(&p, 1, 5);
 		rl_acceptor_run(&a);
@@ -209,7 +159,7 @@ int main(void)
 		if (RL_LOAD(&w[0].i32[RL_WI_live]) == 0 && RL_LOAD(&w[1].i32[RL_WI_live]) == 0 && a.used == 0)
 			break;
 	}
-	CHECK(client_failures == 0, "%d client failures", client_failures);
+	CHECK(ec.failures == 0, "%d client failures", ec.failures);
 	CHECK(ok == CLIENTS, "hand-offs %d of %d", ok, CLIENTS);
 	CHECK(a.used == 0, "acceptor slots still used: %u", a.used);
 	CHECK(au[RL_AU_accepted] == CLIENTS, "accepted %llu", (unsigned long long) au[RL_AU_accepted]);

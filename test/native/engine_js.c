@@ -174,64 +174,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int port;
-static volatile int clients_done, client_failures;
-
-static void *client_main(void *arg)
-{
-	int id = (int) (long) arg;
-	unsigned seed = (unsigned) id * 7919u + 3;
-	for (int i = id; i < CLIENTS; i += CONCURRENCY) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-			__atomic_add_fetch(&client_failures, 1, __ATOMIC_RELAXED);
-			close(fd);
-			continue;
-		}
-		size_t len = 1 + rand_r(&seed) % 40000;
-		unsigned char *out = malloc(len), *in = malloc(len + 1);
-		for (size_t k = 0; k < len; k++)
-			out[k] = (unsigned char) rand_r(&seed);
-		size_t sent = 0, got = 0;
-		while (got < len) {
-			if (sent < len) {
-				ssize_t n = send(fd, out + sent, len - sent > 3000 ? 3000 : len - sent, MSG_DONTWAIT);
-				if (n > 0)
-					sent += (size_t) n;
-				if (sent == len)
-					shutdown(fd, SHUT_WR); /* half-close with the echo still on its way */
-			}
-			struct pollfd p = { fd, POLLIN, 0 };
-			if (poll(&p, 1, sent < len ? 1 : 3000) <= 0) {
-				if (sent < len)
-					continue;
-				break;
-			}
-			ssize_t n = recv(fd, in + got, len + 1 - got, 0);
-			if (n <= 0)
-				break;
-			got += (size_t) n;
-		}
-		if (got != len || memcmp(in, out, len) != 0) {
-			fprintf(stderr, "client %d: echoed %zu of %zu bytes\n", i, got, len);
-			__atomic_add_fetch(&client_failures, 1, __ATOMIC_RELAXED);
-		}
-		char b;
-		struct pollfd p = { fd, POLLIN, 0 };
-		poll(&p, 1, 3000);
-		if (recv(fd, &b, 1, 0) != 0) {
-			fprintf(stderr, "client %d: no clean EOF\n", i);
-			__atomic_add_fetch(&client_failures, 1, __ATOMIC_RELAXED);
-		}
-		close(fd);
-		free(out);
-		free(in);
-	}
-	__atomic_add_fetch(&clients_done, 1, __ATOMIC_RELAXED);
-	return NULL;
-}
+static echo_clients ec;
 
 int main(void)
 {
@@ -256,17 +199,24 @@ int main(void)
 	rl_addr_parse(&la, "127.0.0.1", 0);
 	int lfd = rl_listen(&la, 512, 0, NULL);
 	REQUIRE(lfd >= 0, "listen %d", lfd);
-	port = rl_local_port(lfd);
+	ec.port = rl_local_port(lfd);
 	REQUIRE(rl_acceptor_start(&a, lfd) == 0, "start");
 
 	pthread_t ct[CONCURRENCY];
-	for (long i = 0; i < CONCURRENCY; i++)
-		pthread_create(&ct[i], NULL, client_main, (void *) i);
+	echo_client_arg cargs[CONCURRENCY];
+	ec.clients = CLIENTS;
+	ec.concurrency = CONCURRENCY;
+	ec.max_len = 40000;
+	ec.chunk = 3000;
+	ec.seed_salt = 3;
+	ec.early_shut = 1;
+	ec.poll_ms = 3000;
+	echo_clients_start(&ec, ct, cargs);
 
 	/* hand every accepted slot to the worker; retry on a full table */
 	int held[256], nheld = 0, ok = 0;
 	uint64_t deadline = rl_now_ns() + 90ull * 1000000000ull;
-	while (clients_done < CONCURRENCY && rl_now_ns() < deadline) {
+	while (ec.done < CONCURRENCY && rl_now_ns() < deadline) {
 		struct pollfd p = { a.ring.efd, POLLIN, 0 };
 		poll(&p, 1, 5);
 		rl_acceptor_run(&a);
@@ -304,7 +254,7 @@ int main(void)
 	stop = 1;
 	pthread_join(wt, NULL);
 
-	CHECK(client_failures == 0, "%d client failures", client_failures);
+	CHECK(ec.failures == 0, "%d client failures", ec.failures);
 	CHECK(ok == CLIENTS, "hand-offs %d of %d", ok, CLIENTS);
 	CHECK(connects == CLIENTS && closes == CLIENTS && ends == CLIENTS, "connects %d ends %d closes %d", connects, ends, closes);
 	CHECK(close_errors == 0, "%d closes with an error", close_errors);
