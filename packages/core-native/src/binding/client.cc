@@ -300,16 +300,8 @@ static Napi::Value ClientLayout(Napi::Env env) {
   o.Set("histSubBits", (double)RL_CLIENT_HIST_SUB_BITS);
   o.Set("errOffset", (double)RL_C_U64_ERR);
   o.Set("errSlots", (double)RL_CLIENT_ERR_SLOTS);
-  Napi::Object modes = Napi::Object::New(env);
-  modes.Set("echo", (double)RL_CM_ECHO);
-  modes.Set("churn", (double)RL_CM_CHURN);
-  modes.Set("bulk", (double)RL_CM_BULK);
-  modes.Set("idle", (double)RL_CM_IDLE);
-  o.Set("modes", modes);
-  Napi::Object sock = Napi::Object::New(env);
-  sock.Set("ring", (double)RL_SOCK_RING);
-  sock.Set("fd", (double)RL_SOCK_FD);
-  o.Set("sockModes", sock);
+  o.Set("modes", Consts(env, {{"echo", RL_CM_ECHO}, {"churn", RL_CM_CHURN}, {"bulk", RL_CM_BULK}, {"idle", RL_CM_IDLE}}));
+  o.Set("sockModes", Consts(env, {{"ring", RL_SOCK_RING}, {"fd", RL_SOCK_FD}}));
   return o;
 }
 #undef RL_NAME

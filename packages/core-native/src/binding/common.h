@@ -15,6 +15,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 #include <unistd.h>
 
 // engine headers carry their own extern "C" guards (liburing's must not be
@@ -177,6 +178,13 @@ inline int StartPoll(Napi::Env env, Core *c, int efd) {
   return 0;
 }
 
+
+// { name: value } object of engine constants, for the JS side
+inline Napi::Object Consts(Napi::Env env, std::initializer_list<std::pair<const char *, double>> kv) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto &e : kv) o.Set(e.first, e.second);
+  return o;
+}
 
 // ---------------------------------------------------------------------------
 // The JS object of a ring owner: holds its Core until close(), GC, or env

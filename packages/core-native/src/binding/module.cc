@@ -112,34 +112,27 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("strerror", Napi::Function::New(env, Strerror));
   exports.Set("histLowerBounds", Napi::Function::New(env, HistLowerBounds));
   exports.Set("layout", Layout(env));
-  Napi::Object modes = Napi::Object::New(env);
-  modes.Set("echo", (double)RL_MODE_ECHO);
-  modes.Set("proxy", (double)RL_MODE_PROXY);
-  modes.Set("js", (double)RL_MODE_JS);
-  exports.Set("modes", modes);
-  Napi::Object upol = Napi::Object::New(env);
-  upol.Set("round-robin", (double)RL_UP_ROUND_ROBIN);
-  upol.Set("least-connections", (double)RL_UP_LEAST_CONN);
-  upol.Set("random", (double)RL_UP_RANDOM);
-  exports.Set("upstreamPolicies", upol);
-  Napi::Object ev = Napi::Object::New(env);
-  ev.Set("ACCEPT", (double)RL_AEV_ACCEPT);
-  ev.Set("HANDOFF_OK", (double)RL_AEV_HANDOFF_OK);
-  ev.Set("HANDOFF_ERR", (double)RL_AEV_HANDOFF_ERR);
-  ev.Set("ACCEPT_ERR", (double)RL_AEV_ACCEPT_ERR);
-  ev.Set("STALL", (double)RL_AEV_STALL);
-  ev.Set("UNSTALL", (double)RL_AEV_UNSTALL);
-  ev.Set("REJECTED", (double)RL_AEV_REJECTED);
-  ev.Set("CLOSED", (double)RL_AEV_CLOSED);
-  exports.Set("acceptorEvents", ev);
-  Napi::Object jev = Napi::Object::New(env);
-  jev.Set("CONNECT", (double)RL_JEV_CONNECT);
-  jev.Set("DATA", (double)RL_JEV_DATA);
-  jev.Set("END", (double)RL_JEV_END);
-  jev.Set("DRAIN", (double)RL_JEV_DRAIN);
-  jev.Set("CLOSE", (double)RL_JEV_CLOSE);
-  jev.Set("WORDS", (double)RL_JS_EV_WORDS);
-  exports.Set("jsEvents", jev);
+  exports.Set("modes", Consts(env, {{"echo", RL_MODE_ECHO}, {"proxy", RL_MODE_PROXY}, {"js", RL_MODE_JS}}));
+  exports.Set("upstreamPolicies", Consts(env, {
+                                          {"round-robin", RL_UP_ROUND_ROBIN},
+                                          {"least-connections", RL_UP_LEAST_CONN},
+                                          {"random", RL_UP_RANDOM}}));
+  exports.Set("acceptorEvents", Consts(env, {
+                                          {"ACCEPT", RL_AEV_ACCEPT},
+                                          {"HANDOFF_OK", RL_AEV_HANDOFF_OK},
+                                          {"HANDOFF_ERR", RL_AEV_HANDOFF_ERR},
+                                          {"ACCEPT_ERR", RL_AEV_ACCEPT_ERR},
+                                          {"STALL", RL_AEV_STALL},
+                                          {"UNSTALL", RL_AEV_UNSTALL},
+                                          {"REJECTED", RL_AEV_REJECTED},
+                                          {"CLOSED", RL_AEV_CLOSED}}));
+  exports.Set("jsEvents", Consts(env, {
+                                          {"CONNECT", RL_JEV_CONNECT},
+                                          {"DATA", RL_JEV_DATA},
+                                          {"END", RL_JEV_END},
+                                          {"DRAIN", RL_JEV_DRAIN},
+                                          {"CLOSE", RL_JEV_CLOSE},
+                                          {"WORDS", RL_JS_EV_WORDS}}));
   Napi::Object ver = Napi::Object::New(env);
   ver.Set("liburing", RL_LIBURING_VERSION);
   ver.Set("liburingHeader", std::to_string(RL_LIBURING_MAJOR) + "." + std::to_string(RL_LIBURING_MINOR));
