@@ -248,6 +248,7 @@ export class Server extends EventEmitter {
   #pauses = 0;
   #resumes = 0;
   #dropped = 0;
+  #dispatchWarned = false;
   #recheck?: NodeJS.Timeout;
   #retryTimer?: NodeJS.Timeout;
   #retryLater: number[] = [];
@@ -669,11 +670,16 @@ export class Server extends EventEmitter {
     const acc = this.#acceptor;
     if (!acc) return;
     this.#scheduler.refresh();
-    let want = this.#heldLen;
     const max = this.options.maxConnections;
-    if (Number.isFinite(max)) want = Math.min(want, Math.max(0, max - this.#scheduler.load()));
-    if (want > 0) {
+    // each pass either hands off every slot it was given or stops at one
+    // that failed: a slot that can never be handed off is dropped, so it
+    // costs only its own connection and never stalls the queue behind it
+    for (let pass = 0; pass < 4; pass++) {
+      let want = this.#heldLen;
+      if (Number.isFinite(max)) want = Math.min(want, Math.max(0, max - this.#scheduler.load()));
+      if (want <= 0) break;
       const got = this.#scheduler.assign(want, this.#idsBuf);
+      if (!got) break;
       const cap = this.#held.length;
       for (let i = 0; i < got; i++) {
         const s = this.#byId.get(this.#idsBuf[i])!;
@@ -681,7 +687,7 @@ export class Server extends EventEmitter {
         this.#targetsBuf[i] = s.target;
         s.block.addGauge(WI.inflight, 1);
       }
-      const queued = got ? acc.dispatch(this.#slotsBuf, this.#targetsBuf, got) : 0;
+      const queued = acc.dispatch(this.#slotsBuf, this.#targetsBuf, got);
       this.#heldHead = (this.#heldHead + queued) % cap;
       this.#heldLen -= queued;
       // anything assigned but not queued goes back (still at the head)
@@ -690,12 +696,36 @@ export class Server extends EventEmitter {
         this.#scheduler.settled(s.id);
         s.block.addGauge(WI.inflight, -1);
       }
-      if (queued < got) {
-        const err = this.#targetsBuf[queued];
-        this.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
-      }
+      if (queued === got) break;
+      if (!this.#onDispatchError(this.#slotsBuf[queued], this.#targetsBuf[queued])) break;
     }
     this.#updatePause();
+  }
+
+  /**
+   * A hand-off could not even be queued (the failing slot is at the head of
+   * the held queue). Returns true when the queue can go on at once.
+   */
+  #onDispatchError(slot: number, err: number): boolean {
+    const code = errnoName(err);
+    if (code === 'EBUSY' || code === 'EAGAIN' || code === 'EBADFD') {
+      // a full submission queue, or a worker removed since it was picked:
+      // the slot is still ours; the next pass (or the 2 ms recheck) retries
+      if (!this.#dispatchWarned) {
+        this.#dispatchWarned = true;
+        this.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
+      }
+      return code === 'EBADFD';
+    }
+    // the engine does not hold this slot (or refuses it for good): it can
+    // never be handed off; drop it from the queue and count it
+    this.#heldHead = (this.#heldHead + 1) % this.#held.length;
+    this.#heldLen--;
+    this.#dropped++;
+    // close it if the engine still owns it (-EINVAL when it does not)
+    this.#acceptor?.drop(slot);
+    this.emit('warning', Object.assign(errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'), { slot }));
+    return true;
   }
 
   #updatePause(): void {

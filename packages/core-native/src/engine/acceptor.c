@@ -279,17 +279,27 @@ static void on_accepted(rl_acceptor *a, int slot, const struct sockaddr *sa)
 	emit(a, RL_AEV_ACCEPT, slot, (int32_t) id, 0);
 }
 
-static void slot_freed(rl_acceptor *a, unsigned slot)
+/*
+ * A close of `slot` for connection `id` completed. The slot may already hold
+ * a newer connection (see ud.h): only the owner's own close clears it. The
+ * count of used slots drops either way, since the kernel freed one.
+ */
+static void slot_closed(rl_acceptor *a, unsigned slot, uint32_t id, int res)
 {
-	if (slot < a->table_size)
+	int owner = slot < a->table_size && a->slot_conn[slot] == id;
+	if (res < 0 && owner) {
+		/* the close failed: clear the slot by update so it is reusable */
+		int none = -1;
+		io_uring_register_files_update(&a->ring.ring, slot, &none, 1);
+	}
+	if (owner)
 		a->slot_conn[slot] = 0;
 	if (a->used)
 		a->used--;
 }
 
-static void acc_cqe(void *ctx, struct io_uring_cqe *cqe)
+void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 {
-	rl_acceptor *a = ctx;
 	uint64_t ud = cqe->user_data;
 	int res = cqe->res;
 	switch (rl_ud_op(ud)) {
@@ -345,30 +355,24 @@ static void acc_cqe(void *ctx, struct io_uring_cqe *cqe)
 	case RL_OP_HANDOFF_CLOSE:
 		if (res == -ECANCELED)
 			break; /* the send failed: the slot is still ours */
-		if (res < 0) {
-			/* close failed; clear the slot by update so it is reusable */
-			int none = -1;
-			io_uring_register_files_update(&a->ring.ring, rl_ud_idx(ud), &none, 1);
-		}
-		slot_freed(a, rl_ud_idx(ud));
+		slot_closed(a, rl_ud_idx(ud), rl_ud_conn_id(ud), res);
 		break;
-	case RL_OP_REJECT_CLOSE: {
-		unsigned slot = rl_ud_idx(ud);
-		uint32_t id = slot < a->table_size ? a->slot_conn[slot] : 0;
-		if (res < 0) {
-			int none = -1;
-			io_uring_register_files_update(&a->ring.ring, slot, &none, 1);
-		}
-		slot_freed(a, slot);
-		if (rl_ud_aux(ud)) {
-			RL_ADD(&a->c.u64[RL_AU_rejected], 1);
-			emit(a, RL_AEV_REJECTED, (int) slot, (int32_t) id, 0);
-		}
+	case RL_OP_REJECT:
+		slot_closed(a, rl_ud_idx(ud), rl_ud_conn_id(ud), res);
+		RL_ADD(&a->c.u64[RL_AU_rejected], 1);
+		emit(a, RL_AEV_REJECTED, (int) rl_ud_idx(ud), (int32_t) rl_ud_conn_id(ud), 0);
 		break;
-	}
+	case RL_OP_DROP:
+		slot_closed(a, rl_ud_idx(ud), rl_ud_conn_id(ud), res);
+		break;
 	default:
 		break; /* cancels, setsockopt: nothing to account */
 	}
+}
+
+static void acc_cqe(void *ctx, struct io_uring_cqe *cqe)
+{
+	rl_acceptor_complete((rl_acceptor *) ctx, cqe);
 }
 
 static void acc_after_round(void *ctx)
@@ -439,7 +443,7 @@ int rl_acceptor_handoff(rl_acceptor *a, unsigned slot, unsigned target)
 	sqe->user_data = rl_ud(RL_OP_HANDOFF, slot, 0, (uint16_t) target);
 	sqe = rl_ring_sqe(&a->ring);
 	io_uring_prep_close_direct(sqe, slot);
-	sqe->user_data = rl_ud(RL_OP_HANDOFF_CLOSE, slot, 0, (uint16_t) target);
+	sqe->user_data = rl_ud_slot_conn(RL_OP_HANDOFF_CLOSE, slot, a->slot_conn[slot]);
 	return 0;
 }
 
@@ -461,7 +465,7 @@ static int close_slot(rl_acceptor *a, unsigned slot, int rst)
 	}
 	sqe = rl_ring_sqe(&a->ring);
 	io_uring_prep_close_direct(sqe, slot);
-	sqe->user_data = rl_ud(RL_OP_REJECT_CLOSE, slot, 0, (uint16_t) rst);
+	sqe->user_data = rl_ud_slot_conn(rst ? RL_OP_REJECT : RL_OP_DROP, slot, a->slot_conn[slot]);
 	return 0;
 }
 

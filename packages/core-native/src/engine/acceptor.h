@@ -100,6 +100,9 @@ void rl_acceptor_destroy(rl_acceptor *a);
 
 /* one wake: drain CQEs into events, keep accepts armed */
 int rl_acceptor_run(rl_acceptor *a);
+/* account one completion of the acceptor ring (what rl_acceptor_run does
+ * for each CQE); public so tests can replay an order the kernel can post */
+void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe);
 
 int rl_acceptor_add_target(rl_acceptor *a, int ring_fd);
 int rl_acceptor_remove_target(rl_acceptor *a, unsigned idx);

@@ -13,6 +13,15 @@
  * connection id instead of idx/gen/aux:
  *
  *   [ RL_OP_HANDOFF_IN:8 ][ 0:24 ][ conn id:32 ]
+ *
+ * So does the close of an acceptor slot, next to the slot:
+ *
+ *   [ op:8 ][ slot:24 ][ conn id:32 ]
+ *
+ * because its CQE can arrive after the slot was reused: the kernel frees
+ * the slot when the close runs, and when that is in io-wq the close's CQE
+ * is posted later by task work, possibly behind the CQE of an accept that
+ * already took the slot. The id says which connection the close was for.
  */
 #ifndef RL_UD_H
 #define RL_UD_H
@@ -26,10 +35,10 @@ enum rl_op {
 	RL_OP_ACCEPT_CANCEL, /* async cancel of accepts */
 	RL_OP_BACKOFF,       /* timeout that ends an accept back-off */
 	RL_OP_HANDOFF,       /* msg_ring fd_alloc (source side); idx = slot, aux = target */
-	RL_OP_HANDOFF_CLOSE, /* linked close_direct of the source slot */
+	RL_OP_HANDOFF_CLOSE, /* linked close_direct of the source slot; slot + conn id */
 	RL_OP_HANDOFF_IN,    /* target side: the fd arrived; low 32 bits = conn id */
-	RL_OP_REJECT,        /* SO_LINGER{1,0} then close of a rejected slot */
-	RL_OP_REJECT_CLOSE,
+	RL_OP_REJECT,        /* close of a rejected slot, after SO_LINGER{1,0}; slot + conn id */
+	RL_OP_DROP,          /* quiet close (FIN) of a held slot; slot + conn id */
 	RL_OP_RECV,          /* multishot recv; aux = side */
 	RL_OP_SEND,          /* send; aux = side */
 	RL_OP_SEND_ZC,       /* send_zc_fixed; aux = buffer id << 1 | side (the
@@ -64,6 +73,11 @@ static inline uint64_t rl_ud_handoff_in(uint32_t conn_id)
 	return ((uint64_t) RL_OP_HANDOFF_IN << 56) | (uint64_t) conn_id;
 }
 static inline uint32_t rl_ud_conn_id(uint64_t ud) { return (uint32_t) ud; }
+
+static inline uint64_t rl_ud_slot_conn(unsigned op, uint32_t slot, uint32_t conn_id)
+{
+	return ((uint64_t) (op & 0xff) << 56) | ((uint64_t) (slot & 0xffffff) << 32) | conn_id;
+}
 
 #define RL_IDX_MAX 0xffffffu
 
