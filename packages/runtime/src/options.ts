@@ -98,7 +98,15 @@ export interface ServerOptions {
    * `conn.write()` returns false (`onDrain` follows at half). Default 262144.
    */
   highWaterMark?: number;
-  /** Use a multishot accept while the acceptor table has plenty of room. Default true. */
+  /**
+   * Use a multishot accept while the acceptor table has plenty of room.
+   * Default false: bounded single-shot accepts, never more in flight than
+   * free slots. One multishot completion pass takes every connection waiting
+   * in the listen backlog (and any that arrive meanwhile), so it is armed
+   * only while the free slots exceed twice the backlog plus 1,024, and
+   * cancelled below the backlog plus 1,024; a burst larger than that margin
+   * can still overrun the table, which is why it is not the default.
+   */
   multishotAccept?: boolean;
   /**
    * The acceptor ring asks for IORING_SETUP_DEFER_TASKRUN (falls back when
@@ -236,7 +244,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     bufferCount: powerOfTwo('bufferCount', o.bufferCount, 1024, 1, 32768),
     bufferSize,
     highWaterMark: int('highWaterMark', o.highWaterMark, 256 * 1024, bufferSize, 1 << 30),
-    multishotAccept: bool('multishotAccept', o.multishotAccept, true),
+    multishotAccept: bool('multishotAccept', o.multishotAccept, false),
     deferTaskrun: bool('deferTaskrun', o.deferTaskrun, true),
     workerDeferTaskrun: bool('workerDeferTaskrun', o.workerDeferTaskrun, false),
     reusePort: bool('reusePort', o.reusePort, false),

@@ -306,6 +306,8 @@ export class Server extends EventEmitter {
           {
             tableSize: o.acceptorTableSize,
             multishot: o.multishotAccept,
+            // a multishot pass can take the whole backlog at once (see options)
+            multishotMargin: o.backlog + 1024,
             deferTaskrun: o.deferTaskrun,
             maxArmed: 64,
             // a handler module sees conn.remoteAddress: record peer addresses

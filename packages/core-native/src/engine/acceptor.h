@@ -8,7 +8,9 @@
  * that can still complete (single-shot in flight, or a multishot's worst
  * case) never exceeds the number of free slots. A direct accept into a full
  * table is accepted by the kernel and then dropped, so the table must never
- * be full when an accept completes.
+ * be full when an accept completes. A multishot accept takes the whole
+ * listen backlog in one completion pass, so it is only safe while the free
+ * slots exceed the backlog: the runtime sets multishot_margin from it.
  *
  * Policy (which worker, when to pause) lives in JS; the engine reports what
  * happened as events and does what JS decides.
