@@ -207,7 +207,7 @@ interface Retired extends Totals {
   restarts: number;
 }
 
-const RETRY_ERRNOS = new Set(['EOVERFLOW', 'ENOMEM', 'EAGAIN', 'EBUSY']);
+const RETRY_ERRNOS = new Set(['ENOMEM', 'EAGAIN', 'EBUSY']);
 const DEAD_ERRNOS = new Set(['EBADFD', 'EBADF', 'EOWNERDEAD', 'ENXIO']);
 
 let probed: ReturnType<typeof probe> | undefined;
@@ -647,6 +647,11 @@ export class Server extends EventEmitter {
     } else if (DEAD_ERRNOS.has(code)) {
       if (s && s.state === 'ready') this.#onShardFailed(s, errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
       this.#holdUnshift(slot);
+    } else if (code === 'EOVERFLOW') {
+      // delivered to the worker unannounced: never retried (that would
+      // install the socket twice); the engine has shut it down and closes it
+      this.#dropped++;
+      this.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
     } else if (RETRY_ERRNOS.has(code)) {
       this.#retryLater.push(slot);
       this.#retryTimer ??= setTimeout(() => {

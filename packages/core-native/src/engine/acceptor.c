@@ -240,10 +240,11 @@ static void count_accept_error(rl_acceptor *a, int res)
 /* An accept failed: wait before trying again, doubling up to 1 s. */
 static void backoff(rl_acceptor *a, int res)
 {
-	count_accept_error(a, res);
-	if (a->backoff_armed) {
+	/* the other accepts armed next to the one that failed fail the same
+	 * way in the same pass: one failure, counted and reported once */
+	if (a->backoff_armed)
 		return;
-	}
+	count_accept_error(a, res);
 	a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : 5;
 	if (a->backoff_ms > 1000)
 		a->backoff_ms = 1000;
@@ -298,6 +299,21 @@ static void slot_closed(rl_acceptor *a, unsigned slot, uint32_t id, int res)
 		a->used--;
 }
 
+/* shut a slot's socket down (FIN to the peer, whoever else holds it) and
+ * close it; the close's CQE accounts the slot as RL_OP_DROP does */
+static void abandon_slot(rl_acceptor *a, unsigned slot)
+{
+	if (slot >= a->table_size || !a->slot_conn[slot] || rl_ring_reserve(&a->ring, 2) < 0)
+		return;
+	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
+	io_uring_prep_shutdown(sqe, (int) slot, SHUT_RDWR);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+	sqe->user_data = rl_ud(RL_OP_SHUTDOWN, slot, 0, 0);
+	sqe = rl_ring_sqe(&a->ring);
+	io_uring_prep_close_direct(sqe, slot);
+	sqe->user_data = rl_ud_slot_conn(RL_OP_DROP, slot, a->slot_conn[slot]);
+}
+
 void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = cqe->user_data;
@@ -345,7 +361,21 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 		case ENFILE: RL_ADD(&a->c.u64[RL_AU_handoff_enfile], 1); break;
 		case EBADFD: case EBADF: case EOWNERDEAD: case ENXIO:
 			RL_ADD(&a->c.u64[RL_AU_handoff_dead], 1); break;
-		case EOVERFLOW: case ENOMEM: case EAGAIN:
+		case EOVERFLOW:
+			/*
+			 * The target's table holds the socket, but its CQ was
+			 * full and the kernel could not queue the CQE, so the
+			 * worker does not know (msg_ring(3): the sender must
+			 * deliver the news). fd_alloc does not say which slot,
+			 * and a retry would install the socket twice. End the
+			 * connection: shutdown reaches the socket through both
+			 * copies, then our copy is closed. Worker CQs are sized
+			 * so that this cannot happen in normal operation.
+			 */
+			RL_ADD(&a->c.u64[RL_AU_handoff_overflow], 1);
+			abandon_slot(a, slot);
+			break;
+		case ENOMEM: case EAGAIN:
 			RL_ADD(&a->c.u64[RL_AU_handoff_retry], 1); break;
 		default: RL_ADD(&a->c.u64[RL_AU_handoff_other], 1); break;
 		}

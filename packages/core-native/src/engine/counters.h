@@ -87,7 +87,7 @@
 
 #define RL_ACCEPTOR_U64(X)                                                     \
 	X(accepted)                                                             \
-	X(accept_errors)                                                        \
+	X(accept_errors)    /* accept failures, one per back-off period */      \
 	X(err_emfile)                                                           \
 	X(err_enfile)                                                           \
 	X(err_enobufs)                                                          \
@@ -97,7 +97,8 @@
 	X(handoffs)         /* successful hand-offs */                          \
 	X(handoff_enfile)   /* target table full */                             \
 	X(handoff_dead)     /* target ring gone (EBADFD, EBADF, EOWNERDEAD) */  \
-	X(handoff_retry)    /* EOVERFLOW, ENOMEM: retried */                    \
+	X(handoff_retry)    /* ENOMEM, EAGAIN: retried */                       \
+	X(handoff_overflow) /* EOVERFLOW: delivered unannounced; connection ended */ \
 	X(handoff_other)                                                        \
 	X(rejected)         /* closed with RST by overflow: 'reject' */         \
 	X(multishot_arms)                                                       \

@@ -49,8 +49,8 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 	w->hiwat = o->hiwat ? o->hiwat : 256 * 1024;
 	w->lowat = o->lowat ? o->lowat : w->hiwat / 2;
 	unsigned sq = o->sq_entries ? o->sq_entries : 2048;
-	rl_ring_opts ro = { .sq_entries = sq, .cq_entries = sq * 4, .files = o->table_size,
-			    .no_defer_taskrun = o->no_defer_taskrun };
+	rl_ring_opts ro = { .sq_entries = sq, .cq_entries = rl_worker_cq_entries(sq, o->table_size, bcount),
+			    .files = o->table_size, .no_defer_taskrun = o->no_defer_taskrun };
 	int ret = rl_ring_init(&w->ring, &ro, failed_call);
 	if (ret < 0)
 		return ret;

@@ -144,6 +144,24 @@ typedef struct rl_worker {
 	int timer_armed;
 } rl_worker;
 
+/*
+ * CQ entries for a worker ring: room for every completion that can be
+ * outstanding at once, so a hand-off's CQE never meets a full CQ (older
+ * kernels then fail the sender's msg_ring with -EOVERFLOW after the fd was
+ * already installed). Per slot: a hand-off arrival, a send and a zero-copy
+ * notification (a proxy client has a second socket with the same); per
+ * provided buffer one receive; plus a full SQ of other requests. Capped at
+ * the kernel's maximum; newer kernels queue any excess on an overflow list.
+ */
+static inline unsigned rl_worker_cq_entries(unsigned sq, unsigned table_size, unsigned buf_count)
+{
+	unsigned long want = (unsigned long) sq + 3ul * table_size + buf_count;
+	unsigned cq = 4 * sq;
+	while (cq < want && cq < 65536)
+		cq <<= 1;
+	return cq;
+}
+
 int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 		   const char **failed_call);
 void rl_worker_destroy(rl_worker *w);
