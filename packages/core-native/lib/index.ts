@@ -62,6 +62,8 @@ export interface NativeAcceptor {
   reject(slot: number): number;
   drop(slot: number): number;
   pause(): void;
+  /** keep `delta` more (negative: fewer) slots free for connections a failing worker sends back */
+  reserve(delta: number): void;
   resume(): void;
   stop(): void;
   free(): number;
@@ -104,6 +106,8 @@ export interface NativeWorkerRing {
   readonly live: number;
   readonly setupFlags: number;
   closeAll(): number;
+  /** the worker is failing: send every later arrival back to the acceptor ring `acceptorRingFd` */
+  evacuate(acceptorRingFd: number): void;
   close(): void;
 
   // ---- JS mode (see engine/js.h); connections are named by (index, generation)

@@ -200,6 +200,8 @@ interface Shard {
   state: ShardState;
   threadId: number;
   task?: Promise<ShardResult>;
+  /** failing: the connections it still held when it was told to end */
+  liveAtExit?: number;
 }
 
 /** Totals carried over from shards that died, so sums never go backward. */
@@ -440,12 +442,17 @@ export class Server extends EventEmitter {
       upstreamCounters: shard.upstreams?.sab,
       port: port2,
       handler: module ? { url: module.url, options: o.handlerOptions, dev: o.dev } : undefined,
+      acceptorRingFd: this.#acceptor!.ringFd,
     };
     return new Promise<void>((resolve, reject) => {
       let started = false;
       port1.on('message', (m: ShardMessage) => {
         if (m.type === 'handler-error') {
           this.#onHandlerError(index, m.error, m.suppressed);
+          return;
+        }
+        if (m.type === 'failing') {
+          this.#onShardFailing(shard, port1);
           return;
         }
         if (m.type !== 'ready' || shard.state !== 'starting') return;
@@ -513,6 +520,36 @@ export class Server extends EventEmitter {
     process.stderr.write(`ringleader: handler error in worker ${worker}${more}: ${error.stack ?? error.message}\n`);
   }
 
+  /**
+   * A worker's thread is about to end with an uncaught exception. Out of
+   * rotation first; it sends what still arrives back to the acceptor (slots
+   * reserved for that); once no hand-off to it is in flight it may end, and
+   * #onShardFailed replaces it.
+   */
+  #onShardFailing(shard: Shard, port: import('node:worker_threads').MessagePort): void {
+    const acc = this.#acceptor;
+    if (shard.state !== 'ready' || !acc) {
+      port.postMessage({ type: 'exit' } satisfies ShardCommand);
+      return;
+    }
+    if (this.#scheduler.has(shard.id)) this.#scheduler.remove(shard.id);
+    const b = shard.block;
+    // what can still arrive: hand-offs in flight, and delivered ones it has not seen
+    const coming = Math.max(0, b.gauge(WI.inflight)) + Math.max(0, shard.delivered - b.total(WU.accepted));
+    acc.reserve(coming);
+    port.postMessage({ type: 'evacuate' } satisfies ShardCommand);
+    const t0 = Date.now();
+    const poll = setInterval(() => {
+      if (b.gauge(WI.inflight) > 0 && Date.now() - t0 < 1000) return;
+      clearInterval(poll);
+      // its ring zeroes the gauge as it goes: what it holds now ends with it
+      shard.liveAtExit = b.gauge(WI.live);
+      port.postMessage({ type: 'exit' } satisfies ShardCommand);
+      // the last returns land on the acceptor thread's next pass
+      setTimeout(() => this.#acceptor?.reserve(-coming), 100).unref();
+    }, 1);
+  }
+
   /** A worker threw or exited: out of rotation first, then replace it. */
   #onShardFailed(shard: Shard, err: Error): void {
     if (shard.state === 'failed' || shard.state === 'closed') return;
@@ -546,15 +583,16 @@ export class Server extends EventEmitter {
     }
     const b = shard.block;
     const r = this.#retired;
+    const lost = crashed ? Math.max(b.gauge(WI.live), shard.liveAtExit ?? 0) : 0;
     r.accepted += b.total(WU.accepted);
     // a crashed worker's open connections ended with it
-    r.closed += b.total(WU.closed) + (crashed ? b.gauge(WI.live) : 0);
+    r.closed += b.total(WU.closed) + lost;
     r.bytesIn += b.total(WU.bytes_in);
     r.bytesOut += b.total(WU.bytes_out);
     r.recvs += b.total(WU.recvs);
     r.sends += b.total(WU.sends);
     r.forced += b.total(WU.forced);
-    r.connErrors += b.total(WU.conn_errors) + (crashed ? b.gauge(WI.live) : 0);
+    r.connErrors += b.total(WU.conn_errors) + lost;
     r.handlerErrors += b.total(WU.handler_errors);
     b.setGauge(WI.live, 0);
     b.u64.fill(0n);

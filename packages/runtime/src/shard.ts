@@ -37,16 +37,25 @@ export interface ShardTask {
   upstreamCounters?: SharedArrayBuffer;
   port: MessagePort;
   handler?: ShardHandler;
+  /** the acceptor ring, where a failing shard sends its late arrivals back */
+  acceptorRingFd: number;
 }
 
 /** Messages from the shard to the main thread. */
 export type ShardMessage =
   | { type: 'ready'; ringFd: number; threadId: number; setupFlags: number }
   | { type: 'closed'; forced: number }
-  | { type: 'handler-error'; error: ErrorInfo; suppressed: number };
+  | { type: 'handler-error'; error: ErrorInfo; suppressed: number }
+  /** an uncaught exception: the shard will end; take it out of rotation */
+  | { type: 'failing'; error: ErrorInfo };
 
 /** Messages from the main thread to the shard. */
-export type ShardCommand = { type: 'close'; graceMs: number };
+export type ShardCommand =
+  | { type: 'close'; graceMs: number }
+  /** failing: send every later arrival back to the acceptor */
+  | { type: 'evacuate' }
+  /** failing: nothing more is on its way; end the thread with the error */
+  | { type: 'exit' };
 
 /** What the task resolves with. */
 export interface ShardResult {
@@ -87,6 +96,7 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
     ? new native.WorkerRing(opts, counters.i32, counters.u64, host.onEvents)
     : new native.WorkerRing(opts, counters.i32, counters.u64);
   host?.attach(ring);
+  onFatal(task, ring);
   const RESOLUTION_MS = 10;
   const lag = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   lag.enable();
@@ -101,7 +111,7 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
   const ready: ShardMessage = { type: 'ready', ringFd: ring.ringFd, threadId, setupFlags: ring.setupFlags };
   task.port.postMessage(ready);
 
-  const cmd = await new Promise<ShardCommand>((resolve) => {
+  const cmd = await new Promise<Extract<ShardCommand, { type: 'close' }>>((resolve) => {
     task.port.on('message', (m: ShardCommand) => {
       if (m.type === 'close') resolve(m);
     });
@@ -130,4 +140,38 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
   task.port.postMessage(done);
   task.port.close();
   return { id: task.id, forced };
+}
+
+/**
+ * An uncaught exception (a handler throwing from a timer, say) ends this
+ * thread, as it would end a Node process. Before it does, the main thread
+ * takes the shard out of rotation and the ring sends every hand-off still
+ * arriving back to the acceptor, to be placed on another worker: the crash
+ * costs the connections this worker already had, and no others. If the
+ * main thread does not answer within 2 s the thread ends anyway.
+ */
+function onFatal(task: ShardTask, ring: { evacuate(fd: number): void }): void {
+  const fatal = (err: unknown) => {
+    process.off('uncaughtException', fatal);
+    const die = () =>
+      setImmediate(() => {
+        throw err;
+      });
+    const timer = setTimeout(die, 2000);
+    task.port.on('message', (m: ShardCommand) => {
+      if (m.type === 'evacuate') {
+        try {
+          ring.evacuate(task.acceptorRingFd);
+        } catch {
+          // the ring is gone already: nothing can arrive
+        }
+      } else if (m.type === 'exit') {
+        clearTimeout(timer);
+        die();
+      }
+    });
+    const m: ShardMessage = { type: 'failing', error: errorInfo(err) };
+    task.port.postMessage(m);
+  };
+  process.on('uncaughtException', fatal);
 }

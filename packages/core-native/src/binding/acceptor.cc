@@ -30,6 +30,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
                            InstanceMethod("reject", &Acceptor::Reject),
                            InstanceMethod("drop", &Acceptor::Drop),
                            InstanceMethod("pause", &Acceptor::Pause),
+                           InstanceMethod("reserve", &Acceptor::Reserve),
                            InstanceMethod("resume", &Acceptor::Resume),
                            InstanceMethod("stop", &Acceptor::Stop),
                            InstanceMethod("close", &Acceptor::Close),
@@ -226,6 +227,14 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     int r = rl_acceptor_drop(&core_->a, info[0].As<Napi::Number>().Uint32Value());
     Flush();
     return Napi::Number::New(info.Env(), r);
+  }
+
+  // reserve(delta): slots kept free for connections sent back by a failing worker
+  Napi::Value Reserve(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    rl_acceptor_reserve(&core_->a, info[0].As<Napi::Number>().Int32Value());
+    Flush();
+    return info.Env().Undefined();
   }
 
   Napi::Value Pause(const Napi::CallbackInfo &info) {

@@ -106,6 +106,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     return DefineClass(env, "WorkerRing",
                        {
                            InstanceMethod("closeAll", &WorkerRing::CloseAll),
+                           InstanceMethod("evacuate", &WorkerRing::Evacuate),
                            InstanceMethod("write", &WorkerRing::Write),
                            InstanceMethod("end", &WorkerRing::End),
                            InstanceMethod("destroy", &WorkerRing::Destroy),
@@ -442,6 +443,19 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     rl_worker_close_all(&core_->w);
     rl_ring_submit(&core_->w.ring);
     return Napi::Number::New(info.Env(), core_->w.live);
+  }
+
+  // evacuate(acceptorRingFd): send every later arrival back to the acceptor
+  Napi::Value Evacuate(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!core_ || core_->closed) return env.Undefined();
+    if (info.Length() < 1 || !info[0].IsNumber()) {
+      ThrowType(env, "evacuate(acceptorRingFd: number)");
+      return env.Undefined();
+    }
+    int r = rl_worker_evacuate(&core_->w, info[0].As<Napi::Number>().Int32Value());
+    if (r < 0) ThrowErrno(env, r, "fcntl");
+    return env.Undefined();
   }
 
   // close(): views of the receive buffers kept past it read as detached

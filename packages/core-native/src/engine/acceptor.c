@@ -280,6 +280,31 @@ static void on_accepted(rl_acceptor *a, int slot, const struct sockaddr *sa)
 	emit(a, RL_AEV_ACCEPT, slot, (int32_t) id, 0);
 }
 
+static void on_returned(rl_acceptor *a, int slot, uint32_t id)
+{
+	if ((unsigned) slot >= a->table_size) {
+		struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
+		if (sqe) {
+			io_uring_prep_close_direct(sqe, (unsigned) slot);
+			sqe->user_data = rl_ud(RL_OP_NONE, 0, 0, 0);
+		}
+		return;
+	}
+	a->used++;
+	a->slot_conn[slot] = id;
+	RL_ADD(&a->c.u64[RL_AU_returned], 1);
+	emit(a, RL_AEV_ACCEPT, slot, (int32_t) id, 1);
+}
+
+void rl_acceptor_reserve(rl_acceptor *a, int delta)
+{
+	if (delta < 0 && (unsigned) -delta > a->reserved)
+		a->reserved = 0;
+	else
+		a->reserved = (unsigned) ((int) a->reserved + delta);
+	acc_arm(a);
+}
+
 /*
  * A close of `slot` for connection `id` completed. The slot may already hold
  * a newer connection (see ud.h): only the owner's own close clears it. The
@@ -345,6 +370,11 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 				cancel_accepts(a);
 			backoff(a, res);
 		}
+		break;
+	case RL_OP_HANDOFF_IN:
+		/* a failing worker sent a connection back (rl_worker_evacuate) */
+		if (res >= 0)
+			on_returned(a, res, rl_ud_conn_id(ud));
 		break;
 	case RL_OP_BACKOFF:
 		a->backoff_armed = 0;

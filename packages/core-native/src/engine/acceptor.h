@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 enum rl_acc_ev {
-	RL_AEV_ACCEPT = 1,  /* slot, a = conn id */
+	RL_AEV_ACCEPT = 1,  /* slot, a = conn id, b = 1 when a failing worker sent it back */
 	RL_AEV_HANDOFF_OK,  /* slot, a = target, b = slot in the target */
 	RL_AEV_HANDOFF_ERR, /* slot, a = target, b = -errno; the slot is still ours */
 	RL_AEV_ACCEPT_ERR,  /* slot = -1, a = -errno, b = back-off ms */
@@ -73,6 +73,7 @@ typedef struct rl_acceptor {
 	rl_counters c;
 	unsigned table_size;
 	unsigned used;         /* slots holding a socket */
+	unsigned reserved;     /* slots kept free for connections a failing worker sends back */
 	unsigned armed;        /* single-shot accepts in flight */
 	int ms_state;          /* 0 off, 1 armed, 2 being cancelled */
 	int paused, stopping, stalled;
@@ -116,6 +117,13 @@ int rl_acceptor_reject(rl_acceptor *a, unsigned slot);
 /* close slot quietly (FIN): used when shutting down with held slots */
 int rl_acceptor_drop(rl_acceptor *a, unsigned slot);
 
+/*
+ * Keep `delta` more (or, negative, fewer) slots out of the accepts' reach:
+ * a failing worker sends connections back into this table (RL_AEV_ACCEPT
+ * with b = 1), and they must not take the slot an armed accept counts on.
+ */
+void rl_acceptor_reserve(rl_acceptor *a, int delta);
+
 void rl_acceptor_pause(rl_acceptor *a);
 void rl_acceptor_resume(rl_acceptor *a);
 /* stop accepting for good: cancel accepts, close the listener */
@@ -124,7 +132,7 @@ void rl_acceptor_stop(rl_acceptor *a);
 /* free slots that no accept can still claim */
 static inline unsigned rl_acceptor_free(const rl_acceptor *a)
 {
-	unsigned taken = a->used + a->armed;
+	unsigned taken = a->used + a->armed + a->reserved;
 	return taken >= a->table_size ? 0 : a->table_size - taken;
 }
 

@@ -53,7 +53,9 @@
 	X(resets)        /* connections reset (RST) because the other side was */ \
 	X(js_events)     /* events delivered to a JS handler */                 \
 	X(js_batches)    /* calls into JS that delivered them */                \
-	X(handler_errors) /* JS handler callbacks that threw */
+	X(handler_errors) /* JS handler callbacks that threw */ \
+	X(evacuated)     /* hand-offs sent back to the acceptor by a failing worker */ \
+	X(evacuate_failed) /* ...that could not be sent back (closed) */
 
 /* ---------------- per upstream (proxy), one block per worker ---------------- */
 #define RL_UPSTREAM_I32(X)                                                     \
@@ -99,6 +101,7 @@
 	X(handoff_dead)     /* target ring gone (EBADFD, EBADF, EOWNERDEAD) */  \
 	X(handoff_retry)    /* ENOMEM, EAGAIN: retried */                       \
 	X(handoff_overflow) /* EOVERFLOW: delivered unannounced; connection ended */ \
+	X(returned)         /* connections a failing worker sent back */        \
 	X(handoff_other)                                                        \
 	X(rejected)         /* closed with RST by overflow: 'reject' */         \
 	X(multishot_arms)                                                       \

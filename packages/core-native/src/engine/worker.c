@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define BGID 0
 
@@ -33,6 +35,7 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 	if (!failed_call)
 		failed_call = &dummy;
 	memset(w, 0, sizeof(*w));
+	w->evacuate_fd = -1;
 	w->c = c;
 	w->mode = o->mode ? o->mode : RL_MODE_ECHO;
 	w->ops = mode_ops(w->mode);
@@ -115,6 +118,9 @@ void rl_worker_destroy(rl_worker *w)
 {
 	/* the ring goes first: queue_exit cancels requests that use the buffers */
 	rl_ring_destroy(&w->ring);
+	if (w->evacuate_fd >= 0)
+		close(w->evacuate_fd);
+	w->evacuate_fd = -1;
 	if (w->ops && w->ops->destroy)
 		w->ops->destroy(w);
 	w->ops = NULL;
@@ -660,11 +666,50 @@ void rl_worker_close_all(rl_worker *w)
 
 /* ---------------- hand-off ---------------- */
 
+/* send an arrived connection back to the acceptor (see rl_worker_evacuate) */
+static void evacuate_one(rl_worker *w, int slot, uint32_t id)
+{
+	if (rl_ring_reserve(&w->ring, 2) < 0) {
+		/* cannot even queue it: it ends here, counted */
+		struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+		if (sqe) {
+			io_uring_prep_close_direct(sqe, (unsigned) slot);
+			sqe->user_data = rl_ud(RL_OP_NONE, RL_IDX_MAX, 0, 0);
+		}
+		RL_ADD(&w->c.u64[RL_WU_evacuate_failed], 1);
+		return;
+	}
+	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+	io_uring_prep_msg_ring_fd_alloc(sqe, w->evacuate_fd, slot, rl_ud_handoff_in(id), 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = rl_ud(RL_OP_HANDOFF, RL_IDX_MAX, 0, (uint16_t) slot);
+	sqe = rl_ring_sqe(&w->ring);
+	io_uring_prep_close_direct(sqe, (unsigned) slot);
+	sqe->user_data = rl_ud(RL_OP_NONE, RL_IDX_MAX, 0, 0);
+	rl_ring_submit(&w->ring);
+}
+
+int rl_worker_evacuate(rl_worker *w, int acceptor_fd)
+{
+	if (w->evacuate_fd >= 0)
+		return 0;
+	int fd = fcntl(acceptor_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	w->evacuate_fd = fd;
+	RL_STORE(&w->c.i32[RL_WI_state], 2);
+	return 0;
+}
+
 static void on_handoff(rl_worker *w, struct io_uring_cqe *cqe)
 {
 	int slot = cqe->res;
 	if (slot < 0)
 		return;
+	if (w->evacuate_fd >= 0) {
+		evacuate_one(w, slot, rl_ud_conn_id(cqe->user_data));
+		return;
+	}
 	w->slots_used++;
 	rl_conn *c = conn_alloc(w);
 	if (!c) {
@@ -710,6 +755,20 @@ static void worker_cqe(void *ctx, struct io_uring_cqe *cqe)
 		/* worker-level requests */
 		if (op == RL_OP_CLOSE && w->slots_used)
 			w->slots_used--;
+		if (op == RL_OP_HANDOFF) {
+			/* an evacuated connection: back at the acceptor, or lost */
+			if (cqe->res >= 0) {
+				RL_ADD(&w->c.u64[RL_WU_evacuated], 1);
+			} else {
+				/* the linked close was cancelled: close it here */
+				struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
+				if (sqe) {
+					io_uring_prep_close_direct(sqe, rl_ud_aux(ud));
+					sqe->user_data = rl_ud(RL_OP_NONE, RL_IDX_MAX, 0, 0);
+				}
+				RL_ADD(&w->c.u64[RL_WU_evacuate_failed], 1);
+			}
+		}
 		if (op == RL_OP_TIMER) {
 			w->timer_armed = 0;
 			if (w->ops->timer && !w->draining)

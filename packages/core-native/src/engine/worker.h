@@ -133,6 +133,9 @@ typedef struct rl_worker {
 	uint64_t buffered;
 	int draining;
 	int in_run;
+	/* the worker is failing: hand-offs that arrive go back to this ring
+	 * (the acceptor's, a dup we own), -1 otherwise */
+	int evacuate_fd;
 	/* zero copy: the buffer region is registered as fixed buffer 0 */
 	unsigned zc_threshold;
 	int zc_enabled;
@@ -169,6 +172,14 @@ int rl_worker_run(rl_worker *w);
 
 /* close every connection now; they count as forced */
 void rl_worker_close_all(rl_worker *w);
+/*
+ * The worker is failing (its JS thread is about to end): from now on every
+ * hand-off that arrives is sent back to the acceptor ring `acceptor_fd`
+ * (msg_ring fd_alloc, carrying the same connection id) instead of being
+ * served, so a connection on its way to a dying worker is placed again.
+ * 0 or -errno.
+ */
+int rl_worker_evacuate(rl_worker *w, int acceptor_fd);
 
 #ifdef __cplusplus
 }
