@@ -5,12 +5,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 out="$here/bin"
 mkdir -p "$out"
 CC=${CC:-cc}
-for prog in epoll-echo loadgen; do
+for prog in epoll-echo loadgen wake-floor; do
     src="$here/$prog.c"
     bin="$out/$prog"
     # rebuild only when the source is newer than the binary
     if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$0" -nt "$bin" ]; then
-        $CC -O2 -pthread -Wall -o "$bin" "$src"
+        libs=""
+        [ "$prog" = wake-floor ] && libs="$(pkg-config --libs liburing 2>/dev/null || echo -luring)"
+        $CC -O2 -pthread -Wall -o "$bin" "$src" $libs
     fi
     echo "$bin"
 done
