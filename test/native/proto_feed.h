@@ -103,13 +103,13 @@ static void expect_log(const char *name, feed_fn fn, const void *in, size_t len,
 	CHECK(strcmp(w.s, want) == 0, "%s:\n got: %s\nwant: %s", name, w.s, want);
 }
 
-static void expect_str(const char *name, feed_fn fn, const char *in, int eof, const char *want)
+static __attribute__((unused)) void expect_str(const char *name, feed_fn fn, const char *in, int eof, const char *want)
 {
 	expect_log(name, fn, in, strlen(in), eof, want);
 }
 
 /* printf into one of a few rotating buffers (for expected logs) */
-static const char *fmt(const char *f, ...)
+static __attribute__((unused)) const char *fmt(const char *f, ...)
 {
 	static char bufs[4][LOG_CAP];
 	static int next;
