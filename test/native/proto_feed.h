@@ -16,13 +16,15 @@
 #include <time.h>
 
 #define LOG_CAP 8192
+/* a test uses the helpers it needs */
+#define PF_UNUSED __attribute__((unused))
 
 typedef struct plog {
 	char s[LOG_CAP];
 	size_t n;
 } plog;
 
-static void plog_add(plog *l, const char *fmt, ...)
+static PF_UNUSED void plog_add(plog *l, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -37,7 +39,7 @@ static void plog_add(plog *l, const char *fmt, ...)
 typedef void (*feed_fn)(const uint8_t *in, size_t len, const size_t *cut, size_t ncut, int eof, plog *log);
 
 /* the log of feeding the input whole */
-static void feed_whole(feed_fn fn, const uint8_t *in, size_t len, int eof, plog *log)
+static PF_UNUSED void feed_whole(feed_fn fn, const uint8_t *in, size_t len, int eof, plog *log)
 {
 	size_t cut = len;
 	log->n = 0;
@@ -48,7 +50,7 @@ static void feed_whole(feed_fn fn, const uint8_t *in, size_t len, int eof, plog 
 /* whole, two pieces at every split point (inputs up to 4 KiB), byte by
  * byte, and random pieces: every log must equal the whole one, which is
  * left in *whole */
-static int check_splits(const char *name, feed_fn fn, const uint8_t *in, size_t len, int eof, plog *whole)
+static PF_UNUSED int check_splits(const char *name, feed_fn fn, const uint8_t *in, size_t len, int eof, plog *whole)
 {
 	static plog l;
 	static size_t cut[1 << 20];
@@ -96,20 +98,20 @@ static int check_splits(const char *name, feed_fn fn, const uint8_t *in, size_t 
 }
 
 /* the input gives the log `want` whatever its pieces */
-static void expect_log(const char *name, feed_fn fn, const void *in, size_t len, int eof, const char *want)
+static PF_UNUSED void expect_log(const char *name, feed_fn fn, const void *in, size_t len, int eof, const char *want)
 {
 	static plog w;
 	CHECK(check_splits(name, fn, in, len, eof, &w), "%s: the pieces changed the result", name);
 	CHECK(strcmp(w.s, want) == 0, "%s:\n got: %s\nwant: %s", name, w.s, want);
 }
 
-static __attribute__((unused)) void expect_str(const char *name, feed_fn fn, const char *in, int eof, const char *want)
+static PF_UNUSED void expect_str(const char *name, feed_fn fn, const char *in, int eof, const char *want)
 {
 	expect_log(name, fn, in, strlen(in), eof, want);
 }
 
 /* printf into one of a few rotating buffers (for expected logs) */
-static __attribute__((unused)) const char *fmt(const char *f, ...)
+static PF_UNUSED const char *fmt(const char *f, ...)
 {
 	static char bufs[4][LOG_CAP];
 	static int next;
@@ -123,7 +125,7 @@ static __attribute__((unused)) const char *fmt(const char *f, ...)
 
 /* CPU time of this thread: throughput figures per CPU second, so other
  * work on a shared machine does not halve them */
-static double cpu_s(void)
+static PF_UNUSED double cpu_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
