@@ -54,6 +54,7 @@ static const uint8_t NAME_LEN[4] = { 0, 14, 17, 10 };
 #define ALL_NAMES ((1u << K_CL) | (1u << K_TE) | (1u << K_CONN))
 /* tokens that matter in list values: bit 0 the first, bit 1 the second */
 static const char *const TOKS[4][2] = { { NULL, NULL }, { NULL, NULL }, { "chunked", NULL }, { "close", "keep-alive" } };
+static const uint8_t TOK_LEN[4][2] = { { 0, 0 }, { 0, 0 }, { 7, 0 }, { 5, 10 } };
 
 static inline unsigned hexval(uint8_t c)
 {
@@ -130,7 +131,7 @@ static void complete(rl_http *p, uint8_t body_kind, int keep)
 static int token_end(rl_http *p)
 {
 	if (p->kind == K_TE) {
-		int chunked = (p->tok & 1) && p->tok_len == 7;
+		int chunked = (p->tok & 1) && p->tok_len == TOK_LEN[K_TE][0];
 		/* chunked applied twice is not a framing a recipient can trust */
 		if (chunked && (p->flags & F_CHUNKED_SEEN))
 			return RL_PE_HTTP_TRANSFER_ENCODING;
@@ -140,9 +141,9 @@ static int token_end(rl_http *p)
 		else
 			p->flags &= (uint16_t) ~F_TE_CHUNKED;
 	} else if (p->kind == K_CONN) {
-		if ((p->tok & 1) && p->tok_len == 5)
+		if ((p->tok & 1) && p->tok_len == TOK_LEN[K_CONN][0])
 			p->flags |= F_CLOSE;
-		else if ((p->tok & 2) && p->tok_len == 10)
+		else if ((p->tok & 2) && p->tok_len == TOK_LEN[K_CONN][1])
 			p->flags |= F_KEEPALIVE;
 	}
 	return 0;
@@ -208,7 +209,7 @@ static int value_byte(rl_http *p, uint8_t c)
 		}
 		for (unsigned k = 0; k < 2; k++) {
 			const char *w = TOKS[p->kind][k];
-			if ((p->tok & (1u << k)) && (!w || p->tok_len >= strlen(w) || rl_proto_lower(c) != (uint8_t) w[p->tok_len]))
+			if ((p->tok & (1u << k)) && (!w || p->tok_len >= TOK_LEN[p->kind][k] || rl_proto_lower(c) != (uint8_t) w[p->tok_len]))
 				p->tok &= (uint8_t) ~(1u << k);
 		}
 		p->tok_len++;
@@ -326,6 +327,39 @@ static void chunk_line_end(rl_http *p)
 	}
 }
 
+/* of n bytes, how many the current line may still take (the byte being
+ * handled is already counted): a run stops there, and the byte after it
+ * meets the max_line check */
+static inline size_t room(const rl_http *p, size_t n)
+{
+	size_t r = p->cfg->max_line - p->line;
+	return n < r ? n : r;
+}
+
+/* how many bytes from b[0] (at most n) are in class `mask` */
+static inline size_t run(const uint8_t *b, size_t n, unsigned mask)
+{
+	size_t k = 0;
+	while (k < n && (rl_proto_ctype[b[k]] & mask))
+		k++;
+	return k;
+}
+
+/* which framing field a whole name is */
+static unsigned known_name(const uint8_t *name, size_t n)
+{
+	for (unsigned k = K_CL; k <= K_CONN; k++) {
+		if (n != NAME_LEN[k])
+			continue;
+		size_t j = 0;
+		while (j < n && rl_proto_lower(name[j]) == (uint8_t) NAMES[k][j])
+			j++;
+		if (j == n)
+			return k;
+	}
+	return K_OTHER;
+}
+
 static int too_long(const rl_http *p)
 {
 	if (p->state <= S_STATUS_LF)
@@ -376,22 +410,6 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 			break;
 		}
 
-		/* runs of bytes nothing depends on: a reason phrase, the value or
-		 * the rest of the name of a field that does not decide framing */
-		if (p->state == S_REASON || (p->state == S_VALUE && p->kind == K_OTHER) || (p->state == S_NAME && !p->cand)) {
-			unsigned mask = p->state == S_NAME ? RL_C_TCHAR : RL_C_VALUE;
-			size_t lim = len - i, k = 0;
-			if (lim > p->cfg->max_line - p->line)
-				lim = p->cfg->max_line - p->line; /* the byte past it is checked below */
-			while (k < lim && (rl_proto_ctype[buf[i + k]] & mask))
-				k++;
-			i += k;
-			p->off += k;
-			p->line += (uint32_t) k;
-			if (i == len)
-				break;
-		}
-
 		uint8_t c = buf[i];
 		if (p->state <= S_CHUNK_LF && ++p->line > p->cfg->max_line)
 			return fail(p, too_long(p), i, used);
@@ -438,6 +456,13 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 				return fail(p, (rl_proto_ctype[c] & RL_C_DIGIT) ? RL_PE_HTTP_STATUS_CODE : RL_PE_HTTP_STATUS_LINE, i, used);
 			break;
 		case S_REASON:
+			if (rl_proto_ctype[c] & RL_C_VALUE) {
+				size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_VALUE);
+				i += k;
+				p->off += k;
+				p->line += (uint32_t) (k - 1);
+				continue;
+			}
 			if (c == '\r')
 				p->state = S_STATUS_LF;
 			else if (c == '\n')
@@ -458,6 +483,19 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 				if ((e = section_end(p)) != 0)
 					goto section_done;
 			} else if (rl_proto_ctype[c] & RL_C_TCHAR) {
+				/* the whole name and its colon are here (the usual case):
+				 * match it at once; else byte by byte in S_NAME */
+				size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_TCHAR);
+				if (i + k < len && buf[i + k] == ':' && p->line + k <= p->cfg->max_line) {
+					p->kind = (p->flags & F_TRAILER) ? K_OTHER : (uint8_t) known_name(buf + i, k);
+					p->vstate = V_START;
+					p->num = 0;
+					p->state = S_OWS;
+					i += k + 1;
+					p->off += k + 1;
+					p->line += (uint32_t) k; /* the first byte is counted; the colon too now */
+					continue;
+				}
 				/* obs-fold (a line starting with a blank) lands in the else */
 				p->state = S_NAME;
 				p->cand = (p->flags & F_TRAILER) ? 0 : ALL_NAMES;
@@ -480,6 +518,13 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 			}
 			if (!(rl_proto_ctype[c] & RL_C_TCHAR))
 				return fail(p, RL_PE_HTTP_HEADER_SYNTAX, i, used);
+			if (!p->cand) {
+				size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_TCHAR);
+				i += k;
+				p->off += k;
+				p->line += (uint32_t) (k - 1);
+				continue;
+			}
 		name_byte:
 			if (p->cand) {
 				for (unsigned k = K_CL; k <= K_CONN; k++)
@@ -502,6 +547,11 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 			} else if (p->kind == K_OTHER) {
 				if (!(rl_proto_ctype[c] & RL_C_VALUE))
 					return fail(p, RL_PE_HTTP_HEADER_SYNTAX, i, used);
+				size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_VALUE);
+				i += k;
+				p->off += k;
+				p->line += (uint32_t) (k - 1);
+				continue;
 			} else if ((e = value_byte(p, c)) != 0) {
 				return fail(p, e, i, used);
 			}
