@@ -10,6 +10,7 @@
 #ifndef RL_TEST_PROTO_FEED_H
 #define RL_TEST_PROTO_FEED_H
 #include "helpers.h"
+#include "../../packages/core-native/src/engine/proto/proto.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -37,6 +38,68 @@ static PF_UNUSED void plog_add(plog *l, const char *fmt, ...)
 /* feed in[0, len) as pieces ending at cut[0..ncut) (the last is len), then
  * the end of stream if eof; log the events */
 typedef void (*feed_fn)(const uint8_t *in, size_t len, const size_t *cut, size_t ncut, int eof, plog *log);
+
+/* a parser, as the driver below sees it */
+typedef struct parser_ops {
+	int (*feed)(void *p, const uint8_t *b, size_t n, size_t *used);
+	int (*eof)(void *p);
+	uint64_t (*err_off)(const void *p);
+	void (*log_done)(const void *p, plog *log); /* one line for a completed response */
+} parser_ops;
+
+/* OPS for a parser type: its feed and eof functions, its err_off field,
+ * and LOG(const TYPE *, plog *) to log a completed response */
+#define PARSER_OPS(TYPE, FEED, EOF, LOG)                                                           \
+	static int ops_feed_(void *p, const uint8_t *b, size_t n, size_t *used)                    \
+	{                                                                                          \
+		return FEED((TYPE *) p, b, n, used);                                               \
+	}                                                                                          \
+	static int ops_eof_(void *p) { return EOF((TYPE *) p); }                                   \
+	static uint64_t ops_err_off_(const void *p) { return ((const TYPE *) p)->err_off; }        \
+	static void ops_log_(const void *p, plog *log) { LOG((const TYPE *) p, log); }             \
+	static const parser_ops OPS = { ops_feed_, ops_eof_, ops_err_off_, ops_log_ }
+
+/* feed the pieces to an initialised parser, checking the feed convention
+ * (proto.h), and log every response, the error or the end of stream */
+static PF_UNUSED void drive(const parser_ops *o, void *p, const uint8_t *in, const size_t *cut, size_t ncut, int eof,
+			    plog *log)
+{
+	size_t at = 0;
+	for (size_t k = 0; k < ncut; k++) {
+		const uint8_t *b = in + at;
+		size_t n = cut[k] - at;
+		at = cut[k];
+		while (n) {
+			size_t used = 12345;
+			int r = o->feed(p, b, n, &used);
+			if (used > n) {
+				plog_add(log, "BUG used %zu > %zu\n", used, n);
+				return;
+			}
+			b += used;
+			n -= used;
+			if (r == RL_PROTO_MORE) {
+				if (n)
+					plog_add(log, "BUG MORE with %zu left\n", n);
+				break;
+			}
+			if (r < 0) {
+				plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) o->err_off(p));
+				return;
+			}
+			o->log_done(p, log);
+		}
+	}
+	if (eof) {
+		int r = o->eof(p);
+		if (r == RL_PROTO_DONE)
+			o->log_done(p, log);
+		else if (r < 0)
+			plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) o->err_off(p));
+		else
+			plog_add(log, "eof\n");
+	}
+}
 
 /* the log of feeding the input whole */
 static PF_UNUSED void feed_whole(feed_fn fn, const uint8_t *in, size_t len, int eof, plog *log)
@@ -130,6 +193,34 @@ static PF_UNUSED double cpu_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* a throughput figure: feed `in` (whole responses) again and again for
+ * ~0.3 CPU seconds; every response must complete */
+typedef struct rate {
+	uint64_t responses, bytes;
+	double secs;
+} rate;
+
+static PF_UNUSED rate measure(const parser_ops *o, void *p, const uint8_t *in, size_t n)
+{
+	rate r = { 0, 0, 0 };
+	double t0 = cpu_s();
+	do {
+		for (int rep = 0; rep < 100; rep++) {
+			const uint8_t *b = in;
+			size_t left = n, used;
+			while (left && o->feed(p, b, left, &used) == RL_PROTO_DONE) {
+				b += used;
+				left -= used;
+				r.responses++;
+			}
+			CHECK(left == 0, "a response did not complete (%zu bytes left)", left);
+			r.bytes += n;
+		}
+		r.secs = cpu_s() - t0;
+	} while (r.secs < 0.3);
+	return r;
 }
 
 #endif

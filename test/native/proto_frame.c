@@ -14,43 +14,18 @@
 
 static rl_frame_cfg cfg;
 
+static void log_done(const rl_frame *p, plog *log)
+{
+	plog_add(log, "%llu ", (unsigned long long) p->bytes);
+}
+
+PARSER_OPS(rl_frame, rl_frame_feed, rl_frame_eof, log_done);
+
 static void run(const uint8_t *in, size_t len, const size_t *cut, size_t ncut, int eof, plog *log)
 {
 	rl_frame p;
 	rl_frame_init(&p, &cfg);
-	size_t at = 0;
-	for (size_t k = 0; k < ncut; k++) {
-		const uint8_t *b = in + at;
-		size_t n = cut[k] - at;
-		at = cut[k];
-		while (n) {
-			size_t used = 12345;
-			int r = rl_frame_feed(&p, b, n, &used);
-			if (used > n) {
-				plog_add(log, "BUG used %zu > %zu\n", used, n);
-				return;
-			}
-			b += used;
-			n -= used;
-			if (r == RL_PROTO_MORE) {
-				if (n)
-					plog_add(log, "BUG MORE with %zu left\n", n);
-				break;
-			}
-			if (r < 0) {
-				plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) p.err_off);
-				return;
-			}
-			plog_add(log, "%llu ", (unsigned long long) p.bytes);
-		}
-	}
-	if (eof) {
-		int r = rl_frame_eof(&p);
-		if (r < 0)
-			plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) p.err_off);
-		else
-			plog_add(log, "eof\n");
-	}
+	drive(&OPS, &p, in, cut, ncut, eof, log);
 }
 
 /* compile spec (it must compile) and check the log of `in` */
@@ -194,26 +169,10 @@ static void throughput(void)
 	REQUIRE(rl_frame_compile(&cfg, &s) == 0, "compile");
 	rl_frame p;
 	rl_frame_init(&p, &cfg);
-	uint64_t frames = 0, bytes = 0;
-	double t0 = cpu_s(), t;
-	do {
-		for (int rep = 0; rep < 100; rep++) {
-			const uint8_t *b = in;
-			size_t left = sizeof(in), used;
-			while (left) {
-				int r = rl_frame_feed(&p, b, left, &used);
-				b += used;
-				left -= used;
-				if (r != RL_PROTO_DONE)
-					break;
-				frames++;
-			}
-			bytes += sizeof(in);
-		}
-		t = cpu_s() - t0;
-	} while (t < 0.3);
-	CHECK(frames == bytes / 64, "every frame found");
-	printf("frame: %.0f MB/s, %.1f M frames/s per CPU second (64-byte delimited, compared)\n", bytes / t / 1e6, frames / t / 1e6);
+	rate r = measure(&OPS, &p, in, sizeof(in));
+	CHECK(r.responses == r.bytes / 64, "every frame found");
+	printf("frame: %.0f MB/s, %.1f M frames/s per CPU second (64-byte delimited, compared)\n", r.bytes / r.secs / 1e6,
+	       r.responses / r.secs / 1e6);
 }
 
 int main(void)

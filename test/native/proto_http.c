@@ -17,52 +17,22 @@ static int g_head;
 
 static const char KIND[] = "nLCX"; /* none, length, chunked, close */
 
-static void log_res(plog *log, const rl_http_res *r)
+static void log_done(const rl_http *p, plog *log)
 {
+	const rl_http_res *r = &p->res;
 	plog_add(log, "%u ka=%u %c body=%llu bytes=%llu i=%u\n", r->status, r->keep_alive, KIND[r->body_kind],
 		 (unsigned long long) r->body, (unsigned long long) r->bytes, r->interim);
 }
+
+
+PARSER_OPS(rl_http, rl_http_feed, rl_http_eof, log_done);
 
 static void run(const uint8_t *in, size_t len, const size_t *cut, size_t ncut, int eof, plog *log)
 {
 	rl_http p;
 	rl_http_init(&p, &cfg);
 	p.head = (uint8_t) g_head;
-	size_t at = 0;
-	for (size_t k = 0; k < ncut; k++) {
-		const uint8_t *b = in + at;
-		size_t n = cut[k] - at;
-		at = cut[k];
-		while (n) {
-			size_t used = 12345;
-			int r = rl_http_feed(&p, b, n, &used);
-			if (used > n) {
-				plog_add(log, "BUG used %zu > %zu\n", used, n);
-				return;
-			}
-			b += used;
-			n -= used;
-			if (r == RL_PROTO_MORE) {
-				if (n)
-					plog_add(log, "BUG MORE with %zu left\n", n);
-				break;
-			}
-			if (r < 0) {
-				plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) p.err_off);
-				return;
-			}
-			log_res(log, &p.res);
-		}
-	}
-	if (eof) {
-		int r = rl_http_eof(&p);
-		if (r == RL_PROTO_DONE)
-			log_res(log, &p.res);
-		else if (r < 0)
-			plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) p.err_off);
-		else
-			plog_add(log, "eof\n");
-	}
+	drive(&OPS, &p, in, cut, ncut, eof, log);
 }
 
 static void ok(const char *name, const char *in, int eof, const char *want)
@@ -331,26 +301,10 @@ static void throughput(void)
 				       "Connection: keep-alive\r\nETag: \"5f2b-d\"\r\nAccept-Ranges: bytes\r\n\r\nHello, World!");
 	rl_http p;
 	rl_http_init(&p, &cfg);
-	uint64_t responses = 0, bytes = 0;
-	double t0 = cpu_s(), t;
-	do {
-		for (int rep = 0; rep < 100; rep++) {
-			const uint8_t *b = (const uint8_t *) in;
-			size_t left = n, used;
-			while (left) {
-				int r = rl_http_feed(&p, b, left, &used);
-				b += used;
-				left -= used;
-				if (r != RL_PROTO_DONE)
-					break;
-				responses++;
-			}
-			bytes += n;
-		}
-		t = cpu_s() - t0;
-	} while (t < 0.3);
-	CHECK(responses == bytes / (n / 100), "every response parsed");
-	printf("http: %.0f MB/s, %.2f M responses/s per CPU second (%zu-byte responses)\n", bytes / t / 1e6, responses / t / 1e6, n / 100);
+	rate r = measure(&OPS, &p, (const uint8_t *) in, n);
+	CHECK(r.responses == r.bytes / (n / 100), "every response parsed");
+	printf("http: %.0f MB/s, %.2f M responses/s per CPU second (%zu-byte responses)\n", r.bytes / r.secs / 1e6,
+	       r.responses / r.secs / 1e6, n / 100);
 }
 
 int main(void)

@@ -13,50 +13,22 @@
 
 static rl_resp_cfg cfg;
 
-static void log_reply(plog *log, const rl_resp_reply *r)
+static void log_done(const rl_resp *p, plog *log)
 {
+	const rl_resp_reply *r = &p->res;
 	plog_add(log, "%c null=%u err=%u word=%s v=%lld el=%llu nerr=%u bytes=%llu bit=%u\n", r->type, r->is_null, r->is_error,
 		 r->word, (long long) r->value, (unsigned long long) r->elements, r->nested_errors,
 		 (unsigned long long) r->bytes, rl_resp_type_bit(r));
 }
 
+
+PARSER_OPS(rl_resp, rl_resp_feed, rl_resp_eof, log_done);
+
 static void run(const uint8_t *in, size_t len, const size_t *cut, size_t ncut, int eof, plog *log)
 {
 	rl_resp p;
 	rl_resp_init(&p, &cfg);
-	size_t at = 0;
-	for (size_t k = 0; k < ncut; k++) {
-		const uint8_t *b = in + at;
-		size_t n = cut[k] - at;
-		at = cut[k];
-		while (n) {
-			size_t used = 12345;
-			int r = rl_resp_feed(&p, b, n, &used);
-			if (used > n) {
-				plog_add(log, "BUG used %zu > %zu\n", used, n);
-				return;
-			}
-			b += used;
-			n -= used;
-			if (r == RL_PROTO_MORE) {
-				if (n)
-					plog_add(log, "BUG MORE with %zu left\n", n);
-				break;
-			}
-			if (r < 0) {
-				plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) p.err_off);
-				return;
-			}
-			log_reply(log, &p.res);
-		}
-	}
-	if (eof) {
-		int r = rl_resp_eof(&p);
-		if (r < 0)
-			plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) p.err_off);
-		else
-			plog_add(log, "eof\n");
-	}
+	drive(&OPS, &p, in, cut, ncut, eof, log);
 }
 
 static void ok(const char *name, const char *in, int eof, const char *want)
@@ -194,26 +166,10 @@ static void throughput(void)
 	}
 	rl_resp p;
 	rl_resp_init(&p, &cfg);
-	uint64_t replies = 0, bytes = 0;
-	double t0 = cpu_s(), t;
-	do {
-		for (int rep = 0; rep < 100; rep++) {
-			const uint8_t *b = (const uint8_t *) in;
-			size_t left = n, used;
-			while (left) {
-				int r = rl_resp_feed(&p, b, left, &used);
-				b += used;
-				left -= used;
-				if (r != RL_PROTO_DONE)
-					break;
-				replies++;
-			}
-			bytes += n;
-		}
-		t = cpu_s() - t0;
-	} while (t < 0.3);
-	CHECK(replies == bytes / n * per, "every reply parsed");
-	printf("resp: %.0f MB/s, %.1f M replies/s per CPU second (small SET/GET/INCR replies)\n", bytes / t / 1e6, replies / t / 1e6);
+	rate r = measure(&OPS, &p, (const uint8_t *) in, n);
+	CHECK(r.responses == r.bytes / n * per, "every reply parsed");
+	printf("resp: %.0f MB/s, %.1f M replies/s per CPU second (small SET/GET/INCR replies)\n", r.bytes / r.secs / 1e6,
+	       r.responses / r.secs / 1e6);
 }
 
 int main(void)

@@ -104,10 +104,7 @@ void rl_frame_init(rl_frame *p, const rl_frame_cfg *cfg)
 
 static int fail(rl_frame *p, int err, uint64_t off, size_t used, size_t *usedp)
 {
-	p->err = err;
-	p->err_off = off;
-	*usedp = used;
-	return -err;
+	return rl_proto_fail(&p->err, &p->err_off, err, off, used, usedp);
 }
 
 /* compare s[0, n), at offset p->off of the response, with the expected
@@ -220,11 +217,5 @@ int rl_frame_feed(rl_frame *p, const uint8_t *buf, size_t len, size_t *used)
 
 int rl_frame_eof(rl_frame *p)
 {
-	if (p->err)
-		return -p->err;
-	if (!p->off)
-		return RL_PROTO_MORE;
-	p->err = RL_PE_TRUNCATED;
-	p->err_off = p->off;
-	return -RL_PE_TRUNCATED;
+	return rl_proto_eof(&p->err, &p->err_off, p->off);
 }

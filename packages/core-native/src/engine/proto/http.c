@@ -101,10 +101,7 @@ void rl_http_init(rl_http *p, const rl_http_cfg *cfg)
 
 static int fail(rl_http *p, int err, size_t i, size_t *used)
 {
-	p->err = err;
-	p->err_off = p->off;
-	*used = i;
-	return -err;
+	return rl_proto_fail(&p->err, &p->err_off, err, p->off, i, used);
 }
 
 /* RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive" */
@@ -360,6 +357,16 @@ static unsigned known_name(const uint8_t *name, size_t n)
 	return K_OTHER;
 }
 
+/* the byte at b[0] (already counted) starts a run of class `mask`:
+ * consume the run (as much of it as the line may hold); its length */
+static size_t take_run(rl_http *p, const uint8_t *b, size_t n, unsigned mask)
+{
+	size_t k = 1 + run(b + 1, room(p, n - 1), mask);
+	p->off += k;
+	p->line += (uint32_t) (k - 1);
+	return k;
+}
+
 static int too_long(const rl_http *p)
 {
 	if (p->state <= S_STATUS_LF)
@@ -457,10 +464,7 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 			break;
 		case S_REASON:
 			if (rl_proto_ctype[c] & RL_C_VALUE) {
-				size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_VALUE);
-				i += k;
-				p->off += k;
-				p->line += (uint32_t) (k - 1);
+				i += take_run(p, buf + i, len - i, RL_C_VALUE);
 				continue;
 			}
 			if (c == '\r')
@@ -519,10 +523,7 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 			if (!(rl_proto_ctype[c] & RL_C_TCHAR))
 				return fail(p, RL_PE_HTTP_HEADER_SYNTAX, i, used);
 			if (!p->cand) {
-				size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_TCHAR);
-				i += k;
-				p->off += k;
-				p->line += (uint32_t) (k - 1);
+				i += take_run(p, buf + i, len - i, RL_C_TCHAR);
 				continue;
 			}
 		name_byte:
@@ -547,10 +548,7 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 			} else if (p->kind == K_OTHER) {
 				if (!(rl_proto_ctype[c] & RL_C_VALUE))
 					return fail(p, RL_PE_HTTP_HEADER_SYNTAX, i, used);
-				size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_VALUE);
-				i += k;
-				p->off += k;
-				p->line += (uint32_t) (k - 1);
+				i += take_run(p, buf + i, len - i, RL_C_VALUE);
 				continue;
 			} else if ((e = value_byte(p, c)) != 0) {
 				return fail(p, e, i, used);
@@ -647,15 +645,9 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 
 int rl_http_eof(rl_http *p)
 {
-	if (p->err)
-		return -p->err;
-	if (p->state == S_CLOSE_BODY) {
+	if (!p->err && p->state == S_CLOSE_BODY) {
 		complete(p, RL_HTTP_BODY_CLOSE, 0);
 		return RL_PROTO_DONE;
 	}
-	if (!p->off)
-		return RL_PROTO_MORE;
-	p->err = RL_PE_TRUNCATED;
-	p->err_off = p->off;
-	return -RL_PE_TRUNCATED;
+	return rl_proto_eof(&p->err, &p->err_off, p->off);
 }

@@ -92,6 +92,28 @@ static inline uint8_t rl_proto_lower(uint8_t c)
 	return c >= 'A' && c <= 'Z' ? (uint8_t) (c + 32) : c;
 }
 
+/* A parser failed with RL_PE_* `e` at byte `off` of the response, after
+ * consuming `used` bytes of this feed: record it; returns -e. */
+static inline int rl_proto_fail(int *err, uint64_t *err_off, int e, uint64_t off, size_t used, size_t *usedp)
+{
+	*err = e;
+	*err_off = off;
+	*usedp = used;
+	return -e;
+}
+
+/* The stream ended `off` bytes into a response (0: between responses). */
+static inline int rl_proto_eof(int *err, uint64_t *err_off, uint64_t off)
+{
+	if (*err)
+		return -*err;
+	if (!off)
+		return RL_PROTO_MORE;
+	*err = RL_PE_TRUNCATED;
+	*err_off = off;
+	return -RL_PE_TRUNCATED;
+}
+
 /* "HTTP_CHUNK_SIZE" for RL_PE_HTTP_CHUNK_SIZE or its negation; NULL if unknown */
 const char *rl_proto_err_name(int err);
 /* "bad chunk size"; NULL if unknown */

@@ -47,10 +47,7 @@ void rl_resp_init(rl_resp *p, const rl_resp_cfg *cfg)
 
 static int fail(rl_resp *p, int err, size_t i, size_t *used)
 {
-	p->err = err;
-	p->err_off = p->off;
-	*used = i;
-	return -err;
+	return rl_proto_fail(&p->err, &p->err_off, err, p->off, i, used);
 }
 
 /* a value ended (the byte that ended it is consumed): 1 when it completed
@@ -238,11 +235,5 @@ int rl_resp_feed(rl_resp *p, const uint8_t *buf, size_t len, size_t *used)
 
 int rl_resp_eof(rl_resp *p)
 {
-	if (p->err)
-		return -p->err;
-	if (!p->off)
-		return RL_PROTO_MORE;
-	p->err = RL_PE_TRUNCATED;
-	p->err_off = p->off;
-	return -RL_PE_TRUNCATED;
+	return rl_proto_eof(&p->err, &p->err_off, p->off);
 }
