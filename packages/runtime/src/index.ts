@@ -43,6 +43,15 @@ export type {
   StressProgress,
   StressResult,
 } from './stress.js';
+// the request modes of stress (issue 11): option handling, not yet wired into runStress
+export { resolveProtocol, PROTOCOL_MODES, PROTOCOL_FLAGS } from './stress-protocol.js';
+export type { ProtocolMode, ProtocolOptions, ProtocolTarget, ResolvedProtocol } from './stress-protocol.js';
+export { isUrlTarget, parseUrlTarget, parseHeader, parseMethod, parseExpectStatus, statusExpected, resolveHttp } from './stress-http.js';
+export type { HttpOptions, ResolvedHttp, StatusRanges, UrlTarget } from './stress-http.js';
+export { splitCommand, parseTests, threadsOrTests, resolveRedis, REDIS_TESTS, MAX_KEYSPACE, MAX_DATA_SIZE } from './stress-redis.js';
+export type { RedisCommand, RedisOptions, ReplyKind, ResolvedRedis } from './stress-redis.js';
+export { parseBytes, checkPlaceholders, resolveCustom, LENGTH_PREFIXES, DEFAULT_MAX_FRAME } from './stress-custom.js';
+export type { CustomOptions, Framing, LengthPrefix, ResolvedCustom } from './stress-custom.js';
 export {
   errnoError,
   errnoName,

@@ -64,4 +64,11 @@ export function powerOfTwo(name: string, v: unknown, def: number, min: number, m
   return n;
 }
 
+/** Two options that cannot be given together; the message names both. */
+export function conflicting(a: string, b: string, why: string): RangeError {
+  const e = new RangeError(`option "${a}" conflicts with option "${b}": ${why}`) as RangeError & { code: string };
+  e.code = 'ERR_INVALID_ARG_VALUE';
+  return e;
+}
+
 export { typeErr as invalidType, rangeErr as outOfRange };
