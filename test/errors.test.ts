@@ -1,6 +1,7 @@
 import test from 'ava';
 import net from 'node:net';
-import { createServer, errnoError, ioUringUnavailable, resolveOptions } from '@ringleader/runtime';
+import { createServer } from '@ringleader/runtime';
+import { errnoError, ioUringUnavailable, resolveOptions } from '@ringleader/runtime/internal';
 import { runCli } from './helpers.js';
 
 test('errnoError is Node-shaped', (t) => {

@@ -1,6 +1,7 @@
 /** Scheduler unit tests with simulated shards (no rings). */
 import test from 'ava';
-import { Scheduler, type Policy } from '@ringleader/runtime';
+import type { Policy } from '@ringleader/runtime';
+import { Scheduler } from '@ringleader/runtime/internal';
 
 interface Sim {
   id: number;

@@ -21,7 +21,7 @@ import {
   statusExpected,
   threadsOrTests,
   type ProtocolOptions,
-} from '@ringleader/runtime';
+} from '@ringleader/runtime/internal';
 
 const dir = mkdtempSync(join(tmpdir(), 'rl-proto-'));
 

@@ -4,7 +4,7 @@
  */
 import { release } from 'node:os';
 import type { Command } from 'commander';
-import { errnoName, probe, rlimit, sysctl, versions } from '@ringleader/runtime';
+import { errnoName, probe, rlimit, sysctl, versions } from '@ringleader/runtime/internal';
 
 export interface Check {
   name: string;

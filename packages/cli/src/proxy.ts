@@ -1,7 +1,8 @@
 /** `ringleader proxy`: a sharded io_uring TCP proxy. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { createServer, parseUpstream, UPSTREAM_POLICIES, type UpstreamPolicy } from '@ringleader/runtime';
+import { createServer, UPSTREAM_POLICIES, type UpstreamPolicy } from '@ringleader/runtime';
+import { parseUpstream } from '@ringleader/runtime/internal';
 import { runLive } from './live.js';
 import { addServerFlags, toServerOptions, type ServerFlags } from './server-flags.js';
 import { UsageError, durationArg, parseSize } from './util.js';

@@ -1,10 +1,12 @@
 /**
- * Shared counter blocks: one SharedArrayBuffer per worker (and one for the
- * acceptor), written by the native engine and read here with Atomics from any
- * thread. The names and their order come from the engine's counters.h via
- * the binding, so this file only maps names to indexes.
+ * Shared counter blocks: one SharedArrayBuffer per worker ring, one for the
+ * acceptor, one per load-generator ring, written by the native engine and
+ * read here with Atomics from any thread. The names and their order come
+ * from the engine's counters.h and client.h via the binding, so this file
+ * only maps names to indexes.
  */
-import { histLowerBounds, layout } from '@ringleader/core-native';
+import { clientLayout, layout } from '@ringleader/core-native';
+import { bucketBounds, mergeBuckets, percentile, sampleCount, upperBound } from './histogram.js';
 
 function indexOf(names: string[], wanted: readonly string[], what: string): Record<string, number> {
   const map: Record<string, number> = {};
@@ -27,6 +29,20 @@ export const UU = indexOf(layout.upstreamU64, ['dials', 'connected', 'failed', '
 export const AI = indexOf(layout.acceptorI32, ['table_size', 'table_used', 'accepts_armed', 'paused', 'stalled'], 'acceptor i32');
 /** Acceptor totals. */
 export const AU = indexOf(layout.acceptorU64, ['accepted', 'handoffs', 'handoff_enfile', 'accept_errors'], 'acceptor u64');
+
+/** Load-generator (client ring) gauges. */
+export const CI = indexOf(clientLayout.i32, ['up', 'connecting', 'peak_up', 'state', 'zc_fallback_err', 'up_at_stop'], 'client i32');
+/** Load-generator totals. */
+export const CU = indexOf(
+  clientLayout.u64,
+  [
+    'msgs', 'msgs_all', 'msgs_sent', 'cycles', 'cycles_all', 'errors', 'verify_failures', 'unfinished', 'late',
+    'connects', 'connect_attempts', 'connect_errors', 'conn_errors', 't_stop_ns', 'lat_min_ns', 'lat_max_ns', 'lat_sum_ns',
+    'conn_lat_sum_ns', 'conn_lat_max_ns', 'bytes_in', 'bytes_out', 'bytes_in_all', 'bytes_out_all',
+    'zc_sends', 'zc_copied', 'zc_notifs', 'zc_fallbacks',
+  ],
+  'client u64',
+);
 
 const I32_BYTES = (n: number) => Math.ceil((n * 4) / 8) * 8;
 
@@ -54,6 +70,21 @@ export class CounterBlock {
   total(i: number): number {
     return Number(Atomics.load(this.u64, i));
   }
+}
+
+/** Sum of total `i` over blocks. */
+export function sumTotals(blocks: readonly CounterBlock[], i: number): number {
+  return blocks.reduce((a, b) => a + b.total(i), 0);
+}
+
+/** Sum of gauge `i` over blocks. */
+export function sumGauges(blocks: readonly CounterBlock[], i: number): number {
+  return blocks.reduce((a, b) => a + b.gauge(i), 0);
+}
+
+/** Largest total `i` over blocks. */
+export function maxTotal(blocks: readonly CounterBlock[], i: number): number {
+  return blocks.reduce((a, b) => Math.max(a, b.total(i)), 0);
 }
 
 export function workerBlock(sab?: SharedArrayBuffer): CounterBlock {
@@ -92,6 +123,11 @@ export function acceptorBlock(sab?: SharedArrayBuffer): CounterBlock {
   return new CounterBlock(layout.acceptorI32, layout.acceptorU64.length, sab);
 }
 
+/** A load-generator ring's block (the main thread makes it, the stress thread wraps the same memory). */
+export function clientBlock(sab?: SharedArrayBuffer): CounterBlock {
+  return new CounterBlock(clientLayout.i32, clientLayout.u64Size, sab);
+}
+
 /** camelCase a snake_case counter name. */
 export function camel(name: string): string {
   return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -105,7 +141,7 @@ export function snapshot(b: CounterBlock, u64Names: string[]): Record<string, nu
   return out;
 }
 
-const handoffBounds = histLowerBounds(layout.handoffHistSubBits, layout.handoffHistBuckets);
+const handoffBounds = bucketBounds(layout.handoffHistSubBits, layout.handoffHistBuckets);
 
 /** Hand-off latency summary from one or more worker blocks (microseconds). */
 export interface LatencySummary {
@@ -118,43 +154,18 @@ export interface LatencySummary {
 }
 
 export function handoffLatency(blocks: CounterBlock[]): LatencySummary {
-  const n = layout.handoffHistBuckets;
-  const off = layout.handoffHistOffset;
-  const counts = new Float64Array(n);
-  let total = 0;
-  let sumNs = 0;
-  for (const b of blocks) {
-    for (let i = 0; i < n; i++) {
-      const c = Number(Atomics.load(b.u64, off + i));
-      counts[i] += c;
-      total += c;
-    }
-    sumNs += b.total(WU.handoff_ns);
-  }
-  const at = (q: number): number => {
-    if (!total) return 0;
-    const rank = q * total;
-    let seen = 0;
-    for (let i = 0; i < n; i++) {
-      seen += counts[i];
-      // report the bucket's midpoint: the value is within [lower, upper)
-      if (seen >= rank && counts[i] > 0) return (handoffBounds[i] + handoffBounds[i + 1]) / 2 / 1000;
-    }
-    return handoffBounds[n] / 1000;
-  };
-  let maxUs = 0;
-  for (let i = n - 1; i >= 0; i--) {
-    if (counts[i] > 0) {
-      maxUs = handoffBounds[i + 1] / 1000;
-      break;
-    }
-  }
+  const counts = mergeBuckets(blocks, layout.handoffHistOffset, layout.handoffHistBuckets);
+  const total = sampleCount(counts);
+  const sumNs = sumTotals(blocks, WU.handoff_ns);
+  // no exact maximum is kept: the top bucket's upper bound stands for it
+  const maxNs = upperBound(counts, handoffBounds);
+  const at = (q: number) => percentile(counts, handoffBounds, q, 0, maxNs) / 1000;
   return {
     count: total,
     meanUs: total ? sumNs / total / 1000 : 0,
     p50Us: at(0.5),
     p90Us: at(0.9),
     p99Us: at(0.99),
-    maxUs,
+    maxUs: maxNs / 1000,
   };
 }

@@ -29,7 +29,36 @@ export const UPSTREAM_POLICIES: readonly UpstreamPolicy[] = ['round-robin', 'lea
  * is 0.96-1.04x. Below a full buffer a send_zc's notification completion is a
  * larger share of the work, and the pinning it needs buys little.
  */
-export const DEFAULT_ZC_THRESHOLD = 16384;
+const DEFAULT_ZC_THRESHOLD = 16384;
+
+/**
+ * Defaults of {@link ServerOptions}, in one place: `resolveOptions` fills
+ * them in and the CLI shows and uses the same values (durations in ms,
+ * sizes in bytes). `workers` defaults to the available CPUs.
+ */
+export const SERVER_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  backlog: 511,
+  policy: 'p2c' as Policy,
+  overflow: 'pause' as Overflow,
+  workerTableSize: 8192,
+  acceptorTableSize: 4096,
+  bufferCount: 1024,
+  bufferSize: 16384,
+  highWaterMark: 256 * 1024,
+  zcThreshold: DEFAULT_ZC_THRESHOLD,
+  startTimeout: 10_000,
+  upstreamPolicy: 'round-robin' as UpstreamPolicy,
+  connectTimeout: 2000,
+  idleTimeout: 60_000,
+  upstreamBackoff: 250,
+  upstreamBackoffMax: 10_000,
+  /** {@link Server.close}'s `timeout` */
+  closeTimeout: 5000,
+} as const;
+
+const D = SERVER_DEFAULTS;
 
 /**
  * A handler module to run in every worker (see `defineHandler`): a `file:`
@@ -45,6 +74,7 @@ export interface HandlerModule {
 
 /** What to do with connections beyond `maxConnections`. */
 export type Overflow = 'pause' | 'reject';
+export const OVERFLOWS: readonly Overflow[] = ['pause', 'reject'];
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -192,16 +222,16 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   for (const k of Object.keys(o)) {
     if (!KNOWN.has(k)) throw outOfRange(k, `a known option (${[...KNOWN].join(', ')})`, k);
   }
-  const host = str('host', o.host, '127.0.0.1');
-  const port = int('port', o.port, 0, 0, 65535);
+  const host = str('host', o.host, D.host);
+  const port = int('port', o.port, D.port, 0, 65535);
   const cpus = availableParallelism();
   const workers = int('workers', o.workers, cpus, 1, 1024);
   const handler = resolveHandler(o.handler);
   const limit = maxTableSize();
   const tableDefault = (d: number) => Math.max(16, Math.min(d, limit));
-  const workerTableSize = int('workerTableSize', o.workerTableSize, tableDefault(8192), 2, limit);
-  const acceptorTableSize = int('acceptorTableSize', o.acceptorTableSize, tableDefault(4096), 1, limit);
-  const policy = oneOf('policy', o.policy, 'p2c', POLICIES);
+  const workerTableSize = int('workerTableSize', o.workerTableSize, tableDefault(D.workerTableSize), 2, limit);
+  const acceptorTableSize = int('acceptorTableSize', o.acceptorTableSize, tableDefault(D.acceptorTableSize), 1, limit);
+  const policy = oneOf('policy', o.policy, D.policy, POLICIES);
   let weights: number[] = [];
   if (o.weights !== undefined) {
     if (!Array.isArray(o.weights)) throw invalidType('weights', 'an array of numbers', o.weights);
@@ -215,7 +245,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   }
   const maxConnections = o.maxConnections === undefined ? Infinity : int('maxConnections', o.maxConnections, 0, 1, 1 << 30);
   const maxConnectionsPerWorker = o.maxConnectionsPerWorker === undefined ? Infinity : int('maxConnectionsPerWorker', o.maxConnectionsPerWorker, 0, 1, 1 << 30);
-  const bufferSize = int('bufferSize', o.bufferSize, 16384, 64, 1 << 20);
+  const bufferSize = int('bufferSize', o.bufferSize, D.bufferSize, 64, 1 << 20);
   let upstreams: UpstreamSpec[] = [];
   if (handler === 'proxy') {
     if (o.upstreams === undefined) throw invalidType('upstreams', 'a list of "HOST:PORT" (required by handler "proxy")', undefined);
@@ -225,7 +255,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   } else if (o.upstreams !== undefined) {
     throw outOfRange('upstreams', 'absent unless handler is "proxy"', `handler "${typeof handler === 'string' ? handler : handler.path}"`);
   }
-  const upstreamBackoff = ms('upstreamBackoff', o.upstreamBackoff, 250, 600_000);
+  const upstreamBackoff = ms('upstreamBackoff', o.upstreamBackoff, D.upstreamBackoff, 600_000);
   return {
     host,
     port,
@@ -233,30 +263,30 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     handler,
     handlerOptions: o.handlerOptions,
     dev: bool('dev', o.dev, process.env.NODE_ENV === 'development'),
-    backlog: int('backlog', o.backlog, 511, 1, 1 << 20),
+    backlog: int('backlog', o.backlog, D.backlog, 1, 1 << 20),
     policy,
     weights,
     maxConnections,
     maxConnectionsPerWorker,
-    overflow: oneOf('overflow', o.overflow, 'pause', ['pause', 'reject'] as const),
+    overflow: oneOf('overflow', o.overflow, D.overflow, OVERFLOWS),
     workerTableSize,
     acceptorTableSize,
-    bufferCount: powerOfTwo('bufferCount', o.bufferCount, 1024, 1, 32768),
+    bufferCount: powerOfTwo('bufferCount', o.bufferCount, D.bufferCount, 1, 32768),
     bufferSize,
-    highWaterMark: int('highWaterMark', o.highWaterMark, 256 * 1024, bufferSize, 1 << 30),
+    highWaterMark: int('highWaterMark', o.highWaterMark, D.highWaterMark, bufferSize, 1 << 30),
     multishotAccept: bool('multishotAccept', o.multishotAccept, false),
     deferTaskrun: bool('deferTaskrun', o.deferTaskrun, true),
     workerDeferTaskrun: bool('workerDeferTaskrun', o.workerDeferTaskrun, false),
     reusePort: bool('reusePort', o.reusePort, false),
     ipv6Only: bool('ipv6Only', o.ipv6Only, false),
-    startTimeout: ms('startTimeout', o.startTimeout, 10000),
+    startTimeout: ms('startTimeout', o.startTimeout, D.startTimeout),
     upstreams,
-    upstreamPolicy: oneOf('upstreamPolicy', o.upstreamPolicy, 'round-robin', UPSTREAM_POLICIES),
-    connectTimeout: Math.max(1, ms('connectTimeout', o.connectTimeout, 2000, 600_000)),
-    idleTimeout: ms('idleTimeout', o.idleTimeout, 60_000),
+    upstreamPolicy: oneOf('upstreamPolicy', o.upstreamPolicy, D.upstreamPolicy, UPSTREAM_POLICIES),
+    connectTimeout: Math.max(1, ms('connectTimeout', o.connectTimeout, D.connectTimeout, 600_000)),
+    idleTimeout: ms('idleTimeout', o.idleTimeout, D.idleTimeout),
     upstreamBackoff: Math.max(1, upstreamBackoff),
-    upstreamBackoffMax: Math.max(upstreamBackoff, ms('upstreamBackoffMax', o.upstreamBackoffMax, 10_000, 3_600_000)),
-    zcThreshold: int('zcThreshold', o.zcThreshold, DEFAULT_ZC_THRESHOLD, 0, 1 << 30),
+    upstreamBackoffMax: Math.max(upstreamBackoff, ms('upstreamBackoffMax', o.upstreamBackoffMax, D.upstreamBackoffMax, 3_600_000)),
+    zcThreshold: int('zcThreshold', o.zcThreshold, D.zcThreshold, 0, 1 << 30),
   };
 }
 

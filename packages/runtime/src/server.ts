@@ -41,7 +41,7 @@ import {
   type LatencySummary,
 } from './counters.js';
 import { fromErrorInfo } from './host.js';
-import { isNumericHost, resolveOptions, type BuiltinHandler, type ResolvedOptions, type ServerOptions } from './options.js';
+import { isNumericHost, resolveOptions, SERVER_DEFAULTS, type BuiltinHandler, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Scheduler } from './scheduler.js';
 import { isOwnAddress, probeUpstream, resolveUpstreams, type ResolvedUpstream } from './upstream.js';
 import { outOfRange } from './validate.js';
@@ -938,7 +938,7 @@ export class Server extends EventEmitter {
    * close the rest. Resolves with how many drained and how many were forced.
    */
   async close(opts: CloseOptions = {}): Promise<CloseSummary> {
-    const timeout = opts.timeout ?? 5000;
+    const timeout = opts.timeout ?? SERVER_DEFAULTS.closeTimeout;
     if (typeof timeout !== 'number' || !(timeout >= 0)) throw new RangeError(`option "timeout" must be a number of milliseconds >= 0; got ${String(timeout)}`);
     if (this.#state === 'closed' || this.#state === 'closing') return { drained: 0, forced: 0, dropped: 0, durationMs: 0 };
     if (this.#state !== 'listening') {

@@ -13,7 +13,7 @@
  * naming both sides; bad values are TypeError/RangeError naming the option
  * (`ringleader stress` exits 2 on them).
  */
-import { parseTarget } from './stress.js';
+import { parseHostPort } from './address.js';
 import { resolveCustom, type CustomOptions, type ResolvedCustom } from './stress-custom.js';
 import { isUrlTarget, parseUrlTarget, resolveHttp, type HttpOptions, type ResolvedHttp } from './stress-http.js';
 import { resolveRedis, type RedisOptions, type ResolvedRedis } from './stress-redis.js';
@@ -133,7 +133,7 @@ function toTarget(t: string): ProtocolTarget {
     const u = parseUrlTarget('targets', t);
     return { host: u.host, port: u.port, path: u.path, hostHeader: u.hostHeader, label: t };
   }
-  const { host, port } = parseTarget('targets', t);
+  const { host, port } = parseHostPort('targets', t);
   const hostHeader = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   return { host, port, path: '/', hostHeader, label: t };
 }

@@ -5,7 +5,8 @@
  * Counters flow through the shared block the main thread passed in.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { clientLayout, native, type NativeClientOptions, type NativeMismatch } from '@ringleader/core-native';
+import { native, type NativeClientOptions, type NativeMismatch } from '@ringleader/core-native';
+import { clientBlock } from './counters.js';
 
 /** What the main thread passes as workerData. */
 export interface StressThreadData {
@@ -25,10 +26,7 @@ export type StressThreadMessage =
 
 const port = parentPort!;
 const data = workerData as StressThreadData;
-const L = clientLayout;
-const i32Bytes = Math.ceil((L.i32.length * 4) / 8) * 8;
-const i32 = new Int32Array(data.counters, 0, L.i32.length);
-const u64 = new BigUint64Array(data.counters, i32Bytes, L.u64Size);
+const block = clientBlock(data.counters);
 
 function fail(e: unknown): void {
   const err = e as Error & { code?: string; errno?: number; syscall?: string };
@@ -38,7 +36,7 @@ function fail(e: unknown): void {
 }
 
 try {
-  const ring = new native.ClientRing(data.ring, i32, u64, (runErrno) => {
+  const ring = new native.ClientRing(data.ring, block.i32, block.u64, (runErrno) => {
     const msg: StressThreadMessage = { type: 'done', runErrno, mismatches: ring.mismatches() };
     ring.close();
     port.postMessage(msg);

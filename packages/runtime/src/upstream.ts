@@ -4,13 +4,11 @@
  */
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
+import { type HostPort, parseHostPort } from './address.js';
 import { invalidType, outOfRange } from './validate.js';
 
 /** An upstream as the user gives it. */
-export interface UpstreamSpec {
-  host: string;
-  port: number;
-}
+export type UpstreamSpec = HostPort;
 
 /** An upstream after name resolution. */
 export interface ResolvedUpstream extends UpstreamSpec {
@@ -29,11 +27,7 @@ export function parseUpstream(name: string, v: unknown): UpstreamSpec {
     return { host: o.host, port: o.port };
   }
   if (typeof v !== 'string') throw invalidType(name, '"HOST:PORT" or { host, port }', v);
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:[\]]+):(\d+)$/.exec(v);
-  if (!m) throw outOfRange(name, '"HOST:PORT" (IPv6 as "[ADDR]:PORT")', v);
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) throw outOfRange(name, 'a port from 1 to 65535', v);
-  return { host: m[1], port };
+  return parseHostPort(name, v);
 }
 
 /** Resolve each upstream's name; an unresolvable one is a RangeError naming it. */

@@ -31,6 +31,14 @@ export function int(name: string, v: unknown, def: number, min: number, max: num
   return v;
 }
 
+/** A finite number in [min, max] (fractions allowed), or the default when undefined. */
+export function real(name: string, v: unknown, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || Number.isNaN(v)) throw typeErr(name, 'a number', v);
+  if (!Number.isFinite(v) || v < min || v > max) throw rangeErr(name, `a number from ${min} to ${max}`, v);
+  return v;
+}
+
 /** A non-negative duration in milliseconds (number) or undefined. */
 export function ms(name: string, v: unknown, def: number, max = 24 * 3600 * 1000): number {
   if (v === undefined) return def;

@@ -1,0 +1,305 @@
+/**
+ * What a stress run reports: the result and progress types, and the merge
+ * of every thread's counter block (sums, histogram buckets, error table)
+ * into one {@link StressResult}.
+ */
+import { clientLayout as L, errnoError, errnoName, type NativeMismatch } from '@ringleader/core-native';
+import { CI, CU, type CounterBlock, maxTotal, sumGauges, sumTotals } from './counters.js';
+import { bucketBounds, mergeBuckets, percentile, sampleCount } from './histogram.js';
+import type { ResolvedStressOptions, StressMode } from './stress-options.js';
+
+/** Latency summary in microseconds. */
+export interface LatencyStats {
+  count: number;
+  min: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** One verification failure, as the engine found it. */
+export type StressMismatch = NativeMismatch;
+
+/** Live numbers, for a progress display. Rates cover the last interval. */
+export interface StressProgress {
+  elapsedMs: number;
+  phase: 'connecting' | 'warmup' | 'measuring' | 'draining';
+  up: number;
+  connecting: number;
+  msgsPerSec: number;
+  cyclesPerSec: number;
+  outMiBPerSec: number;
+  inMiBPerSec: number;
+  /** of the messages (churn: cycles) completed in the last interval */
+  p50Us: number;
+  p99Us: number;
+  errors: number;
+  verifyFailures: number;
+  verified: number;
+}
+
+/** What {@link runStress} resolves with. */
+export interface StressResult {
+  /** true when nothing failed verification, errors stayed within maxErrors, and work was done */
+  ok: boolean;
+  /** 0 ok, 1 failed (what `ringleader stress` exits with) */
+  exitCode: 0 | 1;
+  /** why the run counts as failed, one line each */
+  failures: string[];
+  warnings: string[];
+  mode: StressMode;
+  targets: string[];
+  threads: number;
+  connections: number;
+  size: { min: number; max: number };
+  pipeline: number;
+  /** open-loop rate (per second), null for closed loop */
+  rate: number | null;
+  connectRate: number | null;
+  seed: number;
+  socketMode: 'ring' | 'fd';
+  warmupMs: number;
+  /** the measured window */
+  durationMs: number;
+  /** from the first connection attempt until every ring had closed */
+  elapsedMs: number;
+  interrupted: boolean;
+  /** why the run was cut short by ringleader itself (e.g. nothing listening), or null */
+  aborted: string | null;
+  messages: {
+    /** messages whose last byte was sent */
+    sent: number;
+    /** messages echoed and verified byte for byte (whole run) */
+    verified: number;
+    /** verified inside the measured window */
+    measured: number;
+    /** still in flight when the run ended (not errors) */
+    unfinished: number;
+    /** open loop: sent more than 1 ms after their scheduled time */
+    late: number;
+  };
+  throughput: {
+    msgsPerSec: number;
+    /** churn: connect/echo/close cycles per second */
+    cyclesPerSec: number;
+    outMiBPerSec: number;
+    inMiBPerSec: number;
+  };
+  bytes: { sent: number; received: number };
+  /** echo: message round trip from its send (open loop: scheduled) time; churn: whole cycle; null when nothing was timed */
+  latencyUs: LatencyStats | null;
+  /** connect latency (socket op to connect completion) */
+  connectUs: LatencyStats | null;
+  connected: {
+    /** connections established over the run */
+    opened: number;
+    attempts: number;
+    /** attempts that failed */
+    failed: number;
+    /** established connections that ended by an error */
+    dropped: number;
+    peakUp: number;
+    /** up when the run stopped */
+    upAtEnd: number;
+    /** churn: completed cycles (whole run) */
+    cycles: number;
+  };
+  errors: { total: number; byCode: Record<string, number> };
+  verification: { failures: number; mismatches: StressMismatch[] };
+  zeroCopy: { threshold: number; sends: number; notifications: number; copied: number; fallbacks: number; fallbackCode: string | null };
+}
+
+const bounds = bucketBounds(L.histSubBits, L.histBuckets);
+
+/** Round-trip (or cycle) latency buckets of every block, merged. */
+export function latencyBuckets(blocks: readonly CounterBlock[]): Float64Array {
+  return mergeBuckets(blocks, L.histOffset, L.histBuckets);
+}
+
+/** p50/p99 of a bucket histogram, in microseconds (for the live line). */
+export function progressPercentiles(counts: Float64Array): { p50Us: number; p99Us: number } {
+  return { p50Us: percentile(counts, bounds, 0.5) / 1000, p99Us: percentile(counts, bounds, 0.99) / 1000 };
+}
+
+function latencyStats(h: Float64Array, sumNs: number, minNs: number, maxNs: number): LatencyStats | null {
+  const count = sampleCount(h);
+  if (!count) return null;
+  const us = (ns: number) => Math.round(ns / 10) / 100;
+  return {
+    count,
+    min: us(minNs),
+    mean: us(sumNs / count),
+    p50: us(percentile(h, bounds, 0.5, minNs, maxNs)),
+    p90: us(percentile(h, bounds, 0.9, minNs, maxNs)),
+    p99: us(percentile(h, bounds, 0.99, minNs, maxNs)),
+    p999: us(percentile(h, bounds, 0.999, minNs, maxNs)),
+    max: us(maxNs),
+  };
+}
+
+/** Errors by code over every block ("EOF" for a peer that closed early). */
+export function errorTable(blocks: readonly CounterBlock[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let e = 0; e < L.errSlots; e++) {
+    const n = sumTotals(blocks, L.errOffset + e);
+    if (!n) continue;
+    const code = e === 0 ? 'EOF' : errnoName(-e);
+    out[code] = (out[code] ?? 0) + n;
+  }
+  return out;
+}
+
+/** "ECONNREFUSED 3, EOF 1": most frequent first. */
+export function describeErrors(byCode: Record<string, number>): string {
+  return Object.entries(byCode)
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, n]) => `${c} ${n}`)
+    .join(', ');
+}
+
+function hex(b: number): string {
+  return b < 0 ? '-' : `0x${b.toString(16).padStart(2, '0')}`;
+}
+
+/** One line about a verification failure: names connection, message and offset. */
+export function describeMismatch(m: StressMismatch): string {
+  const where = `connection ${m.connection}, message ${m.message}, offset ${m.offset}`;
+  if (m.kind === 'eof') return `${where}: the server closed the connection before the echo was complete`;
+  if (m.kind === 'extra') return `${where}: the server sent bytes that were never sent to it (first ${hex(m.got)})`;
+  return `${where}: expected ${hex(m.expected)}, got ${hex(m.got)}`;
+}
+
+/** How the run went, beside the counters: what runStress knows and the blocks do not. */
+export interface RunFacts {
+  targets: { ip: string; label: string }[];
+  threads: number;
+  socketMode: 'ring' | 'fd';
+  zcThreshold: number;
+  /** the CLOCK_MONOTONIC instants the rings were given (ns) */
+  tMeasure: bigint;
+  tEnd: bigint;
+  elapsedMs: number;
+  interrupted: boolean;
+  aborted: string | null;
+  warnings: string[];
+  outcomes: { runErrno: number; mismatches: NativeMismatch[] }[];
+}
+
+/** Merge every thread's block into the result, and judge it. */
+export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBlock[], f: RunFacts): StressResult {
+  const warnings = [...f.warnings];
+  for (const oc of f.outcomes) {
+    if (oc.runErrno) warnings.push(`a ring stopped early: ${errnoError(oc.runErrno, 'io_uring_enter').message}`);
+  }
+  const mismatches = f.outcomes.flatMap((oc) => oc.mismatches);
+  const u = (name: string) => sumTotals(blocks, CU[name]);
+  // counting stopped at the scheduled end, or earlier (quota met, SIGINT);
+  // a stop noticed a little after the scheduled end does not widen it
+  const stopNs = maxTotal(blocks, CU.t_stop_ns);
+  const endNs = f.tEnd && stopNs > Number(f.tEnd) ? Number(f.tEnd) : stopNs;
+  const windowNs = Math.max(0, endNs - Number(f.tMeasure));
+  const windowS = windowNs / 1e9;
+  const measured = u('msgs');
+  const cycles = u('cycles');
+  const timed = blocks.filter((b) => b.total(CU.lat_min_ns) > 0 || b.total(CU.lat_max_ns) > 0);
+  const minNs = Math.min(...timed.map((b) => b.total(CU.lat_min_ns)));
+  const latencyUs = latencyStats(latencyBuckets(blocks), u('lat_sum_ns'), Number.isFinite(minNs) ? minNs : 0, maxTotal(blocks, CU.lat_max_ns));
+  const connHist = mergeBuckets(blocks, L.connectHistOffset, L.histBuckets);
+  const connMaxNs = maxTotal(blocks, CU.conn_lat_max_ns);
+  const connectUs = latencyStats(connHist, u('conn_lat_sum_ns'), 0, connMaxNs);
+  // no exact minimum is kept for connects: the lowest bucket stands for it
+  if (connectUs) connectUs.min = Math.round(percentile(connHist, bounds, 0, 0, connMaxNs) / 10) / 100;
+  const byCode = errorTable(blocks);
+  const errorsTotal = u('errors');
+  const verifyFailures = u('verify_failures');
+  const fallbackErr = blocks.map((b) => b.gauge(CI.zc_fallback_err)).find((e) => e !== 0);
+  const verified = u('msgs_all');
+  const cyclesAll = u('cycles_all');
+  const upAtEnd = sumGauges(blocks, CI.up_at_stop);
+  const zcSends = u('zc_sends');
+  const zcCopied = u('zc_copied');
+
+  if (fallbackErr) {
+    const code = errnoName(fallbackErr);
+    warnings.push(`send_zc failed with ${code}; large sends fell back to plain send${code === 'ENOMEM' ? ' (raise the locked-memory limit, ulimit -l)' : ''}`);
+  }
+  if (zcSends > 0 && zcCopied === zcSends && f.targets.every((t) => t.ip.startsWith('127.') || t.ip === '::1')) {
+    warnings.push('every zero-copy send was copied by the kernel, as it always is on loopback');
+  }
+
+  const failures: string[] = [];
+  if (f.aborted) failures.push(f.aborted);
+  if (verifyFailures) {
+    const first = mismatches[0];
+    failures.push(`verification failed ${verifyFailures} time(s)${first ? `; first: ${describeMismatch(first)}` : ''}`);
+  }
+  if (errorsTotal > o.maxErrors) failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (maxErrors)`);
+  if (!f.aborted) {
+    if ((o.mode === 'echo' || o.mode === 'bulk') && verified === 0) failures.push('no message was echoed');
+    if (o.mode === 'churn' && cyclesAll === 0) failures.push('no connect/echo/close cycle completed');
+    if (o.mode === 'idle' && upAtEnd < o.connections && !f.interrupted) failures.push(`${upAtEnd} of ${o.connections} connections were up at the end`);
+    const done = o.mode === 'churn' ? cyclesAll : verified;
+    if (o.messages && done < o.messages && !f.interrupted) failures.push(`${done} of ${o.messages} ${o.mode === 'churn' ? 'cycles' : 'messages'} completed`);
+  }
+  const rate = (n: number) => (windowS > 0 ? n / windowS : 0);
+  const ok = failures.length === 0;
+  return {
+    ok,
+    exitCode: ok ? 0 : 1,
+    failures,
+    warnings,
+    mode: o.mode,
+    targets: f.targets.map((t) => t.label),
+    threads: f.threads,
+    connections: o.connections,
+    size: { min: o.sizeMin, max: o.sizeMax },
+    pipeline: o.pipeline,
+    rate: o.rate || null,
+    connectRate: o.connectRate || null,
+    seed: o.seed,
+    socketMode: f.socketMode,
+    warmupMs: o.warmup,
+    durationMs: Math.round(windowNs / 1e6),
+    elapsedMs: f.elapsedMs,
+    interrupted: f.interrupted,
+    aborted: f.aborted,
+    messages: {
+      sent: u('msgs_sent'),
+      verified,
+      measured,
+      unfinished: u('unfinished'),
+      late: u('late'),
+    },
+    throughput: {
+      msgsPerSec: rate(measured),
+      cyclesPerSec: rate(cycles),
+      outMiBPerSec: rate(u('bytes_out')) / 1048576,
+      inMiBPerSec: rate(u('bytes_in')) / 1048576,
+    },
+    bytes: { sent: u('bytes_out_all'), received: u('bytes_in_all') },
+    latencyUs,
+    connectUs,
+    connected: {
+      opened: u('connects'),
+      attempts: u('connect_attempts'),
+      failed: u('connect_errors'),
+      dropped: u('conn_errors'),
+      peakUp: sumGauges(blocks, CI.peak_up),
+      upAtEnd,
+      cycles: cyclesAll,
+    },
+    errors: { total: errorsTotal, byCode },
+    verification: { failures: verifyFailures, mismatches },
+    zeroCopy: {
+      threshold: f.zcThreshold,
+      sends: zcSends,
+      notifications: u('zc_notifs'),
+      copied: zcCopied,
+      fallbacks: u('zc_fallbacks'),
+      fallbackCode: fallbackErr ? errnoName(fallbackErr) : null,
+    },
+  };
+}
