@@ -57,5 +57,5 @@ test('CLI: serve with a missing module exits 2; with a broken one exits 1 naming
   const help = await runCli(['serve', '--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /Usage: ringleader serve \[options\] <module>/);
-  t.regex(help.stdout, /--buffer <bytes>/);
+  t.regex(help.stdout, /--max-buffered <bytes>/);
 });

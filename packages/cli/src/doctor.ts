@@ -147,6 +147,16 @@ export function registerDoctor(program: Command): void {
     .command('doctor')
     .description('check that this kernel and process can run ringleader, and say what to change')
     .option('--json', 'machine-readable report', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ringleader doctor
+  ringleader doctor --json | jq .problems
+
+Exit status: 0 ready (notes may still name limits worth raising); 1 not ready: the report
+says what to change first.`,
+    )
     .action((f: { json: boolean }) => {
       const r = diagnose();
       printReport(r, f.json);

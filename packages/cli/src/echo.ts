@@ -2,15 +2,24 @@
 import type { Command } from 'commander';
 import { createServer, JS_ECHO_HANDLER } from '@ringleader/runtime';
 import { runLive } from './live.js';
-import { addServerFlags, toServerOptions, type ServerFlags } from './server-flags.js';
+import { addServerFlags, type ServerFlags, serverHelp, toServerOptions } from './server-flags.js';
 
 export function registerEcho(program: Command): void {
   const cmd = program
     .command('echo')
     .description('run a sharded io_uring echo server')
-    .option('--js', 'echo through the JS handler path (a handler module) instead of natively, to measure its cost', false);
-  addServerFlags(cmd).action(async (f: ServerFlags & { js: boolean }) => {
-    const server = createServer({ ...toServerOptions(f), handler: f.js ? JS_ECHO_HANDLER : 'echo' });
+    .option('--js', 'echo through the JS handler path (a handler module) instead of natively, to measure its cost', false)
+    .addHelpText(
+      'after',
+      serverHelp([
+        'ringleader echo --port 7000                      # one worker ring per CPU',
+        'ringleader echo --listen :7000 --workers 4 --json',
+        'ringleader echo --workers 2 --weights 3,1        # worker 0 gets 3 of every 4 connections',
+        'ringleader echo --max-connections 10000 --overflow reject',
+      ]),
+    );
+  addServerFlags(cmd).action(async (f: ServerFlags & { js: boolean }, c: Command) => {
+    const server = createServer({ ...toServerOptions(c), handler: f.js ? JS_ECHO_HANDLER : 'echo' });
     process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: f.js ? 'echo (JS handler)' : 'echo' });
   });
 }

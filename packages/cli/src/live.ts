@@ -4,6 +4,8 @@
  * SIGINT/SIGTERM, forced exit on the second, a summary at the end.
  */
 import type { Server, ServerStats } from '@ringleader/runtime';
+import { formatHostPort } from '@ringleader/runtime/internal';
+import { onStopSignals, type StopSignal } from './signals.js';
 import { bytes, num } from './util.js';
 
 export interface LiveOptions {
@@ -79,10 +81,11 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   const addr = await server.listen();
   const out = process.stdout;
   const tty = out.isTTY && !o.json;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const header = `ringleader ${o.label} listening on ${host}:${addr.port} (${server.options.workers} workers, policy ${server.options.policy})`;
-  if (o.json) out.write(JSON.stringify({ event: 'listening', address: addr.address, port: addr.port, workers: server.options.workers, policy: server.options.policy }) + '\n');
-  else out.write(header + '\n');
+  const so = server.options;
+  // placement across workers, and for a proxy the upstream choice: each under its own name
+  const upstreamPolicy = so.handler === 'proxy' ? so.upstreamPolicy : undefined;
+  const policies = `placement ${so.policy}${upstreamPolicy ? `, upstream policy ${upstreamPolicy}` : ''}`;
+  const header = `ringleader ${o.label} listening on ${formatHostPort(addr.address, addr.port)} (${so.workers} workers, ${policies})`;
 
   let prev = server.stats();
   let prevT = Date.now();
@@ -98,13 +101,7 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   }, o.intervalMs);
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (stopping) {
-        process.stderr.write(`\nringleader: ${sig} again, exiting now\n`);
-        process.exit(130);
-      }
-      stopping = true;
+    onStopSignals((sig: StopSignal) => {
       clearInterval(timer);
       const live = server.stats().total.live;
       if (tty) out.write('\n');
@@ -128,8 +125,9 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
           process.stderr.write(`ringleader: close failed: ${e.message}\n`);
           resolve(1);
         });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    });
+    // announce only once a signal is handled: whoever waits for this line may signal at once
+    if (o.json) out.write(JSON.stringify({ event: 'listening', address: addr.address, port: addr.port, workers: so.workers, placement: so.policy, upstreamPolicy }) + '\n');
+    else out.write(header + '\n');
   });
 }

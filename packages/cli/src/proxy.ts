@@ -1,65 +1,52 @@
 /** `ringleader proxy`: a sharded io_uring TCP proxy. */
-import type { Command } from 'commander';
-import { Option } from 'commander';
-import { createServer, UPSTREAM_POLICIES, type UpstreamPolicy } from '@ringleader/runtime';
+import { type Command, Option } from 'commander';
+import { createServer, SERVER_DEFAULTS as D, POLICIES, UPSTREAM_POLICIES, type UpstreamPolicy } from '@ringleader/runtime';
 import { parseUpstream } from '@ringleader/runtime/internal';
+import { arg, formatDuration, parseDuration, parseSize } from './args.js';
 import { runLive } from './live.js';
-import { addServerFlags, toServerOptions, type ServerFlags } from './server-flags.js';
-import { UsageError, durationArg, parseSize } from './util.js';
+import { addServerFlags, type DeprecatedFlag, type ServerFlags, serverHelp, toServerOptions } from './server-flags.js';
+import { UsageError } from './util.js';
 
-interface ProxyFlags extends Omit<ServerFlags, 'policy'> {
-  listen: string;
+interface ProxyFlags extends ServerFlags {
   upstream?: string[];
-  policy: UpstreamPolicy;
+  upstreamPolicy: UpstreamPolicy;
   connectTimeout: number;
   idleTimeout: number;
-  buffer: number;
 }
+
+/** Here --policy was the upstream choice (echo and serve used it for placement). */
+const PROXY_DEPRECATED: readonly DeprecatedFlag[] = [
+  { flags: '--policy <policy>', to: 'upstreamPolicy', toFlag: '--upstream-policy', choices: UPSTREAM_POLICIES },
+  { flags: '--buffer <bytes>', to: 'maxBuffered', toFlag: '--max-buffered', parse: arg(parseSize) },
+];
 
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
-}
-
-function sizeArg(v: string): number {
-  return parseSize(v);
-}
-
-/** "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses); port 0 picks one */
-function parseListen(v: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:[\]]*):(\d+)$/.exec(v);
-  if (!m || Number(m[2]) > 65535) throw new UsageError(`--listen must be HOST:PORT (port 0 picks one); got "${v}"`);
-  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
 }
 
 export function registerProxy(program: Command): void {
   const cmd = program
     .command('proxy')
     .description('run a sharded io_uring TCP proxy: workers dial upstreams on their own rings')
-    .option('-l, --listen <host:port>', 'address to listen on', '127.0.0.1:7000')
-    .option('-u, --upstream <host:port>', 'an upstream (repeat for several)', collect)
-    .addOption(new Option('--policy <policy>', 'how a worker picks an upstream').choices(UPSTREAM_POLICIES as string[]).default('round-robin'))
-    .addOption(new Option('--connect-timeout <duration>', 'per attempt; then the next upstream is tried').argParser(durationArg).default(2000, '2s'))
-    .addOption(new Option('--idle-timeout <duration>', 'close connections idle this long (0: never)').argParser(durationArg).default(60_000, '60s'))
-    .addOption(new Option('--buffer <bytes>', 'bytes buffered per connection and direction before reading pauses').argParser(sizeArg).default(256 * 1024, '256KiB'));
-  addServerFlags(cmd, { proxy: true }).action(async (f: ProxyFlags) => {
-    if (!f.upstream || f.upstream.length === 0) throw new UsageError('--upstream HOST:PORT is required (repeat it for several upstreams)');
-    const listen = parseListen(f.listen);
-    const upstreams = f.upstream.map((u) => {
-      try {
-        return parseUpstream('--upstream', u);
-      } catch {
-        throw new UsageError(`--upstream must be HOST:PORT (IPv6 as [ADDR]:PORT); got "${u}"`);
-      }
-    });
-    const server = createServer({
-      ...toServerOptions({ ...f, policy: undefined, host: listen.host, port: listen.port }),
-      handler: 'proxy',
-      upstreams,
-      upstreamPolicy: f.policy,
-      connectTimeout: f.connectTimeout,
-      idleTimeout: f.idleTimeout,
-      highWaterMark: Math.max(f.buffer, f.bufferSize),
-    });
+    .option('-u, --upstream <host:port>', 'an upstream (repeat for several; IPv6 as [ADDR]:PORT)', collect)
+    .addOption(new Option('--upstream-policy <policy>', 'how a worker picks an upstream').choices(UPSTREAM_POLICIES as string[]).default(D.upstreamPolicy))
+    .addOption(new Option('--connect-timeout <duration>', 'per attempt; then the next upstream is tried').argParser(arg(parseDuration, { min: 1, max: 600_000 })).default(D.connectTimeout, formatDuration(D.connectTimeout)))
+    .addOption(new Option('--idle-timeout <duration>', 'close connections idle this long (0: never)').argParser(arg(parseDuration)).default(D.idleTimeout, formatDuration(D.idleTimeout)))
+    .addHelpText(
+      'after',
+      serverHelp([
+        'ringleader proxy --listen 0.0.0.0:8080 --upstream 10.0.0.5:80 --upstream 10.0.0.6:80',
+        'ringleader proxy --listen :8080 -u [fd00::6]:80 -u [fd00::7]:80 --upstream-policy least-connections',
+        'ringleader proxy --port 8080 -u 127.0.0.1:9000 --idle-timeout 5m --max-buffered 1MiB',
+      ]) + `\n\nPlacement across workers: --placement (${POLICIES.join(', ')}); upstream choice: --upstream-policy.`,
+    );
+  addServerFlags(cmd, PROXY_DEPRECATED).action(async (f: ProxyFlags, c: Command) => {
+    const options = toServerOptions(c, PROXY_DEPRECATED);
+    // read after toServerOptions: a deprecated --policy has been folded in
+    const { upstream, upstreamPolicy, connectTimeout, idleTimeout } = c.opts<ProxyFlags>();
+    if (!upstream || upstream.length === 0) throw new UsageError('--upstream HOST:PORT is required (repeat it for several upstreams)');
+    const upstreams = upstream.map((u) => parseUpstream('upstreams', u));
+    const server = createServer({ ...options, handler: 'proxy', upstreams, upstreamPolicy, connectTimeout, idleTimeout });
     process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy' });
   });
 }

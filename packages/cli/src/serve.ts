@@ -3,28 +3,15 @@
  * @ringleader/runtime) in every worker, behind the acceptor and scheduler.
  */
 import { basename } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { createServer } from '@ringleader/runtime';
+import { parseJson } from './args.js';
 import { runLive } from './live.js';
-import { addServerFlags, toServerOptions, type ServerFlags } from './server-flags.js';
-import { parseSize } from './util.js';
+import { addServerFlags, type ServerFlags, serverHelp, toServerOptions } from './server-flags.js';
 
 interface ServeFlags extends ServerFlags {
   dev?: boolean;
-  buffer?: number;
   options?: unknown;
-}
-
-function jsonArg(v: string): unknown {
-  try {
-    return JSON.parse(v);
-  } catch (e) {
-    throw new InvalidArgumentError(`not JSON (${(e as Error).message})`);
-  }
-}
-
-function sizeArg(v: string): number {
-  return parseSize(v);
 }
 
 export function registerServe(program: Command): void {
@@ -33,16 +20,17 @@ export function registerServe(program: Command): void {
     .description('run a handler module in every worker (export default defineHandler({ onData(conn, data) { ... } }))')
     .argument('<module>', 'path of the handler module (relative to the current directory) or a file: URL')
     .option('--dev', 'development mode: data views are detached after each callback (default: NODE_ENV=development)')
-    .option('--buffer <bytes>', 'bytes queued per connection at which conn.write() returns false (default 256KiB)', sizeArg)
-    .option('--options <json>', "handler options, given to the module's init(ctx) as ctx.options", jsonArg);
-  addServerFlags(cmd).action(async (module: string, f: ServeFlags) => {
-    const server = createServer({
-      ...toServerOptions(f),
-      handler: module,
-      dev: f.dev,
-      highWaterMark: f.buffer,
-      handlerOptions: f.options,
-    });
+    .option('--options <json>', "handler options, given to the module's init(ctx) as ctx.options", parseJson)
+    .addHelpText(
+      'after',
+      serverHelp([
+        'ringleader serve examples/http-hello/handler.js --port 8080',
+        'ringleader serve ./handler.js --listen 0.0.0.0:7000 --options \'{"greeting":"hi"}\' --dev',
+        'ringleader serve examples/resp-ping/handler.js --port 6380 --max-buffered 1MiB --json',
+      ]),
+    );
+  addServerFlags(cmd).action(async (module: string, f: ServeFlags, c: Command) => {
+    const server = createServer({ ...toServerOptions(c), handler: module, dev: f.dev, handlerOptions: f.options });
     server.on('handler-error', (e: { worker: number; error: Error; suppressed: number }) => {
       const more = e.suppressed ? ` (${e.suppressed} more since the last report)` : '';
       process.stderr.write(`\nringleader: handler error in worker ${e.worker}${more}: ${e.error.stack ?? e.error.message}\n`);

@@ -1,45 +1,90 @@
-/** Flags every server command shares (echo, proxy, serve), and their mapping to options. */
-import { availableParallelism } from 'node:os';
-import { Command, Option } from 'commander';
-import { POLICIES, type ServerOptions } from '@ringleader/runtime';
-import { durationArg, intArg, parseSize } from './util.js';
+/**
+ * Flags every server command shares (echo, proxy, serve), and their mapping
+ * to createServer options. Defaults come from the runtime's SERVER_DEFAULTS;
+ * where the runtime's default depends on the machine (workers, table sizes)
+ * the flag has none and the runtime decides.
+ */
+import { type Command, Option } from 'commander';
+import { POLICIES, SERVER_DEFAULTS as D, type ServerOptions } from '@ringleader/runtime';
+import { parseHostPort } from '@ringleader/runtime/internal';
+import { arg, formatDuration, formatSize, parseDuration, parseInteger, parseSize, parseWeights } from './args.js';
+import { UsageError, useFlagNames } from './util.js';
 
-export interface FlagStyle {
-  /** `--listen HOST:PORT` instead of --host/--port, `--placement` instead of --policy */
-  proxy?: boolean;
+/** The CLI's own default port: a server started by hand listens somewhere known (the API's default is 0). */
+export const CLI_PORT = 7000;
+
+/** A flag kept working under its old name; using it prints one line on stderr. */
+export interface DeprecatedFlag {
+  /** the old flag, as given to commander (e.g. '--policy <policy>') */
+  flags: string;
+  /** the attribute name of the new flag (e.g. 'placement') */
+  to: string;
+  /** the new flag as the user types it (e.g. '--placement') */
+  toFlag: string;
+  choices?: readonly string[];
+  parse?: (v: string) => unknown;
 }
 
-export function addServerFlags(cmd: Command, style: FlagStyle = {}): Command {
-  if (!style.proxy) {
-    cmd
-      .option('--host <host>', 'address to listen on', '127.0.0.1')
-      .option('-p, --port <port>', 'TCP port (0 picks one)', intArg(0, 65535), 7000)
-      .addOption(new Option('--policy <policy>', 'connection placement across workers').choices(POLICIES as string[]).default('p2c'));
-  } else {
-    cmd.addOption(new Option('--placement <policy>', 'connection placement across workers').choices(POLICIES as string[]).default('p2c'));
+export function addDeprecated(cmd: Command, d: DeprecatedFlag): void {
+  const o = new Option(d.flags, `deprecated: use ${d.toFlag}`).hideHelp();
+  if (d.choices) o.choices(d.choices as string[]);
+  if (d.parse) o.argParser(d.parse);
+  cmd.addOption(o);
+}
+
+/**
+ * Fold deprecated flags into their new names (warning once per flag);
+ * giving both the old and the new one is a usage error.
+ */
+export function applyDeprecated(cmd: Command, list: readonly DeprecatedFlag[]): void {
+  for (const d of list) {
+    const from = new Option(d.flags).attributeName();
+    if (cmd.getOptionValueSource(from) !== 'cli') continue;
+    const old = new Option(d.flags).long;
+    if (cmd.getOptionValueSource(d.to) === 'cli') throw new UsageError(`${old} is the old name of ${d.toFlag}: give one of them`);
+    process.stderr.write(`ringleader: warning: ${old} is deprecated, use ${d.toFlag}\n`);
+    cmd.setOptionValueWithSource(d.to, cmd.getOptionValue(from), 'cli');
   }
-  return cmd
-    .option('-w, --workers <n>', 'worker threads, one io_uring each', intArg(1, 1024), availableParallelism())
-    .option('--max-connections <n>', 'most open connections in total', intArg(1, 1 << 30))
-    .option('--max-per-worker <n>', 'most open connections per worker', intArg(1, 1 << 30))
-    .addOption(new Option('--overflow <mode>', 'beyond --max-connections: wait in the backlog, or reset').choices(['pause', 'reject']).default('pause'))
-    .option('--worker-table-size <n>', 'fixed-file slots per worker ring', intArg(2, 1 << 20))
-    .option('--acceptor-table-size <n>', 'fixed-file slots in the acceptor ring', intArg(1, 1 << 20))
-    .option('--backlog <n>', 'listen backlog', intArg(1, 1 << 20), 511)
-    .addOption(new Option('--buffers <n>', 'receive buffers per worker (power of two)').argParser(intArg(1, 32768)).default(1024))
-    .addOption(new Option('--buffer-size <bytes>', 'bytes per receive buffer').argParser(parseSize).default(16384, '16KiB'))
-    .addOption(new Option('--zc-threshold <bytes>', 'sends of at least this size use send_zc (0: never)').argParser(parseSize).default(16384, '16KiB'))
-    .addOption(new Option('--drain <duration>', 'on SIGINT/SIGTERM, let connections finish this long').argParser(durationArg).default(5000, '5s'))
+}
+
+/** The deprecated flags of echo and serve; proxy's --policy meant the upstream choice. */
+export const SERVER_DEPRECATED: readonly DeprecatedFlag[] = [
+  { flags: '--policy <policy>', to: 'placement', toFlag: '--placement', choices: POLICIES },
+  { flags: '--buffer <bytes>', to: 'maxBuffered', toFlag: '--max-buffered', parse: arg(parseSize) },
+];
+
+export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag[] = SERVER_DEPRECATED): Command {
+  cmd
+    .option('-l, --listen <host:port>', `where to listen, instead of --host and --port (":PORT" for all addresses, port 0 picks one)`)
+    .option('--host <host>', 'address to listen on (0.0.0.0 or :: for all)', D.host)
+    .option('-p, --port <port>', 'TCP port (0 picks one)', arg(parseInteger, { min: 0, max: 65535 }), CLI_PORT)
+    .option('-w, --workers <n>', 'worker threads, one io_uring each (default: CPU count)', arg(parseInteger, { min: 1, max: 1024 }))
+    .addOption(new Option('--placement <policy>', 'connection placement across workers').choices(POLICIES as string[]).default(D.policy))
+    .option('--weights <list>', 'per-worker weights for --placement weighted, e.g. 3,1 (implies it)', parseWeights)
+    .option('--max-connections <n>', 'most open connections in total', arg(parseInteger, { min: 1, max: 1 << 30 }))
+    .option('--max-per-worker <n>', 'most open connections per worker', arg(parseInteger, { min: 1, max: 1 << 30 }))
+    .addOption(new Option('--overflow <mode>', 'beyond --max-connections: wait in the backlog, or reset').choices(['pause', 'reject']).default(D.overflow))
+    .option('--worker-table-size <n>', `fixed-file slots per worker ring (default: ${D.workerTableSize}, at most RLIMIT_NOFILE)`, arg(parseInteger, { min: 2, max: 1 << 20 }))
+    .option('--acceptor-table-size <n>', `fixed-file slots in the acceptor ring (default: ${D.acceptorTableSize}, at most RLIMIT_NOFILE)`, arg(parseInteger, { min: 1, max: 1 << 20 }))
+    .option('--backlog <n>', 'listen backlog', arg(parseInteger, { min: 1, max: 1 << 20 }), D.backlog)
+    .addOption(new Option('--buffers <n>', 'receive buffers per worker (power of two)').argParser(arg(parseInteger, { min: 1, max: 32768 })).default(D.bufferCount))
+    .addOption(new Option('--buffer-size <bytes>', 'bytes per receive buffer').argParser(arg(parseSize)).default(D.bufferSize, formatSize(D.bufferSize)))
+    .addOption(new Option('--max-buffered <bytes>', 'bytes queued per connection (and direction) before receiving pauses; for a handler module, where conn.write() returns false').argParser(arg(parseSize)).default(D.highWaterMark, formatSize(D.highWaterMark)))
+    .addOption(new Option('--zc-threshold <bytes>', 'sends of at least this size use send_zc (0: never)').argParser(arg(parseSize)).default(D.zcThreshold, formatSize(D.zcThreshold)))
+    .addOption(new Option('--drain <duration>', 'on SIGINT/SIGTERM, let connections finish this long').argParser(arg(parseDuration)).default(D.closeTimeout, formatDuration(D.closeTimeout)))
     .option('--json', 'JSON lines on stdout instead of the live display', false)
-    .addOption(new Option('--interval <duration>', 'how often to print stats').argParser(durationArg).default(1000, '1s'));
+    .addOption(new Option('--interval <duration>', 'how often to print stats').argParser(arg(parseDuration, { min: 10 })).default(1000, '1s'));
+  for (const d of deprecated) addDeprecated(cmd, d);
+  return cmd;
 }
 
 export interface ServerFlags {
+  listen?: string;
   host: string;
   port: number;
-  workers: number;
-  policy?: ServerOptions['policy'];
-  placement?: ServerOptions['policy'];
+  workers?: number;
+  placement: ServerOptions['policy'];
+  weights?: number[];
   maxConnections?: number;
   maxPerWorker?: number;
   overflow: 'pause' | 'reject';
@@ -48,18 +93,43 @@ export interface ServerFlags {
   backlog: number;
   buffers: number;
   bufferSize: number;
+  maxBuffered: number;
   zcThreshold: number;
   drain: number;
   json: boolean;
   interval: number;
 }
 
-export function toServerOptions(f: ServerFlags): ServerOptions {
+/** Where to listen: --listen, or --host and --port (not both). */
+function listenAddress(cmd: Command, f: ServerFlags): { host: string; port: number } {
+  if (f.listen === undefined) return { host: f.host, port: f.port };
+  const both = ['host', 'port'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+  if (both.length) throw new UsageError(`--listen replaces --host and --port: give --listen HOST:PORT or --host/--port, not both`);
+  // errors about the address now name --listen
+  useFlagNames({ host: '--listen', port: '--listen' });
+  return parseHostPort('listen', f.listen, { anyHost: true, portZero: true });
+}
+
+/**
+ * The command's flags as createServer options: deprecated names folded in,
+ * --listen split, --weights implying weighted placement.
+ */
+export function toServerOptions(cmd: Command, deprecated: readonly DeprecatedFlag[] = SERVER_DEPRECATED): ServerOptions {
+  applyDeprecated(cmd, deprecated);
+  const f = cmd.opts<ServerFlags>();
+  const { host, port } = listenAddress(cmd, f);
+  let policy = f.placement;
+  if (f.weights) {
+    if (cmd.getOptionValueSource('placement') === 'cli' && policy !== 'weighted') throw new UsageError(`--weights needs --placement weighted (got --placement ${policy})`);
+    policy = 'weighted';
+  }
   return {
-    host: f.host,
-    port: f.port,
-    workers: f.workers,
-    policy: f.placement ?? f.policy,
+    host,
+    port,
+    // --weights 3,1 alone means two workers
+    workers: f.workers ?? f.weights?.length,
+    policy,
+    weights: f.weights,
     maxConnections: f.maxConnections,
     maxConnectionsPerWorker: f.maxPerWorker,
     overflow: f.overflow,
@@ -68,6 +138,21 @@ export function toServerOptions(f: ServerFlags): ServerOptions {
     backlog: f.backlog,
     bufferCount: f.buffers,
     bufferSize: f.bufferSize,
+    // the default grows with a larger receive buffer (it must hold one)
+    highWaterMark: cmd.getOptionValueSource('maxBuffered') === 'cli' ? f.maxBuffered : undefined,
     zcThreshold: f.zcThreshold,
   };
+}
+
+/** The --help epilogue of a server command: examples, signals, exit codes. */
+export function serverHelp(examples: string[]): string {
+  return `
+Examples:
+${examples.map((e) => `  ${e}`).join('\n')}
+
+The first SIGINT/SIGTERM stops accepting and drains for --drain, then prints a summary;
+a second one exits at once. Durations: 500ms, 5s, 1m (a bare number is seconds). Sizes: 64, 16KiB, 1MiB.
+
+Exit status: 0 stopped by a signal after draining; 1 runtime failure (port in use, io_uring
+unusable, a handler module that fails to load); 2 bad options; 130/143 a second SIGINT/SIGTERM.`;
 }

@@ -5,63 +5,11 @@
  * or one JSON document, and exits 0 (ok), 1 (verification failed, too many
  * errors, nothing completed) or 2 (bad options).
  */
-import { availableParallelism } from 'node:os';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { describeMismatch, runStress, STRESS_MODES, type LatencyStats, type StressOptions, type StressProgress, type StressResult } from '@ringleader/runtime';
-import { bytes, die, durationArg, num, parseSize } from './util.js';
-
-/** "20000", "20k", "1.5M" -> number */
-export function parseCount(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kKmM]?)$/.exec(v.trim());
-  if (!m) throw new InvalidArgumentError('not a number (examples: 500, 20k, 1.5M)');
-  return Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1);
-}
-
-function countArg(v: string): number {
-  return parseCount(v);
-}
-
-function intCountArg(v: string): number {
-  const n = parseCount(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError('not a whole number');
-  return n;
-}
-
-/** "64", "16KiB", "64-65536" -> bytes or [min, max] */
-export function parseSizeRange(v: string): number | [number, number] {
-  const parts = v.split('-');
-  if (parts.length > 2) throw new InvalidArgumentError('a size (64, 16KiB) or a range (64-64KiB)');
-  const sizes = parts.map((p) => parseSize(p));
-  return sizes.length === 1 ? sizes[0] : [sizes[0], sizes[1]];
-}
-
-const FLAGS: Record<string, string> = {
-  targets: 'target',
-  mode: '--mode',
-  threads: '--threads',
-  connections: '--connections',
-  duration: '--duration',
-  messages: '--messages',
-  warmup: '--warmup',
-  size: '--size',
-  pipeline: '--pipeline',
-  rate: '--rate',
-  connectRate: '--connect-rate',
-  source: '--source',
-  maxErrors: '--max-errors',
-  zcThreshold: '--zc-threshold',
-  window: '--window',
-  seed: '--seed',
-  drain: '--drain',
-  retryDelay: '--retry-delay',
-  socketMode: '--socket-mode',
-};
-
-function flagMessage(e: Error): Error {
-  if (!(e instanceof TypeError || e instanceof RangeError)) return e;
-  e.message = e.message.replace(/option "([A-Za-z]+)"/g, (m, name: string) => (FLAGS[name] ? FLAGS[name] : m));
-  return e;
-}
+import { Command, Option } from 'commander';
+import { describeMismatch, runStress, STRESS_DEFAULTS as D, STRESS_MODES, type LatencyStats, type StressOptions, type StressProgress, type StressResult } from '@ringleader/runtime';
+import { arg, formatDuration, formatSize, parseCount, parseDuration, parseSize, parseSizeRange, parseWholeCount } from './args.js';
+import { onStopSignals } from './signals.js';
+import { bytes, cliText, die, num } from './util.js';
 
 interface StressFlags {
   mode: StressOptions['mode'];
@@ -168,56 +116,53 @@ export function registerStress(program: Command): void {
     .command('stress')
     .description('drive io_uring load at TCP servers: verified echo, connection churn, bulk streams, idle capacity')
     .argument('<targets>', 'HOST:PORT to connect to, or a comma list (connections are spread over them)')
-    .addOption(new Option('-m, --mode <mode>', 'echo: request/response; churn: connect, one message, close; bulk: stream both ways; idle: open and hold').choices(STRESS_MODES as string[]).default('echo'))
-    .option('-t, --threads <n>', 'threads, one io_uring each (default: CPUs)', intCountArg)
-    .option('-c, --connections <n>', 'connections (churn: concurrent cycles)', intCountArg, 100)
-    .option('-d, --duration <duration>', 'measured time after the warmup (default 10s; none with --messages)', durationArg)
-    .option('-n, --messages <n>', 'stop after exactly N verified messages (churn: cycles)', intCountArg)
-    .option('--warmup <duration>', 'time before measuring starts (default 2s; 0 with --messages)', durationArg)
-    .option('-s, --size <bytes>', 'message size, or MIN-MAX for a size drawn per message (default 64, bulk 64KiB)', parseSizeRange)
-    .option('-P, --pipeline <n>', 'echo: messages in flight per connection', intCountArg)
-    .option('--rate <n>', 'open loop: messages (churn: connections) per second in total; latency counts from the scheduled time', countArg)
-    .option('--connect-rate <n>', 'connection attempts per second in total', countArg)
+    .addOption(new Option('-m, --mode <mode>', 'echo: request/response; churn: connect, one message, close; bulk: stream both ways; idle: open and hold').choices(STRESS_MODES as string[]).default(D.mode))
+    .option('-t, --threads <n>', 'threads, one io_uring each (default: CPUs, at most one per connection)', arg(parseWholeCount, { min: 1, max: 1024 }))
+    .option('-c, --connections <n>', 'connections (churn: concurrent cycles)', arg(parseWholeCount, { min: 1, max: 1_000_000 }), D.connections)
+    .option('-d, --duration <duration>', `measured time after the warmup (default ${formatDuration(D.duration)}; none with --messages)`, arg(parseDuration))
+    .option('-n, --messages <n>', 'stop after exactly N verified messages (churn: cycles)', arg(parseWholeCount, { min: 1 }))
+    .option('--warmup <duration>', `time before measuring starts (default ${formatDuration(D.warmup)}; 0 with --messages)`, arg(parseDuration))
+    .option('-s, --size <bytes>', `message size, or MIN-MAX for a size drawn per message (default ${D.size}, bulk ${formatSize(D.bulkSize)})`, arg(parseSizeRange))
+    .option('-P, --pipeline <n>', `echo: messages in flight per connection (default ${D.pipeline})`, arg(parseWholeCount, { min: 1, max: 1024 }))
+    .option('--rate <n>', 'open loop: messages (churn: connections) per second in total; latency counts from the scheduled time', arg(parseCount))
+    .option('--connect-rate <n>', 'connection attempts per second in total', arg(parseCount))
     .option('--source <range>', 'source addresses to spread connections over, e.g. 127.0.0.1-127.0.0.16')
-    .option('--max-errors <n>', 'errors tolerated before the run fails', intCountArg, 0)
-    .option('--zc-threshold <bytes>', 'sends of at least this size use send_zc; 0 = never (default 32KiB)', (v: string) => parseSize(v))
-    .option('--window <bytes>', 'bulk: bytes in flight per connection (default 256KiB)', (v: string) => parseSize(v))
-    .option('--seed <n>', 'payload seed (default: random, printed)', intCountArg)
-    .option('--drain <duration>', 'at the end, how long in-flight messages may finish (default 2s)', durationArg)
-    .option('--retry-delay <duration>', 'pause before a failed connection is retried (default 100ms, churn 10ms)', durationArg)
-    .addOption(new Option('--socket-mode <mode>', 'ring: direct sockets set up in the ring; fd: process fd moved into the ring').choices(['auto', 'ring', 'fd']).default('auto'))
+    .option('--max-errors <n>', 'errors tolerated before the run fails', arg(parseWholeCount), D.maxErrors)
+    .option('--zc-threshold <bytes>', `sends of at least this size use send_zc; 0 = never (default ${formatSize(D.zcThreshold)})`, arg(parseSize))
+    .option('--window <bytes>', `bulk: bytes in flight per connection (default ${formatSize(D.window)})`, arg(parseSize))
+    .option('--seed <n>', 'payload seed (default: random, printed)', arg(parseWholeCount))
+    .option('--drain <duration>', `at the end, how long in-flight messages may finish (default ${formatDuration(D.drain)})`, arg(parseDuration))
+    .option('--retry-delay <duration>', `pause before a failed connection is retried (default ${formatDuration(D.retryDelay)}, churn ${formatDuration(D.churnRetryDelay)})`, arg(parseDuration))
+    .addOption(new Option('--socket-mode <mode>', 'ring: direct sockets set up in the ring; fd: process fd moved into the ring').choices(['auto', 'ring', 'fd']).default(D.socketMode))
     .option('--json', 'print one JSON document on stdout instead of the table', false)
     .addHelpText(
       'after',
       `
-Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothing completed; 2 bad options.
-SIGINT stops early and still prints the result. Durations: 500ms, 10s, 1m. Counts: 20000, 20k, 1.5M.
 Examples:
   ringleader stress 127.0.0.1:7000 -c 100 -d 10s
   ringleader stress 127.0.0.1:7000 --rate 20k -c 50 --json
   ringleader stress 127.0.0.1:7000 --mode churn -c 32 --source 127.0.0.1-127.0.0.16
   ringleader stress 127.0.0.1:7000 --mode bulk -c 8 --size 64KiB
-  ringleader stress 127.0.0.1:7000 --mode idle -c 50000 --connect-rate 5000 --source 127.0.0.1-127.0.0.4`,
+  ringleader stress 127.0.0.1:7000 --mode idle -c 50000 --connect-rate 5000 --source 127.0.0.1-127.0.0.4
+
+The first SIGINT/SIGTERM stops early and still prints the result; a second one exits at once.
+Durations: 500ms, 10s, 1m (a bare number is seconds). Counts: 20000, 20k, 1.5M. Sizes: 64, 16KiB.
+
+Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothing completed;
+2 bad options; 130/143 a second SIGINT/SIGTERM.`,
     )
     .action(async (targets: string, f: StressFlags) => {
       const ac = new AbortController();
-      let signals = 0;
-      const onSigint = () => {
-        signals++;
-        if (signals > 1) {
-          process.stderr.write('\nringleader: SIGINT again, exiting now\n');
-          process.exit(130);
-        }
+      const stopListening = onStopSignals((sig) => {
         if (process.stderr.isTTY) process.stderr.write('\n');
-        process.stderr.write('ringleader: SIGINT: stopping, finishing in-flight messages (SIGINT again to quit now)\n');
+        process.stderr.write(`ringleader: ${sig}: stopping, finishing in-flight messages (${sig} again to quit now)\n`);
         ac.abort();
-      };
-      process.on('SIGINT', onSigint);
+      });
       const tty = process.stderr.isTTY === true;
       const opts: StressOptions = {
         targets,
         mode: f.mode,
-        threads: f.threads ?? availableParallelism(),
+        threads: f.threads,
         connections: f.connections,
         duration: f.duration,
         messages: f.messages,
@@ -235,22 +180,21 @@ Examples:
         retryDelay: f.retryDelay,
         socketMode: f.socketMode,
         signal: ac.signal,
-        onProgress: tty ? (p) => process.stderr.write(`\r\x1b[K${liveLine(p, { mode: f.mode ?? 'echo', connections: f.connections })}`) : undefined,
+        onProgress: tty ? (p) => process.stderr.write(`\r\x1b[K${liveLine(p, { mode: f.mode ?? D.mode, connections: f.connections })}`) : undefined,
       };
       let result: StressResult;
       try {
         result = await runStress(opts);
       } catch (e) {
         if (tty) process.stderr.write('\r\x1b[K');
-        die(flagMessage(e as Error));
+        die(e);
       } finally {
-        process.off('SIGINT', onSigint);
+        stopListening();
       }
       if (tty) process.stderr.write('\r\x1b[K');
-      result.failures = result.failures.map((s) => s.replace('(maxErrors)', '(--max-errors)'));
+      result.failures = result.failures.map(cliText);
       if (f.json) process.stdout.write(JSON.stringify(result) + '\n');
       else process.stdout.write(formatResult(result) + '\n');
       process.exitCode = result.exitCode;
     });
 }
-

@@ -1,40 +1,8 @@
-/** Parsing and formatting shared by the commands. */
-import { InvalidArgumentError } from 'commander';
+/** Formatting and error reporting shared by the commands. */
 
 /** A usage error: printed without a stack trace, exit code 2. */
 export class UsageError extends Error {
   readonly exitCode = 2;
-}
-
-/** commander parser for an integer in [min, max]. */
-export function intArg(min: number, max: number) {
-  return (v: string): number => {
-    if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`not an integer`);
-    const n = Number(v);
-    if (n < min || n > max) throw new InvalidArgumentError(`must be from ${min} to ${max}`);
-    return n;
-  };
-}
-
-/** "1500", "1500ms", "2s", "1m" -> milliseconds */
-export function parseDuration(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new InvalidArgumentError(`not a duration (examples: 500ms, 2s, 1m)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!);
-}
-
-export function durationArg(v: string): number {
-  return parseDuration(v);
-}
-
-/** "64", "16k", "16KiB", "1M" -> bytes */
-export function parseSize(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gib)?$/i.exec(v.trim());
-  if (!m) throw new InvalidArgumentError(`not a size (examples: 64, 16KiB, 1MiB)`);
-  const mult: Record<string, number> = { b: 1, k: 1024, kb: 1024, kib: 1024, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gib: 1 << 30 };
-  return Math.round(Number(m[1]) * mult[(m[2] ?? 'b').toLowerCase()]);
 }
 
 /** Human count: 1234567 -> "1.23M" */
@@ -58,12 +26,18 @@ export function bytes(n: number): string {
   return `${i ? v.toFixed(1) : Math.round(v)} ${u[i]}`;
 }
 
-/** Map runtime option names back to this CLI's flags in error messages. */
+/**
+ * The flag behind each runtime option name (createServer and runStress
+ * options), so an error such as `option "bufferSize" must be ...` reads
+ * `--buffer-size must be ...` on the command line.
+ */
 const FLAG_OF: Record<string, string> = {
   host: '--host',
+  listen: '--listen',
   port: '--port',
   workers: '--workers',
-  policy: '--policy',
+  policy: '--placement',
+  weights: '--weights',
   maxConnections: '--max-connections',
   maxConnectionsPerWorker: '--max-per-worker',
   overflow: '--overflow',
@@ -72,19 +46,52 @@ const FLAG_OF: Record<string, string> = {
   backlog: '--backlog',
   bufferCount: '--buffers',
   bufferSize: '--buffer-size',
-  weights: '--weights',
+  highWaterMark: '--max-buffered',
+  zcThreshold: '--zc-threshold',
   upstreams: '--upstream',
+  upstreamPolicy: '--upstream-policy',
   connectTimeout: '--connect-timeout',
   idleTimeout: '--idle-timeout',
-  highWaterMark: '--buffer',
-  zcThreshold: '--zc-threshold',
   handler: '<module>',
   handlerOptions: '--options',
   dev: '--dev',
+  // runStress
+  targets: 'target',
+  mode: '--mode',
+  threads: '--threads',
+  connections: '--connections',
+  duration: '--duration',
+  messages: '--messages',
+  warmup: '--warmup',
+  size: '--size',
+  pipeline: '--pipeline',
+  rate: '--rate',
+  connectRate: '--connect-rate',
+  source: '--source',
+  maxErrors: '--max-errors',
+  window: '--window',
+  seed: '--seed',
+  drain: '--drain',
+  retryDelay: '--retry-delay',
+  socketMode: '--socket-mode',
 };
 
+let overrides: Record<string, string> = {};
+
+/** This run names some options by other flags (e.g. host and port by --listen). */
+export function useFlagNames(map: Record<string, string>): void {
+  overrides = map;
+}
+
+/** Text from the runtime with its option names replaced by this CLI's flags. */
+export function cliText(text: string): string {
+  const flag = (name: string) => overrides[name] ?? FLAG_OF[name];
+  return text.replace(/option "([A-Za-z]+)(\[\d+\])?"/g, (m, name: string) => flag(name) ?? m).replace(/"([A-Za-z]+)"/g, (m, name: string) => flag(name) ?? m);
+}
+
+/** An error message in this CLI's terms. */
 export function cliMessage(e: Error): string {
-  return e.message.replace(/option "([A-Za-z]+)(\[\d+\])?"/g, (m, name: string) => (FLAG_OF[name] ? `${FLAG_OF[name]}` : m));
+  return cliText(e.message);
 }
 
 /** Print an error without a stack trace and exit: 2 for bad options, 1 otherwise. */

@@ -125,7 +125,8 @@ export interface ServerOptions {
   /**
    * Bytes queued per direction before receiving pauses (built-in handlers);
    * for a handler module, the bytes queued on a connection at which
-   * `conn.write()` returns false (`onDrain` follows at half). Default 262144.
+   * `conn.write()` returns false (`onDrain` follows at half). Default 262144
+   * (or `bufferSize` when that is larger).
    */
   highWaterMark?: number;
   /**
@@ -273,7 +274,8 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     acceptorTableSize,
     bufferCount: powerOfTwo('bufferCount', o.bufferCount, D.bufferCount, 1, 32768),
     bufferSize,
-    highWaterMark: int('highWaterMark', o.highWaterMark, D.highWaterMark, bufferSize, 1 << 30),
+    // at least one receive buffer must fit below it
+    highWaterMark: int('highWaterMark', o.highWaterMark, Math.max(D.highWaterMark, bufferSize), bufferSize, 1 << 30),
     multishotAccept: bool('multishotAccept', o.multishotAccept, false),
     deferTaskrun: bool('deferTaskrun', o.deferTaskrun, true),
     workerDeferTaskrun: bool('workerDeferTaskrun', o.workerDeferTaskrun, false),

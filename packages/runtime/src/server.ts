@@ -8,7 +8,6 @@
  * connections wait in the kernel's listen backlog.
  */
 import { EventEmitter } from 'node:events';
-import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -21,7 +20,6 @@ import {
   layout,
   modes,
   native,
-  probe,
   upstreamPolicies,
   type NativeAcceptor,
   type NativeWorkerOptions,
@@ -41,8 +39,9 @@ import {
   type LatencySummary,
 } from './counters.js';
 import { fromErrorInfo } from './host.js';
-import { isNumericHost, resolveOptions, SERVER_DEFAULTS, type BuiltinHandler, type ResolvedOptions, type ServerOptions } from './options.js';
+import { resolveOptions, SERVER_DEFAULTS, type BuiltinHandler, type ResolvedOptions, type ServerOptions } from './options.js';
 import { Scheduler } from './scheduler.js';
+import { checkBufferMemory, checkKernel, resolveListenHost } from './startup.js';
 import { isOwnAddress, probeUpstream, resolveUpstreams, type ResolvedUpstream } from './upstream.js';
 import { outOfRange } from './validate.js';
 import type { ShardCommand, ShardMessage, ShardResult, ShardTask } from './shard.js';
@@ -212,19 +211,6 @@ interface Retired extends Totals {
 const RETRY_ERRNOS = new Set(['ENOMEM', 'EAGAIN', 'EBUSY']);
 const DEAD_ERRNOS = new Set(['EBADFD', 'EBADF', 'EOWNERDEAD', 'ENXIO']);
 
-let probed: ReturnType<typeof probe> | undefined;
-
-/** Refuse early, with a pointer to `ringleader doctor`, when io_uring can't work. */
-function checkKernel(): void {
-  probed ??= probe();
-  const p = probed;
-  if (p.setupError < 0) throw ioUringUnavailable(errnoError(p.setupError, 'io_uring_setup'));
-  const missing = Object.entries(p.ops).filter(([, ok]) => !ok).map(([op]) => op);
-  if (missing.length) throw ioUringUnavailable(`the kernel lacks io_uring operations ${missing.join(', ')}`);
-  if (!p.msgRingFd) throw ioUringUnavailable(errnoError(p.msgRingFdError || -22, 'io_uring_prep_msg_ring_fd_alloc'));
-  if (!p.bufRing) throw ioUringUnavailable('the kernel lacks provided buffer rings');
-}
-
 /** A sharded io_uring TCP server. Create it with {@link createServer}. */
 export class Server extends EventEmitter {
   readonly options: ResolvedOptions;
@@ -301,7 +287,9 @@ export class Server extends EventEmitter {
     const o = this.options;
     try {
       checkKernel();
-      const ip = isNumericHost(o.host) ? o.host : (await lookup(o.host)).address;
+      const memWarning = checkBufferMemory(o);
+      if (memWarning) this.emit('warning', Object.assign(new Error(memWarning), { code: 'ERR_MEMLOCK' }));
+      const ip = await resolveListenHost(o.host);
       if (o.handler === 'proxy') await this.#prepareUpstreams(ip);
       try {
         this.#acceptor = new native.Acceptor(

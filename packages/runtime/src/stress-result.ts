@@ -236,7 +236,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     const first = mismatches[0];
     failures.push(`verification failed ${verifyFailures} time(s)${first ? `; first: ${describeMismatch(first)}` : ''}`);
   }
-  if (errorsTotal > o.maxErrors) failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (maxErrors)`);
+  if (errorsTotal > o.maxErrors) failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (option "maxErrors")`);
   if (!f.aborted) {
     if ((o.mode === 'echo' || o.mode === 'bulk') && verified === 0) failures.push('no message was echoed');
     if (o.mode === 'churn' && cyclesAll === 0) failures.push('no connect/echo/close cycle completed');

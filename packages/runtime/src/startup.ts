@@ -1,0 +1,68 @@
+/**
+ * Checks a server makes before it builds any ring: can io_uring do what we
+ * need, does the listen address resolve, do the receive buffers fit in
+ * memory. Each failure names what to change.
+ */
+import { lookup } from 'node:dns/promises';
+import { errnoError, ioUringUnavailable, probe } from '@ringleader/core-native';
+import { availableMemory, hasCapIpcLock, rlimit } from './limits.js';
+import { isNumericHost, type ResolvedOptions } from './options.js';
+import { outOfRange } from './validate.js';
+
+let probed: ReturnType<typeof probe> | undefined;
+
+/** Refuse early, with a pointer to `ringleader doctor`, when io_uring can't work. */
+export function checkKernel(): void {
+  probed ??= probe();
+  const p = probed;
+  if (p.setupError < 0) throw ioUringUnavailable(errnoError(p.setupError, 'io_uring_setup'));
+  const missing = Object.entries(p.ops)
+    .filter(([, ok]) => !ok)
+    .map(([op]) => op);
+  if (missing.length) throw ioUringUnavailable(`the kernel lacks io_uring operations ${missing.join(', ')}`);
+  if (!p.msgRingFd) throw ioUringUnavailable(errnoError(p.msgRingFdError || -22, 'io_uring_prep_msg_ring_fd_alloc'));
+  if (!p.bufRing) throw ioUringUnavailable('the kernel lacks provided buffer rings');
+}
+
+/** The address to bind: numeric hosts as they are, names resolved; a name that does not resolve is a RangeError naming `host`. */
+export async function resolveListenHost(host: string): Promise<string> {
+  if (isNumericHost(host)) return host;
+  try {
+    return (await lookup(host)).address;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
+    const err = outOfRange('host', `a host name that resolves (getaddrinfo ${code})`, host);
+    (err as RangeError & { cause?: unknown }).cause = e;
+    throw err;
+  }
+}
+
+const mib = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${Math.ceil(n / (1 << 20))} MiB`);
+
+/**
+ * Every worker allocates bufferCount x bufferSize bytes of receive buffers.
+ * More than the machine has available is refused (a RangeError naming the
+ * options) rather than found out by the OOM killer. With zero-copy sends the
+ * buffers are also registered, which pins them: without CAP_IPC_LOCK that is
+ * charged to RLIMIT_MEMLOCK, and beyond it the workers fall back to plain
+ * send; that is returned as a warning.
+ */
+export function checkBufferMemory(o: ResolvedOptions): string | undefined {
+  const perWorker = o.bufferCount * o.bufferSize;
+  const total = perWorker * o.workers;
+  const available = availableMemory();
+  if (total > available) {
+    throw outOfRange(
+      'bufferCount',
+      `small enough that ${o.workers} worker(s) x "bufferCount" x "bufferSize" fits in the ${mib(available)} of memory available`,
+      `${o.workers} x ${o.bufferCount} x ${o.bufferSize} bytes = ${mib(total)}`,
+    );
+  }
+  if (o.zcThreshold === 0 || hasCapIpcLock()) return undefined;
+  const memlock = rlimit('Max locked memory')?.soft ?? Infinity;
+  if (total <= memlock) return undefined;
+  return (
+    `registering ${mib(total)} of receive buffers for zero-copy sends exceeds RLIMIT_MEMLOCK (${mib(memlock)}); ` +
+    'workers will use plain send (raise `ulimit -l`, lower "bufferCount" or "bufferSize", or set "zcThreshold" to 0)'
+  );
+}

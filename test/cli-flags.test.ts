@@ -1,0 +1,133 @@
+/**
+ * The command line as a new user meets it: one name per meaning across
+ * commands, deprecated names that still work (with a warning), --listen on
+ * every server command, -v, --help with examples and exit codes, values
+ * refused with the flag named, exit 143 on a second SIGTERM.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { CLI, ROOT, runCli, sleep, waitFor } from './helpers.js';
+
+function startCli(args: string[]) {
+  const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const io = { out: '', err: '' };
+  p.stdout.on('data', (d) => (io.out += d));
+  p.stderr.on('data', (d) => (io.err += d));
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => p.on('close', (code, signal) => resolve(code ?? signal)));
+  const killer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+  exited.then(() => clearTimeout(killer));
+  return { p, io, exited };
+}
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1', () => resolve(c));
+    c.on('error', reject);
+  });
+}
+
+test('-v and --version print the package version', async (t) => {
+  const { version } = JSON.parse(readFileSync(join(ROOT, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string };
+  for (const flag of ['-v', '--version']) {
+    const r = await runCli([flag]);
+    t.is(r.code, 0);
+    t.is(r.stdout.trim(), version);
+  }
+});
+
+test('every command has examples and exit codes in its --help', async (t) => {
+  for (const cmd of [[], ['echo'], ['proxy'], ['serve'], ['stress'], ['doctor'], ['demo']]) {
+    const r = await runCli([...cmd, '--help']);
+    t.is(r.code, 0, cmd.join(' '));
+    t.regex(r.stdout, /\nExamples:\n {2}ringleader /, `${cmd.join(' ') || 'ringleader'}: examples`);
+    t.regex(r.stdout, /\nExit status: 0 /, `${cmd.join(' ') || 'ringleader'}: exit codes`);
+  }
+  const demo = await runCli(['demo', '--help']);
+  t.regex(demo.stdout, /-d, --duration <duration>\s+how long to drive load \(default: 5s\)/, 'the default reads as a duration');
+  for (const cmd of ['echo', 'proxy', 'serve']) {
+    const r = await runCli([cmd, '--help']);
+    for (const flag of ['-l, --listen <host:port>', '--placement <policy>', '--weights <list>', '--max-buffered <bytes>', '--buffers <n>', '--buffer-size <bytes>']) {
+      t.true(r.stdout.includes(flag), `${cmd} --help lists ${flag}`);
+    }
+    t.false(/--policy|--buffer </.test(r.stdout), `${cmd} --help hides the deprecated names`);
+  }
+  t.true((await runCli(['proxy', '--help'])).stdout.includes('--upstream-policy <policy>'));
+});
+
+test('values that cannot work exit 2 with one line naming the flag', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['echo', '--interval', '0'], /--interval .*must be from 10ms to 24h/],
+    [['echo', '--interval', '99999h'], /--interval .*must be from 10ms to 24h/],
+    [['echo', '--drain', '-1s'], /--drain .*must be from 0 to 24h/],
+    [['echo', '--workers', '-2'], /--workers .*must be from 1 to 1024/],
+    [['echo', '--buffer-size', '-4k'], /--buffer-size .*must not be negative/],
+    [['stress', '127.0.0.1:7000', '--rate', '-5'], /--rate .*must not be negative/],
+    [['stress', '127.0.0.1:7000', '--connections', '-5'], /--connections .*must be from 1 to 1000000/],
+    [['stress', '127.0.0.1:7000', '--duration', '99999h'], /--duration .*must be from 0 to 24h/],
+    [['echo', '--host', 'nohost.invalid', '--workers', '1'], /^ringleader: --host must be a host name that resolves .*"nohost\.invalid"/],
+    [['proxy', '--listen', 'nohost.invalid:0', '-u', '127.0.0.1:1', '--workers', '1'], /^ringleader: --listen must be a host name that resolves/],
+    [['serve', 'examples/resp-ping/handler.js', '--listen', 'nowhere'], /^ringleader: --listen must be HOST:PORT/],
+    [['echo', '--listen', ':0', '--port', '1'], /--listen replaces --host and --port/],
+    [['echo', '--workers', '64', '--buffers', '32768', '--buffer-size', '1MiB'], /^ringleader: --buffers must be small enough that 64 worker\(s\) x --buffers x --buffer-size fits in the .* of memory available/],
+    [['echo', '--weights', '3,0'], /--weights .*positive numbers/],
+    [['echo', '--weights', '3,1', '--placement', 'p2c'], /--weights needs --placement weighted/],
+    [['echo', '--weights', '3,1', '--workers', '3'], /--weights must be an array with one weight per worker \(3\)/],
+    [['echo', '--policy', 'p2c', '--placement', 'p2c'], /--policy is the old name of --placement/],
+    [['proxy', '-u', '127.0.0.1:1', '--policy', 'p2c'], /--policy/],
+    [['echo', '--max-buffered', '1KiB'], /--max-buffered must be an integer from 16384/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runCli(args);
+    t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, re, args.join(' '));
+    t.notRegex(r.stderr, /\n\s+at /, `${args.join(' ')}: no stack trace`);
+  }
+});
+
+test('echo: --listen, --weights 3,1 (two workers, weighted), --buffer still works with a warning; a second SIGTERM exits 143', async (t) => {
+  const s = startCli(['echo', '--listen', '127.0.0.1:0', '--weights', '3,1', '--buffer', '512KiB', '--json', '--interval', '100ms', '--drain', '20s']);
+  try {
+    t.true(await waitFor(() => s.io.out.includes('"event":"listening"'), 15_000), s.io.err);
+    const listening = JSON.parse(s.io.out.split('\n')[0]) as { port: number; workers: number; placement: string };
+    t.is(listening.workers, 2);
+    t.is(listening.placement, 'weighted');
+    t.regex(s.io.err, /^ringleader: warning: --buffer is deprecated, use --max-buffered$/m);
+    const conns = [];
+    for (let i = 0; i < 4; i++) conns.push(await connect(listening.port));
+    const accepted = () => {
+      const last = s.io.out.trim().split('\n').map((l) => JSON.parse(l) as { workers?: { accepted: number }[] }).filter((r) => Array.isArray(r.workers)).at(-1);
+      return last?.workers?.map((w) => w.accepted) ?? [];
+    };
+    t.true(await waitFor(() => accepted().reduce((a, n) => a + n, 0) === 4, 5000), JSON.stringify(accepted()));
+    t.deepEqual(accepted(), [3, 1], 'smooth weighted round robin: 3 of every 4 to worker 0');
+    s.p.kill('SIGTERM');
+    await sleep(300);
+    t.is(s.p.exitCode, null, 'the first SIGTERM drains (connections are still open)');
+    s.p.kill('SIGTERM');
+    t.is(await s.exited, 143);
+    t.regex(s.io.err, /SIGTERM again, exiting now/);
+    for (const c of conns) c.destroy();
+  } finally {
+    s.p.kill('SIGKILL');
+  }
+});
+
+test('proxy: --policy is the old --upstream-policy; the header names placement and upstream policy apart', async (t) => {
+  const up = net.createServer((c) => c.pipe(c));
+  await new Promise<void>((r) => up.listen(0, '127.0.0.1', () => r()));
+  const upPort = (up.address() as net.AddressInfo).port;
+  const s = startCli(['proxy', '--host', '127.0.0.1', '--port', '0', '-u', `127.0.0.1:${upPort}`, '--policy', 'least-connections', '--workers', '1']);
+  try {
+    t.true(await waitFor(() => s.io.out.includes('listening on'), 15_000), s.io.err);
+    t.regex(s.io.out, /^ringleader proxy listening on 127\.0\.0\.1:\d+ \(1 workers, placement p2c, upstream policy least-connections\)$/m);
+    t.regex(s.io.err, /^ringleader: warning: --policy is deprecated, use --upstream-policy$/m);
+    s.p.kill('SIGINT');
+    t.is(await s.exited, 0, s.io.err);
+  } finally {
+    s.p.kill('SIGKILL');
+    up.close();
+  }
+});
