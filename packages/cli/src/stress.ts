@@ -11,27 +11,8 @@ import { arg, formatDuration, formatSize, parseCount, parseDuration, parseSize, 
 import { onStopSignals } from './signals.js';
 import { bytes, cliText, die, num } from './util.js';
 
-interface StressFlags {
-  mode: StressOptions['mode'];
-  threads?: number;
-  connections: number;
-  duration?: number;
-  messages?: number;
-  warmup?: number;
-  size?: number | [number, number];
-  pipeline?: number;
-  rate?: number;
-  connectRate?: number;
-  source?: string;
-  maxErrors: number;
-  zcThreshold?: number;
-  window?: number;
-  seed?: number;
-  drain?: number;
-  retryDelay?: number;
-  socketMode?: StressOptions['socketMode'];
-  json: boolean;
-}
+/** The flags are runStress's options by the same names, plus --json. */
+type StressFlags = Omit<StressOptions, 'targets' | 'signal' | 'onProgress' | 'progressInterval' | 'deferTaskrun'> & { connections: number; json: boolean };
 
 const us = (v: number) => (v >= 10000 ? `${(v / 1000).toFixed(1)}ms` : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const mib = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(2));
@@ -159,26 +140,10 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
         ac.abort();
       });
       const tty = process.stderr.isTTY === true;
+      const { json, ...flags } = f;
       const opts: StressOptions = {
+        ...flags,
         targets,
-        mode: f.mode,
-        threads: f.threads,
-        connections: f.connections,
-        duration: f.duration,
-        messages: f.messages,
-        warmup: f.warmup,
-        size: f.size,
-        pipeline: f.pipeline,
-        rate: f.rate,
-        connectRate: f.connectRate,
-        source: f.source,
-        maxErrors: f.maxErrors,
-        zcThreshold: f.zcThreshold,
-        window: f.window,
-        seed: f.seed,
-        drain: f.drain,
-        retryDelay: f.retryDelay,
-        socketMode: f.socketMode,
         signal: ac.signal,
         onProgress: tty ? (p) => process.stderr.write(`\r\x1b[K${liveLine(p, { mode: f.mode ?? D.mode, connections: f.connections })}`) : undefined,
       };
@@ -193,7 +158,7 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
       }
       if (tty) process.stderr.write('\r\x1b[K');
       result.failures = result.failures.map(cliText);
-      if (f.json) process.stdout.write(JSON.stringify(result) + '\n');
+      if (json) process.stdout.write(JSON.stringify(result) + '\n');
       else process.stdout.write(formatResult(result) + '\n');
       process.exitCode = result.exitCode;
     });
