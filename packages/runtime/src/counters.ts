@@ -6,7 +6,6 @@
  * only maps names to indexes.
  */
 import { clientLayout, layout } from '@ringleader/core-native';
-import { bucketBounds, mergeBuckets, percentile, sampleCount, upperBound } from './histogram.js';
 
 function indexOf(names: string[], wanted: readonly string[], what: string): Record<string, number> {
   const map: Record<string, number> = {};
@@ -139,33 +138,4 @@ export function snapshot(b: CounterBlock, u64Names: string[]): Record<string, nu
   b.i32Names.forEach((n, i) => (out[camel(n)] = b.gauge(i)));
   u64Names.forEach((n, i) => (out[camel(n)] = b.total(i)));
   return out;
-}
-
-const handoffBounds = bucketBounds(layout.handoffHistSubBits, layout.handoffHistBuckets);
-
-/** Hand-off latency summary from one or more worker blocks (microseconds). */
-export interface LatencySummary {
-  count: number;
-  meanUs: number;
-  p50Us: number;
-  p90Us: number;
-  p99Us: number;
-  maxUs: number;
-}
-
-export function handoffLatency(blocks: CounterBlock[]): LatencySummary {
-  const counts = mergeBuckets(blocks, layout.handoffHistOffset, layout.handoffHistBuckets);
-  const total = sampleCount(counts);
-  const sumNs = sumTotals(blocks, WU.handoff_ns);
-  // no exact maximum is kept: the top bucket's upper bound stands for it
-  const maxNs = upperBound(counts, handoffBounds);
-  const at = (q: number) => percentile(counts, handoffBounds, q, 0, maxNs) / 1000;
-  return {
-    count: total,
-    meanUs: total ? sumNs / total / 1000 : 0,
-    p50Us: at(0.5),
-    p90Us: at(0.9),
-    p99Us: at(0.99),
-    maxUs: maxNs / 1000,
-  };
 }

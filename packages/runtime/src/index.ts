@@ -22,8 +22,8 @@ export type {
   UpstreamStats,
   WorkerStats,
   ZeroCopyStats,
-} from './server.js';
-export type { LatencySummary } from './counters.js';
+} from './server-types.js';
+export type { LatencySummary } from './server-stats.js';
 export { BUILTIN_HANDLERS, OVERFLOWS, SERVER_DEFAULTS, UPSTREAM_POLICIES } from './options.js';
 export type { BuiltinHandler, HandlerModuleSpec, Overflow, ServerOptions, UpstreamPolicy } from './options.js';
 export type { UpstreamSpec } from './upstream.js';

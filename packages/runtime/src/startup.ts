@@ -1,12 +1,16 @@
 /**
  * Checks a server makes before it builds any ring: can io_uring do what we
  * need, does the listen address resolve, do the receive buffers fit in
- * memory. Each failure names what to change.
+ * memory, are the proxy's upstreams usable. Each failure names what to
+ * change.
  */
 import { lookup } from 'node:dns/promises';
-import { errnoError, ioUringUnavailable, probe } from '@ringleader/core-native';
+import { networkInterfaces } from 'node:os';
+import { errnoError, ioUringUnavailable, isSystemError, probe } from '@ringleader/core-native';
+import { formatHostPort } from './address.js';
 import { availableMemory, hasCapIpcLock, rlimit } from './limits.js';
 import { isNumericHost, type ResolvedOptions } from './options.js';
+import { isOwnAddress, probeUpstream, type ResolvedUpstream, resolveUpstreams } from './upstream.js';
 import { outOfRange } from './validate.js';
 
 let probed: ReturnType<typeof probe> | undefined;
@@ -65,4 +69,37 @@ export function checkBufferMemory(o: ResolvedOptions): string | undefined {
     `registering ${mib(total)} of receive buffers for zero-copy sends exceeds RLIMIT_MEMLOCK (${mib(memlock)}); ` +
     'workers will use plain send (raise `ulimit -l`, lower "bufferCount" or "bufferSize", or set "zcThreshold" to 0)'
   );
+}
+
+/** A ring that could not be set up for want of io_uring points to `ringleader doctor`. */
+export function ringError(e: unknown): Error {
+  if (isSystemError(e) && (e.code === 'ENOSYS' || e.code === 'EPERM') && e.syscall === 'io_uring_queue_init') {
+    return ioUringUnavailable(e);
+  }
+  return e as Error;
+}
+
+/**
+ * Resolve the proxy's upstreams and refuse our own listening address (a
+ * RangeError naming the upstream); an upstream that does not answer now
+ * comes back as a warning: the proxy starts and keeps trying it.
+ */
+export async function prepareUpstreams(o: ResolvedOptions, listenIp: string): Promise<{ upstreams: ResolvedUpstream[]; warnings: Error[] }> {
+  const upstreams = await resolveUpstreams(o.upstreams);
+  const local = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) local.add(a.address);
+  upstreams.forEach((u, i) => {
+    if (isOwnAddress(listenIp, o.port, u, local)) {
+      throw outOfRange(`upstreams[${i}]`, "an address other than the proxy's own listening address", formatHostPort(u.host, u.port));
+    }
+  });
+  const probes = await Promise.all(upstreams.map((u) => probeUpstream(u, Math.min(o.connectTimeout, 1000))));
+  const warnings: Error[] = [];
+  probes.forEach((p, i) => {
+    if (p.ok) return;
+    const u = upstreams[i];
+    const w = new Error(`upstream ${formatHostPort(u.host, u.port)} is not reachable (${p.code ?? 'error'}); the proxy starts and keeps trying it`);
+    warnings.push(Object.assign(w, { code: 'ERR_UPSTREAM_UNREACHABLE' }));
+  });
+  return { upstreams, warnings };
 }

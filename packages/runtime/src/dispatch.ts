@@ -1,0 +1,296 @@
+/**
+ * The acceptor side of a server: accepted slots wait in a FIFO until the
+ * scheduler names a worker, then are handed off (msg_ring); hand-off errors
+ * decide whether a slot is retried, moved to another worker, or closed; and
+ * when no worker can take more, accepting pauses so new connections wait in
+ * the kernel's listen backlog.
+ *
+ * A slot the acceptor holds stays ours until a worker has it (hand-off OK)
+ * or we close it on purpose (overflow 'reject', shutdown, a slot that can
+ * never be handed off): it costs at most its own connection.
+ */
+import { acceptorEvents as EV, errnoError, errnoName, type NativeAcceptor } from '@ringleader/core-native';
+import { AI, type CounterBlock, WI } from './counters.js';
+import type { ResolvedOptions } from './options.js';
+import type { Scheduler } from './scheduler.js';
+import type { PauseReason } from './server-types.js';
+import type { ShardPool } from './shards.js';
+
+/** Hand-off errors worth retrying a little later on the same worker choice. */
+const RETRY_ERRNOS = new Set(['ENOMEM', 'EAGAIN', 'EBUSY']);
+/** Hand-off errors that mean the worker's ring is gone. */
+const DEAD_ERRNOS = new Set(['EBADFD', 'EBADF', 'EOWNERDEAD', 'ENXIO']);
+
+/** Accepted slots waiting for a worker: a FIFO over a fixed ring buffer (one entry per acceptor table slot). */
+export class SlotQueue {
+  #buf: Int32Array;
+  #head = 0;
+  length = 0;
+
+  constructor(capacity: number) {
+    this.#buf = new Int32Array(capacity);
+  }
+
+  push(slot: number): void {
+    this.#buf[(this.#head + this.length) % this.#buf.length] = slot;
+    this.length++;
+  }
+
+  /** Put a slot back at the head (it keeps its turn). */
+  unshift(slot: number): void {
+    this.#head = (this.#head - 1 + this.#buf.length) % this.#buf.length;
+    this.#buf[this.#head] = slot;
+    this.length++;
+  }
+
+  /** The i-th slot from the head. */
+  at(i: number): number {
+    return this.#buf[(this.#head + i) % this.#buf.length];
+  }
+
+  /** Remove n slots from the head. */
+  shift(n: number): void {
+    this.#head = (this.#head + n) % this.#buf.length;
+    this.length -= n;
+  }
+}
+
+/** What the dispatcher needs from the server that owns it. */
+export interface DispatchHost {
+  readonly options: ResolvedOptions;
+  readonly scheduler: Scheduler;
+  readonly shards: ShardPool;
+  /** the acceptor's counter block (the engine reads `paused` from it) */
+  readonly acceptorCounters: CounterBlock;
+  acceptor(): NativeAcceptor | undefined;
+  /** closing or closed: pausing no longer applies */
+  stopping(): boolean;
+  emit(event: string, ...args: unknown[]): boolean;
+}
+
+export class Dispatcher {
+  readonly held: SlotQueue;
+  #slotsBuf: Int32Array;
+  #targetsBuf: Int32Array;
+  #idsBuf: Int32Array;
+  #retryLater: number[] = [];
+  #retryTimer?: NodeJS.Timeout;
+  #recheck?: NodeJS.Timeout;
+  #dispatchWarned = false;
+  paused: PauseReason | null = null;
+  pauses = 0;
+  resumes = 0;
+  /** accepted connections closed without reaching a worker */
+  dropped = 0;
+
+  constructor(readonly host: DispatchHost) {
+    const t = host.options.acceptorTableSize;
+    this.held = new SlotQueue(t);
+    this.#slotsBuf = new Int32Array(t);
+    this.#targetsBuf = new Int32Array(t);
+    this.#idsBuf = new Int32Array(t);
+  }
+
+  /** Slots accepted and not yet handed off (waiting, or waiting to be retried). */
+  get waiting(): number {
+    return this.held.length + this.#retryLater.length;
+  }
+
+  /** The acceptor's batch of `n` event records (4 int32 each: type, slot, a, b). */
+  onEvents(n: number): void {
+    const acc = this.host.acceptor()!;
+    const ev = acc.events;
+    for (let i = 0; i < n; i++) {
+      const type = ev[i * 4];
+      const slot = ev[i * 4 + 1];
+      const a = ev[i * 4 + 2];
+      const b = ev[i * 4 + 3];
+      switch (type) {
+        case EV.ACCEPT:
+          if (this.#overLimit() && this.host.options.overflow === 'reject') acc.reject(slot);
+          else this.held.push(slot);
+          break;
+        case EV.HANDOFF_OK: {
+          const s = this.host.shards.byTarget(a);
+          if (s) {
+            s.delivered++;
+            this.host.scheduler.settled(s.id);
+            s.block.addGauge(WI.inflight, -1);
+          }
+          break;
+        }
+        case EV.HANDOFF_ERR:
+          this.#onHandoffError(slot, a, b);
+          break;
+        case EV.ACCEPT_ERR:
+          this.host.emit('accept-error', errnoError(a, 'accept'), { backoffMs: b });
+          break;
+        case EV.STALL:
+          this.host.emit('stall', { held: this.held.length });
+          break;
+        case EV.REJECTED:
+          this.host.emit('reject', { id: a >>> 0 });
+          break;
+        default:
+          break;
+      }
+    }
+    this.schedule();
+  }
+
+  #onHandoffError(slot: number, target: number, err: number): void {
+    const { scheduler, shards } = this.host;
+    const s = shards.byTarget(target);
+    if (s) {
+      scheduler.settled(s.id);
+      s.block.addGauge(WI.inflight, -1);
+    }
+    const code = errnoName(err);
+    if (code === 'ENFILE') {
+      // the worker's table is full: the slot is still ours; try another now
+      if (s) scheduler.saturate(s.id);
+      this.held.unshift(slot);
+    } else if (DEAD_ERRNOS.has(code)) {
+      if (s && s.state === 'ready') shards.failed(s, errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
+      this.held.unshift(slot);
+    } else if (code === 'EOVERFLOW') {
+      // delivered to the worker unannounced: never retried (that would
+      // install the socket twice); the engine has shut it down and closes it
+      this.dropped++;
+      this.host.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
+    } else if (RETRY_ERRNOS.has(code)) {
+      this.#retryLater.push(slot);
+      this.#retryTimer ??= setTimeout(() => {
+        this.#retryTimer = undefined;
+        for (const sl of this.#retryLater.splice(0)) this.held.push(sl);
+        this.schedule();
+      }, 5);
+    } else {
+      // not a condition we can fix by retrying: close it rather than leak it
+      this.dropped++;
+      this.host.acceptor()?.drop(slot);
+      this.host.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
+    }
+  }
+
+  #overLimit(): boolean {
+    const max = this.host.options.maxConnections;
+    return Number.isFinite(max) && this.host.scheduler.load() + this.waiting >= max;
+  }
+
+  /** Hand every held slot to a worker that can take it; pause when none can. */
+  schedule(): void {
+    const acc = this.host.acceptor();
+    if (!acc) return;
+    const { scheduler, shards } = this.host;
+    scheduler.refresh();
+    const max = this.host.options.maxConnections;
+    // each pass either hands off every slot it was given or stops at one
+    // that failed: a slot that can never be handed off is dropped, so it
+    // costs only its own connection and never stalls the queue behind it
+    for (let pass = 0; pass < 4; pass++) {
+      let want = this.held.length;
+      if (Number.isFinite(max)) want = Math.min(want, Math.max(0, max - scheduler.load()));
+      if (want <= 0) break;
+      const got = scheduler.assign(want, this.#idsBuf);
+      if (!got) break;
+      for (let i = 0; i < got; i++) {
+        const s = shards.byId(this.#idsBuf[i])!;
+        this.#slotsBuf[i] = this.held.at(i);
+        this.#targetsBuf[i] = s.target;
+        s.block.addGauge(WI.inflight, 1);
+      }
+      const queued = acc.dispatch(this.#slotsBuf, this.#targetsBuf, got);
+      this.held.shift(queued);
+      // anything assigned but not queued goes back (still at the head)
+      for (let i = queued; i < got; i++) {
+        const s = shards.byId(this.#idsBuf[i])!;
+        scheduler.settled(s.id);
+        s.block.addGauge(WI.inflight, -1);
+      }
+      if (queued === got) break;
+      if (!this.#onDispatchError(this.#slotsBuf[queued], this.#targetsBuf[queued])) break;
+    }
+    this.#updatePause();
+  }
+
+  /**
+   * A hand-off could not even be queued (the failing slot is at the head of
+   * the held queue). Returns true when the queue can go on at once.
+   */
+  #onDispatchError(slot: number, err: number): boolean {
+    const code = errnoName(err);
+    if (code === 'EBUSY' || code === 'EAGAIN' || code === 'EBADFD') {
+      // a full submission queue, or a worker removed since it was picked:
+      // the slot is still ours; the next pass (or the 2 ms recheck) retries
+      if (!this.#dispatchWarned) {
+        this.#dispatchWarned = true;
+        this.host.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
+      }
+      return code === 'EBADFD';
+    }
+    // the engine does not hold this slot (or refuses it for good): it can
+    // never be handed off; drop it from the queue and count it
+    this.held.shift(1);
+    this.dropped++;
+    // close it if the engine still owns it (-EINVAL when it does not)
+    this.host.acceptor()?.drop(slot);
+    this.host.emit('warning', Object.assign(errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'), { slot }));
+    return true;
+  }
+
+  #updatePause(): void {
+    const acc = this.host.acceptor();
+    if (!acc || this.host.stopping()) return;
+    let reason: PauseReason | null = null;
+    if (this.#overLimit() && this.host.options.overflow === 'pause') reason = 'max-connections';
+    else if (this.held.length > 0 && !this.host.scheduler.hasCapacity()) reason = 'capacity';
+    if (reason && !this.paused) {
+      this.paused = reason;
+      this.pauses++;
+      acc.pause();
+      this.host.acceptorCounters.setGauge(AI.paused, 1);
+      this.host.emit('pause', { reason, held: this.held.length });
+    } else if (!reason && this.paused) {
+      this.paused = null;
+      this.resumes++;
+      acc.resume();
+      this.host.emit('resume', { held: this.held.length });
+    } else if (reason) {
+      this.paused = reason;
+    }
+    // worker counts fall without acceptor events: poll while waiting on them
+    const waiting = this.paused !== null || this.held.length > 0;
+    if (waiting && !this.#recheck) {
+      this.#recheck = setInterval(() => this.schedule(), 2);
+    } else if (!waiting && this.#recheck) {
+      clearInterval(this.#recheck);
+      this.#recheck = undefined;
+    }
+  }
+
+  /** Close every slot that never reached a worker (shutdown); returns how many. */
+  dropAll(): number {
+    const acc = this.host.acceptor();
+    let n = 0;
+    for (const sl of this.#retryLater.splice(0)) {
+      acc?.drop(sl);
+      n++;
+    }
+    while (this.held.length > 0) {
+      acc?.drop(this.held.at(0));
+      this.held.shift(1);
+      n++;
+    }
+    this.dropped += n;
+    return n;
+  }
+
+  /** Stop the timers (the server is going away). */
+  stop(): void {
+    if (this.#recheck) clearInterval(this.#recheck);
+    this.#recheck = undefined;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+  }
+}

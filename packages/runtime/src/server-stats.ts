@@ -1,0 +1,184 @@
+/**
+ * `server.stats()`: every worker's counter block, read without stopping it,
+ * turned into the public shapes (server-types.ts), and their sums. Pure
+ * functions of the blocks and what the server knows besides.
+ */
+import { errnoName, layout } from '@ringleader/core-native';
+import { formatHostPort } from './address.js';
+import { type CounterBlock, snapshot, sumTotals, type UpstreamBlock, WI, WU } from './counters.js';
+import { bucketBounds, mergeBuckets, percentile, sampleCount, upperBound } from './histogram.js';
+import type { Scheduler } from './scheduler.js';
+import type { AddressInfo, PauseReason, ProxyWorkerStats, ServerStats, Totals, UpstreamStats, WorkerStats, ZeroCopyStats } from './server-types.js';
+import type { Retired, Shard } from './shards.js';
+import type { ResolvedUpstream } from './upstream.js';
+
+/** Hand-off latency summary (microseconds). */
+export interface LatencySummary {
+  count: number;
+  meanUs: number;
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
+  maxUs: number;
+}
+
+const handoffBounds = bucketBounds(layout.handoffHistSubBits, layout.handoffHistBuckets);
+
+/** Hand-off latency (accept to the worker's table) over one or more worker blocks. */
+export function handoffLatency(blocks: CounterBlock[]): LatencySummary {
+  const counts = mergeBuckets(blocks, layout.handoffHistOffset, layout.handoffHistBuckets);
+  const total = sampleCount(counts);
+  const sumNs = sumTotals(blocks, WU.handoff_ns);
+  // no exact maximum is kept: the top bucket's upper bound stands for it
+  const maxNs = upperBound(counts, handoffBounds);
+  const at = (q: number) => percentile(counts, handoffBounds, q, 0, maxNs) / 1000;
+  return { count: total, meanUs: total ? sumNs / total / 1000 : 0, p50Us: at(0.5), p90Us: at(0.9), p99Us: at(0.99), maxUs: maxNs / 1000 };
+}
+
+/** Zero-copy sends over some worker blocks. */
+export function zeroCopyStats(blocks: CounterBlock[], threshold: number): ZeroCopyStats {
+  const sends = sumTotals(blocks, WU.zc_sends);
+  const copied = sumTotals(blocks, WU.zc_copied);
+  const errs = blocks.map((b) => b.gauge(WI.zc_error)).filter((e) => e !== 0);
+  const out: ZeroCopyStats = {
+    threshold,
+    enabled: threshold > 0 && blocks.length > 0 && blocks.every((b) => b.gauge(WI.zc_enabled) === 1),
+    sends,
+    copied,
+    stoppedSockets: sumTotals(blocks, WU.zc_stopped),
+    fallbacks: sumTotals(blocks, WU.zc_fallbacks),
+  };
+  if (errs.length) out.error = errnoName(errs[0]);
+  if (sends > 0 && copied === sends) {
+    out.note =
+      'every zero-copy send was copied by the kernel: loopback and same-host peers always copy (send_zc avoids copies only toward a network device); ' +
+      'such sockets switch to plain send after 4 copies in a row';
+  }
+  return out;
+}
+
+function proxyStats(b: CounterBlock, ub: UpstreamBlock, upstreams: readonly ResolvedUpstream[]): ProxyWorkerStats {
+  return {
+    c2uBytes: b.total(WU.c2u_bytes),
+    u2cBytes: b.total(WU.u2c_bytes),
+    dials: b.total(WU.dials),
+    dialFailures: b.total(WU.dial_failures),
+    upstreamUnavailable: b.total(WU.upstream_unavailable),
+    idleTimeouts: b.total(WU.idle_timeouts),
+    resets: b.total(WU.resets),
+    upstreams: upstreams.map((u, i) => ({ address: formatHostPort(u.host, u.port), ...(ub.snapshot(i) as Omit<UpstreamStats, 'address'>) })),
+  };
+}
+
+/** Each upstream over every worker: counts add up, `down` and `backoffMs` are the worst. */
+function sumUpstreams(workers: WorkerStats[], upstreams: readonly ResolvedUpstream[]): UpstreamStats[] {
+  return upstreams.map((u, i) => {
+    const out: UpstreamStats = { address: formatHostPort(u.host, u.port), live: 0, down: 0, backoffMs: 0, dials: 0, connected: 0, failed: 0, refused: 0, timeouts: 0, unreachable: 0, otherErrors: 0 };
+    for (const w of workers) {
+      const x = w.proxy?.upstreams[i];
+      if (!x) continue;
+      for (const k of Object.keys(out) as (keyof UpstreamStats)[]) {
+        if (k === 'address') continue;
+        if (k === 'down' || k === 'backoffMs') out[k] = Math.max(out[k], x[k]);
+        else out[k] += x[k];
+      }
+    }
+    return out;
+  });
+}
+
+/** The counter behind each total. */
+const TOTALS: Record<keyof Totals, number> = {
+  accepted: WU.accepted,
+  closed: WU.closed,
+  bytesIn: WU.bytes_in,
+  bytesOut: WU.bytes_out,
+  recvs: WU.recvs,
+  sends: WU.sends,
+  forced: WU.forced,
+  connErrors: WU.conn_errors,
+  handlerErrors: WU.handler_errors,
+};
+const TOTAL_KEYS = Object.keys(TOTALS) as (keyof Totals)[];
+
+/** A worker's totals, read from its block. */
+export function workerTotals(b: CounterBlock): Totals {
+  const out = {} as Totals;
+  for (const k of TOTAL_KEYS) out[k] = b.total(TOTALS[k]);
+  return out;
+}
+
+/** What the server knows beside the counter blocks. */
+export interface StatsInput {
+  listening: boolean;
+  address: AddressInfo | null;
+  startedAt: number;
+  shards: readonly Shard[];
+  restarts: readonly number[];
+  retired: Retired;
+  scheduler: Scheduler;
+  acceptor: CounterBlock;
+  upstreams: readonly ResolvedUpstream[] | undefined;
+  zcThreshold: number;
+  held: number;
+  paused: PauseReason | null;
+  pauses: number;
+  resumes: number;
+  dropped: number;
+}
+
+export function serverStats(x: StatsInput): ServerStats {
+  const { scheduler } = x;
+  // saturation clears as workers drain, even when no new connection arrives
+  scheduler.refresh();
+  const workers: WorkerStats[] = x.shards.map((s) => {
+    const b = s.block;
+    return {
+      index: s.index,
+      state: s.state,
+      threadId: s.threadId,
+      restarts: x.restarts[s.index] ?? 0,
+      live: b.gauge(WI.live),
+      inflight: scheduler.inflight(s.id),
+      saturated: s.state === 'ready' && scheduler.isSaturated(s.id),
+      saturations: scheduler.saturations(s.id),
+      lagMs: b.gauge(WI.lag_us) / 1000,
+      tableSize: b.gauge(WI.table_size),
+      tableUsed: b.gauge(WI.table_used),
+      bufFree: b.gauge(WI.buf_free),
+      buffered: b.gauge(WI.buffered),
+      ...workerTotals(b),
+      enobufs: b.total(WU.enobufs),
+      rxPaused: b.total(WU.rx_paused),
+      jsEvents: b.total(WU.js_events),
+      jsBatches: b.total(WU.js_batches),
+      handoff: handoffLatency([b]),
+      proxy: s.upstreams && x.upstreams ? proxyStats(b, s.upstreams, x.upstreams) : undefined,
+      zeroCopy: zeroCopyStats([b], x.zcThreshold),
+    };
+  });
+  // the workers' totals plus what replaced workers had counted
+  const total = { live: workers.reduce((a, w) => a + w.live, 0) } as Totals & { live: number };
+  for (const k of TOTAL_KEYS) total[k] = workers.reduce((a, w) => a + w[k], x.retired[k]);
+  const acceptor = snapshot(x.acceptor, layout.acceptorU64);
+  const blocks = x.shards.map((s) => s.block);
+  return {
+    listening: x.listening,
+    address: x.address,
+    uptimeMs: x.startedAt ? Date.now() - x.startedAt : 0,
+    workers,
+    total,
+    acceptor,
+    held: x.held,
+    paused: x.paused !== null,
+    pauseReason: x.paused,
+    pauses: x.pauses,
+    resumes: x.resumes,
+    rejected: acceptor.rejected ?? 0,
+    dropped: x.dropped,
+    restarts: x.retired.restarts,
+    handoff: handoffLatency(blocks),
+    zeroCopy: zeroCopyStats(blocks, x.zcThreshold),
+    upstreams: x.upstreams ? sumUpstreams(workers, x.upstreams) : undefined,
+  };
+}

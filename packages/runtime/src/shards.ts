@@ -1,0 +1,359 @@
+/**
+ * Shard supervision: the piscina pool whose threads each run one worker
+ * ring (shard.ts), starting a shard and registering its ring with the
+ * acceptor and the scheduler, replacing one that crashes (with back-off),
+ * folding a retired shard's totals into sums that never go backward, and
+ * closing them all.
+ */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { isSystemError, modes, type NativeAcceptor, type NativeWorkerOptions, upstreamPolicies } from '@ringleader/core-native';
+import { Piscina } from 'piscina';
+import { type CounterBlock, UpstreamBlock, WI, WU, workerBlock } from './counters.js';
+import { type ErrorInfo, fromErrorInfo } from './host.js';
+import type { BuiltinHandler, ResolvedOptions } from './options.js';
+import type { Scheduler } from './scheduler.js';
+import type { ShardCommand, ShardMessage, ShardResult, ShardTask } from './shard.js';
+import type { ShardState, Totals } from './server-types.js';
+import { workerTotals } from './server-stats.js';
+import { ringError } from './startup.js';
+import type { ResolvedUpstream } from './upstream.js';
+
+/** One worker ring and what the main thread knows of it. */
+export interface Shard {
+  /** its place among the workers (0..workers-1); a replacement takes the same index */
+  index: number;
+  /** unique over the server's life: the scheduler's key */
+  id: number;
+  upstreams?: UpstreamBlock;
+  /** hand-offs that succeeded (the fd is in the worker's table) */
+  delivered: number;
+  block: CounterBlock;
+  port: MessagePort;
+  /** its index in the acceptor's target table, -1 when not registered */
+  target: number;
+  state: ShardState;
+  threadId: number;
+  task?: Promise<ShardResult>;
+  /** failing: the connections it still held when it was told to end */
+  liveAtExit?: number;
+}
+
+/** Totals carried over from shards that died, so sums never go backward. */
+export interface Retired extends Totals {
+  restarts: number;
+}
+
+/** What the pool needs from the server that owns it. */
+export interface ShardHost {
+  readonly options: ResolvedOptions;
+  readonly scheduler: Scheduler;
+  acceptor(): NativeAcceptor | undefined;
+  upstreams(): readonly ResolvedUpstream[];
+  /** shards are replaced only while this is true; failures are reported while starting too */
+  running(): 'starting' | 'listening' | false;
+  emit(event: string, ...args: unknown[]): boolean;
+  listenerCount(event: string): number;
+  /** a shard became ready: hand it what waits */
+  onReady(): void;
+}
+
+export class ShardPool {
+  readonly shards: Shard[] = [];
+  readonly retired: Retired = { accepted: 0, closed: 0, bytesIn: 0, bytesOut: 0, recvs: 0, sends: 0, forced: 0, connErrors: 0, handlerErrors: 0, restarts: 0 };
+  /** restarts per worker index */
+  readonly restarts: number[];
+  #pool?: Piscina;
+  #byId = new Map<number, Shard>();
+  #byTarget = new Map<number, Shard>();
+  #nextId = 1;
+  #crashTimes: number[][];
+  #handlerErrorLogged = 0;
+
+  constructor(readonly host: ShardHost) {
+    const n = host.options.workers;
+    this.restarts = new Array(n).fill(0);
+    this.#crashTimes = Array.from({ length: n }, () => []);
+  }
+
+  byId(id: number): Shard | undefined {
+    return this.#byId.get(id);
+  }
+
+  byTarget(target: number): Shard | undefined {
+    return this.#byTarget.get(target);
+  }
+
+  /** Start every worker; resolves when all serve. */
+  startAll(): Promise<void> {
+    const n = this.host.options.workers;
+    this.#pool = new Piscina({
+      filename: new URL('./shard.js', import.meta.url).href,
+      minThreads: n,
+      maxThreads: n,
+      idleTimeout: 60_000,
+      concurrentTasksPerWorker: 1,
+      atomics: 'disabled',
+    });
+    return Promise.all(Array.from({ length: n }, (_, i) => this.#start(i))).then(() => undefined);
+  }
+
+  #ringOptions(): NativeWorkerOptions {
+    const o = this.host.options;
+    const module = typeof o.handler === 'string' ? undefined : o.handler;
+    const ring: NativeWorkerOptions = {
+      tableSize: o.workerTableSize,
+      bufCount: o.bufferCount,
+      bufSize: o.bufferSize,
+      mode: module ? modes.js : modes[o.handler as BuiltinHandler],
+      highWater: o.highWaterMark,
+      deferTaskrun: o.workerDeferTaskrun,
+      zcThreshold: o.zcThreshold,
+    };
+    if (o.handler === 'proxy') {
+      ring.proxy = {
+        upstreams: this.host.upstreams().map((u) => ({ ip: u.ip, port: u.port })),
+        policy: upstreamPolicies[o.upstreamPolicy],
+        connectTimeout: o.connectTimeout,
+        idleTimeout: o.idleTimeout,
+        backoffBase: o.upstreamBackoff,
+        backoffMax: o.upstreamBackoffMax,
+      };
+    }
+    return ring;
+  }
+
+  #start(index: number): Promise<void> {
+    const { options: o, scheduler } = this.host;
+    const block = workerBlock();
+    const { port1, port2 } = new MessageChannel();
+    const shard: Shard = { index, id: this.#nextId++, delivered: 0, block, port: port1, target: -1, state: 'starting', threadId: -1 };
+    const proxy = o.handler === 'proxy';
+    if (proxy) shard.upstreams = new UpstreamBlock(this.host.upstreams().length);
+    this.shards[index] = shard;
+    this.#byId.set(shard.id, shard);
+    const module = typeof o.handler === 'string' ? undefined : o.handler;
+    const task: ShardTask = {
+      id: shard.id,
+      index,
+      workers: o.workers,
+      ring: this.#ringOptions(),
+      counters: block.sab,
+      upstreamCounters: shard.upstreams?.sab,
+      port: port2,
+      handler: module ? { url: module.url, options: o.handlerOptions, dev: o.dev } : undefined,
+      acceptorRingFd: this.host.acceptor()!.ringFd,
+    };
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      port1.on('message', (m: ShardMessage) => {
+        if (m.type === 'handler-error') {
+          this.#onHandlerError(index, m.error, m.suppressed);
+          return;
+        }
+        if (m.type === 'failing') {
+          this.#onFailing(shard, port1);
+          return;
+        }
+        if (m.type !== 'ready' || shard.state !== 'starting') return;
+        try {
+          shard.target = this.host.acceptor()!.addTarget(m.ringFd);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        shard.threadId = m.threadId;
+        shard.state = 'ready';
+        this.#byTarget.set(shard.target, shard);
+        scheduler.add({
+          id: shard.id,
+          weight: o.weights[index] ?? 1,
+          // a proxy connection takes two slots: the client's and its upstream's
+          capacity: proxy ? Math.min(o.maxConnectionsPerWorker, Math.floor(o.workerTableSize / 2)) : o.maxConnectionsPerWorker,
+          // live, plus connections already in its table that it has not seen yet
+          live: () => Atomics.load(block.i32, WI.live) + Math.max(0, shard.delivered - block.total(WU.accepted)),
+        });
+        started = true;
+        this.host.emit('worker-ready', { worker: index, threadId: m.threadId });
+        resolve();
+        this.host.onReady();
+      });
+      shard.task = this.#pool!.run(task, { transferList: [port2] as never });
+      shard.task.then(
+        (r) => {
+          if (r.error && !started) {
+            // the handler module failed to load or init: listen() rejects with its error
+            shard.state = 'failed';
+            const err = fromErrorInfo(r.error);
+            // lets callers (the CLI) tell a module's failure from their own
+            Object.defineProperty(err, 'handlerModule', { value: module?.path, enumerable: false });
+            reject(err);
+            return;
+          }
+          shard.state = 'closed';
+        },
+        (err: Error) => {
+          if (!started) {
+            shard.state = 'failed';
+            reject(isSystemError(err) ? ringError(err) : err);
+            return;
+          }
+          this.failed(shard, err);
+        },
+      );
+    });
+  }
+
+  /** A handler callback threw in a worker (reports are rate-limited there). */
+  #onHandlerError(worker: number, info: ErrorInfo, suppressed: number): void {
+    const error = fromErrorInfo(info);
+    if (this.host.listenerCount('handler-error') > 0) {
+      this.host.emit('handler-error', { worker, error, suppressed });
+      return;
+    }
+    const now = Date.now();
+    if (now - this.#handlerErrorLogged < 1000) return;
+    this.#handlerErrorLogged = now;
+    const more = suppressed ? ` (${suppressed} more since the last report)` : '';
+    process.stderr.write(`ringleader: handler error in worker ${worker}${more}: ${error.stack ?? error.message}\n`);
+  }
+
+  /**
+   * A worker's thread is about to end with an uncaught exception. Out of
+   * rotation first; it sends what still arrives back to the acceptor (slots
+   * reserved for that); once no hand-off to it is in flight it may end, and
+   * failed() replaces it.
+   */
+  #onFailing(shard: Shard, port: MessagePort): void {
+    const acc = this.host.acceptor();
+    if (shard.state !== 'ready' || !acc) {
+      port.postMessage({ type: 'exit' } satisfies ShardCommand);
+      return;
+    }
+    const scheduler = this.host.scheduler;
+    if (scheduler.has(shard.id)) scheduler.remove(shard.id);
+    const b = shard.block;
+    // what can still arrive: hand-offs in flight, and delivered ones it has not seen
+    const coming = Math.max(0, b.gauge(WI.inflight)) + Math.max(0, shard.delivered - b.total(WU.accepted));
+    acc.reserve(coming);
+    port.postMessage({ type: 'evacuate' } satisfies ShardCommand);
+    const t0 = Date.now();
+    const poll = setInterval(() => {
+      if (b.gauge(WI.inflight) > 0 && Date.now() - t0 < 1000) return;
+      clearInterval(poll);
+      // its ring zeroes the gauge as it goes: what it holds now ends with it
+      shard.liveAtExit = b.gauge(WI.live);
+      port.postMessage({ type: 'exit' } satisfies ShardCommand);
+      // the last returns land on the acceptor thread's next pass
+      setTimeout(() => this.host.acceptor()?.reserve(-coming), 100).unref();
+    }, 1);
+  }
+
+  /** A worker threw or exited: out of rotation first, then replace it. */
+  failed(shard: Shard, err: Error): void {
+    if (shard.state === 'failed' || shard.state === 'closed') return;
+    const wasServing = shard.state === 'ready';
+    shard.state = 'failed';
+    this.#retire(shard, true);
+    if (!this.host.running()) return;
+    this.host.emit('worker-exit', { worker: shard.index, error: err });
+    if (!wasServing) return;
+    this.restarts[shard.index]++;
+    this.retired.restarts++;
+    // rate limit: back off exponentially while it keeps crashing
+    const now = Date.now();
+    const times = this.#crashTimes[shard.index].filter((t) => now - t < 30_000);
+    times.push(now);
+    this.#crashTimes[shard.index] = times;
+    const delay = times.length <= 1 ? 0 : Math.min(10_000, 100 * 2 ** (times.length - 2));
+    setTimeout(() => {
+      if (this.host.running() !== 'listening') return;
+      this.#start(shard.index).catch((e: Error) => this.failed(this.shards[shard.index], e));
+    }, delay).unref();
+  }
+
+  /** Remove a shard from rotation and fold its totals into the retired sums. */
+  #retire(shard: Shard, crashed: boolean): void {
+    const scheduler = this.host.scheduler;
+    if (scheduler.has(shard.id)) scheduler.remove(shard.id);
+    if (shard.target >= 0) {
+      this.host.acceptor()?.removeTarget(shard.target);
+      this.#byTarget.delete(shard.target);
+      shard.target = -1;
+    }
+    const b = shard.block;
+    const r = this.retired;
+    const t = workerTotals(b);
+    for (const k of Object.keys(t) as (keyof Totals)[]) r[k] += t[k];
+    if (crashed) {
+      // a crashed worker's open connections ended with it, by an error
+      const lost = Math.max(b.gauge(WI.live), shard.liveAtExit ?? 0);
+      r.closed += lost;
+      r.connErrors += lost;
+    }
+    b.setGauge(WI.live, 0);
+    b.u64.fill(0n);
+    this.#byId.delete(shard.id);
+  }
+
+  /** End worker `index`'s thread abruptly, as a crash would. */
+  async terminate(index: number): Promise<void> {
+    const shard = this.shards[index];
+    if (!shard || shard.state !== 'ready') throw new RangeError(`worker ${index} is not serving`);
+    const thread = this.#pool?.threads.find((t) => t.threadId === shard.threadId);
+    if (!thread) throw new Error(`worker ${index} has no thread`);
+    // out of rotation before anything else can be sent to it
+    this.host.scheduler.remove(shard.id);
+    await thread.terminate();
+  }
+
+  /** Ask every serving shard to close its connections within graceMs; wait for them (bounded). */
+  async close(graceMs: number): Promise<void> {
+    const waits: Promise<unknown>[] = [];
+    for (const s of this.shards) {
+      if (!s || s.state !== 'ready') continue;
+      s.state = 'closing';
+      if (this.host.scheduler.has(s.id)) this.host.scheduler.remove(s.id);
+      const cmd: ShardCommand = { type: 'close', graceMs };
+      s.port.postMessage(cmd);
+      waits.push(
+        (s.task ?? Promise.resolve()).then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(waits), new Promise((r) => (timer = setTimeout(r, graceMs + 2000)))]);
+    clearTimeout(timer);
+  }
+
+  /** Close at once whatever still runs, then stop the threads. */
+  async destroy(): Promise<void> {
+    for (const s of this.shards) {
+      if (!s) continue;
+      if (s.state === 'starting' || s.state === 'ready') {
+        s.state = 'closing';
+        try {
+          s.port.postMessage({ type: 'close', graceMs: 0 } satisfies ShardCommand);
+        } catch {
+          /* port already closed */
+        }
+      }
+    }
+    const pool = this.#pool;
+    this.#pool = undefined;
+    if (pool) {
+      // let shards that were told to close finish, then stop the threads
+      await Promise.race([Promise.all(this.shards.map((s) => s?.task?.catch(() => undefined))), new Promise((r) => setTimeout(r, 3000).unref())]);
+      await pool.destroy();
+    }
+    for (const s of this.shards) {
+      if (s && s.state !== 'failed') s.state = 'closed';
+      try {
+        (s?.port as { close?: () => void })?.close?.();
+      } catch {
+        /* closed */
+      }
+    }
+  }
+}
