@@ -407,7 +407,7 @@ async function suiteChurn(round) {
           const t = Date.now();
           while (Date.now() - t < 3000 && !(srv.handoff()?.at > t)) await new Promise((res) => setTimeout(res, 50));
           const h = srv.handoff();
-          if (h && h.count) {
+          if (h?.count) {
             Object.assign(r, { handoffP50: h.p50, handoffP99: h.p99, handoffCount: h.count });
             r.extra += `, hand-off p50 ${human(h.p50)} us p99 ${human(h.p99)} us`;
           }
@@ -706,7 +706,7 @@ function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
     md.push('');
     md.push('`bench/js-handler.mjs`: every server pinned to one CPU (ringleader with one worker), load on the other; echo driven by bench/peers/loadgen (100 connections, 64 B), HTTP by wrk -c 100.');
     md.push('');
-    for (const [name, suite] of Object.entries(js.suites)) {
+    for (const suite of Object.values(js.suites)) {
       md.push(table(['server', `median ${suite.unit}`, 'rounds'], Object.entries(suite.median).map(([k, v]) => [k, v === null ? 'failed' : human(v), (suite.samples[k] ?? []).map((x) => human(x)).join(' / ')])));
       md.push('');
     }

@@ -89,7 +89,15 @@ test('close forces what outlives the timeout, and says so', async (t) => {
   );
   t.true(await waitFor(() => server.stats().total.live === 6, 2000));
   let ended = 0;
-  const ends = socks.map((s) => new Promise<void>((r) => s.on('close', () => (ended++, r()))));
+  const ends = socks.map(
+    (s) =>
+      new Promise<void>((r) =>
+        s.on('close', () => {
+          ended++;
+          r();
+        }),
+      ),
+  );
   const summary = await server.close({ timeout: 200 });
   t.is(summary.forced, 6);
   t.is(summary.drained, 0);

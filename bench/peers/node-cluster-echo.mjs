@@ -85,7 +85,7 @@ function runPrimary() {
   });
 
   cluster.on('message', (worker, msg) => {
-    if (!msg || msg.type !== 'listening') return;
+    if (msg?.type !== 'listening') return;
     ports.set(worker.id, msg.port);
     if (ports.size !== workers) return;
     const distinct = new Set(ports.values());

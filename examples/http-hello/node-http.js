@@ -3,7 +3,7 @@
 import http from 'node:http';
 
 const BODY = 'Hello, World!';
-const server = http.createServer((req, res) => {
+const server = http.createServer((_req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': BODY.length });
   res.end(BODY);
 });

@@ -5,7 +5,7 @@
  * or one JSON document, and exits 0 (ok), 1 (verification failed, too many
  * errors, nothing completed) or 2 (bad options).
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { describeMismatch, runStress, STRESS_DEFAULTS as D, STRESS_MODES, type LatencyStats, type StressOptions, type StressProgress, type StressResult } from '@ringleader/runtime';
 import { arg, formatDuration, formatSize, parseCount, parseDuration, parseSize, parseSizeRange, parseWholeCount } from './args.js';
 import { onStopSignals } from './signals.js';

@@ -149,7 +149,7 @@ class Conn implements Connection<unknown> {
   get writableLength(): number {
     if (this._state & S_CLOSED) return 0;
     const q = this.#host.ring.queued(this._idx, this._gen);
-    return q > 0 ? q : 0;
+    return Math.max(q, 0);
   }
 
   get writableNeedDrain(): boolean {

@@ -155,7 +155,7 @@ export class Server extends EventEmitter {
   /** Once a second: things the workers cannot say themselves. */
   #maintain(): void {
     for (const s of this.#shards.shards) {
-      if (!s || s.state !== 'ready' || this.#zcWarned.has(s.index)) continue;
+      if (s?.state !== 'ready' || this.#zcWarned.has(s.index)) continue;
       if (s.block.total(WU.zc_fallbacks) > 0) {
         this.#zcWarned.add(s.index);
         const err = s.block.gauge(WI.zc_error);

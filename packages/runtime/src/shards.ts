@@ -298,7 +298,7 @@ export class ShardPool {
   /** End worker `index`'s thread abruptly, as a crash would. */
   async terminate(index: number): Promise<void> {
     const shard = this.shards[index];
-    if (!shard || shard.state !== 'ready') throw new RangeError(`worker ${index} is not serving`);
+    if (shard?.state !== 'ready') throw new RangeError(`worker ${index} is not serving`);
     const thread = this.#pool?.threads.find((t) => t.threadId === shard.threadId);
     if (!thread) throw new Error(`worker ${index} has no thread`);
     // out of rotation before anything else can be sent to it
@@ -310,7 +310,7 @@ export class ShardPool {
   async close(graceMs: number): Promise<void> {
     const waits: Promise<unknown>[] = [];
     for (const s of this.shards) {
-      if (!s || s.state !== 'ready') continue;
+      if (s?.state !== 'ready') continue;
       s.state = 'closing';
       if (this.host.scheduler.has(s.id)) this.host.scheduler.remove(s.id);
       const cmd: ShardCommand = { type: 'close', graceMs };

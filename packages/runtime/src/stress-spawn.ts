@@ -49,8 +49,14 @@ export function startThread(index: number, ring: NativeClientOptions): StressThr
   let readyReject!: (e: Error) => void;
   let doneResolve!: (v: ThreadOutcome) => void;
   let doneReject!: (e: Error) => void;
-  const ready = new Promise<void>((res, rej) => ((readyResolve = res), (readyReject = rej)));
-  const done = new Promise<ThreadOutcome>((res, rej) => ((doneResolve = res), (doneReject = rej)));
+  const ready = new Promise<void>((res, rej) => {
+    readyResolve = res;
+    readyReject = rej;
+  });
+  const done = new Promise<ThreadOutcome>((res, rej) => {
+    doneResolve = res;
+    doneReject = rej;
+  });
   const exited = new Promise<void>((res) => worker.once('exit', () => res()));
   const fail = (e: Error) => {
     readyReject(e);
