@@ -131,3 +131,29 @@ test('proxy: --policy is the old --upstream-policy; the header names placement a
     up.close();
   }
 });
+
+test('receive buffers beyond RLIMIT_MEMLOCK: warned before any ring is built (zero-copy would fall back); not with --zc-threshold 0', async (t) => {
+  // root has CAP_IPC_LOCK and is never limited: run the server as nobody
+  const asRoot = process.getuid?.() === 0;
+  const run = async (extra: string[]) => {
+    const prefix = asRoot ? ['--memlock=4194304:4194304', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : ['--memlock=4194304:4194304'];
+    const p = spawn('prlimit', [...prefix, process.execPath, CLI, 'echo', '--port', '0', '--workers', '1', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const io = { out: '', err: '' };
+    p.stdout.on('data', (d) => (io.out += d));
+    p.stderr.on('data', (d) => (io.err += d));
+    const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+    try {
+      t.true(await waitFor(() => io.out.includes('listening on'), 15_000), io.err);
+      p.kill('SIGINT');
+      t.is(await exited, 0, io.err);
+    } finally {
+      p.kill('SIGKILL');
+    }
+    return io.err;
+  };
+  const warned = await run([]);
+  t.regex(warned, /^ringleader: warning: registering 16 MiB of receive buffers for zero-copy sends exceeds RLIMIT_MEMLOCK \(4 MiB\); workers will use plain send/m);
+  t.true(warned.indexOf('RLIMIT_MEMLOCK') < warned.indexOf('SIGINT'), 'said before serving');
+  const quiet = await run(['--zc-threshold', '0']);
+  t.notRegex(quiet, /RLIMIT_MEMLOCK/);
+});

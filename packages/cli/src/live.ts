@@ -6,7 +6,7 @@
 import type { Server, ServerStats } from '@ringleader/runtime';
 import { formatHostPort } from '@ringleader/runtime/internal';
 import { onStopSignals, type StopSignal } from './signals.js';
-import { bytes, num } from './util.js';
+import { bytes, cliMessage, num } from './util.js';
 
 export interface LiveOptions {
   json: boolean;
@@ -75,8 +75,8 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   server.on('worker-exit', (e: { worker: number; error: Error }) => events.push(`worker ${e.worker} exited: ${e.error.message}`));
   server.on('accept-error', (e: Error) => events.push(e.message));
   server.on('warning', (e: Error) => {
-    if (server.listening) events.push(`warning: ${e.message}`);
-    else process.stderr.write(`ringleader: warning: ${e.message}\n`);
+    if (server.listening) events.push(`warning: ${cliMessage(e)}`);
+    else process.stderr.write(`ringleader: warning: ${cliMessage(e)}\n`);
   });
   const addr = await server.listen();
   const out = process.stdout;
