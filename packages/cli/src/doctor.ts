@@ -4,7 +4,8 @@
  */
 import { release } from 'node:os';
 import type { Command } from 'commander';
-import { errnoName, probe, rlimit, sysctl, versions } from '@ringleader/runtime/internal';
+import { SERVER_DEFAULTS } from '@ringleader/runtime';
+import { errnoName, hasCapIpcLock, probe, rlimit, sysctl, versions } from '@ringleader/runtime/internal';
 
 export interface Check {
   name: string;
@@ -87,12 +88,13 @@ export function diagnose(): DoctorReport {
   // to RLIMIT_MEMLOCK (measured: rings fail below ~1 MiB; the 16 MiB receive
   // buffer region registered for send_zc needs that much more).
   const memlock = rlimit('Max locked memory');
-  const privileged = process.getuid?.() === 0;
-  const zcNeed = 16 * 1024 * 1024 + (1 << 20);
+  const privileged = hasCapIpcLock();
+  // a worker's receive buffers at their default size, plus its ring
+  const zcNeed = SERVER_DEFAULTS.bufferCount * SERVER_DEFAULTS.bufferSize + (1 << 20);
   const ml = memlock?.soft ?? Infinity;
   checks.push({
     name: 'RLIMIT_MEMLOCK',
-    value: memlock ? `${Number.isFinite(memlock.soft) ? `${Math.round(memlock.soft / 1024)} KiB` : 'unlimited'}${privileged ? ' (not enforced: root has CAP_IPC_LOCK)' : ''}` : 'unknown',
+    value: memlock ? `${Number.isFinite(memlock.soft) ? `${Math.round(memlock.soft / 1024)} KiB` : 'unlimited'}${privileged ? ' (not enforced: this process has CAP_IPC_LOCK)' : ''}` : 'unknown',
     ok: privileged || ml >= 1 << 20,
     advisory: !privileged && ml < zcNeed,
     fix: privileged
