@@ -2,7 +2,9 @@
  * The command line as a new user meets it: one name per meaning across
  * commands, deprecated names that still work (with a warning), --listen on
  * every server command, -v, --help with examples and exit codes, values
- * refused with the flag named, exit 143 on a second SIGTERM.
+ * refused with the flag named, exit 143 on a second SIGTERM. Serial: each
+ * test starts CLI processes, and many at once starve each other on a busy
+ * machine.
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -17,7 +19,7 @@ function startCli(args: string[]) {
   p.stdout.on('data', (d) => (io.out += d));
   p.stderr.on('data', (d) => (io.err += d));
   const exited = new Promise<number | NodeJS.Signals | null>((resolve) => p.on('close', (code, signal) => resolve(code ?? signal)));
-  const killer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+  const killer = setTimeout(() => p.kill('SIGKILL'), 60_000);
   exited.then(() => clearTimeout(killer));
   return { p, io, exited };
 }
@@ -29,7 +31,7 @@ function connect(port: number): Promise<net.Socket> {
   });
 }
 
-test('-v and --version print the package version', async (t) => {
+test.serial('-v and --version print the package version', async (t) => {
   const { version } = JSON.parse(readFileSync(join(ROOT, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string };
   for (const flag of ['-v', '--version']) {
     const r = await runCli([flag]);
@@ -38,7 +40,7 @@ test('-v and --version print the package version', async (t) => {
   }
 });
 
-test('every command has examples and exit codes in its --help', async (t) => {
+test.serial('every command has examples and exit codes in its --help', async (t) => {
   for (const cmd of [[], ['echo'], ['proxy'], ['serve'], ['stress'], ['doctor'], ['demo']]) {
     const r = await runCli([...cmd, '--help']);
     t.is(r.code, 0, cmd.join(' '));
@@ -57,7 +59,7 @@ test('every command has examples and exit codes in its --help', async (t) => {
   t.true((await runCli(['proxy', '--help'])).stdout.includes('--upstream-policy <policy>'));
 });
 
-test('values that cannot work exit 2 with one line naming the flag', async (t) => {
+test.serial('values that cannot work exit 2 with one line naming the flag', async (t) => {
   const cases: [string[], RegExp][] = [
     [['echo', '--interval', '0'], /--interval .*must be from 10ms to 24h/],
     [['echo', '--interval', '99999h'], /--interval .*must be from 10ms to 24h/],
@@ -87,10 +89,10 @@ test('values that cannot work exit 2 with one line naming the flag', async (t) =
   }
 });
 
-test('echo: --listen, --weights 3,1 (two workers, weighted), --buffer still works with a warning; a second SIGTERM exits 143', async (t) => {
+test.serial('echo: --listen, --weights 3,1 (two workers, weighted), --buffer still works with a warning; a second SIGTERM exits 143', async (t) => {
   const s = startCli(['echo', '--listen', '127.0.0.1:0', '--weights', '3,1', '--buffer', '512KiB', '--json', '--interval', '100ms', '--drain', '20s']);
   try {
-    t.true(await waitFor(() => s.io.out.includes('"event":"listening"'), 15_000), s.io.err);
+    t.true(await waitFor(() => s.io.out.includes('"event":"listening"'), 30_000), s.io.err);
     const listening = JSON.parse(s.io.out.split('\n')[0]) as { port: number; workers: number; placement: string };
     t.is(listening.workers, 2);
     t.is(listening.placement, 'weighted');
@@ -115,13 +117,13 @@ test('echo: --listen, --weights 3,1 (two workers, weighted), --buffer still work
   }
 });
 
-test('proxy: --policy is the old --upstream-policy; the header names placement and upstream policy apart', async (t) => {
+test.serial('proxy: --policy is the old --upstream-policy; the header names placement and upstream policy apart', async (t) => {
   const up = net.createServer((c) => c.pipe(c));
   await new Promise<void>((r) => up.listen(0, '127.0.0.1', () => r()));
   const upPort = (up.address() as net.AddressInfo).port;
   const s = startCli(['proxy', '--host', '127.0.0.1', '--port', '0', '-u', `127.0.0.1:${upPort}`, '--policy', 'least-connections', '--workers', '1']);
   try {
-    t.true(await waitFor(() => s.io.out.includes('listening on'), 15_000), s.io.err);
+    t.true(await waitFor(() => s.io.out.includes('listening on'), 30_000), s.io.err);
     t.regex(s.io.out, /^ringleader proxy listening on 127\.0\.0\.1:\d+ \(1 workers, placement p2c, upstream policy least-connections\)$/m);
     t.regex(s.io.err, /^ringleader: warning: --policy is deprecated, use --upstream-policy$/m);
     s.p.kill('SIGINT');
@@ -132,7 +134,7 @@ test('proxy: --policy is the old --upstream-policy; the header names placement a
   }
 });
 
-test('receive buffers beyond RLIMIT_MEMLOCK: warned before any ring is built (zero-copy would fall back); not with --zc-threshold 0', async (t) => {
+test.serial('receive buffers beyond RLIMIT_MEMLOCK: warned before any ring is built (zero-copy would fall back); not with --zc-threshold 0', async (t) => {
   // root has CAP_IPC_LOCK and is never limited: run the server as nobody
   const asRoot = process.getuid?.() === 0;
   const run = async (extra: string[]) => {
@@ -143,7 +145,7 @@ test('receive buffers beyond RLIMIT_MEMLOCK: warned before any ring is built (ze
     p.stderr.on('data', (d) => (io.err += d));
     const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
     try {
-      t.true(await waitFor(() => io.out.includes('listening on'), 15_000), io.err);
+      t.true(await waitFor(() => io.out.includes('listening on'), 30_000), io.err);
       p.kill('SIGINT');
       t.is(await exited, 0, io.err);
     } finally {
