@@ -78,7 +78,7 @@ export function parseBytes(name: string, v: unknown): { bytes: Buffer; text: boo
       throw outOfRange(name, `"@" followed by a readable file (${(e as NodeJS.ErrnoException).code ?? 'error'})`, v);
     }
   } else {
-    bytes = unescape(name, v);
+    bytes = decodeEscapes(name, v);
     text = true;
   }
   if (!bytes.length) throw outOfRange(name, 'at least one byte', v);
@@ -88,7 +88,7 @@ export function parseBytes(name: string, v: unknown): { bytes: Buffer; text: boo
 const ESCAPES: Record<string, number> = { r: 13, n: 10, t: 9, '0': 0, '\\': 92 };
 
 /** text with backslash escapes -> bytes (UTF-8 for everything else) */
-function unescape(name: string, v: string): Buffer {
+function decodeEscapes(name: string, v: string): Buffer {
   const out: Buffer[] = [];
   let from = 0;
   for (let i = 0; i < v.length; i++) {
