@@ -15,6 +15,7 @@
         "src/engine/echo.c",
         "src/engine/proxy.c",
         "src/engine/client.c",
+        "src/engine/pattern.c",
         "src/engine/js.c"
       ],
       "include_dirs": [

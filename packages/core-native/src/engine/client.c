@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The client ring (see client.h for what it does). Layout of this file:
- * payload pattern, send buffers, timers (a min-heap of connections by wake
+ * send buffers, timers (a min-heap of connections by wake
  * time plus one absolute io_uring timeout), connection life cycle (socket,
  * options, bind, connect, close, retry), the send side, the receive and
  * verify side, phases (start, stop, drain, done), and the CQE dispatch.
@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "client.h"
 #include "counters.h"
+#include "pattern.h"
 #include "ud.h"
 
 #include <netinet/in.h>
@@ -37,67 +38,6 @@
 #define CADD(p, v) RL_STORE((p), RL_LOAD(p) + (uint64_t) (v))
 #define CSET(p, v) RL_STORE((p), (uint64_t) (v))
 #define GSET(cl, name, v) RL_STORE(&(cl)->c.i32[RL_CI_##name], (int32_t) (v))
-
-/* ------------------------------------------------------------------ */
-/* payload pattern                                                     */
-/* ------------------------------------------------------------------ */
-
-static inline uint64_t mix64(uint64_t z)
-{
-	z ^= z >> 30;
-	z *= 0xbf58476d1ce4e5b9ull;
-	z ^= z >> 27;
-	z *= 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return z;
-}
-
-#define GOLDEN 0x9e3779b97f4a7c15ull
-
-uint64_t rl_pat_key(uint64_t seed, uint32_t id, uint64_t seq)
-{
-	return mix64(mix64(seed ^ ((uint64_t) id * GOLDEN)) + seq * 0xd1b54a32d192ed03ull + 1);
-}
-
-uint32_t rl_pat_size(uint64_t key, uint32_t lo, uint32_t hi)
-{
-	if (hi <= lo)
-		return lo;
-	return lo + (uint32_t) (mix64(key ^ 0x243f6a8885a308d3ull) % ((uint64_t) hi - lo + 1));
-}
-
-/* byte k of a word is bits 8k..8k+7: the same on every host */
-static inline void put_word(uint8_t *d, uint64_t w)
-{
-	for (unsigned k = 0; k < 8; k++)
-		d[k] = (uint8_t) (w >> (8 * k));
-}
-
-void rl_pat_fill(uint8_t *dst, uint64_t key, uint64_t off, size_t n)
-{
-	uint64_t wi = off >> 3;
-	unsigned b = (unsigned) (off & 7);
-	if (b && n) {
-		uint64_t w = mix64(key + wi * GOLDEN);
-		while (b < 8 && n) {
-			*dst++ = (uint8_t) (w >> (8 * b));
-			b++;
-			n--;
-		}
-		wi++;
-	}
-	while (n >= 8) {
-		put_word(dst, mix64(key + wi * GOLDEN));
-		dst += 8;
-		n -= 8;
-		wi++;
-	}
-	if (n) {
-		uint64_t w = mix64(key + wi * GOLDEN);
-		for (unsigned k = 0; k < n; k++)
-			dst[k] = (uint8_t) (w >> (8 * k));
-	}
-}
 
 /* ------------------------------------------------------------------ */
 /* connections and send buffers                                        */

@@ -36,6 +36,7 @@
 #include "bufring.h"
 #include "counters.h"
 #include "net.h"
+#include "pattern.h"
 #include "ring.h"
 
 #ifdef __cplusplus
@@ -118,13 +119,6 @@ enum { RL_CLIENT_U64(RL_ENUM_U) RL_C_U64_NAMED };
 #define RL_C_U64_CHIST (RL_C_U64_HIST + RL_CLIENT_HIST_BUCKETS)
 #define RL_C_U64_ERR (RL_C_U64_CHIST + RL_CLIENT_HIST_BUCKETS)
 #define RL_C_U64_COUNT (RL_C_U64_ERR + RL_CLIENT_ERR_SLOTS)
-
-/* ---- payload pattern: what byte `off` of message `seq` of connection `id` is ---- */
-uint64_t rl_pat_key(uint64_t seed, uint32_t id, uint64_t seq);
-/* message size in [lo, hi], a function of the message key */
-uint32_t rl_pat_size(uint64_t key, uint32_t lo, uint32_t hi);
-/* write bytes [off, off + n) of the message with this key */
-void rl_pat_fill(uint8_t *dst, uint64_t key, uint64_t off, size_t n);
 
 /* ---- a verification failure, as reported ---- */
 enum { RL_MM_MISMATCH = 1, RL_MM_EOF = 2, RL_MM_EXTRA = 3 };
