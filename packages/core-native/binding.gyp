@@ -11,6 +11,7 @@
         "src/engine/bufring.c",
         "src/engine/net.c",
         "src/engine/acceptor.c",
+        "src/engine/conn.c",
         "src/engine/worker.c",
         "src/engine/echo.c",
         "src/engine/proxy.c",

@@ -224,7 +224,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     WorkerCore *c = core_;
     c->js = true;
     c->env = env;
-    unsigned cap = c->w.conn_cap * 2;
+    unsigned cap = c->w.cx.cap * 2;
     cap = cap < 1024 ? 1024 : cap > 16384 ? 16384 : cap;
     Napi::ArrayBuffer evbuf = Napi::ArrayBuffer::New(env, (size_t)cap * RL_JS_EV_WORDS * sizeof(int32_t));
     Napi::Int32Array ev = Napi::Int32Array::New(env, (size_t)cap * RL_JS_EV_WORDS, evbuf, 0);
@@ -430,7 +430,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
 
   Napi::Value Live(const Napi::CallbackInfo &info) {
     if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
-    return Napi::Number::New(info.Env(), core_->w.live);
+    return Napi::Number::New(info.Env(), core_->w.cx.live);
   }
 
   Napi::Value SetupFlags(const Napi::CallbackInfo &info) {
@@ -442,7 +442,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     if (!core_ || core_->closed) return info.Env().Undefined();
     rl_worker_close_all(&core_->w);
     rl_ring_submit(&core_->w.ring);
-    return Napi::Number::New(info.Env(), core_->w.live);
+    return Napi::Number::New(info.Env(), core_->w.cx.live);
   }
 
   // evacuate(acceptorRingFd): send every later arrival back to the acceptor
