@@ -12,6 +12,7 @@
         "src/engine/net.c",
         "src/engine/acceptor.c",
         "src/engine/conn.c",
+        "src/engine/dial.c",
         "src/engine/worker.c",
         "src/engine/echo.c",
         "src/engine/proxy.c",

@@ -22,6 +22,7 @@
  *    traffic for idle_timeout_ms.
  */
 #define _GNU_SOURCE
+#include "dial.h"
 #include "proxy.h"
 #include "worker_int.h"
 
@@ -224,9 +225,15 @@ static int pick(rl_worker *w, rl_conn *c)
 
 /* ---------------- dialing ---------------- */
 
+static rl_dial dial_to(rl_worker *w, const upstream *u)
+{
+	return (rl_dial){ .dst = &u->addr, .timeout = &P(w)->connect_ts };
+}
+
 static void dial(rl_worker *w, rl_conn *c)
 {
 	rl_proxy *p = P(w);
+	pconn *pc = PC(w, c);
 	int i = pick(w, c);
 	if (i < 0) {
 		/* nothing reachable: close the client now rather than let it hang */
@@ -235,91 +242,52 @@ static void dial(rl_worker *w, rl_conn *c)
 		return;
 	}
 	upstream *u = &p->up[i];
-	PC(w, c)->tried |= 1ull << i;
-	PC(w, c)->upstream = i;
-	PC(w, c)->attempts++;
-	PC(w, c)->state = P_DIALING;
-	PC(w, c)->dial_ns = rl_now_ns();
-	c->s[1].flags |= RL_S_CONNECTING;
+	pc->tried |= 1ull << i;
+	pc->upstream = i;
+	pc->attempts++;
+	pc->state = P_DIALING;
+	pc->dial_ns = rl_now_ns();
 	RL_ADD(&u->u64[RL_UU_dials], 1);
 	RL_ADD(&w->c.u64[RL_WU_dials], 1);
-	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
-	if (!sqe) {
-		rl_conn_close(&w->cx, c, -EBUSY);
-		return;
-	}
-	io_uring_prep_socket_direct_alloc(sqe, u->addr.ss.ss_family, SOCK_STREAM, 0, 0);
-	sqe->user_data = rl_conn_ud(&w->cx, c, RL_OP_SOCKET, 1);
-	rl_conn_get(c);
+	rl_dial d = dial_to(w, u);
+	int ret = rl_dial_start(&w->cx, c, 1, &d);
+	if (ret < 0)
+		rl_conn_close(&w->cx, c, ret);
 }
 
-/* the upstream socket exists (res = its slot): connect it, with a timeout */
-static void on_socket(rl_worker *w, rl_conn *c, int res)
+/* the upstream socket exists: connect it, with a timeout */
+static void on_socket(rl_worker *w, rl_conn *c, const struct io_uring_cqe *cqe)
 {
-	rl_proxy *p = P(w);
-	if (res < 0) {
+	rl_dial d = dial_to(w, &P(w)->up[PC(w, c)->upstream]);
+	int ret = rl_dial_socket_done(&w->cx, c, 1, cqe, &d);
+	if (ret < 0) {
 		/* not the upstream's fault (e.g. our table is full): give up */
-		RL_ADD(&w->c.u64[RL_WU_dial_failures], 1);
-		c->s[1].flags &= (uint16_t) ~RL_S_CONNECTING;
-		rl_conn_close(&w->cx, c, res);
-		return;
+		if (cqe->res < 0)
+			RL_ADD(&w->c.u64[RL_WU_dial_failures], 1);
+		rl_conn_close(&w->cx, c, ret);
 	}
-	w->cx.slots_used++;
-	if (c->flags & RL_C_CLOSING) {
-		/* the client left while we dialled: close the new socket */
-		struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
-		if (sqe) {
-			io_uring_prep_close_direct(sqe, (unsigned) res);
-			sqe->user_data = rl_conn_ud(&w->cx, c, RL_OP_CLOSE, 1 | RL_AUX_DISCARD);
-			rl_conn_get(c);
-		}
-		return;
-	}
-	c->s[1].slot = res;
-	if (rl_ring_reserve(&w->ring, 2) < 0) {
-		rl_conn_close(&w->cx, c, -EBUSY);
-		return;
-	}
-	upstream *u = &p->up[PC(w, c)->upstream];
-	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
-	io_uring_prep_connect(sqe, res, (const struct sockaddr *) &u->addr.ss, u->addr.len);
-	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
-	sqe->user_data = rl_conn_ud(&w->cx, c, RL_OP_CONNECT, 1);
-	rl_conn_get(c);
-	sqe = rl_ring_sqe(&w->ring);
-	io_uring_prep_link_timeout(sqe, &p->connect_ts, 0);
-	sqe->user_data = rl_conn_ud(&w->cx, c, RL_OP_LINK_TIMEOUT, 1);
-	rl_conn_get(c);
 }
 
 static void on_connect(rl_worker *w, rl_conn *c, int res)
 {
-	rl_proxy *p = P(w);
-	upstream *u = &p->up[PC(w, c)->upstream];
-	rl_sock *s = &c->s[1];
+	pconn *pc = PC(w, c);
+	upstream *u = &P(w)->up[pc->upstream];
+	rl_dial_done(c, 1);
 	if (c->flags & RL_C_CLOSING)
 		return;
 	if (res < 0) {
 		/* refused, timed out (the linked timeout cancels it: -ECANCELED),
 		 * unreachable: mark the upstream down, drop this socket, try the next */
-		up_failed(w, u, res, PC(w, c)->dial_ns);
-		int slot = s->slot;
-		s->slot = -1;
-		struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
-		if (sqe && slot >= 0) {
-			io_uring_prep_close_direct(sqe, (unsigned) slot);
-			sqe->user_data = rl_conn_ud(&w->cx, c, RL_OP_CLOSE, 1 | RL_AUX_DISCARD);
-			rl_conn_get(c);
-		}
+		up_failed(w, u, res, pc->dial_ns);
+		rl_dial_discard(&w->cx, c, 1);
 		dial(w, c);
 		return;
 	}
 	up_ok(u);
 	u->live++;
 	RL_STORE(&u->i32[RL_UI_live], (int32_t) u->live);
-	PC(w, c)->state = P_CONNECTED;
-	PC(w, c)->last_active_ns = rl_now_ns();
-	s->flags &= (uint16_t) ~RL_S_CONNECTING;
+	pc->state = P_CONNECTED;
+	pc->last_active_ns = rl_now_ns();
 	rl_sock_arm_recv(&w->cx, c, 1);
 	rl_sock_kick(&w->cx, c, 1); /* what the client sent while we dialled */
 	if (c->s[0].flags & RL_S_EOF)
@@ -389,7 +357,7 @@ static void proxy_cqe(rl_worker *w, rl_conn *c, unsigned op, unsigned side, stru
 {
 	switch (op) {
 	case RL_OP_SOCKET:
-		on_socket(w, c, cqe->res);
+		on_socket(w, c, cqe);
 		break;
 	case RL_OP_CONNECT:
 		on_connect(w, c, cqe->res);
@@ -403,9 +371,9 @@ static void proxy_cqe(rl_worker *w, rl_conn *c, unsigned op, unsigned side, stru
 
 static void proxy_closed(rl_worker *w, rl_conn *c)
 {
-	rl_proxy *p = P(w);
-	if (PC(w, c)->state == P_CONNECTED && PC(w, c)->upstream >= 0) {
-		upstream *u = &p->up[PC(w, c)->upstream];
+	pconn *pc = PC(w, c);
+	if (pc->state == P_CONNECTED && pc->upstream >= 0) {
+		upstream *u = &P(w)->up[pc->upstream];
 		if (u->live)
 			u->live--;
 		RL_STORE(&u->i32[RL_UI_live], (int32_t) u->live);
@@ -423,7 +391,7 @@ static void proxy_timer(rl_worker *w)
 		rl_conn *c = &w->cx.conns[i];
 		if (!(c->flags & RL_C_LIVE) || (c->flags & RL_C_CLOSING))
 			continue;
-		if (now - PC(w, c)->last_active_ns >= limit) {
+		if (now - p->pc[i].last_active_ns >= limit) {
 			RL_ADD(&w->c.u64[RL_WU_idle_timeouts], 1);
 			rl_conn_close(&w->cx, c, 0);
 		}
