@@ -17,6 +17,7 @@
         "src/engine/echo.c",
         "src/engine/proxy.c",
         "src/engine/client.c",
+        "src/engine/client_stream.c",
         "src/engine/pattern.c",
         "src/engine/js.c"
       ],

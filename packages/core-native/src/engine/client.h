@@ -4,9 +4,11 @@
  *
  * One rl_client per thread, created and driven by that thread (the ring's
  * single issuer). It opens its share of the connections as direct
- * descriptors (socket_direct_alloc + connect, so they never occupy the
- * process fd table), drives them in one of four modes and counts what
- * happens into a counters block that JS reads with Atomics from any thread:
+ * descriptors (dial.h: socket_direct_alloc + connect, so they never occupy
+ * the process fd table), serves them with the same connection core as the
+ * server's workers (conn.h), drives them in one of four modes and counts
+ * what happens into a counters block that JS reads with Atomics from any
+ * thread:
  *
  *   echo   request/response: up to `pipeline` messages in flight per
  *          connection, every echoed byte verified, round-trip latency per
@@ -34,6 +36,7 @@
 #define RL_CLIENT_H
 
 #include "bufring.h"
+#include "conn.h"
 #include "counters.h"
 #include "net.h"
 #include "pattern.h"
@@ -160,20 +163,19 @@ typedef struct rl_client_opts {
 } rl_client_opts;
 
 struct rl_cconn;
-struct rl_txbuf;
 
 typedef struct rl_client {
 	rl_ring ring;
 	rl_bufring br;
 	rl_counters c;
+	rl_conns cx;                /* the sockets: connection k is cx.conns[k] (conn.h) */
 	rl_client_opts o;
 	rl_addr *targets;
 	rl_addr *sources;
-	struct rl_cconn *conns;
+	struct rl_cconn *conns;     /* the load generator's part of connection k */
 	uint64_t *t_issue;          /* nconns * pipeline issue/schedule times (echo, churn) */
 	uint8_t *scratch;           /* expected bytes, buf_size */
-	struct rl_txbuf *tx_free;   /* free send buffers */
-	struct rl_txbuf *tx_all;    /* every send buffer, for teardown */
+	uint64_t now;               /* the time of the CQE being handled */
 	/* timers */
 	struct rl_cconn **heap;     /* connections waiting for a time, by wake_ns */
 	unsigned heap_n;
@@ -191,12 +193,8 @@ typedef struct rl_client {
 	uint64_t quota_left;        /* messages not yet issued (when quota) */
 	uint64_t quota_open;        /* issued and not yet verified */
 	unsigned src_next;
-	uint32_t *starved;          /* connection indexes waiting for receive buffers */
-	unsigned nstarved;
-	unsigned live;              /* connections not in the idle/done state */
 	unsigned connecting;
 	unsigned up, peak_up;
-	int zc_on;
 	int nodelay;
 	double ns_per_msg;          /* open loop */
 	double ns_per_connect;
