@@ -13,16 +13,15 @@ import { networkInterfaces } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import {
-  acceptorEvents as EV,
+  abi,
   errnoError,
   errnoName,
+  handoffClass,
   ioUringUnavailable,
   isSystemError,
   layout,
-  modes,
   native,
   probe,
-  upstreamPolicies,
   type NativeAcceptor,
   type NativeWorkerOptions,
   type RingleaderSystemError,
@@ -209,8 +208,8 @@ interface Retired extends Totals {
   restarts: number;
 }
 
-const RETRY_ERRNOS = new Set(['ENOMEM', 'EAGAIN', 'EBUSY']);
-const DEAD_ERRNOS = new Set(['EBADFD', 'EBADF', 'EOWNERDEAD', 'ENXIO']);
+const EV = abi.acceptorEvents;
+const AF = abi.acceptorFields;
 
 let probed: ReturnType<typeof probe> | undefined;
 
@@ -221,7 +220,7 @@ function checkKernel(): void {
   if (p.setupError < 0) throw ioUringUnavailable(errnoError(p.setupError, 'io_uring_setup'));
   const missing = Object.entries(p.ops).filter(([, ok]) => !ok).map(([op]) => op);
   if (missing.length) throw ioUringUnavailable(`the kernel lacks io_uring operations ${missing.join(', ')}`);
-  if (!p.msgRingFd) throw ioUringUnavailable(errnoError(p.msgRingFdError || -22, 'io_uring_prep_msg_ring_fd_alloc'));
+  if (!p.msgRingFd) throw ioUringUnavailable(errnoError(p.msgRingFdError || abi.errno.EINVAL, 'io_uring_prep_msg_ring_fd_alloc'));
   if (!p.bufRing) throw ioUringUnavailable('the kernel lacks provided buffer rings');
 }
 
@@ -418,15 +417,16 @@ export class Server extends EventEmitter {
       tableSize: o.workerTableSize,
       bufCount: o.bufferCount,
       bufSize: o.bufferSize,
-      mode: module ? modes.js : modes[o.handler as BuiltinHandler],
+      mode: module ? abi.workerModes.js : abi.workerModes[o.handler as BuiltinHandler],
       highWater: o.highWaterMark,
       deferTaskrun: o.workerDeferTaskrun,
       zcThreshold: o.zcThreshold,
+      copyBuffers: false,
     };
     if (proxy) {
       ring.proxy = {
         upstreams: this.#upstreams.map((u) => ({ ip: u.ip, port: u.port })),
-        policy: upstreamPolicies[o.upstreamPolicy],
+        policy: abi.upstreamPolicies[o.upstreamPolicy],
         connectTimeout: o.connectTimeout,
         idleTimeout: o.idleTimeout,
         backoffBase: o.upstreamBackoff,
@@ -630,11 +630,11 @@ export class Server extends EventEmitter {
 
   #onBatch(n: number): void {
     const ev = this.#acceptor!.events;
-    for (let i = 0; i < n; i++) {
-      const type = ev[i * 4];
-      const slot = ev[i * 4 + 1];
-      const a = ev[i * 4 + 2];
-      const b = ev[i * 4 + 3];
+    for (let i = 0, o = 0; i < n; i++, o += abi.acceptorWords) {
+      const type = ev[o + AF.type];
+      const slot = ev[o + AF.slot];
+      const a = ev[o + AF.a];
+      const b = ev[o + AF.b];
       switch (type) {
         case EV.ACCEPT:
           if (this.#overLimit() && this.options.overflow === 'reject') {
@@ -677,20 +677,20 @@ export class Server extends EventEmitter {
       this.#scheduler.settled(s.id);
       s.block.addGauge(WI.inflight, -1);
     }
-    const code = errnoName(err);
-    if (code === 'ENFILE') {
+    const cls = handoffClass(err);
+    if (cls === 'full') {
       // the worker's table is full: the slot is still ours; try another now
       if (s) this.#scheduler.saturate(s.id);
       this.#holdUnshift(slot);
-    } else if (DEAD_ERRNOS.has(code)) {
+    } else if (cls === 'dead') {
       if (s && s.state === 'ready') this.#onShardFailed(s, errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
       this.#holdUnshift(slot);
-    } else if (code === 'EOVERFLOW') {
+    } else if (cls === 'overflow') {
       // delivered to the worker unannounced: never retried (that would
       // install the socket twice); the engine has shut it down and closes it
       this.#dropped++;
       this.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
-    } else if (RETRY_ERRNOS.has(code)) {
+    } else if (cls === 'retry') {
       this.#retryLater.push(slot);
       this.#retryTimer ??= setTimeout(() => {
         this.#retryTimer = undefined;

@@ -19,6 +19,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import {
+  abi,
   clientLayout as L,
   clientProbe,
   errnoError,
@@ -594,12 +595,12 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   for (let i = 0; i < nThreads; i++) {
     const block = new Block();
     const ring: NativeClientOptions = {
-      mode: L.modes[o.mode],
+      mode: abi.clientModes[o.mode],
       connections: perThread[i],
       idBase,
       targets: targets.map((t) => ({ ip: t.ip, port: t.port })),
       sources: o.sources,
-      sockMode: L.sockModes[sockMode],
+      sockMode: abi.clientSockModes[sockMode],
       sockCmd: probe.sockCmd,
       sizeMin: o.sizeMin,
       sizeMax: o.sizeMax,

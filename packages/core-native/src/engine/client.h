@@ -35,6 +35,7 @@
 #ifndef RL_CLIENT_H
 #define RL_CLIENT_H
 
+#include "abi.h"
 #include "bufring.h"
 #include "conn.h"
 #include "counters.h"
@@ -46,18 +47,7 @@
 extern "C" {
 #endif
 
-enum rl_client_mode { RL_CM_ECHO = 1, RL_CM_CHURN = 2, RL_CM_BULK = 3, RL_CM_IDLE = 4 };
-
-/* how a connection gets its socket */
-enum rl_client_sock {
-	/* socket_direct_alloc, options through uring_cmd setsockopt, bind
-	 * through IORING_OP_BIND when a source address is set (kernel 6.11+) */
-	RL_SOCK_RING = 0,
-	/* socket(2) + setsockopt(2) + bind(2) on a process fd, moved into the
-	 * ring's table with IORING_OP_FILES_UPDATE (index alloc) and closed:
-	 * for kernels without IORING_OP_BIND or socket uring_cmd */
-	RL_SOCK_FD = 1,
-};
+/* modes (enum rl_client_mode) and socket set-ups (enum rl_client_sock): abi.h */
 
 /* ---- counters (names exported by the binding, read by JS) ---- */
 #define RL_CLIENT_I32(X)                                                        \

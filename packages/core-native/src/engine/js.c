@@ -77,8 +77,8 @@ static int32_t *emit(rl_worker *w, rl_conn *c, unsigned type)
 	if (!r)
 		return NULL;
 	memset(r, 0, RL_JS_EV_WORDS * sizeof(int32_t));
-	r[0] = (int32_t) (type | (uint32_t) c->gen << 16);
-	r[1] = (int32_t) rl_conn_idx(&w->cx, c);
+	r[RL_JF_head] = (int32_t) (type | (uint32_t) c->gen << RL_JS_TYPE_BITS);
+	r[RL_JF_index] = (int32_t) rl_conn_idx(&w->cx, c);
 	return r;
 }
 
@@ -252,11 +252,11 @@ static void js_start(rl_worker *w, rl_conn *c)
 		return;
 	}
 	J(w, c)->flags = JS_STARTED;
-	r[2] = (int32_t) c->id;
+	r[RL_JF_id] = (int32_t) c->id;
 	rl_peer p;
 	if (rl_peer_get(c->id, &p) == 0 && p.family) {
-		r[3] = (int32_t) ((uint32_t) p.family << 16 | p.port);
-		memcpy(&r[4], p.addr, 16);
+		r[RL_JF_peer] = (int32_t) ((uint32_t) p.family << 16 | p.port);
+		memcpy(&r[RL_JF_addr], p.addr, 16);
 	}
 	rl_sock_arm_recv(&w->cx, c, 0);
 }
@@ -270,8 +270,8 @@ static void js_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsig
 		rl_conn_close(&w->cx, c, -ENOMEM);
 		return;
 	}
-	r[2] = (int32_t) bid;
-	r[3] = (int32_t) len;
+	r[RL_JF_buffer] = (int32_t) bid;
+	r[RL_JF_length] = (int32_t) len;
 	st->held[st->nheld++] = (uint16_t) bid;
 	st->held_flag[bid] = 1;
 }
@@ -306,7 +306,7 @@ static void js_closed(rl_worker *w, rl_conn *c)
 	if (J(w, c)->flags & JS_STARTED) {
 		int32_t *r = emit(w, c, RL_JEV_CLOSE);
 		if (r)
-			r[2] = c->err;
+			r[RL_JF_error] = c->err;
 	}
 	J(w, c)->flags = 0;
 }

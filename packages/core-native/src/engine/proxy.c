@@ -52,7 +52,7 @@ typedef struct pconn {
 } pconn;
 
 typedef struct rl_proxy {
-	upstream up[RL_PROXY_MAX_UPSTREAMS];
+	upstream up[RL_MAX_UPSTREAMS];
 	pconn *pc;          /* [connection index] */
 	unsigned n;
 	unsigned policy;
@@ -75,7 +75,7 @@ static inline pconn *PC(rl_worker *w, const rl_conn *c) { return &P(w)->pc[rl_co
 static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 {
 	const rl_proxy_config *cfg = o->mode_config;
-	if (!cfg || cfg->n == 0 || cfg->n > RL_PROXY_MAX_UPSTREAMS || !cfg->upstreams)
+	if (!cfg || cfg->n == 0 || cfg->n > RL_MAX_UPSTREAMS || !cfg->upstreams)
 		return -EINVAL;
 	rl_proxy *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -199,7 +199,7 @@ static int pick(rl_worker *w, rl_conn *c)
 	rl_proxy *p = P(w);
 	uint64_t now = rl_now_ns();
 	uint64_t done = PC(w, c)->tried;
-	int cand[RL_PROXY_MAX_UPSTREAMS];
+	int cand[RL_MAX_UPSTREAMS];
 	int nc = 0;
 	for (unsigned k = 0; k < p->n; k++) {
 		unsigned i = (p->rr + k) % p->n;

@@ -14,6 +14,7 @@
 #ifndef RL_WORKER_H
 #define RL_WORKER_H
 
+#include "abi.h"
 #include "bufring.h"
 #include "conn.h"
 #include "counters.h"
@@ -22,8 +23,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-enum rl_mode { RL_MODE_ECHO = 1, RL_MODE_PROXY = 2, RL_MODE_JS = 3 };
 
 #define RL_CONN_NONE 0xffffffffu
 
