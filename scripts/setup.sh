@@ -34,6 +34,8 @@ if [ "$1" = "--test" ]; then
   # the handler examples are driven by the real tools
   command -v wrk >/dev/null 2>&1 || need="$need wrk"
   command -v redis-benchmark >/dev/null 2>&1 || need="$need redis-tools"
+  # the C/C++ format check (scripts/lint-c.sh)
+  command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
 fi
 if [ "$1" = "--bench" ]; then
   command -v taskset >/dev/null 2>&1 || need="$need util-linux"

@@ -5,8 +5,15 @@
  * the copying fallback used where external buffers are refused.
  */
 import test from 'ava';
-import { acceptorEvents, jsEvents, layout, modes, native } from '@ringleader/core-native';
+import { abi, clientLayout, layout, native, type NativeClientOptions, type NativeWorkerOptions } from '@ringleader/core-native';
 import { echoOnce, randomPayload, waitFor } from './helpers.js';
+
+const { jsEvents, jsFields: F, acceptorEvents, acceptorFields: AF, acceptorWords, workerModes: modes } = abi;
+
+// the runtime passes every option (its defaults); so does this test
+function workerOptions(o: Partial<NativeWorkerOptions> & { tableSize: number; mode: number }): NativeWorkerOptions {
+  return { bufCount: 64, bufSize: 4096, highWater: 256 * 1024, deferTaskrun: false, zcThreshold: 0, copyBuffers: false, ...o };
+}
 
 for (const copyBuffers of [false, true]) {
   test(`binding: echo over raw JS-mode events (${copyBuffers ? 'copied buffers' : 'buffers in place'})`, async (t) => {
@@ -15,28 +22,28 @@ for (const copyBuffers of [false, true]) {
     const wi = new Int32Array(layout.workerI32.length);
     const wu = new BigUint64Array(layout.workerU64Size);
     let target = -1;
-    const acceptor = new native.Acceptor({ tableSize: 64, wantAddress: true, maxArmed: 8 }, ai, au, (n) => {
+    const acceptor = new native.Acceptor({ tableSize: 64, wantAddress: true, maxArmed: 8, multishot: true, multishotMargin: 16, deferTaskrun: true }, ai, au, (n) => {
       const ev = acceptor.events;
       const slots: number[] = [];
-      for (let i = 0; i < n; i++) if (ev[i * 4] === acceptorEvents.ACCEPT) slots.push(ev[i * 4 + 1]);
+      for (let o = 0; o < n * acceptorWords; o += acceptorWords) if (ev[o + AF.type] === acceptorEvents.ACCEPT) slots.push(ev[o + AF.slot]);
       if (slots.length) acceptor.dispatch(Int32Array.from(slots), new Int32Array(slots.length).fill(target), slots.length);
     });
     const seen = { connect: 0, data: 0, end: 0, close: 0, closeErrors: 0, stale: 0, badAddr: 0 };
-    const ring = new native.WorkerRing({ tableSize: 64, mode: modes.js, bufCount: 64, bufSize: 4096, copyBuffers }, wi, wu, (n) => {
+    const ring = new native.WorkerRing(workerOptions({ tableSize: 64, mode: modes.js, copyBuffers }), wi, wu, (n) => {
       const ev = ring.events;
       const bytes = new Uint8Array(ev.buffer);
       for (let i = 0; i < n; i++) {
-        const o = i * jsEvents.WORDS;
-        const type = ev[o] & 0xffff;
-        const gen = ev[o] >>> 16;
-        const idx = ev[o + 1];
+        const o = i * abi.jsWords;
+        const type = ev[o + F.head] & ((1 << abi.jsTypeBits) - 1);
+        const gen = ev[o + F.head] >>> abi.jsTypeBits;
+        const idx = ev[o + F.index];
         if (type === jsEvents.CONNECT) {
           seen.connect++;
-          const fam = ev[o + 3] >>> 16;
-          if (fam !== 2 || bytes[(o + 4) * 4] !== 127 || (ev[o + 3] & 0xffff) === 0) seen.badAddr++;
+          const fam = ev[o + F.peer] >>> 16;
+          if (fam !== abi.addressFamilies.IPv4 || bytes[(o + F.addr) * 4] !== 127 || (ev[o + F.peer] & 0xffff) === 0) seen.badAddr++;
         } else if (type === jsEvents.DATA) {
           seen.data++;
-          const view = new Uint8Array(ring.buffers, ev[o + 2] * ring.bufferSize, ev[o + 3]);
+          const view = new Uint8Array(ring.buffers, ev[o + F.buffer] * ring.bufferSize, ev[o + F.length]);
           const q = ring.write(idx, gen, view);
           if (q < 0) throw new Error(`write ${q}`);
         } else if (type === jsEvents.END) {
@@ -44,8 +51,8 @@ for (const copyBuffers of [false, true]) {
           ring.end(idx, gen);
         } else if (type === jsEvents.CLOSE) {
           seen.close++;
-          if (ev[o + 2] !== 0) seen.closeErrors++;
-          if (ring.write(idx, gen, 'late') === -116 /* ESTALE */) seen.stale++;
+          if (ev[o + F.error] !== 0) seen.closeErrors++;
+          if (ring.write(idx, gen, 'late') === abi.errno.ESTALE) seen.stale++;
         }
       }
     });
@@ -82,21 +89,54 @@ for (const copyBuffers of [false, true]) {
 test('binding: JS mode requires the events callback; connection calls check their arguments', (t) => {
   const wi = new Int32Array(layout.workerI32.length);
   const wu = new BigUint64Array(layout.workerU64Size);
-  t.throws(() => new native.WorkerRing({ tableSize: 8, mode: modes.js }, wi, wu), { instanceOf: TypeError, message: /onEvents/ });
-  const ring = new native.WorkerRing({ tableSize: 8, mode: modes.js, bufCount: 8 }, wi, wu, () => {});
+  t.throws(() => new native.WorkerRing(workerOptions({ tableSize: 8, mode: modes.js }), wi, wu), { instanceOf: TypeError, message: /onEvents/ });
+  const ring = new native.WorkerRing(workerOptions({ tableSize: 8, mode: modes.js, bufCount: 8 }), wi, wu, () => {});
   try {
-    t.is(ring.write(0, 0, 'x'), -116, 'no connection at index 0: -ESTALE');
-    t.is(ring.end(7, 3), -116);
-    t.is(ring.destroy(1000, 0, 0), -116, 'index out of range');
+    t.is(ring.write(0, 0, 'x'), abi.errno.ESTALE, 'no connection at index 0: -ESTALE');
+    t.is(ring.end(7, 3), abi.errno.ESTALE);
+    t.is(ring.destroy(1000, 0, 0), abi.errno.ESTALE, 'index out of range');
     t.throws(() => ring.write(0, 0, 42 as never), { instanceOf: TypeError });
     t.is(ring.buffers.byteLength, 8 * ring.bufferSize);
   } finally {
     ring.close();
   }
-  const echo = new native.WorkerRing({ tableSize: 8, mode: modes.echo }, wi, wu);
+  const echo = new native.WorkerRing(workerOptions({ tableSize: 8, mode: modes.echo }), wi, wu);
   try {
     t.throws(() => echo.write(0, 0, 'x'), { instanceOf: TypeError, message: /not in JS mode/ });
   } finally {
     echo.close();
   }
+});
+
+test('binding: ring options are taken as the runtime passes them; a missing or mistyped one is a TypeError naming it', (t) => {
+  const wi = new Int32Array(layout.workerI32.length);
+  const wu = new BigUint64Array(layout.workerU64Size);
+  const full = workerOptions({ tableSize: 8, mode: modes.echo });
+  for (const [key, value] of [['bufSize', undefined], ['highWater', '256k'], ['deferTaskrun', 1], ['zcThreshold', -1], ['tableSize', 1.5]] as const) {
+    const o = { ...full, [key]: value } as unknown as NativeWorkerOptions;
+    t.throws(() => new native.WorkerRing(o, wi, wu), { instanceOf: TypeError, message: new RegExp(`WorkerRing option "${key}"`) }, key);
+  }
+  const proxy = { ...full, mode: modes.proxy, proxy: { upstreams: [{ ip: '127.0.0.1', port: 1 }], policy: 0, connectTimeout: 1000, idleTimeout: 0, backoffBase: 250 } };
+  t.throws(() => new native.WorkerRing(proxy as never, wi, wu), { instanceOf: TypeError, message: /proxy option "backoffMax"/ });
+  const ai = new Int32Array(layout.acceptorI32.length);
+  const au = new BigUint64Array(layout.acceptorU64.length);
+  t.throws(() => new native.Acceptor({ tableSize: 8, maxArmed: 8, multishot: true, multishotMargin: 4, deferTaskrun: true } as never, ai, au, () => {}), {
+    instanceOf: TypeError,
+    message: /Acceptor option "wantAddress"/,
+  });
+  const ci = new Int32Array(clientLayout.i32.length);
+  const cu = new BigUint64Array(clientLayout.u64Size);
+  const client: NativeClientOptions = {
+    mode: abi.clientModes.echo, connections: 1, idBase: 0, targets: [{ ip: '127.0.0.1', port: 1 }], sources: [],
+    sockMode: abi.clientSockModes.ring, sockCmd: true, sizeMin: 64, sizeMax: 64, pipeline: 1, window: 65536, chunk: 4096,
+    zcThreshold: 0, rate: 0, connectRate: 0, seed: 1n, quota: 0, retryMs: 100, drainMs: 100, bufCount: 16, bufSize: 4096, deferTaskrun: false,
+  };
+  for (const [key, value] of [['seed', 'x'], ['sources', undefined], ['retryMs', undefined]] as const) {
+    const o = { ...client, [key]: value } as unknown as NativeClientOptions;
+    t.throws(() => new native.ClientRing(o, ci, cu, () => {}), { instanceOf: TypeError, message: new RegExp(`ClientRing option "${key}"`) }, key);
+  }
+  // the complete sets are accepted
+  new native.WorkerRing(full, wi, wu).close();
+  new native.ClientRing(client, ci, cu, () => {}).close();
+  t.pass();
 });

@@ -11,10 +11,14 @@
         "src/engine/bufring.c",
         "src/engine/net.c",
         "src/engine/acceptor.c",
+        "src/engine/conn.c",
+        "src/engine/dial.c",
         "src/engine/worker.c",
         "src/engine/echo.c",
         "src/engine/proxy.c",
         "src/engine/client.c",
+        "src/engine/client_stream.c",
+        "src/engine/pattern.c",
         "src/engine/js.c"
       ],
       "include_dirs": [

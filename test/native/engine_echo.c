@@ -48,7 +48,7 @@ static void *worker_main(void *arg)
 			rl_worker_run(&x->w);
 	}
 	rl_worker_close_all(&x->w);
-	for (int i = 0; i < 100 && x->w.live; i++) {
+	for (int i = 0; i < 100 && x->w.cx.live; i++) {
 		struct pollfd p = { x->w.ring.efd, POLLIN, 0 };
 		poll(&p, 1, 10);
 		rl_worker_run(&x->w);

@@ -166,7 +166,7 @@ static void *worker_main(void *arg)
 		if (poll(&p, 1, 10) > 0)
 			wake();
 	}
-	for (int i = 0; i < 100 && W.live; i++) {
+	for (int i = 0; i < 100 && W.cx.live; i++) {
 		struct pollfd p = { W.ring.efd, POLLIN, 0 };
 		poll(&p, 1, 10);
 		wake();
@@ -268,7 +268,7 @@ int main(void)
 	CHECK(RL_LOAD(&wi32[RL_WI_table_used]) == 0, "slots used %d", wi32[RL_WI_table_used]);
 	CHECK(RL_LOAD(&wi32[RL_WI_buf_free]) == BUFS, "buffers free %d of %d", wi32[RL_WI_buf_free], BUFS);
 	CHECK(wu64[RL_WU_js_events] >= (uint64_t) data_events + 3 * CLIENTS, "js_events %llu", (unsigned long long) wu64[RL_WU_js_events]);
-	CHECK(W.buffered == 0, "bytes still queued: %llu", (unsigned long long) W.buffered);
+	CHECK(W.cx.buffered == 0, "bytes still queued: %llu", (unsigned long long) W.cx.buffered);
 	printf("events %llu in %llu calls, largest batch %llu; writes: %d in place, %d copied, %d staged; zc sends %llu\n",
 	       (unsigned long long) wu64[RL_WU_js_events], (unsigned long long) wu64[RL_WU_js_batches],
 	       (unsigned long long) max_batch, in_place, copied, staged, (unsigned long long) wu64[RL_WU_zc_sends]);

@@ -49,7 +49,7 @@ static void *worker_main(void *arg)
 			rl_worker_run(&x->w);
 	}
 	rl_worker_close_all(&x->w);
-	for (int i = 0; i < 100 && x->w.live; i++) {
+	for (int i = 0; i < 100 && x->w.cx.live; i++) {
 		struct pollfd p = { x->w.ring.efd, POLLIN, 0 };
 		poll(&p, 1, 10);
 		rl_worker_run(&x->w);
@@ -133,14 +133,14 @@ int main(void)
 	CHECK(au[RL_AU_returned] == CLIENTS, "acceptor counted %llu returns", (unsigned long long) au[RL_AU_returned]);
 
 	/* every slot free again */
-	for (int i = 0; i < 200 && (a.used || w[0].w.slots_used || w[1].w.slots_used); i++) {
+	for (int i = 0; i < 200 && (a.used || w[0].w.cx.slots_used || w[1].w.cx.slots_used); i++) {
 		rl_acceptor_run(&a);
 		a.nev = 0;
 		usleep(1000);
 	}
 	CHECK(a.used == 0, "acceptor slots used %u", a.used);
-	CHECK(w[0].w.slots_used == 0 && w[1].w.slots_used == 0, "worker slots used %u, %u", w[0].w.slots_used,
-	      w[1].w.slots_used);
+	CHECK(w[0].w.cx.slots_used == 0 && w[1].w.cx.slots_used == 0, "worker slots used %u, %u", w[0].w.cx.slots_used,
+	      w[1].w.cx.slots_used);
 	rl_acceptor_reserve(&a, -CLIENTS);
 	CHECK(a.reserved == 0, "reservation released");
 

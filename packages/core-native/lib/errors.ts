@@ -3,6 +3,7 @@
  * (`code`, negative `errno`, `syscall`, optional `address`/`port`) with the
  * message `"<syscall> <code>: <strerror>"`, like Node's own system errors.
  */
+import { constants } from 'node:os';
 import { getSystemErrorMap, getSystemErrorName } from 'node:util';
 
 /** A system error from the io_uring engine, shaped like Node's. */
@@ -72,7 +73,7 @@ export function isSystemError(e: unknown): e is RingleaderSystemError {
  * required operation is missing. Points at `ringleader doctor`.
  */
 export function ioUringUnavailable(cause: RingleaderSystemError | string): RingleaderSystemError {
-  const base = typeof cause === 'string' ? errnoError(-38, 'io_uring_setup') : cause;
+  const base = typeof cause === 'string' ? errnoError(-constants.errno.ENOSYS, 'io_uring_setup') : cause;
   const why = typeof cause === 'string' ? cause : `${base.syscall} ${base.code}`;
   const err = new Error(
     `io_uring is not usable on this system (${why}); run \`ringleader doctor\` to see what to change`,

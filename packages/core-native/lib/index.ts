@@ -38,19 +38,24 @@ export interface ProbeResult {
   ops: Record<string, boolean>;
 }
 
-/** Options of the native acceptor (validated by the runtime first). */
+/**
+ * Options of the native acceptor. The runtime validates them and passes
+ * every one (the defaults live in its options); the binding throws a
+ * TypeError naming an option that is missing or of the wrong type.
+ */
 export interface NativeAcceptorOptions {
   tableSize: number;
-  maxArmed?: number;
-  multishot?: boolean;
-  multishotMargin?: number;
-  wantAddress?: boolean;
-  deferTaskrun?: boolean;
+  maxArmed: number;
+  multishot: boolean;
+  /** free slots needed to keep a multishot accept armed */
+  multishotMargin: number;
+  wantAddress: boolean;
+  deferTaskrun: boolean;
 }
 
 /** The acceptor ring on the main thread. */
 export interface NativeAcceptor {
-  /** Event records, 4 int32 each: type, slot, a, b. Valid during onBatch. */
+  /** Event records, `abi.acceptorWords` int32 each (fields: `abi.acceptorFields`). Valid during onBatch. */
   readonly events: Int32Array;
   readonly ringFd: number;
   /** bind + listen + start accepting; returns the bound port. */
@@ -84,20 +89,21 @@ export interface NativeProxyOptions {
   u64?: BigUint64Array;
 }
 
-/** Options of a worker ring. */
+/** Options of a worker ring: every one required, as for {@link NativeAcceptorOptions}. */
 export interface NativeWorkerOptions {
   tableSize: number;
-  bufCount?: number;
-  bufSize?: number;
+  bufCount: number;
+  bufSize: number;
   mode: number;
-  highWater?: number;
-  lowWater?: number;
-  deferTaskrun?: boolean;
+  /** queued bytes per connection and direction that pause receiving (and resume at half) */
+  highWater: number;
+  deferTaskrun: boolean;
   /** sends of at least this many bytes use send_zc_fixed; 0 = never */
-  zcThreshold?: number;
-  proxy?: NativeProxyOptions;
+  zcThreshold: number;
   /** JS mode: copy received data into a JS-owned arena instead of exposing the buffers in place. */
-  copyBuffers?: boolean;
+  copyBuffers: boolean;
+  /** proxy mode only, and required there */
+  proxy?: NativeProxyOptions;
 }
 
 /** A worker's ring, created on the thread that drives it. */
@@ -111,7 +117,7 @@ export interface NativeWorkerRing {
   close(): void;
 
   // ---- JS mode (see engine/js.h); connections are named by (index, generation)
-  /** Event records, `jsEvents.WORDS` int32 each; valid during onEvents. */
+  /** Event records, `abi.jsWords` int32 each (fields: `abi.jsFields`); valid during onEvents. */
   readonly events: Int32Array;
   /** The receive buffers; a data event's bytes are at `bufferId * bufferSize`. */
   readonly buffers: ArrayBuffer;
@@ -144,8 +150,6 @@ export interface ClientLayout {
   histSubBits: number;
   errOffset: number;
   errSlots: number;
-  modes: { echo: number; churn: number; bulk: number; idle: number };
-  sockModes: { ring: number; fd: number };
 }
 
 /** What the load generator needs from the kernel. */
@@ -162,19 +166,19 @@ export interface ClientProbeResult {
   bufRing: boolean;
 }
 
-/** Options of one client ring (validated by the runtime first). */
+/** Options of one client ring: every one required, as for {@link NativeAcceptorOptions}. */
 export interface NativeClientOptions {
   mode: number;
   connections: number;
   idBase: number;
   targets: { ip: string; port: number }[];
-  sources?: string[];
+  sources: string[];
   sockMode: number;
   sockCmd: boolean;
   sizeMin: number;
   sizeMax: number;
   pipeline: number;
-  window?: number;
+  window: number;
   chunk: number;
   zcThreshold: number;
   rate: number;
@@ -183,10 +187,9 @@ export interface NativeClientOptions {
   quota: number;
   retryMs: number;
   drainMs: number;
-  maxConnecting?: number;
   bufCount: number;
   bufSize: number;
-  deferTaskrun?: boolean;
+  deferTaskrun: boolean;
 }
 
 /** A verification failure found by a client ring. */
@@ -210,6 +213,38 @@ export interface NativeClientRing {
   stop(): void;
   mismatches(): NativeMismatch[];
   close(): void;
+}
+
+/** What the runtime does about a failed hand-off (engine/abi.h RL_HANDOFF_ERRNOS). */
+export type HandoffClass = 'full' | 'dead' | 'retry' | 'overflow';
+
+/** engine/abi.h, as the binding exports it. */
+export interface Abi {
+  workerModes: Record<'echo' | 'proxy' | 'js', number>;
+  upstreamPolicies: Record<'round-robin' | 'least-connections' | 'random', number>;
+  clientModes: Record<'echo' | 'churn' | 'bulk' | 'idle', number>;
+  clientSockModes: Record<'ring' | 'fd', number>;
+  /** JS-mode event record types */
+  jsEvents: Record<'CONNECT' | 'DATA' | 'END' | 'DRAIN' | 'CLOSE', number>;
+  /** the word of each field of a JS-mode event record */
+  jsFields: Record<'head' | 'index' | 'id' | 'peer' | 'addr' | 'buffer' | 'length' | 'error', number>;
+  /** int32 words per JS-mode event record */
+  jsWords: number;
+  /** head = type | generation << jsTypeBits */
+  jsTypeBits: number;
+  acceptorEvents: Record<
+    'ACCEPT' | 'HANDOFF_OK' | 'HANDOFF_ERR' | 'ACCEPT_ERR' | 'STALL' | 'UNSTALL' | 'REJECTED' | 'CLOSED',
+    number
+  >;
+  acceptorFields: Record<'type' | 'slot' | 'a' | 'b', number>;
+  acceptorWords: number;
+  /** negative errnos of each hand-off failure class */
+  handoffErrors: Record<HandoffClass, number[]>;
+  /** negative errno values */
+  errno: Record<'EBADF' | 'EINVAL' | 'ENOMEM' | 'ENOSYS' | 'EPIPE' | 'EMSGSIZE' | 'ESTALE' | 'ECONNABORTED', number>;
+  /** address family numbers in a CONNECT record's peer word */
+  addressFamilies: { IPv4: number; IPv6: number };
+  limits: { maxUpstreams: number; maxBufferCount: number };
 }
 
 interface Binding {
@@ -241,14 +276,8 @@ interface Binding {
   probe(): ProbeResult;
   histLowerBounds(subBits: number, n: number): Float64Array;
   layout: CounterLayout;
-  modes: { echo: number; proxy: number; js: number };
-  upstreamPolicies: Record<'round-robin' | 'least-connections' | 'random', number>;
-  acceptorEvents: Record<
-    'ACCEPT' | 'HANDOFF_OK' | 'HANDOFF_ERR' | 'ACCEPT_ERR' | 'STALL' | 'UNSTALL' | 'REJECTED' | 'CLOSED',
-    number
-  >;
+  abi: Abi;
   versions: { liburing: string; liburingHeader: string };
-  jsEvents: Record<'CONNECT' | 'DATA' | 'END' | 'DRAIN' | 'CLOSE' | 'WORDS', number>;
 }
 
 const require = createRequire(import.meta.url);
@@ -272,11 +301,16 @@ useStrerror(native.strerror);
 native.setErrorFactory((errno, syscall) => errnoError(errno, syscall));
 
 export const layout: CounterLayout = native.layout;
-export const modes = native.modes;
-export const upstreamPolicies = native.upstreamPolicies;
-export const acceptorEvents = native.acceptorEvents;
+/** Everything else that crosses from the engine, by name (engine/abi.h). */
+export const abi: Abi = native.abi;
 export const versions = native.versions;
 export const clientLayout: ClientLayout = native.clientLayout;
+
+/** What the runtime does about a hand-off that failed with `errno` (negative). */
+export function handoffClass(errno: number): HandoffClass | 'other' {
+  for (const c of ['full', 'dead', 'retry', 'overflow'] as const) if (abi.handoffErrors[c].includes(errno)) return c;
+  return 'other';
+}
 
 /** CLOCK_MONOTONIC in nanoseconds: the clock client rings schedule by. */
 export function monotonicNs(): bigint {
@@ -297,9 +331,6 @@ export function patternBytes(seed: bigint, id: number, seq: number, offset: numb
 export function patternSize(seed: bigint, id: number, seq: number, min: number, max: number): number {
   return native.patternSize(seed, id, seq, min, max);
 }
-
-/** JS-mode event record types and the record size in int32 words. */
-export const jsEvents = native.jsEvents;
 
 /** Probe the kernel (creates and closes a few tiny rings). */
 export function probe(): ProbeResult {

@@ -9,7 +9,7 @@
  * or we close it on purpose (overflow 'reject', shutdown, a slot that can
  * never be handed off): it costs at most its own connection.
  */
-import { acceptorEvents as EV, errnoError, errnoName, type NativeAcceptor } from '@ringleader/core-native';
+import { abi, errnoError, errnoName, handoffClass, type NativeAcceptor } from '@ringleader/core-native';
 import { AI, type CounterBlock, WI } from './counters.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scheduler } from './scheduler.js';
@@ -17,9 +17,9 @@ import type { PauseReason } from './server-types.js';
 import type { ShardPool } from './shards.js';
 
 /** Hand-off errors worth retrying a little later on the same worker choice. */
-const RETRY_ERRNOS = new Set(['ENOMEM', 'EAGAIN', 'EBUSY']);
 /** Hand-off errors that mean the worker's ring is gone. */
-const DEAD_ERRNOS = new Set(['EBADFD', 'EBADF', 'EOWNERDEAD', 'ENXIO']);
+const EV = abi.acceptorEvents;
+const AF = abi.acceptorFields;
 
 /** Accepted slots waiting for a worker: a FIFO over a fixed ring buffer (one entry per acceptor table slot). */
 export class SlotQueue {
@@ -96,15 +96,15 @@ export class Dispatcher {
     return this.held.length + this.#retryLater.length;
   }
 
-  /** The acceptor's batch of `n` event records (4 int32 each: type, slot, a, b). */
+  /** The acceptor's batch of `n` event records (layout from abi: type, slot, a, b). */
   onEvents(n: number): void {
     const acc = this.host.acceptor()!;
     const ev = acc.events;
-    for (let i = 0; i < n; i++) {
-      const type = ev[i * 4];
-      const slot = ev[i * 4 + 1];
-      const a = ev[i * 4 + 2];
-      const b = ev[i * 4 + 3];
+    for (let i = 0, o = 0; i < n; i++, o += abi.acceptorWords) {
+      const type = ev[o + AF.type];
+      const slot = ev[o + AF.slot];
+      const a = ev[o + AF.a];
+      const b = ev[o + AF.b];
       switch (type) {
         case EV.ACCEPT:
           if (this.#overLimit() && this.host.options.overflow === 'reject') acc.reject(slot);
@@ -145,20 +145,20 @@ export class Dispatcher {
       scheduler.settled(s.id);
       s.block.addGauge(WI.inflight, -1);
     }
-    const code = errnoName(err);
-    if (code === 'ENFILE') {
+    const cls = handoffClass(err);
+    if (cls === 'full') {
       // the worker's table is full: the slot is still ours; try another now
       if (s) scheduler.saturate(s.id);
       this.held.unshift(slot);
-    } else if (DEAD_ERRNOS.has(code)) {
+    } else if (cls === 'dead') {
       if (s && s.state === 'ready') shards.failed(s, errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
       this.held.unshift(slot);
-    } else if (code === 'EOVERFLOW') {
+    } else if (cls === 'overflow') {
       // delivered to the worker unannounced: never retried (that would
       // install the socket twice); the engine has shut it down and closes it
       this.dropped++;
       this.host.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
-    } else if (RETRY_ERRNOS.has(code)) {
+    } else if (cls === 'retry') {
       this.#retryLater.push(slot);
       this.#retryTimer ??= setTimeout(() => {
         this.#retryTimer = undefined;

@@ -13,15 +13,18 @@
  * microtask per tick.
  */
 import { threadId } from 'node:worker_threads';
-import { errnoError, jsEvents, type NativeWorkerRing } from '@ringleader/core-native';
+import { abi, errnoError, type NativeWorkerRing } from '@ringleader/core-native';
 import { WU, type CounterBlock } from './counters.js';
 import { checkHandler, type Connection, type Handler, type HandlerContext } from './handler.js';
 
-const { CONNECT, DATA, END, DRAIN, CLOSE, WORDS } = jsEvents;
-
-const ESTALE = -116;
-const EBADF = -9;
-const ECONNABORTED = -103;
+const { CONNECT, DATA, END, DRAIN, CLOSE } = abi.jsEvents;
+const WORDS = abi.jsWords;
+const TYPE_MASK = (1 << abi.jsTypeBits) - 1;
+const GEN_SHIFT = abi.jsTypeBits;
+// the word of each field in a record (engine/abi.h RL_JS_FIELDS)
+const { head: F_HEAD, index: F_INDEX, id: F_ID, peer: F_PEER, addr: F_ADDR, buffer: F_BUFFER, length: F_LENGTH, error: F_ERROR } = abi.jsFields;
+const { ESTALE, EBADF, ECONNABORTED } = abi.errno;
+const { IPv4: AF_INET, IPv6: AF_INET6 } = abi.addressFamilies;
 
 // connection state bits
 const S_ENDED = 1; // end() called
@@ -129,7 +132,7 @@ class Conn implements Connection<unknown> {
 
   get remoteFamily(): 'IPv4' | 'IPv6' | undefined {
     const f = this.#fam >>> 16;
-    return f === 2 ? 'IPv4' : f === 10 ? 'IPv6' : undefined;
+    return f === AF_INET ? 'IPv4' : f === AF_INET6 ? 'IPv6' : undefined;
   }
 
   get remotePort(): number | undefined {
@@ -138,11 +141,11 @@ class Conn implements Connection<unknown> {
 
   get remoteAddress(): string | undefined {
     const f = this.#fam >>> 16;
-    if (f === 2) {
+    if (f === AF_INET) {
       const v = this.#a0 >>> 0;
       return `${v & 0xff}.${(v >>> 8) & 0xff}.${(v >>> 16) & 0xff}.${v >>> 24}`;
     }
-    if (f === 10) return ipv6([this.#a0, this.#a1, this.#a2, this.#a3], 0);
+    if (f === AF_INET6) return ipv6([this.#a0, this.#a1, this.#a2, this.#a3], 0);
     return undefined;
   }
 
@@ -426,31 +429,32 @@ export class Host {
     this.inBatch = true;
     try {
       for (let i = 0, o = 0; i < n; i++, o += WORDS) {
-        const w0 = ev[o];
-        const type = w0 & 0xffff;
-        const idx = ev[o + 1];
+        const w0 = ev[o + F_HEAD];
+        const type = w0 & TYPE_MASK;
+        const gen = w0 >>> GEN_SHIFT;
+        const idx = ev[o + F_INDEX];
         if (type === DATA) {
           const c = this.#conns[idx];
-          if (c !== undefined && c._gen === w0 >>> 16) this.#data(c, ev[o + 2], ev[o + 3]);
+          if (c !== undefined && c._gen === gen) this.#data(c, ev[o + F_BUFFER], ev[o + F_LENGTH]);
           continue;
         }
         switch (type) {
           case CONNECT:
-            this.#connect(idx, w0 >>> 16, o);
+            this.#connect(idx, gen, o);
             break;
           case END: {
             const c = this.#conns[idx];
-            if (c !== undefined && c._gen === w0 >>> 16) this.#end(c);
+            if (c !== undefined && c._gen === gen) this.#end(c);
             break;
           }
           case DRAIN: {
             const c = this.#conns[idx];
-            if (c !== undefined && c._gen === w0 >>> 16) this.#drain(c);
+            if (c !== undefined && c._gen === gen) this.#drain(c);
             break;
           }
           case CLOSE: {
             const c = this.#conns[idx];
-            if (c !== undefined && c._gen === w0 >>> 16) this.#close(c, ev[o + 2]);
+            if (c !== undefined && c._gen === gen) this.#close(c, ev[o + F_ERROR]);
             break;
           }
           default:
@@ -464,7 +468,8 @@ export class Host {
 
   #connect(idx: number, gen: number, o: number): void {
     const ev = this.#ev;
-    const c = new Conn(this, idx, gen, ev[o + 2] >>> 0, ev[o + 3], ev[o + 4], ev[o + 5], ev[o + 6], ev[o + 7]);
+    const a = o + F_ADDR;
+    const c = new Conn(this, idx, gen, ev[o + F_ID] >>> 0, ev[o + F_PEER], ev[a], ev[a + 1], ev[a + 2], ev[a + 3]);
     this.#conns[idx] = c;
     const cb = this.#onConnection;
     if (cb !== undefined) {

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { abi } from '@ringleader/core-native';
 import { maxTableSize } from './limits.js';
 import { POLICIES, type Policy } from './scheduler.js';
 import { parseUpstream, type UpstreamSpec } from './upstream.js';
@@ -251,7 +252,8 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   if (handler === 'proxy') {
     if (o.upstreams === undefined) throw invalidType('upstreams', 'a list of "HOST:PORT" (required by handler "proxy")', undefined);
     if (!Array.isArray(o.upstreams)) throw invalidType('upstreams', 'an array of "HOST:PORT"', o.upstreams);
-    if (o.upstreams.length === 0 || o.upstreams.length > 64) throw outOfRange('upstreams', 'from 1 to 64 upstreams', `${o.upstreams.length}`);
+    const max = abi.limits.maxUpstreams;
+    if (o.upstreams.length === 0 || o.upstreams.length > max) throw outOfRange('upstreams', `from 1 to ${max} upstreams`, `${o.upstreams.length}`);
     upstreams = o.upstreams.map((u, i) => parseUpstream(`upstreams[${i}]`, u));
   } else if (o.upstreams !== undefined) {
     throw outOfRange('upstreams', 'absent unless handler is "proxy"', `handler "${typeof handler === 'string' ? handler : handler.path}"`);
@@ -272,7 +274,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     overflow: oneOf('overflow', o.overflow, D.overflow, OVERFLOWS),
     workerTableSize,
     acceptorTableSize,
-    bufferCount: powerOfTwo('bufferCount', o.bufferCount, D.bufferCount, 1, 32768),
+    bufferCount: powerOfTwo('bufferCount', o.bufferCount, D.bufferCount, 1, abi.limits.maxBufferCount),
     bufferSize,
     // at least one receive buffer must fit below it
     highWaterMark: int('highWaterMark', o.highWaterMark, Math.max(D.highWaterMark, bufferSize), bufferSize, 1 << 30),

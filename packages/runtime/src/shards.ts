@@ -6,7 +6,7 @@
  * closing them all.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { isSystemError, modes, type NativeAcceptor, type NativeWorkerOptions, upstreamPolicies } from '@ringleader/core-native';
+import { abi, isSystemError, type NativeAcceptor, type NativeWorkerOptions } from '@ringleader/core-native';
 import { Piscina } from 'piscina';
 import { type CounterBlock, UpstreamBlock, WI, WU, workerBlock } from './counters.js';
 import { type ErrorInfo, fromErrorInfo } from './host.js';
@@ -104,15 +104,16 @@ export class ShardPool {
       tableSize: o.workerTableSize,
       bufCount: o.bufferCount,
       bufSize: o.bufferSize,
-      mode: module ? modes.js : modes[o.handler as BuiltinHandler],
+      mode: module ? abi.workerModes.js : abi.workerModes[o.handler as BuiltinHandler],
       highWater: o.highWaterMark,
       deferTaskrun: o.workerDeferTaskrun,
       zcThreshold: o.zcThreshold,
+      copyBuffers: false,
     };
     if (o.handler === 'proxy') {
       ring.proxy = {
         upstreams: this.host.upstreams().map((u) => ({ ip: u.ip, port: u.port })),
-        policy: upstreamPolicies[o.upstreamPolicy],
+        policy: abi.upstreamPolicies[o.upstreamPolicy],
         connectTimeout: o.connectTimeout,
         idleTimeout: o.idleTimeout,
         backoffBase: o.upstreamBackoff,

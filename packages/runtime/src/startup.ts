@@ -6,7 +6,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
-import { errnoError, ioUringUnavailable, isSystemError, probe } from '@ringleader/core-native';
+import { abi, errnoError, ioUringUnavailable, isSystemError, probe } from '@ringleader/core-native';
 import { formatHostPort } from './address.js';
 import { availableMemory, hasCapIpcLock, rlimit } from './limits.js';
 import { isNumericHost, type ResolvedOptions } from './options.js';
@@ -24,7 +24,7 @@ export function checkKernel(): void {
     .filter(([, ok]) => !ok)
     .map(([op]) => op);
   if (missing.length) throw ioUringUnavailable(`the kernel lacks io_uring operations ${missing.join(', ')}`);
-  if (!p.msgRingFd) throw ioUringUnavailable(errnoError(p.msgRingFdError || -22, 'io_uring_prep_msg_ring_fd_alloc'));
+  if (!p.msgRingFd) throw ioUringUnavailable(errnoError(p.msgRingFdError || abi.errno.EINVAL, 'io_uring_prep_msg_ring_fd_alloc'));
   if (!p.bufRing) throw ioUringUnavailable('the kernel lacks provided buffer rings');
 }
 

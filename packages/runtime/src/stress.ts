@@ -15,7 +15,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { clientLayout as L, clientProbe, errnoError, ioUringUnavailable, monotonicNs, type NativeClientOptions } from '@ringleader/core-native';
+import { abi, clientLayout as L, clientProbe, errnoError, ioUringUnavailable, monotonicNs, type NativeClientOptions } from '@ringleader/core-native';
 import { formatHostPort, type HostPort } from './address.js';
 import { CI, CU, sumGauges, sumTotals } from './counters.js';
 import { type ResolvedStressOptions, resolveStressOptions, type StressOptions } from './stress-options.js';
@@ -134,12 +134,12 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const t0 = Date.now();
   for (let i = 0; i < nThreads; i++) {
     const ring: NativeClientOptions = {
-      mode: L.modes[o.mode],
+      mode: abi.clientModes[o.mode],
       connections: perThread[i],
       idBase,
       targets: targets.map((t) => ({ ip: t.ip, port: t.port })),
       sources: o.sources,
-      sockMode: L.sockModes[sockMode],
+      sockMode: abi.clientSockModes[sockMode],
       sockCmd: probe.sockCmd,
       sizeMin: o.sizeMin,
       sizeMax: o.sizeMax,

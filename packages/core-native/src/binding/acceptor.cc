@@ -47,15 +47,16 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
       ThrowType(env, "Acceptor(opts, i32, u64, onBatch)");
       return;
     }
-    Napi::Object o = info[0].As<Napi::Object>();
-    Adopt(new AcceptorCore());
+    Options opts(env, info[0].As<Napi::Object>(), "Acceptor");
     rl_acceptor_opts ao = {};
-    ao.table_size = OptU(o, "tableSize", 4096);
-    ao.max_armed = OptU(o, "maxArmed", 64);
-    ao.multishot = OptB(o, "multishot", true) ? 1 : 0;
-    ao.multishot_margin = OptU(o, "multishotMargin", 0);
-    ao.want_addr = OptB(o, "wantAddress", false) ? 1 : 0;
-    ao.no_defer_taskrun = OptB(o, "deferTaskrun", true) ? 0 : 1;
+    ao.table_size = opts.U("tableSize");
+    ao.max_armed = opts.U("maxArmed");
+    ao.multishot = opts.B("multishot") ? 1 : 0;
+    ao.multishot_margin = opts.U("multishotMargin");
+    ao.want_addr = opts.B("wantAddress") ? 1 : 0;
+    ao.no_defer_taskrun = opts.B("deferTaskrun") ? 0 : 1;
+    if (!opts.ok()) return;
+    Adopt(new AcceptorCore());
     rl_counters c;
     c.i32 = ArrayData<int32_t>(info[1], RL_A_I32_COUNT, &core_->keep_i32);
     c.u64 = ArrayData<uint64_t>(info[2], RL_A_U64_COUNT, &core_->keep_u64);
@@ -66,7 +67,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     }
     unsigned cap = rl_acceptor_event_capacity(&ao);
     Napi::ArrayBuffer evbuf = Napi::ArrayBuffer::New(env, cap * sizeof(rl_acc_event));
-    Napi::Int32Array ev = Napi::Int32Array::New(env, cap * 4, evbuf, 0);
+    Napi::Int32Array ev = Napi::Int32Array::New(env, cap * (sizeof(rl_acc_event) / sizeof(int32_t)), evbuf, 0);
     core_->keep_ev = Napi::Persistent(ev.As<Napi::Object>());
     ao.ev = static_cast<rl_acc_event *>(evbuf.Data());
     ao.evcap = cap;

@@ -19,7 +19,7 @@ struct ClientCore : Core {
 };
 
 static bool ParseAddrs(const Napi::Value &v, bool with_port, std::vector<rl_addr> &out) {
-  if (!v.IsArray()) return v.IsUndefined();
+  if (!v.IsArray()) return false;
   Napi::Array a = v.As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); i++) {
     Napi::Value e = a.Get(i);
@@ -40,24 +40,6 @@ static bool ParseAddrs(const Napi::Value &v, bool with_port, std::vector<rl_addr
     out.push_back(addr);
   }
   return true;
-}
-
-static uint64_t OptU64(const Napi::Object &o, const char *k, uint64_t def) {
-  Napi::Value v = o.Get(k);
-  if (v.IsBigInt()) {
-    bool lossless;
-    return v.As<Napi::BigInt>().Uint64Value(&lossless);
-  }
-  if (v.IsNumber()) {
-    double d = v.As<Napi::Number>().DoubleValue();
-    return d > 0 ? (uint64_t)d : 0;
-  }
-  return def;
-}
-
-static double OptD(const Napi::Object &o, const char *k, double def) {
-  Napi::Value v = o.Get(k);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
 }
 
 static uint64_t ArgU64(const Napi::Value &v) {
@@ -91,39 +73,40 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
     Napi::Object o = info[0].As<Napi::Object>();
     std::vector<rl_addr> targets, sources;
     if (!ParseAddrs(o.Get("targets"), true, targets) || targets.empty()) {
-      ThrowType(env, "ClientRing: targets must be a non-empty array of { ip, port } with numeric addresses");
+      ThrowType(env, "ClientRing option \"targets\" must be a non-empty array of { ip, port } with numeric addresses");
       return;
     }
     if (!ParseAddrs(o.Get("sources"), false, sources)) {
-      ThrowType(env, "ClientRing: sources must be an array of numeric addresses");
+      ThrowType(env, "ClientRing option \"sources\" must be an array of numeric addresses");
       return;
     }
+    Options opts(env, o, "ClientRing");
     rl_client_opts co = {};
-    co.mode = OptU(o, "mode", RL_CM_ECHO);
-    co.nconns = OptU(o, "connections", 1);
-    co.id_base = OptU(o, "idBase", 0);
+    co.mode = opts.U("mode");
+    co.nconns = opts.U("connections");
+    co.id_base = opts.U("idBase");
     co.targets = targets.data();
     co.ntargets = (unsigned)targets.size();
     co.sources = sources.data();
     co.nsources = (unsigned)sources.size();
-    co.sock_mode = OptU(o, "sockMode", RL_SOCK_RING);
-    co.sock_cmd = OptB(o, "sockCmd", true) ? 1 : 0;
-    co.size_min = OptU(o, "sizeMin", 64);
-    co.size_max = OptU(o, "sizeMax", co.size_min);
-    co.pipeline = OptU(o, "pipeline", 1);
-    co.window = OptU(o, "window", 0);
-    co.chunk = OptU(o, "chunk", 65536);
-    co.zc_threshold = OptU(o, "zcThreshold", 0);
-    co.rate = OptD(o, "rate", 0);
-    co.connect_rate = OptD(o, "connectRate", 0);
-    co.seed = OptU64(o, "seed", 1);
-    co.quota = OptU64(o, "quota", 0);
-    co.retry_ns = (uint64_t)(OptD(o, "retryMs", 100) * 1e6);
-    co.drain_ns = (uint64_t)(OptD(o, "drainMs", 2000) * 1e6);
-    co.max_connecting = OptU(o, "maxConnecting", 0);
-    co.buf_count = OptU(o, "bufCount", 1024);
-    co.buf_size = OptU(o, "bufSize", 16384);
-    co.no_defer_taskrun = OptB(o, "deferTaskrun", true) ? 0 : 1;
+    co.sock_mode = opts.U("sockMode");
+    co.sock_cmd = opts.B("sockCmd") ? 1 : 0;
+    co.size_min = opts.U("sizeMin");
+    co.size_max = opts.U("sizeMax");
+    co.pipeline = opts.U("pipeline");
+    co.window = opts.U("window");
+    co.chunk = opts.U("chunk");
+    co.zc_threshold = opts.U("zcThreshold");
+    co.rate = opts.D("rate");
+    co.connect_rate = opts.D("connectRate");
+    co.seed = opts.U64("seed");
+    co.quota = opts.U64("quota");
+    co.retry_ns = (uint64_t)(opts.D("retryMs") * 1e6);
+    co.drain_ns = (uint64_t)(opts.D("drainMs") * 1e6);
+    co.buf_count = opts.U("bufCount");
+    co.buf_size = opts.U("bufSize");
+    co.no_defer_taskrun = opts.B("deferTaskrun") ? 0 : 1;
+    if (!opts.ok()) return;
 
     Adopt(new ClientCore());
     rl_counters c;
@@ -300,8 +283,6 @@ static Napi::Value ClientLayout(Napi::Env env) {
   o.Set("histSubBits", (double)RL_CLIENT_HIST_SUB_BITS);
   o.Set("errOffset", (double)RL_C_U64_ERR);
   o.Set("errSlots", (double)RL_CLIENT_ERR_SLOTS);
-  o.Set("modes", Consts(env, {{"echo", RL_CM_ECHO}, {"churn", RL_CM_CHURN}, {"bulk", RL_CM_BULK}, {"idle", RL_CM_IDLE}}));
-  o.Set("sockModes", Consts(env, {{"ring", RL_SOCK_RING}, {"fd", RL_SOCK_FD}}));
   return o;
 }
 #undef RL_NAME

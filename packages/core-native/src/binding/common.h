@@ -61,14 +61,70 @@ inline void Rethrow(Napi::Env env) {
   }
 }
 
-inline unsigned OptU(const Napi::Object &o, const char *k, unsigned def) {
-  Napi::Value v = o.Get(k);
-  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
-}
-inline bool OptB(const Napi::Object &o, const char *k, bool def) {
-  Napi::Value v = o.Get(k);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
-}
+// Options of a ring come from the runtime, which validates them and fills in
+// every default (runtime/src/options.ts): the binding takes them as they are.
+// One that is missing or of the wrong type is a bug on the JS side, and the
+// first one found throws a TypeError naming it; later reads then return 0
+// and the caller checks ok() once.
+class Options {
+ public:
+  Options(Napi::Env env, const Napi::Object &o, const char *what) : env_(env), o_(o), what_(what) {}
+  bool ok() const { return ok_; }
+
+  unsigned U(const char *k) {
+    Napi::Value v = o_.Get(k);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 4294967295.0 && d == (double)(uint64_t)d)) return Fail(k, "an integer from 0 to 2^32-1");
+    return (unsigned)d;
+  }
+  double D(const char *k) {
+    Napi::Value v = o_.Get(k);
+    if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= 0)) return Fail(k, "a number >= 0");
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  // a number or a bigint, 0 to 2^64-1
+  uint64_t U64(const char *k) {
+    Napi::Value v = o_.Get(k);
+    if (v.IsBigInt()) {
+      bool lossless = false;
+      uint64_t x = v.As<Napi::BigInt>().Uint64Value(&lossless);
+      if (lossless) return x;
+    } else if (v.IsNumber()) {
+      double d = v.As<Napi::Number>().DoubleValue();
+      if (d >= 0 && d < 18446744073709551616.0 && d == (double)(uint64_t)d) return (uint64_t)d;
+    }
+    return Fail(k, "an integer (number or bigint) from 0 to 2^64-1");
+  }
+  bool B(const char *k) {
+    Napi::Value v = o_.Get(k);
+    if (!v.IsBoolean()) return Fail(k, "a boolean");
+    return v.As<Napi::Boolean>().Value();
+  }
+  std::string S(const char *k) {
+    Napi::Value v = o_.Get(k);
+    if (!v.IsString()) return Fail(k, "a string"), std::string();
+    return v.As<Napi::String>().Utf8Value();
+  }
+  // an object or array that must be there
+  Napi::Value Obj(const char *k) {
+    Napi::Value v = o_.Get(k);
+    if (!v.IsObject()) Fail(k, "an object");
+    return v;
+  }
+  // throws for an option that is present but has the wrong type
+  bool Fail(const char *k, const char *want) {
+    if (!ok_) return false;
+    ok_ = false;
+    ThrowType(env_, (std::string(what_) + " option \"" + k + "\" must be " + want).c_str());
+    return false;
+  }
+
+ private:
+  Napi::Env env_;
+  Napi::Object o_;
+  const char *what_;
+  bool ok_ = true;
+};
 
 // typed array over (possibly shared) memory; the JS object is kept alive by
 // a reference held by the owner

@@ -6,10 +6,12 @@
 // everything down on close(), on GC, and when the environment (main thread or
 // worker_thread) goes away. One file per engine object; this one registers
 // them and the free functions.
+#include <cstddef>
 #include <cstring>
 #include <string>
 
 #include "common.h"
+#include "../engine/abi.h"
 #include "../engine/acceptor.h"
 #include "../engine/counters.h"
 #include "../engine/js.h"
@@ -92,6 +94,45 @@ Napi::Value Layout(Napi::Env env) {
 }
 #undef RL_NAME
 
+// engine/abi.h, by name: record layouts, event types, modes, errno classes
+// and values, limits
+#define RL_KV(name, value) {#name, (double)(value)},
+#define RL_KV_JS(c, js, value) {js, (double)(value)},
+#define RL_KV_ERRNO(name) {#name, (double)-(name)},
+#define RL_KV_FIELD(name) {#name, (double)(offsetof(rl_acc_event, name) / sizeof(int32_t))},
+Napi::Object Abi(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("workerModes", Consts(env, {RL_WORKER_MODES(RL_KV_JS)}));
+  o.Set("upstreamPolicies", Consts(env, {RL_UPSTREAM_POLICIES(RL_KV_JS)}));
+  o.Set("clientModes", Consts(env, {RL_CLIENT_MODES(RL_KV_JS)}));
+  o.Set("clientSockModes", Consts(env, {RL_CLIENT_SOCK_MODES(RL_KV_JS)}));
+  o.Set("jsEvents", Consts(env, {RL_JS_EVENTS(RL_KV_JS)}));
+  o.Set("jsFields", Consts(env, {RL_JS_FIELDS(RL_KV_JS)}));
+  o.Set("jsWords", (double)RL_JS_EV_WORDS);
+  o.Set("jsTypeBits", (double)RL_JS_TYPE_BITS);
+  o.Set("acceptorEvents", Consts(env, {RL_ACC_EVENTS(RL_KV_JS)}));
+  o.Set("acceptorFields", Consts(env, {RL_ACC_FIELDS(RL_KV_FIELD)}));
+  o.Set("acceptorWords", (double)(sizeof(rl_acc_event) / sizeof(int32_t)));
+  Napi::Object classes = Napi::Object::New(env);
+  for (const char *c : {"full", "dead", "retry", "overflow"}) classes.Set(c, Napi::Array::New(env));
+#define RL_CLASS_PUSH(name, cls)                                        \
+  {                                                                     \
+    Napi::Array a = classes.Get(#cls).As<Napi::Array>();                \
+    a.Set(a.Length(), (double)-(name));                                 \
+  }
+  RL_HANDOFF_ERRNOS(RL_CLASS_PUSH)
+#undef RL_CLASS_PUSH
+  o.Set("handoffErrors", classes);
+  o.Set("errno", Consts(env, {RL_ABI_ERRNOS(RL_KV_ERRNO)}));
+  o.Set("addressFamilies", Consts(env, {RL_ABI_FAMILIES(RL_KV)}));
+  o.Set("limits", Consts(env, {RL_ABI_LIMITS(RL_KV)}));
+  return o;
+}
+#undef RL_KV
+#undef RL_KV_JS
+#undef RL_KV_ERRNO
+#undef RL_KV_FIELD
+
 // lower bounds of histogram buckets, so JS reads percentiles without
 // repeating the bucket formula
 Napi::Value HistLowerBounds(const Napi::CallbackInfo &info) {
@@ -112,27 +153,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("strerror", Napi::Function::New(env, Strerror));
   exports.Set("histLowerBounds", Napi::Function::New(env, HistLowerBounds));
   exports.Set("layout", Layout(env));
-  exports.Set("modes", Consts(env, {{"echo", RL_MODE_ECHO}, {"proxy", RL_MODE_PROXY}, {"js", RL_MODE_JS}}));
-  exports.Set("upstreamPolicies", Consts(env, {
-                                          {"round-robin", RL_UP_ROUND_ROBIN},
-                                          {"least-connections", RL_UP_LEAST_CONN},
-                                          {"random", RL_UP_RANDOM}}));
-  exports.Set("acceptorEvents", Consts(env, {
-                                          {"ACCEPT", RL_AEV_ACCEPT},
-                                          {"HANDOFF_OK", RL_AEV_HANDOFF_OK},
-                                          {"HANDOFF_ERR", RL_AEV_HANDOFF_ERR},
-                                          {"ACCEPT_ERR", RL_AEV_ACCEPT_ERR},
-                                          {"STALL", RL_AEV_STALL},
-                                          {"UNSTALL", RL_AEV_UNSTALL},
-                                          {"REJECTED", RL_AEV_REJECTED},
-                                          {"CLOSED", RL_AEV_CLOSED}}));
-  exports.Set("jsEvents", Consts(env, {
-                                          {"CONNECT", RL_JEV_CONNECT},
-                                          {"DATA", RL_JEV_DATA},
-                                          {"END", RL_JEV_END},
-                                          {"DRAIN", RL_JEV_DRAIN},
-                                          {"CLOSE", RL_JEV_CLOSE},
-                                          {"WORDS", RL_JS_EV_WORDS}}));
+  exports.Set("abi", Abi(env));
   Napi::Object ver = Napi::Object::New(env);
   ver.Set("liburing", RL_LIBURING_VERSION);
   ver.Set("liburingHeader", std::to_string(RL_LIBURING_MAJOR) + "." + std::to_string(RL_LIBURING_MINOR));

@@ -53,36 +53,43 @@ struct WorkerCore : Core {
   uint8_t *copy = nullptr;         // JS-owned copy when externals are refused
 };
 
+// typed arrays the caller may leave out (undefined: NULL); present, they
+// must be of the right type and size
+template <typename T>
+static bool OptionalArray(Options &r, const Napi::Object &o, const char *k, size_t n, T **out,
+                          Napi::ObjectReference *keep) {
+  Napi::Value v = o.Get(k);
+  *out = nullptr;
+  if (v.IsUndefined() || v.IsNull()) return true;
+  *out = ArrayData<T>(v, n, keep);
+  return *out ? true : r.Fail(k, "a typed array of the layout's size");
+}
+
 // opts.proxy = { upstreams: [{ ip, port }], policy, connectTimeout, idleTimeout,
-//                backoffBase, backoffMax, i32: Int32Array, u64: BigUint64Array }
-static bool ParseProxy(Napi::Env env, const Napi::Object &o, WorkerCore *core, rl_proxy_config *pc,
+//                backoffBase, backoffMax[, i32: Int32Array, u64: BigUint64Array] }
+static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_config *pc,
                        std::vector<rl_addr> *addrs) {
-  Napi::Value pv = o.Get("proxy");
-  if (!pv.IsObject()) {
-    ThrowType(env, "proxy mode needs opts.proxy");
-    return false;
-  }
+  Napi::Value pv = opts.Obj("proxy");
+  if (!opts.ok()) return false;
   Napi::Object p = pv.As<Napi::Object>();
-  Napi::Value uv = p.Get("upstreams");
-  if (!uv.IsArray()) {
-    ThrowType(env, "opts.proxy.upstreams must be an array");
-    return false;
-  }
+  Options r(env, p, "WorkerRing proxy");
+  Napi::Value uv = r.Obj("upstreams");
+  if (!r.ok()) return false;
+  if (!uv.IsArray()) return r.Fail("upstreams", "an array");
   Napi::Array ups = uv.As<Napi::Array>();
-  if (ups.Length() == 0 || ups.Length() > RL_PROXY_MAX_UPSTREAMS) {
+  if (ups.Length() == 0 || ups.Length() > RL_MAX_UPSTREAMS) {
     ThrowErrno(env, -EINVAL, "proxy upstreams");
     return false;
   }
   for (uint32_t i = 0; i < ups.Length(); i++) {
     Napi::Value e = ups.Get(i);
-    if (!e.IsObject()) {
-      ThrowType(env, "an upstream must be { ip, port }");
-      return false;
-    }
-    Napi::Object u = e.As<Napi::Object>();
+    if (!e.IsObject()) return r.Fail("upstreams", "an array of { ip, port }");
+    Options u(env, e.As<Napi::Object>(), "WorkerRing proxy upstream");
+    std::string ip = u.S("ip");
+    unsigned port = u.U("port");
+    if (!u.ok()) return false;
     rl_addr a;
-    std::string ip = u.Get("ip").ToString().Utf8Value();
-    if (rl_addr_parse(&a, ip.c_str(), (int)OptU(u, "port", 0)) < 0) {
+    if (port > 65535 || rl_addr_parse(&a, ip.c_str(), (int)port) < 0) {
       ThrowErrno(env, -EINVAL, "proxy upstream address");
       return false;
     }
@@ -90,14 +97,14 @@ static bool ParseProxy(Napi::Env env, const Napi::Object &o, WorkerCore *core, r
   }
   pc->upstreams = addrs->data();
   pc->n = (unsigned)addrs->size();
-  pc->policy = OptU(p, "policy", RL_UP_ROUND_ROBIN);
-  pc->connect_timeout_ms = OptU(p, "connectTimeout", 2000);
-  pc->idle_timeout_ms = OptU(p, "idleTimeout", 0);
-  pc->backoff_base_ms = OptU(p, "backoffBase", 0);
-  pc->backoff_max_ms = OptU(p, "backoffMax", 0);
-  pc->ui32 = ArrayData<int32_t>(p.Get("i32"), (size_t)pc->n * RL_U_I32_COUNT, &core->keep_up_i32);
-  pc->uu64 = ArrayData<uint64_t>(p.Get("u64"), (size_t)pc->n * RL_U_U64_COUNT, &core->keep_up_u64);
-  return true;
+  pc->policy = r.U("policy");
+  pc->connect_timeout_ms = r.U("connectTimeout");
+  pc->idle_timeout_ms = r.U("idleTimeout");
+  pc->backoff_base_ms = r.U("backoffBase");
+  pc->backoff_max_ms = r.U("backoffMax");
+  if (!r.ok()) return false;
+  return OptionalArray(r, p, "i32", (size_t)pc->n * RL_U_I32_COUNT, &pc->ui32, &core->keep_up_i32) &&
+         OptionalArray(r, p, "u64", (size_t)pc->n * RL_U_U64_COUNT, &pc->uu64, &core->keep_up_u64);
 }
 
 class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
@@ -133,25 +140,28 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
       ThrowType(env, "WorkerRing(opts, i32, u64[, onEvents])");
       return;
     }
-    if (OptU(info[0].As<Napi::Object>(), "mode", RL_MODE_ECHO) == RL_MODE_JS && !info[3].IsFunction()) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    Options opts(env, o, "WorkerRing");
+    rl_worker_opts wo = {};
+    wo.mode = opts.U("mode");
+    if (!opts.ok()) return;
+    if (wo.mode == RL_MODE_JS && !info[3].IsFunction()) {
       ThrowType(env, "WorkerRing in JS mode needs onEvents(n)");
       return;
     }
-    Napi::Object o = info[0].As<Napi::Object>();
+    wo.table_size = opts.U("tableSize");
+    wo.buf_count = opts.U("bufCount");
+    wo.buf_size = opts.U("bufSize");
+    wo.hiwat = opts.U("highWater");
+    wo.no_defer_taskrun = opts.B("deferTaskrun") ? 0 : 1;
+    wo.zc_threshold = opts.U("zcThreshold");
+    bool copy_buffers = opts.B("copyBuffers");
+    if (!opts.ok()) return;
     Adopt(new WorkerCore());
-    rl_worker_opts wo = {};
-    wo.table_size = OptU(o, "tableSize", 4096);
-    wo.buf_count = OptU(o, "bufCount", 1024);
-    wo.buf_size = OptU(o, "bufSize", 16384);
-    wo.mode = OptU(o, "mode", RL_MODE_ECHO);
-    wo.hiwat = OptU(o, "highWater", 0);
-    wo.lowat = OptU(o, "lowWater", 0);
-    wo.no_defer_taskrun = OptB(o, "deferTaskrun", true) ? 0 : 1;
-    wo.zc_threshold = OptU(o, "zcThreshold", 0);
     rl_proxy_config pc = {};
     std::vector<rl_addr> addrs;
     if (wo.mode == RL_MODE_PROXY) {
-      if (!ParseProxy(env, o, core_, &pc, &addrs)) {
+      if (!ParseProxy(env, opts, core_, &pc, &addrs)) {
         Abandon();
         return;
       }
@@ -175,7 +185,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     core_->inited = true;
     core_->on_ready = [](Core *b) { rl_worker_run(&static_cast<WorkerCore *>(b)->w); };
     core_->destroy = &WorkerRing::DestroyCore;
-    if (wo.mode == RL_MODE_JS && !SetUpJs(env, o, info[3].As<Napi::Function>())) {
+    if (wo.mode == RL_MODE_JS && !SetUpJs(env, copy_buffers, info[3].As<Napi::Function>())) {
       DestroyCore(core_);
       Abandon();
       return;
@@ -220,11 +230,11 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     wc->keep_up_u64.Reset();
   }
 
-  bool SetUpJs(Napi::Env env, const Napi::Object &o, Napi::Function fn) {
+  bool SetUpJs(Napi::Env env, bool copy_buffers, Napi::Function fn) {
     WorkerCore *c = core_;
     c->js = true;
     c->env = env;
-    unsigned cap = c->w.conn_cap * 2;
+    unsigned cap = c->w.cx.cap * 2;
     cap = cap < 1024 ? 1024 : cap > 16384 ? 16384 : cap;
     Napi::ArrayBuffer evbuf = Napi::ArrayBuffer::New(env, (size_t)cap * RL_JS_EV_WORDS * sizeof(int32_t));
     Napi::Int32Array ev = Napi::Int32Array::New(env, (size_t)cap * RL_JS_EV_WORDS, evbuf, 0);
@@ -233,7 +243,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     rl_js_attach(&c->w, c->ev, cap);
     size_t region = (size_t)c->w.br.count * c->w.br.size;
     napi_value ab = nullptr;
-    if (!OptB(o, "copyBuffers", false)) {
+    if (!copy_buffers) {
       Region *r = new Region();
       if (napi_create_external_arraybuffer(
               env, c->w.br.base, region,
@@ -261,9 +271,9 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
   static void CopyData(WorkerCore *c, unsigned n) {
     for (unsigned i = 0; i < n; i++) {
       int32_t *r = c->ev + (size_t)i * RL_JS_EV_WORDS;
-      if ((r[0] & 0xffff) != RL_JEV_DATA) continue;
-      size_t off = (size_t)(uint32_t)r[2] * c->w.br.size;
-      memcpy(c->copy + off, c->w.br.base + off, (size_t)(uint32_t)r[3]);
+      if ((r[RL_JF_head] & ((1 << RL_JS_TYPE_BITS) - 1)) != RL_JEV_DATA) continue;
+      size_t off = (size_t)(uint32_t)r[RL_JF_buffer] * c->w.br.size;
+      memcpy(c->copy + off, c->w.br.base + off, (size_t)(uint32_t)r[RL_JF_length]);
     }
   }
 
@@ -430,7 +440,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
 
   Napi::Value Live(const Napi::CallbackInfo &info) {
     if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
-    return Napi::Number::New(info.Env(), core_->w.live);
+    return Napi::Number::New(info.Env(), core_->w.cx.live);
   }
 
   Napi::Value SetupFlags(const Napi::CallbackInfo &info) {
@@ -442,7 +452,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     if (!core_ || core_->closed) return info.Env().Undefined();
     rl_worker_close_all(&core_->w);
     rl_ring_submit(&core_->w.ring);
-    return Napi::Number::New(info.Env(), core_->w.live);
+    return Napi::Number::New(info.Env(), core_->w.cx.live);
   }
 
   // evacuate(acceptorRingFd): send every later arrival back to the acceptor

@@ -387,11 +387,10 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 			emit(a, RL_AEV_HANDOFF_OK, (int) slot, (int) target, res);
 			break;
 		}
-		switch (-res) {
-		case ENFILE: RL_ADD(&a->c.u64[RL_AU_handoff_enfile], 1); break;
-		case EBADFD: case EBADF: case EOWNERDEAD: case ENXIO:
-			RL_ADD(&a->c.u64[RL_AU_handoff_dead], 1); break;
-		case EOVERFLOW:
+		switch (rl_handoff_class(res)) {
+		case RL_HC_full: RL_ADD(&a->c.u64[RL_AU_handoff_enfile], 1); break;
+		case RL_HC_dead: RL_ADD(&a->c.u64[RL_AU_handoff_dead], 1); break;
+		case RL_HC_overflow:
 			/*
 			 * The target's table holds the socket, but its CQ was
 			 * full and the kernel could not queue the CQE, so the
@@ -405,8 +404,7 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 			RL_ADD(&a->c.u64[RL_AU_handoff_overflow], 1);
 			abandon_slot(a, slot);
 			break;
-		case ENOMEM: case EAGAIN:
-			RL_ADD(&a->c.u64[RL_AU_handoff_retry], 1); break;
+		case RL_HC_retry: RL_ADD(&a->c.u64[RL_AU_handoff_retry], 1); break;
 		default: RL_ADD(&a->c.u64[RL_AU_handoff_other], 1); break;
 		}
 		emit(a, RL_AEV_HANDOFF_ERR, (int) slot, (int) target, res);

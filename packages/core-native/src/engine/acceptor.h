@@ -18,6 +18,7 @@
 #ifndef RL_ACCEPTOR_H
 #define RL_ACCEPTOR_H
 
+#include "abi.h"
 #include "counters.h"
 #include "net.h"
 #include "ring.h"
@@ -26,20 +27,7 @@
 extern "C" {
 #endif
 
-enum rl_acc_ev {
-	RL_AEV_ACCEPT = 1,  /* slot, a = conn id, b = 1 when a failing worker sent it back */
-	RL_AEV_HANDOFF_OK,  /* slot, a = target, b = slot in the target */
-	RL_AEV_HANDOFF_ERR, /* slot, a = target, b = -errno; the slot is still ours */
-	RL_AEV_ACCEPT_ERR,  /* slot = -1, a = -errno, b = back-off ms */
-	RL_AEV_STALL,       /* table full: no accept can be armed */
-	RL_AEV_UNSTALL,
-	RL_AEV_REJECTED,    /* slot closed with RST; a = conn id */
-	RL_AEV_CLOSED,      /* listener closed (after rl_acceptor_stop) */
-};
-
-typedef struct rl_acc_event {
-	int32_t type, slot, a, b;
-} rl_acc_event;
+/* event records: types and fields in abi.h (RL_ACC_EVENTS, rl_acc_event) */
 
 typedef struct rl_acceptor_opts {
 	unsigned table_size;       /* fixed-file slots for accepted sockets */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "bufring.h"
+#include "abi.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@ int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid,
 		    unsigned count, unsigned size)
 {
 	memset(b, 0, sizeof(*b));
-	if (count == 0 || (count & (count - 1)) || count > 32768 || size == 0)
+	if (count == 0 || (count & (count - 1)) || count > RL_MAX_BUFFERS || size == 0)
 		return -EINVAL;
 	size_t ring_bytes = (size_t) count * sizeof(struct io_uring_buf);
 	size_t ring_map = (ring_bytes + 4095) & ~(size_t) 4095;

@@ -20,7 +20,7 @@ typedef struct rl_bufring {
 	struct io_uring_buf_ring *br;
 	uint8_t *base;      /* count * size bytes, page aligned */
 	size_t map_len;     /* bytes mapped for base */
-	unsigned count;     /* power of two, <= 32768 */
+	unsigned count;     /* power of two, <= RL_MAX_BUFFERS (abi.h) */
 	unsigned mask;
 	unsigned size;      /* bytes per buffer */
 	unsigned bgid;

@@ -4,9 +4,11 @@
  *
  * One rl_client per thread, created and driven by that thread (the ring's
  * single issuer). It opens its share of the connections as direct
- * descriptors (socket_direct_alloc + connect, so they never occupy the
- * process fd table), drives them in one of four modes and counts what
- * happens into a counters block that JS reads with Atomics from any thread:
+ * descriptors (dial.h: socket_direct_alloc + connect, so they never occupy
+ * the process fd table), serves them with the same connection core as the
+ * server's workers (conn.h), drives them in one of four modes and counts
+ * what happens into a counters block that JS reads with Atomics from any
+ * thread:
  *
  *   echo   request/response: up to `pipeline` messages in flight per
  *          connection, every echoed byte verified, round-trip latency per
@@ -33,27 +35,19 @@
 #ifndef RL_CLIENT_H
 #define RL_CLIENT_H
 
+#include "abi.h"
 #include "bufring.h"
+#include "conn.h"
 #include "counters.h"
 #include "net.h"
+#include "pattern.h"
 #include "ring.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-enum rl_client_mode { RL_CM_ECHO = 1, RL_CM_CHURN = 2, RL_CM_BULK = 3, RL_CM_IDLE = 4 };
-
-/* how a connection gets its socket */
-enum rl_client_sock {
-	/* socket_direct_alloc, options through uring_cmd setsockopt, bind
-	 * through IORING_OP_BIND when a source address is set (kernel 6.11+) */
-	RL_SOCK_RING = 0,
-	/* socket(2) + setsockopt(2) + bind(2) on a process fd, moved into the
-	 * ring's table with IORING_OP_FILES_UPDATE (index alloc) and closed:
-	 * for kernels without IORING_OP_BIND or socket uring_cmd */
-	RL_SOCK_FD = 1,
-};
+/* modes (enum rl_client_mode) and socket set-ups (enum rl_client_sock): abi.h */
 
 /* ---- counters (names exported by the binding, read by JS) ---- */
 #define RL_CLIENT_I32(X)                                                        \
@@ -119,13 +113,6 @@ enum { RL_CLIENT_U64(RL_ENUM_U) RL_C_U64_NAMED };
 #define RL_C_U64_ERR (RL_C_U64_CHIST + RL_CLIENT_HIST_BUCKETS)
 #define RL_C_U64_COUNT (RL_C_U64_ERR + RL_CLIENT_ERR_SLOTS)
 
-/* ---- payload pattern: what byte `off` of message `seq` of connection `id` is ---- */
-uint64_t rl_pat_key(uint64_t seed, uint32_t id, uint64_t seq);
-/* message size in [lo, hi], a function of the message key */
-uint32_t rl_pat_size(uint64_t key, uint32_t lo, uint32_t hi);
-/* write bytes [off, off + n) of the message with this key */
-void rl_pat_fill(uint8_t *dst, uint64_t key, uint64_t off, size_t n);
-
 /* ---- a verification failure, as reported ---- */
 enum { RL_MM_MISMATCH = 1, RL_MM_EOF = 2, RL_MM_EXTRA = 3 };
 typedef struct rl_mismatch {
@@ -166,20 +153,19 @@ typedef struct rl_client_opts {
 } rl_client_opts;
 
 struct rl_cconn;
-struct rl_txbuf;
 
 typedef struct rl_client {
 	rl_ring ring;
 	rl_bufring br;
 	rl_counters c;
+	rl_conns cx;                /* the sockets: connection k is cx.conns[k] (conn.h) */
 	rl_client_opts o;
 	rl_addr *targets;
 	rl_addr *sources;
-	struct rl_cconn *conns;
+	struct rl_cconn *conns;     /* the load generator's part of connection k */
 	uint64_t *t_issue;          /* nconns * pipeline issue/schedule times (echo, churn) */
 	uint8_t *scratch;           /* expected bytes, buf_size */
-	struct rl_txbuf *tx_free;   /* free send buffers */
-	struct rl_txbuf *tx_all;    /* every send buffer, for teardown */
+	uint64_t now;               /* the time of the CQE being handled */
 	/* timers */
 	struct rl_cconn **heap;     /* connections waiting for a time, by wake_ns */
 	unsigned heap_n;
@@ -197,12 +183,8 @@ typedef struct rl_client {
 	uint64_t quota_left;        /* messages not yet issued (when quota) */
 	uint64_t quota_open;        /* issued and not yet verified */
 	unsigned src_next;
-	uint32_t *starved;          /* connection indexes waiting for receive buffers */
-	unsigned nstarved;
-	unsigned live;              /* connections not in the idle/done state */
 	unsigned connecting;
 	unsigned up, peak_up;
-	int zc_on;
 	int nodelay;
 	double ns_per_msg;          /* open loop */
 	double ns_per_connect;

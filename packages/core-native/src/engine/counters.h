@@ -97,10 +97,10 @@
 	X(err_other)                                                            \
 	X(backoffs)         /* times accepting was backed off */                \
 	X(handoffs)         /* successful hand-offs */                          \
-	X(handoff_enfile)   /* target table full */                             \
-	X(handoff_dead)     /* target ring gone (EBADFD, EBADF, EOWNERDEAD) */  \
-	X(handoff_retry)    /* ENOMEM, EAGAIN: retried */                       \
-	X(handoff_overflow) /* EOVERFLOW: delivered unannounced; connection ended */ \
+	X(handoff_enfile)   /* target table full (abi.h hand-off class "full") */ \
+	X(handoff_dead)     /* target ring gone (class "dead") */               \
+	X(handoff_retry)    /* transient, retried (class "retry") */            \
+	X(handoff_overflow) /* delivered unannounced; connection ended (class "overflow") */ \
 	X(returned)         /* connections a failing worker sent back */        \
 	X(handoff_other)                                                        \
 	X(rejected)         /* closed with RST by overflow: 'reject' */         \

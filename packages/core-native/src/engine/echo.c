@@ -10,21 +10,21 @@
 
 static void echo_start(rl_worker *w, rl_conn *c)
 {
-	rl_sock_arm_recv(w, c, 0);
+	rl_sock_arm_recv(&w->cx, c, 0);
 }
 
 static void echo_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
 {
-	rl_sock_enqueue(w, c, side, bid, len);
+	rl_sock_enqueue(&w->cx, c, side, bid, len);
 	if (c->s[side].qbytes >= w->hiwat)
-		rl_sock_pause(w, c, side, 0);
+		rl_sock_pause(&w->cx, c, side, 0);
 }
 
 static void echo_maybe_finish(rl_worker *w, rl_conn *c)
 {
 	rl_sock *s = &c->s[0];
 	if ((s->flags & RL_S_EOF) && rl_sock_idle(s))
-		rl_conn_close(w, c, 0);
+		rl_conn_close(&w->cx, c, 0);
 }
 
 static void echo_eof(rl_worker *w, rl_conn *c, unsigned side)
@@ -35,7 +35,7 @@ static void echo_eof(rl_worker *w, rl_conn *c, unsigned side)
 static void echo_sent(rl_worker *w, rl_conn *c, unsigned side)
 {
 	if (c->s[side].qbytes <= w->lowat)
-		rl_sock_resume(w, c, side, 0);
+		rl_sock_resume(&w->cx, c, side, 0);
 	echo_maybe_finish(w, c);
 }
 

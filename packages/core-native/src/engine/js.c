@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* connection flags (c->m.js.flags) */
+/* connection flags (js_conn.flags) */
 enum {
 	JS_STARTED = 1 << 0,    /* CONNECT emitted: a CLOSE is owed */
 	JS_END = 1 << 1,        /* end() called */
@@ -29,6 +29,7 @@ enum {
 /* per connection index, outside rl_conn so it survives reuse of the index
  * (the stage buffer is kept for the next connection) */
 typedef struct js_conn {
+	uint32_t flags;      /* JS_* */
 	uint8_t *stage;      /* bytes written during this batch, not yet queued */
 	uint32_t slen, scap;
 	uint32_t dirty_next; /* next index on the dirty list */
@@ -50,6 +51,7 @@ typedef struct js_state {
 #define STAGE_KEEP 4096u /* a stage up to this size is kept for the next batch (and connection) */
 
 static inline js_state *st_of(rl_worker *w) { return w->mode_state; }
+static inline js_conn *J(rl_worker *w, const rl_conn *c) { return &st_of(w)->jc[rl_conn_idx(&w->cx, c)]; }
 
 /* ---------------- events ---------------- */
 
@@ -75,8 +77,8 @@ static int32_t *emit(rl_worker *w, rl_conn *c, unsigned type)
 	if (!r)
 		return NULL;
 	memset(r, 0, RL_JS_EV_WORDS * sizeof(int32_t));
-	r[0] = (int32_t) (type | (uint32_t) c->gen << 16);
-	r[1] = (int32_t) rl_conn_idx(w, c);
+	r[RL_JF_head] = (int32_t) (type | (uint32_t) c->gen << RL_JS_TYPE_BITS);
+	r[RL_JF_index] = (int32_t) rl_conn_idx(&w->cx, c);
 	return r;
 }
 
@@ -126,13 +128,13 @@ int rl_js_pending(const rl_worker *w)
 
 static rl_conn *js_conn_get(rl_worker *w, uint32_t idx, uint16_t gen, int *err)
 {
-	if (idx >= w->conn_cap) {
+	if (idx >= w->cx.cap) {
 		*err = -ESTALE;
 		return NULL;
 	}
-	rl_conn *c = &w->conns[idx];
+	rl_conn *c = &w->cx.conns[idx];
 	if (c->gen != gen || !(c->flags & RL_C_LIVE) || (c->flags & RL_C_CLOSING) ||
-	    !(c->m.js.flags & JS_STARTED)) {
+	    !(J(w, c)->flags & JS_STARTED)) {
 		*err = -ESTALE;
 		return NULL;
 	}
@@ -141,16 +143,16 @@ static rl_conn *js_conn_get(rl_worker *w, uint32_t idx, uint16_t gen, int *err)
 
 static uint64_t queued(rl_worker *w, rl_conn *c)
 {
-	return (uint64_t) c->s[0].qbytes + st_of(w)->jc[rl_conn_idx(w, c)].slen;
+	return (uint64_t) c->s[0].qbytes + J(w, c)->slen;
 }
 
 /* the connection has ended both ways and everything is with the kernel */
 static void maybe_finish(rl_worker *w, rl_conn *c)
 {
 	rl_sock *s = &c->s[0];
-	if ((c->m.js.flags & JS_END) && (s->flags & RL_S_EOF) && rl_sock_idle(s) &&
-	    st_of(w)->jc[rl_conn_idx(w, c)].slen == 0 && !(c->flags & RL_C_CLOSING))
-		rl_conn_close(w, c, 0);
+	if ((J(w, c)->flags & JS_END) && (s->flags & RL_S_EOF) && rl_sock_idle(s) &&
+	    J(w, c)->slen == 0 && !(c->flags & RL_C_CLOSING))
+		rl_conn_close(&w->cx, c, 0);
 }
 
 /* queue what is staged as one segment */
@@ -159,7 +161,7 @@ static void seal(rl_worker *w, rl_conn *c, js_conn *j)
 	if (!j->slen)
 		return;
 	uint32_t len = j->slen;
-	uint32_t seg = rl_seg_chunk(w, j->stage, len);
+	uint32_t seg = rl_seg_chunk(&w->cx, j->stage, len);
 	j->slen = 0;
 	if (j->scap > STAGE_KEEP) {
 		free(j->stage);
@@ -167,10 +169,10 @@ static void seal(rl_worker *w, rl_conn *c, js_conn *j)
 		j->scap = 0;
 	}
 	if (seg == RL_SEG_NONE) {
-		rl_conn_close(w, c, -ENOMEM);
+		rl_conn_close(&w->cx, c, -ENOMEM);
 		return;
 	}
-	rl_sock_enqueue(w, c, 0, seg, len);
+	rl_sock_enqueue(&w->cx, c, 0, seg, len);
 }
 
 static void mark_dirty(js_state *st, uint32_t idx)
@@ -210,7 +212,7 @@ static int js_init(rl_worker *w, const rl_worker_opts *o)
 	js_state *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	st->jc = calloc(w->conn_cap, sizeof(js_conn));
+	st->jc = calloc(w->cx.cap, sizeof(js_conn));
 	st->held = malloc(w->br.count * sizeof(uint16_t));
 	st->held_flag = calloc(w->br.count, 1);
 	if (!st->jc || !st->held || !st->held_flag) {
@@ -230,7 +232,7 @@ static void js_destroy(rl_worker *w)
 	js_state *st = st_of(w);
 	if (!st)
 		return;
-	for (unsigned i = 0; i < w->conn_cap; i++)
+	for (unsigned i = 0; i < w->cx.cap; i++)
 		free(st->jc[i].stage);
 	free(st->jc);
 	free(st->held);
@@ -242,21 +244,21 @@ static void js_destroy(rl_worker *w)
 
 static void js_start(rl_worker *w, rl_conn *c)
 {
-	js_conn *j = &st_of(w)->jc[rl_conn_idx(w, c)];
+	js_conn *j = J(w, c);
 	j->slen = 0;
 	int32_t *r = emit(w, c, RL_JEV_CONNECT);
 	if (!r) {
-		rl_conn_close(w, c, -ENOMEM);
+		rl_conn_close(&w->cx, c, -ENOMEM);
 		return;
 	}
-	c->m.js.flags = JS_STARTED;
-	r[2] = (int32_t) c->id;
+	J(w, c)->flags = JS_STARTED;
+	r[RL_JF_id] = (int32_t) c->id;
 	rl_peer p;
 	if (rl_peer_get(c->id, &p) == 0 && p.family) {
-		r[3] = (int32_t) ((uint32_t) p.family << 16 | p.port);
-		memcpy(&r[4], p.addr, 16);
+		r[RL_JF_peer] = (int32_t) ((uint32_t) p.family << 16 | p.port);
+		memcpy(&r[RL_JF_addr], p.addr, 16);
 	}
-	rl_sock_arm_recv(w, c, 0);
+	rl_sock_arm_recv(&w->cx, c, 0);
 }
 
 static void js_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
@@ -264,12 +266,12 @@ static void js_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsig
 	js_state *st = st_of(w);
 	int32_t *r = emit(w, c, RL_JEV_DATA);
 	if (!r) {
-		rl_seg_release(w, bid);
-		rl_conn_close(w, c, -ENOMEM);
+		rl_seg_release(&w->cx, bid);
+		rl_conn_close(&w->cx, c, -ENOMEM);
 		return;
 	}
-	r[2] = (int32_t) bid;
-	r[3] = (int32_t) len;
+	r[RL_JF_buffer] = (int32_t) bid;
+	r[RL_JF_length] = (int32_t) len;
 	st->held[st->nheld++] = (uint16_t) bid;
 	st->held_flag[bid] = 1;
 }
@@ -277,7 +279,7 @@ static void js_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsig
 static void js_eof(rl_worker *w, rl_conn *c, unsigned side)
 {
 	if (!emit(w, c, RL_JEV_END)) {
-		rl_conn_close(w, c, -ENOMEM);
+		rl_conn_close(&w->cx, c, -ENOMEM);
 		return;
 	}
 	maybe_finish(w, c);
@@ -285,8 +287,8 @@ static void js_eof(rl_worker *w, rl_conn *c, unsigned side)
 
 static void js_sent(rl_worker *w, rl_conn *c, unsigned side)
 {
-	if ((c->m.js.flags & JS_WANT_DRAIN) && queued(w, c) <= w->lowat) {
-		c->m.js.flags &= ~(uint32_t) JS_WANT_DRAIN;
+	if ((J(w, c)->flags & JS_WANT_DRAIN) && queued(w, c) <= w->lowat) {
+		J(w, c)->flags &= ~(uint32_t) JS_WANT_DRAIN;
 		emit(w, c, RL_JEV_DRAIN);
 	}
 	maybe_finish(w, c);
@@ -294,20 +296,19 @@ static void js_sent(rl_worker *w, rl_conn *c, unsigned side)
 
 static void js_closed(rl_worker *w, rl_conn *c)
 {
-	js_state *st = st_of(w);
-	js_conn *j = &st->jc[rl_conn_idx(w, c)];
+	js_conn *j = J(w, c);
 	j->slen = 0; /* a dirty-list entry for it flushes nothing */
 	if (j->scap > STAGE_KEEP) {
 		free(j->stage);
 		j->stage = NULL;
 		j->scap = 0;
 	}
-	if (c->m.js.flags & JS_STARTED) {
+	if (J(w, c)->flags & JS_STARTED) {
 		int32_t *r = emit(w, c, RL_JEV_CLOSE);
 		if (r)
-			r[2] = c->err;
+			r[RL_JF_error] = c->err;
 	}
-	c->m.js.flags = 0;
+	J(w, c)->flags = 0;
 }
 
 const rl_mode_ops rl_js_ops = {
@@ -332,9 +333,9 @@ void rl_js_flush(rl_worker *w)
 	while (idx != RL_CONN_NONE) {
 		js_conn *j = &st->jc[idx];
 		uint32_t next = j->dirty_next;
-		rl_conn *c = &w->conns[idx];
+		rl_conn *c = &w->cx.conns[idx];
 		int live = (c->flags & RL_C_LIVE) && !(c->flags & RL_C_CLOSING);
-		if (live && j->slen && (c->m.js.flags & JS_CORKED)) {
+		if (live && j->slen && (J(w, c)->flags & JS_CORKED)) {
 			/* stays staged: back on the list */
 			j->dirty_next = keep;
 			keep = idx;
@@ -360,13 +361,13 @@ int rl_js_end_batch(rl_worker *w)
 		uint16_t bid = st->held[i];
 		if (st->held_flag[bid]) {
 			st->held_flag[bid] = 0;
-			rl_seg_release(w, bid);
+			rl_seg_release(&w->cx, bid);
 		}
 	}
 	st->nheld = 0;
 	rl_buf_commit(&w->br);
 	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) w->br.avail);
-	return (w->nstarved && w->br.avail >= 4) || st->nev || st->nspill;
+	return (w->cx.nstarved && w->br.avail >= 4) || st->nev || st->nspill;
 }
 
 /* ---------------- calls from JS ---------------- */
@@ -378,7 +379,7 @@ static int write_in_place(rl_worker *w, rl_conn *c, js_conn *j, const uint8_t *p
 	js_state *st = st_of(w);
 	const uint8_t *base = w->br.base;
 	size_t region = (size_t) w->br.count * w->br.size;
-	if (!base || p < base || p >= base + region || (c->m.js.flags & JS_CORKED))
+	if (!base || p < base || p >= base + region || (J(w, c)->flags & JS_CORKED))
 		return 0;
 	size_t off = (size_t) (p - base);
 	unsigned bid = (unsigned) (off / w->br.size);
@@ -388,8 +389,8 @@ static int write_in_place(rl_worker *w, rl_conn *c, js_conn *j, const uint8_t *p
 	if (c->flags & RL_C_CLOSING)
 		return -ENOMEM; /* the buffer is still held: the batch end frees it */
 	st->held_flag[bid] = 0; /* the send releases it now */
-	w->segs[bid].ptr = (uint8_t *) p;
-	rl_sock_enqueue(w, c, 0, bid, (uint32_t) len);
+	w->cx.segs[bid].ptr = (uint8_t *) p;
+	rl_sock_enqueue(&w->cx, c, 0, bid, (uint32_t) len);
 	return 1;
 }
 
@@ -397,7 +398,7 @@ static int64_t after_write(rl_worker *w, rl_conn *c)
 {
 	uint64_t q = queued(w, c);
 	if (q >= w->hiwat)
-		c->m.js.flags |= JS_WANT_DRAIN;
+		J(w, c)->flags |= JS_WANT_DRAIN;
 	return (int64_t) q;
 }
 
@@ -407,7 +408,7 @@ int64_t rl_js_write(rl_worker *w, uint32_t idx, uint16_t gen, const void *data, 
 	rl_conn *c = js_conn_get(w, idx, gen, &err);
 	if (!c)
 		return err;
-	if (c->m.js.flags & JS_END)
+	if (J(w, c)->flags & JS_END)
 		return -EPIPE;
 	js_state *st = st_of(w);
 	js_conn *j = &st->jc[idx];
@@ -420,14 +421,14 @@ int64_t rl_js_write(rl_worker *w, uint32_t idx, uint16_t gen, const void *data, 
 		return r;
 	if (r > 0)
 		return after_write(w, c);
-	if (len >= RL_JS_DIRECT_WRITE && !(c->m.js.flags & JS_CORKED)) {
+	if (len >= RL_JS_DIRECT_WRITE && !(J(w, c)->flags & JS_CORKED)) {
 		seal(w, c, j);
 		if (c->flags & RL_C_CLOSING)
 			return -ENOMEM;
-		uint32_t seg = rl_seg_chunk(w, data, (uint32_t) len);
+		uint32_t seg = rl_seg_chunk(&w->cx, data, (uint32_t) len);
 		if (seg == RL_SEG_NONE)
 			return -ENOMEM;
-		rl_sock_enqueue(w, c, 0, seg, (uint32_t) len);
+		rl_sock_enqueue(&w->cx, c, 0, seg, (uint32_t) len);
 		return after_write(w, c);
 	}
 	if ((err = stage_room(j, len)) < 0)
@@ -443,7 +444,7 @@ uint8_t *rl_js_write_reserve(rl_worker *w, uint32_t idx, uint16_t gen, size_t le
 	rl_conn *c = js_conn_get(w, idx, gen, err);
 	if (!c)
 		return NULL;
-	if (c->m.js.flags & JS_END) {
+	if (J(w, c)->flags & JS_END) {
 		*err = -EPIPE;
 		return NULL;
 	}
@@ -458,7 +459,7 @@ uint8_t *rl_js_write_reserve(rl_worker *w, uint32_t idx, uint16_t gen, size_t le
 
 int64_t rl_js_write_commit(rl_worker *w, uint32_t idx, size_t len)
 {
-	rl_conn *c = &w->conns[idx];
+	rl_conn *c = &w->cx.conns[idx];
 	js_state *st = st_of(w);
 	js_conn *j = &st->jc[idx];
 	if (len) {
@@ -481,14 +482,14 @@ int rl_js_end(rl_worker *w, uint32_t idx, uint16_t gen)
 	rl_conn *c = js_conn_get(w, idx, gen, &err);
 	if (!c)
 		return err;
-	if (c->m.js.flags & JS_END)
+	if (J(w, c)->flags & JS_END)
 		return 0;
-	c->m.js.flags |= JS_END;
-	c->m.js.flags &= ~(uint32_t) JS_CORKED;
+	J(w, c)->flags |= JS_END;
+	J(w, c)->flags &= ~(uint32_t) JS_CORKED;
 	seal(w, c, &st_of(w)->jc[idx]);
 	if (c->flags & RL_C_CLOSING)
 		return 0;
-	rl_sock_shutdown_after_drain(w, c, 0);
+	rl_sock_shutdown_after_drain(&w->cx, c, 0);
 	maybe_finish(w, c);
 	return 0;
 }
@@ -499,7 +500,7 @@ int rl_js_destroy(rl_worker *w, uint32_t idx, uint16_t gen, int e)
 	rl_conn *c = js_conn_get(w, idx, gen, &err);
 	if (!c)
 		return err;
-	rl_conn_close(w, c, e < 0 ? e : 0);
+	rl_conn_close(&w->cx, c, e < 0 ? e : 0);
 	return 0;
 }
 
@@ -509,7 +510,7 @@ int rl_js_pause(rl_worker *w, uint32_t idx, uint16_t gen)
 	rl_conn *c = js_conn_get(w, idx, gen, &err);
 	if (!c)
 		return err;
-	rl_sock_pause(w, c, 0, 1);
+	rl_sock_pause(&w->cx, c, 0, 1);
 	return 0;
 }
 
@@ -519,7 +520,7 @@ int rl_js_resume(rl_worker *w, uint32_t idx, uint16_t gen)
 	rl_conn *c = js_conn_get(w, idx, gen, &err);
 	if (!c)
 		return err;
-	rl_sock_resume(w, c, 0, 1);
+	rl_sock_resume(&w->cx, c, 0, 1);
 	return 0;
 }
 
@@ -530,9 +531,9 @@ int rl_js_cork(rl_worker *w, uint32_t idx, uint16_t gen, int on)
 	if (!c)
 		return err;
 	if (on) {
-		c->m.js.flags |= JS_CORKED;
-	} else if (c->m.js.flags & JS_CORKED) {
-		c->m.js.flags &= ~(uint32_t) JS_CORKED;
+		J(w, c)->flags |= JS_CORKED;
+	} else if (J(w, c)->flags & JS_CORKED) {
+		J(w, c)->flags &= ~(uint32_t) JS_CORKED;
 		seal(w, c, &st_of(w)->jc[idx]);
 		if (!(c->flags & RL_C_CLOSING))
 			maybe_finish(w, c);

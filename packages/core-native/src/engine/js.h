@@ -17,34 +17,18 @@
  * mark reports it (rl_js_write's return value); a drain event follows when
  * they fall to the low-water mark.
  *
- * Record layout (RL_JS_EV_WORDS int32 each):
- *   w0 = type | gen << 16, w1 = connection index, w2..w7 by type:
- *   CONNECT  w2 = connection id, w3 = family << 16 | port, w4..w7 = address
- *            bytes (4 for AF_INET, 16 for AF_INET6; network order)
- *   DATA     w2 = buffer id, w3 = length (bytes at buffer id * buffer size)
- *   END      the peer sent FIN
- *   DRAIN    queued bytes fell to the low-water mark after a write reported
- *            the high-water mark
- *   CLOSE    w2 = -errno of the error that ended it, or 0
+ * Records: RL_JS_EV_WORDS int32 words each, types and fields as abi.h
+ * lists them (RL_JS_EVENTS, RL_JS_FIELDS).
  */
 #ifndef RL_JS_H
 #define RL_JS_H
 
+#include "abi.h"
 #include "worker.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-enum rl_js_ev {
-	RL_JEV_CONNECT = 1,
-	RL_JEV_DATA = 2,
-	RL_JEV_END = 3,
-	RL_JEV_DRAIN = 4,
-	RL_JEV_CLOSE = 5,
-};
-
-#define RL_JS_EV_WORDS 8
 
 /* Writes at least this long skip the stage and are copied straight into a
  * chunk of their own. */

@@ -22,6 +22,7 @@
  *    traffic for idle_timeout_ms.
  */
 #define _GNU_SOURCE
+#include "dial.h"
 #include "proxy.h"
 #include "worker_int.h"
 
@@ -40,8 +41,19 @@ typedef struct upstream {
 	unsigned live;
 } upstream;
 
+/* per connection index */
+typedef struct pconn {
+	int32_t upstream;    /* index of the upstream being used, -1 none */
+	uint16_t attempts;   /* dial attempts so far */
+	uint16_t state;      /* P_* */
+	uint64_t last_active_ns;
+	uint64_t tried;      /* upstreams this connection has tried (bit set) */
+	uint64_t dial_ns;    /* when the current dial started */
+} pconn;
+
 typedef struct rl_proxy {
-	upstream up[RL_PROXY_MAX_UPSTREAMS];
+	upstream up[RL_MAX_UPSTREAMS];
+	pconn *pc;          /* [connection index] */
 	unsigned n;
 	unsigned policy;
 	unsigned rr;
@@ -54,15 +66,16 @@ typedef struct rl_proxy {
 	uint64_t *own_u64;
 } rl_proxy;
 
-/* conn->m.proxy.state */
+/* pconn.state */
 enum { P_DIALING = 1, P_CONNECTED = 2 };
 
 static inline rl_proxy *P(rl_worker *w) { return (rl_proxy *) w->mode_state; }
+static inline pconn *PC(rl_worker *w, const rl_conn *c) { return &P(w)->pc[rl_conn_idx(&w->cx, c)]; }
 
 static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 {
 	const rl_proxy_config *cfg = o->mode_config;
-	if (!cfg || cfg->n == 0 || cfg->n > RL_PROXY_MAX_UPSTREAMS || !cfg->upstreams)
+	if (!cfg || cfg->n == 0 || cfg->n > RL_MAX_UPSTREAMS || !cfg->upstreams)
 		return -EINVAL;
 	rl_proxy *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -78,12 +91,18 @@ static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 	p->connect_ts.tv_nsec = (long long) (ct % 1000) * 1000000LL;
 	int32_t *ui32 = cfg->ui32;
 	uint64_t *uu64 = cfg->uu64;
+	p->pc = calloc(w->cx.cap, sizeof(pconn));
+	if (!p->pc) {
+		free(p);
+		return -ENOMEM;
+	}
 	if (!ui32 || !uu64) {
 		p->own_i32 = calloc((size_t) cfg->n * RL_U_I32_COUNT, sizeof(int32_t));
 		p->own_u64 = calloc((size_t) cfg->n * RL_U_U64_COUNT, sizeof(uint64_t));
 		if (!p->own_i32 || !p->own_u64) {
 			free(p->own_i32);
 			free(p->own_u64);
+			free(p->pc);
 			free(p);
 			return -ENOMEM;
 		}
@@ -97,7 +116,7 @@ static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 	}
 	w->mode_state = p;
 	/* one buffer per recv: the per-direction bound holds within a buffer */
-	w->recv_single = 1;
+	w->cx.recv_single = 1;
 	if (p->idle_ms) {
 		p->sweep_ms = p->idle_ms / 4;
 		if (p->sweep_ms > 1000)
@@ -116,6 +135,7 @@ static void proxy_destroy(rl_worker *w)
 		return;
 	free(p->own_i32);
 	free(p->own_u64);
+	free(p->pc);
 	free(p);
 	w->mode_state = NULL;
 }
@@ -178,8 +198,8 @@ static int pick(rl_worker *w, rl_conn *c)
 {
 	rl_proxy *p = P(w);
 	uint64_t now = rl_now_ns();
-	uint64_t done = c->m.proxy.tried;
-	int cand[RL_PROXY_MAX_UPSTREAMS];
+	uint64_t done = PC(w, c)->tried;
+	int cand[RL_MAX_UPSTREAMS];
 	int nc = 0;
 	for (unsigned k = 0; k < p->n; k++) {
 		unsigned i = (p->rr + k) % p->n;
@@ -205,130 +225,97 @@ static int pick(rl_worker *w, rl_conn *c)
 
 /* ---------------- dialing ---------------- */
 
+static rl_dial dial_to(rl_worker *w, const upstream *u)
+{
+	return (rl_dial){ .dst = &u->addr, .timeout = &P(w)->connect_ts };
+}
+
 static void dial(rl_worker *w, rl_conn *c)
 {
 	rl_proxy *p = P(w);
+	pconn *pc = PC(w, c);
 	int i = pick(w, c);
 	if (i < 0) {
 		/* nothing reachable: close the client now rather than let it hang */
 		RL_ADD(&w->c.u64[RL_WU_upstream_unavailable], 1);
-		rl_conn_close(w, c, -EHOSTUNREACH);
+		rl_conn_close(&w->cx, c, -EHOSTUNREACH);
 		return;
 	}
 	upstream *u = &p->up[i];
-	c->m.proxy.tried |= 1ull << i;
-	c->m.proxy.upstream = i;
-	c->m.proxy.attempts++;
-	c->m.proxy.state = P_DIALING;
-	c->m.proxy.dial_ns = rl_now_ns();
-	c->s[1].flags |= RL_S_CONNECTING;
+	pc->tried |= 1ull << i;
+	pc->upstream = i;
+	pc->attempts++;
+	pc->state = P_DIALING;
+	pc->dial_ns = rl_now_ns();
 	RL_ADD(&u->u64[RL_UU_dials], 1);
 	RL_ADD(&w->c.u64[RL_WU_dials], 1);
-	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
-	if (!sqe) {
-		rl_conn_close(w, c, -EBUSY);
-		return;
-	}
-	io_uring_prep_socket_direct_alloc(sqe, u->addr.ss.ss_family, SOCK_STREAM, 0, 0);
-	sqe->user_data = rl_conn_ud(w, c, RL_OP_SOCKET, 1);
-	rl_conn_get(c);
+	rl_dial d = dial_to(w, u);
+	int ret = rl_dial_start(&w->cx, c, 1, &d);
+	if (ret < 0)
+		rl_conn_close(&w->cx, c, ret);
 }
 
-/* the upstream socket exists (res = its slot): connect it, with a timeout */
-static void on_socket(rl_worker *w, rl_conn *c, int res)
+/* the upstream socket exists: connect it, with a timeout */
+static void on_socket(rl_worker *w, rl_conn *c, const struct io_uring_cqe *cqe)
 {
-	rl_proxy *p = P(w);
-	if (res < 0) {
+	rl_dial d = dial_to(w, &P(w)->up[PC(w, c)->upstream]);
+	int ret = rl_dial_socket_done(&w->cx, c, 1, cqe, &d);
+	if (ret < 0) {
 		/* not the upstream's fault (e.g. our table is full): give up */
-		RL_ADD(&w->c.u64[RL_WU_dial_failures], 1);
-		c->s[1].flags &= (uint16_t) ~RL_S_CONNECTING;
-		rl_conn_close(w, c, res);
-		return;
+		if (cqe->res < 0)
+			RL_ADD(&w->c.u64[RL_WU_dial_failures], 1);
+		rl_conn_close(&w->cx, c, ret);
 	}
-	w->slots_used++;
-	if (c->flags & RL_C_CLOSING) {
-		/* the client left while we dialled: close the new socket */
-		struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
-		if (sqe) {
-			io_uring_prep_close_direct(sqe, (unsigned) res);
-			sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, 1 | RL_AUX_DISCARD);
-			rl_conn_get(c);
-		}
-		return;
-	}
-	c->s[1].slot = res;
-	if (rl_ring_reserve(&w->ring, 2) < 0) {
-		rl_conn_close(w, c, -EBUSY);
-		return;
-	}
-	upstream *u = &p->up[c->m.proxy.upstream];
-	struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
-	io_uring_prep_connect(sqe, res, (const struct sockaddr *) &u->addr.ss, u->addr.len);
-	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
-	sqe->user_data = rl_conn_ud(w, c, RL_OP_CONNECT, 1);
-	rl_conn_get(c);
-	sqe = rl_ring_sqe(&w->ring);
-	io_uring_prep_link_timeout(sqe, &p->connect_ts, 0);
-	sqe->user_data = rl_conn_ud(w, c, RL_OP_LINK_TIMEOUT, 1);
-	rl_conn_get(c);
 }
 
 static void on_connect(rl_worker *w, rl_conn *c, int res)
 {
-	rl_proxy *p = P(w);
-	upstream *u = &p->up[c->m.proxy.upstream];
-	rl_sock *s = &c->s[1];
+	pconn *pc = PC(w, c);
+	upstream *u = &P(w)->up[pc->upstream];
+	rl_dial_done(c, 1);
 	if (c->flags & RL_C_CLOSING)
 		return;
 	if (res < 0) {
 		/* refused, timed out (the linked timeout cancels it: -ECANCELED),
 		 * unreachable: mark the upstream down, drop this socket, try the next */
-		up_failed(w, u, res, c->m.proxy.dial_ns);
-		int slot = s->slot;
-		s->slot = -1;
-		struct io_uring_sqe *sqe = rl_ring_sqe(&w->ring);
-		if (sqe && slot >= 0) {
-			io_uring_prep_close_direct(sqe, (unsigned) slot);
-			sqe->user_data = rl_conn_ud(w, c, RL_OP_CLOSE, 1 | RL_AUX_DISCARD);
-			rl_conn_get(c);
-		}
+		up_failed(w, u, res, pc->dial_ns);
+		rl_dial_discard(&w->cx, c, 1);
 		dial(w, c);
 		return;
 	}
 	up_ok(u);
 	u->live++;
 	RL_STORE(&u->i32[RL_UI_live], (int32_t) u->live);
-	c->m.proxy.state = P_CONNECTED;
-	c->m.proxy.last_active_ns = rl_now_ns();
-	s->flags &= (uint16_t) ~RL_S_CONNECTING;
-	rl_sock_arm_recv(w, c, 1);
-	rl_sock_kick(w, c, 1); /* what the client sent while we dialled */
+	pc->state = P_CONNECTED;
+	pc->last_active_ns = rl_now_ns();
+	rl_sock_arm_recv(&w->cx, c, 1);
+	rl_sock_kick(&w->cx, c, 1); /* what the client sent while we dialled */
 	if (c->s[0].flags & RL_S_EOF)
-		rl_sock_shutdown_after_drain(w, c, 1);
+		rl_sock_shutdown_after_drain(&w->cx, c, 1);
 }
 
 /* ---------------- pumps ---------------- */
 
 static void proxy_start(rl_worker *w, rl_conn *c)
 {
-	c->m.proxy.upstream = -1;
-	c->m.proxy.attempts = 0;
-	c->m.proxy.last_active_ns = rl_now_ns();
-	c->m.proxy.tried = 0;
+	pconn *pc = PC(w, c);
+	memset(pc, 0, sizeof(*pc)); /* the index's last connection left its state */
+	pc->upstream = -1;
+	pc->last_active_ns = rl_now_ns();
 	/* receive from the client at once: its bytes wait in the upstream's
 	 * queue (not sent while connecting) and survive a failover */
-	rl_sock_arm_recv(w, c, 0);
+	rl_sock_arm_recv(&w->cx, c, 0);
 	dial(w, c);
 }
 
 static void proxy_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
 {
 	unsigned o = side ^ 1u;
-	c->m.proxy.last_active_ns = rl_now_ns();
+	PC(w, c)->last_active_ns = rl_now_ns();
 	RL_ADD(&w->c.u64[side == 0 ? RL_WU_c2u_bytes : RL_WU_u2c_bytes], len);
-	rl_sock_enqueue(w, c, o, bid, len);
+	rl_sock_enqueue(&w->cx, c, o, bid, len);
 	if (c->s[o].qbytes >= w->hiwat)
-		rl_sock_pause(w, c, side, 0);
+		rl_sock_pause(&w->cx, c, side, 0);
 }
 
 static void maybe_finish(rl_worker *w, rl_conn *c)
@@ -337,39 +324,40 @@ static void maybe_finish(rl_worker *w, rl_conn *c)
 	/* both peers sent FIN, both FINs forwarded, nothing left to send */
 	if ((a->flags & RL_S_EOF) && (b->flags & RL_S_EOF) && (a->flags & RL_S_WR_SHUT) &&
 	    (b->flags & RL_S_WR_SHUT) && rl_sock_idle(a) && rl_sock_idle(b))
-		rl_conn_close(w, c, 0);
+		rl_conn_close(&w->cx, c, 0);
 }
 
 static void proxy_eof(rl_worker *w, rl_conn *c, unsigned side)
 {
 	unsigned o = side ^ 1u;
-	if (side == 1 && c->m.proxy.state != P_CONNECTED)
+	if (side == 1 && PC(w, c)->state != P_CONNECTED)
 		return;
 	if (c->s[o].flags & RL_S_CONNECTING)
 		return; /* forwarded once connected */
-	rl_sock_shutdown_after_drain(w, c, o);
+	rl_sock_shutdown_after_drain(&w->cx, c, o);
 	maybe_finish(w, c);
 }
 
 static void proxy_sent(rl_worker *w, rl_conn *c, unsigned side)
 {
-	c->m.proxy.last_active_ns = rl_now_ns();
+	PC(w, c)->last_active_ns = rl_now_ns();
 	if (c->s[side].qbytes <= w->lowat)
-		rl_sock_resume(w, c, side ^ 1u, 0);
+		rl_sock_resume(&w->cx, c, side ^ 1u, 0);
 	maybe_finish(w, c);
 }
 
 static void proxy_error(rl_worker *w, rl_conn *c, unsigned side, int err)
 {
 	/* a reset (or any failure) on one side resets the other */
-	rl_conn_abort(w, c, err);
+	RL_ADD(&w->c.u64[RL_WU_resets], 1);
+	rl_conn_abort(&w->cx, c, err);
 }
 
 static void proxy_cqe(rl_worker *w, rl_conn *c, unsigned op, unsigned side, struct io_uring_cqe *cqe)
 {
 	switch (op) {
 	case RL_OP_SOCKET:
-		on_socket(w, c, cqe->res);
+		on_socket(w, c, cqe);
 		break;
 	case RL_OP_CONNECT:
 		on_connect(w, c, cqe->res);
@@ -378,14 +366,14 @@ static void proxy_cqe(rl_worker *w, rl_conn *c, unsigned op, unsigned side, stru
 	default:
 		break;
 	}
-	rl_conn_put(w, c);
+	rl_conn_put(&w->cx, c);
 }
 
 static void proxy_closed(rl_worker *w, rl_conn *c)
 {
-	rl_proxy *p = P(w);
-	if (c->m.proxy.state == P_CONNECTED && c->m.proxy.upstream >= 0) {
-		upstream *u = &p->up[c->m.proxy.upstream];
+	pconn *pc = PC(w, c);
+	if (pc->state == P_CONNECTED && pc->upstream >= 0) {
+		upstream *u = &P(w)->up[pc->upstream];
 		if (u->live)
 			u->live--;
 		RL_STORE(&u->i32[RL_UI_live], (int32_t) u->live);
@@ -399,13 +387,13 @@ static void proxy_timer(rl_worker *w)
 		return;
 	uint64_t now = rl_now_ns();
 	uint64_t limit = (uint64_t) p->idle_ms * 1000000ull;
-	for (unsigned i = 0; i < w->conn_cap; i++) {
-		rl_conn *c = &w->conns[i];
+	for (unsigned i = 0; i < w->cx.cap; i++) {
+		rl_conn *c = &w->cx.conns[i];
 		if (!(c->flags & RL_C_LIVE) || (c->flags & RL_C_CLOSING))
 			continue;
-		if (now - c->m.proxy.last_active_ns >= limit) {
+		if (now - p->pc[i].last_active_ns >= limit) {
 			RL_ADD(&w->c.u64[RL_WU_idle_timeouts], 1);
-			rl_conn_close(w, c, 0);
+			rl_conn_close(&w->cx, c, 0);
 		}
 	}
 	rl_worker_timer(w, p->sweep_ms);

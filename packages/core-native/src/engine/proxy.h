@@ -3,6 +3,7 @@
 #ifndef RL_PROXY_H
 #define RL_PROXY_H
 
+#include "abi.h"
 #include "counters.h"
 #include "net.h"
 
@@ -10,12 +11,10 @@
 extern "C" {
 #endif
 
-enum rl_upstream_policy { RL_UP_ROUND_ROBIN = 0, RL_UP_LEAST_CONN = 1, RL_UP_RANDOM = 2 };
-
 typedef struct rl_proxy_config {
 	const rl_addr *upstreams;
 	unsigned n;
-	unsigned policy;            /* enum rl_upstream_policy */
+	unsigned policy;            /* enum rl_upstream_policy (abi.h) */
 	unsigned connect_timeout_ms;
 	unsigned idle_timeout_ms;   /* 0 = none */
 	unsigned backoff_base_ms;   /* first back-off after a failed dial */
@@ -23,8 +22,6 @@ typedef struct rl_proxy_config {
 	int32_t *ui32;              /* n * RL_U_I32_COUNT, or NULL */
 	uint64_t *uu64;             /* n * RL_U_U64_COUNT, or NULL */
 } rl_proxy_config;
-
-#define RL_PROXY_MAX_UPSTREAMS 64
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,14 @@
  * the slot when the close runs, and when that is in io-wq the close's CQE
  * is posted later by task work, possibly behind the CQE of an accept that
  * already took the slot. The id says which connection the close was for.
+ *
+ * A zero-copy send (and its notification) names the segment it sends, which
+ * needs more than 16 bits, instead of the generation:
+ *
+ *   [ RL_OP_SEND_ZC:8 ][ idx:24 ][ segment:31 ][ side:1 ]
+ *
+ * It needs no generation: it holds a reference on its connection until the
+ * notification, so the index cannot be reused before both CQEs arrive.
  */
 #ifndef RL_UD_H
 #define RL_UD_H
@@ -41,8 +49,8 @@ enum rl_op {
 	RL_OP_DROP,          /* quiet close (FIN) of a held slot; slot + conn id */
 	RL_OP_RECV,          /* multishot recv; aux = side */
 	RL_OP_SEND,          /* send; aux = side */
-	RL_OP_SEND_ZC,       /* send_zc_fixed; aux = buffer id << 1 | side (the
-	                      * notification CQE carries the same user_data) */
+	RL_OP_SEND_ZC,       /* send_zc (see rl_ud_zc; the notification CQE
+	                      * carries the same user_data) */
 	RL_OP_CANCEL,        /* cancel of a connection's requests; aux = side */
 	RL_OP_CLOSE,         /* close_direct; aux = side */
 	RL_OP_SHUTDOWN,      /* shutdown(SHUT_WR); aux = side */
@@ -51,9 +59,10 @@ enum rl_op {
 	RL_OP_LINK_TIMEOUT,  /* linked timeout of a connect */
 	RL_OP_TIMER,         /* engine timer tick */
 	RL_OP_WAKE,          /* msg_ring data message used as a doorbell */
-	RL_OP_SETSOCKOPT,
+	RL_OP_SETSOCKOPT,    /* a socket option (a dial's linked ones post a CQE only on failure) */
 	RL_OP_BIND,          /* IORING_OP_BIND of a client socket to a source address */
 	RL_OP_FILES_UPDATE,  /* a process fd moved into the fixed-file table */
+	RL_OP_LINGER,        /* SO_LINGER {1, 0} before the close of a reset socket */
 	RL_OP__COUNT
 };
 
@@ -78,6 +87,13 @@ static inline uint64_t rl_ud_slot_conn(unsigned op, uint32_t slot, uint32_t conn
 {
 	return ((uint64_t) (op & 0xff) << 56) | ((uint64_t) (slot & 0xffffff) << 32) | conn_id;
 }
+
+static inline uint64_t rl_ud_zc(uint32_t idx, uint32_t seg, unsigned side)
+{
+	return ((uint64_t) RL_OP_SEND_ZC << 56) | ((uint64_t) (idx & 0xffffff) << 32) |
+	       ((uint64_t) (seg & 0x7fffffff) << 1) | (uint64_t) (side & 1);
+}
+static inline uint32_t rl_ud_zc_seg(uint64_t ud) { return (uint32_t) (ud >> 1) & 0x7fffffff; }
 
 #define RL_IDX_MAX 0xffffffu
 
