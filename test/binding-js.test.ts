@@ -6,7 +6,9 @@
  */
 import test from 'ava';
 import { abi, clientLayout, layout, native, type NativeClientOptions, type NativeWorkerOptions } from '@ringleader/core-native';
+import { Worker } from 'node:worker_threads';
 import { echoOnce, randomPayload, waitFor } from './helpers.js';
+import { fixture } from './js-helpers.js';
 
 const { jsEvents, jsFields: F, acceptorEvents, acceptorFields: AF, acceptorWords, workerModes: modes } = abi;
 
@@ -139,4 +141,20 @@ test('binding: ring options are taken as the runtime passes them; a missing or m
   new native.WorkerRing(full, wi, wu).close();
   new native.ClientRing(client, ci, cu, () => {}).close();
   t.pass();
+});
+
+test('binding: a thread terminated while it constructs rings does not take the process down', async (t) => {
+  // reading an option of a thread being torn down fails; node-addon-api used
+  // to abort the process over the error it could not throw (found under load:
+  // a server's start timeout terminating its workers)
+  for (let i = 0; i < 40; i++) {
+    const w = new Worker(fixture('ring-loop.mjs'));
+    await new Promise((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 5 + (i % 7) * 3));
+    await w.terminate();
+  }
+  t.pass('the process lived through 40 terminations mid-constructor');
 });

@@ -51,7 +51,18 @@ inline void ThrowErrno(Napi::Env env, int err, const char *syscall) {
   napi_throw(env, e);
 }
 
-inline void ThrowType(Napi::Env env, const char *msg) { Napi::TypeError::New(env, msg).ThrowAsJavaScriptException(); }
+// A TypeError, made and thrown with plain Node-API calls: node-addon-api's
+// Error::New and ThrowAsJavaScriptException abort the process when a call
+// fails, and they do fail while a worker thread's environment is being torn
+// down (a ring constructed as its thread is terminated). Then there is no one
+// left to tell, and nothing is thrown.
+inline void ThrowType(Napi::Env env, const char *msg) {
+  napi_value text = nullptr, err = nullptr;
+  if (env.IsExceptionPending()) return;
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text) != napi_ok) return;
+  if (napi_create_type_error(env, nullptr, text, &err) != napi_ok) return;
+  napi_throw(env, err);
+}
 
 // Uncaught exception from a callback invoked by the loop: hand it to Node.
 inline void Rethrow(Napi::Env env) {
