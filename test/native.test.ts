@@ -13,7 +13,10 @@ const SRC = join(ROOT, 'test', 'native');
 const ENGINE = join(ROOT, 'packages', 'core-native', 'src', 'engine');
 const OUT = join(ROOT, 'build', 'native');
 const libs = execFileSync('pkg-config', ['--cflags', '--libs', 'liburing'], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
-const cFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.c')).map((f) => join(dir, f));
+const cFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.c'))
+    .map((f) => join(dir, f));
 // the engine's top-level sources and its protocol parsers (engine/proto)
 const engineSources = [...cFiles(ENGINE), ...cFiles(join(ENGINE, 'proto'))];
 
