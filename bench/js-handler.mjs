@@ -44,9 +44,7 @@ function options() {
       strict: true,
     });
     if (values.help) {
-      process.stdout.write(
-        'usage: node bench/js-handler.mjs [--suite echo,http] [--rounds 3] [--duration 5] [--warmup 1] [--connections 100] [--size 64] [--json]\n',
-      );
+      process.stdout.write('usage: node bench/js-handler.mjs [--suite echo,http] [--rounds 3] [--duration 5] [--warmup 1] [--connections 100] [--size 64] [--json]\n');
       process.exit(0);
     }
     const num = (k, min) => {

@@ -133,7 +133,10 @@ function machine() {
     cc: firstLine(tryRun('cc', ['--version'])),
     haproxy: firstLine(tryRun('haproxy', ['-v'])),
     nginx: firstLine(tryRun('nginx', ['-v'])),
-    loadavg: os.loadavg().map((v) => v.toFixed(2)).join(' '),
+    loadavg: os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' '),
   };
 }
 
@@ -159,10 +162,12 @@ function launch(cpu, cmd, args, { onLine } = {}) {
   p.stderr.on('data', (d) => {
     errText = (errText + d).slice(-4000);
   });
-  const exited = new Promise((r) => p.on('close', (code, signal) => {
-    children.delete(p);
-    r({ code, signal });
-  }));
+  const exited = new Promise((r) =>
+    p.on('close', (code, signal) => {
+      children.delete(p);
+      r({ code, signal });
+    }),
+  );
   return { p, exited, stderr: () => errText };
 }
 
@@ -443,7 +448,7 @@ async function suiteOpenLoop(round) {
 function proxyAvailable() {
   const r = spawnSync(process.execPath, [CLI, 'proxy', '--help'], { encoding: 'utf8', timeout: 20_000 });
   if (r.status === 0 && /Usage: ringleader proxy/.test(r.stdout)) return null;
-  const why = r.status === 0 ? 'printed the general help, not the proxy command\'s' : `exited ${r.status ?? r.signal}`;
+  const why = r.status === 0 ? "printed the general help, not the proxy command's" : `exited ${r.status ?? r.signal}`;
   return `\`ringleader proxy --help\` ${why}: the proxy command is not in this build yet`;
 }
 
@@ -592,8 +597,17 @@ const SUITE_INFO = {
   echo64: { title: 'echo, 64 B messages', metric: 'msgs/s', what: '100 connections, closed-loop ping-pong, every echo verified; server on one CPU, load (ringleader stress, 1 thread) on another' },
   echo16k: { title: 'echo, 16 KiB messages', metric: 'MiB/s', what: '32 connections, closed-loop ping-pong of 16 KiB messages, MiB/s echoed back' },
   churn: { title: 'accept churn', metric: 'conns/s', what: 'connect, 64 B echo, close; 32 concurrent clients spread over source addresses 127.0.0.1-127.0.0.16; server on one CPU' },
-  openloop: { title: 'open loop at 20k msgs/s', metric: 'us p99', what: '100 connections, 64 B, a fixed schedule of 20,000 msgs/s; latency from each message\'s scheduled time (lower is better)', lowerBetter: true },
-  proxy: { title: 'TCP proxy in front of the C epoll echo peer', metric: 'msgs/s', what: '100 connections, 64 B ping-pong through the proxy (one worker/thread/process each), upstream = bench/peers epoll-echo' },
+  openloop: {
+    title: 'open loop at 20k msgs/s',
+    metric: 'us p99',
+    what: "100 connections, 64 B, a fixed schedule of 20,000 msgs/s; latency from each message's scheduled time (lower is better)",
+    lowerBetter: true,
+  },
+  proxy: {
+    title: 'TCP proxy in front of the C epoll echo peer',
+    metric: 'msgs/s',
+    what: '100 connections, 64 B ping-pong through the proxy (one worker/thread/process each), upstream = bench/peers epoll-echo',
+  },
 };
 
 function suiteRows(suite, entries, labels) {
@@ -611,7 +625,16 @@ function suiteRows(suite, entries, labels) {
 async function suiteJs() {
   if (!existsSync(join(ROOT, 'bench', 'js-handler.mjs'))) return null;
   say('js: JS handler path (bench/js-handler.mjs)');
-  const args = [join(ROOT, 'bench', 'js-handler.mjs'), '--json', '--rounds', String(cfg.rounds), '--duration', String(Math.max(1, Math.round(cfg.duration))), '--warmup', String(Math.max(1, Math.round(cfg.warmup)))];
+  const args = [
+    join(ROOT, 'bench', 'js-handler.mjs'),
+    '--json',
+    '--rounds',
+    String(cfg.rounds),
+    '--duration',
+    String(Math.max(1, Math.round(cfg.duration))),
+    '--warmup',
+    String(Math.max(1, Math.round(cfg.warmup))),
+  ];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30 * 60_000, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = (r.stdout ?? '').trim().split('\n').pop();
   try {
@@ -638,22 +661,32 @@ function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
   md.push('');
   md.push('## Machine');
   md.push('');
-  md.push(table(['what', 'value'], [
-    ['CPU', `${m.cpu} (${m.cpus} available)`],
-    ['memory', `${m.memGiB} GiB`],
-    ['kernel', m.kernel],
-    ['OS', m.os],
-    ['node', m.node],
-    ['liburing', m.liburing],
-    ['C compiler', m.cc],
-    ['HAProxy', m.haproxy],
-    ['nginx', m.nginx],
-    ['load average at start', m.loadavg],
-  ]));
+  md.push(
+    table(
+      ['what', 'value'],
+      [
+        ['CPU', `${m.cpu} (${m.cpus} available)`],
+        ['memory', `${m.memGiB} GiB`],
+        ['kernel', m.kernel],
+        ['OS', m.os],
+        ['node', m.node],
+        ['liburing', m.liburing],
+        ['C compiler', m.cc],
+        ['HAProxy', m.haproxy],
+        ['nginx', m.nginx],
+        ['load average at start', m.loadavg],
+      ],
+    ),
+  );
   md.push('');
   md.push('## Targets');
   md.push('');
-  md.push(table(['target', 'measured', 'wanted', 'status'], targets.map((t) => [t.name, t.shown, t.want, t.status])));
+  md.push(
+    table(
+      ['target', 'measured', 'wanted', 'status'],
+      targets.map((t) => [t.name, t.shown, t.want, t.status]),
+    ),
+  );
   md.push('');
   const svgs = [];
   for (const suite of ['echo64', 'echo16k', 'churn', 'openloop', 'proxy']) {
@@ -674,11 +707,18 @@ function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
       md.push(table(['server', `median ${info.metric}`, 'rounds', info.lowerBetter ? 'its p99 / ringleader p99' : 'ringleader / it'], suiteRows(suite, ordered, labels)));
       md.push('');
       if (suite === 'openloop') {
-        md.push(table(['server', 'median p50 us', 'median achieved msgs/s'], ordered.map((e) => [labels[e].label, human(med(suite, e, 'p50')), human(med(suite, e, 'achieved'))])));
+        md.push(
+          table(
+            ['server', 'median p50 us', 'median achieved msgs/s'],
+            ordered.map((e) => [labels[e].label, human(med(suite, e, 'p50')), human(med(suite, e, 'achieved'))]),
+          ),
+        );
         md.push('');
       }
       if (suite === 'churn' && med('churn', 'ringleader', 'handoffP50') !== null) {
-        md.push(`ringleader hand-off latency (accept CQE to worker ring, from \`ringleader echo --json\`): p50 ${human(med('churn', 'ringleader', 'handoffP50'))} us, p99 ${human(med('churn', 'ringleader', 'handoffP99'))} us (medians over rounds).`);
+        md.push(
+          `ringleader hand-off latency (accept CQE to worker ring, from \`ringleader echo --json\`): p50 ${human(med('churn', 'ringleader', 'handoffP50'))} us, p99 ${human(med('churn', 'ringleader', 'handoffP99'))} us (medians over rounds).`,
+        );
         md.push('');
       }
       const file = `${stamp}-${suite}.svg`;
@@ -687,7 +727,15 @@ function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
         const r = e === 'ringleader' ? null : info.lowerBetter ? ratio(v, med(suite, 'ringleader')) : ratio(med(suite, 'ringleader'), v);
         return { label: labels[e].label, value: v, highlight: labels[e].highlight, note: v === null ? 'failed' : r === null ? '' : `(ringleader ${fmtRatio(r)})` };
       });
-      writeFileSync(join(opts.out, file), barChart({ title: `${info.title}: ${info.metric}`, subtitle: `${opts.quick ? 'quick run, ' : ''}median of ${cfg.rounds} round(s), ${day}${info.lowerBetter ? ', lower is better' : ''}`, unit: info.metric, bars }));
+      writeFileSync(
+        join(opts.out, file),
+        barChart({
+          title: `${info.title}: ${info.metric}`,
+          subtitle: `${opts.quick ? 'quick run, ' : ''}median of ${cfg.rounds} round(s), ${day}${info.lowerBetter ? ', lower is better' : ''}`,
+          unit: info.metric,
+          bars,
+        }),
+      );
       svgs.push(file);
       md.push(`![${info.title}](${file})`);
       md.push('');
@@ -697,7 +745,12 @@ function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
       md.push('');
       md.push('Both drive the same server process in turn (100 connections, 64 B, 1 thread on the load CPU).');
       md.push('');
-      md.push(table(['server', 'stress msgs/s', 'loadgen msgs/s', 'stress / loadgen', 'within 10%'], agreement.map((a) => [a.label, human(a.stress), human(a.loadgen), fmtRatio(a.ratio), a.agree])));
+      md.push(
+        table(
+          ['server', 'stress msgs/s', 'loadgen msgs/s', 'stress / loadgen', 'within 10%'],
+          agreement.map((a) => [a.label, human(a.stress), human(a.loadgen), fmtRatio(a.ratio), a.agree]),
+        ),
+      );
       md.push('');
     }
   }
@@ -707,7 +760,12 @@ function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
     md.push('`bench/js-handler.mjs`: every server pinned to one CPU (ringleader with one worker), load on the other; echo driven by bench/peers/loadgen (100 connections, 64 B), HTTP by wrk -c 100.');
     md.push('');
     for (const suite of Object.values(js.suites)) {
-      md.push(table(['server', `median ${suite.unit}`, 'rounds'], Object.entries(suite.median).map(([k, v]) => [k, v === null ? 'failed' : human(v), (suite.samples[k] ?? []).map((x) => human(x)).join(' / ')])));
+      md.push(
+        table(
+          ['server', `median ${suite.unit}`, 'rounds'],
+          Object.entries(suite.median).map(([k, v]) => [k, v === null ? 'failed' : human(v), (suite.samples[k] ?? []).map((x) => human(x)).join(' / ')]),
+        ),
+      );
       md.push('');
     }
   } else if (notes.js) {
@@ -774,10 +832,18 @@ async function main() {
       agreement.push({ label: SERVERS[e].label, stress: s, loadgen: l, ratio: r, agree: r === null ? 'n/a' : Math.abs(r - 1) <= 0.1 ? 'yes' : 'no' });
     }
     const all = agreement.filter((a) => a.ratio !== null);
-    targets.push({ name: 'load drivers agree within 10% (stress vs loadgen, echo 64 B)', shown: `${all.filter((a) => a.agree === 'yes').length} of ${all.length} servers`, want: 'all', status: all.length && all.every((a) => a.agree === 'yes') ? 'met' : all.length ? 'NOT met' : 'not measured' });
+    targets.push({
+      name: 'load drivers agree within 10% (stress vs loadgen, echo 64 B)',
+      shown: `${all.filter((a) => a.agree === 'yes').length} of ${all.length} servers`,
+      want: 'all',
+      status: all.length && all.every((a) => a.agree === 'yes') ? 'met' : all.length ? 'NOT met' : 'not measured',
+    });
   }
   if (js?.suites) {
-    for (const [name, label] of [['echo', 'JS echo handler / Node net (64 B msgs/s)'], ['http', 'examples/http-hello / node:http (wrk req/s)']]) {
+    for (const [name, label] of [
+      ['echo', 'JS echo handler / Node net (64 B msgs/s)'],
+      ['http', 'examples/http-hello / node:http (wrk req/s)'],
+    ]) {
       const t = js.suites[name]?.target;
       if (t) targets.push(target(`issue 6 ${label}`, t.measured, '>=', t.ratio));
     }

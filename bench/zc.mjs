@@ -13,9 +13,32 @@ const sizes = (process.argv[2] ?? '4096,16384,65536').split(',').map(Number);
 const rounds = Number(process.argv[3] ?? 3);
 
 async function serve(zc) {
-  const p = spawn('taskset', ['-c', '0', process.execPath, `${root}packages/cli/dist/cli.js`, 'echo', '--port', '0', '--workers', '1', '--json', '--interval', '100s', '--buffer-size', '65536', '--buffers', '512', '--zc-threshold', String(zc)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const p = spawn(
+    'taskset',
+    [
+      '-c',
+      '0',
+      process.execPath,
+      `${root}packages/cli/dist/cli.js`,
+      'echo',
+      '--port',
+      '0',
+      '--workers',
+      '1',
+      '--json',
+      '--interval',
+      '100s',
+      '--buffer-size',
+      '65536',
+      '--buffers',
+      '512',
+      '--zc-threshold',
+      String(zc),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const port = await new Promise((resolve) => {
     let out = '';
     p.stdout.on('data', (d) => {

@@ -72,7 +72,10 @@ test.serial('burst: 5,000 connections, worker tables of 16, acceptor table of 64
     const st = server.stats();
     t.is(st.total.accepted, N);
     t.true(st.acceptor.handoffEnfile > 0, 'worker tables filled (-ENFILE) and the hand-offs were retried');
-    t.true(st.workers.every((w) => w.saturations > 0), 'each worker saturated at least once');
+    t.true(
+      st.workers.every((w) => w.saturations > 0),
+      'each worker saturated at least once',
+    );
     t.true(pauses > 0 && resumes > 0, `pauses ${pauses}, resumes ${resumes}`);
     t.is(st.pauses, pauses);
     t.is(st.acceptor.tableUsed, 0);
@@ -169,7 +172,10 @@ test.serial('worker failure under load: only its connections end, a replacement 
     // 20 long-lived connections, 10 per worker
     const socks: net.Socket[] = [];
     for (let i = 1; i <= 20; i++) socks.push(await openHeld(port, server, i));
-    t.deepEqual(server.stats().workers.map((w) => w.live), [10, 10]);
+    t.deepEqual(
+      server.stats().workers.map((w) => w.live),
+      [10, 10],
+    );
     const closed = new Set<number>();
     socks.forEach((s, i) => s.on('close', () => closed.add(i)));
     // load keeps coming while worker 1 dies
@@ -221,7 +227,10 @@ test.serial('overflow reject: beyond maxConnections new connections are reset an
     const socks: net.Socket[] = [];
     for (let i = 1; i <= 10; i++) socks.push(await openHeld(port, server, i));
     const extra = await Promise.all(Array.from({ length: 5 }, (_, i) => holdingClient(port, 100 + i, 0, 5000)));
-    t.true(extra.every((o) => o.reset && !o.echoed), JSON.stringify(extra));
+    t.true(
+      extra.every((o) => o.reset && !o.echoed),
+      JSON.stringify(extra),
+    );
     t.is(server.stats().rejected, 5);
     t.is(server.stats().total.live, 10);
     // below the limit again: served
@@ -251,7 +260,10 @@ test.serial('maxConnections with overflow pause: extra connections wait, then ar
     t.true(server.stats().paused);
     for (const s of socks) s.destroy();
     const outcomes = await Promise.all(waiting);
-    t.true(outcomes.every((o) => o.echoed && !o.reset), JSON.stringify(outcomes));
+    t.true(
+      outcomes.every((o) => o.echoed && !o.reset),
+      JSON.stringify(outcomes),
+    );
     t.true(pauses > 0);
     t.is(server.stats().rejected, 0);
     t.true(await waitFor(() => !server.stats().paused, 2000), 'resumed');
@@ -266,7 +278,10 @@ test.serial('maxConnectionsPerWorker caps each worker', async (t) => {
   try {
     const socks: net.Socket[] = [];
     for (let i = 1; i <= 6; i++) socks.push(await openHeld(port, server, i));
-    t.deepEqual(server.stats().workers.map((w) => w.live), [3, 3]);
+    t.deepEqual(
+      server.stats().workers.map((w) => w.live),
+      [3, 3],
+    );
     const waiting = holdingClient(port, 7, 0, 5000);
     await sleep(200);
     t.is(server.stats().total.live, 6);
@@ -332,7 +347,10 @@ test.serial('with RLIMIT_NOFILE lowered to 64, a server in a child process still
     const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => holdingClient(port, i, 50, 20000)));
     t.is(outcomes.filter((o) => o.echoed).length, 200, err);
     await sleep(300);
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const last = lines[lines.length - 1];
     t.is(last.workers[0].accepted, 200);
   } finally {
@@ -363,13 +381,22 @@ test.serial('CLI: --max-connections and --worker-table-size show pause, resume a
     await sleep(400);
     child.kill('SIGINT');
     await new Promise((r) => child.on('close', r));
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const events = lines.flatMap((l) => l.events ?? []);
     // 2 workers x 2 slots hold 4; the 5th hand-off fills a table (-ENFILE)
-    t.true(events.some((e: string) => e.startsWith('pause:')), JSON.stringify(events));
+    t.true(
+      events.some((e: string) => e.startsWith('pause:')),
+      JSON.stringify(events),
+    );
     t.true(events.includes('resume'), JSON.stringify(events));
     t.true(lines.some((l) => l.paused === true && l.live === 4));
-    t.true(lines.some((l) => Array.isArray(l.workers) && l.workers.some((w: { saturated: boolean }) => w.saturated)), 'a saturated worker shows');
+    t.true(
+      lines.some((l) => Array.isArray(l.workers) && l.workers.some((w: { saturated: boolean }) => w.saturated)),
+      'a saturated worker shows',
+    );
     const closed = lines[lines.length - 1];
     t.is(closed.event, 'closed');
     t.is(closed.total.accepted, 7, 'all seven served in the end');

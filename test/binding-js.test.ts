@@ -63,11 +63,7 @@ for (const copyBuffers of [false, true]) {
       const port = acceptor.listen('127.0.0.1', 0, 128, 0);
       const payloads = Array.from({ length: 24 }, (_, i) => randomPayload(1, i < 4 ? 200_000 : 20_000));
       const results = await Promise.all(payloads.map((p) => echoOnce(port, p)));
-      t.deepEqual(
-        results.filter((r) => r.received !== r.sent || !r.cleanClose).slice(0, 2),
-        [],
-        'every payload echoed, every connection closed cleanly',
-      );
+      t.deepEqual(results.filter((r) => r.received !== r.sent || !r.cleanClose).slice(0, 2), [], 'every payload echoed, every connection closed cleanly');
       t.true(await waitFor(() => seen.close === payloads.length, 3000));
       t.is(seen.connect, payloads.length);
       t.is(seen.end, payloads.length);

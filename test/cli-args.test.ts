@@ -1,16 +1,6 @@
 /** The CLI's value parsers (durations, sizes, counts, lists): pure functions, no kernel needed. */
 import test from 'ava';
-import {
-  formatDuration,
-  formatSize,
-  parseCount,
-  parseDuration,
-  parseInteger,
-  parseSize,
-  parseSizeRange,
-  parseWeights,
-  parseWholeCount,
-} from 'ringleader/args';
+import { formatDuration, formatSize, parseCount, parseDuration, parseInteger, parseSize, parseSizeRange, parseWeights, parseWholeCount } from 'ringleader/args';
 
 test('durations: units, a bare number is seconds, fractions round to ms', (t) => {
   t.is(parseDuration('1500ms'), 1500);

@@ -73,7 +73,10 @@ test.serial('values that cannot work exit 2 with one line naming the flag', asyn
     [['proxy', '--listen', 'nohost.invalid:0', '-u', '127.0.0.1:1', '--workers', '1'], /^ringleader: --listen must be a host name that resolves/],
     [['serve', 'examples/resp-ping/handler.js', '--listen', 'nowhere'], /^ringleader: --listen must be HOST:PORT/],
     [['echo', '--listen', ':0', '--port', '1'], /--listen replaces --host and --port/],
-    [['echo', '--workers', '64', '--buffers', '32768', '--buffer-size', '1MiB'], /^ringleader: --buffers must be small enough that 64 worker\(s\) x --buffers x --buffer-size fits in the .* of memory available/],
+    [
+      ['echo', '--workers', '64', '--buffers', '32768', '--buffer-size', '1MiB'],
+      /^ringleader: --buffers must be small enough that 64 worker\(s\) x --buffers x --buffer-size fits in the .* of memory available/,
+    ],
     [['echo', '--weights', '3,0'], /--weights .*positive numbers/],
     [['echo', '--weights', '3,1', '--placement', 'p2c'], /--weights needs --placement weighted/],
     [['echo', '--weights', '3,1', '--workers', '3'], /--weights must be an array with one weight per worker \(3\)/],
@@ -100,7 +103,12 @@ test.serial('echo: --listen, --weights 3,1 (two workers, weighted), --buffer sti
     const conns = [];
     for (let i = 0; i < 4; i++) conns.push(await connect(listening.port));
     const accepted = () => {
-      const last = s.io.out.trim().split('\n').map((l) => JSON.parse(l) as { workers?: { accepted: number }[] }).filter((r) => Array.isArray(r.workers)).at(-1);
+      const last = s.io.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { workers?: { accepted: number }[] })
+        .filter((r) => Array.isArray(r.workers))
+        .at(-1);
       return last?.workers?.map((w) => w.accepted) ?? [];
     };
     t.true(await waitFor(() => accepted().reduce((a, n) => a + n, 0) === 4, 5000), JSON.stringify(accepted()));

@@ -33,7 +33,10 @@ test('distribution: every worker serves, per-worker accepted counts sum to the t
     t.true(await waitFor(() => server.stats().total.closed === N, 5000));
     const st = server.stats();
     for (const w of st.workers) t.true(w.accepted > 0, `worker ${w.index} served nothing`);
-    t.is(st.workers.reduce((a, w) => a + w.accepted, 0), st.total.accepted);
+    t.is(
+      st.workers.reduce((a, w) => a + w.accepted, 0),
+      st.total.accepted,
+    );
     t.is(st.total.accepted, N);
     t.is(st.acceptor.accepted, N);
     t.is(st.acceptor.handoffs, N);

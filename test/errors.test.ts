@@ -36,7 +36,7 @@ test('options: wrong types are TypeErrors, bad values RangeErrors, naming the op
     [{ policy: 'random' }, RangeError, /"policy"/],
     [{ overflow: 'drop' }, RangeError, /"overflow"/],
     [{ bufferCount: 1000 }, RangeError, /"bufferCount"/],
-    [{ weights: [1] , workers: 2 }, RangeError, /"weights"/],
+    [{ weights: [1], workers: 2 }, RangeError, /"weights"/],
     [{ hots: 'x' }, RangeError, /"hots"/],
   ];
   for (const [opts, Ctor, re] of cases) {
@@ -74,7 +74,13 @@ test('listen twice is refused', async (t) => {
 });
 
 test('CLI: bad options exit 2 with one line and no stack trace', async (t) => {
-  for (const args of [['echo', '--port', '70000'], ['echo', '--workers', '0'], ['echo', '--policy', 'random'], ['echo', '--overflow', 'x'], ['echo', '--bogus']]) {
+  for (const args of [
+    ['echo', '--port', '70000'],
+    ['echo', '--workers', '0'],
+    ['echo', '--policy', 'random'],
+    ['echo', '--overflow', 'x'],
+    ['echo', '--bogus'],
+  ]) {
     const r = await runCli(args);
     t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     t.regex(r.stderr, /^ringleader: /);
@@ -110,7 +116,17 @@ test('doctor on this machine: ready, with every check named', async (t) => {
   const rep = JSON.parse(r.stdout) as { ready: boolean; checks: { name: string; ok: boolean }[] };
   t.true(rep.ready);
   const names = rep.checks.map((c) => c.name);
-  for (const want of ['kernel', 'kernel.io_uring_disabled', 'opcode MSG_RING', 'opcode ACCEPT', 'msg_ring fd passing', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'net.core.somaxconn', 'liburing (built against)']) {
+  for (const want of [
+    'kernel',
+    'kernel.io_uring_disabled',
+    'opcode MSG_RING',
+    'opcode ACCEPT',
+    'msg_ring fd passing',
+    'RLIMIT_NOFILE',
+    'RLIMIT_MEMLOCK',
+    'net.core.somaxconn',
+    'liburing (built against)',
+  ]) {
     t.true(names.includes(want), `doctor reports ${want}`);
   }
   const human = await runCli(['doctor']);

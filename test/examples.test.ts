@@ -50,12 +50,7 @@ test('http-hello: keep-alive, pipelining, HEAD, bodies split across packets', as
   await withServer('http-hello/handler.js', async (port) => {
     const req = (m: string, extra = '') => `${m} /x HTTP/1.1\r\nHost: a\r\n${extra}\r\n`;
     // three pipelined in one write, then a POST whose head and body arrive in pieces, then close
-    const chunks = [
-      req('GET') + req('GET', 'Accept: */*\r\n') + req('HEAD'),
-      'POST /form HTTP/1.1\r\nHost: a\r\nContent-Le',
-      'ngth: 11\r\n\r\nhello',
-      ' world' + req('GET', 'Connection: close\r\n'),
-    ];
+    const chunks = [req('GET') + req('GET', 'Accept: */*\r\n') + req('HEAD'), 'POST /form HTTP/1.1\r\nHost: a\r\nContent-Le', 'ngth: 11\r\n\r\nhello', ' world' + req('GET', 'Connection: close\r\n')];
     const r = await exchange(port, chunks);
     t.is(r.text.split('HTTP/1.1 200 OK').length - 1, 5, r.text);
     t.true(r.ended, 'closed after "Connection: close"');

@@ -41,7 +41,10 @@ test('lifecycle: onConnection → onData* → onEnd → onClose on every connect
           return done;
         }),
       );
-      t.true(results.every((r) => r.ended && !r.error && !r.timedOut), 'every client saw a clean FIN');
+      t.true(
+        results.every((r) => r.ended && !r.error && !r.timedOut),
+        'every client saw a clean FIN',
+      );
       t.true(await reports.until((m) => m.filter((x) => 'seq' in x).length === N, 5000), 'every connection reported its close');
       const closes = reports.messages.filter((x) => 'seq' in x);
       for (const c of closes) {
@@ -102,7 +105,7 @@ test('JS echo handler: 60 connections, 1 B to 256 KiB, byte-exact, clean close',
   });
 });
 
-test('churn with half-close: 800 connect/ping/close cycles, no connection is cut by another one\'s shutdown', async (t) => {
+test("churn with half-close: 800 connect/ping/close cycles, no connection is cut by another one's shutdown", async (t) => {
   // regression: a shutdown(SHUT_WR) runs in io-wq and looks its fixed slot up
   // late; closing the slot before it ran let it hit the next connection given
   // that slot (seen as EPIPE and a FIN on a brand-new connection)
@@ -403,7 +406,11 @@ test('broken handler modules: listen() rejects with the module error, createServ
     if (code) t.is((err as Error & { code?: string }).code, code, file);
     t.false(server.listening);
   }
-  t.throws(() => createServer({ handler: './no/such/handler.js' }), { instanceOf: RangeError, code: 'ERR_MODULE_NOT_FOUND', message: /^option "handler": no handler module at .*no\/such\/handler\.js/ });
+  t.throws(() => createServer({ handler: './no/such/handler.js' }), {
+    instanceOf: RangeError,
+    code: 'ERR_MODULE_NOT_FOUND',
+    message: /^option "handler": no handler module at .*no\/such\/handler\.js/,
+  });
   t.throws(() => createServer({ handler: new URL('https://example.invalid/h.js') }), { instanceOf: RangeError, message: /option "handler"/ });
   t.throws(() => createServer({ handler: 42 as never }), { instanceOf: TypeError, message: /option "handler"/ });
 });

@@ -85,7 +85,14 @@ test('close forces what outlives the timeout, and says so', async (t) => {
   const server = createServer({ workers: 2, port: 0 });
   const { port } = await server.listen();
   const socks = await Promise.all(
-    Array.from({ length: 6 }, () => new Promise<net.Socket>((r) => { const s = net.connect(port, '127.0.0.1', () => r(s)); s.on('error', () => {}); })),
+    Array.from(
+      { length: 6 },
+      () =>
+        new Promise<net.Socket>((r) => {
+          const s = net.connect(port, '127.0.0.1', () => r(s));
+          s.on('error', () => {});
+        }),
+    ),
   );
   t.true(await waitFor(() => server.stats().total.live === 6, 2000));
   let ended = 0;

@@ -159,12 +159,21 @@ test.serial('100 concurrent connections, 1 B to 8 MiB each way, byte-exact', asy
     const bad = res.filter((r) => !r.ok);
     t.deepEqual(bad.slice(0, 3), [], `${bad.length} failed`);
     t.is(up.results.length, N);
-    t.true(up.results.every((r) => r.ok), JSON.stringify(up.results.filter((r) => !r.ok).slice(0, 3)));
+    t.true(
+      up.results.every((r) => r.ok),
+      JSON.stringify(up.results.filter((r) => !r.ok).slice(0, 3)),
+    );
     const st = proxy.stats();
     const c2u = st.workers.reduce((a, w) => a + (w.proxy?.c2uBytes ?? 0), 0);
     const u2c = st.workers.reduce((a, w) => a + (w.proxy?.u2cBytes ?? 0), 0);
-    t.is(c2u, sizes.reduce((a, [x]) => a + x + 16, 0));
-    t.is(u2c, sizes.reduce((a, [, y]) => a + y, 0));
+    t.is(
+      c2u,
+      sizes.reduce((a, [x]) => a + x + 16, 0),
+    );
+    t.is(
+      u2c,
+      sizes.reduce((a, [, y]) => a + y, 0),
+    );
     t.is(st.upstreams![0].connected, N);
     t.true(st.zeroCopy.sends > 0, 'large sends used send_zc');
     t.is(st.zeroCopy.copied, st.zeroCopy.sends, 'loopback: every zero-copy send was copied');
@@ -263,9 +272,15 @@ test.serial('failover: a refusing upstream is skipped; all down closes the clien
   proxy.on('warning', (w: Error) => warnings.push(w.message));
   const { port } = await proxy.listen();
   try {
-    t.true(warnings.some((w) => w.includes(`${deadPort}`) && w.includes('ECONNREFUSED')), 'unreachable upstream warned at start');
+    t.true(
+      warnings.some((w) => w.includes(`${deadPort}`) && w.includes('ECONNREFUSED')),
+      'unreachable upstream warned at start',
+    );
     const r = await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(port, 1000, 1000, i)));
-    t.true(r.every((x) => x.ok), JSON.stringify(r));
+    t.true(
+      r.every((x) => x.ok),
+      JSON.stringify(r),
+    );
     let st = proxy.stats();
     t.true(st.upstreams![0].refused > 0, 'the dead upstream refused');
     t.is(st.upstreams![1].connected, 10);
@@ -309,10 +324,7 @@ test.serial('failover: a refusing upstream is skipped; all down closes the clien
 
 test.serial('connect timeout fires at the configured time against an upstream that never answers', async (t) => {
   // a listener that never accepts, with its backlog full: further SYNs are dropped
-  const py = spawn('python3', [
-    '-c',
-    'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)',
-  ]);
+  const py = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
   const upPort = await new Promise<number>((resolve) => py.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
   const fillers: net.Socket[] = [];
   try {

@@ -35,7 +35,7 @@ function setup(policy: Policy, n: number, opts: { weights?: number[]; capacity?:
 /** a seeded PRNG, so p2c runs are repeatable */
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
-  return () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 test('round-robin rotates and skips shards without room', (t) => {
@@ -54,7 +54,10 @@ test('least-connections: long-lived arrivals one at a time stay within one', (t)
     t.true(Math.max(...lives) - Math.min(...lives) <= 1, `after ${i + 1}: ${lives}`);
   }
   // four close on shard 1 (26 -> 22, the others hold 25): it gets the next three
-  t.deepEqual(sims.map((x) => x.live), [26, 25, 25, 25]);
+  t.deepEqual(
+    sims.map((x) => x.live),
+    [26, 25, 25, 25],
+  );
   sims[0].live -= 4;
   t.deepEqual(place(3), [1, 1, 1]);
 });

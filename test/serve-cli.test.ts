@@ -36,7 +36,11 @@ test('CLI: serve <module> serves the handler, reports JSON lines, drains on SIGT
     p.kill('SIGTERM');
     const code = await new Promise<number | null>((r2) => p.on('exit', (c) => r2(c)));
     t.is(code, 0, err);
-    const closed = out.trim().split('\n').map((l) => JSON.parse(l)).find((j) => j.event === 'closed');
+    const closed = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((j) => j.event === 'closed');
     t.truthy(closed, out);
     t.is(closed.total.accepted, 1);
     t.is(closed.total.handlerErrors, 0);

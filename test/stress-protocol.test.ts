@@ -33,16 +33,32 @@ function fails(t: import('ava').ExecutionContext, o: ProtocolOptions, type: type
 
 test('URL targets: scheme, default ports, path and query, IPv6, Host field', (t) => {
   t.deepEqual(parseUrlTarget('targets', 'http://127.0.0.1:8080/a/b?x=1&y=2#frag'), {
-    scheme: 'http', host: '127.0.0.1', port: 8080, path: '/a/b?x=1&y=2', hostHeader: '127.0.0.1:8080',
+    scheme: 'http',
+    host: '127.0.0.1',
+    port: 8080,
+    path: '/a/b?x=1&y=2',
+    hostHeader: '127.0.0.1:8080',
   });
   t.deepEqual(parseUrlTarget('targets', 'http://example.com'), {
-    scheme: 'http', host: 'example.com', port: 80, path: '/', hostHeader: 'example.com',
+    scheme: 'http',
+    host: 'example.com',
+    port: 80,
+    path: '/',
+    hostHeader: 'example.com',
   });
   t.deepEqual(parseUrlTarget('targets', 'http://[::1]:9000/x'), {
-    scheme: 'http', host: '::1', port: 9000, path: '/x', hostHeader: '[::1]:9000',
+    scheme: 'http',
+    host: '::1',
+    port: 9000,
+    path: '/x',
+    hostHeader: '[::1]:9000',
   });
   t.deepEqual(parseUrlTarget('targets', 'redis://127.0.0.1'), {
-    scheme: 'redis', host: '127.0.0.1', port: 6379, path: '/', hostHeader: '127.0.0.1',
+    scheme: 'redis',
+    host: '127.0.0.1',
+    port: 6379,
+    path: '/',
+    hostHeader: '127.0.0.1',
   });
   t.is(parseUrlTarget('targets', 'redis://localhost:6380/').port, 6380);
 });
@@ -71,11 +87,23 @@ test('URL targets: malformed URLs and unknown schemes name the option', (t) => {
 test('HTTP: a URL implies the mode; several URLs spread; HOST:PORT with mode http asks for /', (t) => {
   const r = resolveProtocol({ targets: 'http://127.0.0.1:8080/a,http://127.0.0.1:8081/b' });
   t.is(r?.mode, 'http');
-  t.deepEqual(r?.targets.map((x) => [x.port, x.path]), [[8080, '/a'], [8081, '/b']]);
+  t.deepEqual(
+    r?.targets.map((x) => [x.port, x.path]),
+    [
+      [8080, '/a'],
+      [8081, '/b'],
+    ],
+  );
   if (r?.mode !== 'http') return;
   t.deepEqual(r.http, { method: 'GET', head: false, headers: [], body: null, expectStatus: [[200, 299]] });
   const h = resolveProtocol({ targets: ['127.0.0.1:8080', '[::1]:8081'], mode: 'http', method: 'HEAD' });
-  t.deepEqual(h?.targets.map((x) => [x.host, x.path, x.hostHeader]), [['127.0.0.1', '/', '127.0.0.1:8080'], ['::1', '/', '[::1]:8081']]);
+  t.deepEqual(
+    h?.targets.map((x) => [x.host, x.path, x.hostHeader]),
+    [
+      ['127.0.0.1', '/', '127.0.0.1:8080'],
+      ['::1', '/', '[::1]:8081'],
+    ],
+  );
   t.true(h?.mode === 'http' && h.http.head);
   // an HTTP option alone makes a HOST:PORT run an HTTP run
   t.is(resolveProtocol({ targets: '127.0.0.1:8080', headers: 'Accept: */*' })?.mode, 'http');
@@ -90,7 +118,12 @@ test('HTTP: headers, method and body', (t) => {
   });
   t.true(r?.mode === 'http');
   if (r?.mode !== 'http') return;
-  t.deepEqual(r.http.headers, [['Accept', '*/*'], ['X-Token', 'abc'], ['X-Empty', ''], ['X-Utf8', 'café']]);
+  t.deepEqual(r.http.headers, [
+    ['Accept', '*/*'],
+    ['X-Token', 'abc'],
+    ['X-Empty', ''],
+    ['X-Utf8', 'café'],
+  ]);
   t.is(r.http.method, 'POST');
   t.is(r.http.body?.toString(), '{"a": "\\n"}'); // a body is sent as given: no escapes
   const file = join(dir, 'body.bin');
@@ -115,7 +148,11 @@ test('HTTP: bad header syntax, method or body is an error naming the option', (t
 test('HTTP: --expect-status classes, codes, ranges and lists', (t) => {
   t.deepEqual(parseExpectStatus('expectStatus', undefined), [[200, 299]]);
   const r = parseExpectStatus('expectStatus', '2xx, 301,404-410');
-  t.deepEqual(r, [[200, 299], [301, 301], [404, 410]]);
+  t.deepEqual(r, [
+    [200, 299],
+    [301, 301],
+    [404, 410],
+  ]);
   t.true(statusExpected(r, 204));
   t.true(statusExpected(r, 301));
   t.true(statusExpected(r, 410));
@@ -131,7 +168,10 @@ test('Redis: a redis:// target with redis-benchmark tests', (t) => {
   const r = resolveProtocol({ targets: 'redis://127.0.0.1:6379', tests: 'ping,SET,get,lrange' });
   t.is(r?.mode, 'redis');
   if (r?.mode !== 'redis') return;
-  t.deepEqual(r.redis.commands.map((c) => c.name), ['ping_inline', 'ping_mbulk', 'set', 'get', 'lrange_100', 'lrange_300', 'lrange_500', 'lrange_600']);
+  t.deepEqual(
+    r.redis.commands.map((c) => c.name),
+    ['ping_inline', 'ping_mbulk', 'set', 'get', 'lrange_100', 'lrange_300', 'lrange_500', 'lrange_600'],
+  );
   t.is(r.redis.commands[0].inline?.toString(), 'PING\r\n');
   t.deepEqual(r.redis.commands[2].args?.map(String), ['SET', 'key:__rand_int__', '__data__']);
   t.deepEqual(r.redis.commands[2].expect, ['simple']);
@@ -159,7 +199,13 @@ test('Redis: command templates split like redis-cli, placeholders checked', (t) 
   const r = resolveProtocol({ targets: 'redis://127.0.0.1', command: ['set k:__rand_int__ __data__', 'GET k:__rand__'], keyspace: 100000, dataSize: 64 });
   t.true(r?.mode === 'redis');
   if (r?.mode !== 'redis') return;
-  t.deepEqual(r.redis.commands.map((c) => [c.name, c.expect, c.word]), [['SET', null, null], ['GET', null, null]]);
+  t.deepEqual(
+    r.redis.commands.map((c) => [c.name, c.expect, c.word]),
+    [
+      ['SET', null, null],
+      ['GET', null, null],
+    ],
+  );
   t.is(r.redis.keyspace, 100000);
   t.is(r.redis.dataSize, 64);
   fails(t, { targets: 'redis://127.0.0.1', command: 'SET key:__rnd__ x' }, RangeError, /"command"/, /__rnd__/);
@@ -208,15 +254,9 @@ test('custom: framing by bytes, delimiter, length prefix, or the expected respon
   };
   t.deepEqual(framing({ expectBytes: 64 }), [{ kind: 'bytes', bytes: 64 }, null]);
   t.deepEqual(framing({ expect: '+PONG\\r\\n' }), [{ kind: 'bytes', bytes: 7 }, Buffer.from('+PONG\r\n')]);
-  t.deepEqual(framing({ expectDelimiter: 'hex:0d0a0d0a', maxFrame: 4096 }), [
-    { kind: 'delimiter', delimiter: Buffer.from('\r\n\r\n'), maxFrame: 4096 }, null,
-  ]);
-  t.deepEqual(framing({ lengthPrefix: 'u16le', lengthIncludesPrefix: true }), [
-    { kind: 'prefix', prefix: 'u16le', inclusive: true, maxFrame: 16 << 20 }, null,
-  ]);
-  t.deepEqual(framing({ lengthPrefix: 'u32be', expect: 'hex:00000002 6f6b' }), [
-    { kind: 'prefix', prefix: 'u32be', inclusive: false, maxFrame: 16 << 20 }, Buffer.from([0, 0, 0, 2, 0x6f, 0x6b]),
-  ]);
+  t.deepEqual(framing({ expectDelimiter: 'hex:0d0a0d0a', maxFrame: 4096 }), [{ kind: 'delimiter', delimiter: Buffer.from('\r\n\r\n'), maxFrame: 4096 }, null]);
+  t.deepEqual(framing({ lengthPrefix: 'u16le', lengthIncludesPrefix: true }), [{ kind: 'prefix', prefix: 'u16le', inclusive: true, maxFrame: 16 << 20 }, null]);
+  t.deepEqual(framing({ lengthPrefix: 'u32be', expect: 'hex:00000002 6f6b' }), [{ kind: 'prefix', prefix: 'u32be', inclusive: false, maxFrame: 16 << 20 }, Buffer.from([0, 0, 0, 2, 0x6f, 0x6b])]);
   t.deepEqual(framing({ expectDelimiter: '\\n', expect: 'OK\\n' })?.[1], Buffer.from('OK\n'));
 });
 
@@ -256,8 +296,22 @@ test('modes: options of another mode, contradicting targets, echo modes', (t) =>
 
 test('every request option has a command-line flag for error messages', (t) => {
   const options = [
-    'method', 'headers', 'body', 'bodyFile', 'expectStatus', 'command', 'tests', 'keyspace', 'dataSize',
-    'send', 'expectBytes', 'expectDelimiter', 'lengthPrefix', 'lengthIncludesPrefix', 'maxFrame', 'expect',
+    'method',
+    'headers',
+    'body',
+    'bodyFile',
+    'expectStatus',
+    'command',
+    'tests',
+    'keyspace',
+    'dataSize',
+    'send',
+    'expectBytes',
+    'expectDelimiter',
+    'lengthPrefix',
+    'lengthIncludesPrefix',
+    'maxFrame',
+    'expect',
   ];
   for (const o of options) t.truthy(PROTOCOL_FLAGS[o], o);
 });

@@ -118,9 +118,34 @@ test('runStress result shape', async (t) => {
     t.deepEqual(
       Object.keys(r).sort(),
       [
-        'aborted', 'bytes', 'connected', 'connectRate', 'connectUs', 'connections', 'durationMs', 'elapsedMs', 'errors', 'exitCode',
-        'failures', 'interrupted', 'latencyUs', 'messages', 'mode', 'ok', 'pipeline', 'rate', 'seed', 'size', 'socketMode',
-        'targets', 'threads', 'throughput', 'verification', 'warmupMs', 'warnings', 'zeroCopy',
+        'aborted',
+        'bytes',
+        'connected',
+        'connectRate',
+        'connectUs',
+        'connections',
+        'durationMs',
+        'elapsedMs',
+        'errors',
+        'exitCode',
+        'failures',
+        'interrupted',
+        'latencyUs',
+        'messages',
+        'mode',
+        'ok',
+        'pipeline',
+        'rate',
+        'seed',
+        'size',
+        'socketMode',
+        'targets',
+        'threads',
+        'throughput',
+        'verification',
+        'warmupMs',
+        'warnings',
+        'zeroCopy',
       ].sort(),
     );
     t.is(r.mode, 'echo');
@@ -194,7 +219,10 @@ test('a corrupting server: exit 1, the report names connection, message and offs
     const want = patternBytes(BigInt(j.seed), m!.connection, 999, 17, 1)[0];
     t.is(m!.expected, want);
     t.is(m!.got, want ^ 0xff);
-    t.true(j.failures.some((f) => /connection \d+, message 999, offset 17/.test(f)), j.failures.join('; '));
+    t.true(
+      j.failures.some((f) => /connection \d+, message 999, offset 17/.test(f)),
+      j.failures.join('; '),
+    );
     // still exactly N verified: corrupted messages are re-sent on a new connection
     t.is(j.messages.verified, 6000);
     const human = await runCli(['stress', `127.0.0.1:${srv.port}`, '-c', '2', '-t', '1', '-n', '3000'], 60_000);

@@ -67,9 +67,7 @@ test('zcThreshold 0 turns send_zc off', async (t) => {
 test('memlock too small for registered buffers: plain send, once, with a warning', async (t) => {
   // root has CAP_IPC_LOCK and is never limited: run the server as nobody
   const asRoot = process.getuid?.() === 0;
-  const cmd = asRoot
-    ? ['--memlock=4194304:4194304', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath]
-    : ['--memlock=4194304:4194304', process.execPath];
+  const cmd = asRoot ? ['--memlock=4194304:4194304', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : ['--memlock=4194304:4194304', process.execPath];
   const child = spawn('prlimit', [...cmd, CLI, 'echo', '--port', '0', '--workers', '1', '--json', '--interval', '300ms'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -81,7 +79,10 @@ test('memlock too small for registered buffers: plain send, once, with a warning
     const r = await echoOnce(port, randomPayload(1 << 20, 1 << 20));
     t.is(r.received, r.sent, 'data still flows over plain send');
     t.true(await waitFor(() => out.includes('send_zc unavailable'), 4000), out.slice(-500));
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const last = lines[lines.length - 1];
     t.false(last.zeroCopy.enabled);
     t.is(last.zeroCopy.fallbacks, 1);

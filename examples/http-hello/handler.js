@@ -17,14 +17,20 @@ import { defineHandler } from '@ringleader/runtime/handler';
 const MAX_HEAD = 8 * 1024;
 const BODY = 'Hello, World!';
 
-const CR = 13, LF = 10, SP = 32, HT = 9, COLON = 58;
+const CR = 13,
+  LF = 10,
+  SP = 32,
+  HT = 9,
+  COLON = 58;
 
 // tchar (RFC 9110 5.6.2) for method and header names
 const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
 
 // Responses are built once per second (for the Date header) and reused.
-const KEEP11 = 0, KEEP10 = 1, CLOSE = 2;
+const KEEP11 = 0,
+  KEEP10 = 1,
+  CLOSE = 2;
 let responses = [];
 let heads = [];
 function build() {

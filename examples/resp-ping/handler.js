@@ -30,7 +30,8 @@ const DEFAULTS = { maxBulkLen: 1024 * 1024, maxArgs: 1024 * 1024, maxInline: 64 
 let limits = DEFAULTS;
 const PONG = Buffer.from('+PONG\r\n');
 const OK = Buffer.from('+OK\r\n');
-const CR = 13, LF = 10;
+const CR = 13,
+  LF = 10;
 const CONFIG = { save: '', appendonly: 'no' };
 
 /** decimal integer in buf[s, e), or NaN */
@@ -57,7 +58,10 @@ function bulk(conn, b) {
 }
 
 function quoted(b) {
-  return `'${b.toString('latin1').replace(/[^\x20-\x7e]/g, '?').slice(0, 128)}'`;
+  return `'${b
+    .toString('latin1')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 128)}'`;
 }
 
 /** run one command; returns false when the connection should close */
@@ -94,7 +98,10 @@ function run(conn, args) {
       return true;
     }
     default: {
-      const rest = args.slice(1).map((a) => `${quoted(a)} `).join('');
+      const rest = args
+        .slice(1)
+        .map((a) => `${quoted(a)} `)
+        .join('');
       conn.write(`-ERR unknown command ${quoted(args[0])}, with args beginning with: ${rest}\r\n`);
       return true;
     }

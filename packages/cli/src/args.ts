@@ -20,7 +20,11 @@ const COUNT_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6 };
 
 /** 60000 -> "1m", 1500 -> "1500ms": the largest unit that writes a duration exactly. */
 export function formatDuration(ms: number): string {
-  for (const [unit, f] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, f] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     if (ms >= f && ms % f === 0) return `${ms / f}${unit}`;
   }
   return ms === 0 ? '0' : `${ms}ms`;
@@ -28,7 +32,11 @@ export function formatDuration(ms: number): string {
 
 /** 16384 -> "16KiB": the largest unit that writes a size exactly. */
 export function formatSize(bytes: number): string {
-  for (const [unit, f] of [['GiB', 1 << 30], ['MiB', 1 << 20], ['KiB', 1024]] as const) {
+  for (const [unit, f] of [
+    ['GiB', 1 << 30],
+    ['MiB', 1 << 20],
+    ['KiB', 1024],
+  ] as const) {
     if (bytes >= f && bytes % f === 0) return `${bytes / f}${unit}`;
   }
   return String(bytes);

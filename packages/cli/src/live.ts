@@ -23,9 +23,7 @@ function line(prev: ServerStats, cur: ServerStats, dt: number, events: string[])
   const bin = (cur.total.bytesIn - prev.total.bytesIn) / s;
   const bout = (cur.total.bytesOut - prev.total.bytesOut) / s;
   const per = cur.workers.map((w) => `${w.live}${w.saturated ? '*' : ''}${w.state !== 'ready' ? `(${w.state})` : ''}`).join(' ');
-  let out =
-    `conns ${num(cur.total.live)}  accepts/s ${num(acc)}  msgs/s ${num(msgs)}  ` +
-    `in ${bytes(bin)}/s  out ${bytes(bout)}/s  workers [${per}]`;
+  let out = `conns ${num(cur.total.live)}  accepts/s ${num(acc)}  msgs/s ${num(msgs)}  ` + `in ${bytes(bin)}/s  out ${bytes(bout)}/s  workers [${per}]`;
   if (cur.upstreams) {
     const up = cur.upstreams.filter((u) => !u.down).length;
     out += `  upstreams ${up}/${cur.upstreams.length} up`;

@@ -30,7 +30,11 @@ export function registerProxy(program: Command): void {
     .description('run a sharded io_uring TCP proxy: workers dial upstreams on their own rings')
     .option('-u, --upstream <host:port>', 'an upstream (repeat for several; IPv6 as [ADDR]:PORT)', collect)
     .addOption(new Option('--upstream-policy <policy>', 'how a worker picks an upstream').choices(UPSTREAM_POLICIES as string[]).default(D.upstreamPolicy))
-    .addOption(new Option('--connect-timeout <duration>', 'per attempt; then the next upstream is tried').argParser(arg(parseDuration, { min: 1, max: 600_000 })).default(D.connectTimeout, formatDuration(D.connectTimeout)))
+    .addOption(
+      new Option('--connect-timeout <duration>', 'per attempt; then the next upstream is tried')
+        .argParser(arg(parseDuration, { min: 1, max: 600_000 }))
+        .default(D.connectTimeout, formatDuration(D.connectTimeout)),
+    )
     .addOption(new Option('--idle-timeout <duration>', 'close connections idle this long (0: never)').argParser(arg(parseDuration)).default(D.idleTimeout, formatDuration(D.idleTimeout)))
     .addHelpText(
       'after',

@@ -69,7 +69,11 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
     .option('--backlog <n>', 'listen backlog', arg(parseInteger, { min: 1, max: 1 << 20 }), D.backlog)
     .addOption(new Option('--buffers <n>', 'receive buffers per worker (power of two)').argParser(arg(parseInteger, { min: 1, max: 32768 })).default(D.bufferCount))
     .addOption(new Option('--buffer-size <bytes>', 'bytes per receive buffer').argParser(arg(parseSize)).default(D.bufferSize, formatSize(D.bufferSize)))
-    .addOption(new Option('--max-buffered <bytes>', 'bytes queued per connection (and direction) before receiving pauses; for a handler module, where conn.write() returns false').argParser(arg(parseSize)).default(D.highWaterMark, formatSize(D.highWaterMark)))
+    .addOption(
+      new Option('--max-buffered <bytes>', 'bytes queued per connection (and direction) before receiving pauses; for a handler module, where conn.write() returns false')
+        .argParser(arg(parseSize))
+        .default(D.highWaterMark, formatSize(D.highWaterMark)),
+    )
     .addOption(new Option('--zc-threshold <bytes>', 'sends of at least this size use send_zc (0: never)').argParser(arg(parseSize)).default(D.zcThreshold, formatSize(D.zcThreshold)))
     .addOption(new Option('--drain <duration>', 'on SIGINT/SIGTERM, let connections finish this long').argParser(arg(parseDuration)).default(D.closeTimeout, formatDuration(D.closeTimeout)))
     .option('--json', 'JSON lines on stdout instead of the live display', false)

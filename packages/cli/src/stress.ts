@@ -97,7 +97,9 @@ export function registerStress(program: Command): void {
     .command('stress')
     .description('drive io_uring load at TCP servers: verified echo, connection churn, bulk streams, idle capacity')
     .argument('<targets>', 'HOST:PORT to connect to, or a comma list (connections are spread over them)')
-    .addOption(new Option('-m, --mode <mode>', 'echo: request/response; churn: connect, one message, close; bulk: stream both ways; idle: open and hold').choices(STRESS_MODES as string[]).default(D.mode))
+    .addOption(
+      new Option('-m, --mode <mode>', 'echo: request/response; churn: connect, one message, close; bulk: stream both ways; idle: open and hold').choices(STRESS_MODES as string[]).default(D.mode),
+    )
     .option('-t, --threads <n>', 'threads, one io_uring each (default: CPUs, at most one per connection)', arg(parseWholeCount, { min: 1, max: 1024 }))
     .option('-c, --connections <n>', 'connections (churn: concurrent cycles)', arg(parseWholeCount, { min: 1, max: 1_000_000 }), D.connections)
     .option('-d, --duration <duration>', `measured time after the warmup (default ${formatDuration(D.duration)}; none with --messages)`, arg(parseDuration))

@@ -44,11 +44,7 @@ export function errnoName(errno: number): string {
 }
 
 /** Build a Node-shaped error for `-errno` from `syscall`. */
-export function errnoError(
-  errno: number,
-  syscall: string,
-  extra?: { address?: string; port?: number; hint?: string },
-): RingleaderSystemError {
+export function errnoError(errno: number, syscall: string, extra?: { address?: string; port?: number; hint?: string }): RingleaderSystemError {
   const neg = -Math.abs(errno);
   const code = errnoName(neg);
   let message = `${syscall} ${code}: ${strerror(neg)}`;
@@ -75,9 +71,7 @@ export function isSystemError(e: unknown): e is RingleaderSystemError {
 export function ioUringUnavailable(cause: RingleaderSystemError | string): RingleaderSystemError {
   const base = typeof cause === 'string' ? errnoError(-constants.errno.ENOSYS, 'io_uring_setup') : cause;
   const why = typeof cause === 'string' ? cause : `${base.syscall} ${base.code}`;
-  const err = new Error(
-    `io_uring is not usable on this system (${why}); run \`ringleader doctor\` to see what to change`,
-  ) as RingleaderSystemError;
+  const err = new Error(`io_uring is not usable on this system (${why}); run \`ringleader doctor\` to see what to change`) as RingleaderSystemError;
   err.code = typeof cause === 'string' ? 'ERR_IO_URING_UNSUPPORTED' : base.code;
   err.errno = base.errno;
   err.syscall = base.syscall;

@@ -248,24 +248,9 @@ export interface Abi {
 }
 
 interface Binding {
-  Acceptor: new (
-    opts: NativeAcceptorOptions,
-    i32: Int32Array,
-    u64: BigUint64Array,
-    onBatch: (n: number) => void,
-  ) => NativeAcceptor;
-  WorkerRing: new (
-    opts: NativeWorkerOptions,
-    i32: Int32Array,
-    u64: BigUint64Array,
-    onEvents?: (n: number) => void,
-  ) => NativeWorkerRing;
-  ClientRing: new (
-    opts: NativeClientOptions,
-    i32: Int32Array,
-    u64: BigUint64Array,
-    onDone: (errno: number) => void,
-  ) => NativeClientRing;
+  Acceptor: new (opts: NativeAcceptorOptions, i32: Int32Array, u64: BigUint64Array, onBatch: (n: number) => void) => NativeAcceptor;
+  WorkerRing: new (opts: NativeWorkerOptions, i32: Int32Array, u64: BigUint64Array, onEvents?: (n: number) => void) => NativeWorkerRing;
+  ClientRing: new (opts: NativeClientOptions, i32: Int32Array, u64: BigUint64Array, onDone: (errno: number) => void) => NativeClientRing;
   monotonicNs(): bigint;
   clientProbe(): ClientProbeResult;
   patternBytes(seed: bigint, id: number, seq: number, offset: number, n: number): Uint8Array;
@@ -286,9 +271,7 @@ function load(): Binding {
   try {
     return require('../build/Release/ringleader.node') as Binding;
   } catch (e) {
-    const err = new Error(
-      'the ringleader native addon is not built; run `pnpm install` (it needs liburing-dev and a C compiler)',
-    ) as Error & { code: string; cause: unknown };
+    const err = new Error('the ringleader native addon is not built; run `pnpm install` (it needs liburing-dev and a C compiler)') as Error & { code: string; cause: unknown };
     err.code = 'ERR_RINGLEADER_NOT_BUILT';
     err.cause = e;
     throw err;

@@ -35,10 +35,33 @@ export const CI = indexOf(clientLayout.i32, ['up', 'connecting', 'peak_up', 'sta
 export const CU = indexOf(
   clientLayout.u64,
   [
-    'msgs', 'msgs_all', 'msgs_sent', 'cycles', 'cycles_all', 'errors', 'verify_failures', 'unfinished', 'late',
-    'connects', 'connect_attempts', 'connect_errors', 'conn_errors', 't_stop_ns', 'lat_min_ns', 'lat_max_ns', 'lat_sum_ns',
-    'conn_lat_sum_ns', 'conn_lat_max_ns', 'bytes_in', 'bytes_out', 'bytes_in_all', 'bytes_out_all',
-    'zc_sends', 'zc_copied', 'zc_notifs', 'zc_fallbacks',
+    'msgs',
+    'msgs_all',
+    'msgs_sent',
+    'cycles',
+    'cycles_all',
+    'errors',
+    'verify_failures',
+    'unfinished',
+    'late',
+    'connects',
+    'connect_attempts',
+    'connect_errors',
+    'conn_errors',
+    't_stop_ns',
+    'lat_min_ns',
+    'lat_max_ns',
+    'lat_sum_ns',
+    'conn_lat_sum_ns',
+    'conn_lat_max_ns',
+    'bytes_in',
+    'bytes_out',
+    'bytes_in_all',
+    'bytes_out_all',
+    'zc_sends',
+    'zc_copied',
+    'zc_notifs',
+    'zc_fallbacks',
   ],
   'client u64',
 );
@@ -50,7 +73,11 @@ export class CounterBlock {
   readonly sab: SharedArrayBuffer;
   readonly i32: Int32Array;
   readonly u64: BigUint64Array;
-  constructor(readonly i32Names: string[], readonly u64Size: number, sab?: SharedArrayBuffer) {
+  constructor(
+    readonly i32Names: string[],
+    readonly u64Size: number,
+    sab?: SharedArrayBuffer,
+  ) {
     const bytes = I32_BYTES(i32Names.length) + u64Size * 8;
     this.sab = sab ?? new SharedArrayBuffer(bytes);
     if (this.sab.byteLength < bytes) throw new RangeError('counter block too small for this layout');
@@ -97,7 +124,10 @@ export class UpstreamBlock {
   readonly u64: BigUint64Array;
   readonly ni = layout.upstreamI32.length;
   readonly nu = layout.upstreamU64.length;
-  constructor(readonly n: number, sab?: SharedArrayBuffer) {
+  constructor(
+    readonly n: number,
+    sab?: SharedArrayBuffer,
+  ) {
     const i32Bytes = I32_BYTES(n * this.ni);
     this.sab = sab ?? new SharedArrayBuffer(i32Bytes + n * this.nu * 8);
     this.i32 = new Int32Array(this.sab, 0, n * this.ni);

@@ -132,21 +132,21 @@ export interface Handler<T = unknown, O = unknown> {
    */
   init?(ctx: HandlerContext<O>): void | Promise<void>;
   /** A connection arrived on this worker. */
-  onConnection?(conn: Connection<T>):void | Promise<void>;
+  onConnection?(conn: Connection<T>): void | Promise<void>;
   /** Bytes arrived. `data` is valid only during this call (see module docs). */
-  onData?(conn: Connection<T>, data: Buffer):void | Promise<void>;
+  onData?(conn: Connection<T>, data: Buffer): void | Promise<void>;
   /** The peer sent FIN: no more data will arrive. */
-  onEnd?(conn: Connection<T>):void | Promise<void>;
+  onEnd?(conn: Connection<T>): void | Promise<void>;
   /** Queued bytes fell to the low-water mark after `write` returned false. */
-  onDrain?(conn: Connection<T>):void | Promise<void>;
+  onDrain?(conn: Connection<T>): void | Promise<void>;
   /** The idle timeout set with `conn.setTimeout()` passed. */
-  onTimeout?(conn: Connection<T>):void | Promise<void>;
+  onTimeout?(conn: Connection<T>): void | Promise<void>;
   /**
    * The connection is closed and its handle is dead. `err` is the error
    * given to `destroy`, the one a callback threw, or the socket error that
    * ended it (`code` such as `'ECONNRESET'`); undefined for a clean close.
    */
-  onClose?(conn: Connection<T>, err?: Error):void | Promise<void>;
+  onClose?(conn: Connection<T>, err?: Error): void | Promise<void>;
   /** Runs once per worker when the server closes, after its connections. */
   close?(ctx: HandlerContext<O>): void | Promise<void>;
 }

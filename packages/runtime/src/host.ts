@@ -53,8 +53,7 @@ export function errorInfo(e: unknown): ErrorInfo {
 
 /** Rebuild an error (same class for the standard ones, same message, stack, code). */
 export function fromErrorInfo(i: ErrorInfo): Error {
-  const Ctor =
-    ({ TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError } as Record<string, ErrorConstructor>)[i.name] ?? Error;
+  const Ctor = ({ TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError } as Record<string, ErrorConstructor>)[i.name] ?? Error;
   const e = new Ctor(i.message);
   if (Ctor === Error && i.name !== 'Error') e.name = i.name;
   if (i.stack) e.stack = i.stack;
@@ -71,14 +70,18 @@ function ipv6(w: Int32Array | number[], o: number): string {
   for (let k = 0; k < 4; k++) {
     const v = w[o + k] >>> 0;
     // the words hold address bytes in memory order (little-endian int32)
-    const b0 = v & 0xff, b1 = (v >>> 8) & 0xff, b2 = (v >>> 16) & 0xff, b3 = v >>> 24;
+    const b0 = v & 0xff,
+      b1 = (v >>> 8) & 0xff,
+      b2 = (v >>> 16) & 0xff,
+      b3 = v >>> 24;
     g.push((b0 << 8) | b1, (b2 << 8) | b3);
   }
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
     return `::ffff:${g[6] >> 8}.${g[6] & 0xff}.${g[7] >> 8}.${g[7] & 0xff}`;
   }
   // longest run of two or more zero groups becomes "::"
-  let best = -1, bestLen = 0;
+  let best = -1,
+    bestLen = 0;
   for (let i = 0; i < 8; ) {
     if (g[i] !== 0) {
       i++;

@@ -212,10 +212,36 @@ export interface ResolvedOptions {
 }
 
 const KNOWN = new Set<string>([
-  'host', 'port', 'workers', 'handler', 'handlerOptions', 'dev', 'backlog', 'policy', 'weights', 'maxConnections',
-  'maxConnectionsPerWorker', 'overflow', 'workerTableSize', 'acceptorTableSize', 'bufferCount',
-  'bufferSize', 'highWaterMark', 'multishotAccept', 'deferTaskrun', 'workerDeferTaskrun', 'reusePort', 'ipv6Only', 'startTimeout',
-  'upstreams', 'upstreamPolicy', 'connectTimeout', 'idleTimeout', 'upstreamBackoff', 'upstreamBackoffMax', 'zcThreshold',
+  'host',
+  'port',
+  'workers',
+  'handler',
+  'handlerOptions',
+  'dev',
+  'backlog',
+  'policy',
+  'weights',
+  'maxConnections',
+  'maxConnectionsPerWorker',
+  'overflow',
+  'workerTableSize',
+  'acceptorTableSize',
+  'bufferCount',
+  'bufferSize',
+  'highWaterMark',
+  'multishotAccept',
+  'deferTaskrun',
+  'workerDeferTaskrun',
+  'reusePort',
+  'ipv6Only',
+  'startTimeout',
+  'upstreams',
+  'upstreamPolicy',
+  'connectTimeout',
+  'idleTimeout',
+  'upstreamBackoff',
+  'upstreamBackoffMax',
+  'zcThreshold',
 ]);
 
 /** Validate options and fill in defaults. */
@@ -321,7 +347,9 @@ export function resolveHandler(h: unknown): BuiltinHandler | HandlerModule {
     /* missing */
   }
   if (!isFile) {
-    const e = new RangeError(`option "handler": no handler module at ${path}${typeof h === 'string' && !h.startsWith('file:') && !h.startsWith('/') ? ` ("${h}" resolved against ${process.cwd()})` : ''}`) as RangeError & { code: string };
+    const e = new RangeError(
+      `option "handler": no handler module at ${path}${typeof h === 'string' && !h.startsWith('file:') && !h.startsWith('/') ? ` ("${h}" resolved against ${process.cwd()})` : ''}`,
+    ) as RangeError & { code: string };
     e.code = 'ERR_MODULE_NOT_FOUND';
     throw e;
   }

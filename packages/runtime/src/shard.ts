@@ -92,9 +92,7 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
     const ub = new UpstreamBlock(opts.proxy.upstreams.length, task.upstreamCounters);
     opts.proxy = { ...opts.proxy, i32: ub.i32, u64: ub.u64 };
   }
-  const ring = host
-    ? new native.WorkerRing(opts, counters.i32, counters.u64, host.onEvents)
-    : new native.WorkerRing(opts, counters.i32, counters.u64);
+  const ring = host ? new native.WorkerRing(opts, counters.i32, counters.u64, host.onEvents) : new native.WorkerRing(opts, counters.i32, counters.u64);
   host?.attach(ring);
   onFatal(task, ring);
   const RESOLUTION_MS = 10;

@@ -27,10 +27,7 @@ export const DEFAULT_MAX_FRAME = 16 << 20;
 const MAX_LENGTH = 2 ** 32;
 
 /** Where one response ends. */
-export type Framing =
-  | { kind: 'bytes'; bytes: number }
-  | { kind: 'delimiter'; delimiter: Buffer; maxFrame: number }
-  | { kind: 'prefix'; prefix: LengthPrefix; inclusive: boolean; maxFrame: number };
+export type Framing = { kind: 'bytes'; bytes: number } | { kind: 'delimiter'; delimiter: Buffer; maxFrame: number } | { kind: 'prefix'; prefix: LengthPrefix; inclusive: boolean; maxFrame: number };
 
 export interface CustomOptions {
   /** The request: text (escapes \r \n \t \0 \\ \xHH), `hex:...` or `@FILE`; `{seq}` and `{conn}` are replaced. */
@@ -192,11 +189,7 @@ export function resolveCustom(o: CustomOptions): ResolvedCustom {
   } else if (expect) {
     framing = { kind: 'bytes', bytes: expect.length }; /* the expected response says how long one is */
   } else {
-    throw outOfRange(
-      'send',
-      'given with a response framing: option "expectBytes", option "expectDelimiter", option "lengthPrefix" or option "expect"',
-      o.send,
-    );
+    throw outOfRange('send', 'given with a response framing: option "expectBytes", option "expectDelimiter", option "lengthPrefix" or option "expect"', o.send);
   }
   return { send: send.bytes, framing, expect };
 }

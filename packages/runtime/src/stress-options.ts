@@ -114,9 +114,29 @@ export const STRESS_DEFAULTS = {
 const D = STRESS_DEFAULTS;
 
 const KNOWN = new Set<string>([
-  'targets', 'mode', 'threads', 'connections', 'duration', 'messages', 'warmup', 'size', 'pipeline', 'rate',
-  'connectRate', 'source', 'maxErrors', 'zcThreshold', 'window', 'seed', 'drain', 'retryDelay', 'socketMode',
-  'signal', 'onProgress', 'progressInterval', 'deferTaskrun',
+  'targets',
+  'mode',
+  'threads',
+  'connections',
+  'duration',
+  'messages',
+  'warmup',
+  'size',
+  'pipeline',
+  'rate',
+  'connectRate',
+  'source',
+  'maxErrors',
+  'zcThreshold',
+  'window',
+  'seed',
+  'drain',
+  'retryDelay',
+  'socketMode',
+  'signal',
+  'onProgress',
+  'progressInterval',
+  'deferTaskrun',
 ]);
 
 const MAX_SIZE = 1 << 24;

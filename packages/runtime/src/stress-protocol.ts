@@ -74,10 +74,7 @@ interface Common {
   targets: ProtocolTarget[];
 }
 
-export type ResolvedProtocol =
-  | (Common & { mode: 'http'; http: ResolvedHttp })
-  | (Common & { mode: 'redis'; redis: ResolvedRedis })
-  | (Common & { mode: 'custom'; custom: ResolvedCustom });
+export type ResolvedProtocol = (Common & { mode: 'http'; http: ResolvedHttp }) | (Common & { mode: 'redis'; redis: ResolvedRedis }) | (Common & { mode: 'custom'; custom: ResolvedCustom });
 
 function splitTargets(v: unknown): string[] {
   if (v === undefined) throw invalidType('targets', 'a string such as "127.0.0.1:7000" or "http://127.0.0.1:8080/"', v);
