@@ -110,7 +110,13 @@ test('binding: ring options are taken as the runtime passes them; a missing or m
   const wi = new Int32Array(layout.workerI32.length);
   const wu = new BigUint64Array(layout.workerU64Size);
   const full = workerOptions({ tableSize: 8, mode: modes.echo });
-  for (const [key, value] of [['bufSize', undefined], ['highWater', '256k'], ['deferTaskrun', 1], ['zcThreshold', -1], ['tableSize', 1.5]] as const) {
+  for (const [key, value] of [
+    ['bufSize', undefined],
+    ['highWater', '256k'],
+    ['deferTaskrun', 1],
+    ['zcThreshold', -1],
+    ['tableSize', 1.5],
+  ] as const) {
     const o = { ...full, [key]: value } as unknown as NativeWorkerOptions;
     t.throws(() => new native.WorkerRing(o, wi, wu), { instanceOf: TypeError, message: new RegExp(`WorkerRing option "${key}"`) }, key);
   }
@@ -125,11 +131,34 @@ test('binding: ring options are taken as the runtime passes them; a missing or m
   const ci = new Int32Array(clientLayout.i32.length);
   const cu = new BigUint64Array(clientLayout.u64Size);
   const client: NativeClientOptions = {
-    mode: abi.clientModes.echo, connections: 1, idBase: 0, targets: [{ ip: '127.0.0.1', port: 1 }], sources: [],
-    sockMode: abi.clientSockModes.ring, sockCmd: true, sizeMin: 64, sizeMax: 64, pipeline: 1, window: 65536, chunk: 4096,
-    zcThreshold: 0, rate: 0, connectRate: 0, seed: 1n, quota: 0, retryMs: 100, drainMs: 100, bufCount: 16, bufSize: 4096, deferTaskrun: false,
+    mode: abi.clientModes.echo,
+    connections: 1,
+    idBase: 0,
+    targets: [{ ip: '127.0.0.1', port: 1 }],
+    sources: [],
+    sockMode: abi.clientSockModes.ring,
+    sockCmd: true,
+    sizeMin: 64,
+    sizeMax: 64,
+    pipeline: 1,
+    window: 65536,
+    chunk: 4096,
+    zcThreshold: 0,
+    rate: 0,
+    connectRate: 0,
+    seed: 1n,
+    quota: 0,
+    retryMs: 100,
+    drainMs: 100,
+    bufCount: 16,
+    bufSize: 4096,
+    deferTaskrun: false,
   };
-  for (const [key, value] of [['seed', 'x'], ['sources', undefined], ['retryMs', undefined]] as const) {
+  for (const [key, value] of [
+    ['seed', 'x'],
+    ['sources', undefined],
+    ['retryMs', undefined],
+  ] as const) {
     const o = { ...client, [key]: value } as unknown as NativeClientOptions;
     t.throws(() => new native.ClientRing(o, ci, cu, () => {}), { instanceOf: TypeError, message: new RegExp(`ClientRing option "${key}"`) }, key);
   }

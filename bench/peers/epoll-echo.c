@@ -70,7 +70,8 @@ static void die(const char *what)
 static void usage_error(const char *opt, const char *why)
 {
     fprintf(stderr, "epoll-echo: bad option %s: %s\n", opt, why);
-    fprintf(stderr, "usage: epoll-echo [--host 127.0.0.1] [--port 0] [--threads 1] [--backlog 511]\n");
+    fprintf(stderr,
+            "usage: epoll-echo [--host 127.0.0.1] [--port 0] [--threads 1] [--backlog 511]\n");
     exit(2);
 }
 
@@ -79,8 +80,7 @@ static long parse_long(const char *opt, const char *s, long lo, long hi)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        usage_error(opt, s);
+    if (errno || end == s || *end || v < lo || v > hi) usage_error(opt, s);
     return v;
 }
 
@@ -94,7 +94,7 @@ static void conn_close(struct worker *w, struct conn *c)
 
 static int set_interest(struct worker *w, struct conn *c, uint32_t ev)
 {
-    struct epoll_event e = { .events = ev, .data.ptr = c };
+    struct epoll_event e = {.events = ev, .data.ptr = c};
     return epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &e);
 }
 
@@ -109,19 +109,16 @@ static int conn_send(struct worker *w, struct conn *c, const char *data, size_t 
             off += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             size_t rest = len - off;
             char *p = malloc(rest);
-            if (!p)
-                return -1;
+            if (!p) return -1;
             memcpy(p, data + off, rest);
             c->pend = p;
             c->pend_len = rest;
             c->pend_off = 0;
-            if (set_interest(w, c, EPOLLOUT) < 0)
-                return -1;
+            if (set_interest(w, c, EPOLLOUT) < 0) return -1;
             return 1;
         }
         return -1;
@@ -133,12 +130,10 @@ static void on_readable(struct worker *w, struct conn *c)
 {
     ssize_t n = recv(c->fd, w->buf, RBUF_SIZE, 0);
     if (n > 0) {
-        if (conn_send(w, c, w->buf, (size_t)n) < 0)
-            conn_close(w, c);
+        if (conn_send(w, c, w->buf, (size_t)n) < 0) conn_close(w, c);
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     conn_close(w, c); /* EOF or error */
 }
 
@@ -150,8 +145,7 @@ static void on_writable(struct worker *w, struct conn *c)
             c->pend_off += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return; /* still blocked; EPOLLOUT stays armed */
         conn_close(w, c);
@@ -160,8 +154,7 @@ static void on_writable(struct worker *w, struct conn *c)
     free(c->pend);
     c->pend = NULL;
     c->pend_len = c->pend_off = 0;
-    if (set_interest(w, c, EPOLLIN) < 0)
-        conn_close(w, c);
+    if (set_interest(w, c, EPOLLIN) < 0) conn_close(w, c);
 }
 
 static void on_accept(struct worker *w)
@@ -169,15 +162,13 @@ static void on_accept(struct worker *w)
     for (;;) {
         int fd = accept4(w->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-                continue;
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
             if ((errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0) {
                 /* Out of descriptors: accept-and-drop one connection using the
                  * reserve descriptor so the level-triggered listener does not spin. */
                 close(w->spare_fd);
                 int t = accept(w->lfd, NULL, NULL);
-                if (t >= 0)
-                    close(t);
+                if (t >= 0) close(t);
                 w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 continue;
             }
@@ -192,7 +183,7 @@ static void on_accept(struct worker *w)
         }
         c->kind = K_CONN;
         c->fd = fd;
-        struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
             close(fd);
             free(c);
@@ -207,8 +198,7 @@ static void *worker_main(void *arg)
     while (!g_stop) {
         int n = epoll_wait(w->epfd, evs, MAX_EVENTS, -1);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             die("epoll_wait");
         }
         for (int i = 0; i < n; i++) {
@@ -219,8 +209,7 @@ static void *worker_main(void *arg)
             } else if (c->kind == K_WAKE) {
                 g_stop = 1;
             } else if (c->pend) {
-                if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-                    on_writable(w, c);
+                if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable(w, c);
             } else if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 on_readable(w, c);
             }
@@ -243,12 +232,9 @@ int main(int argc, char **argv)
     const char *host = "127.0.0.1";
     long port = 0, nthreads = 1, backlog = 511;
     static const struct option opts[] = {
-        { "host", required_argument, NULL, 'h' },
-        { "port", required_argument, NULL, 'p' },
-        { "threads", required_argument, NULL, 't' },
-        { "backlog", required_argument, NULL, 'b' },
-        { "help", no_argument, NULL, '?' },
-        { 0, 0, 0, 0 },
+        {"host", required_argument, NULL, 'h'},    {"port", required_argument, NULL, 'p'},
+        {"threads", required_argument, NULL, 't'}, {"backlog", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, '?'},          {0, 0, 0, 0},
     };
     opterr = 0;
     int o;
@@ -259,11 +245,11 @@ int main(int argc, char **argv)
         case 't': nthreads = parse_long("--threads", optarg, 1, 1024); break;
         case 'b': backlog = parse_long("--backlog", optarg, 1, 1 << 20); break;
         default:
-            usage_error(optind > 1 && optind <= argc ? argv[optind - 1] : "?", "unknown option or missing value");
+            usage_error(optind > 1 && optind <= argc ? argv[optind - 1] : "?",
+                        "unknown option or missing value");
         }
     }
-    if (optind < argc)
-        usage_error(argv[optind], "unexpected argument");
+    if (optind < argc) usage_error(argv[optind], "unexpected argument");
 
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
@@ -275,7 +261,8 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *ai;
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%ld", port);
@@ -291,15 +278,13 @@ int main(int argc, char **argv)
     freeaddrinfo(ai);
 
     struct worker *ws = calloc((size_t)nthreads, sizeof *ws);
-    if (!ws)
-        die("calloc");
+    if (!ws) die("calloc");
     int bound_port = (int)port;
     for (long i = 0; i < nthreads; i++) {
         struct worker *w = &ws[i];
         w->index = (int)i;
         w->lfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (w->lfd < 0)
-            die("socket");
+        if (w->lfd < 0) die("socket");
         int one = 1;
         setsockopt(w->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (setsockopt(w->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
@@ -309,42 +294,33 @@ int main(int argc, char **argv)
             ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)bound_port);
         else
             ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)bound_port);
-        if (bind(w->lfd, (struct sockaddr *)&addr, alen) < 0)
-            die("bind");
-        if (listen(w->lfd, (int)backlog) < 0)
-            die("listen");
+        if (bind(w->lfd, (struct sockaddr *)&addr, alen) < 0) die("bind");
+        if (listen(w->lfd, (int)backlog) < 0) die("listen");
         if (i == 0) {
             struct sockaddr_storage got;
             socklen_t gl = sizeof got;
-            if (getsockname(w->lfd, (struct sockaddr *)&got, &gl) < 0)
-                die("getsockname");
+            if (getsockname(w->lfd, (struct sockaddr *)&got, &gl) < 0) die("getsockname");
             bound_port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
                                                  : ((struct sockaddr_in6 *)&got)->sin6_port);
         }
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (w->epfd < 0)
-            die("epoll_create1");
+        if (w->epfd < 0) die("epoll_create1");
         w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (w->wakefd < 0)
-            die("eventfd");
+        if (w->wakefd < 0) die("eventfd");
         w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         w->buf = malloc(RBUF_SIZE);
-        if (!w->buf)
-            die("malloc");
+        if (!w->buf) die("malloc");
         w->lconn.kind = K_LISTEN;
         w->lconn.fd = w->lfd;
         w->wconn.kind = K_WAKE;
         w->wconn.fd = w->wakefd;
-        struct epoll_event e = { .events = EPOLLIN, .data.ptr = &w->lconn };
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfd, &e) < 0)
-            die("epoll_ctl listener");
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = &w->lconn};
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfd, &e) < 0) die("epoll_ctl listener");
         e.data.ptr = &w->wconn;
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &e) < 0)
-            die("epoll_ctl eventfd");
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &e) < 0) die("epoll_ctl eventfd");
     }
     for (long i = 0; i < nthreads; i++)
-        if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0)
-            die("pthread_create");
+        if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) die("pthread_create");
 
     printf("listening %d\n", bound_port);
     fflush(stdout);
@@ -354,7 +330,8 @@ int main(int argc, char **argv)
     g_stop = 1;
     for (long i = 0; i < nthreads; i++) {
         uint64_t one = 1;
-        if (write(ws[i].wakefd, &one, sizeof one) < 0) { /* best effort */ }
+        if (write(ws[i].wakefd, &one, sizeof one) < 0) { /* best effort */
+        }
     }
     for (long i = 0; i < nthreads; i++) {
         pthread_join(ws[i].tid, NULL);

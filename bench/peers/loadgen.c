@@ -106,8 +106,7 @@ struct hist {
 
 static inline int hist_index(uint64_t v)
 {
-    if (v < 2 * SUB)
-        return (int)v;
+    if (v < 2 * SUB) return (int)v;
     int e = 63 - __builtin_clzll(v);
     return (e - SUB_BITS + 1) * SUB + (int)((v >> (e - SUB_BITS)) & (SUB - 1));
 }
@@ -115,8 +114,7 @@ static inline int hist_index(uint64_t v)
 /* Representative value (middle of the bucket) for a bucket index. */
 static uint64_t hist_value(int i)
 {
-    if (i < 2 * SUB)
-        return (uint64_t)i;
+    if (i < 2 * SUB) return (uint64_t)i;
     int e = i / SUB + SUB_BITS - 1;
     uint64_t sub = (uint64_t)(i % SUB);
     uint64_t width = 1ULL << (e - SUB_BITS);
@@ -128,8 +126,7 @@ static inline void hist_record(struct hist *h, int64_t v)
     uint64_t u = v < 0 ? 0 : (uint64_t)v;
     h->b[hist_index(u)]++;
     h->count++;
-    if (u > h->max)
-        h->max = u;
+    if (u > h->max) h->max = u;
 }
 
 static void hist_merge(struct hist *dst, const struct hist *src)
@@ -137,20 +134,16 @@ static void hist_merge(struct hist *dst, const struct hist *src)
     for (int i = 0; i < HBUCKETS; i++)
         dst->b[i] += src->b[i];
     dst->count += src->count;
-    if (src->max > dst->max)
-        dst->max = src->max;
+    if (src->max > dst->max) dst->max = src->max;
 }
 
 static uint64_t hist_percentile(const struct hist *h, double p)
 {
-    if (h->count == 0)
-        return 0;
+    if (h->count == 0) return 0;
     double exact = p / 100.0 * (double)h->count;
     uint64_t target = (uint64_t)exact;
-    if ((double)target < exact)
-        target++; /* ceil without libm */
-    if (target < 1)
-        target = 1;
+    if ((double)target < exact) target++; /* ceil without libm */
+    if (target < 1) target = 1;
     uint64_t acc = 0;
     for (int i = 0; i < HBUCKETS; i++) {
         acc += h->b[i];
@@ -211,8 +204,8 @@ struct thr {
     int heap_n;
     uint8_t *txbuf, *rxbuf, *expbuf;
     uint32_t src_next;
-    uint64_t messages;    /* echo: messages completed in the window; churn: cycles */
-    uint64_t connects;    /* echo: connections established (whole run); churn: cycles in window */
+    uint64_t messages; /* echo: messages completed in the window; churn: cycles */
+    uint64_t connects; /* echo: connections established (whole run); churn: cycles in window */
     uint64_t verify_failures;
     uint64_t errs[ERR_SLOTS];
     struct hist hist;
@@ -231,8 +224,7 @@ static void heap_up(struct thr *t, int i)
     struct conn *c = t->heap[i];
     while (i > 0) {
         int p = (i - 1) / 2;
-        if (t->heap[p]->wake <= c->wake)
-            break;
+        if (t->heap[p]->wake <= c->wake) break;
         heap_set(t, i, t->heap[p]);
         i = p;
     }
@@ -249,10 +241,8 @@ static void heap_down(struct thr *t, int i)
             m = l;
             mw = t->heap[l]->wake;
         }
-        if (r < t->heap_n && t->heap[r]->wake < mw)
-            m = r;
-        if (m == i)
-            break;
+        if (r < t->heap_n && t->heap[r]->wake < mw) m = r;
+        if (m == i) break;
         heap_set(t, i, t->heap[m]);
         i = m;
     }
@@ -290,15 +280,11 @@ static inline int64_t sched_time(const struct conn *c, uint64_t j)
     return cfg.t0 + (int64_t)(m * cfg.ns_per_op);
 }
 
-static inline int in_window(int64_t now)
-{
-    return now >= cfg.t_measure && now < cfg.t_end;
-}
+static inline int in_window(int64_t now) { return now >= cfg.t_measure && now < cfg.t_end; }
 
 static void count_error(struct thr *t, int err)
 {
-    if (err < 0 || err >= ERR_SLOTS)
-        err = ERR_SLOTS - 1;
+    if (err < 0 || err >= ERR_SLOTS) err = ERR_SLOTS - 1;
     t->errs[err]++;
 }
 
@@ -316,8 +302,7 @@ static void close_fd(struct conn *c)
 static void schedule_next(struct thr *t, struct conn *c, int64_t now, int64_t not_before)
 {
     int64_t due = cfg.rate > 0 ? sched_time(c, c->next_j) : now;
-    if (due < not_before)
-        due = not_before;
+    if (due < not_before) due = not_before;
     if (due <= now) {
         if (cfg.rate > 0)
             c->op_start = sched_time(c, c->next_j++);
@@ -340,8 +325,7 @@ static void fail(struct thr *t, struct conn *c, int err)
 {
     count_error(t, err);
     close_fd(c);
-    if (c->heap_idx >= 0)
-        heap_remove(t, c);
+    if (c->heap_idx >= 0) heap_remove(t, c);
     c->state = ST_IDLE;
     int64_t now = now_ns();
     if (cfg.mode == MODE_ECHO) {
@@ -369,22 +353,21 @@ static void start_connect(struct thr *t, struct conn *c)
     if (cfg.src_count) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
         sa.sin_addr.s_addr = htonl(cfg.src_base + (t->src_next++ % cfg.src_count));
         if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
             fail(t, c, errno);
             return;
         }
     }
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c };
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         fail(t, c, errno);
         return;
     }
     c->state = ST_CONNECTING;
     if (connect(fd, (struct sockaddr *)&cfg.addr, cfg.addrlen) < 0) {
-        if (errno != EINPROGRESS && errno != EINTR)
-            fail(t, c, errno);
+        if (errno != EINPROGRESS && errno != EINTR) fail(t, c, errno);
         return; /* completion is reported by EPOLLOUT / EPOLLERR */
     }
     /* Connected synchronously: the edge-triggered EPOLLOUT will also arrive;
@@ -415,17 +398,18 @@ static void report_mismatch(struct thr *t, struct conn *c, uint32_t off, uint8_t
 {
     (void)t;
     if (atomic_fetch_add(&g_reported_mismatches, 1) < MAX_REPORTED_MISMATCHES)
-        fprintf(stderr, "loadgen: verify mismatch: connection %u message %llu offset %u: expected 0x%02x got 0x%02x\n",
+        fprintf(stderr,
+                "loadgen: verify mismatch: connection %u message %llu offset %u: expected 0x%02x "
+                "got 0x%02x\n",
                 c->gidx, (unsigned long long)c->seq, off, want, got);
 }
 
-static void verify_chunk(struct thr *t, struct conn *c, const uint8_t *data, uint32_t off, uint32_t n)
+static void verify_chunk(struct thr *t, struct conn *c, const uint8_t *data, uint32_t off,
+                         uint32_t n)
 {
-    if (c->bad)
-        return; /* already counted for this message */
+    if (c->bad) return; /* already counted for this message */
     fill_pattern(t->expbuf, c->gidx, c->seq, off, n);
-    if (memcmp(t->expbuf, data, n) == 0)
-        return;
+    if (memcmp(t->expbuf, data, n) == 0) return;
     uint32_t i = 0;
     while (i < n && t->expbuf[i] == data[i])
         i++;
@@ -440,8 +424,7 @@ static void complete(struct thr *t, struct conn *c)
     c->readable = 0; /* next data can only arrive after the next send: a new edge */
     if (!c->bad && in_window(now)) {
         t->messages++;
-        if (cfg.mode == MODE_CHURN)
-            t->connects++;
+        if (cfg.mode == MODE_CHURN) t->connects++;
         hist_record(&t->hist, now - c->op_start);
     }
     c->seq++;
@@ -460,8 +443,7 @@ static void progress(struct thr *t, struct conn *c)
     const uint32_t size = cfg.size;
     while (c->sent < size && c->writable) {
         uint32_t chunk = size - c->sent;
-        if (chunk > IOBUF)
-            chunk = IOBUF;
+        if (chunk > IOBUF) chunk = IOBUF;
         fill_pattern(t->txbuf, c->gidx, c->seq, c->sent, chunk);
         ssize_t n = send(c->fd, t->txbuf, chunk, MSG_NOSIGNAL);
         if (n > 0) {
@@ -479,14 +461,12 @@ static void progress(struct thr *t, struct conn *c)
     }
     while (c->recvd < size && c->readable) {
         uint32_t want = size - c->recvd;
-        if (want > IOBUF)
-            want = IOBUF;
+        if (want > IOBUF) want = IOBUF;
         ssize_t n = recv(c->fd, t->rxbuf, want, 0);
         if (n > 0) {
             verify_chunk(t, c, t->rxbuf, c->recvd, (uint32_t)n);
             c->recvd += (uint32_t)n;
-            if ((uint32_t)n < want)
-                c->readable = 0; /* drained; new data raises a new edge */
+            if ((uint32_t)n < want) c->readable = 0; /* drained; new data raises a new edge */
         } else if (n == 0) {
             fail(t, c, ERR_EOF);
             return;
@@ -499,8 +479,7 @@ static void progress(struct thr *t, struct conn *c)
             return;
         }
     }
-    if (c->recvd == size)
-        complete(t, c);
+    if (c->recvd == size) complete(t, c);
 }
 
 /* A connected connection with nothing in flight became readable: either the
@@ -512,7 +491,8 @@ static void idle_read(struct thr *t, struct conn *c)
         if (n > 0) {
             t->verify_failures++;
             if (atomic_fetch_add(&g_reported_mismatches, 1) < MAX_REPORTED_MISMATCHES)
-                fprintf(stderr, "loadgen: connection %u received %zd unexpected bytes after message %llu\n",
+                fprintf(stderr,
+                        "loadgen: connection %u received %zd unexpected bytes after message %llu\n",
                         c->gidx, n, (unsigned long long)c->seq);
             continue;
         }
@@ -520,8 +500,7 @@ static void idle_read(struct thr *t, struct conn *c)
             fail(t, c, ERR_EOF);
             return;
         }
-        if (errno == EINTR)
-            continue;
+        if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             c->readable = 0;
             return;
@@ -533,17 +512,14 @@ static void idle_read(struct thr *t, struct conn *c)
 
 static void on_event(struct thr *t, struct conn *c, uint32_t ev)
 {
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->readable = 1;
-    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        c->writable = 1;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->readable = 1;
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) c->writable = 1;
     switch (c->state) {
     case ST_CONNECTING:
         if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
             int err = 0;
             socklen_t l = sizeof err;
-            if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
-                err = errno;
+            if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0) err = errno;
             if (err)
                 fail(t, c, err);
             else if (ev & EPOLLOUT)
@@ -552,15 +528,11 @@ static void on_event(struct thr *t, struct conn *c, uint32_t ev)
                 fail(t, c, ECONNRESET);
         }
         break;
-    case ST_ACTIVE:
-        progress(t, c);
-        break;
+    case ST_ACTIVE: progress(t, c); break;
     case ST_READY:
-        if (c->readable)
-            idle_read(t, c);
+        if (c->readable) idle_read(t, c);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -587,13 +559,12 @@ static void on_timer(struct thr *t, struct conn *c, int64_t now)
 
 static int wait_events(int epfd, struct epoll_event *evs, int64_t timeout_ns)
 {
-    if (timeout_ns < 0)
-        timeout_ns = 0;
+    if (timeout_ns < 0) timeout_ns = 0;
     if (g_have_pwait2) {
-        struct timespec ts = { .tv_sec = timeout_ns / 1000000000LL, .tv_nsec = timeout_ns % 1000000000LL };
+        struct timespec ts = {.tv_sec = timeout_ns / 1000000000LL,
+                              .tv_nsec = timeout_ns % 1000000000LL};
         int n = epoll_pwait2(epfd, evs, MAX_EVENTS, &ts, NULL);
-        if (n >= 0 || errno != ENOSYS)
-            return n;
+        if (n >= 0 || errno != ENOSYS) return n;
         g_have_pwait2 = 0;
     }
     int ms = (int)((timeout_ns + 999999) / 1000000);
@@ -616,20 +587,17 @@ static void *thread_main(void *arg)
     }
     for (;;) {
         now = now_ns();
-        if (now >= cfg.t_end)
-            break;
+        if (now >= cfg.t_end) break;
         while (t->heap_n > 0 && t->heap[0]->wake <= now) {
             struct conn *c = t->heap[0];
             heap_remove(t, c);
             on_timer(t, c, now);
         }
         int64_t deadline = cfg.t_end;
-        if (t->heap_n > 0 && t->heap[0]->wake < deadline)
-            deadline = t->heap[0]->wake;
+        if (t->heap_n > 0 && t->heap[0]->wake < deadline) deadline = t->heap[0]->wake;
         int n = wait_events(t->epfd, evs, deadline - now_ns());
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             perror("loadgen: epoll_wait");
             break;
         }
@@ -663,10 +631,8 @@ static long parse_int(const char *opt, const char *s, long lo, long hi)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end)
-        bad_option(opt, s, "not an integer");
-    if (v < lo || v > hi)
-        bad_option(opt, s, "out of range");
+    if (errno || end == s || *end) bad_option(opt, s, "not an integer");
+    if (v < lo || v > hi) bad_option(opt, s, "out of range");
     return v;
 }
 
@@ -675,10 +641,8 @@ static double parse_num(const char *opt, const char *s, double lo, double hi)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v))
-        bad_option(opt, s, "not a number");
-    if (v < lo || v > hi)
-        bad_option(opt, s, "out of range");
+    if (errno || end == s || *end || !isfinite(v)) bad_option(opt, s, "not a number");
+    if (v < lo || v > hi) bad_option(opt, s, "out of range");
     return v;
 }
 
@@ -686,8 +650,7 @@ static void parse_source(const char *s)
 {
     char a[64], b[64];
     const char *dash = strchr(s, '-');
-    if (strlen(s) >= sizeof a)
-        bad_option("--source", s, "too long");
+    if (strlen(s) >= sizeof a) bad_option("--source", s, "too long");
     if (dash) {
         size_t la = (size_t)(dash - s);
         memcpy(a, s, la);
@@ -701,10 +664,8 @@ static void parse_source(const char *s)
     if (inet_pton(AF_INET, a, &ia) != 1 || inet_pton(AF_INET, b, &ib) != 1)
         bad_option("--source", s, "expected IPv4 address or range A-B");
     uint32_t lo = ntohl(ia.s_addr), hi = ntohl(ib.s_addr);
-    if (hi < lo)
-        bad_option("--source", s, "range end is below range start");
-    if (hi - lo >= 65536)
-        bad_option("--source", s, "range too large");
+    if (hi < lo) bad_option("--source", s, "range end is below range start");
+    if (hi - lo >= 65536) bad_option("--source", s, "range too large");
     cfg.src_base = lo;
     cfg.src_count = hi - lo + 1;
 }
@@ -712,19 +673,19 @@ static void parse_source(const char *s)
 static void parse_args(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "host", required_argument, NULL, 'H' },
-        { "port", required_argument, NULL, 'p' },
-        { "connections", required_argument, NULL, 'c' },
-        { "threads", required_argument, NULL, 't' },
-        { "duration", required_argument, NULL, 'd' },
-        { "warmup", required_argument, NULL, 'w' },
-        { "size", required_argument, NULL, 's' },
-        { "mode", required_argument, NULL, 'm' },
-        { "rate", required_argument, NULL, 'r' },
-        { "source", required_argument, NULL, 'S' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { 0, 0, 0, 0 },
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},
+        {"connections", required_argument, NULL, 'c'},
+        {"threads", required_argument, NULL, 't'},
+        {"duration", required_argument, NULL, 'd'},
+        {"warmup", required_argument, NULL, 'w'},
+        {"size", required_argument, NULL, 's'},
+        {"mode", required_argument, NULL, 'm'},
+        {"rate", required_argument, NULL, 'r'},
+        {"source", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
     };
     cfg.host = "127.0.0.1";
     cfg.port = -1;
@@ -761,20 +722,16 @@ static void parse_args(int argc, char **argv)
         default: bad_option(argv[optind - 1], NULL, "unknown option or missing value"); break;
         }
     }
-    if (optind < argc)
-        bad_option(argv[optind], NULL, "unexpected argument");
-    if (cfg.port < 0)
-        bad_option("--port", NULL, "required");
-    if (cfg.threads > cfg.connections)
-        cfg.threads = cfg.connections;
+    if (optind < argc) bad_option(argv[optind], NULL, "unexpected argument");
+    if (cfg.port < 0) bad_option("--port", NULL, "required");
+    if (cfg.threads > cfg.connections) cfg.threads = cfg.connections;
 
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai;
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", cfg.port);
     int gerr = getaddrinfo(cfg.host, portstr, &hints, &ai);
-    if (gerr)
-        bad_option("--host", cfg.host, gai_strerror(gerr));
+    if (gerr) bad_option("--host", cfg.host, gai_strerror(gerr));
     memcpy(&cfg.addr, ai->ai_addr, ai->ai_addrlen);
     cfg.addrlen = ai->ai_addrlen;
     cfg.family = ai->ai_family;
@@ -787,11 +744,9 @@ static void parse_args(int argc, char **argv)
 
 static const char *err_name(int e, char *buf, size_t n)
 {
-    if (e == ERR_EOF)
-        return "EOF";
+    if (e == ERR_EOF) return "EOF";
     const char *s = strerrorname_np(e);
-    if (s)
-        return s;
+    if (s) return s;
     snprintf(buf, n, "errno_%d", e);
     return buf;
 }
@@ -850,7 +805,7 @@ int main(int argc, char **argv)
     }
 
     static struct hist h;
-    uint64_t messages = 0, connects = 0, vfail = 0, errs[ERR_SLOTS] = { 0 };
+    uint64_t messages = 0, connects = 0, vfail = 0, errs[ERR_SLOTS] = {0};
     for (int i = 0; i < cfg.threads; i++) {
         struct thr *t = &ts[i];
         pthread_join(t->tid, NULL);
@@ -873,37 +828,42 @@ int main(int argc, char **argv)
     char nb[32];
 
     if (cfg.json) {
-        printf("{\"mode\":\"%s\",\"connections\":%d,\"threads\":%d,\"size\":%u,\"duration_s\":%.3f,\"rate\":%.10g,"
-               "\"messages\":%llu,\"msgs_per_s\":%.1f,\"mib_per_s\":%.3f,\"connects\":%llu,\"conns_per_s\":%.1f,"
+        printf("{\"mode\":\"%s\",\"connections\":%d,\"threads\":%d,\"size\":%u,\"duration_s\":%.3f,"
+               "\"rate\":%.10g,"
+               "\"messages\":%llu,\"msgs_per_s\":%.1f,\"mib_per_s\":%.3f,\"connects\":%llu,\"conns_"
+               "per_s\":%.1f,"
                "\"errors\":{",
-               mode, cfg.connections, cfg.threads, cfg.size, dur, cfg.rate, (unsigned long long)messages, mps, mibps,
-               (unsigned long long)connects, cps);
+               mode, cfg.connections, cfg.threads, cfg.size, dur, cfg.rate,
+               (unsigned long long)messages, mps, mibps, (unsigned long long)connects, cps);
         int first = 1;
         for (int e = 0; e < ERR_SLOTS; e++) {
-            if (!errs[e])
-                continue;
-            printf("%s\"%s\":%llu", first ? "" : ",", err_name(e, nb, sizeof nb), (unsigned long long)errs[e]);
+            if (!errs[e]) continue;
+            printf("%s\"%s\":%llu", first ? "" : ",", err_name(e, nb, sizeof nb),
+                   (unsigned long long)errs[e]);
             first = 0;
         }
-        printf("},\"verify_failures\":%llu,\"latency_us\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,"
+        printf("},\"verify_failures\":%llu,\"latency_us\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+               "\"p999\":%.3f,"
                "\"max\":%.3f}}\n",
                (unsigned long long)vfail, p50, p90, p99, p999, pmax);
     } else {
-        printf("mode %s, %d connections, %d threads, %u-byte messages, %.3f s measured after %.3f s warmup, %s\n", mode,
-               cfg.connections, cfg.threads, cfg.size, dur, cfg.warmup, cfg.rate > 0 ? "open loop" : "closed loop");
-        if (cfg.rate > 0)
-            printf("target rate    %.1f /s\n", cfg.rate);
-        printf("messages       %llu (%.1f msgs/s, %.3f MiB/s)\n", (unsigned long long)messages, mps, mibps);
+        printf("mode %s, %d connections, %d threads, %u-byte messages, %.3f s measured after %.3f "
+               "s warmup, %s\n",
+               mode, cfg.connections, cfg.threads, cfg.size, dur, cfg.warmup,
+               cfg.rate > 0 ? "open loop" : "closed loop");
+        if (cfg.rate > 0) printf("target rate    %.1f /s\n", cfg.rate);
+        printf("messages       %llu (%.1f msgs/s, %.3f MiB/s)\n", (unsigned long long)messages, mps,
+               mibps);
         if (cfg.mode == MODE_CHURN)
             printf("connections    %llu (%.1f conns/s)\n", (unsigned long long)connects, cps);
         else
             printf("connects       %llu\n", (unsigned long long)connects);
-        printf("latency (us)   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", p50, p90, p99, p999, pmax);
+        printf("latency (us)   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", p50, p90, p99,
+               p999, pmax);
         printf("errors        ");
         int any = 0;
         for (int e = 0; e < ERR_SLOTS; e++) {
-            if (!errs[e])
-                continue;
+            if (!errs[e]) continue;
             printf(" %s=%llu", err_name(e, nb, sizeof nb), (unsigned long long)errs[e]);
             any = 1;
         }
@@ -912,7 +872,6 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     uint64_t done = cfg.mode == MODE_CHURN ? connects : messages;
-    if (vfail > 0 || done == 0)
-        return 1;
+    if (vfail > 0 || done == 0) return 1;
     return 0;
 }

@@ -31,104 +31,108 @@ static uint64_t *lat;
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void pin(int cpu)
 {
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
 static void *receiver(void *arg)
 {
-	(void) arg;
-	pin(cpu_b);
-	/* the ring belongs to the thread that waits on it, as a worker's does */
-	struct io_uring_params p;
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
-	if (io_uring_queue_init_params(64, &rb, &p) < 0 && io_uring_queue_init(64, &rb, 0) < 0) {
-		b_ready = -1;
-		return NULL;
-	}
-	__atomic_store_n(&b_ready, 1, __ATOMIC_RELEASE);
-	for (int i = 0; i < n; i++) {
-		struct io_uring_cqe *cqe;
-		if (io_uring_wait_cqe(&rb, &cqe) < 0)
-			break;
-		uint64_t t = now_ns();
-		lat[i] = t - cqe->user_data;
-		io_uring_cqe_seen(&rb, cqe);
-		__atomic_store_n(&b_got, i + 1, __ATOMIC_RELEASE);
-	}
-	return NULL;
+    (void)arg;
+    pin(cpu_b);
+    /* the ring belongs to the thread that waits on it, as a worker's does */
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+    if (io_uring_queue_init_params(64, &rb, &p) < 0 && io_uring_queue_init(64, &rb, 0) < 0) {
+        b_ready = -1;
+        return NULL;
+    }
+    __atomic_store_n(&b_ready, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < n; i++) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_wait_cqe(&rb, &cqe) < 0) break;
+        uint64_t t = now_ns();
+        lat[i] = t - cqe->user_data;
+        io_uring_cqe_seen(&rb, cqe);
+        __atomic_store_n(&b_got, i + 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
 }
 
 static int cmp(const void *x, const void *y)
 {
-	uint64_t a = *(const uint64_t *) x, b = *(const uint64_t *) y;
-	return a < b ? -1 : a > b;
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
 }
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--cpu-a")) cpu_a = atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--cpu-b")) cpu_b = atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--gap-us")) gap_us = atoi(argv[i + 1]);
-		else {
-			fprintf(stderr, "usage: wake-floor [--cpu-a 0] [--cpu-b 0] [--n 20000] [--gap-us 50]\n");
-			return 2;
-		}
-	}
-	if (n < 100) n = 100;
-	lat = calloc((size_t) n, sizeof(uint64_t));
-	pin(cpu_a);
-	if (io_uring_queue_init(64, &ra, 0) < 0) {
-		fprintf(stderr, "wake-floor: io_uring unavailable\n");
-		return 1;
-	}
-	pthread_t t;
-	pthread_create(&t, NULL, receiver, NULL);
-	while (!__atomic_load_n(&b_ready, __ATOMIC_ACQUIRE))
-		usleep(1000);
-	if (b_ready < 0) {
-		fprintf(stderr, "wake-floor: receiver ring failed\n");
-		return 1;
-	}
-	for (int i = 0; i < n; i++) {
-		/* one at a time: wait until the last one was seen, then a gap so the
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--cpu-a"))
+            cpu_a = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--cpu-b"))
+            cpu_b = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--n"))
+            n = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--gap-us"))
+            gap_us = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr,
+                    "usage: wake-floor [--cpu-a 0] [--cpu-b 0] [--n 20000] [--gap-us 50]\n");
+            return 2;
+        }
+    }
+    if (n < 100) n = 100;
+    lat = calloc((size_t)n, sizeof(uint64_t));
+    pin(cpu_a);
+    if (io_uring_queue_init(64, &ra, 0) < 0) {
+        fprintf(stderr, "wake-floor: io_uring unavailable\n");
+        return 1;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, receiver, NULL);
+    while (!__atomic_load_n(&b_ready, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    if (b_ready < 0) {
+        fprintf(stderr, "wake-floor: receiver ring failed\n");
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        /* one at a time: wait until the last one was seen, then a gap so the
 		 * receiver is asleep in io_uring_wait_cqe again */
-		while (__atomic_load_n(&b_got, __ATOMIC_ACQUIRE) < i)
-			sched_yield();
-		if (gap_us)
-			usleep((useconds_t) gap_us);
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&ra);
-		io_uring_prep_msg_ring(sqe, rb.ring_fd, 0, now_ns(), 0);
-		sqe->user_data = 1;
-		io_uring_submit(&ra);
-		struct io_uring_cqe *cqe;
-		if (io_uring_wait_cqe(&ra, &cqe) == 0) {
-			if (cqe->res < 0) {
-				fprintf(stderr, "wake-floor: msg_ring failed: %s\n", strerror(-cqe->res));
-				return 1;
-			}
-			io_uring_cqe_seen(&ra, cqe);
-		}
-	}
-	pthread_join(t, NULL);
-	qsort(lat, (size_t) n, sizeof(uint64_t), cmp);
-	double sum = 0;
-	for (int i = 0; i < n; i++)
-		sum += (double) lat[i];
-	printf("{\"n\":%d,\"cpuA\":%d,\"cpuB\":%d,\"p50Us\":%.2f,\"p90Us\":%.2f,\"p99Us\":%.2f,\"maxUs\":%.2f,\"meanUs\":%.2f}\n", n,
-	       cpu_a, cpu_b, lat[n / 2] / 1e3, lat[n * 9 / 10] / 1e3, lat[n * 99 / 100] / 1e3, lat[n - 1] / 1e3,
-	       sum / n / 1e3);
-	return 0;
+        while (__atomic_load_n(&b_got, __ATOMIC_ACQUIRE) < i)
+            sched_yield();
+        if (gap_us) usleep((useconds_t)gap_us);
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&ra);
+        io_uring_prep_msg_ring(sqe, rb.ring_fd, 0, now_ns(), 0);
+        sqe->user_data = 1;
+        io_uring_submit(&ra);
+        struct io_uring_cqe *cqe;
+        if (io_uring_wait_cqe(&ra, &cqe) == 0) {
+            if (cqe->res < 0) {
+                fprintf(stderr, "wake-floor: msg_ring failed: %s\n", strerror(-cqe->res));
+                return 1;
+            }
+            io_uring_cqe_seen(&ra, cqe);
+        }
+    }
+    pthread_join(t, NULL);
+    qsort(lat, (size_t)n, sizeof(uint64_t), cmp);
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += (double)lat[i];
+    printf("{\"n\":%d,\"cpuA\":%d,\"cpuB\":%d,\"p50Us\":%.2f,\"p90Us\":%.2f,\"p99Us\":%.2f,"
+           "\"maxUs\":%.2f,\"meanUs\":%.2f}\n",
+           n, cpu_a, cpu_b, lat[n / 2] / 1e3, lat[n * 9 / 10] / 1e3, lat[n * 99 / 100] / 1e3,
+           lat[n - 1] / 1e3, sum / n / 1e3);
+    return 0;
 }

@@ -128,10 +128,21 @@ int main(void)
 		if (io_uring_wait_cqe_timeout(&a.ring.ring, &cqe, &ts) != 0)
 			continue;
 		switch (rl_ud_op(cqe->user_data)) {
-		case RL_OP_HANDOFF: handoff = *cqe; have_handoff = 1; break;
-		case RL_OP_HANDOFF_CLOSE: close_s = *cqe; have_close = 1; break;
-		case RL_OP_ACCEPT_MS: accept_b = *cqe; have_accept = 1; break;
-		default: rl_acceptor_complete(&a, cqe); break;
+		case RL_OP_HANDOFF:
+			handoff = *cqe;
+			have_handoff = 1;
+			break;
+		case RL_OP_HANDOFF_CLOSE:
+			close_s = *cqe;
+			have_close = 1;
+			break;
+		case RL_OP_ACCEPT_MS:
+			accept_b = *cqe;
+			have_accept = 1;
+			break;
+		default:
+			rl_acceptor_complete(&a, cqe);
+			break;
 		}
 		io_uring_cqe_seen(&a.ring.ring, cqe);
 	}

@@ -75,7 +75,8 @@ int main(void)
 	rl_pat_fill(parts + 13, key, 13, 100);
 	rl_pat_fill(parts + 113, key, 113, 187);
 	CHECK(memcmp(whole, parts, sizeof(whole)) == 0, "sliced pattern differs");
-	CHECK(rl_pat_key(99, 3, 7) != rl_pat_key(99, 4, 7) && rl_pat_key(99, 3, 7) != rl_pat_key(99, 3, 8), "keys collide");
+	CHECK(rl_pat_key(99, 3, 7) != rl_pat_key(99, 4, 7) && rl_pat_key(99, 3, 7) != rl_pat_key(99, 3, 8),
+	      "keys collide");
 	for (uint64_t s = 0; s < 1000; s++) {
 		uint32_t sz = rl_pat_size(rl_pat_key(1, 1, s), 10, 20);
 		CHECK(sz >= 10 && sz <= 20, "size %u out of range", sz);
@@ -96,10 +97,23 @@ int main(void)
 	static int32_t i32[RL_C_I32_COUNT];
 	static uint64_t u64[RL_C_U64_COUNT];
 	rl_client_opts o = {
-		.mode = RL_CM_ECHO, .nconns = CONNS, .targets = &target, .ntargets = 1,
-		.sock_mode = RL_SOCK_RING, .sock_cmd = 1, .size_min = 1, .size_max = 3000,
-		.pipeline = 4, .chunk = 12000, .zc_threshold = 0, .seed = 42, .quota = QUOTA,
-		.retry_ns = 100000000ull, .drain_ns = 2000000000ull, .buf_count = 256, .buf_size = 4096,
+		.mode = RL_CM_ECHO,
+		.nconns = CONNS,
+		.targets = &target,
+		.ntargets = 1,
+		.sock_mode = RL_SOCK_RING,
+		.sock_cmd = 1,
+		.size_min = 1,
+		.size_max = 3000,
+		.pipeline = 4,
+		.chunk = 12000,
+		.zc_threshold = 0,
+		.seed = 42,
+		.quota = QUOTA,
+		.retry_ns = 100000000ull,
+		.drain_ns = 2000000000ull,
+		.buf_count = 256,
+		.buf_size = 4096,
 	};
 	rl_counters c = { i32, u64 };
 	rl_client cl;
@@ -121,9 +135,11 @@ int main(void)
 			peak_fds = f;
 	}
 	CHECK(rl_client_done(&cl), "the run did not finish (state %d)", cl.state);
-	CHECK(u64[RL_CU_msgs_all] == QUOTA, "verified %llu of %d", (unsigned long long) u64[RL_CU_msgs_all], QUOTA);
+	CHECK(u64[RL_CU_msgs_all] == QUOTA, "verified %llu of %d", (unsigned long long) u64[RL_CU_msgs_all],
+	      QUOTA);
 	CHECK(u64[RL_CU_msgs_sent] == QUOTA, "sent %llu", (unsigned long long) u64[RL_CU_msgs_sent]);
-	CHECK(u64[RL_CU_verify_failures] == 0, "verify failures %llu", (unsigned long long) u64[RL_CU_verify_failures]);
+	CHECK(u64[RL_CU_verify_failures] == 0, "verify failures %llu",
+	      (unsigned long long) u64[RL_CU_verify_failures]);
 	CHECK(u64[RL_CU_errors] == 0, "errors %llu", (unsigned long long) u64[RL_CU_errors]);
 	CHECK(u64[RL_CU_connects] == CONNS, "connects %llu", (unsigned long long) u64[RL_CU_connects]);
 	CHECK(u64[RL_CU_bytes_out_all] == u64[RL_CU_bytes_in_all], "bytes out %llu in %llu",
@@ -141,7 +157,10 @@ int main(void)
 
 	/* bulk through send_zc, then churn with the process-fd socket set-up and
 	 * a source address: exact quotas, nothing failed */
-	struct { unsigned mode, sock_mode, quota; const char *src; } runs[] = {
+	struct {
+		unsigned mode, sock_mode, quota;
+		const char *src;
+	} runs[] = {
 		{ RL_CM_BULK, RL_SOCK_RING, 400, NULL },
 		{ RL_CM_CHURN, RL_SOCK_FD, 300, "127.0.0.2" },
 		{ RL_CM_CHURN, RL_SOCK_RING, 300, "127.0.0.3" },
@@ -172,14 +191,18 @@ int main(void)
 		}
 		uint64_t done = runs[r].mode == RL_CM_CHURN ? u64[RL_CU_cycles_all] : u64[RL_CU_msgs_all];
 		CHECK(rl_client_done(&cl), "run %u did not finish", r);
-		CHECK(done == runs[r].quota, "run %u: %llu of %u", r, (unsigned long long) done, runs[r].quota);
-		CHECK(u64[RL_CU_errors] == 0 && u64[RL_CU_verify_failures] == 0, "run %u: %llu errors, %llu verify failures", r,
-		      (unsigned long long) u64[RL_CU_errors], (unsigned long long) u64[RL_CU_verify_failures]);
+		CHECK(done == runs[r].quota, "run %u: %llu of %u", r, (unsigned long long) done,
+		      runs[r].quota);
+		CHECK(u64[RL_CU_errors] == 0 && u64[RL_CU_verify_failures] == 0,
+		      "run %u: %llu errors, %llu verify failures", r, (unsigned long long) u64[RL_CU_errors],
+		      (unsigned long long) u64[RL_CU_verify_failures]);
 		if (runs[r].mode == RL_CM_BULK)
-			CHECK(u64[RL_CU_zc_sends] > 0 && u64[RL_CU_zc_notifs] == u64[RL_CU_zc_sends], "zc sends %llu notifs %llu",
-			      (unsigned long long) u64[RL_CU_zc_sends], (unsigned long long) u64[RL_CU_zc_notifs]);
+			CHECK(u64[RL_CU_zc_sends] > 0 && u64[RL_CU_zc_notifs] == u64[RL_CU_zc_sends],
+			      "zc sends %llu notifs %llu", (unsigned long long) u64[RL_CU_zc_sends],
+			      (unsigned long long) u64[RL_CU_zc_notifs]);
 		if (runs[r].mode == RL_CM_CHURN)
-			CHECK(u64[RL_CU_connects] == runs[r].quota, "run %u: %llu connects", r, (unsigned long long) u64[RL_CU_connects]);
+			CHECK(u64[RL_CU_connects] == runs[r].quota, "run %u: %llu connects", r,
+			      (unsigned long long) u64[RL_CU_connects]);
 		rl_client_destroy(&cl);
 	}
 	close(ls);

@@ -31,8 +31,9 @@ typedef struct wctx {
 static void *worker_main(void *arg)
 {
 	wctx *x = arg;
-	rl_worker_opts o = { .table_size = x->table, .buf_count = 64, .buf_size = 4096,
-			     .mode = RL_MODE_ECHO };
+	rl_worker_opts o = {
+		.table_size = x->table, .buf_count = 64, .buf_size = 4096, .mode = RL_MODE_ECHO
+	};
 	rl_counters c = { x->i32, x->u64 };
 	int ret = rl_worker_init(&x->w, &o, c, NULL);
 	if (ret < 0) {
@@ -79,7 +80,7 @@ int main(void)
 	uint64_t au[RL_A_U64_COUNT] = { 0 };
 	rl_acceptor a;
 	rl_acceptor_opts ao = { .table_size = 32, .max_armed = 8, .want_addr = 1 };
-	REQUIRE(rl_acceptor_init(&a, &ao, (rl_counters) { ai, au }, NULL) == 0, "acceptor init");
+	REQUIRE(rl_acceptor_init(&a, &ao, (rl_counters){ ai, au }, NULL) == 0, "acceptor init");
 	int targets[NW];
 	for (int i = 0; i < NW; i++) {
 		targets[i] = rl_acceptor_add_target(&a, w[i].ring_fd);
@@ -142,7 +143,8 @@ int main(void)
 				continue;
 			}
 			rr = tgt + 1;
-			CHECK(rl_acceptor_handoff(&a, (unsigned) held[h], (unsigned) targets[tgt]) == 0, "handoff");
+			CHECK(rl_acceptor_handoff(&a, (unsigned) held[h], (unsigned) targets[tgt]) == 0,
+			      "handoff");
 		}
 		nheld = kept;
 		rl_ring_submit(&a.ring);
@@ -166,9 +168,11 @@ int main(void)
 	uint64_t total = 0;
 	for (int i = 0; i < NW; i++) {
 		CHECK(RL_LOAD(&w[i].i32[RL_WI_live]) == 0, "worker %d live=%d", i, w[i].i32[RL_WI_live]);
-		CHECK(RL_LOAD(&w[i].i32[RL_WI_table_used]) == 0, "worker %d slots used=%d", i, w[i].i32[RL_WI_table_used]);
+		CHECK(RL_LOAD(&w[i].i32[RL_WI_table_used]) == 0, "worker %d slots used=%d", i,
+		      w[i].i32[RL_WI_table_used]);
 		CHECK(w[i].u64[RL_WU_accepted] > 0, "worker %d served nothing", i);
-		CHECK(RL_LOAD(&w[i].i32[RL_WI_buf_free]) == 64, "worker %d buffers free %d", i, w[i].i32[RL_WI_buf_free]);
+		CHECK(RL_LOAD(&w[i].i32[RL_WI_buf_free]) == 64, "worker %d buffers free %d", i,
+		      w[i].i32[RL_WI_buf_free]);
 		total += w[i].u64[RL_WU_accepted];
 	}
 	CHECK(total == CLIENTS, "workers accepted %llu", (unsigned long long) total);

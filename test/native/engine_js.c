@@ -53,7 +53,8 @@ static void handle(unsigned n)
 			continue;
 		}
 		if (type != RL_JEV_CONNECT && (!open_[idx] || gen_of[idx] != gen)) {
-			fprintf(stderr, "event %u for idx %u gen %u: not open (open %d gen %d)\n", type, idx, gen, open_[idx], gen_of[idx]);
+			fprintf(stderr, "event %u for idx %u gen %u: not open (open %d gen %d)\n", type, idx,
+				gen, open_[idx], gen_of[idx]);
 			order_errors++;
 			continue;
 		}
@@ -119,7 +120,8 @@ static void handle(unsigned n)
 			}
 			open_[idx] = 0;
 			closes++;
-			if (rl_js_write(&W, idx, gen, "x", 1) == -ESTALE && rl_js_end(&W, idx, gen) == -ESTALE)
+			if (rl_js_write(&W, idx, gen, "x", 1) == -ESTALE &&
+			    rl_js_end(&W, idx, gen) == -ESTALE)
 				stale_ok++;
 			break;
 		default:
@@ -150,9 +152,12 @@ static void wake(void)
 static void *worker_main(void *arg)
 {
 	/* zero-copy sends on: in-place writes of 2 KiB and more leave with send_zc_fixed */
-	rl_worker_opts o = { .table_size = TABLE, .buf_count = BUFS, .buf_size = 4096, .mode = RL_MODE_JS,
+	rl_worker_opts o = { .table_size = TABLE,
+			     .buf_count = BUFS,
+			     .buf_size = 4096,
+			     .mode = RL_MODE_JS,
 			     .zc_threshold = 2048 };
-	int ret = rl_worker_init(&W, &o, (rl_counters) { wi32, wu64 }, NULL);
+	int ret = rl_worker_init(&W, &o, (rl_counters){ wi32, wu64 }, NULL);
 	if (ret < 0) {
 		fprintf(stderr, "worker init %d\n", ret);
 		ready = -1;
@@ -192,7 +197,7 @@ int main(void)
 	uint64_t au[RL_A_U64_COUNT] = { 0 };
 	rl_acceptor a;
 	rl_acceptor_opts ao = { .table_size = 64, .max_armed = 8, .want_addr = 1 };
-	REQUIRE(rl_acceptor_init(&a, &ao, (rl_counters) { ai, au }, NULL) == 0, "acceptor init");
+	REQUIRE(rl_acceptor_init(&a, &ao, (rl_counters){ ai, au }, NULL) == 0, "acceptor init");
 	int target = rl_acceptor_add_target(&a, ring_fd);
 	REQUIRE(target >= 0, "add target");
 	rl_addr la;
@@ -256,22 +261,27 @@ int main(void)
 
 	CHECK(ec.failures == 0, "%d client failures", ec.failures);
 	CHECK(ok == CLIENTS, "hand-offs %d of %d", ok, CLIENTS);
-	CHECK(connects == CLIENTS && closes == CLIENTS && ends == CLIENTS, "connects %d ends %d closes %d", connects, ends, closes);
+	CHECK(connects == CLIENTS && closes == CLIENTS && ends == CLIENTS, "connects %d ends %d closes %d",
+	      connects, ends, closes);
 	CHECK(close_errors == 0, "%d closes with an error", close_errors);
 	CHECK(order_errors == 0, "%d events out of order or for a closed connection", order_errors);
 	CHECK(addr_errors == 0, "%d connections without their peer address", addr_errors);
 	CHECK(write_errors == 0, "%d writes refused", write_errors);
 	CHECK(stale_ok == CLIENTS, "stale handles refused %d of %d", stale_ok, CLIENTS);
-	CHECK(in_place > 0 && copied > 0 && staged > 0, "write paths: in place %d, copied %d, staged %d", in_place, copied, staged);
-	CHECK(max_batch > EVCAP, "largest batch %llu: the overflow list was never used", (unsigned long long) max_batch);
+	CHECK(in_place > 0 && copied > 0 && staged > 0, "write paths: in place %d, copied %d, staged %d",
+	      in_place, copied, staged);
+	CHECK(max_batch > EVCAP, "largest batch %llu: the overflow list was never used",
+	      (unsigned long long) max_batch);
 	CHECK(RL_LOAD(&wi32[RL_WI_live]) == 0, "live %d", wi32[RL_WI_live]);
 	CHECK(RL_LOAD(&wi32[RL_WI_table_used]) == 0, "slots used %d", wi32[RL_WI_table_used]);
 	CHECK(RL_LOAD(&wi32[RL_WI_buf_free]) == BUFS, "buffers free %d of %d", wi32[RL_WI_buf_free], BUFS);
-	CHECK(wu64[RL_WU_js_events] >= (uint64_t) data_events + 3 * CLIENTS, "js_events %llu", (unsigned long long) wu64[RL_WU_js_events]);
+	CHECK(wu64[RL_WU_js_events] >= (uint64_t) data_events + 3 * CLIENTS, "js_events %llu",
+	      (unsigned long long) wu64[RL_WU_js_events]);
 	CHECK(W.cx.buffered == 0, "bytes still queued: %llu", (unsigned long long) W.cx.buffered);
 	printf("events %llu in %llu calls, largest batch %llu; writes: %d in place, %d copied, %d staged; zc sends %llu\n",
 	       (unsigned long long) wu64[RL_WU_js_events], (unsigned long long) wu64[RL_WU_js_batches],
-	       (unsigned long long) max_batch, in_place, copied, staged, (unsigned long long) wu64[RL_WU_zc_sends]);
+	       (unsigned long long) max_batch, in_place, copied, staged,
+	       (unsigned long long) wu64[RL_WU_zc_sends]);
 	rl_worker_destroy(&W);
 	rl_acceptor_destroy(&a);
 	DONE();

@@ -181,7 +181,8 @@ int main(void)
 	int s;
 	REQUIRE(collect(&a, RL_AEV_ACCEPT, 1, &s, NULL) == 1, "accept");
 	uint64_t before = au64[RL_AU_handoff_overflow];
-	struct io_uring_cqe fake = { .user_data = rl_ud(RL_OP_HANDOFF, (uint32_t) s, 0, 0), .res = -EOVERFLOW };
+	struct io_uring_cqe fake = { .user_data = rl_ud(RL_OP_HANDOFF, (uint32_t) s, 0, 0),
+				     .res = -EOVERFLOW };
 	rl_acceptor_complete(&a, &fake);
 	int reported = 0;
 	for (unsigned k = 0; k < a.nev; k++)

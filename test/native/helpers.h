@@ -10,42 +10,42 @@
 static int rl_test_failures;
 
 /* each macro evaluates cond exactly once */
-#define CHECK(cond, ...)                                                          \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
+#define CHECK(cond, ...)                                                                \
+	do {                                                                            \
+		if (!(cond)) {                                                          \
 			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                             \
-			fprintf(stderr, "\n");                                    \
-			rl_test_failures++;                                       \
-		}                                                                 \
+			fprintf(stderr, __VA_ARGS__);                                   \
+			fprintf(stderr, "\n");                                          \
+			rl_test_failures++;                                             \
+		}                                                                       \
 	} while (0)
 
-#define REQUIRE(cond, ...)                                                        \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
+#define REQUIRE(cond, ...)                                                              \
+	do {                                                                            \
+		if (!(cond)) {                                                          \
 			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                             \
-			fprintf(stderr, "\n");                                    \
-			exit(1);                                                  \
-		}                                                                 \
+			fprintf(stderr, __VA_ARGS__);                                   \
+			fprintf(stderr, "\n");                                          \
+			exit(1);                                                        \
+		}                                                                       \
 	} while (0)
 
-#define SKIP_IF(cond, why)                                                        \
-	do {                                                                      \
-		if (cond) {                                                       \
-			fprintf(stderr, "SKIP: %s\n", why);                      \
-			exit(77);                                                 \
-		}                                                                 \
+#define SKIP_IF(cond, why)                                  \
+	do {                                                \
+		if (cond) {                                 \
+			fprintf(stderr, "SKIP: %s\n", why); \
+			exit(77);                           \
+		}                                           \
 	} while (0)
 
-#define DONE()                                                                    \
-	do {                                                                      \
-		if (rl_test_failures) {                                           \
+#define DONE()                                                                     \
+	do {                                                                       \
+		if (rl_test_failures) {                                            \
 			fprintf(stderr, "%d check(s) failed\n", rl_test_failures); \
-			return 1;                                                 \
-		}                                                                 \
-		printf("ok\n");                                                   \
-		return 0;                                                         \
+			return 1;                                                  \
+		}                                                                  \
+		printf("ok\n");                                                    \
+		return 0;                                                          \
 	} while (0)
 
 /* ---- a verifying echo client, shared by the engine tests ---- */
@@ -56,14 +56,14 @@ static int rl_test_failures;
 
 typedef struct echo_clients {
 	int port;
-	int clients;        /* connections in all */
-	int concurrency;    /* threads, each running clients / concurrency in turn */
-	size_t max_len;     /* payloads are 1..max_len bytes */
-	size_t chunk;       /* bytes per send */
+	int clients;     /* connections in all */
+	int concurrency; /* threads, each running clients / concurrency in turn */
+	size_t max_len;  /* payloads are 1..max_len bytes */
+	size_t chunk;    /* bytes per send */
 	unsigned seed_salt;
-	int early_shut;     /* 1: shutdown(SHUT_WR) as soon as the payload is sent */
-	int poll_ms;        /* how long to wait for the echo and the FIN */
-	volatile int done;  /* threads finished */
+	int early_shut;    /* 1: shutdown(SHUT_WR) as soon as the payload is sent */
+	int poll_ms;       /* how long to wait for the echo and the FIN */
+	volatile int done; /* threads finished */
 	volatile int failures;
 } echo_clients;
 
@@ -96,7 +96,8 @@ static void *echo_client_main(void *arg)
 		/* interleave so neither side's socket buffers fill */
 		while (got < len) {
 			if (sent < len) {
-				ssize_t n = send(fd, out + sent, len - sent > e->chunk ? e->chunk : len - sent, MSG_DONTWAIT);
+				ssize_t n = send(fd, out + sent,
+						 len - sent > e->chunk ? e->chunk : len - sent, MSG_DONTWAIT);
 				if (n > 0)
 					sent += (size_t) n;
 				if (sent == len && e->early_shut)

@@ -49,20 +49,20 @@ typedef struct parser_ops {
 
 /* OPS for a parser type: its feed and eof functions, its err_off field,
  * and LOG(const TYPE *, plog *) to log a completed response */
-#define PARSER_OPS(TYPE, FEED, EOF, LOG)                                                           \
-	static int ops_feed_(void *p, const uint8_t *b, size_t n, size_t *used)                    \
-	{                                                                                          \
-		return FEED((TYPE *) p, b, n, used);                                               \
-	}                                                                                          \
-	static int ops_eof_(void *p) { return EOF((TYPE *) p); }                                   \
-	static uint64_t ops_err_off_(const void *p) { return ((const TYPE *) p)->err_off; }        \
-	static void ops_log_(const void *p, plog *log) { LOG((const TYPE *) p, log); }             \
+#define PARSER_OPS(TYPE, FEED, EOF, LOG)                                                    \
+	static int ops_feed_(void *p, const uint8_t *b, size_t n, size_t *used)             \
+	{                                                                                   \
+		return FEED((TYPE *) p, b, n, used);                                        \
+	}                                                                                   \
+	static int ops_eof_(void *p) { return EOF((TYPE *) p); }                            \
+	static uint64_t ops_err_off_(const void *p) { return ((const TYPE *) p)->err_off; } \
+	static void ops_log_(const void *p, plog *log) { LOG((const TYPE *) p, log); }      \
 	static const parser_ops OPS = { ops_feed_, ops_eof_, ops_err_off_, ops_log_ }
 
 /* feed the pieces to an initialised parser, checking the feed convention
  * (proto.h), and log every response, the error or the end of stream */
-static PF_UNUSED void drive(const parser_ops *o, void *p, const uint8_t *in, const size_t *cut, size_t ncut, int eof,
-			    plog *log)
+static PF_UNUSED void drive(const parser_ops *o, void *p, const uint8_t *in, const size_t *cut, size_t ncut,
+			    int eof, plog *log)
 {
 	size_t at = 0;
 	for (size_t k = 0; k < ncut; k++) {
@@ -84,7 +84,8 @@ static PF_UNUSED void drive(const parser_ops *o, void *p, const uint8_t *in, con
 				break;
 			}
 			if (r < 0) {
-				plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) o->err_off(p));
+				plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r),
+					 (unsigned long long) o->err_off(p));
 				return;
 			}
 			o->log_done(p, log);
@@ -95,7 +96,8 @@ static PF_UNUSED void drive(const parser_ops *o, void *p, const uint8_t *in, con
 		if (r == RL_PROTO_DONE)
 			o->log_done(p, log);
 		else if (r < 0)
-			plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r), (unsigned long long) o->err_off(p));
+			plog_add(log, "ERR %s @%llu\n", rl_proto_err_name(r),
+				 (unsigned long long) o->err_off(p));
 		else
 			plog_add(log, "eof\n");
 	}
@@ -113,7 +115,8 @@ static PF_UNUSED void feed_whole(feed_fn fn, const uint8_t *in, size_t len, int 
 /* whole, two pieces at every split point (inputs up to 4 KiB), byte by
  * byte, and random pieces: every log must equal the whole one, which is
  * left in *whole */
-static PF_UNUSED int check_splits(const char *name, feed_fn fn, const uint8_t *in, size_t len, int eof, plog *whole)
+static PF_UNUSED int check_splits(const char *name, feed_fn fn, const uint8_t *in, size_t len, int eof,
+				  plog *whole)
 {
 	static plog l;
 	static size_t cut[1 << 20];
@@ -126,7 +129,8 @@ static PF_UNUSED int check_splits(const char *name, feed_fn fn, const uint8_t *i
 			l.s[0] = 0;
 			fn(in, len, c2, 2, eof, &l);
 			if (strcmp(l.s, whole->s)) {
-				fprintf(stderr, "%s: split at %zu:\n%s\nwhole:\n%s\n", name, k, l.s, whole->s);
+				fprintf(stderr, "%s: split at %zu:\n%s\nwhole:\n%s\n", name, k, l.s,
+					whole->s);
 				bad = 1;
 			}
 		}
@@ -153,7 +157,8 @@ static PF_UNUSED int check_splits(const char *name, feed_fn fn, const uint8_t *i
 		l.s[0] = 0;
 		fn(in, len, cut, n, eof, &l);
 		if (strcmp(l.s, whole->s)) {
-			fprintf(stderr, "%s: random pieces (round %d):\n%s\nwhole:\n%s\n", name, round, l.s, whole->s);
+			fprintf(stderr, "%s: random pieces (round %d):\n%s\nwhole:\n%s\n", name, round, l.s,
+				whole->s);
 			bad = 1;
 		}
 	}
@@ -161,7 +166,8 @@ static PF_UNUSED int check_splits(const char *name, feed_fn fn, const uint8_t *i
 }
 
 /* the input gives the log `want` whatever its pieces */
-static PF_UNUSED void expect_log(const char *name, feed_fn fn, const void *in, size_t len, int eof, const char *want)
+static PF_UNUSED void expect_log(const char *name, feed_fn fn, const void *in, size_t len, int eof,
+				 const char *want)
 {
 	static plog w;
 	CHECK(check_splits(name, fn, in, len, eof, &w), "%s: the pieces changed the result", name);

@@ -14,10 +14,7 @@
 
 static rl_frame_cfg cfg;
 
-static void log_done(const rl_frame *p, plog *log)
-{
-	plog_add(log, "%llu ", (unsigned long long) p->bytes);
-}
+static void log_done(const rl_frame *p, plog *log) { plog_add(log, "%llu ", (unsigned long long) p->bytes); }
 
 PARSER_OPS(rl_frame, rl_frame_feed, rl_frame_eof, log_done);
 
@@ -29,7 +26,8 @@ static void run(const uint8_t *in, size_t len, const size_t *cut, size_t ncut, i
 }
 
 /* compile spec (it must compile) and check the log of `in` */
-static void ok(const char *name, const rl_frame_spec *spec, const void *in, size_t len, int eof, const char *want)
+static void ok(const char *name, const rl_frame_spec *spec, const void *in, size_t len, int eof,
+	       const char *want)
 {
 	int e = rl_frame_compile(&cfg, spec);
 	CHECK(e == 0, "%s: compile %d", name, e);
@@ -54,7 +52,9 @@ static void bytes(void)
 
 static void delimiters(void)
 {
-	rl_frame_spec s = { .kind = RL_FRAME_DELIM, .delim = (const uint8_t *) "\r\n", .delim_len = 2, .max_frame = 1024 };
+	rl_frame_spec s = {
+		.kind = RL_FRAME_DELIM, .delim = (const uint8_t *) "\r\n", .delim_len = 2, .max_frame = 1024
+	};
 	ok("CRLF", &s, S("hello\r\nworld\r\n\r\n"), 1, "7 7 2 eof\n");
 	ok("CR alone is data", &s, S("a\rb\r\r\n"), 1, "6 eof\n");
 	ok("truncated", &s, S("hello\r\nwor"), 1, "7 ERR TRUNCATED @3\n");
@@ -94,19 +94,39 @@ static void delimiters(void)
 static void prefixes(void)
 {
 	rl_frame_spec s = { .kind = RL_FRAME_PREFIX, .prefix = RL_LP_U8, .max_frame = 1 << 20 };
-	ok("u8", &s, S("\x03" "abc" "\x00" "\x01" "z"), 1, "4 1 2 eof\n");
+	ok("u8", &s,
+	   S("\x03"
+	     "abc"
+	     "\x00"
+	     "\x01"
+	     "z"),
+	   1, "4 1 2 eof\n");
 	s.prefix = RL_LP_U16BE;
 	ok("u16be", &s, S("\x00\x02hi\x01\x00"), 1, "4 ERR TRUNCATED @2\n");
 	s.prefix = RL_LP_U16LE;
 	ok("u16le", &s, S("\x02\x00hi\x00\x00"), 1, "4 2 eof\n");
 	s.prefix = RL_LP_U32BE;
-	ok("u32be", &s, S("\x00\x00\x00\x03" "abc" "\x00\x00"), 1, "7 ERR TRUNCATED @2\n");
+	ok("u32be", &s,
+	   S("\x00\x00\x00\x03"
+	     "abc"
+	     "\x00\x00"),
+	   1, "7 ERR TRUNCATED @2\n");
 	s.prefix = RL_LP_U32LE;
-	ok("u32le", &s, S("\x03\x00\x00\x00" "abc"), 1, "7 eof\n");
+	ok("u32le", &s,
+	   S("\x03\x00\x00\x00"
+	     "abc"),
+	   1, "7 eof\n");
 	s.prefix = RL_LP_U32BE;
 	s.inclusive = 1;
-	ok("u32be, inclusive", &s, S("\x00\x00\x00\x06" "hi" "\x00\x00\x00\x04"), 1, "6 4 eof\n");
-	ok("inclusive, shorter than the prefix", &s, S("\x00\x00\x00\x03" "abc"), 0, "ERR FRAME_LENGTH @3\n");
+	ok("u32be, inclusive", &s,
+	   S("\x00\x00\x00\x06"
+	     "hi"
+	     "\x00\x00\x00\x04"),
+	   1, "6 4 eof\n");
+	ok("inclusive, shorter than the prefix", &s,
+	   S("\x00\x00\x00\x03"
+	     "abc"),
+	   0, "ERR FRAME_LENGTH @3\n");
 	s.inclusive = 0;
 	ok("over max_frame", &s, S("\x00\x10\x00\x00"), 0, "ERR FRAME_TOO_LARGE @3\n");
 	ok("at max_frame", &s, S("\x00\x0f\xff\xfc"), 0, "");
@@ -126,7 +146,9 @@ static void bad_specs(void)
 	s.expect = (const uint8_t *) "abc";
 	s.expect_len = 3;
 	CHECK(rl_frame_compile(&c, &s) == -EINVAL, "expected response of another length");
-	s = (rl_frame_spec){ .kind = RL_FRAME_DELIM, .delim = (const uint8_t *) "x", .delim_len = 0, .max_frame = 10 };
+	s = (rl_frame_spec){
+		.kind = RL_FRAME_DELIM, .delim = (const uint8_t *) "x", .delim_len = 0, .max_frame = 10
+	};
 	CHECK(rl_frame_compile(&c, &s) == -EINVAL, "empty delimiter");
 	s.delim = (const uint8_t *) "01234567890123456";
 	s.delim_len = 17;
@@ -148,7 +170,8 @@ static void bad_specs(void)
 	s.max_frame = 3;
 	CHECK(rl_frame_compile(&c, &s) == -EINVAL, "max_frame under the prefix");
 	s.max_frame = 100;
-	s.expect = (const uint8_t *) "\x00\x00\x00\x05" "ab";
+	s.expect = (const uint8_t *) "\x00\x00\x00\x05"
+				     "ab";
 	s.expect_len = 6;
 	CHECK(rl_frame_compile(&c, &s) == -EINVAL, "expected response whose prefix disagrees");
 	s = (rl_frame_spec){ .kind = 0 };
@@ -164,15 +187,19 @@ static void throughput(void)
 	expect[63] = '\n';
 	for (size_t k = 0; k < sizeof(in); k += 64)
 		memcpy(in + k, expect, 64);
-	rl_frame_spec s = { .kind = RL_FRAME_DELIM, .delim = (const uint8_t *) "\n", .delim_len = 1, .max_frame = 1024,
-			    .expect = expect, .expect_len = 64 };
+	rl_frame_spec s = { .kind = RL_FRAME_DELIM,
+			    .delim = (const uint8_t *) "\n",
+			    .delim_len = 1,
+			    .max_frame = 1024,
+			    .expect = expect,
+			    .expect_len = 64 };
 	REQUIRE(rl_frame_compile(&cfg, &s) == 0, "compile");
 	rl_frame p;
 	rl_frame_init(&p, &cfg);
 	rate r = measure(&OPS, &p, in, sizeof(in));
 	CHECK(r.responses == r.bytes / 64, "every frame found");
-	printf("frame: %.0f MB/s, %.1f M frames/s per CPU second (64-byte delimited, compared)\n", r.bytes / r.secs / 1e6,
-	       r.responses / r.secs / 1e6);
+	printf("frame: %.0f MB/s, %.1f M frames/s per CPU second (64-byte delimited, compared)\n",
+	       r.bytes / r.secs / 1e6, r.responses / r.secs / 1e6);
 }
 
 int main(void)

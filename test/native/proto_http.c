@@ -24,7 +24,6 @@ static void log_done(const rl_http *p, plog *log)
 		 (unsigned long long) r->body, (unsigned long long) r->bytes, r->interim);
 }
 
-
 PARSER_OPS(rl_http, rl_http_feed, rl_http_eof, log_done);
 
 static void run(const uint8_t *in, size_t len, const size_t *cut, size_t ncut, int eof, plog *log)
@@ -49,7 +48,8 @@ static void framing(void)
 			 "5;name=val;q=\"a;b\"\r\nhello\r\n"
 			 "1A \t;x\r\nabcdefghijklmnopqrstuvwxyz\r\n"
 			 "000\r\nX-Trailer: t\r\nContent-Length: 99\r\n\r\n";
-	ok("chunked, extensions, trailers", r2, 1, fmt("200 ka=1 C body=31 bytes=%zu i=0\neof\n", strlen(r2)));
+	ok("chunked, extensions, trailers", r2, 1,
+	   fmt("200 ka=1 C body=31 bytes=%zu i=0\neof\n", strlen(r2)));
 
 	const char *r3 = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
 	ok("gzip, chunked", r3, 0, fmt("200 ka=1 C body=3 bytes=%zu i=0\n", strlen(r3)));
@@ -71,7 +71,8 @@ static void framing(void)
 			 "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	ok("1xx interim responses", r7, 0, fmt("200 ka=1 L body=2 bytes=%zu i=2\n", strlen(r7)));
 
-	const char *r8 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+	const char *r8 =
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
 	ok("101 ends HTTP", r8, 0, fmt("101 ka=0 n body=0 bytes=%zu i=0\n", strlen(r8)));
 
 	const char *r9 = "HTTP/1.1 200\nContent-Length: 2\n\nhi";
@@ -87,19 +88,23 @@ static void framing(void)
 	const char *r11 = "HTTP/1.1 200 OK\r\nContent-Length: 4, 4 ,4\r\n\r\nabcd";
 	ok("a list of equal lengths", r11, 0, fmt("200 ka=1 L body=4 bytes=%zu i=0\n", strlen(r11)));
 
-	const char *r12 = "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"
-			  "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\ny"
-			  "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 1\r\n\r\nz";
+	const char *r12 =
+		"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\ny"
+		"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 1\r\n\r\nz";
 	ok("keep-alive by version and Connection", r12, 0,
 	   fmt("200 ka=0 L body=1 bytes=39 i=0\n200 ka=1 L body=1 bytes=63 i=0\n500 ka=0 L body=1 bytes=%zu i=0\n",
 	       strlen("HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 1\r\n\r\nz")));
 
-	const char *r13 = "HTTP/1.1 599 Whatever \t(\x80\xff)\r\nX-Empty:\r\nX-Obs: caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n";
-	ok("reason and values with tabs and obs-text", r13, 0, fmt("599 ka=1 L body=0 bytes=%zu i=0\n", strlen(r13)));
+	const char *r13 =
+		"HTTP/1.1 599 Whatever \t(\x80\xff)\r\nX-Empty:\r\nX-Obs: caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n";
+	ok("reason and values with tabs and obs-text", r13, 0,
+	   fmt("599 ka=1 L body=0 bytes=%zu i=0\n", strlen(r13)));
 
 	/* a HEAD response has no body whatever its headers say; the next one follows at once */
 	g_head = 1;
-	const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	const char *h =
+		"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 	ok("HEAD", h, 1, "200 ka=1 n body=0 bytes=41 i=0\n200 ka=1 n body=0 bytes=47 i=0\neof\n");
 	g_head = 0;
 }
@@ -108,10 +113,12 @@ static void pipelined(void)
 {
 	/* what nginx sends for a 200, a 500 and a chunked location, back to back */
 	static char in[4096];
-	const char *a = "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 10:00:00 GMT\r\n"
-			"Content-Type: text/plain\r\nContent-Length: 13\r\nConnection: keep-alive\r\n\r\nHello, World!";
-	const char *b = "HTTP/1.1 500 Internal Server Error\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\n"
-			"Content-Length: 5\r\nConnection: keep-alive\r\n\r\noops\n";
+	const char *a =
+		"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 10:00:00 GMT\r\n"
+		"Content-Type: text/plain\r\nContent-Length: 13\r\nConnection: keep-alive\r\n\r\nHello, World!";
+	const char *b =
+		"HTTP/1.1 500 Internal Server Error\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\n"
+		"Content-Length: 5\r\nConnection: keep-alive\r\n\r\noops\n";
 	const char *c = "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nTransfer-Encoding: chunked\r\n"
 			"Connection: keep-alive\r\n\r\n7\r\nchunked\r\n1\r\n\n\r\n0\r\n\r\n";
 	snprintf(in, sizeof(in), "%s%s%s%s", a, b, c, a);
@@ -134,27 +141,32 @@ static void malformed(void)
 	ok("CR without LF", "HTTP/1.1 200 OK\rX", 0, "ERR HTTP_STATUS_LINE @16\n");
 	ok("control in reason", "HTTP/1.1 200 O\x01K\r\n", 0, "ERR HTTP_STATUS_LINE @14\n");
 	ok("space in a name", "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", 0, "ERR HTTP_HEADER_SYNTAX @20\n");
-	ok("space before colon", "HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\n", 0, "ERR HTTP_HEADER_SYNTAX @31\n");
+	ok("space before colon", "HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\n", 0,
+	   "ERR HTTP_HEADER_SYNTAX @31\n");
 	ok("obs-fold", "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", 0, "ERR HTTP_HEADER_SYNTAX @23\n");
 	static const char nul[] = "HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n";
 	expect_log("NUL in a value", run, nul, sizeof(nul) - 1, 0, "ERR HTTP_HEADER_SYNTAX @21\n");
 	ok("no colon", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", 0, "ERR HTTP_HEADER_SYNTAX @24\n");
 	ok("CR without LF in a field", "HTTP/1.1 200 OK\r\nX: a\rb", 0, "ERR HTTP_HEADER_SYNTAX @22\n");
-	ok("letters in a length", "HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n", 0, "ERR HTTP_CONTENT_LENGTH @35\n");
-	ok("negative length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 0, "ERR HTTP_CONTENT_LENGTH @33\n");
+	ok("letters in a length", "HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n", 0,
+	   "ERR HTTP_CONTENT_LENGTH @35\n");
+	ok("negative length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 0,
+	   "ERR HTTP_CONTENT_LENGTH @33\n");
 	ok("empty length", "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", 0, "ERR HTTP_CONTENT_LENGTH @34\n");
-	ok("two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n", 0, "ERR HTTP_CONTENT_LENGTH @38\n");
+	ok("two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n", 0,
+	   "ERR HTTP_CONTENT_LENGTH @38\n");
 	ok("two length fields", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 0,
 	   "ERR HTTP_CONTENT_LENGTH @54\n");
 	ok("length overflow", "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", 0,
 	   "ERR HTTP_CONTENT_LENGTH @49\n");
-	ok("length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 0,
-	   "ERR HTTP_CL_AND_TE @65\n");
+	ok("length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+	   0, "ERR HTTP_CL_AND_TE @65\n");
 	ok("chunked in HTTP/1.0", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0,
 	   "ERR HTTP_TRANSFER_ENCODING @46\n");
 	ok("chunked twice", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 0,
 	   "ERR HTTP_TRANSFER_ENCODING @53\n");
-	ok("empty coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: ;x\r\n\r\n", 0, "ERR HTTP_TRANSFER_ENCODING @36\n");
+	ok("empty coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: ;x\r\n\r\n", 0,
+	   "ERR HTTP_TRANSFER_ENCODING @36\n");
 	const char *ch = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"; /* 47 bytes */
 	char in[256];
 	snprintf(in, sizeof(in), "%szz\r\n", ch);
@@ -190,8 +202,11 @@ static void malformed(void)
 	rl_http p;
 	rl_http_init(&p, &cfg);
 	size_t used;
-	CHECK(rl_http_feed(&p, (const uint8_t *) "XTTP", 4, &used) == -RL_PE_HTTP_STATUS_LINE && used == 0, "first error");
-	CHECK(rl_http_feed(&p, (const uint8_t *) "HTTP/1.1 200 OK\r\n\r\n", 19, &used) == -RL_PE_HTTP_STATUS_LINE && used == 0,
+	CHECK(rl_http_feed(&p, (const uint8_t *) "XTTP", 4, &used) == -RL_PE_HTTP_STATUS_LINE && used == 0,
+	      "first error");
+	CHECK(rl_http_feed(&p, (const uint8_t *) "HTTP/1.1 200 OK\r\n\r\n", 19, &used) ==
+			      -RL_PE_HTTP_STATUS_LINE &&
+		      used == 0,
 	      "the error sticks");
 	CHECK(rl_http_eof(&p) == -RL_PE_HTTP_STATUS_LINE, "eof after an error");
 	CHECK(strcmp(rl_proto_err_msg(RL_PE_HTTP_CHUNK_SIZE), "bad chunk size") == 0, "message");
@@ -247,7 +262,8 @@ static void limits(void)
 		r = rl_http_feed(&p, (const uint8_t *) in + fed, k, &used);
 		fed += used;
 	}
-	CHECK(r == -RL_PE_HTTP_HEADER_TOO_LONG && fed < 8192 + 64, "endless header: %s after %zu bytes", rl_proto_err_name(r), fed);
+	CHECK(r == -RL_PE_HTTP_HEADER_TOO_LONG && fed < 8192 + 64, "endless header: %s after %zu bytes",
+	      rl_proto_err_name(r), fed);
 
 	/* an endless header section of short fields: stops at max_headers */
 	n = (size_t) snprintf(in, sizeof(in), "HTTP/1.1 200 OK\r\n");
@@ -255,7 +271,8 @@ static void limits(void)
 		n += (size_t) snprintf(in + n, sizeof(in) - n, "X-%d: y\r\n", k);
 	rl_http_init(&p, &cfg);
 	r = rl_http_feed(&p, (const uint8_t *) in, n, &used);
-	CHECK(r == -RL_PE_HTTP_HEADERS_TOO_LARGE && used < 2000, "endless fields: %s after %zu bytes", rl_proto_err_name(r), used);
+	CHECK(r == -RL_PE_HTTP_HEADERS_TOO_LARGE && used < 2000, "endless fields: %s after %zu bytes",
+	      rl_proto_err_name(r), used);
 
 	/* ... and at max_header_bytes with long fields */
 	n = (size_t) snprintf(in, sizeof(in), "HTTP/1.1 200 OK\r\n");
@@ -267,7 +284,8 @@ static void limits(void)
 	}
 	rl_http_init(&p, &cfg);
 	r = rl_http_feed(&p, (const uint8_t *) in, n, &used);
-	CHECK(r == -RL_PE_HTTP_HEADERS_TOO_LARGE && used < 70000, "large section: %s after %zu bytes", rl_proto_err_name(r), used);
+	CHECK(r == -RL_PE_HTTP_HEADERS_TOO_LARGE && used < 70000, "large section: %s after %zu bytes",
+	      rl_proto_err_name(r), used);
 
 	/* endless 1xx responses */
 	n = 0;
@@ -275,11 +293,12 @@ static void limits(void)
 		n += (size_t) snprintf(in + n, sizeof(in) - n, "HTTP/1.1 100 Continue\r\n\r\n");
 	rl_http_init(&p, &cfg);
 	r = rl_http_feed(&p, (const uint8_t *) in, n, &used);
-	CHECK(r == -RL_PE_HTTP_TOO_MANY_INTERIM && p.err_off == 9 * 25 - 1, "endless 1xx: %s at %llu", rl_proto_err_name(r),
-	      (unsigned long long) p.err_off);
+	CHECK(r == -RL_PE_HTTP_TOO_MANY_INTERIM && p.err_off == 9 * 25 - 1, "endless 1xx: %s at %llu",
+	      rl_proto_err_name(r), (unsigned long long) p.err_off);
 
 	/* the largest chunk size accepted, a body that never ends: no work per byte beyond counting */
-	n = (size_t) snprintf(in, sizeof(in), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n");
+	n = (size_t) snprintf(in, sizeof(in),
+			      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n");
 	rl_http_init(&p, &cfg);
 	r = rl_http_feed(&p, (const uint8_t *) in, n, &used);
 	CHECK(r == RL_PROTO_MORE && used == n && rl_http_busy(&p), "2^60-1 chunk accepted");
@@ -295,16 +314,17 @@ static void throughput(void)
 	static char in[64 * 1024];
 	size_t n = 0;
 	for (int k = 0; k < 100; k++)
-		n += (size_t) snprintf(in + n, sizeof(in) - n,
-				       "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 10:00:00 GMT\r\n"
-				       "Content-Type: text/plain\r\nContent-Length: 13\r\nLast-Modified: Fri, 20 Nov 2026 10:00:00 GMT\r\n"
-				       "Connection: keep-alive\r\nETag: \"5f2b-d\"\r\nAccept-Ranges: bytes\r\n\r\nHello, World!");
+		n += (size_t) snprintf(
+			in + n, sizeof(in) - n,
+			"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 10:00:00 GMT\r\n"
+			"Content-Type: text/plain\r\nContent-Length: 13\r\nLast-Modified: Fri, 20 Nov 2026 10:00:00 GMT\r\n"
+			"Connection: keep-alive\r\nETag: \"5f2b-d\"\r\nAccept-Ranges: bytes\r\n\r\nHello, World!");
 	rl_http p;
 	rl_http_init(&p, &cfg);
 	rate r = measure(&OPS, &p, (const uint8_t *) in, n);
 	CHECK(r.responses == r.bytes / (n / 100), "every response parsed");
-	printf("http: %.0f MB/s, %.2f M responses/s per CPU second (%zu-byte responses)\n", r.bytes / r.secs / 1e6,
-	       r.responses / r.secs / 1e6, n / 100);
+	printf("http: %.0f MB/s, %.2f M responses/s per CPU second (%zu-byte responses)\n",
+	       r.bytes / r.secs / 1e6, r.responses / r.secs / 1e6, n / 100);
 }
 
 int main(void)

@@ -16,11 +16,10 @@ static rl_resp_cfg cfg;
 static void log_done(const rl_resp *p, plog *log)
 {
 	const rl_resp_reply *r = &p->res;
-	plog_add(log, "%c null=%u err=%u word=%s v=%lld el=%llu nerr=%u bytes=%llu bit=%u\n", r->type, r->is_null, r->is_error,
-		 r->word, (long long) r->value, (unsigned long long) r->elements, r->nested_errors,
-		 (unsigned long long) r->bytes, rl_resp_type_bit(r));
+	plog_add(log, "%c null=%u err=%u word=%s v=%lld el=%llu nerr=%u bytes=%llu bit=%u\n", r->type,
+		 r->is_null, r->is_error, r->word, (long long) r->value, (unsigned long long) r->elements,
+		 r->nested_errors, (unsigned long long) r->bytes, rl_resp_type_bit(r));
 }
-
 
 PARSER_OPS(rl_resp, rl_resp_feed, rl_resp_eof, log_done);
 
@@ -39,8 +38,10 @@ static void ok(const char *name, const char *in, int eof, const char *want)
 static void types(void)
 {
 	ok("simple", "+OK\r\n", 1, "+ null=0 err=0 word=OK v=0 el=0 nerr=0 bytes=5 bit=1\neof\n");
-	ok("simple with words", "+PONG and more\r\n", 0, "+ null=0 err=0 word=PONG v=0 el=0 nerr=0 bytes=16 bit=1\n");
-	ok("error", "-ERR unknown command 'foo'\r\n", 0, "- null=0 err=1 word=ERR v=0 el=0 nerr=0 bytes=28 bit=2\n");
+	ok("simple with words", "+PONG and more\r\n", 0,
+	   "+ null=0 err=0 word=PONG v=0 el=0 nerr=0 bytes=16 bit=1\n");
+	ok("error", "-ERR unknown command 'foo'\r\n", 0,
+	   "- null=0 err=1 word=ERR v=0 el=0 nerr=0 bytes=28 bit=2\n");
 	ok("error word", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n", 0,
 	   "- null=0 err=1 word=WRONGTYPE v=0 el=0 nerr=0 bytes=68 bit=2\n");
 	ok("long first word", "-ABCDEFGHIJKLMNOPQRSTUVWXYZ x\r\n", 0,
@@ -60,9 +61,11 @@ static void types(void)
 	const char *nested = "*4\r\n$3\r\nfoo\r\n:1\r\n*2\r\n+a b\r\n-ERR inner\r\n*0\r\n";
 	ok("nested, with an inner error", nested, 0,
 	   fmt("* null=0 err=0 word= v=4 el=6 nerr=1 bytes=%zu bit=32\n", strlen(nested)));
-	const char *deep = "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:7\r\n"; /* depth 8: the default limit */
+	const char *deep =
+		"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:7\r\n"; /* depth 8: the default limit */
 	ok("deep", deep, 0, fmt("* null=0 err=0 word= v=1 el=8 nerr=0 bytes=%zu bit=32\n", strlen(deep)));
-	ok("array of nulls", "*2\r\n$-1\r\n*-1\r\n", 0, "* null=0 err=0 word= v=2 el=2 nerr=0 bytes=14 bit=32\n");
+	ok("array of nulls", "*2\r\n$-1\r\n*-1\r\n", 0,
+	   "* null=0 err=0 word= v=2 el=2 nerr=0 bytes=14 bit=32\n");
 
 	/* pipelined: what SET, GET, INCR, LRANGE and a missing key answer, back to back */
 	const char *pipe = "+OK\r\n$3\r\nxxx\r\n:12\r\n*3\r\n$3\r\nxxx\r\n$3\r\nxxx\r\n$3\r\nxxx\r\n$-1\r\n";
@@ -98,13 +101,16 @@ static void malformed(void)
 	ok("truncated array", "*2\r\n:1\r\n", 1, "ERR TRUNCATED @8\n");
 	ok("truncated bulk", "$10\r\nabc", 1, "ERR TRUNCATED @8\n");
 	ok("truncated line", "-ERR no", 1, "ERR TRUNCATED @7\n");
-	ok("complete then truncated", "+OK\r\n+O", 1, "+ null=0 err=0 word=OK v=0 el=0 nerr=0 bytes=5 bit=1\nERR TRUNCATED @2\n");
+	ok("complete then truncated", "+OK\r\n+O", 1,
+	   "+ null=0 err=0 word=OK v=0 el=0 nerr=0 bytes=5 bit=1\nERR TRUNCATED @2\n");
 
 	rl_resp p;
 	rl_resp_init(&p, &cfg);
 	size_t used;
-	CHECK(rl_resp_feed(&p, (const uint8_t *) "!", 1, &used) == -RL_PE_RESP_TYPE && used == 0, "first error");
-	CHECK(rl_resp_feed(&p, (const uint8_t *) "+OK\r\n", 5, &used) == -RL_PE_RESP_TYPE && used == 0, "the error sticks");
+	CHECK(rl_resp_feed(&p, (const uint8_t *) "!", 1, &used) == -RL_PE_RESP_TYPE && used == 0,
+	      "first error");
+	CHECK(rl_resp_feed(&p, (const uint8_t *) "+OK\r\n", 5, &used) == -RL_PE_RESP_TYPE && used == 0,
+	      "the error sticks");
 }
 
 static void hostile(void)
@@ -114,7 +120,8 @@ static void hostile(void)
 	ok("huge bulk", "$99999999999\r\n", 0, "ERR RESP_BULK_TOO_LARGE @13\n");
 	ok("bulk length overflow", "$99999999999999999999999\r\n", 0, "ERR RESP_INTEGER @19\n");
 	/* nesting one deeper than max_depth (8) */
-	ok("too deep", "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", 0, "ERR RESP_DEPTH @35\n");
+	ok("too deep", "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", 0,
+	   "ERR RESP_DEPTH @35\n");
 	/* an endless nesting stream fails at the limit, not at the end */
 	size_t n = 0;
 	while (n + 4 <= sizeof(in)) {
@@ -125,7 +132,8 @@ static void hostile(void)
 	rl_resp_init(&p, &cfg);
 	size_t used;
 	int r = rl_resp_feed(&p, (const uint8_t *) in, n, &used);
-	CHECK(r == -RL_PE_RESP_DEPTH && used == 35, "endless nesting: %s after %zu", rl_proto_err_name(r), used);
+	CHECK(r == -RL_PE_RESP_DEPTH && used == 35, "endless nesting: %s after %zu", rl_proto_err_name(r),
+	      used);
 	/* element counts: one array over the limit, or many within it that add up beyond it */
 	ok("huge array", "*2000000\r\n", 0, "ERR RESP_ELEMENTS @9\n");
 	rl_resp_cfg small = cfg;
@@ -134,8 +142,8 @@ static void hostile(void)
 	rl_resp_init(&p, &small);
 	const char *many = "*5\r\n*2\r\n:1\r\n:2\r\n*2\r\n:1\r\n:2\r\n*2\r\n:1\r\n:2\r\n";
 	r = rl_resp_feed(&p, (const uint8_t *) many, strlen(many), &used);
-	CHECK(r == -RL_PE_RESP_ELEMENTS && p.err_off == 31, "elements add up: %s at %llu", rl_proto_err_name(r),
-	      (unsigned long long) p.err_off);
+	CHECK(r == -RL_PE_RESP_ELEMENTS && p.err_off == 31, "elements add up: %s at %llu",
+	      rl_proto_err_name(r), (unsigned long long) p.err_off);
 	rl_resp_init(&p, &small);
 	r = rl_resp_feed(&p, (const uint8_t *) "*1\r\n*1\r\n*1\r\n", 12, &used);
 	CHECK(r == -RL_PE_RESP_DEPTH && p.err_off == 11, "configured depth: %s", rl_proto_err_name(r));
@@ -168,8 +176,8 @@ static void throughput(void)
 	rl_resp_init(&p, &cfg);
 	rate r = measure(&OPS, &p, (const uint8_t *) in, n);
 	CHECK(r.responses == r.bytes / n * per, "every reply parsed");
-	printf("resp: %.0f MB/s, %.1f M replies/s per CPU second (small SET/GET/INCR replies)\n", r.bytes / r.secs / 1e6,
-	       r.responses / r.secs / 1e6);
+	printf("resp: %.0f MB/s, %.1f M replies/s per CPU second (small SET/GET/INCR replies)\n",
+	       r.bytes / r.secs / 1e6, r.responses / r.secs / 1e6);
 }
 
 int main(void)

@@ -85,13 +85,15 @@ static int parses_as_command(const uint8_t *b, size_t n, unsigned argc)
 	rl_resp_init(&p, &cfg);
 	size_t used;
 	int r = rl_resp_feed(&p, b, n, &used);
-	return r == RL_PROTO_DONE && used == n && p.res.type == '*' && p.res.value == argc && p.res.elements == argc;
+	return r == RL_PROTO_DONE && used == n && p.res.type == '*' && p.res.value == argc &&
+	       p.res.elements == argc;
 }
 
 static void resp(void)
 {
 	rl_tpl t;
-	const uint8_t *argv[] = { (const uint8_t *) "SET", (const uint8_t *) "key:__rand__", (const uint8_t *) "__data__" };
+	const uint8_t *argv[] = { (const uint8_t *) "SET", (const uint8_t *) "key:__rand__",
+				  (const uint8_t *) "__data__" };
 	size_t argl[] = { 3, 12, 8 };
 	REQUIRE(rl_tpl_compile_resp(&t, argv, argl, 3, 1, 3) == 0, "compile");
 	CHECK(t.fixed, "RESP templates have a fixed length");
@@ -118,8 +120,9 @@ static void resp(void)
 			continue;
 		}
 		/* "*3\r\n$4\r\nMSET\r\n$27\r\nk:DDDDDDDDDDDD:DDDDDDDDDDDD\r\n$102\r\n<x...x>\r\n" */
-		CHECK(!memcmp(out + 14, "$27\r\nk:", 7) && !memcmp(out + 48, "$102\r\n<", 7) && out[155] == '>', "layout %.*s",
-		      (int) n, out);
+		CHECK(!memcmp(out + 14, "$27\r\nk:", 7) && !memcmp(out + 48, "$102\r\n<", 7) &&
+			      out[155] == '>',
+		      "layout %.*s", (int) n, out);
 		char key[13];
 		memcpy(key, out + 21, 12);
 		key[12] = 0;
@@ -149,8 +152,8 @@ static void resp(void)
 	rl_tpl_free(&t);
 
 	/* empty arguments, binary arguments, __data__ of 0 bytes, unknown __x__ left as it is */
-	const uint8_t *argv4[] = { (const uint8_t *) "ECHO", (const uint8_t *) "", (const uint8_t *) "a\r\nb__data__",
-				   (const uint8_t *) "__other__" };
+	const uint8_t *argv4[] = { (const uint8_t *) "ECHO", (const uint8_t *) "",
+				   (const uint8_t *) "a\r\nb__data__", (const uint8_t *) "__other__" };
 	size_t argl4[] = { 4, 0, 12, 9 };
 	REQUIRE(rl_tpl_compile_resp(&t, argv4, argl4, 4, 1, 0) == 0, "compile 4");
 	n = render_cap(&t, 1000, &v);
@@ -160,7 +163,8 @@ static void resp(void)
 
 	CHECK(rl_tpl_compile_resp(&t, argv, argl, 0, 1, 3) == -EINVAL, "no arguments");
 	CHECK(rl_tpl_compile_resp(&t, argv, argl, 3, 0, 3) == -EINVAL, "keyspace 0");
-	CHECK(rl_tpl_compile_resp(&t, argv, argl, 3, RL_TPL_KEYSPACE_MAX + 1, 3) == -EINVAL, "keyspace 10^12 + 1");
+	CHECK(rl_tpl_compile_resp(&t, argv, argl, 3, RL_TPL_KEYSPACE_MAX + 1, 3) == -EINVAL,
+	      "keyspace 10^12 + 1");
 	CHECK(rl_tpl_compile_resp(&t, argv, argl, 3, 1, (1u << 30) + 1) == -EINVAL, "data over 1 GiB");
 }
 
@@ -180,18 +184,33 @@ static void http(void)
 	rl_http_req r = { .method = "GET", .target = "/", .host = "127.0.0.1:8080" };
 	expect_request("GET", &r, "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
 	rl_http_hdr h[] = { { "Accept", "*/*" }, { "X-Empty", "" }, { "X-Tab", "a\tb" } };
-	r = (rl_http_req){ .method = "POST", .target = "/api/v1?x=1&y=%20", .host = "[::1]:80", .headers = h, .nheaders = 3,
-			   .body = (const uint8_t *) "{\"a\":1}", .body_len = 7, .close = 1 };
-	expect_request("POST", &r,
-		       "POST /api/v1?x=1&y=%20 HTTP/1.1\r\nHost: [::1]:80\r\nAccept: */*\r\nX-Empty: \r\nX-Tab: a\tb\r\n"
-		       "Content-Length: 7\r\nConnection: close\r\n\r\n{\"a\":1}");
-	r = (rl_http_req){ .method = "PUT", .target = "/", .host = "h", .body = (const uint8_t *) "", .body_len = 0 };
+	r = (rl_http_req){ .method = "POST",
+			   .target = "/api/v1?x=1&y=%20",
+			   .host = "[::1]:80",
+			   .headers = h,
+			   .nheaders = 3,
+			   .body = (const uint8_t *) "{\"a\":1}",
+			   .body_len = 7,
+			   .close = 1 };
+	expect_request(
+		"POST", &r,
+		"POST /api/v1?x=1&y=%20 HTTP/1.1\r\nHost: [::1]:80\r\nAccept: */*\r\nX-Empty: \r\nX-Tab: a\tb\r\n"
+		"Content-Length: 7\r\nConnection: close\r\n\r\n{\"a\":1}");
+	r = (rl_http_req){
+		.method = "PUT", .target = "/", .host = "h", .body = (const uint8_t *) "", .body_len = 0
+	};
 	expect_request("empty body", &r, "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
 	rl_http_hdr own[] = { { "host", "example.com" }, { "CONNECTION", "keep-alive" } };
-	r = (rl_http_req){ .method = "HEAD", .target = "*", .host = NULL, .headers = own, .nheaders = 2, .close = 1 };
-	expect_request("own Host and Connection", &r, "HEAD * HTTP/1.1\r\nhost: example.com\r\nCONNECTION: keep-alive\r\n\r\n");
+	r = (rl_http_req){
+		.method = "HEAD", .target = "*", .host = NULL, .headers = own, .nheaders = 2, .close = 1
+	};
+	expect_request("own Host and Connection", &r,
+		       "HEAD * HTTP/1.1\r\nhost: example.com\r\nCONNECTION: keep-alive\r\n\r\n");
 
-	struct { const char *what; rl_http_req r; } bad[] = {
+	struct {
+		const char *what;
+		rl_http_req r;
+	} bad[] = {
 		{ "method with a space", { .method = "G T", .target = "/", .host = "h" } },
 		{ "empty method", { .method = "", .target = "/", .host = "h" } },
 		{ "target with a space", { .method = "GET", .target = "/a b", .host = "h" } },
@@ -202,19 +221,28 @@ static void http(void)
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
 		CHECK(rl_http_request(out, sizeof(out), &bad[k].r) == -EINVAL, "%s", bad[k].what);
 	rl_http_hdr badh[][1] = {
-		{ { "X Y", "v" } }, { { "", "v" } }, { { "X", "a\r\nInjected: 1" } }, { { "X", "a\nb" } },
-		{ { "X", NULL } }, { { "Content-Length", "5" } }, { { "transfer-encoding", "chunked" } },
+		{ { "X Y", "v" } },
+		{ { "", "v" } },
+		{ { "X", "a\r\nInjected: 1" } },
+		{ { "X", "a\nb" } },
+		{ { "X", NULL } },
+		{ { "Content-Length", "5" } },
+		{ { "transfer-encoding", "chunked" } },
 	};
 	for (size_t k = 0; k < sizeof(badh) / sizeof(badh[0]); k++) {
-		r = (rl_http_req){ .method = "GET", .target = "/", .host = "h", .headers = badh[k], .nheaders = 1 };
-		CHECK(rl_http_request(out, sizeof(out), &r) == -EINVAL, "bad header %zu (%s)", k, badh[k][0].name);
+		r = (rl_http_req){
+			.method = "GET", .target = "/", .host = "h", .headers = badh[k], .nheaders = 1
+		};
+		CHECK(rl_http_request(out, sizeof(out), &r) == -EINVAL, "bad header %zu (%s)", k,
+		      badh[k][0].name);
 	}
 }
 
 static void cost(void)
 {
 	rl_tpl t;
-	const uint8_t *argv[] = { (const uint8_t *) "SET", (const uint8_t *) "key:__rand__", (const uint8_t *) "__data__" };
+	const uint8_t *argv[] = { (const uint8_t *) "SET", (const uint8_t *) "key:__rand__",
+				  (const uint8_t *) "__data__" };
 	size_t argl[] = { 3, 12, 8 };
 	REQUIRE(rl_tpl_compile_resp(&t, argv, argl, 3, 100000, 3) == 0, "compile");
 	uint64_t rng = 42, renders = 0, sum = 0;

@@ -94,8 +94,13 @@ int main(void)
 	rl_acceptor_reserve(&a, CLIENTS); /* room for everything worker 0 sends back */
 	REQUIRE(rl_acceptor_start(&a, lfd) == 0, "start");
 
-	ec = (echo_clients) { .port = ntohs(sa.sin_port), .clients = CLIENTS, .concurrency = 4,
-			      .max_len = 3000, .chunk = 1000, .seed_salt = 7, .poll_ms = 3000 };
+	ec = (echo_clients){ .port = ntohs(sa.sin_port),
+			     .clients = CLIENTS,
+			     .concurrency = 4,
+			     .max_len = 3000,
+			     .chunk = 1000,
+			     .seed_salt = 7,
+			     .poll_ms = 3000 };
 	pthread_t tids[4];
 	echo_client_arg args[4];
 	echo_clients_start(&ec, tids, args);
@@ -114,7 +119,8 @@ int main(void)
 					back++;
 				else
 					fresh++;
-				CHECK(rl_acceptor_handoff(&a, (unsigned) e->slot, (unsigned) to) == 0, "hand-off");
+				CHECK(rl_acceptor_handoff(&a, (unsigned) e->slot, (unsigned) to) == 0,
+				      "hand-off");
 			} else if (e->type == RL_AEV_HANDOFF_ERR) {
 				CHECK(0, "hand-off error %d", e->b);
 			}
@@ -125,12 +131,16 @@ int main(void)
 	for (int i = 0; i < 4; i++)
 		pthread_join(tids[i], NULL);
 	CHECK(ec.failures == 0, "%d clients failed", ec.failures);
-	CHECK(fresh == CLIENTS && back == CLIENTS, "accepted %d, sent back %d, want %d each", fresh, back, CLIENTS);
-	CHECK(w[0].u64[RL_WU_evacuated] == CLIENTS, "worker 0 sent back %llu", (unsigned long long) w[0].u64[RL_WU_evacuated]);
+	CHECK(fresh == CLIENTS && back == CLIENTS, "accepted %d, sent back %d, want %d each", fresh, back,
+	      CLIENTS);
+	CHECK(w[0].u64[RL_WU_evacuated] == CLIENTS, "worker 0 sent back %llu",
+	      (unsigned long long) w[0].u64[RL_WU_evacuated]);
 	CHECK(w[0].u64[RL_WU_evacuate_failed] == 0, "none failed to go back");
 	CHECK(w[0].u64[RL_WU_accepted] == 0, "worker 0 served nothing");
-	CHECK(w[1].u64[RL_WU_accepted] == CLIENTS, "worker 1 served %llu", (unsigned long long) w[1].u64[RL_WU_accepted]);
-	CHECK(au[RL_AU_returned] == CLIENTS, "acceptor counted %llu returns", (unsigned long long) au[RL_AU_returned]);
+	CHECK(w[1].u64[RL_WU_accepted] == CLIENTS, "worker 1 served %llu",
+	      (unsigned long long) w[1].u64[RL_WU_accepted]);
+	CHECK(au[RL_AU_returned] == CLIENTS, "acceptor counted %llu returns",
+	      (unsigned long long) au[RL_AU_returned]);
 
 	/* every slot free again */
 	for (int i = 0; i < 200 && (a.used || w[0].w.cx.slots_used || w[1].w.cx.slots_used); i++) {
@@ -139,8 +149,8 @@ int main(void)
 		usleep(1000);
 	}
 	CHECK(a.used == 0, "acceptor slots used %u", a.used);
-	CHECK(w[0].w.cx.slots_used == 0 && w[1].w.cx.slots_used == 0, "worker slots used %u, %u", w[0].w.cx.slots_used,
-	      w[1].w.cx.slots_used);
+	CHECK(w[0].w.cx.slots_used == 0 && w[1].w.cx.slots_used == 0, "worker slots used %u, %u",
+	      w[0].w.cx.slots_used, w[1].w.cx.slots_used);
 	rl_acceptor_reserve(&a, -CLIENTS);
 	CHECK(a.reserved == 0, "reservation released");
 

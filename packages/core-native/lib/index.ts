@@ -232,10 +232,7 @@ export interface Abi {
   jsWords: number;
   /** head = type | generation << jsTypeBits */
   jsTypeBits: number;
-  acceptorEvents: Record<
-    'ACCEPT' | 'HANDOFF_OK' | 'HANDOFF_ERR' | 'ACCEPT_ERR' | 'STALL' | 'UNSTALL' | 'REJECTED' | 'CLOSED',
-    number
-  >;
+  acceptorEvents: Record<'ACCEPT' | 'HANDOFF_OK' | 'HANDOFF_ERR' | 'ACCEPT_ERR' | 'STALL' | 'UNSTALL' | 'REJECTED' | 'CLOSED', number>;
   acceptorFields: Record<'type' | 'slot' | 'a' | 'b', number>;
   acceptorWords: number;
   /** negative errnos of each hand-off failure class */

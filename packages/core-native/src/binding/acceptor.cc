@@ -265,7 +265,6 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
     return Napi::Number::New(info.Env(), rl_acceptor_free(&core_->a));
   }
-
 };
 
 void InitAcceptor(Napi::Env env, Napi::Object exports) { exports.Set("Acceptor", Acceptor::Init(env)); }

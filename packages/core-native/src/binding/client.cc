@@ -220,7 +220,6 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
     if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
     return Napi::Number::New(info.Env(), core_->cl.ring.setup_flags);
   }
-
 };
 
 static Napi::Value MonotonicNs(const Napi::CallbackInfo &info) {
@@ -261,8 +260,8 @@ static Napi::Value PatternBytes(const Napi::CallbackInfo &info) {
 // patternSize(seed, id, seq, min, max) -> size of that message
 static Napi::Value PatternSize(const Napi::CallbackInfo &info) {
   uint64_t key = rl_pat_key(ArgU64(info[0]), info[1].As<Napi::Number>().Uint32Value(), ArgU64(info[2]));
-  return Napi::Number::New(info.Env(), rl_pat_size(key, info[3].As<Napi::Number>().Uint32Value(),
-                                                   info[4].As<Napi::Number>().Uint32Value()));
+  return Napi::Number::New(
+      info.Env(), rl_pat_size(key, info[3].As<Napi::Number>().Uint32Value(), info[4].As<Napi::Number>().Uint32Value()));
 }
 
 #define RL_NAME(n) #n,

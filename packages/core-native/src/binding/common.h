@@ -245,7 +245,6 @@ inline int StartPoll(Napi::Env env, Core *c, int efd) {
   return 0;
 }
 
-
 // { name: value } object of engine constants, for the JS side
 inline Napi::Object Consts(Napi::Env env, std::initializer_list<std::pair<const char *, double>> kv) {
   Napi::Object o = Napi::Object::New(env);

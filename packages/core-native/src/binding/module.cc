@@ -29,7 +29,6 @@ void InitAcceptor(Napi::Env env, Napi::Object exports);
 void InitWorkerRing(Napi::Env env, Napi::Object exports);
 void InitClientRing(Napi::Env env, Napi::Object exports);
 
-
 Napi::Value SetErrorFactory(const Napi::CallbackInfo &info) {
   if (!info[0].IsFunction()) {
     ThrowType(info.Env(), "setErrorFactory(fn)");
@@ -115,10 +114,10 @@ Napi::Object Abi(Napi::Env env) {
   o.Set("acceptorWords", (double)(sizeof(rl_acc_event) / sizeof(int32_t)));
   Napi::Object classes = Napi::Object::New(env);
   for (const char *c : {"full", "dead", "retry", "overflow"}) classes.Set(c, Napi::Array::New(env));
-#define RL_CLASS_PUSH(name, cls)                                        \
-  {                                                                     \
-    Napi::Array a = classes.Get(#cls).As<Napi::Array>();                \
-    a.Set(a.Length(), (double)-(name));                                 \
+#define RL_CLASS_PUSH(name, cls)                         \
+  {                                                      \
+    Napi::Array a = classes.Get(#cls).As<Napi::Array>(); \
+    a.Set(a.Length(), (double)-(name));                  \
   }
   RL_HANDOFF_ERRNOS(RL_CLASS_PUSH)
 #undef RL_CLASS_PUSH
@@ -162,7 +161,6 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace rl
-
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) { return rl::InitModule(env, exports); }
 

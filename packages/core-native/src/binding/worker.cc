@@ -46,11 +46,11 @@ struct WorkerCore : Core {
   // JS mode
   bool js = false;
   bool in_batch = false;
-  Napi::ObjectReference keep_ev;   // Int32Array of event records
-  Napi::ObjectReference keep_bufs; // ArrayBuffer over the receive buffers
+  Napi::ObjectReference keep_ev;    // Int32Array of event records
+  Napi::ObjectReference keep_bufs;  // ArrayBuffer over the receive buffers
   int32_t *ev = nullptr;
-  Region *region = nullptr;        // external mapping shared with JS
-  uint8_t *copy = nullptr;         // JS-owned copy when externals are refused
+  Region *region = nullptr;  // external mapping shared with JS
+  uint8_t *copy = nullptr;   // JS-owned copy when externals are refused
 };
 
 // typed arrays the caller may leave out (undefined: NULL); present, they
@@ -339,10 +339,23 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
         napi_get_typedarray_info(env, v, &t, &count, &data, nullptr, nullptr);
         size_t el = 1;
         switch (t) {
-          case napi_int16_array: case napi_uint16_array: el = 2; break;
-          case napi_int32_array: case napi_uint32_array: case napi_float32_array: el = 4; break;
-          case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: el = 8; break;
-          default: el = 1; break;
+          case napi_int16_array:
+          case napi_uint16_array:
+            el = 2;
+            break;
+          case napi_int32_array:
+          case napi_uint32_array:
+          case napi_float32_array:
+            el = 4;
+            break;
+          case napi_float64_array:
+          case napi_bigint64_array:
+          case napi_biguint64_array:
+            el = 8;
+            break;
+          default:
+            el = 1;
+            break;
         }
         len = count * el;
       } else {

@@ -36,12 +36,10 @@
 
 /* ---- msg_ring: send a direct descriptor to another ring (liburing 2.4) ---- */
 #if !RL_LIBURING_AT_LEAST(2, 4)
-static inline void io_uring_prep_msg_ring_fd(struct io_uring_sqe *sqe, int fd,
-					     int source_fd, int target_fd,
+static inline void io_uring_prep_msg_ring_fd(struct io_uring_sqe *sqe, int fd, int source_fd, int target_fd,
 					     __u64 data, unsigned int flags)
 {
-	io_uring_prep_rw(IORING_OP_MSG_RING, sqe, fd,
-			 (void *) (uintptr_t) IORING_MSG_SEND_FD, 0, data);
+	io_uring_prep_rw(IORING_OP_MSG_RING, sqe, fd, (void *) (uintptr_t) IORING_MSG_SEND_FD, 0, data);
 	sqe->addr3 = (__u64) source_fd;
 	/* the kernel stores file_index + 1; ALLOC is ~0U, so ALLOC - 1 + 1 wraps */
 	if ((unsigned int) target_fd == IORING_FILE_INDEX_ALLOC)
@@ -50,12 +48,10 @@ static inline void io_uring_prep_msg_ring_fd(struct io_uring_sqe *sqe, int fd,
 	sqe->msg_ring_flags = flags;
 }
 
-static inline void io_uring_prep_msg_ring_fd_alloc(struct io_uring_sqe *sqe,
-						   int fd, int source_fd,
+static inline void io_uring_prep_msg_ring_fd_alloc(struct io_uring_sqe *sqe, int fd, int source_fd,
 						   __u64 data, unsigned int flags)
 {
-	io_uring_prep_msg_ring_fd(sqe, fd, source_fd, (int) IORING_FILE_INDEX_ALLOC,
-				  data, flags);
+	io_uring_prep_msg_ring_fd(sqe, fd, source_fd, (int) IORING_FILE_INDEX_ALLOC, data, flags);
 }
 #endif
 
@@ -66,8 +62,7 @@ static inline void io_uring_prep_msg_ring_fd_alloc(struct io_uring_sqe *sqe,
  * direct": the accept silently installs a process fd instead. 2.4 fixed it
  * by storing ALLOC - 1 (+1 = ALLOC). This helper does that on every version.
  */
-static inline void rl_prep_accept_direct_alloc(struct io_uring_sqe *sqe, int fd,
-					       struct sockaddr *addr,
+static inline void rl_prep_accept_direct_alloc(struct io_uring_sqe *sqe, int fd, struct sockaddr *addr,
 					       socklen_t *addrlen, int flags)
 {
 	io_uring_prep_accept(sqe, fd, addr, addrlen, flags);
@@ -98,8 +93,8 @@ static inline void rl_prep_accept_direct_alloc(struct io_uring_sqe *sqe, int fd,
  * cmd_op = low half of 'off'; level, optname = the two halves of 'addr';
  * optlen = 'file_index'; optval = 'addr3'.
  */
-static inline void rl_prep_setsockopt(struct io_uring_sqe *sqe, int fd, int level,
-				      int optname, const void *optval, int optlen)
+static inline void rl_prep_setsockopt(struct io_uring_sqe *sqe, int fd, int level, int optname,
+				      const void *optval, int optlen)
 {
 	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
 	sqe->off = (__u64) (__u32) RL_SOCKET_URING_OP_SETSOCKOPT;
@@ -118,8 +113,8 @@ static inline void rl_prep_setsockopt(struct io_uring_sqe *sqe, int fd, int leve
 #define RL_IORING_OP_BIND IORING_OP_BIND
 #else
 #define RL_IORING_OP_BIND 56
-static inline void io_uring_prep_bind(struct io_uring_sqe *sqe, int fd,
-				      struct sockaddr *addr, socklen_t addrlen)
+static inline void io_uring_prep_bind(struct io_uring_sqe *sqe, int fd, struct sockaddr *addr,
+				      socklen_t addrlen)
 {
 	io_uring_prep_rw(RL_IORING_OP_BIND, sqe, fd, addr, 0, addrlen);
 }
@@ -132,8 +127,7 @@ static inline void io_uring_prep_bind(struct io_uring_sqe *sqe, int fd,
  * only works while the kernel happens to keep the offset in 32 bits. Store
  * the 32-bit value itself. On completion res = 1 and fds[0] holds the slot.
  */
-static inline void rl_prep_files_update_alloc(struct io_uring_sqe *sqe, int *fds,
-					      unsigned nr_fds)
+static inline void rl_prep_files_update_alloc(struct io_uring_sqe *sqe, int *fds, unsigned nr_fds)
 {
 	io_uring_prep_files_update(sqe, fds, nr_fds, 0);
 	sqe->off = (__u64) (__u32) IORING_FILE_INDEX_ALLOC;

@@ -34,8 +34,7 @@ static void gauges(rl_acceptor *a)
 	RL_STORE(&a->c.i32[RL_AI_backoff_ms], (int32_t) (a->backoff_armed ? a->backoff_ms : 0));
 }
 
-int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c,
-		     const char **failed_call)
+int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, const char **failed_call)
 {
 	static const char *dummy;
 	if (!failed_call)
@@ -62,7 +61,9 @@ int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c,
 		while (sq < 2 * a->max_armed + 64 && sq < 4096)
 			sq <<= 1;
 	}
-	rl_ring_opts ro = { .sq_entries = sq, .cq_entries = 0, .files = a->table_size,
+	rl_ring_opts ro = { .sq_entries = sq,
+			    .cq_entries = 0,
+			    .files = a->table_size,
 			    .no_defer_taskrun = o->no_defer_taskrun };
 	/* every slot can produce an accept and a hand-off CQE before JS runs */
 	unsigned cq = 4 * sq;
@@ -229,11 +230,21 @@ static void count_accept_error(rl_acceptor *a, int res)
 {
 	RL_ADD(&a->c.u64[RL_AU_accept_errors], 1);
 	switch (-res) {
-	case EMFILE: RL_ADD(&a->c.u64[RL_AU_err_emfile], 1); break;
-	case ENFILE: RL_ADD(&a->c.u64[RL_AU_err_enfile], 1); break;
-	case ENOBUFS: RL_ADD(&a->c.u64[RL_AU_err_enobufs], 1); break;
-	case ENOMEM: RL_ADD(&a->c.u64[RL_AU_err_enomem], 1); break;
-	default: RL_ADD(&a->c.u64[RL_AU_err_other], 1); break;
+	case EMFILE:
+		RL_ADD(&a->c.u64[RL_AU_err_emfile], 1);
+		break;
+	case ENFILE:
+		RL_ADD(&a->c.u64[RL_AU_err_enfile], 1);
+		break;
+	case ENOBUFS:
+		RL_ADD(&a->c.u64[RL_AU_err_enobufs], 1);
+		break;
+	case ENOMEM:
+		RL_ADD(&a->c.u64[RL_AU_err_enomem], 1);
+		break;
+	default:
+		RL_ADD(&a->c.u64[RL_AU_err_other], 1);
+		break;
 	}
 }
 
@@ -388,8 +399,12 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 			break;
 		}
 		switch (rl_handoff_class(res)) {
-		case RL_HC_full: RL_ADD(&a->c.u64[RL_AU_handoff_enfile], 1); break;
-		case RL_HC_dead: RL_ADD(&a->c.u64[RL_AU_handoff_dead], 1); break;
+		case RL_HC_full:
+			RL_ADD(&a->c.u64[RL_AU_handoff_enfile], 1);
+			break;
+		case RL_HC_dead:
+			RL_ADD(&a->c.u64[RL_AU_handoff_dead], 1);
+			break;
 		case RL_HC_overflow:
 			/*
 			 * The target's table holds the socket, but its CQ was
@@ -404,8 +419,12 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 			RL_ADD(&a->c.u64[RL_AU_handoff_overflow], 1);
 			abandon_slot(a, slot);
 			break;
-		case RL_HC_retry: RL_ADD(&a->c.u64[RL_AU_handoff_retry], 1); break;
-		default: RL_ADD(&a->c.u64[RL_AU_handoff_other], 1); break;
+		case RL_HC_retry:
+			RL_ADD(&a->c.u64[RL_AU_handoff_retry], 1);
+			break;
+		default:
+			RL_ADD(&a->c.u64[RL_AU_handoff_other], 1);
+			break;
 		}
 		emit(a, RL_AEV_HANDOFF_ERR, (int) slot, (int) target, res);
 		break;
@@ -428,15 +447,9 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 	}
 }
 
-static void acc_cqe(void *ctx, struct io_uring_cqe *cqe)
-{
-	rl_acceptor_complete((rl_acceptor *) ctx, cqe);
-}
+static void acc_cqe(void *ctx, struct io_uring_cqe *cqe) { rl_acceptor_complete((rl_acceptor *) ctx, cqe); }
 
-static void acc_after_round(void *ctx)
-{
-	acc_arm((rl_acceptor *) ctx);
-}
+static void acc_after_round(void *ctx) { acc_arm((rl_acceptor *) ctx); }
 
 int rl_acceptor_run(rl_acceptor *a)
 {

@@ -37,8 +37,8 @@ typedef struct rl_acceptor_opts {
 	unsigned multishot_margin; /* free slots needed to keep multishot armed */
 	int want_addr;             /* 1 = record peer addresses (single-shot only) */
 	int no_defer_taskrun;
-	rl_acc_event *ev;          /* event buffer owned by the caller, or NULL */
-	unsigned evcap;            /* its capacity, >= rl_acceptor_event_capacity() */
+	rl_acc_event *ev; /* event buffer owned by the caller, or NULL */
+	unsigned evcap;   /* its capacity, >= rl_acceptor_event_capacity() */
 } rl_acceptor_opts;
 
 /* events one wake can produce at most: an accept and a hand-off result per
@@ -60,21 +60,21 @@ typedef struct rl_acceptor {
 	int lfd;
 	rl_counters c;
 	unsigned table_size;
-	unsigned used;         /* slots holding a socket */
-	unsigned reserved;     /* slots kept free for connections a failing worker sends back */
-	unsigned armed;        /* single-shot accepts in flight */
-	int ms_state;          /* 0 off, 1 armed, 2 being cancelled */
+	unsigned used;     /* slots holding a socket */
+	unsigned reserved; /* slots kept free for connections a failing worker sends back */
+	unsigned armed;    /* single-shot accepts in flight */
+	int ms_state;      /* 0 off, 1 armed, 2 being cancelled */
 	int paused, stopping, stalled;
 	unsigned backoff_ms;
 	int backoff_armed;
 	struct __kernel_timespec backoff_ts;
 	unsigned max_armed, ms_margin;
 	int allow_ms, want_addr;
-	int *target_fd;        /* dup of each worker ring fd, -1 when removed */
+	int *target_fd; /* dup of each worker ring fd, -1 when removed */
 	unsigned ntargets, target_cap;
-	rl_acc_addr *apool;    /* address buffers for single-shot accepts */
+	rl_acc_addr *apool; /* address buffers for single-shot accepts */
 	uint16_t apool_free;
-	uint32_t *slot_conn;   /* conn id held in each slot */
+	uint32_t *slot_conn; /* conn id held in each slot */
 	rl_acc_event *ev;
 	unsigned nev, evcap;
 	int ev_owned;
@@ -83,8 +83,7 @@ typedef struct rl_acceptor {
 } rl_acceptor;
 
 /* ring + table; the listener comes with rl_acceptor_listen. 0 or -errno. */
-int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c,
-		     const char **failed_call);
+int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, const char **failed_call);
 /* adopt a listening socket (takes ownership) and start accepting */
 int rl_acceptor_start(rl_acceptor *a, int lfd);
 void rl_acceptor_destroy(rl_acceptor *a);

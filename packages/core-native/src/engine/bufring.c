@@ -7,8 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid,
-		    unsigned count, unsigned size)
+int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid, unsigned count, unsigned size)
 {
 	memset(b, 0, sizeof(*b));
 	if (count == 0 || (count & (count - 1)) || count > RL_MAX_BUFFERS || size == 0)

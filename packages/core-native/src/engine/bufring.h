@@ -18,30 +18,26 @@ extern "C" {
 
 typedef struct rl_bufring {
 	struct io_uring_buf_ring *br;
-	uint8_t *base;      /* count * size bytes, page aligned */
-	size_t map_len;     /* bytes mapped for base */
-	unsigned count;     /* power of two, <= RL_MAX_BUFFERS (abi.h) */
+	uint8_t *base;  /* count * size bytes, page aligned */
+	size_t map_len; /* bytes mapped for base */
+	unsigned count; /* power of two, <= RL_MAX_BUFFERS (abi.h) */
 	unsigned mask;
-	unsigned size;      /* bytes per buffer */
+	unsigned size; /* bytes per buffer */
 	unsigned bgid;
-	unsigned pending;   /* puts not yet committed */
-	unsigned avail;     /* buffers the kernel may pick (after commit) */
+	unsigned pending; /* puts not yet committed */
+	unsigned avail;   /* buffers the kernel may pick (after commit) */
 	int registered;
 } rl_bufring;
 
-int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid,
-		    unsigned count, unsigned size);
+int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid, unsigned count, unsigned size);
 void rl_bufring_destroy(rl_bufring *b, struct io_uring *ring);
 
-static inline uint8_t *rl_buf(const rl_bufring *b, unsigned bid)
-{
-	return b->base + (size_t) bid * b->size;
-}
+static inline uint8_t *rl_buf(const rl_bufring *b, unsigned bid) { return b->base + (size_t) bid * b->size; }
 
 static inline void rl_buf_put(rl_bufring *b, unsigned bid)
 {
-	io_uring_buf_ring_add(b->br, rl_buf(b, bid), b->size, (unsigned short) bid,
-			      (int) b->mask, (int) b->pending);
+	io_uring_buf_ring_add(b->br, rl_buf(b, bid), b->size, (unsigned short) bid, (int) b->mask,
+			      (int) b->pending);
 	b->pending++;
 }
 

@@ -118,7 +118,6 @@ static void arm_timer(rl_client *cl, uint64_t now)
 	cl->timer_gen++;
 }
 
-
 /* ------------------------------------------------------------------ */
 /* connection life cycle                                               */
 /* ------------------------------------------------------------------ */
@@ -228,7 +227,6 @@ static void pump_connects(rl_client *cl, uint64_t now)
 		open_socket(cl, c, now);
 	}
 }
-
 
 static void on_connected(rl_client *cl, rl_cconn *c, uint64_t now)
 {
@@ -403,7 +401,8 @@ void rl_client_stop(rl_client *cl)
 		} else if (c->state == CS_UP) {
 			if (!rl_cl_has_inflight(cl, c))
 				rl_cl_close(cl, c, 0);
-		} else if ((c->state == CS_OPENING || c->state == CS_CONNECTING) && cl->o.mode != RL_CM_CHURN) {
+		} else if ((c->state == CS_OPENING || c->state == CS_CONNECTING) &&
+			   cl->o.mode != RL_CM_CHURN) {
 			rl_cl_close(cl, c, 0);
 		}
 	}
@@ -612,8 +611,8 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 	cl->scratch = malloc(o->buf_size);
 	if (o->mode == RL_CM_ECHO)
 		cl->t_issue = calloc(n * cl->o.pipeline, sizeof(uint64_t));
-	if (!cl->targets || !cl->sources || !cl->conns || !cl->heap || !cl->cq ||
-	    !cl->scratch || (o->mode == RL_CM_ECHO && !cl->t_issue)) {
+	if (!cl->targets || !cl->sources || !cl->conns || !cl->heap || !cl->cq || !cl->scratch ||
+	    (o->mode == RL_CM_ECHO && !cl->t_issue)) {
 		*failed_call = "malloc";
 		rl_client_destroy(cl);
 		return -ENOMEM;
@@ -635,7 +634,9 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 	unsigned files = o->nconns + 16;
 	fit_nofile(files);
 	unsigned sq = o->sq_entries ? o->sq_entries : 2048;
-	rl_ring_opts ro = { .sq_entries = sq, .cq_entries = sq * 4, .files = files,
+	rl_ring_opts ro = { .sq_entries = sq,
+			    .cq_entries = sq * 4,
+			    .files = files,
 			    .no_defer_taskrun = o->no_defer_taskrun };
 	int ret = rl_ring_init(&cl->ring, &ro, failed_call);
 	if (ret < 0) {
@@ -652,8 +653,11 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 	 * time (plus those zero-copy sends still pin), each kept for reuse; a
 	 * copied zero-copy send is counted, and the load generator keeps
 	 * sending zero-copy as asked */
-	rl_conns_opts co = { .cap = o->nconns, .chunks = o->nconns + 16, .zc_threshold = o->zc_threshold,
-			     .zc_chunks = 1, .chunk_keep = o->chunk };
+	rl_conns_opts co = { .cap = o->nconns,
+			     .chunks = o->nconns + 16,
+			     .zc_threshold = o->zc_threshold,
+			     .zc_chunks = 1,
+			     .chunk_keep = o->chunk };
 	ret = rl_conns_init(&cl->cx, &cl->ring, &cl->br, &co, &client_conn_ops, cl);
 	if (ret < 0) {
 		*failed_call = "malloc";

@@ -50,49 +50,49 @@ extern "C" {
 /* modes (enum rl_client_mode) and socket set-ups (enum rl_client_sock): abi.h */
 
 /* ---- counters (names exported by the binding, read by JS) ---- */
-#define RL_CLIENT_I32(X)                                                        \
-	X(up)              /* connections established now */                    \
-	X(connecting)      /* socket/connect in flight */                        \
-	X(peak_up)         /* most connections up at once */                     \
-	X(state)           /* 0 new, 1 running, 2 draining, 3 done */            \
-	X(zc_enabled)      /* 1 while send_zc is used for large sends */         \
-	X(zc_fallback_err) /* -errno that turned send_zc off, 0 if none */       \
-	X(nodelay)         /* 1 when TCP_NODELAY could be set on sockets */    \
+#define RL_CLIENT_I32(X)                                                    \
+	X(up)              /* connections established now */                \
+	X(connecting)      /* socket/connect in flight */                   \
+	X(peak_up)         /* most connections up at once */                \
+	X(state)           /* 0 new, 1 running, 2 draining, 3 done */       \
+	X(zc_enabled)      /* 1 while send_zc is used for large sends */    \
+	X(zc_fallback_err) /* -errno that turned send_zc off, 0 if none */  \
+	X(nodelay)         /* 1 when TCP_NODELAY could be set on sockets */ \
 	X(up_at_stop)      /* connections up when the run stopped */
 
-#define RL_CLIENT_U64(X)                                                        \
-	X(connects)        /* connections established */                         \
-	X(connect_attempts)                                                      \
-	X(connect_errors)  /* attempts that failed (socket/bind/connect) */      \
-	X(conn_errors)     /* established connections ended by an error */       \
-	X(errors)          /* every counted error (the err table sums to it) */  \
-	X(msgs_sent)       /* messages whose last byte was sent */               \
-	X(msgs_all)        /* messages verified, whole run */                    \
-	X(msgs)            /* messages verified inside the window */             \
-	X(cycles_all)      /* churn: connect/echo/close cycles completed */      \
-	X(cycles)          /* ... inside the window */                           \
-	X(bytes_out_all)                                                         \
-	X(bytes_in_all)                                                          \
-	X(bytes_out)       /* inside the window */                               \
-	X(bytes_in)                                                              \
-	X(verify_failures)                                                       \
-	X(unfinished)      /* messages still in flight when the run ended */     \
-	X(sends)                                                                 \
-	X(recvs)                                                                 \
-	X(zc_sends)        /* sends issued as send_zc */                         \
-	X(zc_notifs)       /* their notifications */                             \
-	X(zc_copied)       /* notifications saying the kernel copied anyway */   \
-	X(zc_fallbacks)    /* switches from send_zc to send */                   \
-	X(enobufs)         /* multishot recv ran out of provided buffers */      \
-	X(late)            /* open loop: sends more than 1 ms behind schedule */ \
-	X(lat_sum_ns)      /* sum of recorded latencies */                       \
-	X(lat_min_ns)                                                            \
-	X(lat_max_ns)                                                            \
-	X(conn_lat_sum_ns) /* connect latency (socket op -> connect CQE) */      \
-	X(conn_lat_max_ns)                                                       \
-	X(t_done_ns)       /* when the message quota was reached, 0 if not */    \
-	X(t_stop_ns)       /* when the engine stopped issuing work */           \
-	X(rounds)          /* completion rounds (wake-ups) */
+#define RL_CLIENT_U64(X)                                                       \
+	X(connects) /* connections established */                              \
+	X(connect_attempts)                                                    \
+	X(connect_errors) /* attempts that failed (socket/bind/connect) */     \
+	X(conn_errors)    /* established connections ended by an error */      \
+	X(errors)         /* every counted error (the err table sums to it) */ \
+	X(msgs_sent)      /* messages whose last byte was sent */              \
+	X(msgs_all)       /* messages verified, whole run */                   \
+	X(msgs)           /* messages verified inside the window */            \
+	X(cycles_all)     /* churn: connect/echo/close cycles completed */     \
+	X(cycles)         /* ... inside the window */                          \
+	X(bytes_out_all)                                                       \
+	X(bytes_in_all)                                                        \
+	X(bytes_out) /* inside the window */                                   \
+	X(bytes_in)                                                            \
+	X(verify_failures)                                                     \
+	X(unfinished) /* messages still in flight when the run ended */        \
+	X(sends)                                                               \
+	X(recvs)                                                               \
+	X(zc_sends)     /* sends issued as send_zc */                          \
+	X(zc_notifs)    /* their notifications */                              \
+	X(zc_copied)    /* notifications saying the kernel copied anyway */    \
+	X(zc_fallbacks) /* switches from send_zc to send */                    \
+	X(enobufs)      /* multishot recv ran out of provided buffers */       \
+	X(late)         /* open loop: sends more than 1 ms behind schedule */  \
+	X(lat_sum_ns)   /* sum of recorded latencies */                        \
+	X(lat_min_ns)                                                          \
+	X(lat_max_ns)                                                          \
+	X(conn_lat_sum_ns) /* connect latency (socket op -> connect CQE) */    \
+	X(conn_lat_max_ns)                                                     \
+	X(t_done_ns) /* when the message quota was reached, 0 if not */        \
+	X(t_stop_ns) /* when the engine stopped issuing work */                \
+	X(rounds)    /* completion rounds (wake-ups) */
 
 /* latency histograms: log-linear (rl_hist_index), nanoseconds, 32
  * sub-buckets per power of two (~3% resolution), stored after the named
@@ -116,11 +116,11 @@ enum { RL_CLIENT_U64(RL_ENUM_U) RL_C_U64_NAMED };
 /* ---- a verification failure, as reported ---- */
 enum { RL_MM_MISMATCH = 1, RL_MM_EOF = 2, RL_MM_EXTRA = 3 };
 typedef struct rl_mismatch {
-	uint32_t kind;      /* RL_MM_* */
-	uint32_t id;        /* connection id */
-	uint64_t seq;       /* message */
-	uint64_t off;       /* byte offset inside the message */
-	int expected, got;  /* byte values, -1 when not applicable */
+	uint32_t kind;     /* RL_MM_* */
+	uint32_t id;       /* connection id */
+	uint64_t seq;      /* message */
+	uint64_t off;      /* byte offset inside the message */
+	int expected, got; /* byte values, -1 when not applicable */
 } rl_mismatch;
 #define RL_CLIENT_MISMATCHES 16
 
@@ -132,21 +132,21 @@ typedef struct rl_client_opts {
 	unsigned ntargets;
 	const rl_addr *sources; /* source addresses, used round-robin; may be empty */
 	unsigned nsources;
-	unsigned sock_mode;     /* RL_SOCK_* */
-	int sock_cmd;           /* 1: uring_cmd setsockopt works (TCP_NODELAY on direct sockets) */
+	unsigned sock_mode; /* RL_SOCK_* */
+	int sock_cmd;       /* 1: uring_cmd setsockopt works (TCP_NODELAY on direct sockets) */
 	uint32_t size_min, size_max;
-	unsigned pipeline;      /* echo: messages in flight per connection */
-	unsigned window;        /* bulk: bytes in flight per connection */
-	unsigned chunk;         /* largest single send */
-	unsigned zc_threshold;  /* sends of at least this many bytes use send_zc; 0 = never */
-	double rate;            /* open loop: messages (churn: cycles) per second, 0 = closed loop */
-	double connect_rate;    /* connection attempts per second, 0 = unlimited */
+	unsigned pipeline;     /* echo: messages in flight per connection */
+	unsigned window;       /* bulk: bytes in flight per connection */
+	unsigned chunk;        /* largest single send */
+	unsigned zc_threshold; /* sends of at least this many bytes use send_zc; 0 = never */
+	double rate;           /* open loop: messages (churn: cycles) per second, 0 = closed loop */
+	double connect_rate;   /* connection attempts per second, 0 = unlimited */
 	uint64_t seed;
-	uint64_t quota;         /* messages (churn: cycles) to complete, 0 = no limit */
-	uint64_t retry_ns;      /* pause before a failed connection is retried */
-	uint64_t drain_ns;      /* at the end, how long in-flight messages may finish */
-	unsigned max_connecting;/* connection attempts in flight at once */
-	unsigned buf_count;     /* provided receive buffers (power of two) */
+	uint64_t quota;          /* messages (churn: cycles) to complete, 0 = no limit */
+	uint64_t retry_ns;       /* pause before a failed connection is retried */
+	uint64_t drain_ns;       /* at the end, how long in-flight messages may finish */
+	unsigned max_connecting; /* connection attempts in flight at once */
+	unsigned buf_count;      /* provided receive buffers (power of two) */
 	unsigned buf_size;
 	unsigned sq_entries;
 	int no_defer_taskrun;
@@ -158,35 +158,35 @@ typedef struct rl_client {
 	rl_ring ring;
 	rl_bufring br;
 	rl_counters c;
-	rl_conns cx;                /* the sockets: connection k is cx.conns[k] (conn.h) */
+	rl_conns cx; /* the sockets: connection k is cx.conns[k] (conn.h) */
 	rl_client_opts o;
 	rl_addr *targets;
 	rl_addr *sources;
-	struct rl_cconn *conns;     /* the load generator's part of connection k */
-	uint64_t *t_issue;          /* nconns * pipeline issue/schedule times (echo, churn) */
-	uint8_t *scratch;           /* expected bytes, buf_size */
-	uint64_t now;               /* the time of the CQE being handled */
+	struct rl_cconn *conns; /* the load generator's part of connection k */
+	uint64_t *t_issue;      /* nconns * pipeline issue/schedule times (echo, churn) */
+	uint8_t *scratch;       /* expected bytes, buf_size */
+	uint64_t now;           /* the time of the CQE being handled */
 	/* timers */
-	struct rl_cconn **heap;     /* connections waiting for a time, by wake_ns */
+	struct rl_cconn **heap; /* connections waiting for a time, by wake_ns */
 	unsigned heap_n;
-	uint32_t *cq;               /* connections waiting for a connect token (FIFO) */
+	uint32_t *cq; /* connections waiting for a connect token (FIFO) */
 	unsigned cq_head, cq_len;
-	uint64_t token_ns;          /* next connect allowed (connect_rate) */
-	uint64_t timer_at;          /* deadline of the armed timer, UINT64_MAX = none */
+	uint64_t token_ns; /* next connect allowed (connect_rate) */
+	uint64_t timer_at; /* deadline of the armed timer, UINT64_MAX = none */
 	uint16_t timer_gen;
 	struct __kernel_timespec timer_ts[4];
 	/* phases */
 	uint64_t t_start, t_measure, t_end, t_drain_end;
-	int state;                  /* 0 new, 1 running, 2 draining, 3 done */
+	int state; /* 0 new, 1 running, 2 draining, 3 done */
 	int done_reported;
-	int forced;                 /* the drain time ran out and everything was closed */
-	uint64_t quota_left;        /* messages not yet issued (when quota) */
-	uint64_t quota_open;        /* issued and not yet verified */
+	int forced;          /* the drain time ran out and everything was closed */
+	uint64_t quota_left; /* messages not yet issued (when quota) */
+	uint64_t quota_open; /* issued and not yet verified */
 	unsigned src_next;
 	unsigned connecting;
 	unsigned up, peak_up;
 	int nodelay;
-	double ns_per_msg;          /* open loop */
+	double ns_per_msg; /* open loop */
 	double ns_per_connect;
 	rl_mismatch mm[RL_CLIENT_MISMATCHES];
 	unsigned nmm;
@@ -196,8 +196,7 @@ typedef struct rl_client {
 
 /* Creates the ring, its table and buffers; nothing is connected yet.
  * Returns 0 or -errno; *failed_call names the call that failed. */
-int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c,
-		   const char **failed_call);
+int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const char **failed_call);
 void rl_client_destroy(rl_client *cl);
 
 /* Start at t_start (CLOCK_MONOTONIC ns): connect, then drive load; count

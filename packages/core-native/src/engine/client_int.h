@@ -39,18 +39,18 @@ enum {
 };
 
 typedef struct rl_cconn {
-	uint32_t id;           /* global connection id: payloads and reports */
-	uint8_t state;         /* CS_* */
+	uint32_t id;   /* global connection id: payloads and reports */
+	uint8_t state; /* CS_* */
 	uint8_t _pad;
 	uint16_t target;
-	uint32_t flags;        /* CF_* */
-	int32_t heap_idx;      /* position in the timer heap, -1 none */
-	int32_t src;           /* source address of this attempt, -1 none */
+	uint32_t flags;   /* CF_* */
+	int32_t heap_idx; /* position in the timer heap, -1 none */
+	int32_t src;      /* source address of this attempt, -1 none */
 	uint32_t _pad2;
-	uint64_t wake_ns;      /* heap key */
-	uint64_t t_open;       /* this connection attempt began */
-	uint64_t cycle_t0;     /* churn: latency origin of the cycle */
-	uint64_t sched_j;      /* open loop: next scheduled operation */
+	uint64_t wake_ns;  /* heap key */
+	uint64_t t_open;   /* this connection attempt began */
+	uint64_t cycle_t0; /* churn: latency origin of the cycle */
+	uint64_t sched_j;  /* open loop: next scheduled operation */
 	/* the byte stream: messages [rx_seq, issued) are in flight; the sender
 	 * has generated everything before (tx_seq, tx_off) */
 	uint64_t issued;
@@ -61,10 +61,7 @@ typedef struct rl_cconn {
 	uint64_t tx_bytes, rx_bytes; /* since this socket connected (bulk window) */
 } rl_cconn;
 
-static inline uint32_t cidx(const rl_client *cl, const rl_cconn *c)
-{
-	return (uint32_t) (c - cl->conns);
-}
+static inline uint32_t cidx(const rl_client *cl, const rl_cconn *c) { return (uint32_t) (c - cl->conns); }
 
 /* the core half of c, and the load generator's half of k */
 static inline rl_conn *K(rl_client *cl, const rl_cconn *c) { return &cl->cx.conns[cidx(cl, c)]; }
@@ -75,10 +72,7 @@ static inline int in_window(const rl_client *cl, uint64_t now)
 	return now >= cl->t_measure && now < cl->t_end;
 }
 
-static inline int running(const rl_client *cl)
-{
-	return cl->state == 1;
-}
+static inline int running(const rl_client *cl) { return cl->state == 1; }
 
 /* open-loop due time of operation j of c */
 static inline uint64_t sched_at(const rl_client *cl, const rl_cconn *c, uint64_t j)

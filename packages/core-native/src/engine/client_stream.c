@@ -229,7 +229,8 @@ static void message_done(rl_client *cl, rl_cconn *c, uint64_t now)
 	if (win)
 		CADD(CU(cl, msgs), 1);
 	if (cl->o.mode == RL_CM_ECHO && win) {
-		uint64_t t = cl->t_issue[(size_t) cidx(cl, c) * cl->o.pipeline + (c->rx_seq % cl->o.pipeline)];
+		uint64_t t =
+			cl->t_issue[(size_t) cidx(cl, c) * cl->o.pipeline + (c->rx_seq % cl->o.pipeline)];
 		rl_cl_record_latency(cl, now > t ? now - t : 0);
 	}
 	if (cl->o.quota && cl->o.mode != RL_CM_CHURN)
@@ -281,7 +282,8 @@ static void verify(rl_client *cl, rl_cconn *c, const uint8_t *p, uint32_t len, u
 			uint32_t i = 0;
 			while (i < n && cl->scratch[i] == p[i])
 				i++;
-			record_mm(cl, RL_MM_MISMATCH, c, c->rx_seq, (uint64_t) c->rx_off + i, cl->scratch[i], p[i]);
+			record_mm(cl, RL_MM_MISMATCH, c, c->rx_seq, (uint64_t) c->rx_off + i, cl->scratch[i],
+				  p[i]);
 			CADD(CU(cl, verify_failures), 1);
 			/* the stream cannot be trusted past this point */
 			c->flags |= CF_FAILED;

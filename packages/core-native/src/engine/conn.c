@@ -48,8 +48,8 @@ static int grow_segs(rl_conns *cx, uint32_t n)
 	return 0;
 }
 
-int rl_conns_init(rl_conns *cx, rl_ring *ring, rl_bufring *br, const rl_conns_opts *o,
-		  const rl_conn_ops *ops, void *owner)
+int rl_conns_init(rl_conns *cx, rl_ring *ring, rl_bufring *br, const rl_conns_opts *o, const rl_conn_ops *ops,
+		  void *owner)
 {
 	memset(cx, 0, sizeof(*cx));
 	if (!o->cap || o->cap >= RL_IDX_MAX)
@@ -402,8 +402,9 @@ void rl_sock_kick(rl_conns *cx, rl_conn *c, unsigned side)
 	 * for a linked zero-copy send) */
 	if (use_zc(cx, s, seg, len)) {
 		if (seg < cx->br->count)
-			io_uring_prep_send_zc_fixed(sqe, s->slot, g->ptr + s->qoff, len, MSG_NOSIGNAL | MSG_WAITALL,
-						    IORING_SEND_ZC_REPORT_USAGE, 0);
+			io_uring_prep_send_zc_fixed(sqe, s->slot, g->ptr + s->qoff, len,
+						    MSG_NOSIGNAL | MSG_WAITALL, IORING_SEND_ZC_REPORT_USAGE,
+						    0);
 		else
 			io_uring_prep_send_zc(sqe, s->slot, g->ptr + s->qoff, len, MSG_NOSIGNAL | MSG_WAITALL,
 					      IORING_SEND_ZC_REPORT_USAGE);
@@ -499,8 +500,8 @@ static void on_send_zc(rl_conns *cx, rl_conn *c, struct io_uring_cqe *cqe)
 static void maybe_shut(rl_conns *cx, rl_conn *c, unsigned side)
 {
 	rl_sock *s = &c->s[side];
-	if (!(s->flags & RL_S_WANT_SHUT) || (s->flags & RL_S_WR_SHUT) || !rl_sock_idle(s) ||
-	    s->slot < 0 || (c->flags & RL_C_CLOSING))
+	if (!(s->flags & RL_S_WANT_SHUT) || (s->flags & RL_S_WR_SHUT) || !rl_sock_idle(s) || s->slot < 0 ||
+	    (c->flags & RL_C_CLOSING))
 		return;
 	struct io_uring_sqe *sqe = rl_ring_sqe(cx->ring);
 	if (!sqe) {
@@ -565,7 +566,8 @@ void rl_conn_close(rl_conns *cx, rl_conn *c, int err)
 		int shutting = (s->flags & RL_S_SHUTTING) != 0;
 		if (s->flags & (RL_S_RECV | RL_S_SENDING | RL_S_CONNECTING)) {
 			sqe = rl_ring_sqe(cx->ring);
-			io_uring_prep_cancel_fd(sqe, s->slot, IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
+			io_uring_prep_cancel_fd(sqe, s->slot,
+						IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
 			if (!shutting)
 				sqe->flags |= IOSQE_IO_HARDLINK;
 			sqe->user_data = rl_conn_ud(cx, c, RL_OP_CANCEL, side);

@@ -60,15 +60,15 @@ enum {
 };
 
 typedef struct rl_sock {
-	int32_t slot;           /* fixed-file slot, -1 when none */
+	int32_t slot; /* fixed-file slot, -1 when none */
 	uint16_t flags;
 	uint16_t zc_copied_run; /* consecutive zc sends the kernel copied */
 	uint32_t qhead;         /* first segment queued to send, RL_SEG_NONE = empty */
 	uint32_t qtail;
-	uint32_t qoff;          /* bytes of the head segment already sent */
-	uint32_t qbytes;        /* bytes queued to send */
-	int32_t fd;             /* dial.h, process-fd set-up: the fd until it is in the table */
-	int32_t upd;            /* ... and the files_update argument (the kernel writes the slot) */
+	uint32_t qoff;   /* bytes of the head segment already sent */
+	uint32_t qbytes; /* bytes queued to send */
+	int32_t fd;      /* dial.h, process-fd set-up: the fd until it is in the table */
+	int32_t upd;     /* ... and the files_update argument (the kernel writes the slot) */
 } rl_sock;
 
 /* connection flags */
@@ -94,7 +94,7 @@ typedef struct rl_seg {
 	uint32_t cap;  /* chunk: bytes allocated at ptr */
 	uint16_t zc;   /* zero-copy sends still reading it, + RL_ZC_SENT */
 	uint16_t _pad;
-	uint32_t tag;  /* the owner's (the client: messages that end in it) */
+	uint32_t tag; /* the owner's (the client: messages that end in it) */
 	uint32_t _pad2;
 } rl_seg;
 
@@ -141,13 +141,13 @@ typedef struct rl_conn_counters {
 } rl_conn_counters;
 
 typedef struct rl_conns_opts {
-	unsigned cap;            /* connections, < RL_IDX_MAX */
-	unsigned chunks;         /* chunk segments to start with (more are made as needed) */
-	unsigned zc_threshold;   /* sends of at least this many bytes use send_zc; 0 = never */
-	int zc_chunks;           /* chunks may be sent with send_zc (not only buffers) */
-	unsigned zc_copied_limit;/* go back to send after this many copied zc sends in a row; 0 = never */
-	uint32_t chunk_keep;     /* a free chunk keeps memory of up to this size for reuse */
-	int recv_single;         /* recv one buffer at a time instead of multishot */
+	unsigned cap;             /* connections, < RL_IDX_MAX */
+	unsigned chunks;          /* chunk segments to start with (more are made as needed) */
+	unsigned zc_threshold;    /* sends of at least this many bytes use send_zc; 0 = never */
+	int zc_chunks;            /* chunks may be sent with send_zc (not only buffers) */
+	unsigned zc_copied_limit; /* go back to send after this many copied zc sends in a row; 0 = never */
+	uint32_t chunk_keep;      /* a free chunk keeps memory of up to this size for reuse */
+	int recv_single;          /* recv one buffer at a time instead of multishot */
 } rl_conns_opts;
 
 typedef struct rl_conns {
@@ -158,17 +158,17 @@ typedef struct rl_conns {
 	rl_conn_counters k;
 	rl_conn *conns;
 	unsigned cap;
-	unsigned live;          /* opened and not yet closed */
-	unsigned slots_used;    /* fixed-file slots holding a socket */
-	rl_seg *segs;           /* [0, br->count): provided buffers; above: chunks */
+	unsigned live;       /* opened and not yet closed */
+	unsigned slots_used; /* fixed-file slots holding a socket */
+	rl_seg *segs;        /* [0, br->count): provided buffers; above: chunks */
 	uint32_t nsegs;
-	uint32_t seg_free;      /* free list of chunk segments */
+	uint32_t seg_free; /* free list of chunk segments */
 	uint32_t chunk_keep;
-	uint32_t *starved;      /* (conn idx << 1 | side) waiting for buffers */
+	uint32_t *starved; /* (conn idx << 1 | side) waiting for buffers */
 	unsigned nstarved;
-	uint64_t buffered;      /* bytes queued to send, all connections */
+	uint64_t buffered; /* bytes queued to send, all connections */
 	unsigned zc_threshold;
-	int zc_fixed;           /* the buffer region is registered as fixed buffer 0 */
+	int zc_fixed; /* the buffer region is registered as fixed buffer 0 */
 	int zc_chunks;
 	unsigned zc_copied_limit;
 	int recv_single;
@@ -176,8 +176,8 @@ typedef struct rl_conns {
 
 /* 0 or -ENOMEM. The ring and the buffer ring belong to the owner and must
  * outlive the core. */
-int rl_conns_init(rl_conns *cx, rl_ring *ring, rl_bufring *br, const rl_conns_opts *o,
-		  const rl_conn_ops *ops, void *owner);
+int rl_conns_init(rl_conns *cx, rl_ring *ring, rl_bufring *br, const rl_conns_opts *o, const rl_conn_ops *ops,
+		  void *owner);
 /* after the ring is gone (its teardown cancels what uses the memory) */
 void rl_conns_destroy(rl_conns *cx);
 

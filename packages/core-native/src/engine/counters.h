@@ -14,62 +14,62 @@
 #include <stdint.h>
 
 /* ---------------- worker ---------------- */
-#define RL_WORKER_I32(X)                                                       \
-	X(live)          /* connections open on this worker */                  \
-	X(inflight)      /* hand-offs sent to it, not yet completed (main) */   \
-	X(saturated)     /* 1 after -ENFILE until live < low-water (main) */   \
-	X(lag_us)        /* event-loop lag, microseconds (worker JS) */         \
-	X(state)         /* 0 starting, 1 serving, 2 draining, 3 stopped */     \
-	X(table_size)    /* fixed-file slots */                                 \
-	X(table_used)    /* fixed-file slots holding a socket */                \
-	X(buf_free)      /* provided buffers available to the kernel */         \
-	X(buffered)      /* bytes queued for sending, all connections */        \
-	X(zc_enabled)    /* 1 while send_zc is in use */                        \
-	X(zc_error)      /* -errno that switched send_zc off, 0 if none */
+#define RL_WORKER_I32(X)                                                   \
+	X(live)       /* connections open on this worker */                \
+	X(inflight)   /* hand-offs sent to it, not yet completed (main) */ \
+	X(saturated)  /* 1 after -ENFILE until live < low-water (main) */  \
+	X(lag_us)     /* event-loop lag, microseconds (worker JS) */       \
+	X(state)      /* 0 starting, 1 serving, 2 draining, 3 stopped */   \
+	X(table_size) /* fixed-file slots */                               \
+	X(table_used) /* fixed-file slots holding a socket */              \
+	X(buf_free)   /* provided buffers available to the kernel */       \
+	X(buffered)   /* bytes queued for sending, all connections */      \
+	X(zc_enabled) /* 1 while send_zc is in use */                      \
+	X(zc_error)   /* -errno that switched send_zc off, 0 if none */
 
-#define RL_WORKER_U64(X)                                                       \
-	X(accepted)      /* connections handed to this worker */                \
-	X(closed)        /* connections closed */                               \
-	X(bytes_in)                                                             \
-	X(bytes_out)                                                            \
-	X(recvs)         /* recv completions carrying data */                   \
-	X(sends)         /* send completions */                                 \
-	X(enobufs)       /* multishot recv ended for lack of buffers */         \
-	X(rx_paused)     /* receive paused because the other side was slow */   \
-	X(conn_errors)   /* connections ended by an error */                    \
-	X(forced)        /* connections closed by a forced shutdown */          \
-	X(zc_sends)      /* sends issued as send_zc */                          \
-	X(zc_copied)     /* zc sends the kernel reported as copied */           \
-	X(zc_fallbacks)  /* switches from send_zc to send */                    \
-	X(zc_stopped)    /* sockets that stopped send_zc: the kernel copied */   \
-	X(handoff_ns)    /* sum of hand-off latencies (accept CQE -> here) */   \
-	X(handoff_n)     /* hand-offs timed */                                  \
-	X(c2u_bytes)     /* proxy: bytes from clients to upstreams */           \
-	X(u2c_bytes)     /* proxy: bytes from upstreams to clients */           \
-	X(dials)         /* proxy: upstream connects started */                 \
-	X(dial_failures) /* proxy: upstream connects that failed */             \
-	X(upstream_unavailable) /* proxy: clients closed, no upstream reachable */ \
-	X(idle_timeouts) /* connections closed for inactivity */                \
-	X(resets)        /* connections reset (RST) because the other side was */ \
-	X(js_events)     /* events delivered to a JS handler */                 \
-	X(js_batches)    /* calls into JS that delivered them */                \
-	X(handler_errors) /* JS handler callbacks that threw */ \
-	X(evacuated)     /* hand-offs sent back to the acceptor by a failing worker */ \
-	X(evacuate_failed) /* ...that could not be sent back (closed) */
+#define RL_WORKER_U64(X)                                                                      \
+	X(accepted) /* connections handed to this worker */                                   \
+	X(closed)   /* connections closed */                                                  \
+	X(bytes_in)                                                                           \
+	X(bytes_out)                                                                          \
+	X(recvs)                /* recv completions carrying data */                          \
+	X(sends)                /* send completions */                                        \
+	X(enobufs)              /* multishot recv ended for lack of buffers */                \
+	X(rx_paused)            /* receive paused because the other side was slow */          \
+	X(conn_errors)          /* connections ended by an error */                           \
+	X(forced)               /* connections closed by a forced shutdown */                 \
+	X(zc_sends)             /* sends issued as send_zc */                                 \
+	X(zc_copied)            /* zc sends the kernel reported as copied */                  \
+	X(zc_fallbacks)         /* switches from send_zc to send */                           \
+	X(zc_stopped)           /* sockets that stopped send_zc: the kernel copied */         \
+	X(handoff_ns)           /* sum of hand-off latencies (accept CQE -> here) */          \
+	X(handoff_n)            /* hand-offs timed */                                         \
+	X(c2u_bytes)            /* proxy: bytes from clients to upstreams */                  \
+	X(u2c_bytes)            /* proxy: bytes from upstreams to clients */                  \
+	X(dials)                /* proxy: upstream connects started */                        \
+	X(dial_failures)        /* proxy: upstream connects that failed */                    \
+	X(upstream_unavailable) /* proxy: clients closed, no upstream reachable */            \
+	X(idle_timeouts)        /* connections closed for inactivity */                       \
+	X(resets)               /* connections reset (RST) because the other side was */      \
+	X(js_events)            /* events delivered to a JS handler */                        \
+	X(js_batches)           /* calls into JS that delivered them */                       \
+	X(handler_errors)       /* JS handler callbacks that threw */                         \
+	X(evacuated)            /* hand-offs sent back to the acceptor by a failing worker */ \
+	X(evacuate_failed)      /* ...that could not be sent back (closed) */
 
 /* ---------------- per upstream (proxy), one block per worker ---------------- */
-#define RL_UPSTREAM_I32(X)                                                     \
-	X(live)          /* connections to it from this worker */              \
-	X(down)          /* 1 while marked down */                              \
-	X(backoff_ms)    /* current back-off before the next try */
+#define RL_UPSTREAM_I32(X)                                     \
+	X(live)       /* connections to it from this worker */ \
+	X(down)       /* 1 while marked down */                \
+	X(backoff_ms) /* current back-off before the next try */
 
-#define RL_UPSTREAM_U64(X)                                                     \
-	X(dials)                                                                \
-	X(connected)                                                            \
-	X(failed)                                                               \
-	X(refused)       /* ECONNREFUSED */                                     \
-	X(timeouts)      /* connect timeout fired */                            \
-	X(unreachable)   /* EHOSTUNREACH, ENETUNREACH */                        \
+#define RL_UPSTREAM_U64(X)                             \
+	X(dials)                                       \
+	X(connected)                                   \
+	X(failed)                                      \
+	X(refused)     /* ECONNREFUSED */              \
+	X(timeouts)    /* connect timeout fired */     \
+	X(unreachable) /* EHOSTUNREACH, ENETUNREACH */ \
 	X(other_errors)
 
 /* hand-off latency histogram, log-linear, RL_HANDOFF_SUB_BITS sub-buckets
@@ -78,35 +78,35 @@
 #define RL_HANDOFF_BUCKETS 160
 
 /* ---------------- acceptor ---------------- */
-#define RL_ACCEPTOR_I32(X)                                                     \
+#define RL_ACCEPTOR_I32(X)                                                      \
 	X(table_size)                                                           \
-	X(table_used)      /* slots holding an accepted, not yet handed-off fd */ \
-	X(accepts_armed)   /* single-shot accepts in flight */                  \
-	X(multishot)       /* 1 while a multishot accept is armed */            \
-	X(paused)          /* 1 while accepting is paused (by policy) */        \
-	X(stalled)         /* 1 while no accept can be armed: table full */     \
-	X(backoff_ms)      /* current accept back-off, 0 when none */
+	X(table_used)    /* slots holding an accepted, not yet handed-off fd */ \
+	X(accepts_armed) /* single-shot accepts in flight */                    \
+	X(multishot)     /* 1 while a multishot accept is armed */              \
+	X(paused)        /* 1 while accepting is paused (by policy) */          \
+	X(stalled)       /* 1 while no accept can be armed: table full */       \
+	X(backoff_ms)    /* current accept back-off, 0 when none */
 
-#define RL_ACCEPTOR_U64(X)                                                     \
-	X(accepted)                                                             \
-	X(accept_errors)    /* accept failures, one per back-off period */      \
-	X(err_emfile)                                                           \
-	X(err_enfile)                                                           \
-	X(err_enobufs)                                                          \
-	X(err_enomem)                                                           \
-	X(err_other)                                                            \
-	X(backoffs)         /* times accepting was backed off */                \
-	X(handoffs)         /* successful hand-offs */                          \
-	X(handoff_enfile)   /* target table full (abi.h hand-off class "full") */ \
-	X(handoff_dead)     /* target ring gone (class "dead") */               \
-	X(handoff_retry)    /* transient, retried (class "retry") */            \
+#define RL_ACCEPTOR_U64(X)                                                                   \
+	X(accepted)                                                                          \
+	X(accept_errors) /* accept failures, one per back-off period */                      \
+	X(err_emfile)                                                                        \
+	X(err_enfile)                                                                        \
+	X(err_enobufs)                                                                       \
+	X(err_enomem)                                                                        \
+	X(err_other)                                                                         \
+	X(backoffs)         /* times accepting was backed off */                             \
+	X(handoffs)         /* successful hand-offs */                                       \
+	X(handoff_enfile)   /* target table full (abi.h hand-off class "full") */            \
+	X(handoff_dead)     /* target ring gone (class "dead") */                            \
+	X(handoff_retry)    /* transient, retried (class "retry") */                         \
 	X(handoff_overflow) /* delivered unannounced; connection ended (class "overflow") */ \
-	X(returned)         /* connections a failing worker sent back */        \
-	X(handoff_other)                                                        \
-	X(rejected)         /* closed with RST by overflow: 'reject' */         \
-	X(multishot_arms)                                                       \
-	X(single_arms)      /* single-shot accepts submitted */                 \
-	X(stalls)           /* table-full stalls */
+	X(returned)         /* connections a failing worker sent back */                     \
+	X(handoff_other)                                                                     \
+	X(rejected) /* closed with RST by overflow: 'reject' */                              \
+	X(multishot_arms)                                                                    \
+	X(single_arms) /* single-shot accepts submitted */                                   \
+	X(stalls)      /* table-full stalls */
 
 #define RL_ENUM_I(name) RL_WI_##name,
 #define RL_ENUM_U(name) RL_WU_##name,

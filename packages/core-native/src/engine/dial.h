@@ -36,10 +36,10 @@ extern "C" {
 
 typedef struct rl_dial {
 	const rl_addr *dst;
-	const rl_addr *src;      /* bind to this address first; NULL: the kernel picks */
-	int nodelay;             /* set TCP_NODELAY (direct sockets: needs sock_cmd) */
-	int sock_cmd;            /* socket uring_cmd setsockopt works (Linux 6.7) */
-	int fd_mode;             /* make the socket as a process fd (see above) */
+	const rl_addr *src; /* bind to this address first; NULL: the kernel picks */
+	int nodelay;        /* set TCP_NODELAY (direct sockets: needs sock_cmd) */
+	int sock_cmd;       /* socket uring_cmd setsockopt works (Linux 6.7) */
+	int fd_mode;        /* make the socket as a process fd (see above) */
 	/* linked connect timeout, or NULL; it must stay valid until the connect
 	 * has been submitted */
 	const struct __kernel_timespec *timeout;

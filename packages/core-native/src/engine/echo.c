@@ -8,10 +8,7 @@
  */
 #include "worker_int.h"
 
-static void echo_start(rl_worker *w, rl_conn *c)
-{
-	rl_sock_arm_recv(&w->cx, c, 0);
-}
+static void echo_start(rl_worker *w, rl_conn *c) { rl_sock_arm_recv(&w->cx, c, 0); }
 
 static void echo_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
 {
@@ -27,10 +24,7 @@ static void echo_maybe_finish(rl_worker *w, rl_conn *c)
 		rl_conn_close(&w->cx, c, 0);
 }
 
-static void echo_eof(rl_worker *w, rl_conn *c, unsigned side)
-{
-	echo_maybe_finish(w, c);
-}
+static void echo_eof(rl_worker *w, rl_conn *c, unsigned side) { echo_maybe_finish(w, c); }
 
 static void echo_sent(rl_worker *w, rl_conn *c, unsigned side)
 {

@@ -29,23 +29,23 @@ enum {
 /* per connection index, outside rl_conn so it survives reuse of the index
  * (the stage buffer is kept for the next connection) */
 typedef struct js_conn {
-	uint32_t flags;      /* JS_* */
-	uint8_t *stage;      /* bytes written during this batch, not yet queued */
+	uint32_t flags; /* JS_* */
+	uint8_t *stage; /* bytes written during this batch, not yet queued */
 	uint32_t slen, scap;
 	uint32_t dirty_next; /* next index on the dirty list */
 	uint8_t dirty;       /* on the dirty list */
 } js_conn;
 
 typedef struct js_state {
-	int32_t *ev;         /* JS-owned records */
+	int32_t *ev; /* JS-owned records */
 	unsigned cap, nev;
-	int32_t *spill;      /* records that did not fit, in order */
+	int32_t *spill; /* records that did not fit, in order */
 	unsigned nspill, spill_cap;
-	js_conn *jc;         /* [conn_cap] */
+	js_conn *jc; /* [conn_cap] */
 	uint32_t dirty_head;
-	uint16_t *held;      /* buffers handed to JS in this batch */
+	uint16_t *held; /* buffers handed to JS in this batch */
 	unsigned nheld;
-	uint8_t *held_flag;  /* [buf_count] 1 = still ours to give back */
+	uint8_t *held_flag; /* [buf_count] 1 = still ours to give back */
 } js_state;
 
 #define STAGE_KEEP 4096u /* a stage up to this size is kept for the next batch (and connection) */
@@ -90,10 +90,7 @@ void rl_js_attach(rl_worker *w, int32_t *ev, unsigned cap)
 	st->nev = 0;
 }
 
-unsigned rl_js_ready(rl_worker *w)
-{
-	return st_of(w)->nev;
-}
+unsigned rl_js_ready(rl_worker *w) { return st_of(w)->nev; }
 
 void rl_js_consumed(rl_worker *w, unsigned n)
 {
@@ -112,7 +109,8 @@ void rl_js_consumed(rl_worker *w, unsigned n)
 		st->nev += k;
 		st->nspill -= k;
 		if (st->nspill)
-			memmove(st->spill, st->spill + (size_t) k * RL_JS_EV_WORDS, (size_t) st->nspill * rec);
+			memmove(st->spill, st->spill + (size_t) k * RL_JS_EV_WORDS,
+				(size_t) st->nspill * rec);
 	}
 	RL_ADD(&w->c.u64[RL_WU_js_events], (uint64_t) n);
 	RL_ADD(&w->c.u64[RL_WU_js_batches], 1);
@@ -141,17 +139,14 @@ static rl_conn *js_conn_get(rl_worker *w, uint32_t idx, uint16_t gen, int *err)
 	return c;
 }
 
-static uint64_t queued(rl_worker *w, rl_conn *c)
-{
-	return (uint64_t) c->s[0].qbytes + J(w, c)->slen;
-}
+static uint64_t queued(rl_worker *w, rl_conn *c) { return (uint64_t) c->s[0].qbytes + J(w, c)->slen; }
 
 /* the connection has ended both ways and everything is with the kernel */
 static void maybe_finish(rl_worker *w, rl_conn *c)
 {
 	rl_sock *s = &c->s[0];
-	if ((J(w, c)->flags & JS_END) && (s->flags & RL_S_EOF) && rl_sock_idle(s) &&
-	    J(w, c)->slen == 0 && !(c->flags & RL_C_CLOSING))
+	if ((J(w, c)->flags & JS_END) && (s->flags & RL_S_EOF) && rl_sock_idle(s) && J(w, c)->slen == 0 &&
+	    !(c->flags & RL_C_CLOSING))
 		rl_conn_close(&w->cx, c, 0);
 }
 

@@ -38,7 +38,7 @@ int rl_local_port(int fd);
 #define RL_PEER_SLOTS 65536u
 typedef struct rl_peer {
 	uint32_t id;
-	uint16_t family;  /* AF_INET, AF_INET6, 0 = unknown */
+	uint16_t family; /* AF_INET, AF_INET6, 0 = unknown */
 	uint16_t port;
 	uint8_t addr[16];
 	uint64_t t_accept_ns;

@@ -34,26 +34,26 @@ typedef struct upstream {
 	rl_addr addr;
 	int32_t *i32;
 	uint64_t *u64;
-	uint64_t retry_at_ns; /* when down: not before this */
+	uint64_t retry_at_ns;  /* when down: not before this */
 	uint64_t failed_at_ns; /* last failure recorded */
 	unsigned backoff_ms;
-	unsigned fails;       /* consecutive failed dials */
+	unsigned fails; /* consecutive failed dials */
 	unsigned live;
 } upstream;
 
 /* per connection index */
 typedef struct pconn {
-	int32_t upstream;    /* index of the upstream being used, -1 none */
-	uint16_t attempts;   /* dial attempts so far */
-	uint16_t state;      /* P_* */
+	int32_t upstream;  /* index of the upstream being used, -1 none */
+	uint16_t attempts; /* dial attempts so far */
+	uint16_t state;    /* P_* */
 	uint64_t last_active_ns;
-	uint64_t tried;      /* upstreams this connection has tried (bit set) */
-	uint64_t dial_ns;    /* when the current dial started */
+	uint64_t tried;   /* upstreams this connection has tried (bit set) */
+	uint64_t dial_ns; /* when the current dial started */
 } pconn;
 
 typedef struct rl_proxy {
 	upstream up[RL_MAX_UPSTREAMS];
-	pconn *pc;          /* [connection index] */
+	pconn *pc; /* [connection index] */
 	unsigned n;
 	unsigned policy;
 	unsigned rr;
@@ -62,7 +62,7 @@ typedef struct rl_proxy {
 	unsigned idle_ms;
 	unsigned sweep_ms;
 	struct __kernel_timespec connect_ts;
-	int32_t *own_i32;   /* used when the caller gave no counter blocks */
+	int32_t *own_i32; /* used when the caller gave no counter blocks */
 	uint64_t *own_u64;
 } rl_proxy;
 
@@ -148,10 +148,21 @@ static void up_failed(rl_worker *w, upstream *u, int err, uint64_t dial_ns)
 	rl_proxy *p = P(w);
 	RL_ADD(&u->u64[RL_UU_failed], 1);
 	switch (-err) {
-	case ECONNREFUSED: RL_ADD(&u->u64[RL_UU_refused], 1); break;
-	case ECANCELED: case ETIME: case ETIMEDOUT: RL_ADD(&u->u64[RL_UU_timeouts], 1); break;
-	case EHOSTUNREACH: case ENETUNREACH: RL_ADD(&u->u64[RL_UU_unreachable], 1); break;
-	default: RL_ADD(&u->u64[RL_UU_other_errors], 1); break;
+	case ECONNREFUSED:
+		RL_ADD(&u->u64[RL_UU_refused], 1);
+		break;
+	case ECANCELED:
+	case ETIME:
+	case ETIMEDOUT:
+		RL_ADD(&u->u64[RL_UU_timeouts], 1);
+		break;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		RL_ADD(&u->u64[RL_UU_unreachable], 1);
+		break;
+	default:
+		RL_ADD(&u->u64[RL_UU_other_errors], 1);
+		break;
 	}
 	RL_ADD(&w->c.u64[RL_WU_dial_failures], 1);
 	/* dials that were already under way when the last failure was seen are

@@ -14,13 +14,13 @@ extern "C" {
 typedef struct rl_proxy_config {
 	const rl_addr *upstreams;
 	unsigned n;
-	unsigned policy;            /* enum rl_upstream_policy (abi.h) */
+	unsigned policy; /* enum rl_upstream_policy (abi.h) */
 	unsigned connect_timeout_ms;
-	unsigned idle_timeout_ms;   /* 0 = none */
-	unsigned backoff_base_ms;   /* first back-off after a failed dial */
+	unsigned idle_timeout_ms; /* 0 = none */
+	unsigned backoff_base_ms; /* first back-off after a failed dial */
 	unsigned backoff_max_ms;
-	int32_t *ui32;              /* n * RL_U_I32_COUNT, or NULL */
-	uint64_t *uu64;             /* n * RL_U_U64_COUNT, or NULL */
+	int32_t *ui32;  /* n * RL_U_I32_COUNT, or NULL */
+	uint64_t *uu64; /* n * RL_U_U64_COUNT, or NULL */
 } rl_proxy_config;
 
 #ifdef __cplusplus

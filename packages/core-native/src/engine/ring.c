@@ -41,8 +41,8 @@ int rl_ring_init(rl_ring *r, const rl_ring_opts *o, const char **failed_call)
 	if (!(o && o->no_defer_taskrun))
 		tries[n++] = base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
 			     IORING_SETUP_TASKRUN_FLAG;
-	tries[n++] = base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
-		     IORING_SETUP_TASKRUN_FLAG;
+	tries[n++] =
+		base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	tries[n++] = base | IORING_SETUP_COOP_TASKRUN;
 	tries[n++] = 0;
 	int ret = -EINVAL;
@@ -125,8 +125,7 @@ int rl_ring_reserve(rl_ring *r, unsigned n)
 	return io_uring_sq_space_left(&r->ring) >= n ? 0 : -EBUSY;
 }
 
-int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds,
-		void (*after_round)(void *ctx))
+int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds, void (*after_round)(void *ctx))
 {
 	uint64_t v;
 	int total = 0;
@@ -143,7 +142,8 @@ int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds,
 			return ret;
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		io_uring_for_each_cqe(&r->ring, head, cqe) {
+		io_uring_for_each_cqe(&r->ring, head, cqe)
+		{
 			fn(ctx, cqe);
 			seen++;
 		}
@@ -177,10 +177,9 @@ int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds,
 /* ---------------- probe ---------------- */
 
 const unsigned rl_required_ops[] = {
-	IORING_OP_ACCEPT,     IORING_OP_MSG_RING, IORING_OP_CLOSE,
-	IORING_OP_RECV,       IORING_OP_SEND,     IORING_OP_ASYNC_CANCEL,
-	IORING_OP_TIMEOUT,    IORING_OP_SOCKET,   IORING_OP_CONNECT,
-	IORING_OP_LINK_TIMEOUT, IORING_OP_SHUTDOWN, IORING_OP_SEND_ZC,
+	IORING_OP_ACCEPT,    IORING_OP_MSG_RING,     IORING_OP_CLOSE,    IORING_OP_RECV,
+	IORING_OP_SEND,      IORING_OP_ASYNC_CANCEL, IORING_OP_TIMEOUT,  IORING_OP_SOCKET,
+	IORING_OP_CONNECT,   IORING_OP_LINK_TIMEOUT, IORING_OP_SHUTDOWN, IORING_OP_SEND_ZC,
 	IORING_OP_URING_CMD,
 };
 const unsigned rl_required_ops_count = sizeof(rl_required_ops) / sizeof(rl_required_ops[0]);
@@ -188,20 +187,34 @@ const unsigned rl_required_ops_count = sizeof(rl_required_ops) / sizeof(rl_requi
 const char *rl_op_name(unsigned op)
 {
 	switch (op) {
-	case IORING_OP_ACCEPT: return "ACCEPT";
-	case IORING_OP_MSG_RING: return "MSG_RING";
-	case IORING_OP_CLOSE: return "CLOSE";
-	case IORING_OP_RECV: return "RECV";
-	case IORING_OP_SEND: return "SEND";
-	case IORING_OP_ASYNC_CANCEL: return "ASYNC_CANCEL";
-	case IORING_OP_TIMEOUT: return "TIMEOUT";
-	case IORING_OP_SOCKET: return "SOCKET";
-	case IORING_OP_CONNECT: return "CONNECT";
-	case IORING_OP_LINK_TIMEOUT: return "LINK_TIMEOUT";
-	case IORING_OP_SHUTDOWN: return "SHUTDOWN";
-	case IORING_OP_SEND_ZC: return "SEND_ZC";
-	case IORING_OP_URING_CMD: return "URING_CMD";
-	default: return "?";
+	case IORING_OP_ACCEPT:
+		return "ACCEPT";
+	case IORING_OP_MSG_RING:
+		return "MSG_RING";
+	case IORING_OP_CLOSE:
+		return "CLOSE";
+	case IORING_OP_RECV:
+		return "RECV";
+	case IORING_OP_SEND:
+		return "SEND";
+	case IORING_OP_ASYNC_CANCEL:
+		return "ASYNC_CANCEL";
+	case IORING_OP_TIMEOUT:
+		return "TIMEOUT";
+	case IORING_OP_SOCKET:
+		return "SOCKET";
+	case IORING_OP_CONNECT:
+		return "CONNECT";
+	case IORING_OP_LINK_TIMEOUT:
+		return "LINK_TIMEOUT";
+	case IORING_OP_SHUTDOWN:
+		return "SHUTDOWN";
+	case IORING_OP_SEND_ZC:
+		return "SEND_ZC";
+	case IORING_OP_URING_CMD:
+		return "URING_CMD";
+	default:
+		return "?";
 	}
 }
 

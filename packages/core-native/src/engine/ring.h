@@ -14,16 +14,16 @@ extern "C" {
 #endif
 
 typedef struct rl_ring_opts {
-	unsigned sq_entries;   /* power of two; 0 = 1024 */
-	unsigned cq_entries;   /* 0 = 4 * sq_entries */
-	unsigned files;        /* sparse fixed-file table size; 0 = none */
-	int no_defer_taskrun;  /* 1 = do not ask for DEFER_TASKRUN */
+	unsigned sq_entries;  /* power of two; 0 = 1024 */
+	unsigned cq_entries;  /* 0 = 4 * sq_entries */
+	unsigned files;       /* sparse fixed-file table size; 0 = none */
+	int no_defer_taskrun; /* 1 = do not ask for DEFER_TASKRUN */
 } rl_ring_opts;
 
 typedef struct rl_ring {
 	struct io_uring ring;
-	int efd;               /* eventfd registered with the ring, or -1 */
-	unsigned setup_flags;  /* IORING_SETUP_* actually in use */
+	int efd;              /* eventfd registered with the ring, or -1 */
+	unsigned setup_flags; /* IORING_SETUP_* actually in use */
 	unsigned files;
 	int ready;
 } rl_ring;
@@ -57,15 +57,14 @@ typedef void (*rl_cqe_fn)(void *ctx, struct io_uring_cqe *cqe);
  * so the loop comes back after serving its other handles.
  * Returns the number of CQEs handled, or -errno from io_uring_enter.
  */
-int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds,
-		void (*after_round)(void *ctx));
+int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds, void (*after_round)(void *ctx));
 
 /* ---- probe: what the kernel offers ---- */
 typedef struct rl_probe_result {
-	int setup_error;         /* 0, or -errno from io_uring_setup */
-	int io_uring_disabled;   /* kernel.io_uring_disabled, -1 unknown */
-	unsigned features;       /* IORING_FEAT_* */
-	int single_issuer;       /* setup flags accepted */
+	int setup_error;       /* 0, or -errno from io_uring_setup */
+	int io_uring_disabled; /* kernel.io_uring_disabled, -1 unknown */
+	unsigned features;     /* IORING_FEAT_* */
+	int single_issuer;     /* setup flags accepted */
 	int defer_taskrun;
 	int coop_taskrun;
 	int submit_all;

@@ -68,8 +68,8 @@ enum rl_op {
 
 static inline uint64_t rl_ud(unsigned op, uint32_t idx, uint16_t gen, uint16_t aux)
 {
-	return ((uint64_t) (op & 0xff) << 56) | ((uint64_t) (idx & 0xffffff) << 32) |
-	       ((uint64_t) gen << 16) | (uint64_t) aux;
+	return ((uint64_t) (op & 0xff) << 56) | ((uint64_t) (idx & 0xffffff) << 32) | ((uint64_t) gen << 16) |
+	       (uint64_t) aux;
 }
 
 static inline unsigned rl_ud_op(uint64_t ud) { return (unsigned) (ud >> 56); }

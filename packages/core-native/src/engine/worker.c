@@ -86,15 +86,18 @@ static const rl_conn_ops worker_conn_ops = {
 static const rl_mode_ops *mode_ops(unsigned mode)
 {
 	switch (mode) {
-	case RL_MODE_ECHO: return &rl_echo_ops;
-	case RL_MODE_PROXY: return &rl_proxy_ops;
-	case RL_MODE_JS: return &rl_js_ops;
-	default: return NULL;
+	case RL_MODE_ECHO:
+		return &rl_echo_ops;
+	case RL_MODE_PROXY:
+		return &rl_proxy_ops;
+	case RL_MODE_JS:
+		return &rl_js_ops;
+	default:
+		return NULL;
 	}
 }
 
-int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
-		   const char **failed_call)
+int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c, const char **failed_call)
 {
 	static const char *dummy;
 	if (!failed_call)
@@ -117,8 +120,10 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 	w->hiwat = o->hiwat ? o->hiwat : 256 * 1024;
 	w->lowat = o->lowat ? o->lowat : w->hiwat / 2;
 	unsigned sq = o->sq_entries ? o->sq_entries : 2048;
-	rl_ring_opts ro = { .sq_entries = sq, .cq_entries = rl_worker_cq_entries(sq, o->table_size, bcount),
-			    .files = o->table_size, .no_defer_taskrun = o->no_defer_taskrun };
+	rl_ring_opts ro = { .sq_entries = sq,
+			    .cq_entries = rl_worker_cq_entries(sq, o->table_size, bcount),
+			    .files = o->table_size,
+			    .no_defer_taskrun = o->no_defer_taskrun };
 	int ret = rl_ring_init(&w->ring, &ro, failed_call);
 	if (ret < 0)
 		return ret;
@@ -130,8 +135,9 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
 	}
 	/* a local peer or a device without zero copy makes the kernel copy: a
 	 * socket whose zc sends were copied 4 times in a row goes back to send */
-	rl_conns_opts co = { .cap = o->table_size, .chunks = 256, .zc_threshold = o->zc_threshold,
-			     .zc_copied_limit = 4 };
+	rl_conns_opts co = {
+		.cap = o->table_size, .chunks = 256, .zc_threshold = o->zc_threshold, .zc_copied_limit = 4
+	};
 	ret = rl_conns_init(&w->cx, &w->ring, &w->br, &co, &worker_conn_ops, w);
 	w->next_free = malloc(o->table_size * sizeof(uint32_t));
 	if (ret < 0 || !w->next_free) {
@@ -302,7 +308,8 @@ static void on_handoff(rl_worker *w, struct io_uring_cqe *cqe)
 		uint64_t d = now > p.t_accept_ns ? now - p.t_accept_ns : 0;
 		RL_ADD(&w->c.u64[RL_WU_handoff_ns], d);
 		RL_ADD(&w->c.u64[RL_WU_handoff_n], 1);
-		RL_ADD(&w->c.u64[RL_W_U64_HIST + rl_hist_index(d, RL_HANDOFF_SUB_BITS, RL_HANDOFF_BUCKETS)], 1);
+		RL_ADD(&w->c.u64[RL_W_U64_HIST + rl_hist_index(d, RL_HANDOFF_SUB_BITS, RL_HANDOFF_BUCKETS)],
+		       1);
 	}
 	if (w->draining) {
 		c->flags |= RL_C_FORCED;

@@ -27,16 +27,16 @@ extern "C" {
 #define RL_CONN_NONE 0xffffffffu
 
 typedef struct rl_worker_opts {
-	unsigned table_size;  /* fixed-file slots */
-	unsigned sq_entries;  /* 0 = auto */
-	unsigned buf_count;   /* provided buffers, power of two */
+	unsigned table_size; /* fixed-file slots */
+	unsigned sq_entries; /* 0 = auto */
+	unsigned buf_count;  /* provided buffers, power of two */
 	unsigned buf_size;
-	unsigned mode;        /* RL_MODE_* */
-	unsigned hiwat;       /* queued bytes per direction that pause the sender side */
-	unsigned lowat;       /* ... and resume it */
+	unsigned mode;  /* RL_MODE_* */
+	unsigned hiwat; /* queued bytes per direction that pause the sender side */
+	unsigned lowat; /* ... and resume it */
 	int no_defer_taskrun;
 	unsigned zc_threshold; /* sends of at least this many bytes use send_zc; 0 = never */
-	void *mode_config;    /* mode-specific (proxy: rl_proxy_config) */
+	void *mode_config;     /* mode-specific (proxy: rl_proxy_config) */
 } rl_worker_opts;
 
 struct rl_mode_ops;
@@ -45,11 +45,11 @@ typedef struct rl_worker {
 	rl_ring ring;
 	rl_bufring br;
 	rl_counters c;
-	rl_conns cx;          /* the connections (conn.h) */
+	rl_conns cx; /* the connections (conn.h) */
 	unsigned mode;
 	const struct rl_mode_ops *ops;
-	void *mode_state;     /* owned by the mode */
-	uint32_t *next_free;  /* free list of connection indexes */
+	void *mode_state;    /* owned by the mode */
+	uint32_t *next_free; /* free list of connection indexes */
 	uint32_t free_head;
 	unsigned hiwat, lowat;
 	int draining;
@@ -80,8 +80,7 @@ static inline unsigned rl_worker_cq_entries(unsigned sq, unsigned table_size, un
 	return cq;
 }
 
-int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c,
-		   const char **failed_call);
+int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c, const char **failed_call);
 void rl_worker_destroy(rl_worker *w);
 int rl_worker_run(rl_worker *w);
 

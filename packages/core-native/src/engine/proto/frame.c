@@ -13,19 +13,20 @@
 static unsigned prefix_len(unsigned prefix)
 {
 	switch (prefix) {
-	case RL_LP_U8: return 1;
+	case RL_LP_U8:
+		return 1;
 	case RL_LP_U16BE:
-	case RL_LP_U16LE: return 2;
+	case RL_LP_U16LE:
+		return 2;
 	case RL_LP_U32BE:
-	case RL_LP_U32LE: return 4;
-	default: return 0;
+	case RL_LP_U32LE:
+		return 4;
+	default:
+		return 0;
 	}
 }
 
-static int big_endian(unsigned prefix)
-{
-	return prefix == RL_LP_U16BE || prefix == RL_LP_U32BE;
-}
+static int big_endian(unsigned prefix) { return prefix == RL_LP_U16BE || prefix == RL_LP_U32BE; }
 
 /* the first end of a delimiter in s[0, n) (index just past it), or 0 */
 static size_t delim_end(const uint8_t *s, size_t n, const uint8_t *d, size_t dl)
@@ -53,7 +54,8 @@ int rl_frame_compile(rl_frame_cfg *cfg, const rl_frame_spec *s)
 		cfg->max_frame = s->bytes;
 		return 0;
 	case RL_FRAME_DELIM:
-		if (!s->delim || !s->delim_len || s->delim_len > RL_FRAME_DELIM_MAX || s->max_frame < s->delim_len)
+		if (!s->delim || !s->delim_len || s->delim_len > RL_FRAME_DELIM_MAX ||
+		    s->max_frame < s->delim_len)
 			return -EINVAL;
 		/* an expected response ends at its first delimiter, or no frame can equal it */
 		if (s->expect && delim_end(s->expect, s->expect_len, s->delim, s->delim_len) != s->expect_len)
@@ -215,7 +217,4 @@ int rl_frame_feed(rl_frame *p, const uint8_t *buf, size_t len, size_t *used)
 	return RL_PROTO_MORE;
 }
 
-int rl_frame_eof(rl_frame *p)
-{
-	return rl_proto_eof(&p->err, &p->err_off, p->off);
-}
+int rl_frame_eof(rl_frame *p) { return rl_proto_eof(&p->err, &p->err_off, p->off); }

@@ -42,14 +42,14 @@ enum rl_frame_prefix { RL_LP_U8 = 1, RL_LP_U16BE, RL_LP_U16LE, RL_LP_U32BE, RL_L
 #define RL_FRAME_DELIM_MAX 16
 
 typedef struct rl_frame_spec {
-	unsigned kind;            /* RL_FRAME_* */
-	uint64_t bytes;           /* BYTES: the response length (>= 1) */
-	const uint8_t *delim;     /* DELIM: 1..RL_FRAME_DELIM_MAX bytes */
+	unsigned kind;        /* RL_FRAME_* */
+	uint64_t bytes;       /* BYTES: the response length (>= 1) */
+	const uint8_t *delim; /* DELIM: 1..RL_FRAME_DELIM_MAX bytes */
 	unsigned delim_len;
-	unsigned prefix;          /* PREFIX: RL_LP_* */
-	int inclusive;            /* PREFIX: the length counts the prefix itself */
-	uint64_t max_frame;       /* DELIM, PREFIX: longest response, prefix and delimiter included (>= 1) */
-	const uint8_t *expect;    /* optional: the exact response; must outlive the cfg */
+	unsigned prefix;       /* PREFIX: RL_LP_* */
+	int inclusive;         /* PREFIX: the length counts the prefix itself */
+	uint64_t max_frame;    /* DELIM, PREFIX: longest response, prefix and delimiter included (>= 1) */
+	const uint8_t *expect; /* optional: the exact response; must outlive the cfg */
 	size_t expect_len;
 } rl_frame_spec;
 
@@ -72,12 +72,12 @@ int rl_frame_compile(rl_frame_cfg *cfg, const rl_frame_spec *spec);
 
 typedef struct rl_frame {
 	const rl_frame_cfg *cfg;
-	uint64_t off;      /* bytes of this response consumed */
-	uint64_t total;    /* its length once known (BYTES, PREFIX after the prefix), else 0 */
-	uint32_t matched;  /* DELIM: delimiter bytes matched so far */
+	uint64_t off;     /* bytes of this response consumed */
+	uint64_t total;   /* its length once known (BYTES, PREFIX after the prefix), else 0 */
+	uint32_t matched; /* DELIM: delimiter bytes matched so far */
 	uint32_t pad;
-	uint64_t bytes;    /* the last completed response's length */
-	int err;           /* RL_PE_* once failed, else 0 */
+	uint64_t bytes; /* the last completed response's length */
+	int err;        /* RL_PE_* once failed, else 0 */
 	uint64_t err_off;
 } rl_frame;
 

@@ -18,14 +18,14 @@ enum {
 	S_AFTER_CODE,  /* SP before the reason, or the line end */
 	S_REASON,
 	S_STATUS_LF,
-	S_FIELD,       /* start of a field line or of the empty line */
+	S_FIELD, /* start of a field line or of the empty line */
 	S_NAME,
-	S_OWS,         /* after the colon */
+	S_OWS, /* after the colon */
 	S_VALUE,
 	S_FIELD_LF,
-	S_END_LF,      /* the CR of the empty line was seen */
+	S_END_LF, /* the CR of the empty line was seen */
 	S_CHUNK_SIZE,
-	S_CHUNK_BWS,   /* blanks after the size */
+	S_CHUNK_BWS, /* blanks after the size */
 	S_CHUNK_EXT,
 	S_CHUNK_LF,
 	/* not lines */
@@ -41,10 +41,10 @@ enum {
 	F_TE = 1 << 1,         /* Transfer-Encoding seen */
 	F_TE_CHUNKED = 1 << 2, /* its last coding so far is chunked */
 	F_CHUNKED_SEEN = 1 << 3,
-	F_CLOSE = 1 << 4,      /* Connection: close */
-	F_KEEPALIVE = 1 << 5,  /* Connection: keep-alive */
-	F_TRAILER = 1 << 6,    /* the field lines are trailers */
-	F_DIGIT = 1 << 7,      /* the chunk size has a digit */
+	F_CLOSE = 1 << 4,     /* Connection: close */
+	F_KEEPALIVE = 1 << 5, /* Connection: keep-alive */
+	F_TRAILER = 1 << 6,   /* the field lines are trailers */
+	F_DIGIT = 1 << 7,     /* the chunk size has a digit */
 };
 
 /* the fields that decide framing; K_OTHER is skipped */
@@ -53,7 +53,9 @@ static const char *const NAMES[4] = { NULL, "content-length", "transfer-encoding
 static const uint8_t NAME_LEN[4] = { 0, 14, 17, 10 };
 #define ALL_NAMES ((1u << K_CL) | (1u << K_TE) | (1u << K_CONN))
 /* tokens that matter in list values: bit 0 the first, bit 1 the second */
-static const char *const TOKS[4][2] = { { NULL, NULL }, { NULL, NULL }, { "chunked", NULL }, { "close", "keep-alive" } };
+static const char *const TOKS[4][2] = {
+	{ NULL, NULL }, { NULL, NULL }, { "chunked", NULL }, { "close", "keep-alive" }
+};
 static const uint8_t TOK_LEN[4][2] = { { 0, 0 }, { 0, 0 }, { 7, 0 }, { 5, 10 } };
 
 static inline unsigned hexval(uint8_t c)
@@ -206,7 +208,8 @@ static int value_byte(rl_http *p, uint8_t c)
 		}
 		for (unsigned k = 0; k < 2; k++) {
 			const char *w = TOKS[p->kind][k];
-			if ((p->tok & (1u << k)) && (!w || p->tok_len >= TOK_LEN[p->kind][k] || rl_proto_lower(c) != (uint8_t) w[p->tok_len]))
+			if ((p->tok & (1u << k)) && (!w || p->tok_len >= TOK_LEN[p->kind][k] ||
+						     rl_proto_lower(c) != (uint8_t) w[p->tok_len]))
 				p->tok &= (uint8_t) ~(1u << k);
 		}
 		p->tok_len++;
@@ -426,7 +429,8 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 				if (c != (uint8_t) VERSION[p->vstate]) {
 					/* "HTTP/2 200" is a version we do not speak; anything else is not HTTP/1 */
 					int v = p->vstate == 5 && (rl_proto_ctype[c] & RL_C_DIGIT);
-					return fail(p, v ? RL_PE_HTTP_VERSION : RL_PE_HTTP_STATUS_LINE, i, used);
+					return fail(p, v ? RL_PE_HTTP_VERSION : RL_PE_HTTP_STATUS_LINE, i,
+						    used);
 				}
 				p->vstate++;
 			} else if (p->vstate == 7) {
@@ -460,7 +464,10 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 			else if (c == '\n')
 				p->state = S_FIELD, p->line = 0;
 			else
-				return fail(p, (rl_proto_ctype[c] & RL_C_DIGIT) ? RL_PE_HTTP_STATUS_CODE : RL_PE_HTTP_STATUS_LINE, i, used);
+				return fail(p,
+					    (rl_proto_ctype[c] & RL_C_DIGIT) ? RL_PE_HTTP_STATUS_CODE
+									     : RL_PE_HTTP_STATUS_LINE,
+					    i, used);
 			break;
 		case S_REASON:
 			if (rl_proto_ctype[c] & RL_C_VALUE) {
@@ -491,13 +498,15 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 				 * match it at once; else byte by byte in S_NAME */
 				size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_TCHAR);
 				if (i + k < len && buf[i + k] == ':' && p->line + k <= p->cfg->max_line) {
-					p->kind = (p->flags & F_TRAILER) ? K_OTHER : (uint8_t) known_name(buf + i, k);
+					p->kind = (p->flags & F_TRAILER) ? K_OTHER
+									 : (uint8_t) known_name(buf + i, k);
 					p->vstate = V_START;
 					p->num = 0;
 					p->state = S_OWS;
 					i += k + 1;
 					p->off += k + 1;
-					p->line += (uint32_t) k; /* the first byte is counted; the colon too now */
+					p->line += (uint32_t)
+						k; /* the first byte is counted; the colon too now */
 					continue;
 				}
 				/* obs-fold (a line starting with a blank) lands in the else */
@@ -526,10 +535,12 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 				i += take_run(p, buf + i, len - i, RL_C_TCHAR);
 				continue;
 			}
-		name_byte:
+name_byte:
 			if (p->cand) {
 				for (unsigned k = K_CL; k <= K_CONN; k++)
-					if ((p->cand & (1u << k)) && (p->tok_len >= NAME_LEN[k] || rl_proto_lower(c) != (uint8_t) NAMES[k][p->tok_len]))
+					if ((p->cand & (1u << k)) &&
+					    (p->tok_len >= NAME_LEN[k] ||
+					     rl_proto_lower(c) != (uint8_t) NAMES[k][p->tok_len]))
 						p->cand &= (uint8_t) ~(1u << k);
 			}
 			p->tok_len++;
@@ -630,7 +641,7 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 		i++;
 		p->off++;
 		continue;
-	section_done:
+section_done:
 		/* the byte that ended the section is part of the response */
 		if (e == RL_PROTO_DONE) {
 			p->res.bytes++;

@@ -72,36 +72,36 @@ typedef struct rl_http_res {
 	uint8_t body_kind;  /* RL_HTTP_BODY_* */
 	uint8_t interim;    /* 1xx responses consumed before it */
 	uint16_t pad;
-	uint64_t bytes;     /* on the wire, interim responses included */
-	uint64_t body;      /* payload bytes (chunked: after decoding) */
+	uint64_t bytes; /* on the wire, interim responses included */
+	uint64_t body;  /* payload bytes (chunked: after decoding) */
 } rl_http_res;
 
 typedef struct rl_http {
 	const rl_http_cfg *cfg;
-	uint8_t head;       /* caller: the next response answers a HEAD request */
+	uint8_t head; /* caller: the next response answers a HEAD request */
 	/* working state of the response being parsed (private) */
 	uint8_t state;
-	uint8_t vstate;     /* inside a field value or version */
-	uint8_t kind;       /* field being parsed: which known header */
-	uint8_t cand;       /* known names the field name may still be */
-	uint8_t tok;        /* known tokens the current value token may still be */
+	uint8_t vstate; /* inside a field value or version */
+	uint8_t kind;   /* field being parsed: which known header */
+	uint8_t cand;   /* known names the field name may still be */
+	uint8_t tok;    /* known tokens the current value token may still be */
 	uint8_t interim;
 	uint8_t minor;
 	uint16_t status;
 	uint16_t flags;
-	uint32_t line;      /* bytes of the current line */
-	uint32_t nfields;   /* field lines in this section */
-	uint32_t sect;      /* bytes of this header or trailer section */
+	uint32_t line;    /* bytes of the current line */
+	uint32_t nfields; /* field lines in this section */
+	uint32_t sect;    /* bytes of this header or trailer section */
 	uint32_t tok_len;
-	uint64_t cl;        /* Content-Length */
-	uint64_t num;       /* number being parsed (Content-Length element, chunk size) */
-	uint64_t remain;    /* body or chunk bytes still to come */
+	uint64_t cl;     /* Content-Length */
+	uint64_t num;    /* number being parsed (Content-Length element, chunk size) */
+	uint64_t remain; /* body or chunk bytes still to come */
 	uint64_t body;
-	uint64_t off;       /* bytes of this response consumed */
+	uint64_t off; /* bytes of this response consumed */
 	/* results */
-	rl_http_res res;    /* the last completed response */
-	int err;            /* RL_PE_* once failed, else 0 */
-	uint64_t err_off;   /* offset of the error inside its response */
+	rl_http_res res;  /* the last completed response */
+	int err;          /* RL_PE_* once failed, else 0 */
+	uint64_t err_off; /* offset of the error inside its response */
 } rl_http;
 
 void rl_http_init(rl_http *p, const rl_http_cfg *cfg);

@@ -46,35 +46,35 @@ extern "C" {
 enum { RL_PROTO_MORE = 0, RL_PROTO_DONE = 1 };
 
 /* X(number, NAME, "message"): numbers are stable, grouped by protocol */
-#define RL_PROTO_ERRORS(X)                                                                    \
-	X(1, TRUNCATED, "connection closed in the middle of a response")                        \
-	/* HTTP/1.1 */                                                                           \
-	X(10, HTTP_STATUS_LINE, "malformed HTTP status line")                                   \
-	X(11, HTTP_VERSION, "unsupported HTTP version")                                          \
-	X(12, HTTP_STATUS_CODE, "bad HTTP status code")                                         \
-	X(13, HTTP_STATUS_TOO_LONG, "HTTP status line too long")                                \
-	X(14, HTTP_HEADER_SYNTAX, "malformed HTTP header field")                                \
-	X(15, HTTP_HEADER_TOO_LONG, "HTTP header field too long")                               \
-	X(16, HTTP_HEADERS_TOO_LARGE, "HTTP header section too large (size or count)")          \
-	X(17, HTTP_CONTENT_LENGTH, "bad Content-Length")                                         \
-	X(18, HTTP_TRANSFER_ENCODING, "bad Transfer-Encoding")                                   \
-	X(19, HTTP_CL_AND_TE, "both Content-Length and Transfer-Encoding")                       \
-	X(20, HTTP_CHUNK_SIZE, "bad chunk size")                                                 \
-	X(21, HTTP_CHUNK_LINE, "malformed or overlong chunk size line")                          \
-	X(22, HTTP_CHUNK_END, "chunk data not followed by CRLF")                                 \
-	X(23, HTTP_TOO_MANY_INTERIM, "too many 1xx interim responses")                           \
-	/* RESP2 */                                                                              \
-	X(30, RESP_TYPE, "unexpected RESP type byte")                                            \
-	X(31, RESP_LINE, "malformed RESP line (CR without LF, or LF without CR)")                \
-	X(32, RESP_LINE_TOO_LONG, "RESP line too long")                                          \
-	X(33, RESP_INTEGER, "malformed RESP integer or length")                                  \
-	X(34, RESP_BULK_TOO_LARGE, "RESP bulk string longer than the limit")                     \
-	X(35, RESP_BULK_END, "RESP bulk string not followed by CRLF")                            \
-	X(36, RESP_DEPTH, "RESP arrays nested deeper than the limit")                            \
-	X(37, RESP_ELEMENTS, "more RESP array elements than the limit")                          \
-	/* custom framing */                                                                     \
-	X(40, FRAME_TOO_LARGE, "frame longer than the limit")                                    \
-	X(41, FRAME_LENGTH, "length prefix smaller than the prefix itself")                      \
+#define RL_PROTO_ERRORS(X)                                                             \
+	X(1, TRUNCATED, "connection closed in the middle of a response")               \
+	/* HTTP/1.1 */                                                                 \
+	X(10, HTTP_STATUS_LINE, "malformed HTTP status line")                          \
+	X(11, HTTP_VERSION, "unsupported HTTP version")                                \
+	X(12, HTTP_STATUS_CODE, "bad HTTP status code")                                \
+	X(13, HTTP_STATUS_TOO_LONG, "HTTP status line too long")                       \
+	X(14, HTTP_HEADER_SYNTAX, "malformed HTTP header field")                       \
+	X(15, HTTP_HEADER_TOO_LONG, "HTTP header field too long")                      \
+	X(16, HTTP_HEADERS_TOO_LARGE, "HTTP header section too large (size or count)") \
+	X(17, HTTP_CONTENT_LENGTH, "bad Content-Length")                               \
+	X(18, HTTP_TRANSFER_ENCODING, "bad Transfer-Encoding")                         \
+	X(19, HTTP_CL_AND_TE, "both Content-Length and Transfer-Encoding")             \
+	X(20, HTTP_CHUNK_SIZE, "bad chunk size")                                       \
+	X(21, HTTP_CHUNK_LINE, "malformed or overlong chunk size line")                \
+	X(22, HTTP_CHUNK_END, "chunk data not followed by CRLF")                       \
+	X(23, HTTP_TOO_MANY_INTERIM, "too many 1xx interim responses")                 \
+	/* RESP2 */                                                                    \
+	X(30, RESP_TYPE, "unexpected RESP type byte")                                  \
+	X(31, RESP_LINE, "malformed RESP line (CR without LF, or LF without CR)")      \
+	X(32, RESP_LINE_TOO_LONG, "RESP line too long")                                \
+	X(33, RESP_INTEGER, "malformed RESP integer or length")                        \
+	X(34, RESP_BULK_TOO_LARGE, "RESP bulk string longer than the limit")           \
+	X(35, RESP_BULK_END, "RESP bulk string not followed by CRLF")                  \
+	X(36, RESP_DEPTH, "RESP arrays nested deeper than the limit")                  \
+	X(37, RESP_ELEMENTS, "more RESP array elements than the limit")                \
+	/* custom framing */                                                           \
+	X(40, FRAME_TOO_LARGE, "frame longer than the limit")                          \
+	X(41, FRAME_LENGTH, "length prefix smaller than the prefix itself")            \
 	X(42, MISMATCH, "response differs from the expected bytes")
 
 #define RL_PE_ENUM(n, name, msg) RL_PE_##name = n,
@@ -87,10 +87,7 @@ enum rl_proto_error { RL_PROTO_ERRORS(RL_PE_ENUM) RL_PE_LIMIT = 64 };
 enum { RL_C_TCHAR = 1, RL_C_DIGIT = 2, RL_C_HEX = 4, RL_C_VALUE = 8 };
 extern const uint8_t rl_proto_ctype[256];
 
-static inline uint8_t rl_proto_lower(uint8_t c)
-{
-	return c >= 'A' && c <= 'Z' ? (uint8_t) (c + 32) : c;
-}
+static inline uint8_t rl_proto_lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? (uint8_t) (c + 32) : c; }
 
 /* A parser failed with RL_PE_* `e` at byte `off` of the response, after
  * consuming `used` bytes of this feed: record it; returns -e. */

@@ -14,9 +14,9 @@ enum {
 	R_TYPE = 0, /* the type byte of a value */
 	R_LINE,     /* simple string or error text */
 	R_LINE_LF,
-	R_NUM,      /* the number after ':', '$' or '*' */
+	R_NUM, /* the number after ':', '$' or '*' */
 	R_NUM_LF,
-	R_BULK,     /* bulk payload */
+	R_BULK, /* bulk payload */
 	R_BULK_CR,
 	R_BULK_LF,
 };
@@ -233,7 +233,4 @@ int rl_resp_feed(rl_resp *p, const uint8_t *buf, size_t len, size_t *used)
 	return RL_PROTO_MORE;
 }
 
-int rl_resp_eof(rl_resp *p)
-{
-	return rl_proto_eof(&p->err, &p->err_off, p->off);
-}
+int rl_resp_eof(rl_resp *p) { return rl_proto_eof(&p->err, &p->err_off, p->off); }

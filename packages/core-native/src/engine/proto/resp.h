@@ -70,37 +70,38 @@ enum {
 #define RL_RESP_WORD 16
 
 typedef struct rl_resp_reply {
-	char type;               /* '+', '-', ':', '$' or '*' */
-	uint8_t is_null;         /* $-1 or *-1 */
-	uint8_t is_error;        /* type '-' */
+	char type;        /* '+', '-', ':', '$' or '*' */
+	uint8_t is_null;  /* $-1 or *-1 */
+	uint8_t is_error; /* type '-' */
 	uint8_t word_len;
-	char word[RL_RESP_WORD]; /* first word of a simple string or error, NUL-terminated, at most 15 bytes */
-	int64_t value;           /* ':' the integer; '$' the length; '*' the count; -1 for null */
-	uint32_t nested_errors;  /* error replies inside arrays */
+	char word
+		[RL_RESP_WORD]; /* first word of a simple string or error, NUL-terminated, at most 15 bytes */
+	int64_t value;          /* ':' the integer; '$' the length; '*' the count; -1 for null */
+	uint32_t nested_errors; /* error replies inside arrays */
 	uint32_t pad;
-	uint64_t elements;       /* array elements, nested ones included */
-	uint64_t bytes;          /* on the wire */
+	uint64_t elements; /* array elements, nested ones included */
+	uint64_t bytes;    /* on the wire */
 } rl_resp_reply;
 
 typedef struct rl_resp {
 	const rl_resp_cfg *cfg;
 	/* working state (private) */
 	uint8_t state;
-	uint8_t depth;                 /* arrays open */
-	uint8_t type;                  /* type byte of the value being parsed */
-	uint8_t neg;                   /* the number has a minus sign */
-	uint8_t ndig;                  /* digits of the number */
-	uint8_t word_open;             /* still inside the first word */
+	uint8_t depth;     /* arrays open */
+	uint8_t type;      /* type byte of the value being parsed */
+	uint8_t neg;       /* the number has a minus sign */
+	uint8_t ndig;      /* digits of the number */
+	uint8_t word_open; /* still inside the first word */
 	uint16_t pad;
-	uint32_t line;                 /* bytes of the current line */
+	uint32_t line;                    /* bytes of the current line */
 	uint32_t left[RL_RESP_DEPTH_MAX]; /* elements still due, per open array */
-	uint64_t num;                  /* magnitude of the number being parsed */
-	uint64_t remain;               /* bulk bytes still to come */
-	uint64_t off;                  /* bytes of this reply consumed */
-	rl_resp_reply cur;             /* the reply being parsed */
+	uint64_t num;                     /* magnitude of the number being parsed */
+	uint64_t remain;                  /* bulk bytes still to come */
+	uint64_t off;                     /* bytes of this reply consumed */
+	rl_resp_reply cur;                /* the reply being parsed */
 	/* results */
-	rl_resp_reply res;             /* the last completed reply */
-	int err;                       /* RL_PE_* once failed, else 0 */
+	rl_resp_reply res; /* the last completed reply */
+	int err;           /* RL_PE_* once failed, else 0 */
 	uint64_t err_off;
 } rl_resp;
 
@@ -113,11 +114,16 @@ int rl_resp_eof(rl_resp *p);
 static inline unsigned rl_resp_type_bit(const rl_resp_reply *r)
 {
 	switch (r->type) {
-	case '+': return RL_RESP_T_SIMPLE;
-	case '-': return RL_RESP_T_ERROR;
-	case ':': return RL_RESP_T_INTEGER;
-	case '$': return r->is_null ? RL_RESP_T_NULL_BULK : RL_RESP_T_BULK;
-	default: return r->is_null ? RL_RESP_T_NULL_ARRAY : RL_RESP_T_ARRAY;
+	case '+':
+		return RL_RESP_T_SIMPLE;
+	case '-':
+		return RL_RESP_T_ERROR;
+	case ':':
+		return RL_RESP_T_INTEGER;
+	case '$':
+		return r->is_null ? RL_RESP_T_NULL_BULK : RL_RESP_T_BULK;
+	default:
+		return r->is_null ? RL_RESP_T_NULL_ARRAY : RL_RESP_T_ARRAY;
 	}
 }
 

@@ -149,10 +149,13 @@ int rl_tpl_compile_raw(rl_tpl *t, const uint8_t *src, size_t len)
 /* the next placeholder in s[0, n): its offset (n if none), kind and length */
 static size_t resp_placeholder(const uint8_t *s, size_t n, unsigned *kind, size_t *plen)
 {
-	static const struct { const char *text; unsigned kind; } PH[] = {
+	static const struct {
+		const char *text;
+		unsigned kind;
+	} PH[] = {
 		{ "__rand_int__", RL_TPL_RAND }, /* redis-benchmark's spelling */
 		{ "__rand__", RL_TPL_RAND },
-		{ "__data__", RL_TPL_LIT },      /* data: a literal run, fixed once compiled */
+		{ "__data__", RL_TPL_LIT }, /* data: a literal run, fixed once compiled */
 	};
 	for (size_t k = 0; k + 1 < n; k++) {
 		if (s[k] != '_' || s[k + 1] != '_')
@@ -281,10 +284,7 @@ static void put(writer *w, const void *p, size_t n)
 	w->len += n; /* past cap: counted, not written, -ENOSPC at the end */
 }
 
-static void puts_(writer *w, const char *s)
-{
-	put(w, s, strlen(s));
-}
+static void puts_(writer *w, const char *s) { put(w, s, strlen(s)); }
 
 /* a non-empty string whose every byte is in class `mask` */
 static int all_of(const char *s, unsigned mask)

@@ -44,12 +44,12 @@ typedef struct rl_tpl_seg {
 } rl_tpl_seg;
 
 typedef struct rl_tpl {
-	uint8_t *bytes;      /* literal runs */
+	uint8_t *bytes; /* literal runs */
 	rl_tpl_seg *segs;
 	unsigned nsegs;
-	uint64_t keyspace;   /* RL_TPL_RAND draws from [0, keyspace) */
-	size_t max_len;      /* the longest rendering */
-	int fixed;           /* 1: every rendering is max_len bytes (no {seq}/{conn}) */
+	uint64_t keyspace; /* RL_TPL_RAND draws from [0, keyspace) */
+	size_t max_len;    /* the longest rendering */
+	int fixed;         /* 1: every rendering is max_len bytes (no {seq}/{conn}) */
 } rl_tpl;
 
 /* what changes from one request to the next */
@@ -82,14 +82,14 @@ typedef struct rl_http_hdr {
 } rl_http_hdr;
 
 typedef struct rl_http_req {
-	const char *method;        /* a token: "GET", "POST", ... */
-	const char *target;        /* the request target: "/path?query" (visible characters) */
-	const char *host;          /* the Host field, unless a header sets it */
+	const char *method; /* a token: "GET", "POST", ... */
+	const char *target; /* the request target: "/path?query" (visible characters) */
+	const char *host;   /* the Host field, unless a header sets it */
 	const rl_http_hdr *headers;
 	unsigned nheaders;
-	const uint8_t *body;       /* non-NULL: sent with Content-Length (which may be 0) */
+	const uint8_t *body; /* non-NULL: sent with Content-Length (which may be 0) */
 	size_t body_len;
-	int close;                 /* add "Connection: close" (unless a header sets Connection) */
+	int close; /* add "Connection: close" (unless a header sets Connection) */
 } rl_http_req;
 
 /* the request into dst[0, cap): its length, -ENOSPC, or -EINVAL for a
