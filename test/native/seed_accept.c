@@ -274,11 +274,7 @@ static void multishot(int lfd, int port)
 
 int main(void)
 {
-	struct io_uring probe_ring;
-	int ret = io_uring_queue_init(4, &probe_ring, 0);
-	SKIP_IF(ret == -ENOSYS || ret == -EPERM, "io_uring is not available here");
-	REQUIRE(ret == 0, "queue_init: %s", strerror(-ret));
-	io_uring_queue_exit(&probe_ring);
+	require_io_uring();
 
 	int port, lfd = tcp_listener(&port, 64);
 	plain_and_errors(lfd, port);

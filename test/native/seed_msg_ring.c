@@ -34,18 +34,11 @@ static int send_fd(struct io_uring *src, int target_ring, int slot, int target_s
 	return c.res;
 }
 
-/* hand-off as the acceptor does it: msg_ring fd_alloc linked with
- * close_direct of the source slot; *close_res gets the close's result */
+/* a hand-off as the acceptor does it, completed; *close_res gets the
+ * result of the linked close */
 static int handoff(struct io_uring *src, int target_ring, int slot, int *close_res)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(src);
-	io_uring_prep_msg_ring_fd_alloc(sqe, target_ring, slot, 0xda7a, 0);
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe->user_data = 1;
-	sqe = io_uring_get_sqe(src);
-	io_uring_prep_close_direct(sqe, (unsigned) slot);
-	sqe->user_data = 2;
-	REQUIRE(io_uring_submit(src) == 2, "submit hand-off");
+	submit_handoff(src, target_ring, slot, 0xda7a);
 	int res = -ETIME;
 	*close_res = -ETIME;
 	for (int i = 0; i < 2; i++) {
@@ -275,11 +268,7 @@ static void dead_owner(void)
 
 int main(void)
 {
-	struct io_uring probe_ring;
-	int ret = io_uring_queue_init(4, &probe_ring, 0);
-	SKIP_IF(ret == -ENOSYS || ret == -EPERM, "io_uring is not available here");
-	REQUIRE(ret == 0, "queue_init: %s", strerror(-ret));
-	io_uring_queue_exit(&probe_ring);
+	require_io_uring();
 
 	fixed_index_and_errors();
 	disabled_ring();

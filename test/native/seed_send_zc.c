@@ -373,11 +373,7 @@ static void per_send_enomem(int lfd, int port)
 
 int main(void)
 {
-	struct io_uring probe_ring;
-	int ret = io_uring_queue_init(4, &probe_ring, 0);
-	SKIP_IF(ret == -ENOSYS || ret == -EPERM, "io_uring is not available here");
-	REQUIRE(ret == 0, "queue_init: %s", strerror(-ret));
-	io_uring_queue_exit(&probe_ring);
+	require_io_uring();
 
 	int port, lfd = tcp_listener(&port, 16);
 	per_send_enomem(lfd, port); /* first: the child should inherit no rings */

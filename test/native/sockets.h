@@ -17,6 +17,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* exit 77 (skip) when io_uring cannot be used here, 1 on another failure */
+static inline void require_io_uring(void)
+{
+	struct io_uring r;
+	int ret = io_uring_queue_init(4, &r, 0);
+	SKIP_IF(ret == -ENOSYS || ret == -EPERM, "io_uring is not available here");
+	REQUIRE(ret == 0, "queue_init: %s", strerror(-ret));
+	io_uring_queue_exit(&r);
+}
+
 static inline struct sockaddr_in loopback(int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
@@ -102,6 +112,20 @@ static inline int slot_recv(struct io_uring *r, unsigned slot, char *out)
 	struct io_uring_cqe c = submit_wait(r);
 	REQUIRE(c.user_data == 0x5107, "slot_recv: unexpected completion %llx", (unsigned long long) c.user_data);
 	return c.res;
+}
+
+/* the acceptor's hand-off: msg_ring fd_alloc of `slot` to the target ring
+ * (user_data 1) linked with close_direct of the slot (user_data 2) */
+static inline void submit_handoff(struct io_uring *src, int target_ring_fd, int slot, __u64 data)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(src);
+	io_uring_prep_msg_ring_fd_alloc(sqe, target_ring_fd, slot, data, 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 1;
+	sqe = io_uring_get_sqe(src);
+	io_uring_prep_close_direct(sqe, (unsigned) slot);
+	sqe->user_data = 2;
+	REQUIRE(io_uring_submit(src) == 2, "submit hand-off");
 }
 
 static inline int fd_count(void)
