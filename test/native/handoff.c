@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "../../packages/core-native/src/compat/liburing_compat.h"
 #include "helpers.h"
+#include "sockets.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -25,18 +26,6 @@ static struct io_uring_cqe get(struct io_uring *r)
 	out = *cqe;
 	io_uring_cqe_seen(r, cqe);
 	return out;
-}
-
-static void send_fd(struct io_uring *src, int target_ring_fd, int slot, __u64 data)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(src);
-	io_uring_prep_msg_ring_fd_alloc(sqe, target_ring_fd, slot, data, 0);
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe->user_data = 1;
-	sqe = io_uring_get_sqe(src);
-	io_uring_prep_close_direct(sqe, (unsigned) slot);
-	sqe->user_data = 2;
-	REQUIRE(io_uring_submit(src) == 2, "submit");
 }
 
 int main(void)
@@ -58,7 +47,7 @@ int main(void)
 	close(sv2[0]);
 
 	/* 1. success */
-	send_fd(&a, b.ring_fd, 0, 0xfeed0001);
+	submit_handoff(&a, b.ring_fd, 0, 0xfeed0001);
 	struct io_uring_cqe c1 = get(&a), c2 = get(&a);
 	CHECK(c1.user_data == 1 && c1.res == 0, "msg_ring res=%d (want target slot 0)", c1.res);
 	CHECK(c2.user_data == 2 && c2.res == 0, "linked close res=%d", c2.res);
@@ -91,7 +80,7 @@ int main(void)
 	}
 
 	/* 2. target table (1 slot) is full: -ENFILE, close cancelled, slot 1 still ours */
-	send_fd(&a, b.ring_fd, 1, 0xfeed0002);
+	submit_handoff(&a, b.ring_fd, 1, 0xfeed0002);
 	c1 = get(&a);
 	c2 = get(&a);
 	CHECK(c1.user_data == 1 && c1.res == -ENFILE, "want -ENFILE, got %d", c1.res);

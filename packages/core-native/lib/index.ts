@@ -312,9 +312,21 @@ export function patternSize(seed: bigint, id: number, seq: number, min: number, 
   return native.patternSize(seed, id, seq, min, max);
 }
 
-/** Probe the kernel (creates and closes a few tiny rings). */
+/**
+ * Probe the kernel (creates and closes a few tiny rings).
+ *
+ * For tests only: RINGLEADER_TEST_HIDE_OPS (a comma list such as
+ * `SEND_ZC,MSG_RING`) reports those opcodes as missing, so what `doctor`
+ * and `listen()` do on an older kernel can be tested on this one. The
+ * engine's probe stays a plain report of the kernel.
+ */
 export function probe(): ProbeResult {
-  return native.probe();
+  const p = native.probe();
+  for (const name of (process.env.RINGLEADER_TEST_HIDE_OPS ?? '').split(',')) {
+    const op = name.trim().toUpperCase().replace(/^IORING_OP_/, '');
+    if (op in p.ops) p.ops[op] = false;
+  }
+  return p;
 }
 
 /** Lower bound of each histogram bucket (n + 1 entries). */
