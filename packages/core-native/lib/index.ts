@@ -323,7 +323,10 @@ export function patternSize(seed: bigint, id: number, seq: number, min: number, 
 export function probe(): ProbeResult {
   const p = native.probe();
   for (const name of (process.env.RINGLEADER_TEST_HIDE_OPS ?? '').split(',')) {
-    const op = name.trim().toUpperCase().replace(/^IORING_OP_/, '');
+    const op = name
+      .trim()
+      .toUpperCase()
+      .replace(/^IORING_OP_/, '');
     if (op in p.ops) p.ops[op] = false;
   }
   return p;
