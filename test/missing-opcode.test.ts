@@ -23,8 +23,14 @@ test('doctor names each missing opcode and is not ready', async (t) => {
   t.false(rep.ready);
   const failedOps = rep.checks.filter((c) => !c.ok && c.name.startsWith('opcode ')).map((c) => c.name);
   t.deepEqual(failedOps.sort(), ['opcode MSG_RING', 'opcode SEND_ZC'], 'exactly the hidden opcodes fail');
-  t.true(rep.problems.some((p) => p.includes('IORING_OP_SEND_ZC')), rep.problems.join('; '));
-  t.true(rep.problems.some((p) => p.includes('IORING_OP_MSG_RING')), rep.problems.join('; '));
+  t.true(
+    rep.problems.some((p) => p.includes('IORING_OP_SEND_ZC')),
+    rep.problems.join('; '),
+  );
+  t.true(
+    rep.problems.some((p) => p.includes('IORING_OP_MSG_RING')),
+    rep.problems.join('; '),
+  );
 
   const human = await runCli(['doctor'], 30000, HIDE);
   t.is(human.code, 1);
