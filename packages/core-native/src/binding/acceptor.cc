@@ -58,13 +58,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     if (!opts.ok()) return;
     Adopt(new AcceptorCore());
     rl_counters c;
-    c.i32 = ArrayData<int32_t>(info[1], RL_A_I32_COUNT, &core_->keep_i32);
-    c.u64 = ArrayData<uint64_t>(info[2], RL_A_U64_COUNT, &core_->keep_u64);
-    if (!c.i32 || !c.u64) {
-      Abandon();
-      ThrowType(env, "acceptor counters must be an Int32Array and a BigUint64Array of the layout's size");
-      return;
-    }
+    if (!TakeCounters(info, RL_A_I32_COUNT, RL_A_U64_COUNT, "acceptor", &c)) return;
     unsigned cap = rl_acceptor_event_capacity(&ao);
     Napi::ArrayBuffer evbuf = Napi::ArrayBuffer::New(env, cap * sizeof(rl_acc_event));
     Napi::Int32Array ev = Napi::Int32Array::New(env, cap * (sizeof(rl_acc_event) / sizeof(int32_t)), evbuf, 0);
@@ -72,23 +66,11 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     ao.ev = static_cast<rl_acc_event *>(evbuf.Data());
     ao.evcap = cap;
     const char *failed = "io_uring_queue_init";
-    int r = rl_acceptor_init(&core_->a, &ao, c, &failed);
-    if (r < 0) {
-      Abandon();
-      ThrowErrno(env, r, failed);
-      return;
-    }
-    core_->inited = true;
+    if (!Inited(env, rl_acceptor_init(&core_->a, &ao, c, &failed), failed)) return;
     BindCallback(env, core_, Value(), info[3].As<Napi::Function>(), "ringleader:acceptor");
     core_->on_ready = &Acceptor::OnReady;
     core_->destroy = &Acceptor::Destroy;
-    r = StartPoll(env, core_, core_->a.ring.efd);
-    if (r < 0) {
-      Destroy(core_);
-      Abandon();
-      ThrowErrno(env, r, "uv_poll_start");
-      return;
-    }
+    Poll(env, core_->a.ring.efd);
   }
 
  private:

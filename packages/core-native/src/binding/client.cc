@@ -110,30 +110,13 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
 
     Adopt(new ClientCore());
     rl_counters c;
-    c.i32 = ArrayData<int32_t>(info[1], RL_C_I32_COUNT, &core_->keep_i32);
-    c.u64 = ArrayData<uint64_t>(info[2], RL_C_U64_COUNT, &core_->keep_u64);
-    if (!c.i32 || !c.u64) {
-      Abandon();
-      ThrowType(env, "client counters must be an Int32Array and a BigUint64Array of the layout's size");
-      return;
-    }
+    if (!TakeCounters(info, RL_C_I32_COUNT, RL_C_U64_COUNT, "client", &c)) return;
     const char *failed = "rl_client_init";
-    int r = rl_client_init(&core_->cl, &co, c, &failed);
-    if (r < 0) {
-      Abandon();
-      ThrowErrno(env, r, failed);
-      return;
-    }
-    core_->inited = true;
+    if (!Inited(env, rl_client_init(&core_->cl, &co, c, &failed), failed)) return;
     BindCallback(env, core_, Value(), info[3].As<Napi::Function>(), "ringleader:client");
     core_->on_ready = &ClientRing::OnReady;
     core_->destroy = &ClientRing::Destroy;
-    r = StartPoll(env, core_, core_->cl.ring.efd);
-    if (r < 0) {
-      Destroy(core_);
-      Abandon();
-      ThrowErrno(env, r, "uv_poll_start");
-    }
+    Poll(env, core_->cl.ring.efd);
   }
 
  private:

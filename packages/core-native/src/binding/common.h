@@ -34,20 +34,35 @@ struct EnvState {
 
 inline EnvState *State(Napi::Env env) { return env.GetInstanceData<EnvState>(); }
 
-inline Napi::Value MakeError(Napi::Env env, int err, const char *syscall) {
+// The runtime's error factory (Node-shaped errors) or a plain Error, made
+// with plain Node-API calls for the reason given at ThrowType: any of them
+// may fail while a worker thread's environment is torn down, and then
+// nullptr is returned and nothing is thrown.
+inline napi_value MakeError(napi_env env, int err, const char *syscall) {
+  napi_value num = nullptr, name = nullptr, res = nullptr;
+  if (napi_create_int32(env, err, &num) != napi_ok) return nullptr;
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &name) != napi_ok) return nullptr;
   EnvState *st = State(env);
   if (st && !st->error_factory.IsEmpty()) {
-    return st->error_factory.Call({Napi::Number::New(env, err), Napi::String::New(env, syscall)});
+    napi_value fn = nullptr, recv = nullptr, argv[2] = {num, name};
+    if (napi_get_reference_value(env, st->error_factory, &fn) != napi_ok || !fn) return nullptr;
+    if (napi_get_undefined(env, &recv) != napi_ok) return nullptr;
+    if (napi_call_function(env, recv, fn, 2, argv, &res) != napi_ok) return nullptr;
+    return res;
   }
-  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " failed: errno " + std::to_string(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e.Value();
+  std::string text = std::string(syscall) + " failed: errno " + std::to_string(err);
+  napi_value msg = nullptr;
+  if (napi_create_string_utf8(env, text.c_str(), NAPI_AUTO_LENGTH, &msg) != napi_ok) return nullptr;
+  if (napi_create_error(env, nullptr, msg, &res) != napi_ok) return nullptr;
+  napi_set_named_property(env, res, "errno", num);
+  napi_set_named_property(env, res, "syscall", name);
+  return res;
 }
 
 inline void ThrowErrno(Napi::Env env, int err, const char *syscall) {
-  Napi::Value e = MakeError(env, err, syscall);
   if (env.IsExceptionPending()) return;
+  napi_value e = MakeError(env, err, syscall);
+  if (!e || env.IsExceptionPending()) return;
   napi_throw(env, e);
 }
 
@@ -288,6 +303,35 @@ class RingWrap : public Napi::ObjectWrap<Derived> {
     core_ = nullptr;
     c->owner = nullptr;
     Shutdown(c);
+  }
+  // The ring's counter blocks (info[1], info[2]): typed arrays at least the
+  // layout's size, kept alive by the Core. On failure: TypeError, no Core.
+  bool TakeCounters(const Napi::CallbackInfo &info, size_t n32, size_t n64, const char *what, rl_counters *c) {
+    c->i32 = ArrayData<int32_t>(info[1], n32, &core_->keep_i32);
+    c->u64 = ArrayData<uint64_t>(info[2], n64, &core_->keep_u64);
+    if (c->i32 && c->u64) return true;
+    Abandon();
+    ThrowType(
+        info.Env(),
+        (std::string(what) + " counters must be an Int32Array and a BigUint64Array of the layout's size").c_str());
+    return false;
+  }
+  // The engine's init result r: on failure throw naming the failed call and
+  // free the Core; on success the Core's destroy must undo the init.
+  bool Inited(Napi::Env env, int r, const char *failed) {
+    if (r >= 0) return core_->inited = true;
+    Abandon();
+    ThrowErrno(env, r, failed);
+    return false;
+  }
+  // Poll the ring's eventfd from the loop; on failure undo everything.
+  bool Poll(Napi::Env env, int efd) {
+    int r = StartPoll(env, core_, efd);
+    if (r >= 0) return true;
+    core_->destroy(core_);
+    Abandon();
+    ThrowErrno(env, r, "uv_poll_start");
+    return false;
   }
   // throws EBADF naming `what` once closed
   bool Alive(const Napi::CallbackInfo &info, const char *what) {

@@ -117,8 +117,8 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
                            InstanceMethod("write", &WorkerRing::Write),
                            InstanceMethod("end", &WorkerRing::End),
                            InstanceMethod("destroy", &WorkerRing::Destroy),
-                           InstanceMethod("pause", &WorkerRing::Pause),
-                           InstanceMethod("resume", &WorkerRing::Resume),
+                           InstanceMethod("pause", &WorkerRing::Flow<1>),
+                           InstanceMethod("resume", &WorkerRing::Flow<0>),
                            InstanceMethod("cork", &WorkerRing::Cork),
                            InstanceMethod("queued", &WorkerRing::Queued),
                            InstanceMethod("flush", &WorkerRing::Flush),
@@ -168,21 +168,9 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
       wo.mode_config = &pc;
     }
     rl_counters c;
-    c.i32 = ArrayData<int32_t>(info[1], RL_W_I32_COUNT, &core_->keep_i32);
-    c.u64 = ArrayData<uint64_t>(info[2], RL_W_U64_COUNT, &core_->keep_u64);
-    if (!c.i32 || !c.u64) {
-      Abandon();
-      ThrowType(env, "worker counters must be an Int32Array and a BigUint64Array of the layout's size");
-      return;
-    }
+    if (!TakeCounters(info, RL_W_I32_COUNT, RL_W_U64_COUNT, "worker", &c)) return;
     const char *failed = "io_uring_queue_init";
-    int r = rl_worker_init(&core_->w, &wo, c, &failed);
-    if (r < 0) {
-      Abandon();
-      ThrowErrno(env, r, failed);
-      return;
-    }
-    core_->inited = true;
+    if (!Inited(env, rl_worker_init(&core_->w, &wo, c, &failed), failed)) return;
     core_->on_ready = [](Core *b) { rl_worker_run(&static_cast<WorkerCore *>(b)->w); };
     core_->destroy = &WorkerRing::DestroyCore;
     if (wo.mode == RL_MODE_JS && !SetUpJs(env, copy_buffers, info[3].As<Napi::Function>())) {
@@ -190,12 +178,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
       Abandon();
       return;
     }
-    r = StartPoll(env, core_, core_->w.ring.efd);
-    if (r < 0) {
-      DestroyCore(core_);
-      Abandon();
-      ThrowErrno(env, r, "uv_poll_start");
-    }
+    Poll(env, core_->w.ring.efd);
   }
 
  private:
@@ -393,14 +376,11 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     return Napi::Number::New(info.Env(), rl_js_destroy(&core_->w, U32(info[0]), (uint16_t)U32(info[1]), e));
   }
 
-  Napi::Value Pause(const Napi::CallbackInfo &info) {
+  // pause(index, gen) / resume(index, gen)
+  template <int Paused>
+  Napi::Value Flow(const Napi::CallbackInfo &info) {
     if (!JsLive(info)) return Napi::Number::New(info.Env(), -EBADF);
-    return Napi::Number::New(info.Env(), rl_js_pause(&core_->w, U32(info[0]), (uint16_t)U32(info[1])));
-  }
-
-  Napi::Value Resume(const Napi::CallbackInfo &info) {
-    if (!JsLive(info)) return Napi::Number::New(info.Env(), -EBADF);
-    return Napi::Number::New(info.Env(), rl_js_resume(&core_->w, U32(info[0]), (uint16_t)U32(info[1])));
+    return Napi::Number::New(info.Env(), rl_js_flow(&core_->w, U32(info[0]), (uint16_t)U32(info[1]), Paused));
   }
 
   // cork(index, gen, on)
