@@ -36,9 +36,7 @@ static void gauges(rl_acceptor *a)
 
 int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, const char **failed_call)
 {
-	static const char *dummy;
-	if (!failed_call)
-		failed_call = &dummy;
+	failed_call = rl_failed_sink(failed_call);
 	memset(a, 0, sizeof(*a));
 	a->lfd = -1;
 	a->lfd_closed = 1;
@@ -271,21 +269,30 @@ static void backoff(rl_acceptor *a, int res)
 	emit(a, RL_AEV_ACCEPT_ERR, -1, res, (int) a->backoff_ms);
 }
 
-static void on_accepted(rl_acceptor *a, int slot, const struct sockaddr *sa)
+/* A connection now in `slot` (accepted, or returned by an evacuating
+ * worker) is owned by `id`. A slot outside the table cannot happen with a
+ * table we registered; it is closed rather than leaked, and 0 returned. */
+static int take_slot(rl_acceptor *a, int slot, uint32_t id)
 {
 	if ((unsigned) slot >= a->table_size) {
-		/* cannot happen with a table we registered; never leak it */
 		struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
 		if (sqe) {
 			io_uring_prep_close_direct(sqe, (unsigned) slot);
 			sqe->user_data = rl_ud(RL_OP_NONE, 0, 0, 0);
 		}
-		return;
+		return 0;
 	}
 	a->used++;
-	a->backoff_ms = 0;
-	uint32_t id = rl_next_conn_id();
 	a->slot_conn[slot] = id;
+	return 1;
+}
+
+static void on_accepted(rl_acceptor *a, int slot, const struct sockaddr *sa)
+{
+	uint32_t id = rl_next_conn_id();
+	if (!take_slot(a, slot, id))
+		return;
+	a->backoff_ms = 0;
 	rl_peer_put(id, sa, rl_now_ns());
 	RL_ADD(&a->c.u64[RL_AU_accepted], 1);
 	emit(a, RL_AEV_ACCEPT, slot, (int32_t) id, 0);
@@ -293,16 +300,8 @@ static void on_accepted(rl_acceptor *a, int slot, const struct sockaddr *sa)
 
 static void on_returned(rl_acceptor *a, int slot, uint32_t id)
 {
-	if ((unsigned) slot >= a->table_size) {
-		struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
-		if (sqe) {
-			io_uring_prep_close_direct(sqe, (unsigned) slot);
-			sqe->user_data = rl_ud(RL_OP_NONE, 0, 0, 0);
-		}
+	if (!take_slot(a, slot, id))
 		return;
-	}
-	a->used++;
-	a->slot_conn[slot] = id;
 	RL_ADD(&a->c.u64[RL_AU_returned], 1);
 	emit(a, RL_AEV_ACCEPT, slot, (int32_t) id, 1);
 }

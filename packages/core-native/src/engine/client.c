@@ -575,9 +575,7 @@ static void fit_nofile(unsigned files)
 
 int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const char **failed_call)
 {
-	static const char *dummy;
-	if (!failed_call)
-		failed_call = &dummy;
+	failed_call = rl_failed_sink(failed_call);
 	memset(cl, 0, sizeof(*cl));
 	*failed_call = "rl_client_init";
 	if (!o->nconns || o->nconns > RL_IDX_MAX - 1 || !o->ntargets || o->ntargets > 0xffff ||

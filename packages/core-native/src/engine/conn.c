@@ -197,6 +197,17 @@ void rl_conn_put(rl_conns *cx, rl_conn *c)
 		conn_free(cx, c);
 }
 
+/* An SQE for an operation the connection cannot go on without (a receive, a
+ * send, a shutdown): when the ring has none even after a submit, the
+ * connection is closed with -EBUSY rather than left stalled. */
+static struct io_uring_sqe *sqe_or_close(rl_conns *cx, rl_conn *c)
+{
+	struct io_uring_sqe *sqe = rl_ring_sqe(cx->ring);
+	if (!sqe)
+		rl_conn_close(cx, c, -EBUSY);
+	return sqe;
+}
+
 /* ---------------- receive ---------------- */
 
 void rl_sock_arm_recv(rl_conns *cx, rl_conn *c, unsigned side)
@@ -205,11 +216,9 @@ void rl_sock_arm_recv(rl_conns *cx, rl_conn *c, unsigned side)
 	if (s->slot < 0 || (c->flags & RL_C_CLOSING) ||
 	    (s->flags & (RL_S_RECV | RL_S_EOF | RL_S_PAUSED | RL_S_USER_PAUSED | RL_S_CONNECTING)))
 		return;
-	struct io_uring_sqe *sqe = rl_ring_sqe(cx->ring);
-	if (!sqe) {
-		rl_conn_close(cx, c, -EBUSY);
+	struct io_uring_sqe *sqe = sqe_or_close(cx, c);
+	if (!sqe)
 		return;
-	}
 	if (cx->recv_single)
 		io_uring_prep_recv(sqe, s->slot, NULL, 0, 0); /* one buffer, then re-armed */
 	else
@@ -390,11 +399,9 @@ void rl_sock_kick(rl_conns *cx, rl_conn *c, unsigned side)
 	if ((s->flags & (RL_S_SENDING | RL_S_CONNECTING)) || s->qhead == RL_SEG_NONE || s->slot < 0 ||
 	    (c->flags & RL_C_CLOSING))
 		return;
-	struct io_uring_sqe *sqe = rl_ring_sqe(cx->ring);
-	if (!sqe) {
-		rl_conn_close(cx, c, -EBUSY);
+	struct io_uring_sqe *sqe = sqe_or_close(cx, c);
+	if (!sqe)
 		return;
-	}
 	uint32_t seg = s->qhead;
 	rl_seg *g = &cx->segs[seg];
 	uint32_t len = g->len - s->qoff;
@@ -503,11 +510,9 @@ static void maybe_shut(rl_conns *cx, rl_conn *c, unsigned side)
 	if (!(s->flags & RL_S_WANT_SHUT) || (s->flags & RL_S_WR_SHUT) || !rl_sock_idle(s) || s->slot < 0 ||
 	    (c->flags & RL_C_CLOSING))
 		return;
-	struct io_uring_sqe *sqe = rl_ring_sqe(cx->ring);
-	if (!sqe) {
-		rl_conn_close(cx, c, -EBUSY);
+	struct io_uring_sqe *sqe = sqe_or_close(cx, c);
+	if (!sqe)
 		return;
-	}
 	io_uring_prep_shutdown(sqe, s->slot, SHUT_WR);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = rl_conn_ud(cx, c, RL_OP_SHUTDOWN, side);

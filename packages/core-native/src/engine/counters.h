@@ -108,28 +108,25 @@
 	X(single_arms) /* single-shot accepts submitted */                                   \
 	X(stalls)      /* table-full stalls */
 
-#define RL_ENUM_I(name) RL_WI_##name,
-#define RL_ENUM_U(name) RL_WU_##name,
-enum { RL_WORKER_I32(RL_ENUM_I) RL_W_I32_COUNT };
-enum { RL_WORKER_U64(RL_ENUM_U) RL_W_U64_NAMED };
+/* The index enums of one block: LI/LU are its i32/u64 X-macro lists, EI/EU
+ * make one enumerator of a name, NI/NU name the counts. */
+#define RL_BLOCK_ENUMS(LI, LU, EI, EU, NI, NU) \
+	enum { LI(EI) NI };                    \
+	enum { LU(EU) NU };
+
+#define RL_ENUM_WI(name) RL_WI_##name,
+#define RL_ENUM_WU(name) RL_WU_##name,
+RL_BLOCK_ENUMS(RL_WORKER_I32, RL_WORKER_U64, RL_ENUM_WI, RL_ENUM_WU, RL_W_I32_COUNT, RL_W_U64_NAMED)
 #define RL_W_U64_HIST RL_W_U64_NAMED
 #define RL_W_U64_COUNT (RL_W_U64_NAMED + RL_HANDOFF_BUCKETS)
-#undef RL_ENUM_I
-#undef RL_ENUM_U
 
-#define RL_ENUM_I(name) RL_UI_##name,
-#define RL_ENUM_U(name) RL_UU_##name,
-enum { RL_UPSTREAM_I32(RL_ENUM_I) RL_U_I32_COUNT };
-enum { RL_UPSTREAM_U64(RL_ENUM_U) RL_U_U64_COUNT };
-#undef RL_ENUM_I
-#undef RL_ENUM_U
+#define RL_ENUM_UI(name) RL_UI_##name,
+#define RL_ENUM_UU(name) RL_UU_##name,
+RL_BLOCK_ENUMS(RL_UPSTREAM_I32, RL_UPSTREAM_U64, RL_ENUM_UI, RL_ENUM_UU, RL_U_I32_COUNT, RL_U_U64_COUNT)
 
-#define RL_ENUM_I(name) RL_AI_##name,
-#define RL_ENUM_U(name) RL_AU_##name,
-enum { RL_ACCEPTOR_I32(RL_ENUM_I) RL_A_I32_COUNT };
-enum { RL_ACCEPTOR_U64(RL_ENUM_U) RL_A_U64_COUNT };
-#undef RL_ENUM_I
-#undef RL_ENUM_U
+#define RL_ENUM_AI(name) RL_AI_##name,
+#define RL_ENUM_AU(name) RL_AU_##name,
+RL_BLOCK_ENUMS(RL_ACCEPTOR_I32, RL_ACCEPTOR_U64, RL_ENUM_AI, RL_ENUM_AU, RL_A_I32_COUNT, RL_A_U64_COUNT)
 
 /* A view of one block: the engine writes through these pointers. */
 typedef struct rl_counters {

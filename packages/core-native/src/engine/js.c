@@ -493,30 +493,20 @@ int rl_js_destroy(rl_worker *w, uint32_t idx, uint16_t gen, int e)
 {
 	int err;
 	rl_conn *c = js_conn_get(w, idx, gen, &err);
-	if (!c)
-		return err;
-	rl_conn_close(&w->cx, c, e < 0 ? e : 0);
-	return 0;
+	if (c)
+		rl_conn_close(&w->cx, c, e < 0 ? e : 0);
+	return c ? 0 : err;
 }
 
-int rl_js_pause(rl_worker *w, uint32_t idx, uint16_t gen)
+int rl_js_flow(rl_worker *w, uint32_t idx, uint16_t gen, int paused)
 {
 	int err;
 	rl_conn *c = js_conn_get(w, idx, gen, &err);
-	if (!c)
-		return err;
-	rl_sock_pause(&w->cx, c, 0, 1);
-	return 0;
-}
-
-int rl_js_resume(rl_worker *w, uint32_t idx, uint16_t gen)
-{
-	int err;
-	rl_conn *c = js_conn_get(w, idx, gen, &err);
-	if (!c)
-		return err;
-	rl_sock_resume(&w->cx, c, 0, 1);
-	return 0;
+	if (c && paused)
+		rl_sock_pause(&w->cx, c, 0, 1);
+	else if (c)
+		rl_sock_resume(&w->cx, c, 0, 1);
+	return c ? 0 : err;
 }
 
 int rl_js_cork(rl_worker *w, uint32_t idx, uint16_t gen, int on)

@@ -78,8 +78,8 @@ int64_t rl_js_queued(rl_worker *w, uint32_t idx, uint16_t gen);
 int rl_js_end(rl_worker *w, uint32_t idx, uint16_t gen);
 /* close now; err < 0 marks it as ended by an error */
 int rl_js_destroy(rl_worker *w, uint32_t idx, uint16_t gen, int err);
-int rl_js_pause(rl_worker *w, uint32_t idx, uint16_t gen);
-int rl_js_resume(rl_worker *w, uint32_t idx, uint16_t gen);
+/* paused: stop reading (the kernel's window fills, the peer waits); 0: read on */
+int rl_js_flow(rl_worker *w, uint32_t idx, uint16_t gen, int paused);
 /* corked: staged bytes stay staged past the end of the batch until uncork */
 int rl_js_cork(rl_worker *w, uint32_t idx, uint16_t gen, int on);
 

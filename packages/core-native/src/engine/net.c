@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "net.h"
+#include "ring.h"
 
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
@@ -50,9 +51,7 @@ int rl_addr_format(const struct sockaddr *sa, char *ip, size_t iplen, int *port)
 
 int rl_listen(const rl_addr *a, int backlog, int flags, const char **failed_call)
 {
-	static const char *dummy;
-	if (!failed_call)
-		failed_call = &dummy;
+	failed_call = rl_failed_sink(failed_call);
 	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*failed_call = "socket";

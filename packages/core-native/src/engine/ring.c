@@ -24,9 +24,7 @@ static int try_setup(rl_ring *r, unsigned sq, unsigned cq, unsigned flags)
 
 int rl_ring_init(rl_ring *r, const rl_ring_opts *o, const char **failed_call)
 {
-	static const char *dummy;
-	if (!failed_call)
-		failed_call = &dummy;
+	failed_call = rl_failed_sink(failed_call);
 	memset(r, 0, sizeof(*r));
 	r->efd = -1;
 	unsigned sq = o && o->sq_entries ? o->sq_entries : 1024;

@@ -30,6 +30,14 @@ typedef struct rl_ring {
 
 /* Returns 0 or -errno. On failure nothing is left allocated.
  * *failed_call (if not NULL) names the call that failed. */
+/* Every init names the call that failed in *failed_call; a caller that does
+ * not care passes NULL, and the init writes to a sink instead. */
+static inline const char **rl_failed_sink(const char **failed_call)
+{
+	static const char *sink;
+	return failed_call ? failed_call : &sink;
+}
+
 int rl_ring_init(rl_ring *r, const rl_ring_opts *o, const char **failed_call);
 void rl_ring_destroy(rl_ring *r);
 

@@ -99,9 +99,7 @@ static const rl_mode_ops *mode_ops(unsigned mode)
 
 int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c, const char **failed_call)
 {
-	static const char *dummy;
-	if (!failed_call)
-		failed_call = &dummy;
+	failed_call = rl_failed_sink(failed_call);
 	memset(w, 0, sizeof(*w));
 	w->evacuate_fd = -1;
 	w->c = c;
