@@ -475,13 +475,7 @@ export class Host {
     const c = new Conn(this, idx, gen, ev[o + F_ID] >>> 0, ev[o + F_PEER], ev[a], ev[a + 1], ev[a + 2], ev[a + 3]);
     this.#conns[idx] = c;
     const cb = this.#onConnection;
-    if (cb !== undefined) {
-      try {
-        this.#async(c, cb.call(this.handler, c));
-      } catch (e) {
-        this.#threw(c, e);
-      }
-    }
+    if (cb !== undefined) this.#invoke(c, cb);
   }
 
   #view(bid: number, len: number): Buffer {
@@ -519,19 +513,13 @@ export class Host {
       this.#deliverCopy(c, this.#copy(this.#view(bid, len)));
       return;
     }
-    try {
-      this.#async(c, cb.call(this.handler, c, this.#view(bid, len)));
-    } catch (e) {
-      this.#threw(c, e);
-    }
+    this.#invoke(c, cb, this.#view(bid, len));
   }
 
   /** onData with a copy; in dev mode the copy is detached afterwards */
   #deliverCopy(c: Conn, b: Buffer): void {
     try {
-      this.#async(c, this.#onData!.call(this.handler, c, b));
-    } catch (e) {
-      this.#threw(c, e);
+      this.#invoke(c, this.#onData!, b);
     } finally {
       if (this.#dev) {
         const ab = b.buffer as ArrayBuffer;
@@ -568,14 +556,7 @@ export class Host {
   #deliverEnd(c: Conn): void {
     c._state |= S_EOF | S_TOUCHED;
     const cb = this.#onEnd;
-    if (cb !== undefined) {
-      try {
-        this.#async(c, cb.call(this.handler, c));
-      } catch (e) {
-        this.#threw(c, e);
-        return;
-      }
-    }
+    if (cb !== undefined && !this.#invoke(c, cb)) return;
     if (!this.#halfOpen && !(c._state & (S_ENDED | S_DESTROYED | S_CLOSED))) c.end();
   }
 
@@ -583,12 +564,7 @@ export class Host {
     if (!(c._state & S_NEED_DRAIN) || c._state & (S_DESTROYED | S_CLOSED)) return;
     c._state &= ~S_NEED_DRAIN;
     const cb = this.#onDrain;
-    if (cb === undefined) return;
-    try {
-      this.#async(c, cb.call(this.handler, c));
-    } catch (e) {
-      this.#threw(c, e);
-    }
+    if (cb !== undefined) this.#invoke(c, cb);
   }
 
   #close(c: Conn, errno: number): void {
@@ -628,6 +604,21 @@ export class Host {
   }
 
   // ---------------------------------------------------------------- errors
+
+  /**
+   * Calls a handler callback for c (with the data, for onData). A throw, or
+   * a promise it returns that rejects, closes c only. False if it threw.
+   */
+  #invoke(c: Conn, cb: (this: unknown, c: Conn, data: Buffer) => unknown, data?: Buffer): boolean {
+    try {
+      const once = cb as (this: unknown, c: Conn) => unknown;
+      this.#async(c, data === undefined ? once.call(this.handler, c) : cb.call(this.handler, c, data));
+      return true;
+    } catch (e) {
+      this.#threw(c, e);
+      return false;
+    }
+  }
 
   /** A callback returned a promise: its rejection counts as a throw. */
   #async(c: Conn, r: unknown): void {
