@@ -69,6 +69,8 @@ export interface NativeAcceptor {
   pause(): void;
   /** keep `delta` more (negative: fewer) slots free for connections a failing worker sends back */
   reserve(delta: number): void;
+  /** ring the doorbell of target `target`: a worker waiting in its ring (waitInRing) returns to its JS; 0 or -errno */
+  wake(target: number): number;
   resume(): void;
   stop(): void;
   free(): number;
@@ -102,6 +104,11 @@ export interface NativeWorkerOptions {
   zcThreshold: number;
   /** JS mode: copy received data into a JS-owned arena instead of exposing the buffers in place. */
   copyBuffers: boolean;
+  /**
+   * The thread waits for completions in io_uring_enter (serve()) rather than
+   * in its event loop: one syscall per batch, no eventfd. Native modes only.
+   */
+  waitInRing: boolean;
   /** proxy mode only, and required there */
   proxy?: NativeProxyOptions;
 }
@@ -114,6 +121,8 @@ export interface NativeWorkerRing {
   closeAll(): number;
   /** the worker is failing: send every later arrival back to the acceptor ring `acceptorRingFd` */
   evacuate(acceptorRingFd: number): void;
+  /** waitInRing: serve until maxMs have passed or the doorbell rang; completions handled */
+  serve(maxMs: number): number;
   close(): void;
 
   // ---- JS mode (see engine/js.h); connections are named by (index, generation)

@@ -49,6 +49,7 @@ export const SERVER_DEFAULTS = {
   bufferSize: 16384,
   highWaterMark: 256 * 1024,
   zcThreshold: DEFAULT_ZC_THRESHOLD,
+  workerWait: 'ring' as WorkerWait,
   startTimeout: 10_000,
   upstreamPolicy: 'round-robin' as UpstreamPolicy,
   connectTimeout: 2000,
@@ -76,6 +77,7 @@ export interface HandlerModule {
 /** What to do with connections beyond `maxConnections`. */
 export type Overflow = 'pause' | 'reject';
 export const OVERFLOWS: readonly Overflow[] = ['pause', 'reject'];
+export const WORKER_WAITS: readonly WorkerWait[] = ['ring', 'loop'];
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -175,7 +177,16 @@ export interface ServerOptions {
   upstreamBackoffMax?: number;
   /** Sends of at least this many bytes use send_zc from registered buffers; 0 = never. Default 16384. */
   zcThreshold?: number;
+  /**
+   * Where the worker threads of a built-in handler (echo, proxy) wait for
+   * completions: 'ring', in io_uring_enter itself (one syscall per batch), or
+   * 'loop', in the thread's event loop on the ring's eventfd. A handler module
+   * needs its event loop and always uses 'loop'. Default 'ring'.
+   */
+  workerWait?: WorkerWait;
 }
+
+export type WorkerWait = 'ring' | 'loop';
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -209,6 +220,7 @@ export interface ResolvedOptions {
   upstreamBackoff: number;
   upstreamBackoffMax: number;
   zcThreshold: number;
+  workerWait: WorkerWait;
 }
 
 const KNOWN = new Set<string>([
@@ -242,6 +254,7 @@ const KNOWN = new Set<string>([
   'upstreamBackoff',
   'upstreamBackoffMax',
   'zcThreshold',
+  'workerWait',
 ]);
 
 /** Validate options and fill in defaults. */
@@ -285,6 +298,8 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     throw outOfRange('upstreams', 'absent unless handler is "proxy"', `handler "${typeof handler === 'string' ? handler : handler.path}"`);
   }
   const upstreamBackoff = ms('upstreamBackoff', o.upstreamBackoff, D.upstreamBackoff, 600_000);
+  const workerWait = oneOf('workerWait', o.workerWait, typeof handler === 'string' ? D.workerWait : 'loop', WORKER_WAITS);
+  if (workerWait === 'ring' && typeof handler !== 'string') throw outOfRange('workerWait', '"loop" with a handler module (it runs on the thread\'s event loop)', workerWait);
   return {
     host,
     port,
@@ -317,6 +332,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     upstreamBackoff: Math.max(1, upstreamBackoff),
     upstreamBackoffMax: Math.max(upstreamBackoff, ms('upstreamBackoffMax', o.upstreamBackoffMax, D.upstreamBackoffMax, 3_600_000)),
     zcThreshold: int('zcThreshold', o.zcThreshold, D.zcThreshold, 0, 1 << 30),
+    workerWait,
   };
 }
 

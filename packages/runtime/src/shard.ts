@@ -95,16 +95,18 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
   const ring = host ? new native.WorkerRing(opts, counters.i32, counters.u64, host.onEvents) : new native.WorkerRing(opts, counters.i32, counters.u64);
   host?.attach(ring);
   onFatal(task, ring);
-  const RESOLUTION_MS = 10;
-  const lag = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-  lag.enable();
-  const lagTimer = setInterval(() => {
-    // the histogram holds whole timer periods; lag is what exceeds the period
-    const mean = Number.isFinite(lag.mean) ? lag.mean / 1000 - RESOLUTION_MS * 1000 : 0;
-    counters.setGauge(WI.lag_us, Math.max(0, Math.round(mean)));
-    lag.reset();
-  }, 500);
-  lagTimer.unref();
+  // A ring served by its event loop reports the loop's lag. One that waits
+  // in io_uring_enter (workerWait 'ring') sleeps there by design, runs its JS
+  // between serve() calls only, and reports none.
+  const lagMonitor = opts.waitInRing ? undefined : watchLag(counters);
+  let serving = opts.waitInRing;
+  const serveLoop = () => {
+    if (!serving) return;
+    // next turn first: a throw from serve() must not stop the serving
+    setImmediate(serveLoop);
+    ring.serve(SERVE_MS);
+  };
+  if (serving) setImmediate(serveLoop);
 
   const ready: ShardMessage = { type: 'ready', ringFd: ring.ringFd, threadId, setupFlags: ring.setupFlags };
   task.port.postMessage(ready);
@@ -116,16 +118,17 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
   });
 
   // force-close what is still open, give the closes a moment to complete
+  serving = false;
   const forced = ring.live;
   ring.closeAll();
   const until = Date.now() + Math.max(50, cmd.graceMs);
   while (ring.live > 0 && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 2));
+    if (opts.waitInRing) ring.serve(Math.max(1, Math.min(10, until - Date.now())));
+    await new Promise((r) => setTimeout(r, opts.waitInRing ? 0 : 2));
   }
   ring.close();
   host?.timers.stop();
-  clearInterval(lagTimer);
-  lag.disable();
+  lagMonitor?.stop();
   if (host?.handler.close) {
     try {
       await host.handler.close(host.ctx);
@@ -138,6 +141,29 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
   task.port.postMessage(done);
   task.port.close();
   return { id: task.id, forced };
+}
+
+/** Longest serve() of a ring that waits in io_uring_enter: how late its JS (commands) may run without a doorbell. */
+const SERVE_MS = 50;
+
+/** The event loop's lag, as the worker's lag_us gauge, every 500 ms. */
+function watchLag(counters: ReturnType<typeof workerBlock>): { stop(): void } {
+  const RESOLUTION_MS = 10;
+  const lag = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  lag.enable();
+  const timer = setInterval(() => {
+    // the histogram holds whole timer periods; lag is what exceeds the period
+    const mean = Number.isFinite(lag.mean) ? lag.mean / 1000 - RESOLUTION_MS * 1000 : 0;
+    counters.setGauge(WI.lag_us, Math.max(0, Math.round(mean)));
+    lag.reset();
+  }, 500);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      lag.disable();
+    },
+  };
 }
 
 /**

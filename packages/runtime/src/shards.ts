@@ -109,6 +109,7 @@ export class ShardPool {
       deferTaskrun: o.workerDeferTaskrun,
       zcThreshold: o.zcThreshold,
       copyBuffers: false,
+      waitInRing: o.workerWait === 'ring',
     };
     if (o.handler === 'proxy') {
       ring.proxy = {
@@ -152,7 +153,7 @@ export class ShardPool {
           return;
         }
         if (m.type === 'failing') {
-          this.#onFailing(shard, port1);
+          this.#onFailing(shard);
           return;
         }
         if (m.type !== 'ready' || shard.state !== 'starting') return;
@@ -224,10 +225,10 @@ export class ShardPool {
    * reserved for that); once no hand-off to it is in flight it may end, and
    * failed() replaces it.
    */
-  #onFailing(shard: Shard, port: MessagePort): void {
+  #onFailing(shard: Shard): void {
     const acc = this.host.acceptor();
     if (shard.state !== 'ready' || !acc) {
-      port.postMessage({ type: 'exit' } satisfies ShardCommand);
+      this.#send(shard, { type: 'exit' });
       return;
     }
     const scheduler = this.host.scheduler;
@@ -236,14 +237,14 @@ export class ShardPool {
     // what can still arrive: hand-offs in flight, and delivered ones it has not seen
     const coming = Math.max(0, b.gauge(WI.inflight)) + Math.max(0, shard.delivered - b.total(WU.accepted));
     acc.reserve(coming);
-    port.postMessage({ type: 'evacuate' } satisfies ShardCommand);
+    this.#send(shard, { type: 'evacuate' });
     const t0 = Date.now();
     const poll = setInterval(() => {
       if (b.gauge(WI.inflight) > 0 && Date.now() - t0 < 1000) return;
       clearInterval(poll);
       // its ring zeroes the gauge as it goes: what it holds now ends with it
       shard.liveAtExit = b.gauge(WI.live);
-      port.postMessage({ type: 'exit' } satisfies ShardCommand);
+      this.#send(shard, { type: 'exit' });
       // the last returns land on the acceptor thread's next pass
       setTimeout(() => this.host.acceptor()?.reserve(-coming), 100).unref();
     }, 1);
@@ -307,6 +308,16 @@ export class ShardPool {
     await thread.terminate();
   }
 
+  /**
+   * A command to a shard. A shard that waits in its ring (workerWait 'ring')
+   * runs its JS, and so reads its messages, between serve() calls of at most
+   * SERVE_MS; the doorbell makes it read this one now.
+   */
+  #send(shard: Shard, cmd: ShardCommand): void {
+    shard.port.postMessage(cmd);
+    if (shard.target >= 0 && this.host.options.workerWait === 'ring') this.host.acceptor()?.wake(shard.target);
+  }
+
   /** Ask every serving shard to close its connections within graceMs; wait for them (bounded). */
   async close(graceMs: number): Promise<void> {
     const waits: Promise<unknown>[] = [];
@@ -314,8 +325,7 @@ export class ShardPool {
       if (s?.state !== 'ready') continue;
       s.state = 'closing';
       if (this.host.scheduler.has(s.id)) this.host.scheduler.remove(s.id);
-      const cmd: ShardCommand = { type: 'close', graceMs };
-      s.port.postMessage(cmd);
+      this.#send(s, { type: 'close', graceMs });
       waits.push(
         (s.task ?? Promise.resolve()).then(
           () => undefined,
@@ -335,7 +345,7 @@ export class ShardPool {
       if (s.state === 'starting' || s.state === 'ready') {
         s.state = 'closing';
         try {
-          s.port.postMessage({ type: 'close', graceMs: 0 } satisfies ShardCommand);
+          this.#send(s, { type: 'close', graceMs: 0 });
         } catch {
           /* port already closed */
         }

@@ -31,6 +31,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
                            InstanceMethod("drop", &Acceptor::Drop),
                            InstanceMethod("pause", &Acceptor::Pause),
                            InstanceMethod("reserve", &Acceptor::Reserve),
+                           InstanceMethod("wake", &Acceptor::Wake),
                            InstanceMethod("resume", &Acceptor::Resume),
                            InstanceMethod("stop", &Acceptor::Stop),
                            InstanceMethod("close", &Acceptor::Close),
@@ -218,6 +219,12 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     rl_acceptor_reserve(&core_->a, info[0].As<Napi::Number>().Int32Value());
     Flush();
     return info.Env().Undefined();
+  }
+
+  // wake(target): ring that worker's doorbell (see rl_acceptor_wake)
+  Napi::Value Wake(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), rl_acceptor_wake(&core_->a, info[0].As<Napi::Number>().Uint32Value()));
   }
 
   Napi::Value Pause(const Napi::CallbackInfo &info) {

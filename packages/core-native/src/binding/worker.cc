@@ -114,6 +114,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
                        {
                            InstanceMethod("closeAll", &WorkerRing::CloseAll),
                            InstanceMethod("evacuate", &WorkerRing::Evacuate),
+                           InstanceMethod("serve", &WorkerRing::Serve),
                            InstanceMethod("write", &WorkerRing::Write),
                            InstanceMethod("end", &WorkerRing::End),
                            InstanceMethod("destroy", &WorkerRing::Destroy),
@@ -145,6 +146,10 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     rl_worker_opts wo = {};
     wo.mode = opts.U("mode");
     if (!opts.ok()) return;
+    if (wo.mode == RL_MODE_JS && opts.B("waitInRing")) {
+      ThrowType(env, "WorkerRing in JS mode is served by its event loop: waitInRing must be false");
+      return;
+    }
     if (wo.mode == RL_MODE_JS && !info[3].IsFunction()) {
       ThrowType(env, "WorkerRing in JS mode needs onEvents(n)");
       return;
@@ -156,6 +161,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     wo.no_defer_taskrun = opts.B("deferTaskrun") ? 0 : 1;
     wo.zc_threshold = opts.U("zcThreshold");
     bool copy_buffers = opts.B("copyBuffers");
+    wo.wait_in_ring = opts.B("waitInRing") ? 1 : 0;
     if (!opts.ok()) return;
     Adopt(new WorkerCore());
     rl_proxy_config pc = {};
@@ -459,6 +465,21 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     int r = rl_worker_evacuate(&core_->w, info[0].As<Napi::Number>().Int32Value());
     if (r < 0) ThrowErrno(env, r, "fcntl");
     return env.Undefined();
+  }
+
+  // serve(maxMs): a waitInRing ring is served here, waiting in io_uring_enter,
+  // until maxMs have passed or a doorbell rang (Acceptor.wake); returns the
+  // completions handled
+  Napi::Value Serve(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(info, "worker ring")) return env.Undefined();
+    if (!core_->w.ring.ready || info.Length() < 1 || !info[0].IsNumber()) {
+      ThrowType(env, "serve(maxMs: number)");
+      return env.Undefined();
+    }
+    int r = rl_worker_serve(&core_->w, info[0].As<Napi::Number>().Uint32Value());
+    if (r < 0) ThrowErrno(env, r, "io_uring_enter");
+    return Napi::Number::New(env, r < 0 ? 0 : r);
   }
 
   // close(): views of the receive buffers kept past it read as detached

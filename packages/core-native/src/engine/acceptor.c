@@ -517,6 +517,20 @@ int rl_acceptor_handoff(rl_acceptor *a, unsigned slot, unsigned target)
 	return 0;
 }
 
+int rl_acceptor_wake(rl_acceptor *a, unsigned target)
+{
+	if (target >= a->ntargets || a->target_fd[target] < 0)
+		return -EBADFD;
+	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
+	if (!sqe)
+		return -EBUSY;
+	/* a data message: the target sees a CQE with this user_data, no fd */
+	io_uring_prep_msg_ring(sqe, a->target_fd[target], 0, rl_ud(RL_OP_WAKE, RL_IDX_MAX, 0, 0), 0);
+	sqe->user_data = rl_ud(RL_OP_NONE, 0, 0, 0);
+	int ret = rl_ring_submit(&a->ring);
+	return ret < 0 ? ret : 0;
+}
+
 static int close_slot(rl_acceptor *a, unsigned slot, int rst)
 {
 	if (slot >= a->table_size || !a->slot_conn[slot])

@@ -99,6 +99,11 @@ int rl_acceptor_remove_target(rl_acceptor *a, unsigned idx);
 
 /* hand slot to target; result arrives as HANDOFF_OK / HANDOFF_ERR */
 int rl_acceptor_handoff(rl_acceptor *a, unsigned slot, unsigned target);
+/*
+ * Ring target's doorbell: a worker waiting in io_uring_enter (native modes)
+ * returns to its JS, where a command from the main thread waits. 0 or -errno.
+ */
+int rl_acceptor_wake(rl_acceptor *a, unsigned target);
 /* close slot with RST (overflow: 'reject') */
 int rl_acceptor_reject(rl_acceptor *a, unsigned slot);
 /* close slot quietly (FIN): used when shutting down with held slots */

@@ -67,7 +67,7 @@ int rl_ring_init(rl_ring *r, const rl_ring_opts *o, const char **failed_call)
 		*failed_call = "eventfd";
 		goto fail;
 	}
-	ret = io_uring_register_eventfd(&r->ring, r->efd);
+	ret = o && o->wait_in_ring ? 0 : io_uring_register_eventfd(&r->ring, r->efd);
 	if (ret < 0) {
 		*failed_call = "io_uring_register_eventfd";
 		goto fail;
@@ -169,6 +169,41 @@ int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds, void (
 		v = 1;
 		(void) !write(r->efd, &v, sizeof(v));
 	}
+	return total;
+}
+
+int rl_ring_serve(rl_ring *r, rl_cqe_fn fn, void *ctx, uint64_t max_ns, void (*after_round)(void *ctx),
+		  const int *stop)
+{
+	uint64_t deadline = rl_now_ns() + max_ns;
+	int total = 0;
+	while (!*stop) {
+		uint64_t now = rl_now_ns();
+		if (now >= deadline)
+			break;
+		uint64_t left = deadline - now;
+		struct __kernel_timespec ts = { .tv_sec = (long long) (left / 1000000000u),
+						.tv_nsec = (long long) (left % 1000000000u) };
+		struct io_uring_cqe *first;
+		/* submits, runs deferred task work, and sleeps until a CQE or the timeout */
+		int ret = io_uring_submit_and_wait_timeout(&r->ring, &first, 1, &ts, NULL);
+		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
+			return ret;
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&r->ring, head, cqe)
+		{
+			fn(ctx, cqe);
+			seen++;
+		}
+		if (seen)
+			io_uring_cq_advance(&r->ring, seen);
+		total += (int) seen;
+		if (after_round)
+			after_round(ctx);
+	}
+	/* what the last round queued goes out now, not at the next serve */
+	rl_ring_submit(r);
 	return total;
 }
 

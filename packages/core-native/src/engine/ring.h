@@ -18,6 +18,10 @@ typedef struct rl_ring_opts {
 	unsigned cq_entries;  /* 0 = 4 * sq_entries */
 	unsigned files;       /* sparse fixed-file table size; 0 = none */
 	int no_defer_taskrun; /* 1 = do not ask for DEFER_TASKRUN */
+	/* 1 = the owning thread waits in io_uring_enter itself (rl_ring_serve):
+	 * the eventfd is made, for the loop integration, but not registered, so
+	 * completions cost no eventfd signal */
+	int wait_in_ring;
 } rl_ring_opts;
 
 typedef struct rl_ring {
@@ -66,6 +70,17 @@ typedef void (*rl_cqe_fn)(void *ctx, struct io_uring_cqe *cqe);
  * Returns the number of CQEs handled, or -errno from io_uring_enter.
  */
 int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds, void (*after_round)(void *ctx));
+
+/*
+ * Serve the ring from its own thread, waiting in io_uring_enter rather than
+ * in an event loop: each pass submits what is queued and sleeps until at
+ * least one completion (one syscall per batch, no eventfd, no epoll), hands
+ * every CQE to fn, then after_round. Returns after max_ns, or once *stop is
+ * set (fn sets it for a doorbell CQE), with the number of CQEs handled, or
+ * -errno from io_uring_enter.
+ */
+int rl_ring_serve(rl_ring *r, rl_cqe_fn fn, void *ctx, uint64_t max_ns, void (*after_round)(void *ctx),
+		  const int *stop);
 
 /* ---- probe: what the kernel offers ---- */
 typedef struct rl_probe_result {

@@ -121,7 +121,8 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c, const c
 	rl_ring_opts ro = { .sq_entries = sq,
 			    .cq_entries = rl_worker_cq_entries(sq, o->table_size, bcount),
 			    .files = o->table_size,
-			    .no_defer_taskrun = o->no_defer_taskrun };
+			    .no_defer_taskrun = o->no_defer_taskrun,
+			    .wait_in_ring = o->wait_in_ring };
 	int ret = rl_ring_init(&w->ring, &ro, failed_call);
 	if (ret < 0)
 		return ret;
@@ -346,6 +347,8 @@ static void worker_cqe(void *ctx, struct io_uring_cqe *cqe)
 				RL_ADD(&w->c.u64[RL_WU_evacuate_failed], 1);
 			}
 		}
+		if (op == RL_OP_WAKE)
+			w->woken = 1;
 		if (op == RL_OP_TIMER) {
 			w->timer_armed = 0;
 			if (w->ops->timer && !w->draining)
@@ -379,6 +382,16 @@ int rl_worker_run(rl_worker *w)
 {
 	w->in_run = 1;
 	int ret = rl_ring_run(&w->ring, worker_cqe, w, 8, worker_after_round);
+	w->in_run = 0;
+	return ret;
+}
+
+int rl_worker_serve(rl_worker *w, unsigned max_ms)
+{
+	w->woken = 0;
+	w->in_run = 1;
+	int ret = rl_ring_serve(&w->ring, worker_cqe, w, (uint64_t) max_ms * 1000000u, worker_after_round,
+				&w->woken);
 	w->in_run = 0;
 	return ret;
 }

@@ -37,6 +37,7 @@ typedef struct rl_worker_opts {
 	int no_defer_taskrun;
 	unsigned zc_threshold; /* sends of at least this many bytes use send_zc; 0 = never */
 	void *mode_config;     /* mode-specific (proxy: rl_proxy_config) */
+	int wait_in_ring;      /* served by rl_worker_serve, not by an event loop (native modes) */
 } rl_worker_opts;
 
 struct rl_mode_ops;
@@ -54,6 +55,7 @@ typedef struct rl_worker {
 	unsigned hiwat, lowat;
 	int draining;
 	int in_run;
+	int woken; /* a doorbell (RL_OP_WAKE) arrived: rl_worker_serve returns */
 	/* the worker is failing: hand-offs that arrive go back to this ring
 	 * (the acceptor's, a dup we own), -1 otherwise */
 	int evacuate_fd;
@@ -83,6 +85,12 @@ static inline unsigned rl_worker_cq_entries(unsigned sq, unsigned table_size, un
 int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c, const char **failed_call);
 void rl_worker_destroy(rl_worker *w);
 int rl_worker_run(rl_worker *w);
+/*
+ * Serve for up to max_ms, waiting in io_uring_enter (rl_ring_serve); returns
+ * early when a doorbell arrives, so the thread can run its JS (commands from
+ * the main thread). CQEs handled, or -errno.
+ */
+int rl_worker_serve(rl_worker *w, unsigned max_ms);
 
 /* close every connection now; they count as forced */
 void rl_worker_close_all(rl_worker *w);
