@@ -5,6 +5,7 @@
  */
 import type { Server, ServerStats } from '@ringleader/runtime';
 import { formatHostPort } from '@ringleader/runtime/internal';
+import { onReloadSignal } from './reload.js';
 import { onStopSignals, type StopSignal } from './signals.js';
 import { bytes, cliMessage, num } from './util.js';
 
@@ -98,9 +99,11 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
     prevT = now;
   }, o.intervalMs);
 
+  const stopReloads = onReloadSignal(server, { json: o.json, drainMs: o.drainMs, write: (l) => out.write(l) });
   return new Promise<number>((resolve) => {
     onStopSignals((sig: StopSignal) => {
       clearInterval(timer);
+      stopReloads();
       const live = server.stats().total.live;
       if (tty) out.write('\n');
       if (!o.json) process.stderr.write(`ringleader: ${sig}: draining ${live} connection(s) for up to ${o.drainMs} ms (send ${sig} again to force)\n`);

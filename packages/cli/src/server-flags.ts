@@ -155,7 +155,9 @@ Examples:
 ${examples.map((e) => `  ${e}`).join('\n')}
 
 The first SIGINT/SIGTERM stops accepting and drains for --drain, then prints a summary;
-a second one exits at once. Durations: 500ms, 5s, 1m (a bare number is seconds). Sizes: 64, 16KiB, 1MiB.
+a second one exits at once. SIGHUP reloads without downtime: the workers are replaced one at
+a time (a handler module is imported afresh) and the old ones drain for --drain.
+Durations: 500ms, 5s, 1m (a bare number is seconds). Sizes: 64, 16KiB, 1MiB.
 
 Exit status: 0 stopped by a signal after draining; 1 runtime failure (port in use, io_uring
 unusable, a handler module that fails to load); 2 bad options; 130/143 a second SIGINT/SIGTERM.`;

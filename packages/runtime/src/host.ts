@@ -326,8 +326,11 @@ export interface HostOptions {
 }
 
 /** Loads and checks a handler module; the error names the module. */
-export async function loadHandler(url: string): Promise<Handler> {
-  const mod = (await import(url)) as { default?: unknown; handler?: unknown };
+export async function loadHandler(url: string, version = 0): Promise<Handler> {
+  // ESM caches a module by URL for the life of the thread: a query makes a
+  // reload's version another module (the modules it imports stay cached)
+  const at = version ? `${url}${url.includes('?') ? '&' : '?'}ringleader-version=${version}` : url;
+  const mod = (await import(at)) as { default?: unknown; handler?: unknown };
   const h = mod.default ?? mod.handler;
   if (h === undefined) {
     throw Object.assign(new TypeError(`handler module ${url} has no default export (export default defineHandler({ ... }))`), { code: 'ERR_INVALID_HANDLER' });

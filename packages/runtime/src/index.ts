@@ -16,6 +16,7 @@ export type {
   CloseSummary,
   PauseReason,
   ProxyWorkerStats,
+  ReloadSummary,
   ServerStats,
   ShardState,
   Totals,

@@ -114,6 +114,8 @@ export interface StatsInput {
   address: AddressInfo | null;
   startedAt: number;
   shards: readonly Shard[];
+  /** workers replaced by a reload that still finish their connections: in the totals, not in the list */
+  draining: readonly Shard[];
   restarts: readonly number[];
   retired: Retired;
   scheduler: Scheduler;
@@ -158,10 +160,12 @@ export function serverStats(x: StatsInput): ServerStats {
     };
   });
   // the workers' totals plus what replaced workers had counted
-  const total = { live: workers.reduce((a, w) => a + w.live, 0) } as Totals & { live: number };
-  for (const k of TOTAL_KEYS) total[k] = workers.reduce((a, w) => a + w[k], x.retired[k]);
+  const draining = x.draining.map((s) => ({ live: s.block.gauge(WI.live), ...workerTotals(s.block) }));
+  const all = [...workers, ...draining];
+  const total = { live: all.reduce((a, w) => a + w.live, 0) } as Totals & { live: number };
+  for (const k of TOTAL_KEYS) total[k] = all.reduce((a, w) => a + w[k], x.retired[k]);
   const acceptor = snapshot(x.acceptor, layout.acceptorU64);
-  const blocks = x.shards.map((s) => s.block);
+  const blocks = [...x.shards, ...x.draining].map((s) => s.block);
   return {
     listening: x.listening,
     address: x.address,

@@ -133,5 +133,20 @@ export interface ServerStats {
   upstreams?: UpstreamStats[];
 }
 
-export type ShardState = 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
+export type ShardState = 'starting' | 'ready' | 'draining' | 'failed' | 'closing' | 'closed';
+
+/** What one {@link Server.reload} did. */
+export interface ReloadSummary {
+  /** the handler modules' version after it (1 for the first reload) */
+  generation: number;
+  /** workers replaced */
+  replaced: number;
+  /** connections of replaced workers that ended by themselves */
+  drained: number;
+  /** connections closed when the drain time ran out */
+  forced: number;
+  ms: number;
+  /** a successor that failed to start: that worker and the ones after it were not replaced */
+  error?: Error;
+}
 export type PauseReason = 'capacity' | 'max-connections';

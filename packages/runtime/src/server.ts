@@ -17,7 +17,7 @@ import { Dispatcher } from './dispatch.js';
 import { type ResolvedOptions, resolveOptions, SERVER_DEFAULTS, type ServerOptions } from './options.js';
 import { Scheduler } from './scheduler.js';
 import { serverStats } from './server-stats.js';
-import type { AddressInfo, CloseOptions, CloseSummary, ServerStats } from './server-types.js';
+import type { AddressInfo, CloseOptions, CloseSummary, ReloadSummary, ServerStats } from './server-types.js';
 import { ShardPool } from './shards.js';
 import { checkBufferMemory, checkKernel, prepareUpstreams, resolveListenHost, ringError } from './startup.js';
 import type { ResolvedUpstream } from './upstream.js';
@@ -172,6 +172,26 @@ export class Server extends EventEmitter {
     return this.#shards.terminate(index);
   }
 
+  /**
+   * Zero-downtime reload: replace the workers one at a time. Each new worker
+   * imports the handler module afresh (a new version of the code; modules it
+   * imports stay cached in a reused thread) and takes new connections; the
+   * one it replaces takes no more and has `drainTimeout` ms (default 5000)
+   * for its connections to end, then the rest are closed. A successor that
+   * fails to load or init leaves the old worker serving; the summary carries
+   * the error. Emits 'reload' with the summary.
+   */
+  async reload(opts: { drainTimeout?: number } = {}): Promise<ReloadSummary> {
+    const drain = opts.drainTimeout ?? SERVER_DEFAULTS.closeTimeout;
+    if (typeof drain !== 'number' || !(drain >= 0)) throw new RangeError(`option "drainTimeout" must be a number of milliseconds >= 0; got ${String(drain)}`);
+    if (this.#state !== 'listening') {
+      throw Object.assign(new Error(`server is ${this.#state === 'new' ? 'not listening yet' : this.#state}: nothing to reload`), { code: 'ERR_SERVER_NOT_RUNNING' });
+    }
+    const summary = await this.#shards.reload(drain);
+    this.emit('reload', summary);
+    return summary;
+  }
+
   /** Counters of every worker, the acceptor, and their sums. */
   stats(): ServerStats {
     const d = this.#dispatch;
@@ -180,6 +200,7 @@ export class Server extends EventEmitter {
       address: this.#address,
       startedAt: this.#startedAt,
       shards: this.#shards.shards,
+      draining: this.#shards.draining,
       restarts: this.#shards.restarts,
       retired: this.#shards.retired,
       scheduler: this.#scheduler,

@@ -20,6 +20,8 @@ import { errorInfo, handlerContext, Host, loadHandler, type ErrorInfo } from './
 export interface ShardHandler {
   /** module URL (file:) */
   url: string;
+  /** reloads so far: a new version is imported afresh, not from this thread's module cache */
+  version: number;
   /** handlerOptions, passed to init as ctx.options */
   options: unknown;
   dev: boolean;
@@ -71,7 +73,7 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
   if (task.handler) {
     const h = task.handler;
     try {
-      const handler = await loadHandler(h.url);
+      const handler = await loadHandler(h.url, h.version);
       const ctx = handlerContext(task.index, task.workers, h.options, h.dev);
       host = new Host(handler, ctx, {
         dev: h.dev,

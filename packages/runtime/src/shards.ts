@@ -13,7 +13,7 @@ import { type ErrorInfo, fromErrorInfo } from './host.js';
 import type { BuiltinHandler, ResolvedOptions } from './options.js';
 import type { Scheduler } from './scheduler.js';
 import type { ShardCommand, ShardMessage, ShardResult, ShardTask } from './shard.js';
-import type { ShardState, Totals } from './server-types.js';
+import type { ReloadSummary, ShardState, Totals } from './server-types.js';
 import { workerTotals } from './server-stats.js';
 import { ringError } from './startup.js';
 import type { ResolvedUpstream } from './upstream.js';
@@ -68,6 +68,11 @@ export class ShardPool {
   #nextId = 1;
   #crashTimes: number[][];
   #handlerErrorLogged = 0;
+  /** shards replaced by a reload, still finishing their connections */
+  readonly draining: Shard[] = [];
+  /** how many reloads have completed: a new shard imports its handler module as this version */
+  #generation = 0;
+  #reloading: Promise<unknown> = Promise.resolve();
 
   constructor(readonly host: ShardHost) {
     const n = host.options.workers;
@@ -89,7 +94,8 @@ export class ShardPool {
     this.#pool = new Piscina({
       filename: new URL('./shard.js', import.meta.url).href,
       minThreads: n,
-      maxThreads: n,
+      // one spare: a reload starts a worker's successor before the old one ends
+      maxThreads: n + 1,
       idleTimeout: 60_000,
       concurrentTasksPerWorker: 1,
       atomics: 'disabled',
@@ -142,7 +148,7 @@ export class ShardPool {
       counters: block.sab,
       upstreamCounters: shard.upstreams?.sab,
       port: port2,
-      handler: module ? { url: module.url, options: o.handlerOptions, dev: o.dev } : undefined,
+      handler: module ? { url: module.url, version: this.#generation, options: o.handlerOptions, dev: o.dev } : undefined,
       acceptorRingFd: this.host.acceptor()!.ringFd,
     };
     return new Promise<void>((resolve, reject) => {
@@ -309,6 +315,77 @@ export class ShardPool {
   }
 
   /**
+   * Replace the workers one at a time (see Server.reload): each successor
+   * imports the handler module afresh and takes new connections; the worker
+   * it replaces takes no more and has up to drainMs to see its connections
+   * end, then the rest are closed. Reloads run one after another. If a
+   * successor fails to start, the worker it was to replace keeps serving,
+   * the workers not yet replaced stay as they are, and the error is returned.
+   */
+  reload(drainMs: number): Promise<ReloadSummary> {
+    const run = this.#reloading.then(() => this.#reload(drainMs));
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(drainMs: number): Promise<ReloadSummary> {
+    const t0 = Date.now();
+    const generation = this.#generation + 1;
+    const summary: ReloadSummary = { generation, replaced: 0, drained: 0, forced: 0, ms: 0 };
+    this.#generation = generation;
+    for (let index = 0; index < this.shards.length; index++) {
+      if (this.host.running() !== 'listening') break;
+      const old = this.shards[index];
+      if (old?.state !== 'ready') continue;
+      try {
+        await this.#start(index);
+      } catch (e) {
+        // the successor never served: the old worker goes on as it was
+        this.#byId.delete(this.shards[index].id);
+        this.shards[index] = old;
+        summary.error = e instanceof Error ? e : new Error(String(e));
+        break;
+      }
+      const { drained, forced } = await this.#drain(old, drainMs);
+      summary.replaced++;
+      summary.drained += drained;
+      summary.forced += forced;
+    }
+    summary.ms = Date.now() - t0;
+    return summary;
+  }
+
+  /** A replaced worker: out of rotation, its connections end or are closed after drainMs, then it is retired. */
+  async #drain(old: Shard, drainMs: number): Promise<{ drained: number; forced: number }> {
+    const { scheduler } = this.host;
+    if (scheduler.has(old.id)) scheduler.remove(old.id);
+    old.state = 'draining';
+    this.draining.push(old);
+    const b = old.block;
+    const live0 = b.gauge(WI.live);
+    const deadline = Date.now() + drainMs;
+    while (Date.now() < deadline && (b.gauge(WI.live) > 0 || scheduler.inflight(old.id) > 0) && this.host.running()) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const forced0 = b.total(WU.forced);
+    if (old.state === 'draining') {
+      old.state = 'closing';
+      this.#send(old, { type: 'close', graceMs: 1000 });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([old.task?.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 3000)))]);
+      clearTimeout(timer);
+    }
+    const forced = b.total(WU.forced) - forced0;
+    this.draining.splice(this.draining.indexOf(old), 1);
+    // a worker that crashed while draining was retired by failed()
+    if ((old.state as ShardState) !== 'failed') {
+      this.#retire(old, false);
+      old.state = 'closed';
+    }
+    return { drained: Math.max(0, live0 - forced), forced };
+  }
+
+  /**
    * A command to a shard. A shard that waits in its ring (workerWait 'ring')
    * runs its JS, and so reads its messages, between serve() calls of at most
    * SERVE_MS; the doorbell makes it read this one now.
@@ -321,8 +398,8 @@ export class ShardPool {
   /** Ask every serving shard to close its connections within graceMs; wait for them (bounded). */
   async close(graceMs: number): Promise<void> {
     const waits: Promise<unknown>[] = [];
-    for (const s of this.shards) {
-      if (s?.state !== 'ready') continue;
+    for (const s of [...this.shards, ...this.draining]) {
+      if (s?.state !== 'ready' && s?.state !== 'draining') continue;
       s.state = 'closing';
       if (this.host.scheduler.has(s.id)) this.host.scheduler.remove(s.id);
       this.#send(s, { type: 'close', graceMs });
@@ -340,9 +417,9 @@ export class ShardPool {
 
   /** Close at once whatever still runs, then stop the threads. */
   async destroy(): Promise<void> {
-    for (const s of this.shards) {
+    for (const s of [...this.shards, ...this.draining]) {
       if (!s) continue;
-      if (s.state === 'starting' || s.state === 'ready') {
+      if (s.state === 'starting' || s.state === 'ready' || s.state === 'draining') {
         s.state = 'closing';
         try {
           this.#send(s, { type: 'close', graceMs: 0 });

@@ -1,0 +1,206 @@
+/**
+ * Zero-downtime reload (server.reload(), SIGHUP in the CLI): workers are
+ * replaced one at a time, each successor imports the handler module afresh,
+ * and the worker it replaces drains. Under continuous connection churn no
+ * connection may fail, and the new code must visibly answer.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type ReloadSummary } from '@ringleader/runtime';
+import { CLI } from './helpers.js';
+
+/** A handler module that answers each line with "VERSION:line". */
+function writeHandler(path: string, version: string, broken = false): void {
+  writeFileSync(path, broken ? 'export default {{{ this is not JavaScript\n' : `export default {\n  onData(conn, data) { conn.write(${JSON.stringify(`${version}:`)} + data.toString()); },\n};\n`);
+}
+
+/** One connection: send "ping N\\n", expect "VERSION:ping N\\n", close. Resolves with the version, or throws. */
+function ask(port: number, n: number, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    const fail = (e: Error) => {
+      s.destroy();
+      reject(e);
+    };
+    s.setTimeout(timeoutMs, () => fail(new Error(`connection ${n}: no answer within ${timeoutMs} ms`)));
+    s.on('error', (e) => fail(new Error(`connection ${n}: ${e.message}`)));
+    s.on('data', (d) => {
+      got += d;
+      if (!got.endsWith('\n')) return;
+      const m = /^(v\d+):ping (\d+)\n$/.exec(got);
+      if (!m || Number(m[2]) !== n) return fail(new Error(`connection ${n}: wrong answer ${JSON.stringify(got)}`));
+      s.end();
+      resolve(m[1]);
+    });
+    s.on('close', () => {
+      if (!got.endsWith('\n')) fail(new Error(`connection ${n}: closed after ${JSON.stringify(got)}`));
+    });
+    s.write(`ping ${n}\n`);
+  });
+}
+
+/** Churn: `parallel` loops of ask() until stop() (bounded by maxMs); counts answers by version and failures. */
+function churn(port: number, parallel: number, maxMs: number) {
+  const versions = new Map<string, number>();
+  const failures: string[] = [];
+  let n = 0;
+  let running = true;
+  const until = Date.now() + maxMs;
+  const loops = Array.from({ length: parallel }, async () => {
+    while (running && Date.now() < until) {
+      const i = n++;
+      try {
+        const v = await ask(port, i);
+        versions.set(v, (versions.get(v) ?? 0) + 1);
+      } catch (e) {
+        failures.push((e as Error).message);
+      }
+    }
+  });
+  return {
+    versions,
+    failures,
+    count: () => n,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+test('3 reloads under connection churn: zero failed connections, and the new code answers', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rl-reload-'));
+  const path = join(dir, 'handler.mjs');
+  writeHandler(path, 'v1');
+  const server = createServer({ port: 0, workers: 2, handler: path });
+  const events: ReloadSummary[] = [];
+  server.on('reload', (s: ReloadSummary) => events.push(s));
+  const { port } = await server.listen();
+  const load = churn(port, 8, 60_000);
+  try {
+    t.is(await ask(port, -0), 'v1');
+    for (const v of ['v2', 'v3', 'v4']) {
+      await new Promise((r) => setTimeout(r, 300));
+      writeHandler(path, v);
+      const s = await server.reload({ drainTimeout: 2000 });
+      t.is(s.error, undefined);
+      t.is(s.replaced, 2, `${v}: both workers replaced`);
+      t.is(await ask(port, 1_000_000), v, `${v} answers after its reload`);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    await load.stop();
+    await server.close({ timeout: 1000 });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  t.deepEqual(load.failures.slice(0, 5), [], `${load.failures.length} of ${load.count()} connections failed`);
+  t.true(load.count() > 100, `churn made ${load.count()} connections`);
+  t.deepEqual(
+    events.map((e) => e.generation),
+    [1, 2, 3],
+  );
+  t.true((load.versions.get('v4') ?? 0) > 0, `answers by version: ${JSON.stringify([...load.versions])}`);
+});
+
+test('a reload whose module fails to load keeps the old workers serving, and a fixed one goes through', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rl-reload-'));
+  const path = join(dir, 'handler.mjs');
+  writeHandler(path, 'v1');
+  const server = createServer({ port: 0, workers: 2, handler: path });
+  const { port } = await server.listen();
+  try {
+    writeHandler(path, 'v2', true);
+    const bad = await server.reload({ drainTimeout: 500 });
+    t.truthy(bad.error, 'the summary carries the load error');
+    t.is(bad.replaced, 0);
+    t.is(await ask(port, 1), 'v1');
+    t.is(server.stats().workers.filter((w) => w.state === 'ready').length, 2);
+    writeHandler(path, 'v3');
+    const good = await server.reload({ drainTimeout: 500 });
+    t.is(good.error, undefined);
+    t.is(good.replaced, 2);
+    t.is(await ask(port, 2), 'v3');
+  } finally {
+    await server.close({ timeout: 1000 });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('reload drains: an idle connection on a replaced worker is closed when the drain time runs out, and counted', async (t) => {
+  const server = createServer({ port: 0, workers: 1 });
+  const { port } = await server.listen();
+  try {
+    const idle = net.connect(port, '127.0.0.1');
+    await new Promise((r) => idle.once('connect', r));
+    const closed = new Promise((r) => idle.once('close', r));
+    idle.on('error', () => {});
+    // wait until the worker has it
+    for (let i = 0; i < 200 && server.stats().total.live < 1; i++) await new Promise((r) => setTimeout(r, 5));
+    const s = await server.reload({ drainTimeout: 200 });
+    t.is(s.replaced, 1);
+    t.is(s.forced, 1);
+    t.is(s.drained, 0);
+    await closed;
+    t.is(server.stats().total.accepted, 1, 'totals carry over the replaced worker');
+  } finally {
+    await server.close({ timeout: 500 });
+  }
+  await t.throwsAsync(() => server.reload(), { code: 'ERR_SERVER_NOT_RUNNING' });
+});
+
+test('CLI: SIGHUP reloads `ringleader serve` and reports a reload line; the new code answers', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rl-reload-'));
+  const path = join(dir, 'handler.mjs');
+  writeHandler(path, 'v1');
+  const p = spawn(process.execPath, [CLI, 'serve', path, '--port', '0', '--workers', '2', '--json', '--drain', '1s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  p.stderr.on('data', (d) => (stderr += d));
+  const waitLine = (event: string, ms: number) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const t0 = Date.now();
+      const poll = setInterval(() => {
+        const l = lines.find((x) => x.event === event);
+        if (l) {
+          clearInterval(poll);
+          resolve(l);
+        } else if (Date.now() - t0 > ms) {
+          clearInterval(poll);
+          reject(new Error(`no ${event} line within ${ms} ms; stderr: ${stderr}`));
+        }
+      }, 20);
+    });
+  let buf = '';
+  p.stdout.on('data', (d) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const l = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        lines.push(JSON.parse(l));
+      } catch {
+        t.fail(`not JSON on stdout: ${l}`);
+      }
+    }
+  });
+  try {
+    const listening = await waitLine('listening', 20_000);
+    const port = listening.port as number;
+    t.is(await ask(port, 1), 'v1');
+    writeHandler(path, 'v2');
+    p.kill('SIGHUP');
+    const r = await waitLine('reload', 20_000);
+    t.like(r, { generation: 1, replaced: 2 });
+    t.is(typeof r.t, 'string');
+    t.is(await ask(port, 2), 'v2');
+  } finally {
+    p.kill('SIGTERM');
+    await new Promise((r) => p.once('close', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
