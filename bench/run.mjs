@@ -22,12 +22,12 @@
 // Writes bench/results/<date>[-quick].md and one SVG chart per suite, and
 // prints the tables. --quick (1 round, short runs) finishes in under two
 // minutes on a 2-CPU machine.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launch as launchProc, runMain, runJson as runJsonProc, stopProc, timeout, freePort, waitConnectable } from './lib/proc.mjs';
 import { barChart, human } from './svg.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -142,85 +142,10 @@ function machine() {
 
 // ------------------------------------------------------------------ processes
 
-const children = new Set();
-
-function launch(cpu, cmd, args, { onLine } = {}) {
+/** Start a child pinned to `cpu` (bench/lib/proc.mjs does the rest). */
+function launch(cpu, cmd, args, o) {
   const [c, a] = pinned(cpu, cmd, args);
-  const p = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  children.add(p);
-  let buf = '';
-  let errText = '';
-  p.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      onLine?.(line);
-    }
-  });
-  p.stderr.on('data', (d) => {
-    errText = (errText + d).slice(-4000);
-  });
-  const exited = new Promise((r) =>
-    p.on('close', (code, signal) => {
-      children.delete(p);
-      r({ code, signal });
-    }),
-  );
-  return { p, exited, stderr: () => errText };
-}
-
-/** Signal the process group (the child and what it started), by its id. */
-function signalGroup(p, sig) {
-  try {
-    process.kill(-p.pid, sig);
-  } catch {
-    /* gone */
-  }
-}
-
-async function stopProc(h, sig = 'SIGINT') {
-  if (h.p.exitCode !== null || h.p.signalCode !== null) return;
-  signalGroup(h.p, sig);
-  const t = setTimeout(() => signalGroup(h.p, 'SIGTERM'), 5000);
-  const k = setTimeout(() => signalGroup(h.p, 'SIGKILL'), 8000);
-  await h.exited;
-  clearTimeout(t);
-  clearTimeout(k);
-}
-
-function timeout(ms, what) {
-  return new Promise((_, rej) => setTimeout(() => rej(new Error(`${what} did not happen within ${ms / 1000} s`)), ms).unref());
-}
-
-/** A free loopback port (bound then released). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitConnectable(port, ms, h) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (h && (h.p.exitCode !== null || h.p.signalCode !== null)) throw new Error(`exited early: ${h.stderr().trim().split('\n').pop() ?? ''}`);
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listening on port ${port} after ${ms / 1000} s`);
+  return launchProc(c, a, { ...o, cwd: ROOT });
 }
 
 // ------------------------------------------------------------------ servers
@@ -275,18 +200,9 @@ async function startServer(kind) {
 
 // ------------------------------------------------------------------ load
 
-async function runJson(cpu, cmd, args, limitMs) {
-  let out = '';
-  const h = launch(cpu, cmd, args, { onLine: (l) => (out += l + '\n') });
-  const killer = setTimeout(() => signalGroup(h.p, 'SIGKILL'), limitMs);
-  const { code } = await h.exited;
-  clearTimeout(killer);
-  const text = out.trim();
-  try {
-    return { code, json: JSON.parse(text.split('\n').pop()) };
-  } catch {
-    throw new Error(`${relative(ROOT, cmd)} exited ${code} without a JSON result: ${h.stderr().trim().split('\n').slice(-2).join(' ')}`);
-  }
+function runJson(cpu, cmd, args, limitMs) {
+  const [c, a] = pinned(cpu, cmd, args);
+  return runJsonProc(c, a, limitMs, { cwd: ROOT });
 }
 
 /** ringleader stress on LOAD_CPU with one thread; resolves its JSON result. */
@@ -855,17 +771,4 @@ async function main() {
   say(`bench: wrote ${relative(ROOT, rep.mdPath)}${rep.svgs.length ? ` and ${rep.svgs.length} chart(s)` : ''} in ${elapsedS.toFixed(0)} s`);
 }
 
-function cleanup() {
-  for (const p of children) signalGroup(p, 'SIGKILL');
-}
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
-process.on('exit', cleanup);
-
-main().catch((e) => {
-  process.stderr.write(`bench: ${e.stack ?? e}\n`);
-  cleanup();
-  process.exit(1);
-});
+runMain('bench', main);
