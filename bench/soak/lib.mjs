@@ -88,12 +88,7 @@ export async function startServer(opts, { nofile, netns, intervalMs = 500 } = {}
     stderr: () => h.stderr(),
     latest: () => samples[samples.length - 1],
     next: (ms = 5000) => waitFor(() => true, ms),
-    /** A sample taken after a full GC of the server's main heap. */
-    precise: (ms = 5000) => {
-      const p = waitFor((s) => s.gc, ms);
-      h.p.kill('SIGUSR2');
-      return p;
-    },
+    waitFor,
     /**
      * `n` precise samples 1 s apart; the one with the median RSS, with
      * `spread` (max - min RSS of the n) as a measure of the noise: V8's

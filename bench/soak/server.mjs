@@ -24,10 +24,27 @@ if (opts.handler === 'js-echo') opts.handler = JS_ECHO_HANDLER;
 
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-function procStatus() {
-  const s = readFileSync('/proc/self/status', 'utf8');
-  const kib = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0) * 1024;
-  return { rss: kib('VmRSS'), threads: Number(/^Threads:\s+(\d+)/m.exec(s)?.[1] ?? 0) };
+const rssBytes = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+
+/**
+ * Threads by kind: the kernel's io_uring workers (comm "iou-wrk-N") come and
+ * go on the kernel's schedule (they exit after a few idle seconds), so they
+ * are counted apart from the threads the process made itself.
+ */
+function threadCounts() {
+  let threads = 0;
+  let ioWorkers = 0;
+  for (const t of readdirSync('/proc/self/task')) {
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/self/task/${t}/comm`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (comm.startsWith('iou-')) ioWorkers++;
+    else threads++;
+  }
+  return { threads, ioWorkers };
 }
 
 const server = createServer({ host: '127.0.0.1', port: 0, ...opts });
@@ -37,13 +54,12 @@ server.on('worker-exit', (e) => process.stderr.write(`soak server: worker ${e.wo
 
 function sample(gc = false) {
   const st = server.stats();
-  const { rss, threads } = procStatus();
   return {
     event: 'sample',
     gc,
     t: Date.now(),
-    rss,
-    threads,
+    rss: rssBytes(),
+    ...threadCounts(),
     fds: readdirSync('/proc/self/fd').length,
     live: st.total.live,
     accepted: st.total.accepted,

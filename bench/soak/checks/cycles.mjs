@@ -15,7 +15,7 @@ async function settled(srv, ms) {
   return (s && (await srv.steady())) ?? srv.latest();
 }
 
-const shape = (s) => `RSS ${fmtMiB(s.rss)}, ${s.fds} fds, ${s.threads} threads, slots ${s.workerSlots.join('+')} (acceptor ${s.acceptorSlots}), live ${s.live}`;
+const shape = (s) => `RSS ${fmtMiB(s.rss)}, ${s.fds} fds, ${s.threads} threads (+${s.ioWorkers} io-wq), slots ${s.workerSlots.join('+')} (acceptor ${s.acceptorSlots}), live ${s.live}`;
 
 export default {
   name: 'cycles',
