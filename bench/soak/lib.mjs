@@ -30,10 +30,19 @@ function inNetns(ns, cmd, args) {
 }
 
 /**
- * Start the server under test with createServer() options `opts` and keep
- * its samples. Resolves { port, samples, latest(), next(), waitFor(pred, ms), stop() }.
+ * V8 flags for a server whose RSS is compared before and after: a young
+ * generation of fixed size (1 MiB semi-spaces, in every thread: V8 flags are
+ * per process). Otherwise V8 grows and shrinks it per isolate on its own
+ * schedule, and RSS moves by 4-6 MiB with nothing else changing, more than
+ * 60,000 idle connections cost.
  */
-export async function startServer(opts, { nofile, netns, intervalMs = 500 } = {}) {
+export const FIXED_YOUNG_GEN = ['--min-semi-space-size=1', '--max-semi-space-size=1'];
+
+/**
+ * Start the server under test with createServer() options `opts` and keep
+ * its samples. Resolves { port, samples, latest(), next(), waitFor(pred, ms), steady(), stop() }.
+ */
+export async function startServer(opts, { nofile, netns, intervalMs = 500, nodeFlags = [] } = {}) {
   const samples = [];
   let port;
   let listening;
@@ -52,7 +61,7 @@ export async function startServer(opts, { nofile, netns, intervalMs = 500 } = {}
       for (const w of waiters) w(j);
     }
   };
-  const [c1, a1] = withNofile(nofile, process.execPath, ['--expose-gc', SERVER, JSON.stringify(opts), '--interval', String(intervalMs)]);
+  const [c1, a1] = withNofile(nofile, process.execPath, ['--expose-gc', ...nodeFlags, SERVER, JSON.stringify(opts), '--interval', String(intervalMs)]);
   const [cmd, args] = inNetns(netns, c1, a1);
   const h = launch(cmd, args, { onLine, cwd: ROOT });
   try {

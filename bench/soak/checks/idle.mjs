@@ -4,7 +4,7 @@
 // be echoed. The figure is the server's user-space RSS per idle connection
 // (kernel socket memory is not in RSS): what the connection core, the
 // scheduler and the rings cost per connection.
-import { echoProbe, fmtMiB, nofileHard, sleep, startServer, stressBackground } from '../lib.mjs';
+import { echoProbe, FIXED_YOUNG_GEN, fmtMiB, nofileHard, sleep, startServer, stressBackground } from '../lib.mjs';
 
 const SERVER_NOFILE = 20_000;
 const GOAL_BYTES = 2048;
@@ -16,7 +16,7 @@ export default {
   async run({ quick, log }) {
     const conns = quick ? 4000 : 60_000;
     const workers = 4;
-    const srv = await startServer({ handler: 'echo', workers, workerTableSize: SERVER_NOFILE, backlog: 4096 }, { nofile: SERVER_NOFILE });
+    const srv = await startServer({ handler: 'echo', workers, workerTableSize: SERVER_NOFILE, backlog: 4096 }, { nofile: SERVER_NOFILE, nodeFlags: FIXED_YOUNG_GEN });
     let load;
     try {
       // one echo first, so that what the first connection touches once is in the baseline
@@ -74,7 +74,7 @@ export default {
         `server fds ${after.fds} (tables are direct descriptors: no fd per connection)`,
       ];
       const pass = perConn <= GOAL_BYTES && rtt.ok && held.live >= conns && (r.connected?.dropped ?? 0) === 0;
-      return { figure: `${perConn.toFixed(0)} B RSS per idle connection (${held.live} held)`, pass, details };
+      return { figure: `${perConn.toFixed(0)} B RSS per idle connection (noise +-${noise.toFixed(0)} B; ${held.live} held)`, pass, details };
     } finally {
       if (load) await load.stop();
       await srv.stop();
