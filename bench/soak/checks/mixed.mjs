@@ -18,13 +18,20 @@ async function oneRun(upstreams, seconds) {
     churn = stressBackground(srv.port, ['--mode', 'churn', '-c', '8', '-t', '1', '--warmup', '0', '-d', `${seconds}s`, '--max-errors', '1000000']);
     echo = stressBackground(srv.port, ['-c', '50', '-t', '1', '--size', '1-16384', '--warmup', '0', '-d', `${seconds}s`, '--max-errors', '1000000']);
     const [c, e] = await Promise.all([churn.done, echo.done]);
+    // the seconds of load: from the first sample that saw an accept (the
+    // clients take a moment to start) for the run's length less 1.5 s (the
+    // clients stop issuing before they exit); a proxy that stopped accepting
+    // for good shows up as zeros inside that window
+    const start = srv.samples.findIndex((s) => s.t > first.t && s.accepted > first.accepted);
+    const tEnd = start < 0 ? 0 : srv.samples[start].t + (seconds - 1.5) * 1000;
+    const during = start < 0 ? [] : srv.samples.slice(start).filter((s) => s.t <= tEnd);
     const last = srv.latest();
-    // the seconds of load: samples after the first full second, up to the end of the runs
-    const during = srv.samples.filter((s) => s.t > first.t + 1000 && s.t <= last.t);
-    let stalls = 0;
-    let minRate = Infinity;
+    let stalls = start < 0 ? seconds : 0;
+    let minRate = start < 0 ? 0 : Infinity;
+    const perSecond = [];
     for (let i = 1; i < during.length; i++) {
       const d = during[i].accepted - during[i - 1].accepted;
+      perSecond.push(d);
       minRate = Math.min(minRate, d);
       if (d === 0) stalls++;
     }
@@ -39,6 +46,7 @@ async function oneRun(upstreams, seconds) {
     return {
       seconds: during.length - 1,
       stalls,
+      perSecond,
       minRate: Number.isFinite(minRate) ? minRate : 0,
       accepted: last.accepted,
       churnCycles: c.connected?.cycles ?? 0,
@@ -73,14 +81,14 @@ export default {
     try {
       for (let i = 0; i < runs; i++) {
         const r = await oneRun([`127.0.0.1:${b1.port}`, `127.0.0.1:${b2.port}`], seconds);
-        const ok = r.stalls === 0 && r.seconds >= seconds - 3 && !r.probe && r.stopMs <= STOP_LIMIT_MS && r.mismatches === 0;
+        const ok = r.stalls === 0 && r.seconds >= seconds - 4 && !r.probe && r.stopMs <= STOP_LIMIT_MS && r.mismatches === 0;
         if (!ok) bad++;
         minRate = Math.min(minRate, r.minRate);
         samples += r.seconds;
         const line =
           `run ${i + 1}: ${r.seconds} one-second samples, ${r.stalls} with no accept (fewest ${r.minRate}/s), ${r.accepted} accepted, ` +
           `churn ${r.churnCycles} cycles, echo ${r.echoVerified} verified, ${r.mismatches} mismatches` +
-          `${r.errors ? `, client errors ${r.errors}` : ''}; probe ${r.probe ?? 'ok'}; stop ${r.stopMs} ms${ok ? '' : `  <- FAIL ${r.stderr}`}`;
+          `${r.errors ? `, client errors ${r.errors}` : ''}; probe ${r.probe ?? 'ok'}; stop ${r.stopMs} ms${ok ? '' : `  <- FAIL; accepts per second: ${r.perSecond.join(' ')}; server stderr: ${r.stderr}`}`;
         log(line);
         details.push(line);
       }
