@@ -99,6 +99,24 @@ export async function startServer(opts, { nofile, netns, intervalMs = 500, nodeF
     next: (ms = 5000) => waitFor(() => true, ms),
     waitFor,
     /**
+     * Wait (at most `ms`) until RSS has moved less than 1 MiB over the last
+     * 10 s. An idle server's RSS falls by ~10 MiB in its first ~40 s as V8's
+     * memory reducer shrinks the heaps of its threads; a baseline taken
+     * before that makes what follows look smaller than it is.
+     */
+    settle: async (ms = 90_000) => {
+      const until = Date.now() + ms;
+      const t0 = Date.now();
+      while (Date.now() < until) {
+        await sleep(2000);
+        const recent = samples.filter((s) => s.t >= Date.now() - 10_000);
+        if (Date.now() - t0 < 10_000 || recent.length < 4) continue;
+        const rss = recent.map((s) => s.rss);
+        if (Math.max(...rss) - Math.min(...rss) < 2 ** 20) return true;
+      }
+      return false;
+    },
+    /**
      * `n` precise samples 1 s apart; the one with the median RSS, with
      * `spread` (max - min RSS of the n) as a measure of the noise: V8's
      * memory reducer in the worker threads moves RSS by a few MiB.

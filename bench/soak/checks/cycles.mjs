@@ -3,7 +3,7 @@
 // baseline. The baseline is taken after a warm-up of 10,000 cycles, so that
 // what grows once (JIT code, allocator arenas, the scheduler's maps) is in
 // it and what remains is what each cycle would leak.
-import { FIXED_YOUNG_GEN, fmtMiB, sleep, startServer, stress, stressErrors } from '../lib.mjs';
+import { FIXED_YOUNG_GEN, fmtMiB, startServer, stress, stressErrors } from '../lib.mjs';
 
 const RSS_TOLERANCE = 0.05;
 
@@ -29,14 +29,16 @@ export default {
       const churn = (count) => stress(srv.port, ['--mode', 'churn', '-c', '32', '-t', '1', '-n', String(count), '-d', '300s', '--source', '127.0.0.1-127.0.0.16'], 330_000);
       const w = await churn(warm);
       if (!w.ok) return { figure: 'warm-up failed', pass: false, details: w.failures };
+      await srv.settle();
       const base = await settled(srv, 10_000);
       log(`baseline after ${warm} cycles: ${shape(base)}`);
       const t0 = Date.now();
       const r = await churn(n);
       const secs = (Date.now() - t0) / 1000;
       log(`${r.connected?.cycles ?? 0} cycles in ${secs.toFixed(1)} s (${Math.round(r.throughput?.cyclesPerSec ?? 0)}/s)`);
-      // closes complete asynchronously; give RSS a moment to stop moving too
-      await sleep(2000);
+      // closes complete asynchronously; then RSS must stop moving, as before the baseline
+      await srv.waitFor(idle, 15_000);
+      await srv.settle();
       const end = await settled(srv, 15_000);
       const growth = (end.rss - base.rss) / base.rss;
       const same = end.fds === base.fds && end.threads === base.threads && idle(end);

@@ -21,8 +21,9 @@ export default {
     try {
       // one echo first, so that what the first connection touches once is in the baseline
       await echoProbe(srv.port, { bytes: 4096 });
+      const calm = await srv.settle();
       const base = await srv.steady();
-      log(`baseline: RSS ${fmtMiB(base.rss)}, ${base.fds} fds, ${base.threads} threads, tables ${base.workerTables.join('/')}`);
+      log(`baseline${calm ? '' : ' (RSS still moving after 90 s)'}: RSS ${fmtMiB(base.rss)}, ${base.fds} fds, ${base.threads} threads, tables ${base.workerTables.join('/')}`);
       // 127.0.0.1-4: one source address has ~28k ephemeral ports toward one port.
       // The client's ring tables are capped by its RLIMIT_NOFILE too: raising
       // the hard limit needs CAP_SYS_RESOURCE, which a container may lack, so
