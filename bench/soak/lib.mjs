@@ -30,13 +30,14 @@ function inNetns(ns, cmd, args) {
 }
 
 /**
- * V8 flags for a server whose RSS is compared before and after: a young
- * generation of fixed size (1 MiB semi-spaces, in every thread: V8 flags are
- * per process). Otherwise V8 grows and shrinks it per isolate on its own
- * schedule, and RSS moves by 4-6 MiB with nothing else changing, more than
- * 60,000 idle connections cost.
+ * V8 flags for a server whose RSS is compared before and after (flags are
+ * per process, so every thread gets them): a young generation of fixed
+ * size (1 MiB semi-spaces) and no memory reducer. Otherwise V8 grows and
+ * shrinks each thread's heap on its own schedule: an idle server's RSS
+ * falls by ~10 MiB over its first ~40 s and moves by 4-6 MiB at other
+ * times, more than 60,000 idle connections cost.
  */
-export const FIXED_YOUNG_GEN = ['--min-semi-space-size=1', '--max-semi-space-size=1'];
+export const STEADY_HEAP = ['--min-semi-space-size=1', '--max-semi-space-size=1', '--no-memory-reducer'];
 
 /**
  * Start the server under test with createServer() options `opts` and keep
@@ -98,12 +99,7 @@ export async function startServer(opts, { nofile, netns, intervalMs = 500, nodeF
     latest: () => samples[samples.length - 1],
     next: (ms = 5000) => waitFor(() => true, ms),
     waitFor,
-    /**
-     * Wait (at most `ms`) until RSS has moved less than 1 MiB over the last
-     * 10 s. An idle server's RSS falls by ~10 MiB in its first ~40 s as V8's
-     * memory reducer shrinks the heaps of its threads; a baseline taken
-     * before that makes what follows look smaller than it is.
-     */
+    /** Wait (at most `ms`, at least 10 s) until RSS has moved less than 1 MiB over the last 10 s. */
     settle: async (ms = 90_000) => {
       const until = Date.now() + ms;
       const t0 = Date.now();
@@ -118,8 +114,7 @@ export async function startServer(opts, { nofile, netns, intervalMs = 500, nodeF
     },
     /**
      * `n` precise samples 1 s apart; the one with the median RSS, with
-     * `spread` (max - min RSS of the n) as a measure of the noise: V8's
-     * memory reducer in the worker threads moves RSS by a few MiB.
+     * `spread` (max - min RSS of the n) as a measure of the noise.
      */
     steady: async (n = 5) => {
       const got = [];

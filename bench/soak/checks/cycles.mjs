@@ -3,7 +3,7 @@
 // baseline. The baseline is taken after a warm-up of 10,000 cycles, so that
 // what grows once (JIT code, allocator arenas, the scheduler's maps) is in
 // it and what remains is what each cycle would leak.
-import { FIXED_YOUNG_GEN, fmtMiB, startServer, stress, stressErrors } from '../lib.mjs';
+import { STEADY_HEAP, fmtMiB, startServer, stress, stressErrors } from '../lib.mjs';
 
 const RSS_TOLERANCE = 0.05;
 
@@ -24,7 +24,7 @@ export default {
   async run({ quick, log }) {
     const n = quick ? 5000 : 100_000;
     const warm = quick ? 1000 : 10_000;
-    const srv = await startServer({ handler: 'echo', workers: 2 }, { nodeFlags: FIXED_YOUNG_GEN });
+    const srv = await startServer({ handler: 'echo', workers: 2 }, { nodeFlags: STEADY_HEAP });
     try {
       const churn = (count) => stress(srv.port, ['--mode', 'churn', '-c', '32', '-t', '1', '-n', String(count), '-d', '300s', '--source', '127.0.0.1-127.0.0.16'], 330_000);
       const w = await churn(warm);

@@ -4,7 +4,7 @@
 // be echoed. The figure is the server's user-space RSS per idle connection
 // (kernel socket memory is not in RSS): what the connection core, the
 // scheduler and the rings cost per connection.
-import { echoProbe, FIXED_YOUNG_GEN, fmtMiB, nofileHard, sleep, startServer, stressBackground } from '../lib.mjs';
+import { echoProbe, STEADY_HEAP, fmtMiB, nofileHard, sleep, startServer, stressBackground } from '../lib.mjs';
 
 const SERVER_NOFILE = 20_000;
 const GOAL_BYTES = 2048;
@@ -16,7 +16,7 @@ export default {
   async run({ quick, log }) {
     const conns = quick ? 4000 : 60_000;
     const workers = 4;
-    const srv = await startServer({ handler: 'echo', workers, workerTableSize: SERVER_NOFILE, backlog: 4096 }, { nofile: SERVER_NOFILE, nodeFlags: FIXED_YOUNG_GEN });
+    const srv = await startServer({ handler: 'echo', workers, workerTableSize: SERVER_NOFILE, backlog: 4096 }, { nofile: SERVER_NOFILE, nodeFlags: STEADY_HEAP });
     let load;
     try {
       // one echo first, so that what the first connection touches once is in the baseline
