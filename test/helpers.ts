@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../packages/cli/dist/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export function sha(b: Buffer | Uint8Array): string {
