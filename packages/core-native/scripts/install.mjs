@@ -1,12 +1,25 @@
 #!/usr/bin/env node
-// Run by the install script (node-gyp-build) only when no prebuilt addon
-// loads here, before it builds from source: when the build cannot work,
-// say in one line what is missing and the command that installs it, instead
-// of letting node-gyp fail with a page of compiler output.
-import { execFileSync } from 'node:child_process';
+// The package's install script. Nothing to do when an addon loads here (the
+// shipped prebuild, found by node-gyp-build as the loader finds it). Else it
+// builds from source (build-native.mjs), and when that cannot work it says in
+// one line what is missing and the command that installs it, instead of a
+// page of compiler output. (pnpm 10 and newer npm skip install scripts
+// unless allowed: the prebuild needs none, and without it the CLI says what
+// to run.)
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { findLiburing } from './liburing.mjs';
+
+const require = createRequire(import.meta.url);
+const pkgDir = fileURLToPath(new URL('..', import.meta.url));
+try {
+  require(require('node-gyp-build').path(pkgDir));
+  process.exit(0);
+} catch {
+  /* no build matches, or it does not load here: build one */
+}
 
 function has(cmd, args = ['--version']) {
   try {
@@ -30,12 +43,15 @@ if (!has('make')) missing.push(['make', 'make']);
 if (!has('python3')) missing.push(['python3 (for node-gyp)', 'python3']);
 let addonApi = true;
 try {
-  createRequire(import.meta.url).resolve('node-addon-api');
+  require.resolve('node-addon-api');
 } catch {
   addonApi = false;
 }
 
-if (missing.length === 0 && addonApi) process.exit(0);
+if (missing.length === 0 && addonApi) {
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL('build-native.mjs', import.meta.url))], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 const what = [...missing.map((m) => m[0]), ...(addonApi ? [] : ['node-addon-api'])].join(', ');
 const fix = [...(missing.length ? [`apt-get install ${[...new Set(missing.map((m) => m[1]))].join(' ')}`] : []), ...(addonApi ? [] : ['npm install node-addon-api']), 'install again'].join(', then ');
 const libc = process.report?.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl';
