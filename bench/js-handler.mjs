@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'packages/cli/dist/cli.js');
+const CLI = join(ROOT, 'packages/cli/dist/bin.js');
 const LOADGEN = join(ROOT, 'bench/peers/bin/loadgen');
 
 function options() {

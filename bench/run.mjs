@@ -31,7 +31,7 @@ import { launch as launchProc, runMain, runJson as runJsonProc, stopProc, timeou
 import { barChart, human } from './svg.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'packages', 'cli', 'dist', 'cli.js');
+const CLI = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
 const PEERS = join(ROOT, 'bench', 'peers');
 
 // ------------------------------------------------------------------ options
@@ -705,7 +705,7 @@ function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
 
 async function main() {
   if (!existsSync(CLI)) {
-    process.stderr.write('bench: packages/cli/dist/cli.js is missing: run `pnpm build` (or `pnpm bench`, which sets up first)\n');
+    process.stderr.write('bench: packages/cli/dist/bin.js is missing: run `pnpm build` (or `pnpm bench`, which sets up first)\n');
     process.exit(1);
   }
   const built = spawnSync('sh', [join(PEERS, 'build.sh')], { encoding: 'utf8' });

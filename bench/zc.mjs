@@ -19,7 +19,7 @@ async function serve(zc) {
       '-c',
       '0',
       process.execPath,
-      `${root}packages/cli/dist/cli.js`,
+      `${root}packages/cli/dist/bin.js`,
       'echo',
       '--port',
       '0',

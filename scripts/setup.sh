@@ -54,7 +54,7 @@ pnpm run --silent build
 # The proxy suite compares `ringleader proxy` with HAProxy and nginx's stream
 # module; install them only when there is a proxy to compare. Package
 # scripts must not start system services here (policy-rc.d says no).
-if [ "$1" = "--bench" ] && node packages/cli/dist/cli.js proxy --help 2>/dev/null | grep -q '^Usage: ringleader proxy'; then
+if [ "$1" = "--bench" ] && node packages/cli/dist/bin.js proxy --help 2>/dev/null | grep -q '^Usage: ringleader proxy'; then
   peers=""
   command -v haproxy >/dev/null 2>&1 || peers="$peers haproxy"
   command -v nginx >/dev/null 2>&1 || peers="$peers nginx-light"

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../packages/cli/dist/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../packages/cli/dist/bin.js', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export function sha(b: Buffer | Uint8Array): string {
@@ -109,13 +109,23 @@ export interface CliRun {
 
 /** Run the CLI to completion (bounded). */
 export function runCli(args: string[], timeoutMs = 30000, env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runProcess(process.execPath, [CLI, ...args], { timeoutMs, env: { ...process.env, ...env } });
+}
+
+/** Run a program to completion (killed after `timeoutMs`), collecting its output. */
+export function runProcess(cmd: string, args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    const t = setTimeout(() => p.kill('SIGKILL'), o.timeoutMs ?? 30000);
+    // a program that cannot start reports 'error' and may never 'close'
+    p.on('error', (e) => {
+      clearTimeout(t);
+      resolve({ code: null, signal: null, stdout, stderr: `${stderr}spawn ${cmd}: ${e.message}\n` });
+    });
     p.on('close', (code, signal) => {
       clearTimeout(t);
       resolve({ code, signal, stdout, stderr });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ended, launch, runJson, sleep, stopProc, timeout } from '../lib/proc.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = join(ROOT, 'packages', 'cli', 'dist', 'cli.js');
+export const CLI = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
 const SERVER = join(ROOT, 'bench', 'soak', 'server.mjs');
 const PEERS = join(ROOT, 'bench', 'peers');
 

@@ -50,7 +50,7 @@ const load = () =>
 
 async function main() {
   if (!existsSync(CLI)) {
-    process.stderr.write('soak: packages/cli/dist/cli.js is missing: run `pnpm build` first\n');
+    process.stderr.write('soak: packages/cli/dist/bin.js is missing: run `pnpm build` first\n');
     process.exit(1);
   }
   const chosen = opts.only.length ? CHECKS.filter((c) => opts.only.includes(c.name)) : CHECKS;

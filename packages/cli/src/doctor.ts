@@ -4,8 +4,8 @@
  */
 import { release } from 'node:os';
 import type { Command } from 'commander';
-import { SERVER_DEFAULTS } from '@ringleader/runtime';
-import { errnoName, hasCapIpcLock, probe, rlimit, sysctl, versions } from '@ringleader/runtime/internal';
+import { loadAddon } from '@ringleader/core-native/addon';
+import { hasCapIpcLock, rlimit, sysctl } from '@ringleader/runtime/limits';
 
 export interface Check {
   name: string;
@@ -31,7 +31,7 @@ function kernelAtLeast(rel: string, major: number, minor: number): boolean {
   return a > major || (a === major && b >= minor);
 }
 
-export function diagnose(): DoctorReport {
+export async function diagnose(): Promise<DoctorReport> {
   const checks: Check[] = [];
   const rel = release();
   checks.push({
@@ -47,7 +47,66 @@ export function diagnose(): DoctorReport {
     ok: disabled === undefined || disabled === 0 || disabled === 1,
     fix: 'io_uring is disabled: run `sysctl -w kernel.io_uring_disabled=0` (or 1 and add this user to kernel.io_uring_group)',
   });
-  const p = probe();
+  // the runtime loads the addon as it is imported: import it only when the addon is there
+  const addon = loadAddon();
+  let zcNeed = 0;
+  if (addon.ok) {
+    checks.push({ name: 'native addon', value: addon.path.includes('/prebuilds/') ? 'prebuilt' : 'built from source', ok: true });
+    checks.push(...ioUringChecks(await import('@ringleader/runtime/internal')));
+    const { SERVER_DEFAULTS } = await import('@ringleader/runtime');
+    // a worker's receive buffers at their default size, plus its ring
+    zcNeed = SERVER_DEFAULTS.bufferCount * SERVER_DEFAULTS.bufferSize + (1 << 20);
+  } else {
+    checks.push({ name: 'native addon', value: 'missing', ok: false, fix: `${addon.reason}; ${addon.fix}` });
+  }
+  const nofile = rlimit('Max open files');
+  const nofileOk = !nofile || nofile.soft >= 8192;
+  checks.push({
+    name: 'RLIMIT_NOFILE',
+    value: nofile ? `${nofile.soft} (hard ${nofile.hard})` : 'unknown',
+    ok: true,
+    advisory: !nofileOk,
+    fix: nofileOk ? undefined : `fixed-file tables are capped at ${nofile?.soft} slots per ring; raise it with \`ulimit -n 65536\``,
+  });
+  // Without CAP_IPC_LOCK the kernel charges ring memory and registered buffers
+  // to RLIMIT_MEMLOCK (measured: rings fail below ~1 MiB; the 16 MiB receive
+  // buffer region registered for send_zc needs that much more).
+  const memlock = rlimit('Max locked memory');
+  const privileged = hasCapIpcLock();
+  const ml = memlock?.soft ?? Infinity;
+  checks.push({
+    name: 'RLIMIT_MEMLOCK',
+    value: memlock ? `${Number.isFinite(memlock.soft) ? `${Math.round(memlock.soft / 1024)} KiB` : 'unlimited'}${privileged ? ' (not enforced: this process has CAP_IPC_LOCK)' : ''}` : 'unknown',
+    ok: privileged || ml >= 1 << 20,
+    advisory: !privileged && ml < zcNeed,
+    fix: privileged
+      ? undefined
+      : ml < 1 << 20
+        ? 'io_uring rings are charged to it and cannot be created: raise it to at least 1 MiB per worker (ulimit -l)'
+        : ml < zcNeed
+          ? `zero-copy sends need the receive buffers registered (${Math.round(zcNeed / 1048576)} MiB per worker by default); below that they fall back to plain send (ulimit -l)`
+          : undefined,
+  });
+  const somax = sysctl('net/core/somaxconn');
+  checks.push({
+    name: 'net.core.somaxconn',
+    value: somax === undefined ? 'unknown' : String(somax),
+    ok: true,
+    advisory: somax !== undefined && somax < 511,
+    fix: somax !== undefined && somax < 511 ? 'the listen backlog is capped by it; bursts wait in a shorter queue: sysctl -w net.core.somaxconn=4096' : undefined,
+  });
+  checks.push({ name: 'node', value: process.version, ok: true });
+
+  const problems = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.fix ?? 'not usable'}`);
+  const notes = checks.filter((c) => c.ok && c.advisory && c.fix).map((c) => `${c.name}: ${c.fix}`);
+  return { ready: problems.length === 0, checks, problems, notes };
+}
+
+/** What io_uring offers, as the addon probes it. */
+function ioUringChecks(rt: typeof import('@ringleader/runtime/internal')): Check[] {
+  const { errnoName } = rt;
+  const checks: Check[] = [];
+  const p = rt.probe();
   if (p.setupError < 0) {
     const code = errnoName(p.setupError);
     const why =
@@ -75,50 +134,8 @@ export function diagnose(): DoctorReport {
       fix: p.sockCmdSetsockopt ? undefined : "overflow: 'reject' closes with FIN instead of RST (needs Linux >= 6.7)",
     });
   }
-  const nofile = rlimit('Max open files');
-  const nofileOk = !nofile || nofile.soft >= 8192;
-  checks.push({
-    name: 'RLIMIT_NOFILE',
-    value: nofile ? `${nofile.soft} (hard ${nofile.hard})` : 'unknown',
-    ok: true,
-    advisory: !nofileOk,
-    fix: nofileOk ? undefined : `fixed-file tables are capped at ${nofile?.soft} slots per ring; raise it with \`ulimit -n 65536\``,
-  });
-  // Without CAP_IPC_LOCK the kernel charges ring memory and registered buffers
-  // to RLIMIT_MEMLOCK (measured: rings fail below ~1 MiB; the 16 MiB receive
-  // buffer region registered for send_zc needs that much more).
-  const memlock = rlimit('Max locked memory');
-  const privileged = hasCapIpcLock();
-  // a worker's receive buffers at their default size, plus its ring
-  const zcNeed = SERVER_DEFAULTS.bufferCount * SERVER_DEFAULTS.bufferSize + (1 << 20);
-  const ml = memlock?.soft ?? Infinity;
-  checks.push({
-    name: 'RLIMIT_MEMLOCK',
-    value: memlock ? `${Number.isFinite(memlock.soft) ? `${Math.round(memlock.soft / 1024)} KiB` : 'unlimited'}${privileged ? ' (not enforced: this process has CAP_IPC_LOCK)' : ''}` : 'unknown',
-    ok: privileged || ml >= 1 << 20,
-    advisory: !privileged && ml < zcNeed,
-    fix: privileged
-      ? undefined
-      : ml < 1 << 20
-        ? 'io_uring rings are charged to it and cannot be created: raise it to at least 1 MiB per worker (ulimit -l)'
-        : ml < zcNeed
-          ? `zero-copy sends need the receive buffers registered (${Math.round(zcNeed / 1048576)} MiB per worker by default); below that they fall back to plain send (ulimit -l)`
-          : undefined,
-  });
-  const somax = sysctl('net/core/somaxconn');
-  checks.push({
-    name: 'net.core.somaxconn',
-    value: somax === undefined ? 'unknown' : String(somax),
-    ok: true,
-    advisory: somax !== undefined && somax < 511,
-    fix: somax !== undefined && somax < 511 ? 'the listen backlog is capped by it; bursts wait in a shorter queue: sysctl -w net.core.somaxconn=4096' : undefined,
-  });
-  checks.push({ name: 'liburing (built against)', value: versions.liburing, ok: true });
-  checks.push({ name: 'node', value: process.version, ok: true });
-
-  const problems = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.fix ?? 'not usable'}`);
-  const notes = checks.filter((c) => c.ok && c.advisory && c.fix).map((c) => `${c.name}: ${c.fix}`);
-  return { ready: problems.length === 0, checks, problems, notes };
+  checks.push({ name: 'liburing (built against)', value: rt.versions.liburing, ok: true });
+  return checks;
 }
 
 export function printReport(r: DoctorReport, json: boolean): void {
@@ -159,8 +176,8 @@ Examples:
 Exit status: 0 ready (notes may still name limits worth raising); 1 not ready: the report
 says what to change first.`,
     )
-    .action((f: { json: boolean }) => {
-      const r = diagnose();
+    .action(async (f: { json: boolean }) => {
+      const r = await diagnose();
       printReport(r, f.json);
       process.exitCode = r.ready ? 0 : 1;
     });

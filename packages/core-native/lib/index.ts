@@ -2,10 +2,11 @@
  * @ringleader/core-native: the io_uring engine and its binding.
  * Thin, typed wrappers only; policy lives in @ringleader/runtime.
  */
-import { createRequire } from 'node:module';
+import { AddonMissingError, loadAddon } from './addon.js';
 import { errnoError, useStrerror } from './errors.js';
 
 export * from './errors.js';
+export { AddonMissingError, type AddonStatus, loadAddon } from './addon.js';
 
 /** Names of the counters in a shared stats block, in index order. */
 export interface CounterLayout {
@@ -253,7 +254,8 @@ export interface Abi {
   limits: { maxUpstreams: number; maxBufferCount: number };
 }
 
-interface Binding {
+/** What the addon exports (see src/binding/module.cc). */
+export interface Binding {
   Acceptor: new (opts: NativeAcceptorOptions, i32: Int32Array, u64: BigUint64Array, onBatch: (n: number) => void) => NativeAcceptor;
   WorkerRing: new (opts: NativeWorkerOptions, i32: Int32Array, u64: BigUint64Array, onEvents?: (n: number) => void) => NativeWorkerRing;
   ClientRing: new (opts: NativeClientOptions, i32: Int32Array, u64: BigUint64Array, onDone: (errno: number) => void) => NativeClientRing;
@@ -271,20 +273,13 @@ interface Binding {
   versions: { liburing: string; liburingHeader: string };
 }
 
-const require = createRequire(import.meta.url);
-
 function load(): Binding {
-  try {
-    return require('../build/Release/ringleader.node') as Binding;
-  } catch (e) {
-    const err = new Error('the ringleader native addon is not built; run `pnpm install` (it needs liburing-dev and a C compiler)') as Error & { code: string; cause: unknown };
-    err.code = 'ERR_RINGLEADER_NOT_BUILT';
-    err.cause = e;
-    throw err;
-  }
+  const s = loadAddon();
+  if (!s.ok) throw new AddonMissingError(s);
+  return s.addon;
 }
 
-/** The loaded addon. */
+/** The loaded addon: importing this module throws AddonMissingError when it cannot be loaded. */
 export const native: Binding = load();
 useStrerror(native.strerror);
 native.setErrorFactory((errno, syscall) => errnoError(errno, syscall));
