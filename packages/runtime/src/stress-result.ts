@@ -109,7 +109,16 @@ export interface StressResult {
   };
   errors: { total: number; byCode: Record<string, number> };
   verification: { failures: number; mismatches: StressMismatch[] };
-  zeroCopy: { threshold: number; sends: number; notifications: number; copied: number; fallbacks: number; fallbackCode: string | null };
+  zeroCopy: {
+    threshold: number;
+    sends: number;
+    notifications: number;
+    copied: number;
+    fallbacks: number;
+    /** failed send_zc (ENOMEM, EOPNOTSUPP) sent again as plain send, not counted as errors */
+    retried: number;
+    fallbackCode: string | null;
+  };
 }
 
 const bounds = bucketBounds(L.histSubBits, L.histBuckets);
@@ -299,6 +308,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
       notifications: u('zc_notifs'),
       copied: zcCopied,
       fallbacks: u('zc_fallbacks'),
+      retried: u('zc_retries'),
       fallbackCode: fallbackErr ? errnoName(fallbackErr) : null,
     },
   };

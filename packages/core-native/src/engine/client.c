@@ -668,6 +668,7 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 		.zc_notifs = CU(cl, zc_notifs),
 		.zc_copied = CU(cl, zc_copied),
 		.zc_fallbacks = CU(cl, zc_fallbacks),
+		.zc_retries = CU(cl, zc_retries),
 		.zc_enabled = &cl->c.i32[RL_CI_zc_enabled],
 		.zc_error = &cl->c.i32[RL_CI_zc_fallback_err],
 	};

@@ -83,6 +83,7 @@ extern "C" {
 	X(zc_notifs)    /* their notifications */                              \
 	X(zc_copied)    /* notifications saying the kernel copied anyway */    \
 	X(zc_fallbacks) /* switches from send_zc to send */                    \
+	X(zc_retries)   /* failed send_zc resent as plain send */              \
 	X(enobufs)      /* multishot recv ran out of provided buffers */       \
 	X(late)         /* open loop: sends more than 1 ms behind schedule */  \
 	X(lat_sum_ns)   /* sum of recorded latencies */                        \

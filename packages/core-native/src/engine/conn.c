@@ -492,7 +492,12 @@ static void on_send_zc(rl_conns *cx, rl_conn *c, struct io_uring_cqe *cqe)
 		zc_unref(cx, seg); /* no notification will come for this send */
 	int res = cqe->res;
 	if (res == -EOPNOTSUPP || res == -ENOMEM) {
-		/* nothing was sent: switch to plain send and send it again */
+		/* nothing was sent: switch to plain send and send it again. Every
+		 * send_zc in flight fails or not on its own (each is charged to
+		 * RLIMIT_MEMLOCK while in flight), so each one that fails is sent
+		 * again, never counted as an error; the first also switches the
+		 * core to plain send. */
+		count(cx->k.zc_retries, 1);
 		rl_conns_zc_off(cx, res);
 		s->flags &= (uint16_t) ~RL_S_SENDING;
 		rl_sock_kick(cx, c, side);
