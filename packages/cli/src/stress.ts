@@ -118,6 +118,11 @@ export function registerStress(program: Command): void {
     .option('--seed <n>', 'payload seed (default: random, printed)', arg(parseWholeCount))
     .option('--drain <duration>', `at the end, how long in-flight messages may finish (default ${formatDuration(D.drain)})`, arg(parseDuration))
     .option('--retry-delay <duration>', `pause before a failed connection is retried (default ${formatDuration(D.retryDelay)}, churn ${formatDuration(D.churnRetryDelay)})`, arg(parseDuration))
+    .option(
+      '--connect-timeout <duration>',
+      `a connect not done by then fails as ETIMEDOUT, then is retried (default ${formatDuration(D.connectTimeout)})`,
+      arg(parseDuration, { min: 1, max: 600_000 }),
+    )
     .addOption(new Option('--socket-mode <mode>', 'ring: direct sockets set up in the ring; fd: process fd moved into the ring').choices(['auto', 'ring', 'fd']).default(D.socketMode))
     .option('--json', 'print one JSON document on stdout instead of the table', false)
     .addHelpText(

@@ -153,6 +153,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
       quota: quotas[i],
       retryMs: o.retryDelay,
       drainMs: o.drain,
+      connectTimeoutMs: o.connectTimeout,
       bufCount,
       bufSize,
       deferTaskrun: o.deferTaskrun,
