@@ -46,7 +46,7 @@ export function formatResult(r: StressResult): string {
   out.push(
     `measured ${(r.durationMs / 1000).toFixed(2)} s` +
       (r.warmupMs ? ` after ${(r.warmupMs / 1000).toFixed(1)} s warmup` : '') +
-      ` (${(r.elapsedMs / 1000).toFixed(1)} s in all)${r.interrupted ? ', interrupted' : ''}`,
+      ` (${(r.elapsedMs / 1000).toFixed(1)} s in all)${r.interrupted ? ', interrupted' : ''}${r.partial ? ', partial (see below)' : ''}`,
   );
   out.push('');
   const tp = r.throughput;
