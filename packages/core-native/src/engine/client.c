@@ -206,14 +206,21 @@ static void open_socket(rl_client *cl, rl_cconn *c, uint64_t now)
 	}
 }
 
+#define CONNECT_BURST_NS 20000000ull /* 20 ms */
+
 /* connection attempts waiting for a token (connect_rate) or a free
  * in-flight place (max_connecting) */
 static void pump_connects(rl_client *cl, uint64_t now)
 {
 	while (cl->cq_len && cl->connecting < cl->o.max_connecting) {
 		if (cl->o.connect_rate > 0) {
-			if (cl->token_ns + (uint64_t) cl->ns_per_connect < now)
-				cl->token_ns = now; /* no burst after a quiet spell */
+			/* A wake-up that comes late may catch up on up to
+			 * CONNECT_BURST_NS of missed connects, no more (no burst
+			 * after a quiet spell). Without it a ring woken less often
+			 * than the rate made one connect per wake-up: 20k/s asked,
+			 * 5.8k/s made on a busy machine (8k in 400 ms with it). */
+			if (cl->token_ns + CONNECT_BURST_NS < now)
+				cl->token_ns = now - CONNECT_BURST_NS;
 			if (cl->token_ns > now)
 				break;
 			cl->token_ns += (uint64_t) cl->ns_per_connect;
