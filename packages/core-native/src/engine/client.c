@@ -543,8 +543,11 @@ static void client_cqe(void *ctx, struct io_uring_cqe *cqe)
 	case RL_OP_SETSOCKOPT:
 	case RL_OP_BIND:
 		/* only failures post a CQE (CQE_SKIP_SUCCESS), and hold no
-		 * reference; the connect behind it completes with -ECANCELED */
-		if (cqe->res < 0 && cqe->res != -ECANCELED) {
+		 * reference; the connect behind it completes with -ECANCELED.
+		 * On a connection this client is closing (the end of the run)
+		 * the close can empty the slot before the chain runs: that
+		 * -EBADF is not the peer's doing and is not counted. */
+		if (cqe->res < 0 && cqe->res != -ECANCELED && !(cqe->res == -EBADF && rl_conn_closing(k))) {
 			if (!(c->flags & CF_CHAIN_ERR)) {
 				rl_cl_count_err(cl, cqe->res);
 				CADD(CU(cl, connect_errors), 1);
