@@ -109,8 +109,13 @@ export interface CliRun {
 
 /** Run the CLI to completion (bounded). */
 export function runCli(args: string[], timeoutMs = 30000, env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return runCommand(process.execPath, [CLI, ...args], timeoutMs, env);
+}
+
+/** Run a command to completion (bounded), e.g. the CLI under prlimit. */
+export function runCommand(cmd: string, args: string[], timeoutMs = 30000, env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

@@ -7,7 +7,7 @@
 import test from 'ava';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, runStress, type StressResult } from '@ringleader/runtime';
-import { CLI, runCli, waitFor } from './helpers.js';
+import { CLI, runCli, runCommand, waitFor } from './helpers.js';
 
 /** root has CAP_IPC_LOCK and is never limited: run as nobody under `memlock` bytes */
 function limited(memlock: number, args: string[]): string[] {
@@ -16,28 +16,13 @@ function limited(memlock: number, args: string[]): string[] {
   return [`--memlock=${memlock}:${memlock}`, ...drop, process.execPath, CLI, ...args];
 }
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 const MiB = 1 << 20;
 
 test.serial('send_zc refused by RLIMIT_MEMLOCK (nobody, 1 MiB): every failed send goes out as a plain send, no error, exit 0', async (t) => {
   const server = createServer({ workers: 1, port: 0 });
   const { port } = await server.listen();
   try {
-    const r = await run('prlimit', limited(MiB, ['stress', `127.0.0.1:${port}`, '--mode', 'bulk', '-c', '8', '-t', '2', '-d', '2s', '--warmup', '0', '--json']), 60_000);
+    const r = await runCommand('prlimit', limited(MiB, ['stress', `127.0.0.1:${port}`, '--mode', 'bulk', '-c', '8', '-t', '2', '-d', '2s', '--warmup', '0', '--json']), 60_000);
     t.is(r.code, 0, r.stderr + r.stdout.slice(-800));
     const j = JSON.parse(r.stdout) as StressResult;
     t.is(j.errors.total, 0, JSON.stringify(j.errors));
