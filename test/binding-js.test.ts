@@ -150,6 +150,7 @@ test('binding: ring options are taken as the runtime passes them; a missing or m
     quota: 0,
     retryMs: 100,
     drainMs: 100,
+    connectTimeoutMs: 0,
     bufCount: 16,
     bufSize: 4096,
     deferTaskrun: false,

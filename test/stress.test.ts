@@ -134,6 +134,7 @@ test('runStress result shape', async (t) => {
         'messages',
         'mode',
         'ok',
+        'partial',
         'pipeline',
         'rate',
         'seed',
@@ -155,6 +156,8 @@ test('runStress result shape', async (t) => {
     t.is(r.rate, null);
     t.is(r.interrupted, false);
     t.is(r.aborted, null);
+    t.is(r.partial, false);
+    t.is(r.zeroCopy.retried, 0);
     t.deepEqual(r.errors, { total: 0, byCode: {} });
     t.deepEqual(r.verification, { failures: 0, mismatches: [] });
     for (const k of ['msgsPerSec', 'cyclesPerSec', 'outMiBPerSec', 'inMiBPerSec'] as const) t.is(typeof r.throughput[k], 'number');

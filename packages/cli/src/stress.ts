@@ -46,7 +46,7 @@ export function formatResult(r: StressResult): string {
   out.push(
     `measured ${(r.durationMs / 1000).toFixed(2)} s` +
       (r.warmupMs ? ` after ${(r.warmupMs / 1000).toFixed(1)} s warmup` : '') +
-      ` (${(r.elapsedMs / 1000).toFixed(1)} s in all)${r.interrupted ? ', interrupted' : ''}`,
+      ` (${(r.elapsedMs / 1000).toFixed(1)} s in all)${r.interrupted ? ', interrupted' : ''}${r.partial ? ', partial (see below)' : ''}`,
   );
   out.push('');
   const tp = r.throughput;
@@ -84,7 +84,9 @@ export function formatResult(r: StressResult): string {
   }
   if (r.zeroCopy.sends || r.zeroCopy.fallbacks) {
     const z = r.zeroCopy;
-    out.push(`  zero-copy     ${num(z.sends)} send_zc (>= ${bytes(z.threshold)}), ${num(z.copied)} copied by the kernel${z.fallbacks ? `, fell back to send (${z.fallbackCode})` : ''}`);
+    out.push(
+      `  zero-copy     ${num(z.sends)} send_zc (>= ${bytes(z.threshold)}), ${num(z.copied)} copied by the kernel${z.fallbacks ? `, fell back to send (${z.fallbackCode}, ${num(z.retried)} resent)` : ''}`,
+    );
   }
   for (const w of r.warnings) out.push(`  note          ${w}`);
   out.push('');
@@ -116,6 +118,11 @@ export function registerStress(program: Command): void {
     .option('--seed <n>', 'payload seed (default: random, printed)', arg(parseWholeCount))
     .option('--drain <duration>', `at the end, how long in-flight messages may finish (default ${formatDuration(D.drain)})`, arg(parseDuration))
     .option('--retry-delay <duration>', `pause before a failed connection is retried (default ${formatDuration(D.retryDelay)}, churn ${formatDuration(D.churnRetryDelay)})`, arg(parseDuration))
+    .option(
+      '--connect-timeout <duration>',
+      `a connect not done by then fails as ETIMEDOUT, then is retried (default ${formatDuration(D.connectTimeout)})`,
+      arg(parseDuration, { min: 1, max: 600_000 }),
+    )
     .addOption(new Option('--socket-mode <mode>', 'ring: direct sockets set up in the ring; fd: process fd moved into the ring').choices(['auto', 'ring', 'fd']).default(D.socketMode))
     .option('--json', 'print one JSON document on stdout instead of the table', false)
     .addHelpText(

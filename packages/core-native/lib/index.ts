@@ -197,6 +197,8 @@ export interface NativeClientOptions {
   quota: number;
   retryMs: number;
   drainMs: number;
+  /** a connect not done within this time fails with ETIMEDOUT (a linked timeout); 0 = none */
+  connectTimeoutMs: number;
   bufCount: number;
   bufSize: number;
   deferTaskrun: boolean;

@@ -62,6 +62,7 @@ export const CU = indexOf(
     'zc_copied',
     'zc_notifs',
     'zc_fallbacks',
+    'zc_retries',
   ],
   'client u64',
 );

@@ -52,6 +52,8 @@ export interface StressOptions {
   drain?: number;
   /** Pause before a failed connection is retried. Default 100 (churn 10). */
   retryDelay?: number;
+  /** A connect not done within this time fails and counts as ETIMEDOUT (then retried). Default 5000. */
+  connectTimeout?: number;
   /** How sockets are made: `ring` (direct sockets, bind via IORING_OP_BIND), `fd` (process fd moved into the ring), `auto`. */
   socketMode?: SocketMode;
   /** Stops the run early; the result is still returned, with `interrupted: true`. */
@@ -85,6 +87,7 @@ export interface ResolvedStressOptions {
   seed: number;
   drain: number;
   retryDelay: number;
+  connectTimeout: number;
   socketMode: SocketMode;
   progressInterval: number;
   deferTaskrun: boolean;
@@ -107,6 +110,7 @@ export const STRESS_DEFAULTS = {
   retryDelay: 100,
   /** churn mode's retry delay */
   churnRetryDelay: 10,
+  connectTimeout: 5000,
   socketMode: 'auto' as SocketMode,
   progressInterval: 1000,
 } as const;
@@ -132,6 +136,7 @@ const KNOWN = new Set<string>([
   'seed',
   'drain',
   'retryDelay',
+  'connectTimeout',
   'socketMode',
   'signal',
   'onProgress',
@@ -189,6 +194,8 @@ export function resolveStressOptions(o: StressOptions): ResolvedStressOptions {
   const window = int('window', o.window, D.window, 1024, 1 << 30);
   if (o.window !== undefined && mode !== 'bulk') throw outOfRange('window', 'left out outside bulk mode', o.window);
   const seed = o.seed === undefined ? randomInt(0, 2 ** 47) : int('seed', o.seed, 0, 0, Number.MAX_SAFE_INTEGER);
+  const connectTimeout = ms('connectTimeout', o.connectTimeout, D.connectTimeout, 600_000);
+  if (connectTimeout < 1) throw outOfRange('connectTimeout', 'at least 1 ms (a connect cannot be given no time)', o.connectTimeout);
   const socketMode = oneOf('socketMode', o.socketMode, D.socketMode, ['auto', 'ring', 'fd'] as const);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidType('signal', 'an AbortSignal', o.signal);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('onProgress', 'a function', o.onProgress);
@@ -212,6 +219,7 @@ export function resolveStressOptions(o: StressOptions): ResolvedStressOptions {
     seed,
     drain: ms('drain', o.drain, D.drain, 600_000),
     retryDelay: ms('retryDelay', o.retryDelay, mode === 'churn' ? D.churnRetryDelay : D.retryDelay, 600_000),
+    connectTimeout,
     socketMode,
     progressInterval: ms('progressInterval', o.progressInterval, D.progressInterval),
     deferTaskrun: bool('deferTaskrun', o.deferTaskrun, true),

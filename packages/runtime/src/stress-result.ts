@@ -69,6 +69,8 @@ export interface StressResult {
   interrupted: boolean;
   /** why the run was cut short by ringleader itself (e.g. nothing listening), or null */
   aborted: string | null;
+  /** some rings had not closed every connection by their time limit: the counts are what they had reached then */
+  partial: boolean;
   messages: {
     /** messages whose last byte was sent */
     sent: number;
@@ -109,7 +111,16 @@ export interface StressResult {
   };
   errors: { total: number; byCode: Record<string, number> };
   verification: { failures: number; mismatches: StressMismatch[] };
-  zeroCopy: { threshold: number; sends: number; notifications: number; copied: number; fallbacks: number; fallbackCode: string | null };
+  zeroCopy: {
+    threshold: number;
+    sends: number;
+    notifications: number;
+    copied: number;
+    fallbacks: number;
+    /** failed send_zc (ENOMEM, EOPNOTSUPP) sent again as plain send, not counted as errors */
+    retried: number;
+    fallbackCode: string | null;
+  };
 }
 
 const bounds = bucketBounds(L.histSubBits, L.histBuckets);
@@ -185,7 +196,18 @@ export interface RunFacts {
   interrupted: boolean;
   aborted: string | null;
   warnings: string[];
+  /** only the rings that finished */
   outcomes: { runErrno: number; mismatches: NativeMismatch[] }[];
+  /** rings past their time limit: why, and what was up and when, taken at that
+   * moment (a ring's gauges are reset when it is torn down); null if none */
+  unfinished: { reason: string; up: number; atNs: number } | null;
+}
+
+/** idle: why not every connection was up, when the connect ramp outlasts the run */
+function rampNote(o: ResolvedStressOptions): string {
+  const rampMs = o.connectRate ? (o.connections / o.connectRate) * 1000 : 0;
+  if (rampMs <= o.warmup + o.duration) return '';
+  return `: at option "connectRate" ${o.connectRate}/s the connect ramp takes ${(rampMs / 1000).toFixed(1)} s, longer than option "warmup" plus option "duration" (${((o.warmup + o.duration) / 1000).toFixed(1)} s)`;
 }
 
 /** Merge every thread's block into the result, and judge it. */
@@ -198,7 +220,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
   const u = (name: string) => sumTotals(blocks, CU[name]);
   // counting stopped at the scheduled end, or earlier (quota met, SIGINT);
   // a stop noticed a little after the scheduled end does not widen it
-  const stopNs = maxTotal(blocks, CU.t_stop_ns);
+  const stopNs = f.unfinished ? f.unfinished.atNs : maxTotal(blocks, CU.t_stop_ns);
   const endNs = f.tEnd && stopNs > Number(f.tEnd) ? Number(f.tEnd) : stopNs;
   const windowNs = Math.max(0, endNs - Number(f.tMeasure));
   const windowS = windowNs / 1e9;
@@ -218,7 +240,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
   const fallbackErr = blocks.map((b) => b.gauge(CI.zc_fallback_err)).find((e) => e !== 0);
   const verified = u('msgs_all');
   const cyclesAll = u('cycles_all');
-  const upAtEnd = sumGauges(blocks, CI.up_at_stop);
+  const upAtEnd = f.unfinished ? f.unfinished.up : sumGauges(blocks, CI.up_at_stop);
   const zcSends = u('zc_sends');
   const zcCopied = u('zc_copied');
 
@@ -232,6 +254,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
 
   const failures: string[] = [];
   if (f.aborted) failures.push(f.aborted);
+  if (f.unfinished) failures.push(f.unfinished.reason);
   if (verifyFailures) {
     const first = mismatches[0];
     failures.push(`verification failed ${verifyFailures} time(s)${first ? `; first: ${describeMismatch(first)}` : ''}`);
@@ -240,7 +263,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
   if (!f.aborted) {
     if ((o.mode === 'echo' || o.mode === 'bulk') && verified === 0) failures.push('no message was echoed');
     if (o.mode === 'churn' && cyclesAll === 0) failures.push('no connect/echo/close cycle completed');
-    if (o.mode === 'idle' && upAtEnd < o.connections && !f.interrupted) failures.push(`${upAtEnd} of ${o.connections} connections were up at the end`);
+    if (o.mode === 'idle' && upAtEnd < o.connections && !f.interrupted) failures.push(`${upAtEnd} of ${o.connections} connections were up at the end${rampNote(o)}`);
     const done = o.mode === 'churn' ? cyclesAll : verified;
     if (o.messages && done < o.messages && !f.interrupted) failures.push(`${done} of ${o.messages} ${o.mode === 'churn' ? 'cycles' : 'messages'} completed`);
   }
@@ -266,6 +289,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     elapsedMs: f.elapsedMs,
     interrupted: f.interrupted,
     aborted: f.aborted,
+    partial: f.unfinished !== null,
     messages: {
       sent: u('msgs_sent'),
       verified,
@@ -299,6 +323,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
       notifications: u('zc_notifs'),
       copied: zcCopied,
       fallbacks: u('zc_fallbacks'),
+      retried: u('zc_retries'),
       fallbackCode: fallbackErr ? errnoName(fallbackErr) : null,
     },
   };

@@ -103,6 +103,7 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
     co.quota = opts.U64("quota");
     co.retry_ns = (uint64_t)(opts.D("retryMs") * 1e6);
     co.drain_ns = (uint64_t)(opts.D("drainMs") * 1e6);
+    co.connect_timeout_ns = (uint64_t)(opts.D("connectTimeoutMs") * 1e6);
     co.buf_count = opts.U("bufCount");
     co.buf_size = opts.U("bufSize");
     co.no_defer_taskrun = opts.B("deferTaskrun") ? 0 : 1;

@@ -83,6 +83,7 @@ extern "C" {
 	X(zc_notifs)    /* their notifications */                              \
 	X(zc_copied)    /* notifications saying the kernel copied anyway */    \
 	X(zc_fallbacks) /* switches from send_zc to send */                    \
+	X(zc_retries)   /* failed send_zc resent as plain send */              \
 	X(enobufs)      /* multishot recv ran out of provided buffers */       \
 	X(late)         /* open loop: sends more than 1 ms behind schedule */  \
 	X(lat_sum_ns)   /* sum of recorded latencies */                        \
@@ -139,11 +140,12 @@ typedef struct rl_client_opts {
 	double rate;           /* open loop: messages (churn: cycles) per second, 0 = closed loop */
 	double connect_rate;   /* connection attempts per second, 0 = unlimited */
 	uint64_t seed;
-	uint64_t quota;          /* messages (churn: cycles) to complete, 0 = no limit */
-	uint64_t retry_ns;       /* pause before a failed connection is retried */
-	uint64_t drain_ns;       /* at the end, how long in-flight messages may finish */
-	unsigned max_connecting; /* connection attempts in flight at once */
-	unsigned buf_count;      /* provided receive buffers (power of two) */
+	uint64_t quota;              /* messages (churn: cycles) to complete, 0 = no limit */
+	uint64_t retry_ns;           /* pause before a failed connection is retried */
+	uint64_t drain_ns;           /* at the end, how long in-flight messages may finish */
+	uint64_t connect_timeout_ns; /* a connect not done by then fails with ETIMEDOUT; 0 = none */
+	unsigned max_connecting;     /* connection attempts in flight at once */
+	unsigned buf_count;          /* provided receive buffers (power of two) */
 	unsigned buf_size;
 	unsigned sq_entries;
 	int no_defer_taskrun;
@@ -172,6 +174,7 @@ typedef struct rl_client {
 	uint64_t timer_at; /* deadline of the armed timer, UINT64_MAX = none */
 	uint16_t timer_gen;
 	struct __kernel_timespec timer_ts[4];
+	struct __kernel_timespec connect_ts; /* every connect's linked timeout (relative) */
 	/* phases */
 	uint64_t t_start, t_measure, t_end, t_drain_end;
 	int state; /* 0 new, 1 running, 2 draining, 3 done */

@@ -136,6 +136,7 @@ typedef struct rl_conn_counters {
 	uint64_t *zc_copied;    /* notifications saying the kernel copied */
 	uint64_t *zc_stopped;   /* sockets that went back to send (copied) */
 	uint64_t *zc_fallbacks; /* switches from send_zc to send */
+	uint64_t *zc_retries;   /* failed send_zc sent again as plain send */
 	int32_t *zc_enabled;    /* 1 while send_zc is in use */
 	int32_t *zc_error;      /* -errno that turned it off */
 } rl_conn_counters;
