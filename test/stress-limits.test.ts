@@ -150,3 +150,11 @@ test.serial('rings past their time limit: the result is still printed, marked pa
     await server.close({ timeout: 1000 });
   }
 });
+
+test('a server that cannot make its rings under RLIMIT_MEMLOCK (nobody, 64 KiB) says which limit to raise, exit 1', async (t) => {
+  const r = await runProcess('prlimit', limited(64 * 1024, ['echo', '--port', '0', '--workers', '2']), { timeoutMs: 30_000 });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /ENOMEM/);
+  t.regex(r.stderr, /RLIMIT_MEMLOCK.*(ulimit -l|LimitMEMLOCK)/);
+  t.notRegex(r.stderr, /\n\s+at /, 'no stack trace');
+});

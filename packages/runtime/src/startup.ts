@@ -41,7 +41,7 @@ export async function resolveListenHost(host: string): Promise<string> {
   }
 }
 
-const mib = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${Math.ceil(n / (1 << 20))} MiB`);
+const mib = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : n >= 1 << 20 ? `${Math.ceil(n / (1 << 20))} MiB` : `${Math.ceil(n / 1024)} KiB`);
 
 /**
  * Every worker allocates bufferCount x bufferSize bytes of receive buffers.
@@ -75,6 +75,14 @@ export function checkBufferMemory(o: ResolvedOptions): string | undefined {
 export function ringError(e: unknown): Error {
   if (isSystemError(e) && (e.code === 'ENOSYS' || e.code === 'EPERM') && e.syscall === 'io_uring_queue_init') {
     return ioUringUnavailable(e);
+  }
+  // for a process without CAP_IPC_LOCK every ring's memory (and every
+  // registered buffer) is charged to RLIMIT_MEMLOCK: say so, and what to raise
+  if (isSystemError(e) && e.code === 'ENOMEM' && e.syscall.startsWith('io_uring_') && !hasCapIpcLock()) {
+    const memlock = rlimit('Max locked memory')?.soft;
+    e.message +=
+      ` (io_uring rings and registered buffers count against RLIMIT_MEMLOCK for a process without CAP_IPC_LOCK, ` +
+      `now ${memlock === undefined ? 'unknown' : memlock === Infinity ? 'unlimited' : mib(memlock)}: raise it with \`ulimit -l\` or systemd's LimitMEMLOCK=, or use fewer workers)`;
   }
   return e as Error;
 }
