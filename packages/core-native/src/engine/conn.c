@@ -161,6 +161,7 @@ static void drop_queue(rl_conns *cx, rl_sock *s)
 	s->qhead = s->qtail = RL_SEG_NONE;
 	cx->buffered -= s->qbytes;
 	s->qbytes = 0;
+	s->qbufs = 0;
 	s->qoff = 0;
 }
 
@@ -343,6 +344,8 @@ void rl_sock_enqueue(rl_conns *cx, rl_conn *c, unsigned side, uint32_t seg, uint
 		cx->segs[s->qtail].next = seg;
 	s->qtail = seg;
 	s->qbytes += len;
+	if (seg < cx->br->count)
+		s->qbufs++;
 	cx->buffered += len;
 	rl_sock_kick(cx, c, side);
 }
@@ -447,6 +450,8 @@ static void send_done(rl_conns *cx, rl_conn *c, unsigned side, int res)
 			if (s->qhead == RL_SEG_NONE)
 				s->qtail = RL_SEG_NONE;
 			s->qoff = 0;
+			if (seg < cx->br->count)
+				s->qbufs--;
 			done = seg;
 		}
 	}

@@ -67,6 +67,8 @@ typedef struct rl_sock {
 	uint32_t qtail;
 	uint32_t qoff;   /* bytes of the head segment already sent */
 	uint32_t qbytes; /* bytes queued to send */
+	uint32_t qbufs;  /* provided buffers among the queued segments: what this
+			  * direction holds of the pool others receive into */
 	int32_t fd;      /* dial.h, process-fd set-up: the fd until it is in the table */
 	int32_t upd;     /* ... and the files_update argument (the kernel writes the slot) */
 } rl_sock;
