@@ -42,7 +42,7 @@ function slowReader(port: number, bytes: number): net.Socket {
 }
 
 test.serial('64 slow readers (send, never read) leave buffers for 50 new clients, who are all served', async (t) => {
-  t.timeout(90_000);
+  t.timeout(120_000);
   const backend = await echoBackend();
   const proxy = createServer({ handler: 'proxy', workers: 2, port: 0, upstreams: [`127.0.0.1:${backend.port}`] });
   const { port } = await proxy.listen();
@@ -52,29 +52,36 @@ test.serial('64 slow readers (send, never read) leave buffers for 50 new clients
     // kernel's socket buffers and the proxy's queues can take, so every one
     // of them ends up stalled both ways
     for (let i = 0; i < 64; i++) slow.push(slowReader(port, 256 << 20));
-    // until the buffers they hold stop changing (bounded)
+    // until no byte moves any more: every socket buffer on the way is full
+    // and every slow reader is stalled both ways (bounded: 60 s)
+    const moved = () => proxy.stats().workers.reduce((a, w) => a + w.proxy!.c2uBytes + w.proxy!.u2cBytes, 0);
+    const t0 = Date.now();
     let last = -1;
-    for (let i = 0; i < 60; i++) {
-      await sleep(250);
-      const free = proxy.stats().workers.reduce((a, w) => a + w.bufFree, 0);
-      if (free === last) break;
-      last = free;
+    while (Date.now() - t0 < 60_000) {
+      await sleep(1000);
+      const now = moved();
+      if (now === last) break;
+      last = now;
     }
     const st = proxy.stats();
     const live = st.workers.map((w) => w.live);
     const free = st.workers.map((w) => w.bufFree);
-    t.log(`stalled: live per worker ${live.join('/')}, free buffers ${free.join('/')} of ${proxy.options.bufferCount} each`);
+    const count = proxy.options.bufferCount;
+    t.log(`stalled after ${Date.now() - t0} ms, ${(last / 1048576).toFixed(0)} MiB relayed: live per worker ${live.join('/')}, ` + `free buffers ${free.join('/')} of ${count} each`);
     t.is(
       live.reduce((a, b) => a + b, 0),
       64,
       'every slow reader is still connected',
     );
+    // each direction holds at most maxBuffersHeld buffers
+    const cap = 2 * proxy.options.maxBuffersHeld;
+    for (let i = 0; i < live.length; i++) t.true(free[i] >= count - live[i] * cap, `worker ${i}: ${count - free[i]} buffers held by ${live[i]} connections`);
     const payload = Buffer.alloc(1024, 0x61);
-    const t0 = Date.now();
+    const t1 = Date.now();
     const r = await Promise.all(Array.from({ length: 50 }, () => echoOnce(port, payload, 5000)));
     const served = r.filter((x) => x.cleanClose && x.bytes === payload.length).length;
     t.log(
-      `new clients served: ${served}/50 in ${Date.now() - t0} ms; free buffers ${proxy
+      `new clients served: ${served}/50 in ${Date.now() - t1} ms; free buffers ${proxy
         .stats()
         .workers.map((w) => w.bufFree)
         .join('/')}`,

@@ -463,6 +463,16 @@ test('proxy options: upstreams required, validated, and never the proxy itself',
   await t.throwsAsync(loop.listen(), { instanceOf: RangeError, message: /own listening address/ });
   const unresolvable = createServer({ handler: 'proxy', port: 0, workers: 1, upstreams: ['nohost.invalid:80'] });
   await t.throwsAsync(unresolvable.listen(), { instanceOf: RangeError, message: /nohost\.invalid/ });
+  // loss and fairness knobs: defaults, and ranges that name the option
+  const d = createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'] }).options;
+  t.deepEqual([d.connectTimeout, d.connectRetries, d.upstreamMaxFails, d.maxBuffersHeld], [5000, 2, 5, 2]);
+  t.throws(() => createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'], connectRetries: -1 }), { instanceOf: RangeError, message: /"connectRetries"/ });
+  t.throws(() => createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'], upstreamMaxFails: 0 }), { instanceOf: RangeError, message: /"upstreamMaxFails"/ });
+  t.throws(() => createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'], maxBuffersHeld: 1.5 }), { instanceOf: RangeError, message: /"maxBuffersHeld"/ });
+  t.throws(() => createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'], bufferCount: 64, maxBuffersHeld: 33 }), {
+    instanceOf: RangeError,
+    message: /"maxBuffersHeld".*0 to 32/,
+  });
 });
 
 test('CLI proxy: bad input exits 2 naming the value', async (t) => {
@@ -472,6 +482,9 @@ test('CLI proxy: bad input exits 2 naming the value', async (t) => {
     [['proxy', '--upstream', 'nohost.invalid:80', '--listen', '127.0.0.1:0'], /nohost\.invalid/],
     [['proxy', '--listen', '127.0.0.1:47124', '--upstream', '127.0.0.1:47124'], /own listening address/],
     [['proxy', '--listen', 'nowhere', '--upstream', '127.0.0.1:1'], /--listen/],
+    [['proxy', '--upstream', '127.0.0.1:1', '--connect-retries', 'x'], /--connect-retries/],
+    [['proxy', '--upstream', '127.0.0.1:1', '--upstream-max-fails', '0'], /--upstream-max-fails/],
+    [['proxy', '--upstream', '127.0.0.1:1', '--buffers', '64', '--max-buffers-held', '40'], /--max-buffers-held/],
   ];
   for (const [args, re] of cases) {
     const r = await runCli(args);

@@ -341,11 +341,14 @@ static void proxy_start(rl_worker *w, rl_conn *c)
 	dial(w, c);
 }
 
+/* buffers s holds of the pool: queued, or pinned by a zero-copy send */
+static inline unsigned held(const rl_sock *s) { return (unsigned) s->qbufs + s->zbufs; }
+
 /* the queue toward s is full: stop receiving from the other side */
 static int holding_max(rl_worker *w, const rl_sock *s)
 {
 	unsigned max_bufs = P(w)->max_bufs;
-	return s->qbytes >= w->hiwat || (max_bufs && s->qbufs >= max_bufs);
+	return s->qbytes >= w->hiwat || (max_bufs && held(s) >= max_bufs);
 }
 
 static void proxy_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
@@ -354,8 +357,14 @@ static void proxy_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, un
 	PC(w, c)->last_active_ns = rl_now_ns();
 	RL_ADD(&w->c.u64[side == 0 ? RL_WU_c2u_bytes : RL_WU_u2c_bytes], len);
 	rl_sock_enqueue(&w->cx, c, o, bid, len);
-	if (holding_max(w, &c->s[o]))
+	if (holding_max(w, &c->s[o])) {
+		/* a zero-copy send pins its buffer until the peer has the bytes
+		 * (toward a peer that does not read: until it reads); a plain send
+		 * lets the kernel's socket buffer hold them instead */
+		if (c->s[o].zbufs)
+			rl_sock_zc_stop(&w->cx, &c->s[o]);
 		rl_sock_pause(&w->cx, c, side, 0);
+	}
 }
 
 static void maybe_finish(rl_worker *w, rl_conn *c)
@@ -382,7 +391,7 @@ static void proxy_sent(rl_worker *w, rl_conn *c, unsigned side)
 {
 	PC(w, c)->last_active_ns = rl_now_ns();
 	unsigned max_bufs = P(w)->max_bufs;
-	if (c->s[side].qbytes <= w->lowat && (!max_bufs || c->s[side].qbufs < max_bufs))
+	if (c->s[side].qbytes <= w->lowat && (!max_bufs || held(&c->s[side]) < max_bufs))
 		rl_sock_resume(&w->cx, c, side ^ 1u, 0);
 	maybe_finish(w, c);
 }
