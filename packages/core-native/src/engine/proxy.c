@@ -86,7 +86,9 @@ static inline pconn *PC(rl_worker *w, const rl_conn *c) { return &P(w)->pc[rl_co
 static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 {
 	const rl_proxy_config *cfg = o->mode_config;
-	if (!cfg || cfg->n == 0 || cfg->n > RL_MAX_UPSTREAMS || !cfg->upstreams)
+	/* the defaults live in the runtime's options: every value comes from there */
+	if (!cfg || cfg->n == 0 || cfg->n > RL_MAX_UPSTREAMS || !cfg->upstreams || !cfg->connect_timeout_ms ||
+	    !cfg->backoff_base_ms || cfg->backoff_max_ms < cfg->backoff_base_ms || !cfg->max_fails)
 		return -EINVAL;
 	rl_proxy *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -94,13 +96,13 @@ static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 	p->n = cfg->n;
 	p->policy = cfg->policy;
 	p->rng = rl_now_ns() | 1;
-	p->backoff_base = cfg->backoff_base_ms ? cfg->backoff_base_ms : 250;
-	p->backoff_max = cfg->backoff_max_ms ? cfg->backoff_max_ms : 10000;
-	p->max_fails = cfg->max_fails ? cfg->max_fails : 1;
+	p->backoff_base = cfg->backoff_base_ms;
+	p->backoff_max = cfg->backoff_max_ms;
+	p->max_fails = cfg->max_fails;
 	p->dial_retries = cfg->dial_retries;
 	p->max_bufs = cfg->max_bufs;
 	p->idle_ms = cfg->idle_timeout_ms;
-	unsigned ct = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
+	unsigned ct = cfg->connect_timeout_ms;
 	p->connect_ts.tv_sec = ct / 1000;
 	p->connect_ts.tv_nsec = (long long) (ct % 1000) * 1000000LL;
 	int32_t *ui32 = cfg->ui32;
