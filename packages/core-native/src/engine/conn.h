@@ -71,7 +71,7 @@ typedef struct rl_sock {
 	 * into: buffers queued, and buffers sent with send_zc that the kernel
 	 * still reads (until the notification; toward a peer that does not read,
 	 * that is until it reads) */
-	uint16_t qbufs;
+	uint16_t qbufs; /* 16 bits: a ring has at most RL_MAX_BUFFERS (32,768) */
 	uint16_t zbufs;
 	int32_t fd;  /* dial.h, process-fd set-up: the fd until it is in the table */
 	int32_t upd; /* ... and the files_update argument (the kernel writes the slot) */
