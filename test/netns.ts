@@ -65,15 +65,18 @@ process.once('exit', () => {
 /**
  * A new namespace named `${prefix}-<random>` with its loopback up. Give each
  * suite its own prefix (e.g. `proxy-`, `soak-`) so namespaces left by a
- * killed run tell whose they are.
+ * killed run tell whose they are. `mtu` (e.g. 1500) makes loopback carry
+ * packets of that size (and one segment per GSO packet), so a loss rate
+ * applies to as many packets as on a real link rather than to a few 64 KiB
+ * ones.
  */
-export async function createNetns(prefix: string): Promise<Netns> {
+export async function createNetns(prefix: string, opts: { mtu?: number } = {}): Promise<Netns> {
   const name = `${prefix.replace(/-$/, '')}-${randomBytes(4).toString('hex')}`;
   await run('ip', ['netns', 'add', name]);
   live.add(name);
   const children = new Set<ChildProcess>();
   try {
-    await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    await run('ip', ['-n', name, 'link', 'set', 'lo', ...(opts.mtu ? ['mtu', String(opts.mtu), 'gso_max_segs', '1'] : []), 'up']);
   } catch (e) {
     await run('ip', ['netns', 'delete', name]).catch(() => {});
     live.delete(name);

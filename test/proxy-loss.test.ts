@@ -69,7 +69,7 @@ if (unavailable) test('network namespaces (skipped)', (t) => t.log(`skipped: ${u
 
 nsTest('5% random loss toward the backend: 50 half-closed transfers up to 1 MiB arrive byte-exact, none reset; an upstream RST resets only its client', async (t) => {
   t.timeout(120_000);
-  const ns = await createNetns('proxy-');
+  const ns = await createNetns('proxy-', { mtu: 1500 });
   try {
     const r = await runTransfers(ns, { transfers: 50, maxSize: 1 << 20, rst: true, workers: 2 }, () => ns.nft(randomLossRules(BACKEND, 5)));
     const dropped = await ns.counted('inet', 'loss');
