@@ -30,6 +30,8 @@ command -v c++ >/dev/null 2>&1 || need="$need g++"
 command -v make >/dev/null 2>&1 || need="$need make"
 if [ "$1" = "--test" ]; then
   command -v ip >/dev/null 2>&1 || need="$need iproute2"
+  # packet loss inside network namespaces (bench/lib/netns.mjs; netem is often absent)
+  command -v nft >/dev/null 2>&1 || need="$need nftables"
   command -v prlimit >/dev/null 2>&1 || need="$need util-linux"
   # the handler examples are driven by the real tools
   command -v wrk >/dev/null 2>&1 || need="$need wrk"

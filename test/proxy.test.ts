@@ -297,7 +297,7 @@ test.serial('failover: a refusing upstream is skipped; all down closes the clien
       c.on('error', () => {});
       c.on('close', () => resolve({ ms: Date.now() - t0, bytes }));
     });
-    t.true(closed.ms < 2000, `closed after ${closed.ms} ms (connect timeout 2 s)`);
+    t.true(closed.ms < 2000, `closed after ${closed.ms} ms (refused: no connect timeout to wait for)`);
     t.is(closed.bytes, 0);
     t.true(await waitFor(() => proxy.stats().workers[0].proxy!.upstreamUnavailable > before, 1000), 'upstream_unavailable counted');
 
@@ -322,7 +322,7 @@ test.serial('failover: a refusing upstream is skipped; all down closes the clien
   }
 });
 
-test.serial('connect timeout fires at the configured time against an upstream that never answers', async (t) => {
+test.serial('connect timeout fires at the configured time, each retry too, and the upstream goes down after upstreamMaxFails', async (t) => {
   // a listener that never accepts, with its backlog full: further SYNs are dropped
   const py = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
   const upPort = await new Promise<number>((resolve) => py.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
@@ -334,7 +334,16 @@ test.serial('connect timeout fires at the configured time against an upstream th
       fillers.push(f);
     }
     await sleep(200);
-    const proxy = createServer({ handler: 'proxy', workers: 1, port: 0, upstreams: [`127.0.0.1:${upPort}`], connectTimeout: 600 });
+    // three dials (one, then two retries of the only upstream), each timing out
+    const proxy = createServer({
+      handler: 'proxy',
+      workers: 1,
+      port: 0,
+      upstreams: [`127.0.0.1:${upPort}`],
+      connectTimeout: 600,
+      connectRetries: 2,
+      upstreamMaxFails: 3,
+    });
     const { port } = await proxy.listen();
     try {
       const t0 = Date.now();
@@ -343,10 +352,11 @@ test.serial('connect timeout fires at the configured time against an upstream th
         c.on('error', () => {});
         c.on('close', () => resolve(Date.now() - t0));
       });
-      t.true(ms >= 550 && ms < 2000, `client closed after ${ms} ms; connect timeout 600 ms`);
+      t.log(`client closed after ${ms} ms`);
+      t.true(ms >= 3 * 550 && ms < 3 * 600 + 2000, `client closed after ${ms} ms; 3 dials with a 600 ms connect timeout`);
       const st = proxy.stats();
-      t.true(st.upstreams![0].timeouts >= 1, JSON.stringify(st.upstreams));
-      t.is(st.upstreams![0].down, 1);
+      t.is(st.upstreams![0].timeouts, 3, JSON.stringify(st.upstreams));
+      t.is(st.upstreams![0].down, 1, 'down after 3 consecutive failures');
     } finally {
       await proxy.close({ timeout: 300 });
     }
@@ -453,6 +463,16 @@ test('proxy options: upstreams required, validated, and never the proxy itself',
   await t.throwsAsync(loop.listen(), { instanceOf: RangeError, message: /own listening address/ });
   const unresolvable = createServer({ handler: 'proxy', port: 0, workers: 1, upstreams: ['nohost.invalid:80'] });
   await t.throwsAsync(unresolvable.listen(), { instanceOf: RangeError, message: /nohost\.invalid/ });
+  // loss and fairness knobs: defaults, and ranges that name the option
+  const d = createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'] }).options;
+  t.deepEqual([d.connectTimeout, d.connectRetries, d.upstreamMaxFails, d.maxBuffersHeld], [5000, 2, 5, 2]);
+  t.throws(() => createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'], connectRetries: -1 }), { instanceOf: RangeError, message: /"connectRetries"/ });
+  t.throws(() => createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'], upstreamMaxFails: 0 }), { instanceOf: RangeError, message: /"upstreamMaxFails"/ });
+  t.throws(() => createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'], maxBuffersHeld: 1.5 }), { instanceOf: RangeError, message: /"maxBuffersHeld"/ });
+  t.throws(() => createServer({ handler: 'proxy', upstreams: ['127.0.0.1:1'], bufferCount: 64, maxBuffersHeld: 33 }), {
+    instanceOf: RangeError,
+    message: /"maxBuffersHeld".*0 to 32/,
+  });
 });
 
 test('CLI proxy: bad input exits 2 naming the value', async (t) => {
@@ -462,6 +482,9 @@ test('CLI proxy: bad input exits 2 naming the value', async (t) => {
     [['proxy', '--upstream', 'nohost.invalid:80', '--listen', '127.0.0.1:0'], /nohost\.invalid/],
     [['proxy', '--listen', '127.0.0.1:47124', '--upstream', '127.0.0.1:47124'], /own listening address/],
     [['proxy', '--listen', 'nowhere', '--upstream', '127.0.0.1:1'], /--listen/],
+    [['proxy', '--upstream', '127.0.0.1:1', '--connect-retries', 'x'], /--connect-retries/],
+    [['proxy', '--upstream', '127.0.0.1:1', '--upstream-max-fails', '0'], /--upstream-max-fails/],
+    [['proxy', '--upstream', '127.0.0.1:1', '--buffers', '64', '--max-buffers-held', '40'], /--max-buffers-held/],
   ];
   for (const [args, re] of cases) {
     const r = await runCli(args);

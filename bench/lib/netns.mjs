@@ -77,6 +77,13 @@ export function lossRuleset(port, percent) {
   ].join('\n');
 }
 
+/** A ruleset that drops every SYN sent to `port` (until `delete table inet soak_syndrop`). */
+export function synDropRuleset(port) {
+  return ['table inet soak_syndrop {', '  chain out {', '    type filter hook output priority 0; policy accept;', `    tcp dport ${port} tcp flags & (syn | ack) == syn drop`, '  }', '}', ''].join(
+    '\n',
+  );
+}
+
 /** Packets the loss ruleset saw and dropped so far: { seen, dropped }. */
 export function lossCounters(name) {
   const args = ['list', 'table', 'inet', 'soak_loss'];

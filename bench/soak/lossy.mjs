@@ -9,12 +9,17 @@
 //   2. loss: 5% of the packets to and from the backend are dropped, and
 //      `transfers` clients each send up to 1 MiB, FIN, and read to EOF:
 //      each must get its bytes back exactly, none may be reset.
+// With --syn-drop-ms M, step 2 drops instead every SYN toward the backend
+// for the first M ms of the transfers (the dial's connect timeout and
+// retries against lost SYNs: test/proxy-loss.test.ts); --reset 0 skips
+// step 1; --proxy '{...}' adds createServer options (e.g. old settings).
 // Prints one JSON document on stdout.
 //
 // usage: lossy.mjs --transfers N --max-bytes B --percent P --concurrency C --limit-s S
+//                  [--syn-drop-ms M] [--reset 0] [--proxy JSON]
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { lossCounters, lossRuleset, nft } from '../lib/netns.mjs';
+import { lossCounters, lossRuleset, nft, synDropRuleset } from '../lib/netns.mjs';
 import { killChildren, sleep } from '../lib/proc.mjs';
 import { startServer } from './lib.mjs';
 
@@ -22,7 +27,17 @@ const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : def;
 };
-const o = { transfers: arg('transfers', 50), maxBytes: arg('max-bytes', 1 << 20), percent: arg('percent', 5), concurrency: arg('concurrency', 10), limitS: arg('limit-s', 240) };
+const o = {
+  transfers: arg('transfers', 50),
+  maxBytes: arg('max-bytes', 1 << 20),
+  percent: arg('percent', 5),
+  concurrency: arg('concurrency', 10),
+  limitS: arg('limit-s', 240),
+  synDropMs: arg('syn-drop-ms', 0),
+  reset: arg('reset', 1),
+};
+const ip = process.argv.indexOf('--proxy');
+const proxyOptions = ip > 0 ? JSON.parse(process.argv[ip + 1]) : {};
 const MARK = Buffer.from('RESET-ME');
 
 /** Echo backend: echoes, ends after the peer's FIN, resets a connection whose first bytes are MARK. */
@@ -117,10 +132,15 @@ async function resetCheck(port) {
 async function main() {
   const be = await backend();
   const upPort = be.address().port;
-  const srv = await startServer({ handler: 'proxy', workers: 2, upstreams: [`127.0.0.1:${upPort}`] }, { intervalMs: 1000 });
+  const srv = await startServer({ handler: 'proxy', workers: 2, upstreams: [`127.0.0.1:${upPort}`], ...proxyOptions }, { intervalMs: 1000 });
   try {
-    const reset = await resetCheck(srv.port);
-    nft(null, lossRuleset(upPort, o.percent));
+    const reset = o.reset ? await resetCheck(srv.port) : null;
+    if (o.synDropMs) {
+      nft(null, synDropRuleset(upPort));
+      setTimeout(() => nft(null, 'delete table inet soak_syndrop\n'), o.synDropMs);
+    } else {
+      nft(null, lossRuleset(upPort, o.percent));
+    }
     const t0 = Date.now();
     const deadline = t0 + o.limitS * 1000;
     const sizes = Array.from({ length: o.transfers }, () => 1 + Math.floor(Math.random() * o.maxBytes));
@@ -130,7 +150,7 @@ async function main() {
       return transfer(srv.port, randomBytes(sizes[i]), { limitMs: Math.min(left, 120_000) });
     });
     const secs = (Date.now() - t0) / 1000;
-    const packets = lossCounters(null);
+    const packets = o.synDropMs ? null : lossCounters(null);
     await sleep(1100);
     const st = srv.latest();
     const proxy = (st.proxy ?? []).reduce((a, p) => {

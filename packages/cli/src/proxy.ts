@@ -2,7 +2,7 @@
 import { type Command, Option } from 'commander';
 import { createServer, SERVER_DEFAULTS as D, POLICIES, UPSTREAM_POLICIES, type UpstreamPolicy } from '@ringleader/runtime';
 import { parseUpstream } from '@ringleader/runtime/internal';
-import { arg, formatDuration, parseDuration, parseSize } from './args.js';
+import { arg, formatDuration, parseDuration, parseInteger, parseSize } from './args.js';
 import { runLive } from './live.js';
 import { addServerFlags, type DeprecatedFlag, type ServerFlags, serverHelp, toServerOptions } from './server-flags.js';
 import { UsageError } from './util.js';
@@ -11,6 +11,9 @@ interface ProxyFlags extends ServerFlags {
   upstream?: string[];
   upstreamPolicy: UpstreamPolicy;
   connectTimeout: number;
+  connectRetries: number;
+  upstreamMaxFails: number;
+  maxBuffersHeld: number;
   idleTimeout: number;
 }
 
@@ -35,6 +38,9 @@ export function registerProxy(program: Command): void {
         .argParser(arg(parseDuration, { min: 1, max: 600_000 }))
         .default(D.connectTimeout, formatDuration(D.connectTimeout)),
     )
+    .option('--connect-retries <n>', 'dials a client may make after trying each upstream once (the only upstream again)', arg(parseInteger, { min: 0, max: 100 }), D.connectRetries)
+    .option('--upstream-max-fails <n>', 'consecutive failed dials that mark an upstream down', arg(parseInteger, { min: 1, max: 1000 }), D.upstreamMaxFails)
+    .option('--max-buffers-held <n>', 'receive buffers one direction may hold before its source pauses (0: no cap, only --max-buffered)', arg(parseInteger, { min: 0, max: 16384 }), D.maxBuffersHeld)
     .addOption(new Option('--idle-timeout <duration>', 'close connections idle this long (0: never)').argParser(arg(parseDuration)).default(D.idleTimeout, formatDuration(D.idleTimeout)))
     .addHelpText(
       'after',
@@ -47,10 +53,10 @@ export function registerProxy(program: Command): void {
   addServerFlags(cmd, PROXY_DEPRECATED).action(async (f: ProxyFlags, c: Command) => {
     const options = toServerOptions(c, PROXY_DEPRECATED);
     // read after toServerOptions: a deprecated --policy has been folded in
-    const { upstream, upstreamPolicy, connectTimeout, idleTimeout } = c.opts<ProxyFlags>();
+    const { upstream, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout } = c.opts<ProxyFlags>();
     if (!upstream || upstream.length === 0) throw new UsageError('--upstream HOST:PORT is required (repeat it for several upstreams)');
     const upstreams = upstream.map((u) => parseUpstream('upstreams', u));
-    const server = createServer({ ...options, handler: 'proxy', upstreams, upstreamPolicy, connectTimeout, idleTimeout });
+    const server = createServer({ ...options, handler: 'proxy', upstreams, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout });
     process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy' });
   });
 }

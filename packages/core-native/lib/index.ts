@@ -86,6 +86,12 @@ export interface NativeProxyOptions {
   idleTimeout: number;
   backoffBase: number;
   backoffMax: number;
+  /** consecutive failed dials that mark an upstream down */
+  maxFails: number;
+  /** dials a client may make beyond one per upstream */
+  dialRetries: number;
+  /** provided buffers one direction may hold queued (0: no cap) */
+  maxBuffers: number;
   /** per-upstream gauges, upstreams.length * layout.upstreamI32.length */
   i32?: Int32Array;
   /** per-upstream totals, upstreams.length * layout.upstreamU64.length */

@@ -52,10 +52,15 @@ export const SERVER_DEFAULTS = {
   workerWait: 'ring' as WorkerWait,
   startTimeout: 10_000,
   upstreamPolicy: 'round-robin' as UpstreamPolicy,
-  connectTimeout: 2000,
+  /** outlasts the SYN retransmits at 1 s and 3 s (the next is at 7 s) */
+  connectTimeout: 5000,
+  connectRetries: 2,
   idleTimeout: 60_000,
   upstreamBackoff: 250,
   upstreamBackoffMax: 10_000,
+  /** as Envoy's outlier detection (consecutive_5xx: 5) */
+  upstreamMaxFails: 5,
+  maxBuffersHeld: 2,
   /** {@link Server.close}'s `timeout` */
   closeTimeout: 5000,
 } as const;
@@ -167,14 +172,37 @@ export interface ServerOptions {
   upstreams?: (string | UpstreamSpec)[];
   /** Proxy: how a worker picks an upstream. Default `'round-robin'`. */
   upstreamPolicy?: UpstreamPolicy;
-  /** Proxy: connect timeout per attempt, ms. Default 2000. */
+  /**
+   * Proxy: connect timeout per attempt, ms. Default 5000: it outlasts the
+   * SYN and its retransmits at 1 s and 3 s, so one or two lost SYNs cost
+   * latency, not the connection.
+   */
   connectTimeout?: number;
+  /**
+   * Proxy: dials a client may make after it has tried every upstream that
+   * is up once (the same upstream again when it is the only one) before it
+   * is closed. Default 2.
+   */
+  connectRetries?: number;
   /** Proxy: close a connection with no traffic either way for this long, ms; 0 = never. Default 60000. */
   idleTimeout?: number;
   /** Proxy: first back-off of an upstream after a failed dial, ms (doubles up to upstreamBackoffMax). Default 250. */
   upstreamBackoff?: number;
   /** Proxy: longest back-off of an upstream, ms. Default 10000. */
   upstreamBackoffMax?: number;
+  /**
+   * Proxy: consecutive failed dials that mark an upstream down (while down,
+   * no client is sent to it until its back-off has passed). Default 5.
+   */
+  upstreamMaxFails?: number;
+  /**
+   * Proxy: receive buffers one direction of a connection may hold while
+   * they wait to be sent; at this many, receiving from its source pauses
+   * (the bytes wait in the kernel and TCP slows the sender). Keeps clients
+   * that send but do not read from pinning the pool everyone receives
+   * into. 0: no cap (only highWaterMark). Default 2.
+   */
+  maxBuffersHeld?: number;
   /** Sends of at least this many bytes use send_zc from registered buffers; 0 = never. Default 16384. */
   zcThreshold?: number;
   /**
@@ -216,9 +244,12 @@ export interface ResolvedOptions {
   upstreams: UpstreamSpec[];
   upstreamPolicy: UpstreamPolicy;
   connectTimeout: number;
+  connectRetries: number;
   idleTimeout: number;
   upstreamBackoff: number;
   upstreamBackoffMax: number;
+  upstreamMaxFails: number;
+  maxBuffersHeld: number;
   zcThreshold: number;
   workerWait: WorkerWait;
 }
@@ -250,9 +281,12 @@ const KNOWN = new Set<string>([
   'upstreams',
   'upstreamPolicy',
   'connectTimeout',
+  'connectRetries',
   'idleTimeout',
   'upstreamBackoff',
   'upstreamBackoffMax',
+  'upstreamMaxFails',
+  'maxBuffersHeld',
   'zcThreshold',
   'workerWait',
 ]);
@@ -300,6 +334,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   const upstreamBackoff = ms('upstreamBackoff', o.upstreamBackoff, D.upstreamBackoff, 600_000);
   const workerWait = oneOf('workerWait', o.workerWait, typeof handler === 'string' ? D.workerWait : 'loop', WORKER_WAITS);
   if (workerWait === 'ring' && typeof handler !== 'string') throw outOfRange('workerWait', '"loop" with a handler module (it runs on the thread\'s event loop)', workerWait);
+  const bufferCount = powerOfTwo('bufferCount', o.bufferCount, D.bufferCount, 1, abi.limits.maxBufferCount);
   return {
     host,
     port,
@@ -315,7 +350,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     overflow: oneOf('overflow', o.overflow, D.overflow, OVERFLOWS),
     workerTableSize,
     acceptorTableSize,
-    bufferCount: powerOfTwo('bufferCount', o.bufferCount, D.bufferCount, 1, abi.limits.maxBufferCount),
+    bufferCount,
     bufferSize,
     // at least one receive buffer must fit below it
     highWaterMark: int('highWaterMark', o.highWaterMark, Math.max(D.highWaterMark, bufferSize), bufferSize, 1 << 30),
@@ -328,9 +363,13 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     upstreams,
     upstreamPolicy: oneOf('upstreamPolicy', o.upstreamPolicy, D.upstreamPolicy, UPSTREAM_POLICIES),
     connectTimeout: Math.max(1, ms('connectTimeout', o.connectTimeout, D.connectTimeout, 600_000)),
+    connectRetries: int('connectRetries', o.connectRetries, D.connectRetries, 0, 100),
     idleTimeout: ms('idleTimeout', o.idleTimeout, D.idleTimeout),
     upstreamBackoff: Math.max(1, upstreamBackoff),
     upstreamBackoffMax: Math.max(upstreamBackoff, ms('upstreamBackoffMax', o.upstreamBackoffMax, D.upstreamBackoffMax, 3_600_000)),
+    upstreamMaxFails: int('upstreamMaxFails', o.upstreamMaxFails, D.upstreamMaxFails, 1, 1000),
+    // at most half the pool: one connection must not be able to take all of it
+    maxBuffersHeld: int('maxBuffersHeld', o.maxBuffersHeld, Math.min(D.maxBuffersHeld, Math.max(1, bufferCount / 2)), 0, Math.max(1, bufferCount / 2)),
     zcThreshold: int('zcThreshold', o.zcThreshold, D.zcThreshold, 0, 1 << 30),
     workerWait,
   };

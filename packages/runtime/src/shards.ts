@@ -125,6 +125,9 @@ export class ShardPool {
         idleTimeout: o.idleTimeout,
         backoffBase: o.upstreamBackoff,
         backoffMax: o.upstreamBackoffMax,
+        maxFails: o.upstreamMaxFails,
+        dialRetries: o.connectRetries,
+        maxBuffers: o.maxBuffersHeld,
       };
     }
     return ring;

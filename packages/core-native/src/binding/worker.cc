@@ -66,7 +66,8 @@ static bool OptionalArray(Options &r, const Napi::Object &o, const char *k, size
 }
 
 // opts.proxy = { upstreams: [{ ip, port }], policy, connectTimeout, idleTimeout,
-//                backoffBase, backoffMax[, i32: Int32Array, u64: BigUint64Array] }
+//                backoffBase, backoffMax, maxFails, dialRetries, maxBuffers
+//                [, i32: Int32Array, u64: BigUint64Array] }
 static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_config *pc,
                        std::vector<rl_addr> *addrs) {
   Napi::Value pv = opts.Obj("proxy");
@@ -102,6 +103,9 @@ static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_
   pc->idle_timeout_ms = r.U("idleTimeout");
   pc->backoff_base_ms = r.U("backoffBase");
   pc->backoff_max_ms = r.U("backoffMax");
+  pc->max_fails = r.U("maxFails");
+  pc->dial_retries = r.U("dialRetries");
+  pc->max_bufs = r.U("maxBuffers");
   if (!r.ok()) return false;
   return OptionalArray(r, p, "i32", (size_t)pc->n * RL_U_I32_COUNT, &pc->ui32, &core->keep_up_i32) &&
          OptionalArray(r, p, "u64", (size_t)pc->n * RL_U_U64_COUNT, &pc->uu64, &core->keep_up_u64);

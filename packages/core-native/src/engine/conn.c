@@ -161,6 +161,7 @@ static void drop_queue(rl_conns *cx, rl_sock *s)
 	s->qhead = s->qtail = RL_SEG_NONE;
 	cx->buffered -= s->qbytes;
 	s->qbytes = 0;
+	s->qbufs = 0; /* zbufs is 0 by now: freed only when no notification is due */
 	s->qoff = 0;
 }
 
@@ -343,6 +344,8 @@ void rl_sock_enqueue(rl_conns *cx, rl_conn *c, unsigned side, uint32_t seg, uint
 		cx->segs[s->qtail].next = seg;
 	s->qtail = seg;
 	s->qbytes += len;
+	if (seg < cx->br->count)
+		s->qbufs++;
 	cx->buffered += len;
 	rl_sock_kick(cx, c, side);
 }
@@ -357,26 +360,41 @@ void rl_conns_zc_off(rl_conns *cx, int err)
 	gauge(cx->k.zc_error, err);
 }
 
-/* a segment left the send queue: give it back unless a zero-copy send still
- * reads it, in which case its last notification gives it back */
-static void seg_sent(rl_conns *cx, uint32_t seg)
+void rl_sock_zc_stop(rl_conns *cx, rl_sock *s)
+{
+	if (s->flags & RL_S_NO_ZC)
+		return;
+	s->flags |= RL_S_NO_ZC;
+	count(cx->k.zc_stopped, 1);
+}
+
+/* a segment left side's send queue: give it back unless a zero-copy send
+ * still reads it, in which case its last notification gives it back */
+static void seg_sent(rl_conns *cx, rl_sock *s, uint32_t seg)
 {
 	rl_seg *g = &cx->segs[seg];
 	if (g->zc & ~RL_ZC_SENT) {
 		g->zc |= RL_ZC_SENT;
+		if (seg < cx->br->count)
+			s->zbufs++;
 		return;
 	}
 	g->zc = 0;
 	rl_seg_release(cx, seg);
 }
 
-static void zc_unref(rl_conns *cx, uint32_t seg)
+static void zc_unref(rl_conns *cx, rl_conn *c, unsigned side, uint32_t seg)
 {
 	rl_seg *g = &cx->segs[seg];
 	uint16_t n = (uint16_t) ((g->zc & ~RL_ZC_SENT) - 1);
 	if (n == 0 && (g->zc & RL_ZC_SENT)) {
 		g->zc = 0;
 		rl_seg_release(cx, seg);
+		if (seg < cx->br->count) {
+			c->s[side].zbufs--;
+			if (!(c->flags & RL_C_CLOSING) && cx->ops->released)
+				cx->ops->released(cx, c, side);
+		}
 	} else {
 		g->zc = (uint16_t) (n | (g->zc & RL_ZC_SENT));
 	}
@@ -447,6 +465,8 @@ static void send_done(rl_conns *cx, rl_conn *c, unsigned side, int res)
 			if (s->qhead == RL_SEG_NONE)
 				s->qtail = RL_SEG_NONE;
 			s->qoff = 0;
+			if (seg < cx->br->count)
+				s->qbufs--;
 			done = seg;
 		}
 	}
@@ -457,7 +477,7 @@ static void send_done(rl_conns *cx, rl_conn *c, unsigned side, int res)
 	if (cx->ops->sent)
 		cx->ops->sent(cx, c, side, (unsigned) res, done);
 	if (done != RL_SEG_NONE)
-		seg_sent(cx, done);
+		seg_sent(cx, s, done);
 }
 
 /*
@@ -474,22 +494,19 @@ static void on_send_zc(rl_conns *cx, rl_conn *c, struct io_uring_cqe *cqe)
 		count(cx->k.zc_notifs, 1);
 		if ((uint32_t) cqe->res & IORING_NOTIF_USAGE_ZC_COPIED) {
 			count(cx->k.zc_copied, 1);
-			if (cx->zc_copied_limit && ++s->zc_copied_run == cx->zc_copied_limit &&
-			    !(s->flags & RL_S_NO_ZC)) {
-				s->flags |= RL_S_NO_ZC;
-				count(cx->k.zc_stopped, 1);
-			}
+			if (cx->zc_copied_limit && ++s->zc_copied_run == cx->zc_copied_limit)
+				rl_sock_zc_stop(cx, s);
 		} else {
 			s->zc_copied_run = 0;
 		}
-		zc_unref(cx, seg);
+		zc_unref(cx, c, side, seg);
 		rl_conn_put(cx, c); /* the notification's reference */
 		return;
 	}
 	if (cqe->flags & IORING_CQE_F_MORE)
 		rl_conn_get(c); /* held until the notification */
 	else
-		zc_unref(cx, seg); /* no notification will come for this send */
+		zc_unref(cx, c, side, seg); /* no notification will come for this send */
 	int res = cqe->res;
 	if (res == -EOPNOTSUPP || res == -ENOMEM) {
 		/* nothing was sent: switch to plain send and send it again. Every

@@ -67,8 +67,14 @@ typedef struct rl_sock {
 	uint32_t qtail;
 	uint32_t qoff;   /* bytes of the head segment already sent */
 	uint32_t qbytes; /* bytes queued to send */
-	int32_t fd;      /* dial.h, process-fd set-up: the fd until it is in the table */
-	int32_t upd;     /* ... and the files_update argument (the kernel writes the slot) */
+	/* what this socket holds of the provided-buffer pool others receive
+	 * into: buffers queued, and buffers sent with send_zc that the kernel
+	 * still reads (until the notification; toward a peer that does not read,
+	 * that is until it reads) */
+	uint16_t qbufs; /* 16 bits: a ring has at most RL_MAX_BUFFERS (32,768) */
+	uint16_t zbufs;
+	int32_t fd;  /* dial.h, process-fd set-up: the fd until it is in the table */
+	int32_t upd; /* ... and the files_update argument (the kernel writes the slot) */
 } rl_sock;
 
 /* connection flags */
@@ -125,6 +131,9 @@ typedef struct rl_conn_ops {
 	/* every request naming c has completed after rl_conn_close: the core
 	 * has dropped its queues; c may be opened again from here */
 	void (*closed)(struct rl_conns *cx, rl_conn *c);
+	/* a zero-copy notification gave back a buffer side held (zbufs fell);
+	 * not called while closing */
+	void (*released)(struct rl_conns *cx, rl_conn *c, unsigned side);
 } rl_conn_ops;
 
 /* counters and gauges the core moves; NULL ones are not kept */
@@ -236,6 +245,8 @@ void rl_sock_shutdown_after_drain(rl_conns *cx, rl_conn *c, unsigned side);
 void rl_sock_kick(rl_conns *cx, rl_conn *c, unsigned side);
 /* send_zc cannot be used (memlock, unsupported): plain send from now on */
 void rl_conns_zc_off(rl_conns *cx, int err);
+/* this socket sends with plain send from now on (counted as zc_stopped) */
+void rl_sock_zc_stop(rl_conns *cx, rl_sock *s);
 
 /* nothing queued and no send in flight (zero-copy notifications may still
  * be outstanding: they only tell when a segment may be reused) */

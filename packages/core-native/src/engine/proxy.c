@@ -4,16 +4,25 @@
  * worker's ring (socket_direct_alloc: the socket lives only in the ring's
  * table; connect with a linked timeout), then two pumps move bytes each way.
  *
- *  - dial: on refusal, timeout or unreachable, try the next upstream; a
- *    failed upstream is marked down with exponential back-off and is tried
- *    again (half-open) when its back-off has passed; a successful dial brings
- *    it back. With no upstream left the client is closed at once, counted.
+ *  - dial: on refusal, timeout or unreachable, try the next upstream. Loss
+ *    must cost latency, not connections (Envoy's outlier detection): an
+ *    upstream is marked down only after max_fails consecutive failed dials,
+ *    with exponential back-off, and is tried again (half-open) when its
+ *    back-off has passed; a successful dial brings it back. A client that
+ *    has tried every upstream that is up dials again, up to dial_retries
+ *    more times (the same upstream when it is the only one). With no
+ *    upstream left the client is closed at once, counted.
  *  - pumps: what arrives on one side is queued (as the buffer it arrived in)
- *    on the other. A direction holding more than the high-water mark stops
- *    receiving on its source until it drains below the low-water mark. The
- *    worker receives one buffer at a time (recv_single), so the bound holds
- *    to within one buffer: multishot recv may land up to 32 buffers per
- *    wakeup before a pause takes effect.
+ *    on the other. A direction stops receiving on its source while it holds
+ *    max_bufs provided buffers or more than the high-water mark of bytes,
+ *    and resumes when both are below (bytes: the low-water mark). The buffer
+ *    cap is what keeps the pool shared: a peer that does not read would
+ *    otherwise pin high-water-mark / buffer-size buffers per direction (32
+ *    per connection with the defaults: 32 such clients empty a 1,024-buffer
+ *    pool and nobody else is served); with it, the bytes wait in the
+ *    kernel's socket buffers and TCP flow control slows the sender. The
+ *    worker receives one buffer at a time (recv_single), so both bounds are
+ *    exact: a pause never races a recv in flight.
  *  - half-close: a FIN from one side becomes shutdown(SHUT_WR) on the other
  *    once what was queued has gone out; the other direction keeps flowing;
  *    the connection closes when both directions have ended.
@@ -46,6 +55,7 @@ typedef struct pconn {
 	int32_t upstream;  /* index of the upstream being used, -1 none */
 	uint16_t attempts; /* dial attempts so far */
 	uint16_t state;    /* P_* */
+	uint16_t retries;  /* dials beyond one per upstream so far */
 	uint64_t last_active_ns;
 	uint64_t tried;   /* upstreams this connection has tried (bit set) */
 	uint64_t dial_ns; /* when the current dial started */
@@ -59,6 +69,7 @@ typedef struct rl_proxy {
 	unsigned rr;
 	uint64_t rng;
 	unsigned backoff_base, backoff_max;
+	unsigned max_fails, dial_retries, max_bufs;
 	unsigned idle_ms;
 	unsigned sweep_ms;
 	struct __kernel_timespec connect_ts;
@@ -75,7 +86,9 @@ static inline pconn *PC(rl_worker *w, const rl_conn *c) { return &P(w)->pc[rl_co
 static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 {
 	const rl_proxy_config *cfg = o->mode_config;
-	if (!cfg || cfg->n == 0 || cfg->n > RL_MAX_UPSTREAMS || !cfg->upstreams)
+	/* the defaults live in the runtime's options: every value comes from there */
+	if (!cfg || cfg->n == 0 || cfg->n > RL_MAX_UPSTREAMS || !cfg->upstreams || !cfg->connect_timeout_ms ||
+	    !cfg->backoff_base_ms || cfg->backoff_max_ms < cfg->backoff_base_ms || !cfg->max_fails)
 		return -EINVAL;
 	rl_proxy *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -83,10 +96,13 @@ static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 	p->n = cfg->n;
 	p->policy = cfg->policy;
 	p->rng = rl_now_ns() | 1;
-	p->backoff_base = cfg->backoff_base_ms ? cfg->backoff_base_ms : 250;
-	p->backoff_max = cfg->backoff_max_ms ? cfg->backoff_max_ms : 10000;
+	p->backoff_base = cfg->backoff_base_ms;
+	p->backoff_max = cfg->backoff_max_ms;
+	p->max_fails = cfg->max_fails;
+	p->dial_retries = cfg->dial_retries;
+	p->max_bufs = cfg->max_bufs;
 	p->idle_ms = cfg->idle_timeout_ms;
-	unsigned ct = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
+	unsigned ct = cfg->connect_timeout_ms;
 	p->connect_ts.tv_sec = ct / 1000;
 	p->connect_ts.tv_nsec = (long long) (ct % 1000) * 1000000LL;
 	int32_t *ui32 = cfg->ui32;
@@ -172,8 +188,10 @@ static void up_failed(rl_worker *w, upstream *u, int err, uint64_t dial_ns)
 		return;
 	u->failed_at_ns = rl_now_ns();
 	u->fails++;
+	if (u->fails < p->max_fails)
+		return; /* one lost SYN is not an outage */
 	unsigned b = p->backoff_base;
-	for (unsigned i = 1; i < u->fails && b < p->backoff_max; i++)
+	for (unsigned i = p->max_fails; i < u->fails && b < p->backoff_max; i++)
 		b *= 2;
 	if (b > p->backoff_max)
 		b = p->backoff_max;
@@ -245,7 +263,13 @@ static void dial(rl_worker *w, rl_conn *c)
 {
 	rl_proxy *p = P(w);
 	pconn *pc = PC(w, c);
-	int i = pick(w, c);
+	/* first every upstream that is up, once; then retries, each one counted */
+	int i = pc->retries ? -1 : pick(w, c);
+	if (i < 0 && pc->attempts && pc->retries < p->dial_retries) {
+		pc->retries++;
+		pc->tried = 0;
+		i = pick(w, c);
+	}
 	if (i < 0) {
 		/* nothing reachable: close the client now rather than let it hang */
 		RL_ADD(&w->c.u64[RL_WU_upstream_unavailable], 1);
@@ -319,14 +343,30 @@ static void proxy_start(rl_worker *w, rl_conn *c)
 	dial(w, c);
 }
 
+/* buffers s holds of the pool: queued, or pinned by a zero-copy send */
+static inline unsigned held(const rl_sock *s) { return (unsigned) s->qbufs + s->zbufs; }
+
+/* the queue toward s is full: stop receiving from the other side */
+static int holding_max(rl_worker *w, const rl_sock *s)
+{
+	unsigned max_bufs = P(w)->max_bufs;
+	return s->qbytes >= w->hiwat || (max_bufs && held(s) >= max_bufs);
+}
+
 static void proxy_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
 {
 	unsigned o = side ^ 1u;
 	PC(w, c)->last_active_ns = rl_now_ns();
 	RL_ADD(&w->c.u64[side == 0 ? RL_WU_c2u_bytes : RL_WU_u2c_bytes], len);
 	rl_sock_enqueue(&w->cx, c, o, bid, len);
-	if (c->s[o].qbytes >= w->hiwat)
+	if (holding_max(w, &c->s[o])) {
+		/* a zero-copy send pins its buffer until the peer has the bytes
+		 * (toward a peer that does not read: until it reads); a plain send
+		 * lets the kernel's socket buffer hold them instead */
+		if (c->s[o].zbufs)
+			rl_sock_zc_stop(&w->cx, &c->s[o]);
 		rl_sock_pause(&w->cx, c, side, 0);
+	}
 }
 
 static void maybe_finish(rl_worker *w, rl_conn *c)
@@ -352,7 +392,8 @@ static void proxy_eof(rl_worker *w, rl_conn *c, unsigned side)
 static void proxy_sent(rl_worker *w, rl_conn *c, unsigned side)
 {
 	PC(w, c)->last_active_ns = rl_now_ns();
-	if (c->s[side].qbytes <= w->lowat)
+	unsigned max_bufs = P(w)->max_bufs;
+	if (c->s[side].qbytes <= w->lowat && (!max_bufs || held(&c->s[side]) < max_bufs))
 		rl_sock_resume(&w->cx, c, side ^ 1u, 0);
 	maybe_finish(w, c);
 }

@@ -19,8 +19,11 @@ typedef struct rl_proxy_config {
 	unsigned idle_timeout_ms; /* 0 = none */
 	unsigned backoff_base_ms; /* first back-off after a failed dial */
 	unsigned backoff_max_ms;
-	int32_t *ui32;  /* n * RL_U_I32_COUNT, or NULL */
-	uint64_t *uu64; /* n * RL_U_U64_COUNT, or NULL */
+	unsigned max_fails;    /* consecutive failed dials that mark an upstream down, >= 1 */
+	unsigned dial_retries; /* dials a client may make beyond one per upstream */
+	unsigned max_bufs;     /* provided buffers one direction may hold queued; 0 = no cap */
+	int32_t *ui32;         /* n * RL_U_I32_COUNT, or NULL */
+	uint64_t *uu64;        /* n * RL_U_U64_COUNT, or NULL */
 } rl_proxy_config;
 
 #ifdef __cplusplus

@@ -24,7 +24,8 @@ typedef struct rl_mode_ops {
 	void (*data)(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len);
 	/* the peer of side sent FIN */
 	void (*eof)(rl_worker *w, rl_conn *c, unsigned side);
-	/* a send on side completed and the queue moved (may be empty now) */
+	/* a send on side completed and the queue moved (may be empty now), or a
+	 * buffer a zero-copy send on side held came back */
 	void (*sent)(rl_worker *w, rl_conn *c, unsigned side);
 	/* a completion for an op the core does not handle (socket, connect, ...) */
 	void (*cqe)(rl_worker *w, rl_conn *c, unsigned op, unsigned side, struct io_uring_cqe *cqe);
