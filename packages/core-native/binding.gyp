@@ -7,6 +7,7 @@
         "src/binding/acceptor.cc",
         "src/binding/worker.cc",
         "src/binding/client.cc",
+        "src/binding/client_req.cc",
         "<!@(make -s --no-print-directory sources)"
       ],
       "include_dirs": [

@@ -166,6 +166,12 @@ export interface ClientLayout {
   histSubBits: number;
   errOffset: number;
   errSlots: number;
+  /** request modes: protocol errors by `abi.protoErrors` code */
+  protoErrOffset: number;
+  protoErrSlots: number;
+  /** http: responses by status code */
+  statusOffset: number;
+  statusSlots: number;
 }
 
 /** What the load generator needs from the kernel. */
@@ -208,17 +214,49 @@ export interface NativeClientOptions {
   bufCount: number;
   bufSize: number;
   deferTaskrun: boolean;
+  /** request modes: a request unanswered this long fails its connection; 0 = never */
+  timeoutMs: number;
+  /** request modes (http, redis, custom): what to send and expect */
+  request?: NativeRequestSpec;
 }
 
-/** A verification failure found by a client ring. */
+/** What a request-mode client ring sends and expects; the engine compiles it (engine/client_req.h). */
+export interface NativeRequestSpec {
+  http?: {
+    /** one per target: connection k asks target k % n */
+    requests: { method: string; target: string; host: string; headers: [string, string][]; body: Uint8Array | null }[];
+    /** 600 flags by status code: 1 = success */
+    statusOk: Uint8Array;
+  };
+  redis?: {
+    /** request seq is commands[seq % n] */
+    commands: { args?: Uint8Array[]; inline?: Uint8Array; expect: string[] | null; word: string | null }[];
+    keyspace: number;
+    dataSize: number;
+  };
+  custom?: {
+    send: Uint8Array;
+    framing: { kind: 'bytes'; bytes: number } | { kind: 'delimiter'; delimiter: Uint8Array; maxFrame: number } | { kind: 'prefix'; prefix: string; inclusive: boolean; maxFrame: number };
+    expect: Uint8Array | null;
+  };
+}
+
+/** A verification failure (or, in the request modes, a wrong answer) found by a client ring. */
 export interface NativeMismatch {
-  /** 'mismatch': a byte differs; 'eof': the peer closed with the message incomplete; 'extra': more bytes than were sent */
-  kind: 'mismatch' | 'eof' | 'extra';
+  /**
+   * 'mismatch': a byte differs; 'eof': the peer closed with the message incomplete; 'extra': more bytes than were sent.
+   * Request modes: 'protocol' (a response broke the protocol, see protocolError), 'status' (got = the HTTP status),
+   * 'reply' (a Redis reply not expected; got = its type byte, word = its first word), 'timeout'.
+   */
+  kind: 'mismatch' | 'eof' | 'extra' | 'protocol' | 'status' | 'reply' | 'timeout';
   connection: number;
   message: number;
   offset: number;
   expected: number;
   got: number;
+  /** 'protocol': the error's name in `abi.protoErrors` */
+  protocolError?: string;
+  word?: string;
 }
 
 /** A client ring, created on (and driven by) the calling thread. */
@@ -240,7 +278,7 @@ export type HandoffClass = 'full' | 'dead' | 'retry' | 'overflow';
 export interface Abi {
   workerModes: Record<'echo' | 'proxy' | 'js', number>;
   upstreamPolicies: Record<'round-robin' | 'least-connections' | 'random', number>;
-  clientModes: Record<'echo' | 'churn' | 'bulk' | 'idle', number>;
+  clientModes: Record<'echo' | 'churn' | 'bulk' | 'idle' | 'http' | 'redis' | 'custom', number>;
   clientSockModes: Record<'ring' | 'fd', number>;
   /** JS-mode event record types */
   jsEvents: Record<'CONNECT' | 'DATA' | 'END' | 'DRAIN' | 'CLOSE', number>;
@@ -260,6 +298,8 @@ export interface Abi {
   /** address family numbers in a CONNECT record's peer word */
   addressFamilies: { IPv4: number; IPv6: number };
   limits: { maxUpstreams: number; maxBufferCount: number };
+  /** the load generator's protocol errors (engine/proto/proto.h RL_PROTO_ERRORS) */
+  protoErrors: Record<string, { code: number; message: string }>;
 }
 
 /** What the addon exports (see src/binding/module.cc). */

@@ -63,6 +63,12 @@ export const CU = indexOf(
     'zc_notifs',
     'zc_fallbacks',
     'zc_retries',
+    'proto_errors',
+    'status_errors',
+    'error_replies',
+    'unexpected_replies',
+    'timeouts',
+    'server_closes',
   ],
   'client u64',
 );

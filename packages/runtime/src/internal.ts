@@ -14,7 +14,7 @@ export type { SchedulerListener, ShardInfo } from './scheduler.js';
 export { resolveStressOptions } from './stress-options.js';
 export type { ResolvedStressOptions } from './stress-options.js';
 export { parseUpstream } from './upstream.js';
-// the request modes of stress (issue 11): option handling, not yet wired into runStress
+// the request modes of stress (issue 11): option handling
 export { PROTOCOL_FLAGS, PROTOCOL_MODES, resolveProtocol } from './stress-protocol.js';
 export type { ProtocolMode, ProtocolOptions, ProtocolTarget, ResolvedProtocol } from './stress-protocol.js';
 export { isUrlTarget, parseExpectStatus, parseHeader, parseMethod, parseUrlTarget, resolveHttp, statusExpected } from './stress-http.js';

@@ -6,19 +6,28 @@
 import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { type HostPort, parseHostPort, parseSources } from './address.js';
+import type { CustomOptions } from './stress-custom.js';
+import type { HttpOptions } from './stress-http.js';
+import { PROTOCOL_MODES, type ProtocolMode, type ResolvedProtocol, resolveProtocol } from './stress-protocol.js';
+import type { RedisOptions } from './stress-redis.js';
 import { bool, int, invalidType, ms, oneOf, outOfRange, real } from './validate.js';
 
 import type { StressProgress } from './stress-result.js';
 
-export type StressMode = 'echo' | 'churn' | 'bulk' | 'idle';
-export const STRESS_MODES: readonly StressMode[] = ['echo', 'churn', 'bulk', 'idle'];
+export type EchoMode = 'echo' | 'churn' | 'bulk' | 'idle';
+export type StressMode = EchoMode | ProtocolMode;
+export const ECHO_MODES: readonly EchoMode[] = ['echo', 'churn', 'bulk', 'idle'];
+export const STRESS_MODES: readonly StressMode[] = [...ECHO_MODES, ...PROTOCOL_MODES];
 export type SocketMode = 'auto' | 'ring' | 'fd';
 
 /** Options of {@link runStress}. Durations are in milliseconds. */
-export interface StressOptions {
-  /** Where to connect: `"HOST:PORT"`, `"[v6]:PORT"`, a comma list, or an array of those. */
+export interface StressOptions extends HttpOptions, RedisOptions, CustomOptions {
+  /**
+   * Where to connect: `"HOST:PORT"`, `"[v6]:PORT"`, a URL (`http://HOST:PORT/path`, `redis://HOST:PORT`: the
+   * scheme picks the mode), a comma list, or an array of those.
+   */
   targets: string | string[];
-  /** `echo` (default), `churn`, `bulk` or `idle`. */
+  /** `echo` (default), `churn`, `bulk`, `idle`, or a request mode: `http`, `redis`, `custom`. */
   mode?: StressMode;
   /** Threads, one ring each. Default: available CPUs (at most one per connection). */
   threads?: number;
@@ -64,6 +73,8 @@ export interface StressOptions {
   progressInterval?: number;
   /** Ask for IORING_SETUP_DEFER_TASKRUN. Default true. */
   deferTaskrun?: boolean;
+  /** Request modes: a request unanswered this long counts as an error and its connection dials again. Default 10000; 0 = never. */
+  timeout?: number;
 }
 
 /** Options after defaults and validation (targets not yet resolved). */
@@ -91,6 +102,9 @@ export interface ResolvedStressOptions {
   socketMode: SocketMode;
   progressInterval: number;
   deferTaskrun: boolean;
+  /** request modes: what to send and expect (null in the echo modes) */
+  protocol: ResolvedProtocol | null;
+  timeout: number;
 }
 
 /** Defaults of {@link StressOptions} (durations in ms, sizes in bytes). */
@@ -113,6 +127,7 @@ export const STRESS_DEFAULTS = {
   connectTimeout: 5000,
   socketMode: 'auto' as SocketMode,
   progressInterval: 1000,
+  timeout: 10_000,
 } as const;
 
 const D = STRESS_DEFAULTS;
@@ -142,6 +157,23 @@ const KNOWN = new Set<string>([
   'onProgress',
   'progressInterval',
   'deferTaskrun',
+  'timeout',
+  'method',
+  'headers',
+  'body',
+  'bodyFile',
+  'expectStatus',
+  'command',
+  'tests',
+  'keyspace',
+  'dataSize',
+  'send',
+  'expectBytes',
+  'expectDelimiter',
+  'lengthPrefix',
+  'lengthIncludesPrefix',
+  'maxFrame',
+  'expect',
 ]);
 
 const MAX_SIZE = 1 << 24;
@@ -153,14 +185,25 @@ export function resolveStressOptions(o: StressOptions): ResolvedStressOptions {
     if (!KNOWN.has(k)) throw outOfRange(k, `a known option (${[...KNOWN].join(', ')})`, k);
   }
   if (o.targets === undefined) throw invalidType('targets', 'a string such as "127.0.0.1:7000"', undefined);
-  const list = (Array.isArray(o.targets) ? o.targets : [o.targets]).flatMap((t) => {
-    if (typeof t !== 'string') throw invalidType('targets', 'a string such as "127.0.0.1:7000"', t);
-    return t.split(',');
-  });
-  if (!list.length || list.length > 1024) throw outOfRange('targets', 'from 1 to 1024 HOST:PORT entries', o.targets);
-  const targets = list.map((t) => parseHostPort('targets', t));
+  if (o.mode !== undefined) oneOf('mode', o.mode, D.mode, STRESS_MODES);
+  // the request modes (URL targets, mode, or their options), or null for an echo mode
+  const protocol = resolveProtocol(o);
+  let targets: HostPort[];
+  if (protocol) {
+    targets = protocol.targets.map((t) => ({ host: t.host, port: t.port }));
+  } else {
+    const list = (Array.isArray(o.targets) ? o.targets : [o.targets]).flatMap((t) => {
+      if (typeof t !== 'string') throw invalidType('targets', 'a string such as "127.0.0.1:7000"', t);
+      return t.split(',');
+    });
+    if (!list.length || list.length > 1024) throw outOfRange('targets', 'from 1 to 1024 HOST:PORT entries', o.targets);
+    targets = list.map((t) => parseHostPort('targets', t));
+  }
 
-  const mode = oneOf('mode', o.mode, D.mode, STRESS_MODES);
+  const mode: StressMode = protocol ? protocol.mode : oneOf('mode', o.mode, D.mode, ECHO_MODES);
+  const request = protocol !== null;
+  if (request && o.size !== undefined) throw outOfRange('size', `left out in ${mode} mode (the requests say their size)`, o.size);
+  if (!request && o.timeout !== undefined) throw outOfRange('timeout', 'left out outside the request modes (http, redis, custom)', o.timeout);
   const connections = int('connections', o.connections, D.connections, 1, 1_000_000);
   const threads = Math.min(int('threads', o.threads, availableParallelism(), 1, 1024), connections);
   const messages = int('messages', o.messages, 0, 1, Number.MAX_SAFE_INTEGER);
@@ -185,7 +228,7 @@ export function resolveStressOptions(o: StressOptions): ResolvedStressOptions {
   }
 
   const pipeline = int('pipeline', o.pipeline, D.pipeline, 1, 1024);
-  if (pipeline > 1 && mode !== 'echo') throw outOfRange('pipeline', 'left out (1) outside echo mode', o.pipeline);
+  if (pipeline > 1 && mode !== 'echo' && !request) throw outOfRange('pipeline', 'left out (1) outside echo mode and the request modes', o.pipeline);
   if (connections * pipeline > 1 << 24) throw outOfRange('pipeline', `at most ${Math.floor((1 << 24) / connections)} with ${connections} connections`, o.pipeline);
   const rate = o.rate === undefined ? 0 : real('rate', o.rate, 0, 0.001, 100_000_000);
   if (rate && (mode === 'bulk' || mode === 'idle')) throw outOfRange('rate', `left out in ${mode} mode (it applies to echo messages and churn cycles)`, o.rate);
@@ -223,5 +266,7 @@ export function resolveStressOptions(o: StressOptions): ResolvedStressOptions {
     socketMode,
     progressInterval: ms('progressInterval', o.progressInterval, D.progressInterval),
     deferTaskrun: bool('deferTaskrun', o.deferTaskrun, true),
+    protocol,
+    timeout: request ? ms('timeout', o.timeout, D.timeout, 3_600_000) : 0,
   };
 }

@@ -3,9 +3,10 @@
  * of every thread's counter block (sums, histogram buckets, error table)
  * into one {@link StressResult}.
  */
-import { clientLayout as L, errnoError, errnoName, type NativeMismatch } from '@ringleader/core-native';
+import { abi, clientLayout as L, errnoError, errnoName, type NativeMismatch } from '@ringleader/core-native';
 import { CI, CU, type CounterBlock, maxTotal, sumGauges, sumTotals } from './counters.js';
 import { bucketBounds, mergeBuckets, percentile, sampleCount } from './histogram.js';
+import { statusExpected } from './stress-http.js';
 import type { ResolvedStressOptions, StressMode } from './stress-options.js';
 
 /** Latency summary in microseconds. */
@@ -85,6 +86,8 @@ export interface StressResult {
   };
   throughput: {
     msgsPerSec: number;
+    /** request modes: responses per second (the same as msgsPerSec) */
+    requestsPerSec?: number;
     /** churn: connect/echo/close cycles per second */
     cyclesPerSec: number;
     outMiBPerSec: number;
@@ -121,6 +124,25 @@ export interface StressResult {
     retried: number;
     fallbackCode: string | null;
   };
+  /** request modes (http, redis, custom): what came back; null in the echo modes */
+  responses: {
+    /** every response (counted in `messages.verified` too), right or wrong */
+    total: number;
+    /** responses that broke the protocol, by name (HTTP_CHUNK_SIZE, RESP_TYPE, MISMATCH, TRUNCATED, ...) */
+    protocolErrors: Record<string, number>;
+    /** http: responses by status code, and by class (2xx ...) */
+    statuses: Record<string, number>;
+    classes: Record<string, number>;
+    /** http: responses whose status was not expected (option "expectStatus") */
+    unexpectedStatus: number;
+    /** redis: error replies, and replies of a kind the command does not expect */
+    errorReplies: number;
+    unexpectedReplies: number;
+    /** requests unanswered within the timeout */
+    timeouts: number;
+    /** sockets the server ended (Connection: close, or an idle close); each dialled again */
+    serverCloses: number;
+  } | null;
 }
 
 const bounds = bucketBounds(L.histSubBits, L.histBuckets);
@@ -163,6 +185,28 @@ export function errorTable(blocks: readonly CounterBlock[]): Record<string, numb
   return out;
 }
 
+const PROTO_ERROR_NAME: Record<number, string> = Object.fromEntries(Object.entries(abi.protoErrors).map(([name, e]) => [e.code, name]));
+
+/** Request modes: protocol errors by name. */
+export function protocolErrorTable(blocks: readonly CounterBlock[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let e = 1; e < L.protoErrSlots; e++) {
+    const n = sumTotals(blocks, L.protoErrOffset + e);
+    if (n) out[PROTO_ERROR_NAME[e] ?? `PROTOCOL_${e}`] = n;
+  }
+  return out;
+}
+
+/** http: responses by status code. */
+export function statusTable(blocks: readonly CounterBlock[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let st = 100; st < L.statusSlots; st++) {
+    const n = sumTotals(blocks, L.statusOffset + st);
+    if (n) out[String(st)] = n;
+  }
+  return out;
+}
+
 /** "ECONNREFUSED 3, EOF 1": most frequent first. */
 export function describeErrors(byCode: Record<string, number>): string {
   return Object.entries(byCode)
@@ -175,8 +219,21 @@ function hex(b: number): string {
   return b < 0 ? '-' : `0x${b.toString(16).padStart(2, '0')}`;
 }
 
-/** One line about a verification failure: names connection, message and offset. */
+/** One line about a verification failure or a wrong answer: names connection, message (request) and offset. */
 export function describeMismatch(m: StressMismatch): string {
+  const req = `connection ${m.connection}, request ${m.message}`;
+  switch (m.kind) {
+    case 'protocol': {
+      const e = m.protocolError ? abi.protoErrors[m.protocolError] : undefined;
+      return `${req}, offset ${m.offset} of the response: ${e?.message ?? 'protocol error'} (${m.protocolError || m.expected})`;
+    }
+    case 'status':
+      return `${req}: HTTP ${m.got}, a status not expected (option "expectStatus")`;
+    case 'reply':
+      return m.got === 45 ? `${req}: error reply -${m.word}` : `${req}: unexpected reply ${String.fromCharCode(m.got)}${m.word ?? ''}`;
+    case 'timeout':
+      return `${req}: no response within the timeout (option "timeout")`;
+  }
   const where = `connection ${m.connection}, message ${m.message}, offset ${m.offset}`;
   if (m.kind === 'eof') return `${where}: the server closed the connection before the echo was complete`;
   if (m.kind === 'extra') return `${where}: the server sent bytes that were never sent to it (first ${hex(m.got)})`;
@@ -234,7 +291,24 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
   const connectUs = latencyStats(connHist, u('conn_lat_sum_ns'), 0, connMaxNs);
   // no exact minimum is kept for connects: the lowest bucket stands for it
   if (connectUs) connectUs.min = Math.round(percentile(connHist, bounds, 0, 0, connMaxNs) / 10) / 100;
+  const request = o.protocol !== null;
   const byCode = errorTable(blocks);
+  const protocolErrors = request ? protocolErrorTable(blocks) : {};
+  const statuses = o.protocol?.mode === 'http' ? statusTable(blocks) : {};
+  const classes: Record<string, number> = {};
+  for (const [st, n] of Object.entries(statuses)) {
+    const c = `${st[0]}xx`;
+    classes[c] = (classes[c] ?? 0) + n;
+  }
+  if (request) {
+    // the wrong answers, named as a user reads them
+    Object.assign(byCode, protocolErrors);
+    if (o.protocol?.mode === 'http') {
+      for (const [st, n] of Object.entries(statuses)) if (!statusExpected(o.protocol.http.expectStatus, Number(st))) byCode[`HTTP ${st}`] = n;
+    }
+    if (u('error_replies')) byCode['error reply'] = u('error_replies');
+    if (u('unexpected_replies')) byCode['unexpected reply'] = u('unexpected_replies');
+  }
   const errorsTotal = u('errors');
   const verifyFailures = u('verify_failures');
   const fallbackErr = blocks.map((b) => b.gauge(CI.zc_fallback_err)).find((e) => e !== 0);
@@ -259,13 +333,18 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     const first = mismatches[0];
     failures.push(`verification failed ${verifyFailures} time(s)${first ? `; first: ${describeMismatch(first)}` : ''}`);
   }
-  if (errorsTotal > o.maxErrors) failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (option "maxErrors")`);
+  if (errorsTotal > o.maxErrors) {
+    const first = request ? mismatches.find((m) => m.kind !== 'mismatch' && m.kind !== 'extra') : undefined;
+    failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (option "maxErrors")${first ? `; first: ${describeMismatch(first)}` : ''}`);
+  }
   if (!f.aborted) {
     if ((o.mode === 'echo' || o.mode === 'bulk') && verified === 0) failures.push('no message was echoed');
+    if (request && verified === 0) failures.push('no response was received');
     if (o.mode === 'churn' && cyclesAll === 0) failures.push('no connect/echo/close cycle completed');
     if (o.mode === 'idle' && upAtEnd < o.connections && !f.interrupted) failures.push(`${upAtEnd} of ${o.connections} connections were up at the end${rampNote(o)}`);
     const done = o.mode === 'churn' ? cyclesAll : verified;
-    if (o.messages && done < o.messages && !f.interrupted) failures.push(`${done} of ${o.messages} ${o.mode === 'churn' ? 'cycles' : 'messages'} completed`);
+    const what = o.mode === 'churn' ? 'cycles' : request ? 'requests' : 'messages';
+    if (o.messages && done < o.messages && !f.interrupted) failures.push(`${done} of ${o.messages} ${what} completed`);
   }
   const rate = (n: number) => (windowS > 0 ? n / windowS : 0);
   const ok = failures.length === 0;
@@ -299,6 +378,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     },
     throughput: {
       msgsPerSec: rate(measured),
+      ...(request ? { requestsPerSec: rate(measured) } : {}),
       cyclesPerSec: rate(cycles),
       outMiBPerSec: rate(u('bytes_out')) / 1048576,
       inMiBPerSec: rate(u('bytes_in')) / 1048576,
@@ -326,5 +406,18 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
       retried: u('zc_retries'),
       fallbackCode: fallbackErr ? errnoName(fallbackErr) : null,
     },
+    responses: request
+      ? {
+          total: verified,
+          protocolErrors,
+          statuses,
+          classes,
+          unexpectedStatus: u('status_errors'),
+          errorReplies: u('error_replies'),
+          unexpectedReplies: u('unexpected_replies'),
+          timeouts: u('timeouts'),
+          serverCloses: u('server_closes'),
+        }
+      : null,
   };
 }

@@ -20,6 +20,7 @@ import { formatHostPort, type HostPort } from './address.js';
 import { CI, CU, sumGauges, sumTotals } from './counters.js';
 import { type ResolvedStressOptions, resolveStressOptions, type StressOptions } from './stress-options.js';
 import { describeErrors, errorTable, latencyBuckets, progressPercentiles, type StressProgress, type StressResult, summarize } from './stress-result.js';
+import { requestSpec } from './stress-request.js';
 import { type StressThread, startThread, terminateAll, type ThreadOutcome } from './stress-spawn.js';
 import { outOfRange } from './validate.js';
 
@@ -30,7 +31,7 @@ interface Target {
 }
 
 /** Resolve host names (numeric addresses pass through). */
-async function resolveTargets(ts: HostPort[]): Promise<Target[]> {
+async function resolveTargets(ts: HostPort[], labels?: string[]): Promise<Target[]> {
   const cache = new Map<string, string>();
   const out: Target[] = [];
   for (const t of ts) {
@@ -44,7 +45,7 @@ async function resolveTargets(ts: HostPort[]): Promise<Target[]> {
       }
       cache.set(t.host, ip);
     }
-    out.push({ ip, port: t.port, label: formatHostPort(t.host, t.port) });
+    out.push({ ip, port: t.port, label: labels?.[out.length] ?? formatHostPort(t.host, t.port) });
   }
   return out;
 }
@@ -134,7 +135,11 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const o = resolveStressOptions(options);
   const signal = options.signal;
   const onProgress = options.onProgress;
-  const targets = await resolveTargets(o.targets);
+  const targets = await resolveTargets(
+    o.targets,
+    o.protocol?.targets.map((t) => t.label),
+  );
+  const request = o.protocol ? requestSpec(o.protocol) : undefined;
   const warnings: string[] = [];
   const { probe, sockMode, zcThreshold } = kernelPlan(o, targets, warnings);
 
@@ -142,7 +147,8 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const nThreads = o.messages ? Math.min(o.threads, o.messages) : o.threads;
   const perThread = spreadInt(o.connections, new Array(nThreads).fill(1));
   const quotas = o.messages ? spreadInt(o.messages, perThread) : perThread.map(() => 0);
-  const chunk = o.mode === 'bulk' ? 65536 : Math.max(256, Math.min(256 * 1024, o.sizeMax * o.pipeline));
+  // (request modes: the engine makes a chunk hold at least its longest request)
+  const chunk = o.mode === 'bulk' ? 65536 : request ? 16384 : Math.max(256, Math.min(256 * 1024, o.sizeMax * o.pipeline));
   const bigRecv = o.mode === 'bulk' || o.sizeMax >= 32768;
   const bufSize = bigRecv ? 65536 : 16384;
   const bufCount = bigRecv ? 512 : 1024;
@@ -175,6 +181,8 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
       bufCount,
       bufSize,
       deferTaskrun: o.deferTaskrun,
+      timeoutMs: o.timeout,
+      request,
     };
     idBase += perThread[i];
     threads.push(startThread(i, ring));

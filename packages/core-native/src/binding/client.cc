@@ -4,6 +4,7 @@
 // JS is called once, when the run is over.
 #include <vector>
 
+#include "client_req.h"
 #include "common.h"
 #include "../engine/client.h"
 #include "../engine/net.h"
@@ -107,7 +108,13 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
     co.buf_count = opts.U("bufCount");
     co.buf_size = opts.U("bufSize");
     co.no_defer_taskrun = opts.B("deferTaskrun") ? 0 : 1;
+    co.timeout_ns = (uint64_t)(opts.D("timeoutMs") * 1e6);
     if (!opts.ok()) return;
+    RequestHolder req;
+    if (co.mode >= RL_CM_HTTP) {
+      if (!ParseRequest(env, o.Get("request"), co.mode, req)) return;
+      co.req = &req.spec;
+    }
 
     Adopt(new ClientCore());
     rl_counters c;
@@ -180,11 +187,13 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
     Napi::Env env = info.Env();
     Napi::Array a = Napi::Array::New(env);
     if (!core_ || core_->closed) return a;
-    static const char *kinds[] = {"", "mismatch", "eof", "extra"};
+    static const char *kinds[] = {"", "mismatch", "eof", "extra", "protocol", "status", "reply", "timeout"};
     for (unsigned i = 0; i < core_->cl.nmm; i++) {
       const rl_mismatch &m = core_->cl.mm[i];
       Napi::Object o = Napi::Object::New(env);
-      o.Set("kind", kinds[m.kind < 4 ? m.kind : 0]);
+      o.Set("kind", kinds[m.kind < 8 ? m.kind : 0]);
+      if (m.kind == RL_MM_PROTO) o.Set("protocolError", rl_proto_err_name(m.expected) ? rl_proto_err_name(m.expected) : "");
+      if (m.kind == RL_MM_REPLY) o.Set("word", m.word);
       o.Set("connection", (double)m.id);
       o.Set("message", (double)m.seq);
       o.Set("offset", (double)m.off);
@@ -266,6 +275,10 @@ static Napi::Value ClientLayout(Napi::Env env) {
   o.Set("histSubBits", (double)RL_CLIENT_HIST_SUB_BITS);
   o.Set("errOffset", (double)RL_C_U64_ERR);
   o.Set("errSlots", (double)RL_CLIENT_ERR_SLOTS);
+  o.Set("protoErrOffset", (double)RL_C_U64_PERR);
+  o.Set("protoErrSlots", (double)RL_PE_LIMIT);
+  o.Set("statusOffset", (double)RL_C_U64_STATUS);
+  o.Set("statusSlots", (double)RL_HTTP_STATUS_SLOTS);
   return o;
 }
 #undef RL_NAME

@@ -125,6 +125,18 @@ Napi::Object Abi(Napi::Env env) {
   o.Set("errno", Consts(env, {RL_ABI_ERRNOS(RL_KV_ERRNO)}));
   o.Set("addressFamilies", Consts(env, {RL_ABI_FAMILIES(RL_KV)}));
   o.Set("limits", Consts(env, {RL_ABI_LIMITS(RL_KV)}));
+  // the load generator's protocol errors: NAME -> { code, message }
+  Napi::Object pe = Napi::Object::New(env);
+#define RL_PE_SET(n, name, msg)                \
+  {                                            \
+    Napi::Object e = Napi::Object::New(env);   \
+    e.Set("code", (double)(n));                \
+    e.Set("message", msg);                     \
+    pe.Set(#name, e);                          \
+  }
+  RL_PROTO_ERRORS(RL_PE_SET)
+#undef RL_PE_SET
+  o.Set("protoErrors", pe);
   return o;
 }
 #undef RL_KV

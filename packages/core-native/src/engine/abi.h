@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* the load generator's protocol errors (RL_PROTO_ERRORS), exported as `abi.protoErrors` */
+#include "proto/proto.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,8 +36,10 @@ extern "C" {
 	X(RL_UP_LEAST_CONN, "least-connections", 1) \
 	X(RL_UP_RANDOM, "random", 2)
 /* what each load-generator connection does (client.h) */
-#define RL_CLIENT_MODES(X) \
-	X(RL_CM_ECHO, "echo", 1) X(RL_CM_CHURN, "churn", 2) X(RL_CM_BULK, "bulk", 3) X(RL_CM_IDLE, "idle", 4)
+/* (echo modes, then the request/response modes of client_req.h) */
+#define RL_CLIENT_MODES(X)                                                                                   \
+	X(RL_CM_ECHO, "echo", 1) X(RL_CM_CHURN, "churn", 2) X(RL_CM_BULK, "bulk", 3) X(RL_CM_IDLE, "idle", 4) \
+	X(RL_CM_HTTP, "http", 5) X(RL_CM_REDIS, "redis", 6) X(RL_CM_CUSTOM, "custom", 7)
 /*
  * How a load-generator connection gets its socket (dial.h): ring =
  * socket_direct_alloc, options through uring_cmd setsockopt, bind through

@@ -102,6 +102,8 @@ static void arm_timer(rl_client *cl, uint64_t now)
 		d = cl->t_end;
 	if (cl->state == 2 && !cl->forced && cl->t_drain_end < d)
 		d = cl->t_drain_end;
+	if (cl->o.timeout_ns && cl->sweep_at < d)
+		d = cl->sweep_at;
 	if (d == NEVER || (cl->timer_at != NEVER && cl->timer_at <= d))
 		return;
 	if (d <= now)
@@ -267,6 +269,10 @@ static void on_connected(rl_client *cl, rl_cconn *c, uint64_t now)
 		rl_cl_kick(cl, c);
 		break;
 	default:
+		if (rl_cm_request(cl->o.mode)) {
+			rl_cl_req_start(cl, c);
+			rl_cl_pump(cl, c, now);
+		}
 		break;
 	}
 }
@@ -293,7 +299,7 @@ static void on_closed(rl_conns *cx, rl_conn *k)
 	rl_cconn *c = C(cl, k);
 	uint64_t now = rl_now_ns();
 	/* messages that were in flight on this socket */
-	if (cl->o.mode == RL_CM_ECHO || cl->o.mode == RL_CM_BULK) {
+	if (rl_cm_timed(cl->o.mode) || cl->o.mode == RL_CM_BULK) {
 		uint64_t lost = c->issued - c->rx_seq;
 		if (lost) {
 			if (!running(cl))
@@ -324,8 +330,9 @@ static void on_closed(rl_conns *cx, rl_conn *k)
 	rl_cl_stream_at(cl, c, c->issued > c->tx_seq ? c->issued : c->tx_seq + (c->tx_off ? 1 : 0));
 	int failed = (c->flags & CF_FAILED) != 0;
 	int cycle_done = (c->flags & CF_CYCLE_DONE) != 0;
-	c->flags &=
-		~(uint32_t) (CF_FAILED | CF_CYCLE_DONE | CF_CHAIN_ERR | CF_CONN_CANCELED | CF_TIMEOUT_FIRED);
+	int redial = (c->flags & CF_REDIAL) != 0;
+	c->flags &= ~(uint32_t) (CF_FAILED | CF_CYCLE_DONE | CF_CHAIN_ERR | CF_CONN_CANCELED | CF_TIMEOUT_FIRED |
+				 CF_REDIAL);
 	if (cl->o.quota && running(cl) && !cl->quota_left && !cl->quota_open) {
 		CSET(CU(cl, t_done_ns), now);
 		rl_client_stop(cl);
@@ -354,8 +361,9 @@ static void on_closed(rl_conns *cx, rl_conn *k)
 		}
 		begin(cl, c, now);
 	} else {
-		/* closed while running without an error: reconnect */
-		rl_cl_wake_at(cl, c, now + cl->o.retry_ns);
+		/* closed while running without an error: reconnect (at once
+		 * when the server ended it, as HTTP's Connection: close does) */
+		rl_cl_wake_at(cl, c, redial ? now : now + cl->o.retry_ns);
 	}
 }
 
@@ -452,6 +460,8 @@ static void run_timers(rl_client *cl, uint64_t now)
 		on_wake(cl, c, now);
 	}
 	pump_connects(cl, now);
+	if (cl->o.timeout_ns && now >= cl->sweep_at)
+		cl->sweep_at = rl_cl_req_sweep(cl, now);
 	if (cl->state == 1 || cl->state == 2)
 		arm_timer(cl, now);
 }
@@ -617,7 +627,7 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 	memset(cl, 0, sizeof(*cl));
 	*failed_call = "rl_client_init";
 	if (!o->nconns || o->nconns > RL_IDX_MAX - 1 || !o->ntargets || o->ntargets > 0xffff ||
-	    o->mode < RL_CM_ECHO || o->mode > RL_CM_IDLE || !o->size_min || o->size_max < o->size_min ||
+	    o->mode < RL_CM_ECHO || o->mode > RL_CM_CUSTOM || (rl_cm_request(o->mode) && !o->req) || !o->size_min || o->size_max < o->size_min ||
 	    !o->chunk || !o->buf_size)
 		return -EINVAL;
 	cl->o = *o;
@@ -639,6 +649,20 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 	cl->connect_ts.tv_sec = (long long) (o->connect_timeout_ns / 1000000000ull);
 	cl->connect_ts.tv_nsec = (long long) (o->connect_timeout_ns % 1000000000ull);
 	cl->quota_left = o->quota;
+	cl->sweep_at = NEVER;
+	if (rl_cm_request(o->mode)) {
+		int r = rl_req_compile(&cl->req, o->mode, o->req);
+		if (r < 0) {
+			*failed_call = "rl_req_compile";
+			rl_client_destroy(cl);
+			return r;
+		}
+		/* a chunk holds at least one whole request */
+		if (cl->o.chunk < cl->req.max_len)
+			cl->o.chunk = (unsigned) cl->req.max_len;
+		cl->sweep_at = 0;
+	}
+	cl->o.req = NULL; /* the caller's spec may go now */
 
 	size_t n = o->nconns;
 	cl->targets = calloc(o->ntargets, sizeof(rl_addr));
@@ -647,10 +671,12 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 	cl->heap = calloc(n, sizeof(rl_cconn *));
 	cl->cq = calloc(n, sizeof(uint32_t));
 	cl->scratch = malloc(o->buf_size);
-	if (o->mode == RL_CM_ECHO)
+	if (rl_cm_timed(o->mode))
 		cl->t_issue = calloc(n * cl->o.pipeline, sizeof(uint64_t));
+	if (rl_cm_request(o->mode))
+		cl->rc = calloc(n, sizeof(rl_req_conn));
 	if (!cl->targets || !cl->sources || !cl->conns || !cl->heap || !cl->cq || !cl->scratch ||
-	    (o->mode == RL_CM_ECHO && !cl->t_issue)) {
+	    (rl_cm_timed(o->mode) && !cl->t_issue) || (rl_cm_request(o->mode) && !cl->rc)) {
 		*failed_call = "malloc";
 		rl_client_destroy(cl);
 		return -ENOMEM;
@@ -695,7 +721,7 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 			     .chunks = o->nconns + 16,
 			     .zc_threshold = o->zc_threshold,
 			     .zc_chunks = 1,
-			     .chunk_keep = o->chunk };
+			     .chunk_keep = cl->o.chunk };
 	ret = rl_conns_init(&cl->cx, &cl->ring, &cl->br, &co, &client_conn_ops, cl);
 	if (ret < 0) {
 		*failed_call = "malloc";
@@ -753,6 +779,9 @@ void rl_client_destroy(rl_client *cl)
 	free(cl->cq);
 	free(cl->scratch);
 	free(cl->t_issue);
+	free(cl->rc);
+	rl_req_free(&cl->req);
+	cl->rc = NULL;
 	cl->targets = cl->sources = NULL;
 	cl->conns = NULL;
 	cl->heap = NULL;

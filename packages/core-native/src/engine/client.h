@@ -37,6 +37,7 @@
 
 #include "abi.h"
 #include "bufring.h"
+#include "client_req.h"
 #include "conn.h"
 #include "counters.h"
 #include "net.h"
@@ -93,7 +94,14 @@ extern "C" {
 	X(conn_lat_max_ns)                                                     \
 	X(t_done_ns) /* when the message quota was reached, 0 if not */        \
 	X(t_stop_ns) /* when the engine stopped issuing work */                \
-	X(rounds)    /* completion rounds (wake-ups) */
+	X(rounds)    /* completion rounds (wake-ups) */                       \
+	/* request modes (client_req.h) */                                     \
+	X(proto_errors)       /* responses that broke the protocol */         \
+	X(status_errors)      /* http: responses of an unexpected status */   \
+	X(error_replies)      /* redis: error replies */                      \
+	X(unexpected_replies) /* redis: replies of a kind not expected */     \
+	X(timeouts)           /* requests unanswered within the timeout */    \
+	X(server_closes)      /* sockets the server ended between responses */
 
 /* latency histograms: log-linear (rl_hist_index), nanoseconds, 32
  * sub-buckets per power of two (~3% resolution), stored after the named
@@ -109,16 +117,24 @@ RL_BLOCK_ENUMS(RL_CLIENT_I32, RL_CLIENT_U64, RL_ENUM_CI, RL_ENUM_CU, RL_C_I32_CO
 #define RL_C_U64_HIST RL_C_U64_NAMED
 #define RL_C_U64_CHIST (RL_C_U64_HIST + RL_CLIENT_HIST_BUCKETS)
 #define RL_C_U64_ERR (RL_C_U64_CHIST + RL_CLIENT_HIST_BUCKETS)
-#define RL_C_U64_COUNT (RL_C_U64_ERR + RL_CLIENT_ERR_SLOTS)
+/* then the protocol error table (index = RL_PE_*) and, for http, the
+ * responses by status code */
+#define RL_C_U64_PERR (RL_C_U64_ERR + RL_CLIENT_ERR_SLOTS)
+#define RL_C_U64_STATUS (RL_C_U64_PERR + RL_PE_LIMIT)
+#define RL_C_U64_COUNT (RL_C_U64_STATUS + RL_HTTP_STATUS_SLOTS)
 
 /* ---- a verification failure, as reported ---- */
-enum { RL_MM_MISMATCH = 1, RL_MM_EOF = 2, RL_MM_EXTRA = 3 };
+/* request modes: RL_MM_PROTO (expected = RL_PE_*, off inside the
+ * response), RL_MM_STATUS (got = the status), RL_MM_REPLY (got = the
+ * reply's type byte, word = its first word), RL_MM_TIMEOUT */
+enum { RL_MM_MISMATCH = 1, RL_MM_EOF = 2, RL_MM_EXTRA = 3, RL_MM_PROTO = 4, RL_MM_STATUS = 5, RL_MM_REPLY = 6, RL_MM_TIMEOUT = 7 };
 typedef struct rl_mismatch {
 	uint32_t kind;     /* RL_MM_* */
 	uint32_t id;       /* connection id */
-	uint64_t seq;      /* message */
+	uint64_t seq;      /* message (request) */
 	uint64_t off;      /* byte offset inside the message */
 	int expected, got; /* byte values, -1 when not applicable */
+	char word[RL_RESP_WORD];
 } rl_mismatch;
 #define RL_CLIENT_MISMATCHES 16
 
@@ -149,6 +165,8 @@ typedef struct rl_client_opts {
 	unsigned buf_size;
 	unsigned sq_entries;
 	int no_defer_taskrun;
+	const rl_req_spec *req;  /* request modes: what to send and expect */
+	uint64_t timeout_ns;     /* request modes: a request unanswered this long fails; 0 = none */
 } rl_client_opts;
 
 struct rl_cconn;
@@ -192,6 +210,9 @@ typedef struct rl_client {
 	unsigned nmm;
 	uint64_t lat_min;
 	int in_run;
+	rl_req req;        /* request modes: compiled once */
+	rl_req_conn *rc;   /* ... and the parser of each connection */
+	uint64_t sweep_at; /* next check for requests past the timeout */
 } rl_client;
 
 /* Creates the ring, its table and buffers; nothing is connected yet.

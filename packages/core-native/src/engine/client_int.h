@@ -38,7 +38,14 @@ enum {
 	CF_PARKED = 1 << 3,        /* idle, waiting for quota to come back */
 	CF_CONN_CANCELED = 1 << 4, /* the connect completed with -ECANCELED */
 	CF_TIMEOUT_FIRED = 1 << 5, /* its linked timeout fired (-ETIME) */
+	CF_REDIAL = 1 << 6,        /* request modes: the server ended the socket cleanly: dial at once */
 };
+
+/* request modes: echo's pipeline of timed messages, with client_req.c's
+ * requests and parsers instead of the payload pattern */
+static inline int rl_cm_request(unsigned mode) { return mode >= RL_CM_HTTP; }
+/* modes whose messages are timed from issue to the end of their answer */
+static inline int rl_cm_timed(unsigned mode) { return mode == RL_CM_ECHO || rl_cm_request(mode); }
 
 typedef struct rl_cconn {
 	uint32_t id;   /* global connection id: payloads and reports */
@@ -106,5 +113,21 @@ void rl_cl_on_data(rl_conns *cx, rl_conn *k, unsigned side, unsigned bid, unsign
 void rl_cl_on_eof(rl_conns *cx, rl_conn *k, unsigned side);
 void rl_cl_on_sent(rl_conns *cx, rl_conn *k, unsigned side, unsigned res, uint32_t seg);
 void rl_cl_on_error(rl_conns *cx, rl_conn *k, unsigned side, int err);
+/* a message (request) was answered: count it, time it */
+void rl_cl_message_done(rl_client *cl, rl_cconn *c, uint64_t now);
+/* after answers arrived: issue more, or close when draining */
+void rl_cl_next(rl_client *cl, rl_cconn *c, uint64_t now);
+void rl_cl_record(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off, int expected,
+		  int got, const char *word);
+
+/* ---- client_req.c ---- */
+/* the socket of c connected: fresh parser */
+void rl_cl_req_start(rl_client *cl, rl_cconn *c);
+/* render requests [tx_seq, issued) into dst[0, cap) while they fit */
+uint32_t rl_cl_req_fill(rl_client *cl, rl_cconn *c, uint8_t *dst, uint32_t cap, uint32_t *ends);
+void rl_cl_req_recv(rl_client *cl, rl_cconn *c, const uint8_t *p, uint32_t len, uint64_t now);
+void rl_cl_req_eof(rl_client *cl, rl_cconn *c);
+/* fail the requests unanswered for longer than the timeout; returns the next check time */
+uint64_t rl_cl_req_sweep(rl_client *cl, uint64_t now);
 
 #endif

@@ -21,18 +21,27 @@ void rl_cl_count_err(rl_client *cl, int err)
 	CADD(CU(cl, errors), 1);
 }
 
-static void record_mm(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off,
-		      int expected, int got)
+void rl_cl_record(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off, int expected,
+		  int got, const char *word)
 {
 	if (cl->nmm >= RL_CLIENT_MISMATCHES)
 		return;
 	rl_mismatch *m = &cl->mm[cl->nmm++];
+	memset(m, 0, sizeof(*m));
 	m->kind = kind;
 	m->id = c->id;
 	m->seq = seq;
 	m->off = off;
 	m->expected = expected;
 	m->got = got;
+	if (word)
+		strncpy(m->word, word, sizeof(m->word) - 1);
+}
+
+static void record_mm(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off,
+		      int expected, int got)
+{
+	rl_cl_record(cl, kind, c, seq, off, expected, got, NULL);
 }
 
 void rl_cl_hist_add(rl_client *cl, unsigned base, uint64_t v)
@@ -80,6 +89,8 @@ void rl_cl_stream_at(rl_client *cl, rl_cconn *c, uint64_t seq)
 
 int rl_cl_has_inflight(const rl_client *cl, const rl_cconn *c)
 {
+	if (rl_cm_request(cl->o.mode))
+		return c->rx_seq < c->issued;
 	switch (cl->o.mode) {
 	case RL_CM_ECHO:
 	case RL_CM_BULK:
@@ -106,7 +117,7 @@ static void issue(rl_client *cl, rl_cconn *c, uint64_t t)
 
 void rl_cl_pump(rl_client *cl, rl_cconn *c, uint64_t now)
 {
-	if (cl->o.mode != RL_CM_ECHO || c->state != CS_UP || !running(cl))
+	if (!rl_cm_timed(cl->o.mode) || c->state != CS_UP || !running(cl))
 		return;
 	while (c->issued - c->rx_seq < cl->o.pipeline) {
 		if (cl->o.quota && !cl->quota_left)
@@ -133,6 +144,8 @@ void rl_cl_pump(rl_client *cl, rl_cconn *c, uint64_t now)
 static uint32_t fill(rl_client *cl, rl_cconn *c, uint8_t *dst, uint32_t *ends)
 {
 	uint32_t cap = cl->o.chunk;
+	if (rl_cm_request(cl->o.mode))
+		return rl_cl_req_fill(cl, c, dst, cap, ends);
 	uint32_t len = 0;
 	int bulk = cl->o.mode == RL_CM_BULK;
 	uint64_t inflight = c->tx_bytes - c->rx_bytes;
@@ -222,13 +235,13 @@ void rl_cl_on_error(rl_conns *cx, rl_conn *k, unsigned side, int err)
 
 /* ---------------- receiving and verifying ---------------- */
 
-static void message_done(rl_client *cl, rl_cconn *c, uint64_t now)
+void rl_cl_message_done(rl_client *cl, rl_cconn *c, uint64_t now)
 {
 	CADD(CU(cl, msgs_all), 1);
 	int win = in_window(cl, now);
 	if (win)
 		CADD(CU(cl, msgs), 1);
-	if (cl->o.mode == RL_CM_ECHO && win) {
+	if (rl_cm_timed(cl->o.mode) && win) {
 		uint64_t t =
 			cl->t_issue[(size_t) cidx(cl, c) * cl->o.pipeline + (c->rx_seq % cl->o.pipeline)];
 		rl_cl_record_latency(cl, now > t ? now - t : 0);
@@ -294,18 +307,13 @@ static void verify(rl_client *cl, rl_cconn *c, const uint8_t *p, uint32_t len, u
 		len -= n;
 		c->rx_off += n;
 		if (c->rx_off == c->rx_len) {
-			message_done(cl, c, now);
+			rl_cl_message_done(cl, c, now);
 			set_rx(cl, c, c->rx_seq + 1);
 		}
 	}
 	switch (cl->o.mode) {
 	case RL_CM_ECHO:
-		if (running(cl)) {
-			rl_cl_pump(cl, c, now);
-			quota_check(cl, now);
-		} else if (c->rx_seq == c->issued) {
-			rl_cl_close(cl, c, 0);
-		}
+		rl_cl_next(cl, c, now);
 		break;
 	case RL_CM_CHURN:
 		if (c->rx_seq == c->issued) {
@@ -324,12 +332,26 @@ static void verify(rl_client *cl, rl_cconn *c, const uint8_t *p, uint32_t len, u
 	}
 }
 
+void rl_cl_next(rl_client *cl, rl_cconn *c, uint64_t now)
+{
+	if (running(cl)) {
+		rl_cl_pump(cl, c, now);
+		quota_check(cl, now);
+	} else if (c->rx_seq == c->issued) {
+		rl_cl_close(cl, c, 0);
+	}
+}
+
 void rl_cl_on_data(rl_conns *cx, rl_conn *k, unsigned side, unsigned bid, unsigned len)
 {
 	rl_client *cl = cx->owner;
 	rl_cconn *c = C(cl, k);
-	if (c->state == CS_UP && !(c->flags & CF_FAILED))
-		verify(cl, c, rl_buf(cx->br, bid), len, cl->now);
+	if (c->state == CS_UP && !(c->flags & CF_FAILED)) {
+		if (rl_cm_request(cl->o.mode))
+			rl_cl_req_recv(cl, c, rl_buf(cx->br, bid), len, cl->now);
+		else
+			verify(cl, c, rl_buf(cx->br, bid), len, cl->now);
+	}
 	rl_seg_release(cx, bid);
 }
 
@@ -339,6 +361,10 @@ void rl_cl_on_eof(rl_conns *cx, rl_conn *k, unsigned side)
 	rl_cconn *c = C(cl, k);
 	if (c->state != CS_UP)
 		return;
+	if (rl_cm_request(cl->o.mode)) {
+		rl_cl_req_eof(cl, c);
+		return;
+	}
 	int pending = c->rx_seq < c->issued || c->rx_bytes < c->tx_bytes;
 	if (cl->o.mode == RL_CM_CHURN && (c->flags & CF_CYCLE_DONE))
 		return;
