@@ -1,4 +1,5 @@
 /** Formatting and error reporting shared by the commands. */
+import { PROTOCOL_FLAGS } from '@ringleader/runtime/internal';
 
 /** A usage error: printed without a stack trace, exit code 2. */
 export class UsageError extends Error {
@@ -59,7 +60,6 @@ const FLAG_OF: Record<string, string> = {
   handlerOptions: '--options',
   dev: '--dev',
   // runStress
-  targets: 'target',
   mode: '--mode',
   threads: '--threads',
   connections: '--connections',
@@ -77,6 +77,9 @@ const FLAG_OF: Record<string, string> = {
   drain: '--drain',
   retryDelay: '--retry-delay',
   socketMode: '--socket-mode',
+  timeout: '--timeout',
+  // the request modes (method, headers, command, tests, send, ...)
+  ...PROTOCOL_FLAGS,
 };
 
 let overrides: Record<string, string> = {};

@@ -26,6 +26,8 @@ export type StressMismatch = NativeMismatch;
 
 /** Live numbers, for a progress display. Rates cover the last interval. */
 export interface StressProgress {
+  /** the run's mode (after URL targets and options picked it) */
+  mode?: StressMode;
   elapsedMs: number;
   phase: 'connecting' | 'warmup' | 'measuring' | 'draining';
   up: number;

@@ -237,6 +237,11 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
       aborted = `no connection could be made to ${targets.map((t) => t.label).join(', ')} (${describeErrors(errorTable(blocks)) || 'connect failed'})`;
       stopAll();
     }
+    // a request mode whose server never answers: every connection timed out without one response
+    if (!stopped && o.protocol && u('msgs_all') === 0 && u('timeouts') >= o.connections) {
+      aborted = `no response from ${targets.map((t) => t.label).join(', ')} within the timeout (${o.timeout} ms, option "timeout") on any of ${o.connections} connection(s)`;
+      stopAll();
+    }
     const now = Date.now();
     if (onProgress && now - lastProgress >= o.progressInterval) {
       lastProgress = now;
@@ -251,6 +256,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
       const state = Math.max(...blocks.map((b) => b.gauge(CI.state)));
       const phase: StressProgress['phase'] = state >= 2 ? 'draining' : mono < o.warmup ? (up < o.connections && o.mode !== 'churn' ? 'connecting' : 'warmup') : 'measuring';
       onProgress({
+        mode: o.mode,
         elapsedMs: now - startedAt,
         phase,
         up,

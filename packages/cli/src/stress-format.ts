@@ -1,0 +1,156 @@
+/**
+ * What `ringleader stress` prints: the live line (one terminal row) and the
+ * result table, for the echo modes and the request modes (http, redis,
+ * custom). A latency table has one unit for all its columns (us, or ms when
+ * the largest value needs it), and the live line leaves out percentiles
+ * until something completed, and fits the terminal.
+ */
+import { describeMismatch, type LatencyStats, type StressProgress, type StressResult } from '@ringleader/runtime';
+import { bytes, num } from './util.js';
+
+const REQUEST_MODES = ['http', 'redis', 'custom'];
+const isRequest = (mode: string) => REQUEST_MODES.includes(mode);
+
+/** a latency in microseconds, in a unit chosen by the caller */
+const inUnit = (v: number, ms: boolean) => (ms ? (v / 1000).toFixed(v >= 100_000 ? 0 : 2) : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+/** a single latency with its own unit (the live line) */
+const lat = (v: number) => (v >= 10000 ? `${(v / 1000).toFixed(1)}ms` : `${v >= 100 ? v.toFixed(0) : v.toFixed(1)}us`);
+const mib = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(2));
+
+/** One row of live numbers, cut to `width` columns. */
+export function liveLine(p: StressProgress, r: { mode: string; connections: number }, width = 80): string {
+  const mode = p.mode ?? r.mode;
+  const t = `${(p.elapsedMs / 1000).toFixed(0)}s`;
+  let s = `[${t.padStart(4)} ${p.phase}] up ${num(p.up)}/${num(r.connections)}`;
+  if (mode === 'churn') s += `  ${num(p.cyclesPerSec)} conns/s`;
+  else if (isRequest(mode)) s += `  ${num(p.msgsPerSec)} req/s`;
+  else if (mode !== 'idle') s += `  ${num(p.msgsPerSec)} msgs/s`;
+  if (mode !== 'idle') {
+    s += `  ${mib(p.outMiBPerSec)}/${mib(p.inMiBPerSec)} MiB/s out/in`;
+    // nothing completed in the interval (warmup, connecting): no percentiles to show
+    if (p.p50Us > 0) s += `  p50 ${lat(p.p50Us)} p99 ${lat(p.p99Us)}`;
+  }
+  s += `  errors ${num(p.errors)}`;
+  if (p.verifyFailures) s += `  MISMATCHES ${p.verifyFailures}`;
+  return s.length > width - 1 ? s.slice(0, Math.max(10, width - 1)) : s;
+}
+
+const PCTS: [string, keyof LatencyStats][] = [
+  ['p50', 'p50'],
+  ['p90', 'p90'],
+  ['p99', 'p99'],
+  ['p99.9', 'p999'],
+  ['max', 'max'],
+  ['mean', 'mean'],
+];
+
+/** latency rows under one header, in one unit */
+function latTable(rows: [string, LatencyStats | null][]): string[] {
+  const ms = rows.some(([, l]) => l && l.max >= 10000);
+  const out = [`  latency (${ms ? 'ms' : 'us'})`.padEnd(16) + PCTS.map(([h]) => h.padStart(9)).join('')];
+  for (const [name, l] of rows) {
+    if (!l) {
+      out.push(`  ${name.padEnd(14)}${'-'.padStart(9)}`);
+      continue;
+    }
+    const cells = PCTS.map(([, k]) => inUnit(l[k], ms).padStart(9));
+    out.push(`  ${name.padEnd(14)}${cells.join('')}   ${num(l.count)} samples`);
+  }
+  return out;
+}
+
+function describeLoad(r: StressResult): string {
+  const size = r.size.min === r.size.max ? bytes(r.size.min) : `${bytes(r.size.min)}-${bytes(r.size.max)}`;
+  const load = r.rate ? `open loop ${num(r.rate)}/s` : 'closed loop';
+  const parts = [`${r.threads} thread(s)`, `${r.connections} connection(s)`];
+  if (isRequest(r.mode)) parts.push(`pipeline ${r.pipeline}`, load);
+  else {
+    parts.push(size);
+    if (r.mode === 'echo') parts.push(`pipeline ${r.pipeline}`);
+    if (r.mode === 'echo' || r.mode === 'churn') parts.push(load);
+    parts.push(`seed ${r.seed}`);
+  }
+  return `ringleader stress: ${r.mode} -> ${r.targets.join(', ')}: ${parts.join(', ')}`;
+}
+
+/** the request modes' lines: what came back */
+function responseLines(r: StressResult): string[] {
+  const x = r.responses;
+  if (!x) return [];
+  const out: string[] = [];
+  let line = `  responses     ${num(x.total)}`;
+  if (r.mode === 'http') {
+    const classes = Object.entries(x.classes).map(([c, n]) => `${c} ${num(n)}`);
+    if (classes.length) line += ` (${classes.join(', ')})`;
+  }
+  if (x.serverCloses) line += `, ${num(x.serverCloses)} connection(s) ended by the server and dialled again`;
+  out.push(line);
+  const wrong: string[] = [];
+  if (x.unexpectedStatus) wrong.push(`${num(x.unexpectedStatus)} unexpected status`);
+  if (x.errorReplies) wrong.push(`${num(x.errorReplies)} error replies`);
+  if (x.unexpectedReplies) wrong.push(`${num(x.unexpectedReplies)} unexpected replies`);
+  const pe = Object.entries(x.protocolErrors).map(([k, n]) => `${k} ${num(n)}`);
+  if (pe.length) wrong.push(`protocol errors: ${pe.join(', ')}`);
+  if (x.timeouts) wrong.push(`${num(x.timeouts)} timed out`);
+  out.push(`  answers       ${wrong.length ? `WRONG: ${wrong.join('; ')}` : x.total ? 'ok: every response parsed and as expected' : 'none'}`);
+  const first = r.verification.mismatches.slice(0, 5);
+  for (const mm of first) out.push(`                  ${describeMismatch(mm)}`);
+  return out;
+}
+
+/** The human-readable result table. */
+export function formatResult(r: StressResult): string {
+  const out: string[] = [];
+  const request = isRequest(r.mode);
+  out.push(describeLoad(r));
+  out.push(
+    `measured ${(r.durationMs / 1000).toFixed(2)} s` +
+      (r.warmupMs ? ` after ${(r.warmupMs / 1000).toFixed(1)} s warmup` : '') +
+      ` (${(r.elapsedMs / 1000).toFixed(1)} s in all)${r.interrupted ? ', interrupted' : ''}${r.partial ? ', partial (see below)' : ''}`,
+  );
+  out.push('');
+  const tp = r.throughput;
+  if (r.mode === 'churn') out.push(`  throughput    ${num(tp.cyclesPerSec)} connections/s (connect, ${bytes(r.size.min)} echo, close)`);
+  else if (r.mode === 'bulk') out.push(`  throughput    ${mib(tp.outMiBPerSec)} MiB/s out, ${mib(tp.inMiBPerSec)} MiB/s in (${num(tp.msgsPerSec)} msgs/s)`);
+  else if (r.mode === 'echo') out.push(`  throughput    ${num(tp.msgsPerSec)} msgs/s, ${mib(tp.outMiBPerSec)} MiB/s out, ${mib(tp.inMiBPerSec)} MiB/s in`);
+  else if (request) out.push(`  throughput    ${num(tp.requestsPerSec ?? tp.msgsPerSec)} requests/s, ${mib(tp.outMiBPerSec)} MiB/s out, ${mib(tp.inMiBPerSec)} MiB/s in`);
+  const rows: [string, LatencyStats | null][] = [];
+  if (r.mode === 'echo' || r.mode === 'churn' || request) rows.push([r.mode === 'churn' ? 'cycle' : request ? 'response' : 'round trip', r.latencyUs]);
+  rows.push(['connect', r.connectUs]);
+  out.push(...latTable(rows));
+  const c = r.connected;
+  out.push(
+    `  connections   ${num(c.opened)} opened${r.mode === 'churn' ? ` (${num(c.cycles)} cycles)` : ''}, ${num(c.upAtEnd)} up at the end (peak ${num(c.peakUp)}), ` +
+      `${num(c.failed)} failed to connect, ${num(c.dropped)} dropped`,
+  );
+  if (r.mode !== 'idle') {
+    const m = r.messages;
+    const what = request ? 'answered' : 'verified';
+    out.push(
+      `  ${request ? 'requests ' : 'messages '}     ${num(m.verified)} ${what}, ${num(m.sent)} sent, ${num(m.measured)} in the window` +
+        `${m.unfinished ? `, ${num(m.unfinished)} unfinished at the end` : ''}${m.late ? `, ${num(m.late)} sent late (> 1 ms)` : ''}`,
+    );
+  }
+  const codes = Object.entries(r.errors.byCode).sort((a, b) => b[1] - a[1]);
+  out.push(`  errors        ${codes.length ? codes.map(([k, n]) => `${k} ${num(n)}`).join(', ') : 'none'}`);
+  if (request) {
+    out.push(...responseLines(r));
+  } else if (r.mode !== 'idle') {
+    if (r.verification.failures) {
+      out.push(`  verification  FAILED ${r.verification.failures} time(s):`);
+      for (const mm of r.verification.mismatches.slice(0, 5)) out.push(`                  ${describeMismatch(mm)}`);
+    } else if (r.messages.verified) {
+      out.push(`  verification  ok: every echoed byte matched`);
+    } else {
+      out.push(`  verification  nothing was echoed`);
+    }
+  }
+  if (r.zeroCopy.sends || r.zeroCopy.fallbacks) {
+    const z = r.zeroCopy;
+    out.push(`  zero-copy     ${num(z.sends)} send_zc (>= ${bytes(z.threshold)}), ${num(z.copied)} copied by the kernel${z.fallbacks ? `, fell back to send (${z.fallbackCode}, ${num(z.retried)} resent)` : ''}`);
+  }
+  for (const w of r.warnings) out.push(`  note          ${w}`);
+  out.push('');
+  out.push(r.ok ? 'result: OK' : `result: FAILED\n${r.failures.map((f) => `  - ${f}`).join('\n')}`);
+  return out.join('\n');
+}
