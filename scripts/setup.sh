@@ -2,7 +2,7 @@
 # One-time (and idempotent) set-up on a fresh Debian/Ubuntu machine:
 # system packages, pnpm, dependencies, the native addon, TypeScript.
 #   sh scripts/setup.sh          what running ringleader needs
-#   sh scripts/setup.sh --test   plus the tools the test suites drive
+#   sh scripts/setup.sh --test   plus the tools and servers the test suites drive
 #   sh scripts/setup.sh --bench  plus the benchmark peers' tools (taskset; and
 #                                HAProxy + nginx stream once `ringleader proxy`
 #                                exists), best effort: the bench notes what is
@@ -36,13 +36,24 @@ if [ "$1" = "--test" ]; then
   # the handler examples are driven by the real tools
   command -v wrk >/dev/null 2>&1 || need="$need wrk"
   command -v redis-benchmark >/dev/null 2>&1 || need="$need redis-tools"
+  # real peers of the stress request modes (test/peers.ts starts them on loopback)
+  [ -x /usr/sbin/nginx ] || need="$need nginx-light"
+  command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
   # the C/C++ format check (scripts/lint-c.sh)
   command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
 fi
 if [ "$1" = "--bench" ]; then
   command -v taskset >/dev/null 2>&1 || need="$need util-linux"
 fi
-[ -z "$need" ] || apt_install "$need"
+if [ -n "$need" ]; then
+  # package scripts must not start system services (nginx, redis) here
+  if [ "$(id -u)" = 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    no_services=1
+  fi
+  apt_install "$need"
+  [ -z "${no_services:-}" ] || rm -f /usr/sbin/policy-rc.d
+fi
 
 if ! command -v pnpm >/dev/null 2>&1; then
   say "installing pnpm"
