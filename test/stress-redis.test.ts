@@ -1,0 +1,102 @@
+/**
+ * `ringleader stress redis://...` end to end: against redis-server
+ * (redis-benchmark's tests, command templates whose keys and values are
+ * checked in the server afterwards, error replies) and examples/resp-ping,
+ * and servers that answer wrong (a malformed reply, a reply of the wrong
+ * kind, a close in the middle of a reply).
+ */
+import test from 'ava';
+import { createServer, runStress, type StressResult } from '@ringleader/runtime';
+import { runCli } from './helpers.js';
+import { example, runTool } from './js-helpers.js';
+import { startBadServer, startRedis, withPeer } from './peers.js';
+
+const base = { threads: 1, connections: 4, messages: 600 };
+const failed = (r: StressResult) => r.failures.join('; ');
+
+async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const r = await runTool('redis-cli', ['-p', String(port), ...args], 10_000);
+  return r.stdout.trim();
+}
+
+test.serial('redis-server: redis-benchmark tests mixed, pipelined, every reply of the kind expected', async (t) => {
+  await withPeer(startRedis(), async (port) => {
+    const r = await runStress({ targets: `redis://127.0.0.1:${port}`, ...base, pipeline: 8, tests: 'ping,set,get,incr,lpush,lrange_100', keyspace: 1000 });
+    t.true(r.ok, failed(r));
+    t.is(r.mode, 'redis');
+    t.is(r.responses?.total, 600);
+    t.is(r.errors.total, 0);
+    t.is(r.responses?.errorReplies, 0);
+    t.is(r.responses?.unexpectedReplies, 0);
+    t.true((r.throughput.requestsPerSec ?? 0) > 0);
+    // 7 commands in turn (ping is ping_inline and ping_mbulk): LPUSH ran 600/7 times
+    const len = Number(await redisCli(port, 'LLEN', 'mylist'));
+    t.true(len >= 80 && len <= 90, `LLEN ${len}`);
+  });
+});
+
+test.serial('redis-server: a --command template writes keys from the key space with values of --data-size', async (t) => {
+  await withPeer(startRedis(), async (port) => {
+    const r = await runStress({ targets: `redis://127.0.0.1:${port}`, ...base, command: 'SET key:__rand__ __data__', keyspace: 10, dataSize: 100 });
+    t.true(r.ok, failed(r));
+    const keys = (await redisCli(port, 'KEYS', 'key:*')).split('\n').filter(Boolean);
+    t.true(keys.length > 1 && keys.length <= 10, keys.join(','));
+    for (const k of keys) {
+      t.regex(k, /^key:\d{12}$/);
+      t.true(Number(k.slice(4)) < 10);
+      t.is(await redisCli(port, 'STRLEN', k), '100');
+    }
+  });
+});
+
+test.serial('redis-server: error replies fail the run (CLI exit 1) naming the reply, the connection and the request', async (t) => {
+  await withPeer(startRedis(), async (port) => {
+    const run = await runCli(['stress', `redis://127.0.0.1:${port}`, '-t', '1', '-c', '2', '-n', '40', '--command', 'NOSUCHCOMMAND x', '--json']);
+    t.is(run.code, 1, run.stderr);
+    const r = JSON.parse(run.stdout) as StressResult;
+    t.is(r.errors.byCode['error reply'], 40);
+    t.regex(failed(r), /first: connection [01], request \d+: error reply -ERR/);
+  });
+});
+
+test.serial('examples/resp-ping: -t ping pipelined', async (t) => {
+  const server = createServer({ port: 0, workers: 1, handler: example('resp-ping/handler.js') });
+  const { port } = await server.listen();
+  try {
+    const r = await runStress({ targets: `redis://127.0.0.1:${port}`, ...base, pipeline: 16, tests: 'ping' });
+    t.true(r.ok, failed(r));
+    t.is(r.responses?.total, 600);
+  } finally {
+    await server.close({ timeout: 500 });
+  }
+});
+
+async function against(answer: Parameters<typeof startBadServer>[0]): Promise<StressResult> {
+  return withPeer(startBadServer(answer), (port) =>
+    runStress({ targets: `redis://127.0.0.1:${port}`, threads: 1, connections: 2, duration: 400, warmup: 0, drain: 200, tests: 'ping_mbulk' }),
+  );
+}
+
+test('a malformed reply is a protocol error naming the connection and the request', async (t) => {
+  const r = await against((s) => s.write('?what\r\n'));
+  t.false(r.ok);
+  t.true(r.responses!.protocolErrors.RESP_TYPE > 0);
+  t.regex(failed(r), /connection [01], request 0, offset 0 of the response: unexpected RESP type byte \(RESP_TYPE\)/);
+});
+
+test('a reply of a kind the command does not expect is a wrong answer', async (t) => {
+  const r = await against((s, d) => s.write(':1\r\n'.repeat(d.toString().split('*1').length - 1)));
+  t.false(r.ok);
+  t.true(r.responses!.unexpectedReplies > 0);
+  t.true(r.errors.byCode['unexpected reply'] > 0);
+  t.regex(failed(r), /request \d+: unexpected reply :/);
+});
+
+test('a close in the middle of a reply is TRUNCATED', async (t) => {
+  const r = await against((s) => {
+    s.write('$10\r\nabc');
+    s.destroy();
+  });
+  t.false(r.ok);
+  t.true(r.responses!.protocolErrors.TRUNCATED > 0);
+});
