@@ -49,7 +49,12 @@ async function startListening(make: (port: number) => ChildProcess, what: string
     p.stdout?.on('data', (d) => (out += d));
     p.stderr?.on('data', (d) => (out += d));
     let exited = false;
-    const gone = new Promise<void>((r) => p.once('exit', () => ((exited = true), r())));
+    const gone = new Promise<void>((r) =>
+      p.once('exit', () => {
+        exited = true;
+        r();
+      }),
+    );
     const deadline = Date.now() + 10_000;
     while (!exited && Date.now() < deadline) {
       if (await canConnect(port)) {

@@ -49,7 +49,11 @@ test('a delimiter framing, {seq} and {conn} rendered per request, --expect met',
     byConn.set(m[2], [...(byConn.get(m[2]) ?? []), Number(m[1])]);
   }
   t.deepEqual([...byConn.keys()].sort(), ['0', '1', '2']);
-  for (const seqs of byConn.values()) t.deepEqual(seqs, seqs.map((_, i) => i));
+  for (const seqs of byConn.values())
+    t.deepEqual(
+      seqs,
+      seqs.map((_, i) => i),
+    );
 });
 
 test('fixed-length and length-prefixed responses (u32be, u16le including itself)', async (t) => {
@@ -74,7 +78,10 @@ test('fixed-length and length-prefixed responses (u32be, u16le including itself)
       t.true(r.ok, failed(r));
       // request seq got a seq-byte body behind its 4-byte prefix, and every byte was framed
       t.is(r.responses?.total, 300);
-      t.is(r.bytes.received, seen.reduce((a, q) => a + 4 + Number(q), 0));
+      t.is(
+        r.bytes.received,
+        seen.reduce((a, q) => a + 4 + Number(q), 0),
+      );
     },
   );
   await withPeer(

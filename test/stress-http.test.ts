@@ -82,9 +82,7 @@ const RESPONSE = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello';
 
 /** run against a server that answers every request with `answer` for 400 ms */
 async function against(answer: Parameters<typeof startBadServer>[0], extra: Record<string, unknown> = {}): Promise<StressResult> {
-  return withPeer(startBadServer(answer), (port) =>
-    runStress({ targets: `http://127.0.0.1:${port}/`, threads: 1, connections: 2, duration: 400, warmup: 0, drain: 200, ...extra }),
-  );
+  return withPeer(startBadServer(answer), (port) => runStress({ targets: `http://127.0.0.1:${port}/`, threads: 1, connections: 2, duration: 400, warmup: 0, drain: 200, ...extra }));
 }
 
 test('a wrong status fails the run, naming the connection and the request', async (t) => {

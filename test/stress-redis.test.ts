@@ -72,9 +72,7 @@ test.serial('examples/resp-ping: -t ping pipelined', async (t) => {
 });
 
 async function against(answer: Parameters<typeof startBadServer>[0]): Promise<StressResult> {
-  return withPeer(startBadServer(answer), (port) =>
-    runStress({ targets: `redis://127.0.0.1:${port}`, threads: 1, connections: 2, duration: 400, warmup: 0, drain: 200, tests: 'ping_mbulk' }),
-  );
+  return withPeer(startBadServer(answer), (port) => runStress({ targets: `redis://127.0.0.1:${port}`, threads: 1, connections: 2, duration: 400, warmup: 0, drain: 200, tests: 'ping_mbulk' }));
 }
 
 test('a malformed reply is a protocol error naming the connection and the request', async (t) => {

@@ -118,9 +118,7 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
         ...flags,
         targets,
         signal: ac.signal,
-        onProgress: tty
-          ? (p) => process.stderr.write(`\r\x1b[K${liveLine(p, { mode: f.mode ?? D.mode, connections: f.connections }, process.stderr.columns || 80)}`)
-          : undefined,
+        onProgress: tty ? (p) => process.stderr.write(`\r\x1b[K${liveLine(p, { mode: f.mode ?? D.mode, connections: f.connections }, process.stderr.columns || 80)}`) : undefined,
       };
       if (header) opts.headers = header;
       if (threads !== undefined) {

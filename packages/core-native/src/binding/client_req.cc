@@ -34,7 +34,8 @@ struct Ctx {
   }
   double Num(const Napi::Object &o, const char *k) {
     Napi::Value v = o.Get(k);
-    if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= 0)) return Fail(std::string(k) + " must be a number >= 0"), 0;
+    if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() >= 0))
+      return Fail(std::string(k) + " must be a number >= 0"), 0;
     return v.As<Napi::Number>().DoubleValue();
   }
 };
@@ -86,8 +87,9 @@ unsigned ReplyBit(const std::string &k) {
   static const struct {
     const char *name;
     unsigned bit;
-  } kinds[] = {{"simple", RL_RESP_T_SIMPLE}, {"error", RL_RESP_T_ERROR},           {"integer", RL_RESP_T_INTEGER},
-               {"bulk", RL_RESP_T_BULK},     {"null-bulk", RL_RESP_T_NULL_BULK}, {"array", RL_RESP_T_ARRAY},
+  } kinds[] = {{"simple", RL_RESP_T_SIMPLE},        {"error", RL_RESP_T_ERROR},
+               {"integer", RL_RESP_T_INTEGER},      {"bulk", RL_RESP_T_BULK},
+               {"null-bulk", RL_RESP_T_NULL_BULK},  {"array", RL_RESP_T_ARRAY},
                {"null-array", RL_RESP_T_NULL_ARRAY}};
   for (const auto &e : kinds)
     if (k == e.name) return e.bit;
@@ -107,7 +109,8 @@ bool ParseRedis(Ctx &x, const Napi::Object &o) {
       m.inl = x.Bytes(inl, &m.inl_len, "inline");
     } else {
       Napi::Value av = c.Get("args");
-      if (!av.IsArray() || av.As<Napi::Array>().Length() == 0) return x.Fail("args must be a non-empty array of Uint8Array");
+      if (!av.IsArray() || av.As<Napi::Array>().Length() == 0)
+        return x.Fail("args must be a non-empty array of Uint8Array");
       Napi::Array args = av.As<Napi::Array>();
       x.h.argv.emplace_back();
       x.h.argl.emplace_back();
@@ -127,7 +130,8 @@ bool ParseRedis(Ctx &x, const Napi::Object &o) {
       Napi::Array ea = ev.As<Napi::Array>();
       for (uint32_t k = 0; k < ea.Length(); k++) {
         unsigned bit = ea.Get(k).IsString() ? ReplyBit(ea.Get(k).As<Napi::String>().Utf8Value()) : 0;
-        if (!bit) return x.Fail("expect must list reply kinds (simple, error, integer, bulk, null-bulk, array, null-array)");
+        if (!bit)
+          return x.Fail("expect must list reply kinds (simple, error, integer, bulk, null-bulk, array, null-array)");
         m.expect |= bit;
       }
     }

@@ -127,12 +127,12 @@ Napi::Object Abi(Napi::Env env) {
   o.Set("limits", Consts(env, {RL_ABI_LIMITS(RL_KV)}));
   // the load generator's protocol errors: NAME -> { code, message }
   Napi::Object pe = Napi::Object::New(env);
-#define RL_PE_SET(n, name, msg)                \
-  {                                            \
-    Napi::Object e = Napi::Object::New(env);   \
-    e.Set("code", (double)(n));                \
-    e.Set("message", msg);                     \
-    pe.Set(#name, e);                          \
+#define RL_PE_SET(n, name, msg)              \
+  {                                          \
+    Napi::Object e = Napi::Object::New(env); \
+    e.Set("code", (double)(n));              \
+    e.Set("message", msg);                   \
+    pe.Set(#name, e);                        \
   }
   RL_PROTO_ERRORS(RL_PE_SET)
 #undef RL_PE_SET

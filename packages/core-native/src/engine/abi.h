@@ -37,9 +37,14 @@ extern "C" {
 	X(RL_UP_RANDOM, "random", 2)
 /* what each load-generator connection does (client.h) */
 /* (echo modes, then the request/response modes of client_req.h) */
-#define RL_CLIENT_MODES(X)                                                                                   \
-	X(RL_CM_ECHO, "echo", 1) X(RL_CM_CHURN, "churn", 2) X(RL_CM_BULK, "bulk", 3) X(RL_CM_IDLE, "idle", 4) \
-	X(RL_CM_HTTP, "http", 5) X(RL_CM_REDIS, "redis", 6) X(RL_CM_CUSTOM, "custom", 7)
+#define RL_CLIENT_MODES(X)                                      \
+	X(RL_CM_ECHO, "echo", 1)     /* verified echo */        \
+	X(RL_CM_CHURN, "churn", 2)   /* connect, echo, close */ \
+	X(RL_CM_BULK, "bulk", 3)     /* streams both ways */    \
+	X(RL_CM_IDLE, "idle", 4)     /* open and hold */        \
+	X(RL_CM_HTTP, "http", 5)     /* HTTP/1.1 requests */    \
+	X(RL_CM_REDIS, "redis", 6)   /* RESP2 commands */       \
+	X(RL_CM_CUSTOM, "custom", 7) /* framed requests */
 /*
  * How a load-generator connection gets its socket (dial.h): ring =
  * socket_direct_alloc, options through uring_cmd setsockopt, bind through

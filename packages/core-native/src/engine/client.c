@@ -627,8 +627,8 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 	memset(cl, 0, sizeof(*cl));
 	*failed_call = "rl_client_init";
 	if (!o->nconns || o->nconns > RL_IDX_MAX - 1 || !o->ntargets || o->ntargets > 0xffff ||
-	    o->mode < RL_CM_ECHO || o->mode > RL_CM_CUSTOM || (rl_cm_request(o->mode) && !o->req) || !o->size_min || o->size_max < o->size_min ||
-	    !o->chunk || !o->buf_size)
+	    o->mode < RL_CM_ECHO || o->mode > RL_CM_CUSTOM || (rl_cm_request(o->mode) && !o->req) ||
+	    !o->size_min || o->size_max < o->size_min || !o->chunk || !o->buf_size)
 		return -EINVAL;
 	cl->o = *o;
 	cl->c = c;

@@ -94,13 +94,13 @@ extern "C" {
 	X(conn_lat_max_ns)                                                     \
 	X(t_done_ns) /* when the message quota was reached, 0 if not */        \
 	X(t_stop_ns) /* when the engine stopped issuing work */                \
-	X(rounds)    /* completion rounds (wake-ups) */                       \
+	X(rounds)    /* completion rounds (wake-ups) */                        \
 	/* request modes (client_req.h) */                                     \
-	X(proto_errors)       /* responses that broke the protocol */         \
-	X(status_errors)      /* http: responses of an unexpected status */   \
-	X(error_replies)      /* redis: error replies */                      \
-	X(unexpected_replies) /* redis: replies of a kind not expected */     \
-	X(timeouts)           /* requests unanswered within the timeout */    \
+	X(proto_errors)       /* responses that broke the protocol */          \
+	X(status_errors)      /* http: responses of an unexpected status */    \
+	X(error_replies)      /* redis: error replies */                       \
+	X(unexpected_replies) /* redis: replies of a kind not expected */      \
+	X(timeouts)           /* requests unanswered within the timeout */     \
 	X(server_closes)      /* sockets the server ended between responses */
 
 /* latency histograms: log-linear (rl_hist_index), nanoseconds, 32
@@ -127,7 +127,15 @@ RL_BLOCK_ENUMS(RL_CLIENT_I32, RL_CLIENT_U64, RL_ENUM_CI, RL_ENUM_CU, RL_C_I32_CO
 /* request modes: RL_MM_PROTO (expected = RL_PE_*, off inside the
  * response), RL_MM_STATUS (got = the status), RL_MM_REPLY (got = the
  * reply's type byte, word = its first word), RL_MM_TIMEOUT */
-enum { RL_MM_MISMATCH = 1, RL_MM_EOF = 2, RL_MM_EXTRA = 3, RL_MM_PROTO = 4, RL_MM_STATUS = 5, RL_MM_REPLY = 6, RL_MM_TIMEOUT = 7 };
+enum {
+	RL_MM_MISMATCH = 1,
+	RL_MM_EOF = 2,
+	RL_MM_EXTRA = 3,
+	RL_MM_PROTO = 4,
+	RL_MM_STATUS = 5,
+	RL_MM_REPLY = 6,
+	RL_MM_TIMEOUT = 7
+};
 typedef struct rl_mismatch {
 	uint32_t kind;     /* RL_MM_* */
 	uint32_t id;       /* connection id */
@@ -165,8 +173,8 @@ typedef struct rl_client_opts {
 	unsigned buf_size;
 	unsigned sq_entries;
 	int no_defer_taskrun;
-	const rl_req_spec *req;  /* request modes: what to send and expect */
-	uint64_t timeout_ns;     /* request modes: a request unanswered this long fails; 0 = none */
+	const rl_req_spec *req; /* request modes: what to send and expect */
+	uint64_t timeout_ns;    /* request modes: a request unanswered this long fails; 0 = none */
 } rl_client_opts;
 
 struct rl_cconn;
