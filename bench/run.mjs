@@ -18,6 +18,10 @@
 //             does not exist)
 //   js        the JS handler path (bench/js-handler.mjs): JS echo handler vs
 //             Node net, examples/http-hello vs node:http under wrk
+//   stress    ringleader stress as a protocol load generator
+//             (bench/stress-protocols.mjs): vs wrk -t1 -c100 against nginx,
+//             vs redis-benchmark -c 50 (PING, SET, -P 1 and 16) against
+//             redis-server; req/s and client CPU per request
 //
 // Writes bench/results/<date>[-quick].md and one SVG chart per suite, and
 // prints the tables. --quick (1 round, short runs) finishes in under two
@@ -79,7 +83,7 @@ function posNum(name, v, zero = false) {
   return n;
 }
 
-const SUITES = ['echo64', 'echo16k', 'churn', 'openloop', 'proxy', 'js'];
+const SUITES = ['echo64', 'echo16k', 'churn', 'openloop', 'proxy', 'js', 'stress'];
 const opts = parseArgs(process.argv.slice(2));
 if (opts.only) for (const s of opts.only) if (!SUITES.includes(s)) usage(`unknown suite ${s}`);
 const cfg = {
@@ -537,31 +541,23 @@ function suiteRows(suite, entries, labels) {
   });
 }
 
-/** The JS handler suites run by bench/js-handler.mjs, with the same rounds and times. */
-async function suiteJs() {
-  if (!existsSync(join(ROOT, 'bench', 'js-handler.mjs'))) return null;
-  say('js: JS handler path (bench/js-handler.mjs)');
-  const args = [
-    join(ROOT, 'bench', 'js-handler.mjs'),
-    '--json',
-    '--rounds',
-    String(cfg.rounds),
-    '--duration',
-    String(Math.max(1, Math.round(cfg.duration))),
-    '--warmup',
-    String(Math.max(1, Math.round(cfg.warmup))),
-  ];
+/** A suite run by its own script (bench/js-handler.mjs, bench/stress-protocols.mjs) with the same rounds and times; its JSON report. */
+async function suiteScript(name, script, withWarmup) {
+  if (!existsSync(join(ROOT, 'bench', script))) return null;
+  say(`${name}: bench/${script}`);
+  const args = [join(ROOT, 'bench', script), '--json', '--rounds', String(cfg.rounds), '--duration', String(Math.max(1, Math.round(cfg.duration)))];
+  if (withWarmup) args.push('--warmup', String(Math.max(1, Math.round(cfg.warmup))));
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30 * 60_000, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = (r.stdout ?? '').trim().split('\n').pop();
   try {
     return JSON.parse(line);
   } catch {
-    notes.js = `bench/js-handler.mjs did not report (exit ${r.status})`;
-    return { error: notes.js };
+    notes[name] = `bench/${script} did not report (exit ${r.status})`;
+    return { error: notes[name] };
   }
 }
 
-function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
+function writeReport(m, startedAt, elapsedS, targets, agreement, js, stress) {
   mkdirSync(opts.out, { recursive: true });
   const day = startedAt.toISOString().slice(0, 10);
   const stamp = `${day}${opts.quick ? '-quick' : ''}`;
@@ -690,6 +686,22 @@ function writeReport(m, startedAt, elapsedS, targets, agreement, js) {
     md.push(`Note: ${notes.js}`);
     md.push('');
   }
+  if (stress?.cases) {
+    md.push('## ringleader stress as a protocol load generator');
+    md.push('');
+    md.push(
+      `\`bench/stress-protocols.mjs\`: the server (nginx, redis-server) pinned to one CPU, the load generator to the other; load average ${stress.loadavg.join(' ')} at the start. Medians of ${stress.rounds} round(s), min-max in brackets; client CPU is user + system time over every request of the run.`,
+    );
+    md.push('');
+    const mm = (x, f) => (x ? `${f(x.median)} [${f(x.min)}-${f(x.max)}]` : 'failed');
+    const rows = stress.cases.flatMap((c) =>
+      Object.entries(c.generators).map(([g, v]) => [`${c.suite} ${c.name}`, g, mm(v.rps, human), mm(v.cpuUsPerReq, (x) => x.toFixed(2)), g === 'ringleader' ? fmtRatio(c.ratio) : '-']),
+    );
+    md.push(table(['case', 'generator', 'req/s', 'client CPU us/req', 'ringleader / other'], rows));
+    md.push('');
+  } else if (notes.stress) {
+    md.push(`## ringleader stress as a protocol load generator\n\nNote: ${notes.stress}\n`);
+  }
   md.push('## Caveats');
   md.push('');
   md.push('- Loopback only: client and server share the kernel and memory bandwidth; zero-copy sends are always copied on loopback.');
@@ -726,7 +738,8 @@ async function main() {
     if (wanted('openloop')) await suiteOpenLoop(round);
     if (wanted('proxy')) await suiteProxy(round);
   }
-  const js = wanted('js') ? await suiteJs() : null;
+  const js = wanted('js') ? await suiteScript('js', 'js-handler.mjs', true) : null;
+  const stress = wanted('stress') ? await suiteScript('stress', 'stress-protocols.mjs', false) : null;
   const elapsedS = (Date.now() - t0) / 1000;
 
   const targets = [];
@@ -764,7 +777,8 @@ async function main() {
       if (t) targets.push(target(`issue 6 ${label}`, t.measured, '>=', t.ratio));
     }
   }
-  const rep = writeReport(m, startedAt, elapsedS, targets, agreement, js);
+  for (const c of stress?.cases ?? []) targets.push(target(`issue 11 stress ${c.suite} ${c.name}: ringleader / ${c.base} (req/s)`, c.ratio, '>=', c.target));
+  const rep = writeReport(m, startedAt, elapsedS, targets, agreement, js, stress);
   say('');
   say(rep.text);
   say('');

@@ -130,6 +130,7 @@ test('runStress result shape', async (t) => {
         'exitCode',
         'failures',
         'interrupted',
+        'latencyHistogram',
         'latencyUs',
         'messages',
         'mode',
@@ -137,12 +138,14 @@ test('runStress result shape', async (t) => {
         'partial',
         'pipeline',
         'rate',
+        'responses',
         'seed',
         'size',
         'socketMode',
         'targets',
         'threads',
         'throughput',
+        'timeSeries',
         'verification',
         'warmupMs',
         'warnings',
@@ -160,6 +163,7 @@ test('runStress result shape', async (t) => {
     t.is(r.zeroCopy.retried, 0);
     t.deepEqual(r.errors, { total: 0, byCode: {} });
     t.deepEqual(r.verification, { failures: 0, mismatches: [] });
+    t.is(r.responses, null, 'an echo run has no responses section');
     for (const k of ['msgsPerSec', 'cyclesPerSec', 'outMiBPerSec', 'inMiBPerSec'] as const) t.is(typeof r.throughput[k], 'number');
     for (const k of ['count', 'min', 'mean', 'p50', 'p90', 'p99', 'p999', 'max'] as const) t.is(typeof r.latencyUs![k], 'number');
     t.true(['ring', 'fd'].includes(r.socketMode));

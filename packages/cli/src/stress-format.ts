@@ -43,9 +43,22 @@ const PCTS: [string, keyof LatencyStats][] = [
   ['max', 'max'],
   ['mean', 'mean'],
 ];
+/** --latency: the whole spectrum */
+const SPECTRUM: [string, keyof LatencyStats][] = [
+  ['p50', 'p50'],
+  ['p75', 'p75'],
+  ['p90', 'p90'],
+  ['p99', 'p99'],
+  ['p99.9', 'p999'],
+  ['p99.99', 'p9999'],
+  ['p99.999', 'p99999'],
+  ['max', 'max'],
+  ['mean', 'mean'],
+  ['stdev', 'stdev'],
+];
 
 /** latency rows under one header, in one unit */
-function latTable(rows: [string, LatencyStats | null][]): string[] {
+function latTable(rows: [string, LatencyStats | null][], PCTS: [string, keyof LatencyStats][]): string[] {
   const ms = rows.some(([, l]) => l && l.max >= 10000);
   const out = [`  latency (${ms ? 'ms' : 'us'})`.padEnd(16) + PCTS.map(([h]) => h.padStart(9)).join('')];
   for (const [name, l] of rows) {
@@ -98,8 +111,17 @@ function responseLines(r: StressResult): string[] {
   return out;
 }
 
-/** The human-readable result table. */
-export function formatResult(r: StressResult): string {
+/** autocannon's per-second row: how steady the load was */
+function perSecondRow(r: StressResult): string | null {
+  const p = r.throughput.perSecond;
+  if (!p || r.mode === 'idle' || r.mode === 'bulk') return null;
+  const unit = r.mode === 'churn' ? 'cycles' : isRequest(r.mode) ? 'requests' : 'msgs';
+  const cells = [p.min, p.p2_5, p.p50, p.p97_5, p.max].map((v) => num(v).padStart(9));
+  return [`  ${unit}/s`.padEnd(16) + ['min', 'p2.5', 'p50', 'p97.5', 'max'].map((h) => h.padStart(9)).join(''), `  ${'each second'.padEnd(14)}${cells.join('')}   ${p.seconds} s`].join('\n');
+}
+
+/** The human-readable result table; `spectrum` shows every percentile to p99.999. */
+export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): string {
   const out: string[] = [];
   const request = isRequest(r.mode);
   out.push(describeLoad(r));
@@ -110,6 +132,7 @@ export function formatResult(r: StressResult): string {
   );
   out.push('');
   const tp = r.throughput;
+  if (r.mergedFrom) out.push(`  merged        ${r.mergedFrom} results (histograms, counts and rates added)`);
   if (r.mode === 'churn') out.push(`  throughput    ${num(tp.cyclesPerSec)} connections/s (connect, ${bytes(r.size.min)} echo, close)`);
   else if (r.mode === 'bulk') out.push(`  throughput    ${mib(tp.outMiBPerSec)} MiB/s out, ${mib(tp.inMiBPerSec)} MiB/s in (${num(tp.msgsPerSec)} msgs/s)`);
   else if (r.mode === 'echo') out.push(`  throughput    ${num(tp.msgsPerSec)} msgs/s, ${mib(tp.outMiBPerSec)} MiB/s out, ${mib(tp.inMiBPerSec)} MiB/s in`);
@@ -117,7 +140,9 @@ export function formatResult(r: StressResult): string {
   const rows: [string, LatencyStats | null][] = [];
   if (r.mode === 'echo' || r.mode === 'churn' || request) rows.push([r.mode === 'churn' ? 'cycle' : request ? 'response' : 'round trip', r.latencyUs]);
   rows.push(['connect', r.connectUs]);
-  out.push(...latTable(rows));
+  out.push(...latTable(rows, o.spectrum ? SPECTRUM : PCTS));
+  const ps = perSecondRow(r);
+  if (ps) out.push(ps);
   const c = r.connected;
   out.push(
     `  connections   ${num(c.opened)} opened${r.mode === 'churn' ? ` (${num(c.cycles)} cycles)` : ''}, ${num(c.upAtEnd)} up at the end (peak ${num(c.peakUp)}), ` +

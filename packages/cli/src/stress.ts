@@ -11,7 +11,8 @@
  */
 import { type Command, Option } from 'commander';
 import { runStress, STRESS_DEFAULTS as D, STRESS_MODES, type StressOptions, type StressResult } from '@ringleader/runtime';
-import { threadsOrTests } from '@ringleader/runtime/internal';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { csvText, hdrText, mergeResults, threadsOrTests } from '@ringleader/runtime/internal';
 import { arg, formatDuration, formatSize, parseCount, parseDuration, parseSize, parseSizeRange, parseWholeCount } from './args.js';
 import { onStopSignals } from './signals.js';
 import { formatResult, liveLine } from './stress-format.js';
@@ -25,7 +26,52 @@ type StressFlags = Omit<StressOptions, 'targets' | 'signal' | 'onProgress' | 'pr
   threads?: string;
   header?: string[];
   latency?: boolean;
+  hdrOut?: string;
+  csv?: boolean;
 };
+
+/** print a result as asked: JSON, CSV or the table; the HdrHistogram distribution to a file */
+function output(result: StressResult, f: { json: boolean; csv?: boolean; latency?: boolean; hdrOut?: string }): void {
+  if (f.hdrOut) {
+    const l = result.latencyUs;
+    const h = result.latencyHistogram;
+    const text = l && h ? hdrText(h, l.min * 1000, l.max * 1000, l.mean, l.stdev) : hdrText({ subBits: 0, buckets: [] }, 0, 0, 0, 0);
+    try {
+      writeFileSync(f.hdrOut, text);
+    } catch (e) {
+      die(new Error(`--hdr-out: cannot write ${f.hdrOut} (${(e as NodeJS.ErrnoException).code ?? e})`));
+    }
+  }
+  if (f.json) process.stdout.write(JSON.stringify(result) + '\n');
+  else if (f.csv) process.stdout.write(csvText(result));
+  else process.stdout.write(formatResult(result, { spectrum: f.latency === true }) + '\n');
+  process.exitCode = result.exitCode;
+}
+
+/** `ringleader stress merge a.json b.json ...`: results of one load from several machines, as one */
+function merge(files: string[], f: StressFlags): void {
+  if (!files.length) die(new RangeError('stress merge needs the JSON results to merge (ringleader stress merge a.json b.json ...)'));
+  const results = files.map((file) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      return die(new RangeError(`stress merge: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? e})`));
+    }
+    try {
+      return JSON.parse(text.trim().split('\n').pop() ?? '') as StressResult;
+    } catch {
+      return die(new RangeError(`stress merge: ${file} is not the JSON of ringleader stress --json`));
+    }
+  });
+  let merged: StressResult;
+  try {
+    merged = mergeResults(results, files);
+  } catch (e) {
+    die(e);
+  }
+  output(merged, f);
+}
 
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
@@ -33,7 +79,7 @@ export function registerStress(program: Command): void {
   program
     .command('stress')
     .description('drive io_uring load at TCP servers: verified echo, churn, bulk, idle; HTTP/1.1, Redis and custom request/response')
-    .argument('<targets>', 'HOST:PORT, http://HOST:PORT/path or redis://HOST:PORT, or a comma list (connections are spread over them)')
+    .argument('<targets...>', 'HOST:PORT, http://HOST:PORT/path or redis://HOST:PORT, several or a comma list (connections are spread over them); or `merge FILE...`')
     .addOption(
       new Option(
         '-m, --mode <mode>',
@@ -80,6 +126,8 @@ export function registerStress(program: Command): void {
     .option('--expect <bytes>', 'custom: every response must be exactly these bytes')
     .option('--latency', 'print the latency distribution (always printed; for wrk users)')
     .option('--json', 'print one JSON document on stdout instead of the table', false)
+    .option('--csv', 'print the figures as CSV (a header line and a value line) instead of the table')
+    .option('--hdr-out <file>', 'write the latency distribution to FILE as HdrHistogram percentile text (as wrk2 -U; HdrHistogram plotter input)')
     .addHelpText(
       'after',
       `
@@ -93,6 +141,7 @@ Examples:
   ringleader stress http://127.0.0.1:8080/api -R 20k -H 'Accept: application/json' --method POST --body '{}'
   ringleader stress redis://127.0.0.1:6379 -c 50 -P 16 -t ping,set,get --keyspace 100000
   ringleader stress redis://127.0.0.1:6379 --command 'SET key:__rand__ __data__' --data-size 64
+  ringleader stress merge a.json b.json       (results of one load run from several machines, --json each)
   ringleader stress 127.0.0.1:9000 --send 'GET {seq}\\r\\n' --expect-delimiter '\\r\\n'
 
 The first SIGINT/SIGTERM stops early and still prints the result; a second one exits at once.
@@ -105,7 +154,9 @@ and request; -t is threads when it is a number, redis-benchmark's test list othe
 Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothing completed;
 2 bad options; 130/143 a second SIGINT/SIGTERM.`,
     )
-    .action(async (targets: string, f: StressFlags) => {
+    .action(async (targetList: string[], f: StressFlags) => {
+      if (targetList[0] === 'merge') return merge(targetList.slice(1), f);
+      const targets = targetList.join(',');
       const ac = new AbortController();
       const stopListening = onStopSignals((sig) => {
         if (process.stderr.isTTY) process.stderr.write('\n');
@@ -113,7 +164,7 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
         ac.abort();
       });
       const tty = process.stderr.isTTY === true;
-      const { json, threads, header, latency: _latency, ...flags } = f;
+      const { json, threads, header, latency: _latency, hdrOut: _hdr, csv: _csv, ...flags } = f;
       const opts: StressOptions = {
         ...flags,
         targets,
@@ -137,8 +188,6 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
       }
       if (tty) process.stderr.write('\r\x1b[K');
       result.failures = result.failures.map(cliText);
-      if (json) process.stdout.write(JSON.stringify(result) + '\n');
-      else process.stdout.write(formatResult(result) + '\n');
-      process.exitCode = result.exitCode;
+      output(result, f);
     });
 }

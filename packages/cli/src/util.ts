@@ -80,6 +80,7 @@ const FLAG_OF: Record<string, string> = {
   timeout: '--timeout',
   // the request modes (method, headers, command, tests, send, ...)
   ...PROTOCOL_FLAGS,
+  targets: 'target',
 };
 
 let overrides: Record<string, string> = {};

@@ -172,6 +172,9 @@ export interface ClientLayout {
   /** http: responses by status code */
   statusOffset: number;
   statusSlots: number;
+  /** messages (requests, cycles) completed in each second of the measured window */
+  secondsOffset: number;
+  secondsSlots: number;
 }
 
 /** What the load generator needs from the kernel. */

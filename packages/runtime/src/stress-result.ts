@@ -5,19 +5,24 @@
  */
 import { abi, clientLayout as L, errnoError, errnoName, type NativeMismatch } from '@ringleader/core-native';
 import { CI, CU, type CounterBlock, maxTotal, sumGauges, sumTotals } from './counters.js';
-import { bucketBounds, mergeBuckets, percentile, sampleCount } from './histogram.js';
+import { bucketBounds, mergeBuckets, percentile } from './histogram.js';
 import { statusExpected } from './stress-http.js';
 import type { ResolvedStressOptions, StressMode } from './stress-options.js';
+import { latencyStats, type PerSecond, perSecond, type SecondSample, type SparseHistogram, toSparse } from './stress-report.js';
 
-/** Latency summary in microseconds. */
+/** Latency summary in microseconds: the percentile spectrum from p50 to p99.999. */
 export interface LatencyStats {
   count: number;
   min: number;
   mean: number;
+  stdev: number;
   p50: number;
+  p75: number;
   p90: number;
   p99: number;
   p999: number;
+  p9999: number;
+  p99999: number;
   max: number;
 }
 
@@ -87,6 +92,8 @@ export interface StressResult {
     late: number;
   };
   throughput: {
+    /** the distribution of per-second message (request) counts in the window: min, p2.5, p50, p97.5, max */
+    perSecond: PerSecond | null;
     msgsPerSec: number;
     /** request modes: responses per second (the same as msgsPerSec) */
     requestsPerSec?: number;
@@ -96,8 +103,14 @@ export interface StressResult {
     inMiBPerSec: number;
   };
   bytes: { sent: number; received: number };
-  /** echo: message round trip from its send (open loop: scheduled) time; churn: whole cycle; null when nothing was timed */
+  /** echo: message round trip from its send (open loop: scheduled) time; churn: whole cycle; request modes: request to response; null when nothing was timed */
   latencyUs: LatencyStats | null;
+  /** the buckets latencyUs was read from (for --hdr-out and merging results) */
+  latencyHistogram: SparseHistogram | null;
+  /** what completed in each whole second of the measured window */
+  timeSeries: SecondSample[];
+  /** `ringleader stress merge`: how many results this one adds up */
+  mergedFrom?: number;
   /** connect latency (socket op to connect completion) */
   connectUs: LatencyStats | null;
   connected: {
@@ -157,22 +170,6 @@ export function latencyBuckets(blocks: readonly CounterBlock[]): Float64Array {
 /** p50/p99 of a bucket histogram, in microseconds (for the live line). */
 export function progressPercentiles(counts: Float64Array): { p50Us: number; p99Us: number } {
   return { p50Us: percentile(counts, bounds, 0.5) / 1000, p99Us: percentile(counts, bounds, 0.99) / 1000 };
-}
-
-function latencyStats(h: Float64Array, sumNs: number, minNs: number, maxNs: number): LatencyStats | null {
-  const count = sampleCount(h);
-  if (!count) return null;
-  const us = (ns: number) => Math.round(ns / 10) / 100;
-  return {
-    count,
-    min: us(minNs),
-    mean: us(sumNs / count),
-    p50: us(percentile(h, bounds, 0.5, minNs, maxNs)),
-    p90: us(percentile(h, bounds, 0.9, minNs, maxNs)),
-    p99: us(percentile(h, bounds, 0.99, minNs, maxNs)),
-    p999: us(percentile(h, bounds, 0.999, minNs, maxNs)),
-    max: us(maxNs),
-  };
 }
 
 /** Errors by code over every block ("EOF" for a peer that closed early). */
@@ -283,11 +280,15 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
   const endNs = f.tEnd && stopNs > Number(f.tEnd) ? Number(f.tEnd) : stopNs;
   const windowNs = Math.max(0, endNs - Number(f.tMeasure));
   const windowS = windowNs / 1e9;
+  // the engine counted completions by second of the window; only whole seconds
+  const series: SecondSample[] = [];
+  for (let s = 0; s < Math.min(Math.floor(windowS), L.secondsSlots - 1); s++) series.push({ t: s, msgs: sumTotals(blocks, L.secondsOffset + s) });
   const measured = u('msgs');
   const cycles = u('cycles');
   const timed = blocks.filter((b) => b.total(CU.lat_min_ns) > 0 || b.total(CU.lat_max_ns) > 0);
   const minNs = Math.min(...timed.map((b) => b.total(CU.lat_min_ns)));
-  const latencyUs = latencyStats(latencyBuckets(blocks), u('lat_sum_ns'), Number.isFinite(minNs) ? minNs : 0, maxTotal(blocks, CU.lat_max_ns));
+  const latHist = latencyBuckets(blocks);
+  const latencyUs = latencyStats(latHist, u('lat_sum_ns'), Number.isFinite(minNs) ? minNs : 0, maxTotal(blocks, CU.lat_max_ns));
   const connHist = mergeBuckets(blocks, L.connectHistOffset, L.histBuckets);
   const connMaxNs = maxTotal(blocks, CU.conn_lat_max_ns);
   const connectUs = latencyStats(connHist, u('conn_lat_sum_ns'), 0, connMaxNs);
@@ -379,6 +380,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
       late: u('late'),
     },
     throughput: {
+      perSecond: perSecond(series),
       msgsPerSec: rate(measured),
       ...(request ? { requestsPerSec: rate(measured) } : {}),
       cyclesPerSec: rate(cycles),
@@ -387,6 +389,8 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     },
     bytes: { sent: u('bytes_out_all'), received: u('bytes_in_all') },
     latencyUs,
+    latencyHistogram: latencyUs ? toSparse(latHist) : null,
+    timeSeries: series,
     connectUs,
     connected: {
       opened: u('connects'),

@@ -315,6 +315,7 @@ static void on_closed(rl_conns *cx, rl_conn *k)
 			CADD(CU(cl, cycles_all), 1);
 			if (in_window(cl, now)) {
 				CADD(CU(cl, cycles), 1);
+				count_second(cl, now);
 				rl_cl_record_latency(cl, now - c->cycle_t0);
 			}
 		} else if (!running(cl)) {

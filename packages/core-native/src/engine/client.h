@@ -121,7 +121,12 @@ RL_BLOCK_ENUMS(RL_CLIENT_I32, RL_CLIENT_U64, RL_ENUM_CI, RL_ENUM_CU, RL_C_I32_CO
  * responses by status code */
 #define RL_C_U64_PERR (RL_C_U64_ERR + RL_CLIENT_ERR_SLOTS)
 #define RL_C_U64_STATUS (RL_C_U64_PERR + RL_PE_LIMIT)
-#define RL_C_U64_COUNT (RL_C_U64_STATUS + RL_HTTP_STATUS_SLOTS)
+/* then the messages (requests, churn cycles) completed in each second of
+ * the measured window, counted by the engine so a busy JS thread cannot
+ * blur them; the last slot takes every later second */
+#define RL_CLIENT_SECOND_SLOTS 3600
+#define RL_C_U64_SECS (RL_C_U64_STATUS + RL_HTTP_STATUS_SLOTS)
+#define RL_C_U64_COUNT (RL_C_U64_SECS + RL_CLIENT_SECOND_SLOTS)
 
 /* ---- a verification failure, as reported ---- */
 /* request modes: RL_MM_PROTO (expected = RL_PE_*, off inside the

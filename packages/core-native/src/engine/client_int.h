@@ -83,6 +83,15 @@ static inline int in_window(const rl_client *cl, uint64_t now)
 
 static inline int running(const rl_client *cl) { return cl->state == 1; }
 
+/* a message (cycle) completed at now, inside the window: count it in its second */
+static inline void count_second(rl_client *cl, uint64_t now)
+{
+	uint64_t sec = (now - cl->t_measure) / 1000000000ull;
+	if (sec >= RL_CLIENT_SECOND_SLOTS)
+		sec = RL_CLIENT_SECOND_SLOTS - 1;
+	CADD(&cl->c.u64[RL_C_U64_SECS + sec], 1);
+}
+
 /* open-loop due time of operation j of c */
 static inline uint64_t sched_at(const rl_client *cl, const rl_cconn *c, uint64_t j)
 {

@@ -239,8 +239,10 @@ void rl_cl_message_done(rl_client *cl, rl_cconn *c, uint64_t now)
 {
 	CADD(CU(cl, msgs_all), 1);
 	int win = in_window(cl, now);
-	if (win)
+	if (win) {
 		CADD(CU(cl, msgs), 1);
+		count_second(cl, now);
+	}
 	if (rl_cm_timed(cl->o.mode) && win) {
 		uint64_t t =
 			cl->t_issue[(size_t) cidx(cl, c) * cl->o.pipeline + (c->rx_seq % cl->o.pipeline)];

@@ -1,0 +1,263 @@
+/**
+ * The parts of a stress result that are read from a latency histogram or a
+ * time series, and what is made from whole results: the latency summary
+ * (mean, stdev, the percentile spectrum), the per-second throughput
+ * distribution, the HdrHistogram percentile distribution (`--hdr-out`, as
+ * wrk2 -U prints it and HdrHistogram's plotter reads it), CSV, and the merge
+ * of results from several load machines (`ringleader stress merge`).
+ */
+import { clientLayout as L } from '@ringleader/core-native';
+import { bucketBounds, percentile, sampleCount } from './histogram.js';
+import type { LatencyStats, StressResult } from './stress-result.js';
+
+const bounds = bucketBounds(L.histSubBits, L.histBuckets);
+
+/** A histogram as JSON carries it: the engine's layout, and the non-empty buckets. */
+export interface SparseHistogram {
+  /** bucket values are nanoseconds, log-linear with 2^subBits sub-buckets (engine/client.h) */
+  subBits: number;
+  buckets: [index: number, count: number][];
+}
+
+export function toSparse(h: Float64Array): SparseHistogram {
+  const buckets: [number, number][] = [];
+  h.forEach((n, i) => {
+    if (n) buckets.push([i, n]);
+  });
+  return { subBits: L.histSubBits, buckets };
+}
+
+export function fromSparse(s: SparseHistogram): Float64Array {
+  if (s.subBits !== L.histSubBits) throw new RangeError(`a histogram of ${s.subBits} sub-bucket bits cannot be read by this build (${L.histSubBits})`);
+  const h = new Float64Array(L.histBuckets);
+  for (const [i, n] of s.buckets) if (i >= 0 && i < h.length) h[i] += n;
+  return h;
+}
+
+const us = (ns: number) => Math.round(ns / 10) / 100;
+
+/**
+ * Latency summary in microseconds. Percentiles are bucket midpoints (~3%
+ * wide) clamped to the exact min and max, so a small sample reports its
+ * real extremes; the mean is exact (from the sum), the stdev is read from
+ * the buckets.
+ */
+export function latencyStats(h: Float64Array, sumNs: number, minNs: number, maxNs: number): LatencyStats | null {
+  const count = sampleCount(h);
+  if (!count) return null;
+  const mean = sumNs / count;
+  let sq = 0;
+  h.forEach((n, i) => {
+    if (!n) return;
+    const mid = Math.min(maxNs, Math.max(minNs, (bounds[i] + bounds[i + 1]) / 2));
+    sq += n * (mid - mean) ** 2;
+  });
+  const p = (q: number) => us(percentile(h, bounds, q, minNs, maxNs));
+  return {
+    count,
+    min: us(minNs),
+    mean: us(mean),
+    stdev: us(Math.sqrt(sq / count)),
+    p50: p(0.5),
+    p75: p(0.75),
+    p90: p(0.9),
+    p99: p(0.99),
+    p999: p(0.999),
+    p9999: p(0.9999),
+    p99999: p(0.99999),
+    max: us(maxNs),
+  };
+}
+
+/** One second of the measured window: the messages (requests, churn cycles) completed in it. */
+export interface SecondSample {
+  /** seconds since measuring began */
+  t: number;
+  msgs: number;
+}
+
+/** The distribution of per-second counts, as autocannon shows it. */
+export interface PerSecond {
+  min: number;
+  p2_5: number;
+  p50: number;
+  p97_5: number;
+  max: number;
+  mean: number;
+  stdev: number;
+  seconds: number;
+}
+
+/** of the whole seconds inside the measured window */
+export function perSecond(series: readonly SecondSample[]): PerSecond | null {
+  const v = series.map((s) => s.msgs).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const at = (q: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))];
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const stdev = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+  return { min: v[0], p2_5: at(0.025), p50: at(0.5), p97_5: at(0.975), max: v[v.length - 1], mean, stdev, seconds: v.length };
+}
+
+/**
+ * HdrHistogram's percentile distribution (outputPercentileDistribution,
+ * values in milliseconds, 5 ticks per half distance), the text wrk2 -U
+ * prints and the HdrHistogram plotter reads.
+ */
+export function hdrText(s: SparseHistogram, minNs: number, maxNs: number, meanUs: number, stdevUs: number): string {
+  const h = fromSparse(s);
+  const total = sampleCount(h);
+  const out = ['       Value     Percentile TotalCount 1/(1-Percentile)', ''];
+  const ms = (ns: number) => (ns / 1e6).toFixed(3).padStart(12);
+  const row = (ns: number, q: number, n: number) => {
+    const inv = q < 1 ? (1 / (1 - q)).toFixed(2).padStart(14) : '';
+    out.push(`${ms(ns)} ${q.toFixed(12).padStart(14)} ${String(n).padStart(10)} ${inv}`.trimEnd());
+  };
+  if (total) {
+    const ticksPerHalf = 5;
+    let level = 0;
+    for (;;) {
+      const q = level / 100;
+      const rank = Math.max(1, Math.ceil(q * total));
+      let seen = 0;
+      let i = 0;
+      for (; i < h.length; i++) {
+        seen += h[i];
+        if (seen >= rank) break;
+      }
+      const v = Math.min(maxNs, Math.max(minNs, i < h.length ? bounds[i + 1] : maxNs));
+      if (seen >= total) {
+        row(maxNs, 1, total);
+        break;
+      }
+      row(v, q, seen);
+      // HdrHistogram's percentile iterator: steps halve with every halving of the distance to 100%
+      const halves = Math.floor(Math.log2(100 / (100 - level))) + 1;
+      level += 100 / (ticksPerHalf * 2 ** halves);
+    }
+  }
+  const f = (x: number) => x.toFixed(3).padStart(12);
+  out.push(`#[Mean    = ${f(meanUs / 1000)}, StdDeviation   = ${f(stdevUs / 1000)}]`);
+  out.push(`#[Max     = ${f(maxNs / 1e6)}, Total count    = ${String(total).padStart(12)}]`);
+  out.push(`#[Buckets = ${String(L.histBuckets).padStart(12)}, SubBuckets     = ${String(2 ** L.histSubBits).padStart(12)}]`);
+  return `${out.join('\n')}\n`;
+}
+
+/** The figures of a result as CSV: one header line, one value line. */
+export function csvText(r: StressResult): string {
+  const l = r.latencyUs;
+  const ps = r.throughput.perSecond;
+  const cols: [string, string | number | null | undefined][] = [
+    ['mode', r.mode],
+    ['targets', r.targets.join(' ')],
+    ['connections', r.connections],
+    ['threads', r.threads],
+    ['duration_ms', r.durationMs],
+    ['ok', r.ok ? 1 : 0],
+    ['msgs_per_sec', r.throughput.msgsPerSec],
+    ['requests_per_sec', r.throughput.requestsPerSec],
+    ['out_mib_per_sec', r.throughput.outMiBPerSec],
+    ['in_mib_per_sec', r.throughput.inMiBPerSec],
+    ['per_sec_min', ps?.min],
+    ['per_sec_p2_5', ps?.p2_5],
+    ['per_sec_p50', ps?.p50],
+    ['per_sec_p97_5', ps?.p97_5],
+    ['per_sec_max', ps?.max],
+    ['lat_count', l?.count],
+    ['lat_min_us', l?.min],
+    ['lat_mean_us', l?.mean],
+    ['lat_stdev_us', l?.stdev],
+    ['lat_p50_us', l?.p50],
+    ['lat_p75_us', l?.p75],
+    ['lat_p90_us', l?.p90],
+    ['lat_p99_us', l?.p99],
+    ['lat_p99_9_us', l?.p999],
+    ['lat_p99_99_us', l?.p9999],
+    ['lat_p99_999_us', l?.p99999],
+    ['lat_max_us', l?.max],
+    ['verified', r.messages.verified],
+    ['errors', r.errors.total],
+  ];
+  const cell = (v: string | number | null | undefined) =>
+    v === null || v === undefined ? '' : typeof v === 'number' ? String(Math.round(v * 1000) / 1000) : /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+  return `${cols.map(([k]) => k).join(',')}\n${cols.map(([, v]) => cell(v)).join(',')}\n`;
+}
+
+const add = (a: Record<string, number>, b: Record<string, number>) => {
+  for (const [k, n] of Object.entries(b)) a[k] = (a[k] ?? 0) + n;
+  return a;
+};
+
+/**
+ * Results of one load spread over several machines, as one: histograms,
+ * counts and rates added (the machines ran at the same time), per-second
+ * series added second by second, latency read again from the merged
+ * histogram. Throws a RangeError naming the file for results that cannot be
+ * merged (another mode, no histogram).
+ */
+export function mergeResults(rs: readonly StressResult[], names: readonly string[] = []): StressResult {
+  if (!rs.length) throw new RangeError('merge needs at least one result');
+  const name = (i: number) => names[i] ?? `result ${i + 1}`;
+  rs.forEach((r, i) => {
+    if (!r || typeof r !== 'object' || !r.throughput || !r.messages) throw new RangeError(`${name(i)} is not the JSON of ringleader stress --json`);
+    if (r.mode !== rs[0].mode) throw new RangeError(`${name(i)} is a ${r.mode} run, ${name(0)} a ${rs[0].mode} run: only runs of one mode merge`);
+  });
+  const m: StressResult = structuredClone(rs[0]);
+  const hist = new Float64Array(L.histBuckets);
+  let min = Infinity;
+  let max = 0;
+  let sum = 0;
+  const series = new Map<number, SecondSample>();
+  rs.forEach((r, i) => {
+    if (r.latencyUs && !r.latencyHistogram) throw new RangeError(`${name(i)} has no latency histogram (written by an older ringleader)`);
+    if (r.latencyHistogram && r.latencyUs) {
+      const h = fromSparse(r.latencyHistogram);
+      for (let k = 0; k < hist.length; k++) hist[k] += h[k];
+      min = Math.min(min, r.latencyUs.min * 1000);
+      max = Math.max(max, r.latencyUs.max * 1000);
+      sum += r.latencyUs.mean * 1000 * r.latencyUs.count;
+    }
+    for (const s of r.timeSeries ?? []) {
+      const e = series.get(s.t) ?? { t: s.t, msgs: 0 };
+      e.msgs += s.msgs;
+      series.set(s.t, e);
+    }
+    if (i === 0) return;
+    m.targets = [...new Set([...m.targets, ...r.targets])];
+    m.connections += r.connections;
+    m.threads += r.threads;
+    m.durationMs = Math.max(m.durationMs, r.durationMs);
+    m.elapsedMs = Math.max(m.elapsedMs, r.elapsedMs);
+    m.interrupted ||= r.interrupted;
+    for (const k of Object.keys(m.messages) as (keyof StressResult['messages'])[]) m.messages[k] += r.messages[k];
+    for (const k of ['msgsPerSec', 'cyclesPerSec', 'outMiBPerSec', 'inMiBPerSec', 'requestsPerSec'] as const) {
+      if (m.throughput[k] !== undefined) m.throughput[k] = (m.throughput[k] ?? 0) + (r.throughput[k] ?? 0);
+    }
+    m.bytes.sent += r.bytes.sent;
+    m.bytes.received += r.bytes.received;
+    for (const k of Object.keys(m.connected) as (keyof StressResult['connected'])[]) m.connected[k] += r.connected[k];
+    m.errors.total += r.errors.total;
+    add(m.errors.byCode, r.errors.byCode);
+    m.verification.failures += r.verification.failures;
+    m.verification.mismatches.push(...r.verification.mismatches);
+    if (m.responses && r.responses) {
+      const a = m.responses;
+      const b = r.responses;
+      a.total += b.total;
+      add(a.protocolErrors, b.protocolErrors);
+      add(a.statuses, b.statuses);
+      add(a.classes, b.classes);
+      for (const k of ['unexpectedStatus', 'errorReplies', 'unexpectedReplies', 'timeouts', 'serverCloses'] as const) a[k] += b[k];
+    }
+    m.warnings.push(...r.warnings.filter((w) => !m.warnings.includes(w)));
+    m.failures.push(...r.failures.map((f) => `${name(i)}: ${f}`));
+  });
+  m.failures = [...rs[0].failures.map((f) => `${name(0)}: ${f}`), ...m.failures.slice(rs[0].failures.length)];
+  m.ok = rs.every((r) => r.ok);
+  m.exitCode = m.ok ? 0 : 1;
+  m.latencyHistogram = sampleCount(hist) ? toSparse(hist) : null;
+  m.latencyUs = sampleCount(hist) ? latencyStats(hist, sum, min, max) : null;
+  m.timeSeries = [...series.values()].sort((a, b) => a.t - b.t);
+  m.throughput.perSecond = perSecond(m.timeSeries);
+  m.mergedFrom = rs.length;
+  return m;
+}

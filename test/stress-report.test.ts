@@ -1,0 +1,122 @@
+/**
+ * What `ringleader stress` reports beyond the table: the percentile
+ * spectrum and per-second distribution, --hdr-out (HdrHistogram percentile
+ * text), --csv, and `stress merge` of results from several load machines.
+ * Driven in custom mode against a small Node server (one line in, one line
+ * out), through the CLI as a user runs it.
+ */
+import test from 'ava';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StressResult } from '@ringleader/runtime';
+import { runCli } from './helpers.js';
+import { startBadServer, withPeer } from './peers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rl-report-'));
+
+/** answers every "\n"-ended request with "ok\n" */
+const lineServer = () =>
+  startBadServer((s, d) => {
+    const n = d.toString().split('\n').length - 1;
+    if (n) s.write('ok\n'.repeat(n));
+  });
+
+const run = (port: number, ...extra: string[]) =>
+  runCli(['stress', `127.0.0.1:${port}`, '--send', 'q\\n', '--expect', 'ok\\n', '-t', '1', '-c', '4', '-d', '2s', '--warmup', '200ms', ...extra], 60_000);
+
+test.serial('--json carries the percentile spectrum, the per-second series and the histogram; --hdr-out and --csv agree with it', async (t) => {
+  await withPeer(lineServer(), async (port) => {
+    const hdr = join(dir, 'lat.hdr');
+    const j = await run(port, '--json', '--hdr-out', hdr);
+    t.is(j.code, 0, j.stderr);
+    const r = JSON.parse(j.stdout) as StressResult;
+    const l = r.latencyUs!;
+    const spectrum = [l.min, l.p50, l.p75, l.p90, l.p99, l.p999, l.p9999, l.p99999, l.max];
+    t.deepEqual(
+      spectrum,
+      [...spectrum].sort((a, b) => a - b),
+      'percentiles never decrease',
+    );
+    t.true(l.stdev >= 0);
+    // the engine counted each whole second of the 2 s window; they add up to at most the window's total
+    t.is(r.timeSeries.length, 2);
+    const inSeconds = r.timeSeries.reduce((a, s) => a + s.msgs, 0);
+    t.true(inSeconds > 0 && inSeconds <= r.messages.measured, `${inSeconds} of ${r.messages.measured}`);
+    const ps = r.throughput.perSecond!;
+    t.true(ps.min <= ps.p50 && ps.p50 <= ps.max && ps.seconds === 2);
+    t.is(
+      r.latencyHistogram!.buckets.reduce((a, [, n]) => a + n, 0),
+      l.count,
+    );
+
+    // HdrHistogram percentile text: ascending rows ending at 100% with the total count, and the footer
+    const text = readFileSync(hdr, 'utf8').trimEnd().split('\n');
+    t.regex(text[0], /^\s+Value\s+Percentile\s+TotalCount\s+1\/\(1-Percentile\)$/);
+    const rows = text.filter((x) => /^\s+[\d.]+\s+[\d.]+\s+\d+/.test(x)).map((x) => x.trim().split(/\s+/).map(Number));
+    t.true(rows.length > 10);
+    for (let i = 1; i < rows.length; i++) t.true(rows[i][0] >= rows[i - 1][0] && rows[i][1] >= rows[i - 1][1] && rows[i][2] >= rows[i - 1][2]);
+    t.deepEqual(rows.at(-1)!.slice(1, 3), [1, l.count]);
+    t.regex(text.at(-2)!, new RegExp(`Total count\\s+=\\s+${l.count}\\]`));
+
+    const c = await run(port, '--csv');
+    t.is(c.code, 0, c.stderr);
+    const [head, values] = c.stdout
+      .trim()
+      .split('\n')
+      .map((x) => x.split(','));
+    t.is(head.length, values.length);
+    const col = (k: string) => values[head.indexOf(k)];
+    t.is(col('mode'), 'custom');
+    t.true(Number(col('requests_per_sec')) > 0);
+    t.true(Number(col('lat_p99_999_us')) >= Number(col('lat_p50_us')));
+  });
+});
+
+test.serial('--latency prints the spectrum in one unit, and the per-second row', async (t) => {
+  await withPeer(lineServer(), async (port) => {
+    const r = await run(port, '--latency');
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /latency \((us|ms)\)\s+p50\s+p75\s+p90\s+p99\s+p99\.9\s+p99\.99\s+p99\.999\s+max\s+mean\s+stdev/);
+    t.regex(r.stdout, /requests\/s\s+min\s+p2\.5\s+p50\s+p97\.5\s+max\n\s+each second(\s+[\d.]+k?){5}\s+2 s/);
+    // one unit per column: no cell of the latency rows carries its own unit
+    const rows = r.stdout.split('\n').filter((x) => /^\s+(response|connect)\s/.test(x));
+    t.is(rows.length, 2);
+    for (const row of rows) t.notRegex(row, /\d(ms|us)\b/);
+  });
+});
+
+test.serial('stress merge adds the histograms, counts and rates of several runs', async (t) => {
+  await withPeer(lineServer(), async (port) => {
+    const files: string[] = [];
+    const results: StressResult[] = [];
+    for (const name of ['a', 'b']) {
+      const r = await run(port, '--json');
+      t.is(r.code, 0, r.stderr);
+      files.push(join(dir, `${name}.json`));
+      writeFileSync(files.at(-1)!, r.stdout);
+      results.push(JSON.parse(r.stdout));
+    }
+    const m = await runCli(['stress', 'merge', ...files, '--json']);
+    t.is(m.code, 0, m.stderr);
+    const r = JSON.parse(m.stdout) as StressResult;
+    t.is(r.mergedFrom, 2);
+    t.is(r.connections, 8);
+    t.is(r.messages.verified, results[0].messages.verified + results[1].messages.verified);
+    t.is(r.latencyUs!.count, results[0].latencyUs!.count + results[1].latencyUs!.count);
+    t.is(Math.round(r.throughput.requestsPerSec!), Math.round(results[0].throughput.requestsPerSec! + results[1].throughput.requestsPerSec!));
+    t.is(r.latencyUs!.max, Math.max(results[0].latencyUs!.max, results[1].latencyUs!.max));
+    t.is(r.timeSeries[0].msgs, results[0].timeSeries[0].msgs + results[1].timeSeries[0].msgs);
+    const table = await runCli(['stress', 'merge', ...files]);
+    t.regex(table.stdout, /merged\s+2 results/);
+
+    // bad input: exit 2 naming the file
+    writeFileSync(join(dir, 'bad.json'), 'not json');
+    const bad = await runCli(['stress', 'merge', files[0], join(dir, 'bad.json')]);
+    t.is(bad.code, 2);
+    t.regex(bad.stderr, /bad\.json is not the JSON of ringleader stress --json/);
+    const none = await runCli(['stress', 'merge', join(dir, 'missing.json')]);
+    t.is(none.code, 2);
+    t.regex(none.stderr, /cannot read .*missing\.json \(ENOENT\)/);
+  });
+});
