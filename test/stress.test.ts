@@ -120,6 +120,7 @@ test('runStress result shape', async (t) => {
       [
         'aborted',
         'bytes',
+        'clientCpu',
         'connected',
         'connectRate',
         'connectUs',

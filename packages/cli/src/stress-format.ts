@@ -156,6 +156,11 @@ export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): s
         `${m.unfinished ? `, ${num(m.unfinished)} unfinished at the end` : ''}${m.late ? `, ${num(m.late)} sent late (> 1 ms)` : ''}`,
     );
   }
+  const cpu = r.clientCpu;
+  if (cpu)
+    out.push(
+      `  client CPU    ${num(cpu.userMs)} ms user, ${num(cpu.systemMs)} ms system${cpu.usPerMessage !== null ? `, ${cpu.usPerMessage.toFixed(2)} us per ${request ? 'request' : r.mode === 'churn' ? 'cycle' : 'message'}` : ''}`,
+    );
   const codes = Object.entries(r.errors.byCode).sort((a, b) => b[1] - a[1]);
   out.push(`  errors        ${codes.length ? codes.map(([k, n]) => `${k} ${num(n)}`).join(', ') : 'none'}`);
   if (request) {

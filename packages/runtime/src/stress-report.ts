@@ -232,6 +232,8 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
     for (const k of ['msgsPerSec', 'cyclesPerSec', 'outMiBPerSec', 'inMiBPerSec', 'requestsPerSec'] as const) {
       if (m.throughput[k] !== undefined) m.throughput[k] = (m.throughput[k] ?? 0) + (r.throughput[k] ?? 0);
     }
+    m.clientCpu.userMs += r.clientCpu.userMs;
+    m.clientCpu.systemMs += r.clientCpu.systemMs;
     m.bytes.sent += r.bytes.sent;
     m.bytes.received += r.bytes.received;
     for (const k of Object.keys(m.connected) as (keyof StressResult['connected'])[]) m.connected[k] += r.connected[k];
@@ -258,6 +260,8 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
   m.latencyUs = sampleCount(hist) ? latencyStats(hist, sum, min, max) : null;
   m.timeSeries = [...series.values()].sort((a, b) => a.t - b.t);
   m.throughput.perSecond = perSecond(m.timeSeries);
+  const done = m.mode === 'churn' ? m.connected.cycles : m.messages.verified;
+  m.clientCpu.usPerMessage = done ? Math.round(((m.clientCpu.userMs + m.clientCpu.systemMs) * 1000 * 100) / done) / 100 : null;
   m.mergedFrom = rs.length;
   return m;
 }

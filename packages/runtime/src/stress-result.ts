@@ -109,6 +109,8 @@ export interface StressResult {
   latencyHistogram: SparseHistogram | null;
   /** what completed in each whole second of the measured window */
   timeSeries: SecondSample[];
+  /** the load generator's CPU time over the run (every thread of the process, start-up excluded), and per completed message (request, cycle) */
+  clientCpu: { userMs: number; systemMs: number; usPerMessage: number | null };
   /** `ringleader stress merge`: how many results this one adds up */
   mergedFrom?: number;
   /** connect latency (socket op to connect completion) */
@@ -257,6 +259,8 @@ export interface RunFacts {
   /** rings past their time limit: why, and what was up and when, taken at that
    * moment (a ring's gauges are reset when it is torn down); null if none */
   unfinished: { reason: string; up: number; atNs: number } | null;
+  /** process.cpuUsage() over the run (start instants to the last close) */
+  cpu: { user: number; system: number };
 }
 
 /** idle: why not every connection was up, when the connect ramp outlasts the run */
@@ -391,6 +395,11 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     latencyUs,
     latencyHistogram: latencyUs ? toSparse(latHist) : null,
     timeSeries: series,
+    clientCpu: {
+      userMs: Math.round(f.cpu.user / 1000),
+      systemMs: Math.round(f.cpu.system / 1000),
+      usPerMessage: (o.mode === 'churn' ? cyclesAll : verified) ? Math.round(((f.cpu.user + f.cpu.system) / (o.mode === 'churn' ? cyclesAll : verified)) * 100) / 100 : null,
+    },
     connectUs,
     connected: {
       opened: u('connects'),

@@ -207,6 +207,8 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const tStart = monotonicNs() + 5_000_000n;
   const tMeasure = tStart + BigInt(Math.round(o.warmup * 1e6));
   const tEnd = o.duration ? tMeasure + BigInt(Math.round(o.duration * 1e6)) : 0n;
+  // the load's own CPU (every thread of this process), from the start to the last close
+  const cpu0 = process.cpuUsage();
   for (const t of threads) t.post({ type: 'start', tStart, tMeasure, tEnd });
   const startedAt = Date.now();
   const blocks = threads.map((t) => t.block);
@@ -309,11 +311,12 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
     signal?.removeEventListener('abort', onAbort);
   }
   clearInterval(watch);
+  const cpu = process.cpuUsage(cpu0);
   const elapsedMs = Date.now() - t0;
   if (!unfinished) {
     await Promise.race([Promise.all(threads.map((t) => t.exited)), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
   await terminateAll(threads);
   const outcomes = finished.filter((oc): oc is ThreadOutcome => oc !== null);
-  return summarize(o, blocks, { targets, threads: nThreads, socketMode: sockMode, zcThreshold, tMeasure, tEnd, elapsedMs, interrupted, aborted, warnings, outcomes, unfinished });
+  return summarize(o, blocks, { targets, threads: nThreads, socketMode: sockMode, zcThreshold, tMeasure, tEnd, elapsedMs, interrupted, aborted, warnings, outcomes, unfinished, cpu });
 }
