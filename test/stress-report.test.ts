@@ -1,6 +1,6 @@
 /**
  * What `ringleader stress` reports beyond the table: the percentile
- * spectrum and per-second distribution, --hdr-out (HdrHistogram percentile
+ * spectrum and per-second distribution, the client's CPU per request, --hdr-out (HdrHistogram percentile
  * text), --csv, and `stress merge` of results from several load machines.
  * Driven in custom mode against a small Node server (one line in, one line
  * out), through the CLI as a user runs it.
@@ -39,6 +39,9 @@ test.serial('--json carries the percentile spectrum, the per-second series and t
       'percentiles never decrease',
     );
     t.true(l.stdev >= 0);
+    // the load's own CPU, start-up excluded, per request
+    t.true(r.clientCpu.userMs + r.clientCpu.systemMs > 0);
+    t.true((r.clientCpu.usPerMessage ?? 0) > 0);
     // the engine counted each whole second of the 2 s window; they add up to at most the window's total
     t.is(r.timeSeries.length, 2);
     const inSeconds = r.timeSeries.reduce((a, s) => a + s.msgs, 0);
