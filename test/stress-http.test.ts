@@ -61,6 +61,29 @@ test.serial('nginx 500: the CLI exits 1 naming HTTP 500, a connection and a requ
   });
 });
 
+test.serial('wrk flags: -t is threads, -R an open-loop rate with latency from the schedule, -H and --method reach the server', async (t) => {
+  const seen: string[] = [];
+  await withPeer(
+    startBadServer((s, d) => {
+      seen.push(d.toString('latin1'));
+      const n = d.toString('latin1').split('\r\n\r\n').length - 1;
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'.repeat(n));
+    }),
+    async (port) => {
+      const run = await runCli(['stress', `http://127.0.0.1:${port}/x?y=1`, '-t2', '-c4', '-d', '1s', '--warmup', '0', '-R', '400', '-H', 'X-Test: yes', '--method', 'DELETE', '--json']);
+      t.is(run.code, 0, run.stderr);
+      const r = JSON.parse(run.stdout) as StressResult;
+      t.is(r.threads, 2);
+      t.is(r.rate, 400);
+      // 400/s for 1 s on a schedule fixed in advance: never more than the schedule allows
+      t.true(r.messages.sent <= 400 + 4, `sent ${r.messages.sent}`);
+      t.true(r.messages.verified >= 300, `answered ${r.messages.verified}`);
+      t.truthy(r.latencyUs);
+    },
+  );
+  t.regex(seen[0], /^DELETE \/x\?y=1 HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\nX-Test: yes\r\n/);
+});
+
 test.serial('examples/http-hello: GET pipelined and HEAD (a response without a body)', async (t) => {
   const server = createServer({ port: 0, workers: 1, handler: example('http-hello/handler.js') });
   const { port } = await server.listen();
