@@ -160,4 +160,12 @@ test('an answer nobody asked for ends the socket and counts as a verification fa
   t.false(r.ok);
   t.true(r.verification.failures > 0);
   t.true(r.verification.mismatches.some((m) => m.kind === 'extra'));
+  t.regex(failed(r), /connection [01], request 1: the server sent an answer to a request that was never sent \(first byte 0x48\)/);
+});
+
+test('a close with a request unanswered is an EOF error naming the connection and the request', async (t) => {
+  const r = await against((s) => s.destroy());
+  t.false(r.ok);
+  t.true(r.errors.byCode.EOF > 0);
+  t.regex(failed(r), /first: connection [01], request 0: the server closed the connection with the request unanswered/);
 });

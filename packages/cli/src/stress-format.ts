@@ -107,7 +107,7 @@ function responseLines(r: StressResult): string[] {
   if (x.timeouts) wrong.push(`${num(x.timeouts)} timed out`);
   out.push(`  answers       ${wrong.length ? `WRONG: ${wrong.join('; ')}` : x.total ? 'ok: every response parsed and as expected' : 'none'}`);
   const first = r.verification.mismatches.slice(0, 5);
-  for (const mm of first) out.push(`                  ${describeMismatch(mm)}`);
+  for (const mm of first) out.push(`                  ${describeMismatch(mm, r.mode)}`);
   return out;
 }
 
@@ -168,7 +168,7 @@ export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): s
   } else if (r.mode !== 'idle') {
     if (r.verification.failures) {
       out.push(`  verification  FAILED ${r.verification.failures} time(s):`);
-      for (const mm of r.verification.mismatches.slice(0, 5)) out.push(`                  ${describeMismatch(mm)}`);
+      for (const mm of r.verification.mismatches.slice(0, 5)) out.push(`                  ${describeMismatch(mm, r.mode)}`);
     } else if (r.messages.verified) {
       out.push(`  verification  ok: every echoed byte matched`);
     } else {

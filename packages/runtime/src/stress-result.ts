@@ -220,9 +220,17 @@ function hex(b: number): string {
   return b < 0 ? '-' : `0x${b.toString(16).padStart(2, '0')}`;
 }
 
-/** One line about a verification failure or a wrong answer: names connection, message (request) and offset. */
-export function describeMismatch(m: StressMismatch): string {
+/**
+ * One line about a verification failure or a wrong answer: names connection,
+ * message (request) and offset. `mode` words the kinds both families share
+ * (eof, extra) for a request mode.
+ */
+export function describeMismatch(m: StressMismatch, mode?: StressMode): string {
   const req = `connection ${m.connection}, request ${m.message}`;
+  if (mode === 'http' || mode === 'redis' || mode === 'custom') {
+    if (m.kind === 'eof') return `${req}: the server closed the connection with the request unanswered`;
+    if (m.kind === 'extra') return `${req}: the server sent an answer to a request that was never sent (first byte ${hex(m.got)})`;
+  }
   switch (m.kind) {
     case 'protocol': {
       const e = m.protocolError ? abi.protoErrors[m.protocolError] : undefined;
@@ -338,11 +346,11 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
   if (f.unfinished) failures.push(f.unfinished.reason);
   if (verifyFailures) {
     const first = mismatches[0];
-    failures.push(`verification failed ${verifyFailures} time(s)${first ? `; first: ${describeMismatch(first)}` : ''}`);
+    failures.push(`verification failed ${verifyFailures} time(s)${first ? `; first: ${describeMismatch(first, o.mode)}` : ''}`);
   }
   if (errorsTotal > o.maxErrors) {
     const first = request ? mismatches.find((m) => m.kind !== 'mismatch' && m.kind !== 'extra') : undefined;
-    failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (option "maxErrors")${first ? `; first: ${describeMismatch(first)}` : ''}`);
+    failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (option "maxErrors")${first ? `; first: ${describeMismatch(first, o.mode)}` : ''}`);
   }
   if (!f.aborted) {
     if ((o.mode === 'echo' || o.mode === 'bulk') && verified === 0) failures.push('no message was echoed');
