@@ -76,6 +76,20 @@ test.serial('--json carries the percentile spectrum, the per-second series and t
   });
 });
 
+test.serial('a small sample reports its real latencies, not bucket midpoints', async (t) => {
+  await withPeer(lineServer(), async (port) => {
+    for (let i = 0; i < 3; i++) {
+      const j = await runCli(['stress', `127.0.0.1:${port}`, '--send', 'q\\n', '--expect', 'ok\\n', '-t', '1', '-c', '1', '-n', '3', '--json']);
+      t.is(j.code, 0, j.stderr);
+      const l = (JSON.parse(j.stdout) as StressResult).latencyUs!;
+      t.is(l.count, 3);
+      // the three values themselves: min, the middle one (p50) and max add up to three times the exact mean
+      t.true(Math.abs(l.min + l.p50 + l.max - 3 * l.mean) < 0.05, JSON.stringify(l));
+      t.is(l.p99, l.max);
+    }
+  });
+});
+
 test.serial('--latency prints the spectrum in one unit, and the per-second row', async (t) => {
   await withPeer(lineServer(), async (port) => {
     const r = await run(port, '--latency');

@@ -175,6 +175,9 @@ export interface ClientLayout {
   /** messages (requests, cycles) completed in each second of the measured window */
   secondsOffset: number;
   secondsSlots: number;
+  /** the first latencies recorded by the ring, exactly (ns) */
+  exactOffset: number;
+  exactSlots: number;
 }
 
 /** What the load generator needs from the kernel. */

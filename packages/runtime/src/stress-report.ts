@@ -38,13 +38,15 @@ const us = (ns: number) => Math.round(ns / 10) / 100;
 
 /**
  * Latency summary in microseconds. Percentiles are bucket midpoints (~3%
- * wide) clamped to the exact min and max, so a small sample reports its
- * real extremes; the mean is exact (from the sum), the stdev is read from
- * the buckets.
+ * wide) clamped to the exact min and max; the mean is exact (from the sum),
+ * the stdev is read from the buckets. When `exact` holds every sample (a
+ * small run: the engine keeps its first latencies exactly), everything is
+ * read from the real values instead.
  */
-export function latencyStats(h: Float64Array, sumNs: number, minNs: number, maxNs: number): LatencyStats | null {
+export function latencyStats(h: Float64Array, sumNs: number, minNs: number, maxNs: number, exact?: number[]): LatencyStats | null {
   const count = sampleCount(h);
   if (!count) return null;
+  if (exact && exact.length === count) return exactStats(exact);
   const mean = sumNs / count;
   let sq = 0;
   h.forEach((n, i) => {
@@ -66,6 +68,29 @@ export function latencyStats(h: Float64Array, sumNs: number, minNs: number, maxN
     p9999: p(0.9999),
     p99999: p(0.99999),
     max: us(maxNs),
+  };
+}
+
+/** nearest-rank percentiles of every sample (ns) */
+function exactStats(values: number[]): LatencyStats {
+  const v = [...values].sort((a, b) => a - b);
+  const n = v.length;
+  const at = (q: number) => us(v[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))]);
+  const mean = v.reduce((a, b) => a + b, 0) / n;
+  const stdev = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+  return {
+    count: n,
+    min: us(v[0]),
+    mean: us(mean),
+    stdev: us(stdev),
+    p50: at(0.5),
+    p75: at(0.75),
+    p90: at(0.9),
+    p99: at(0.99),
+    p999: at(0.999),
+    p9999: at(0.9999),
+    p99999: at(0.99999),
+    max: us(v[n - 1]),
   };
 }
 

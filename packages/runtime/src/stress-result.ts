@@ -5,7 +5,7 @@
  */
 import { abi, clientLayout as L, errnoError, errnoName, type NativeMismatch } from '@ringleader/core-native';
 import { CI, CU, type CounterBlock, maxTotal, sumGauges, sumTotals } from './counters.js';
-import { bucketBounds, mergeBuckets, percentile } from './histogram.js';
+import { bucketBounds, mergeBuckets, percentile, sampleCount } from './histogram.js';
 import { statusExpected } from './stress-http.js';
 import type { ResolvedStressOptions, StressMode } from './stress-options.js';
 import { latencyStats, type PerSecond, perSecond, type SecondSample, type SparseHistogram, toSparse } from './stress-report.js';
@@ -300,7 +300,12 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
   const timed = blocks.filter((b) => b.total(CU.lat_min_ns) > 0 || b.total(CU.lat_max_ns) > 0);
   const minNs = Math.min(...timed.map((b) => b.total(CU.lat_min_ns)));
   const latHist = latencyBuckets(blocks);
-  const latencyUs = latencyStats(latHist, u('lat_sum_ns'), Number.isFinite(minNs) ? minNs : 0, maxTotal(blocks, CU.lat_max_ns));
+  // each ring kept its first latencies exactly: with few samples, the real values
+  const exact = blocks.flatMap((b) => {
+    const n = Math.min(L.exactSlots, sampleCount(mergeBuckets([b], L.histOffset, L.histBuckets)));
+    return Array.from({ length: n }, (_, i) => b.total(L.exactOffset + i));
+  });
+  const latencyUs = latencyStats(latHist, u('lat_sum_ns'), Number.isFinite(minNs) ? minNs : 0, maxTotal(blocks, CU.lat_max_ns), exact);
   const connHist = mergeBuckets(blocks, L.connectHistOffset, L.histBuckets);
   const connMaxNs = maxTotal(blocks, CU.conn_lat_max_ns);
   const connectUs = latencyStats(connHist, u('conn_lat_sum_ns'), 0, connMaxNs);

@@ -280,6 +280,8 @@ static Napi::Value ClientLayout(Napi::Env env) {
   o.Set("protoErrSlots", (double)RL_PE_LIMIT);
   o.Set("statusOffset", (double)RL_C_U64_STATUS);
   o.Set("statusSlots", (double)RL_HTTP_STATUS_SLOTS);
+  o.Set("exactOffset", (double)RL_C_U64_EXACT);
+  o.Set("exactSlots", (double)RL_CLIENT_EXACT);
   o.Set("secondsOffset", (double)RL_C_U64_SECS);
   o.Set("secondsSlots", (double)RL_CLIENT_SECOND_SLOTS);
   return o;

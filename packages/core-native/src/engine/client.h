@@ -126,7 +126,11 @@ RL_BLOCK_ENUMS(RL_CLIENT_I32, RL_CLIENT_U64, RL_ENUM_CI, RL_ENUM_CU, RL_C_I32_CO
  * blur them; the last slot takes every later second */
 #define RL_CLIENT_SECOND_SLOTS 3600
 #define RL_C_U64_SECS (RL_C_U64_STATUS + RL_HTTP_STATUS_SLOTS)
-#define RL_C_U64_COUNT (RL_C_U64_SECS + RL_CLIENT_SECOND_SLOTS)
+/* then the first latencies recorded, exactly (ns), so a small sample is
+ * reported by its real values rather than by bucket midpoints */
+#define RL_CLIENT_EXACT 64
+#define RL_C_U64_EXACT (RL_C_U64_SECS + RL_CLIENT_SECOND_SLOTS)
+#define RL_C_U64_COUNT (RL_C_U64_EXACT + RL_CLIENT_EXACT)
 
 /* ---- a verification failure, as reported ---- */
 /* request modes: RL_MM_PROTO (expected = RL_PE_*, off inside the
@@ -222,6 +226,7 @@ typedef struct rl_client {
 	rl_mismatch mm[RL_CLIENT_MISMATCHES];
 	unsigned nmm;
 	uint64_t lat_min;
+	unsigned nexact; /* latencies kept exactly (RL_CLIENT_EXACT at most) */
 	int in_run;
 	rl_req req;        /* request modes: compiled once */
 	rl_req_conn *rc;   /* ... and the parser of each connection */

@@ -52,6 +52,8 @@ void rl_cl_hist_add(rl_client *cl, unsigned base, uint64_t v)
 void rl_cl_record_latency(rl_client *cl, uint64_t lat)
 {
 	rl_cl_hist_add(cl, RL_C_U64_HIST, lat);
+	if (cl->nexact < RL_CLIENT_EXACT)
+		CSET(&cl->c.u64[RL_C_U64_EXACT + cl->nexact++], lat);
 	CADD(CU(cl, lat_sum_ns), lat);
 	if (lat < cl->lat_min) {
 		cl->lat_min = lat;
