@@ -72,7 +72,7 @@ async function startListening(make: (port: number) => ChildProcess, what: string
     if (!exited) p.kill('SIGKILL');
     lastErr = out;
   }
-  throw new Error(`${what} did not start: ${lastErr.slice(0, 500)}`);
+  throw new Error(`${what} did not start: ${lastErr.slice(-800)}`);
 }
 
 /**

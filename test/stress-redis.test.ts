@@ -59,6 +59,26 @@ test.serial('redis-server: error replies fail the run (CLI exit 1) naming the re
   });
 });
 
+test.serial('-t runs the tests one after another with a report each, as redis-benchmark does; --mix runs them together', async (t) => {
+  await withPeer(startRedis(), async (port) => {
+    const each = await runCli(['stress', `redis://127.0.0.1:${port}`, '-t', 'set,get', '-c', '4', '-n', '200', '--threads', '1', '--json']);
+    t.is(each.code, 0, each.stderr);
+    const lines = each.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as StressResult);
+    t.is(lines.length, 2);
+    for (const r of lines) t.is(r.responses?.total, 200);
+    t.is(await redisCli(port, 'EXISTS', 'key:000000000000'), '1', 'SET ran before GET');
+    const table = await runCli(['stress', `redis://127.0.0.1:${port}`, '-t', 'set,get', '-c', '4', '-n', '200', '--threads', '1']);
+    t.regex(table.stdout, /== SET ==[\s\S]*result: OK[\s\S]*== GET ==[\s\S]*result: OK/);
+    const mixed = await runCli(['stress', `redis://127.0.0.1:${port}`, '-t', 'set,get', '--mix', '-c', '4', '-n', '200', '--threads', '1', '--json']);
+    t.is(mixed.code, 0, mixed.stderr);
+    t.is(mixed.stdout.trim().split('\n').length, 1);
+    t.is((JSON.parse(mixed.stdout) as StressResult).responses?.total, 200);
+  });
+});
+
 test.serial('examples/resp-ping: -t ping pipelined', async (t) => {
   const server = createServer({ port: 0, workers: 1, handler: example('resp-ping/handler.js') });
   const { port } = await server.listen();

@@ -12,7 +12,7 @@
 import { type Command, Option } from 'commander';
 import { runStress, STRESS_DEFAULTS as D, STRESS_MODES, type StressOptions, type StressResult } from '@ringleader/runtime';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { csvText, hdrText, mergeResults, threadsOrTests } from '@ringleader/runtime/internal';
+import { csvText, hdrText, mergeResults, parseTests, threadsOrTests } from '@ringleader/runtime/internal';
 import { arg, formatDuration, formatSize, parseCount, parseDuration, parseSize, parseSizeRange, parseWholeCount } from './args.js';
 import { onStopSignals } from './signals.js';
 import { formatResult, liveLine } from './stress-format.js';
@@ -22,12 +22,14 @@ import { cliText, die } from './util.js';
 type StressFlags = Omit<StressOptions, 'targets' | 'signal' | 'onProgress' | 'progressInterval' | 'deferTaskrun' | 'threads' | 'headers' | 'tests'> & {
   connections: number;
   json: boolean;
-  /** -t: threads, or redis-benchmark's test list */
-  threads?: string;
+  /** -t: threads (wrk), or a test list (redis-benchmark) */
+  t?: string;
+  threads?: number;
   header?: string[];
   latency?: boolean;
   hdrOut?: string;
   csv?: boolean;
+  mix?: boolean;
 };
 
 /** print a result as asked: JSON, CSV or the table; the HdrHistogram distribution to a file */
@@ -86,7 +88,8 @@ export function registerStress(program: Command): void {
         `echo (default): request/response; churn: connect, one message, close; bulk: stream both ways; idle: open and hold; http, redis (implied by the URL), custom (implied by --send)`,
       ).choices(STRESS_MODES as string[]),
     )
-    .option('-t, --threads <n>', 'threads, one io_uring each (default: CPUs, at most one per connection); in redis mode a test list as redis-benchmark takes it (ping,set,get)')
+    .option('-t <n|tests>', 'threads as wrk takes them (-t4), or a test list as redis-benchmark takes it (-t ping,set,get)')
+    .option('--threads <n>', 'threads, one io_uring each (default: CPUs, at most one per connection)', arg(parseWholeCount, { min: 1, max: 1024 }))
     .option('-c, --connections <n>', 'connections (churn: concurrent cycles)', arg(parseWholeCount, { min: 1, max: 1_000_000 }), D.connections)
     .option('-d, --duration <duration>', `measured time after the warmup (default ${formatDuration(D.duration)}; none with --messages)`, arg(parseDuration))
     .option('-n, --messages <n>', 'stop after exactly N verified messages (churn: cycles)', arg(parseWholeCount, { min: 1 }))
@@ -115,6 +118,7 @@ export function registerStress(program: Command): void {
     .option('--body-file <file>', 'http: request body from a file')
     .option('--expect-status <list>', 'http: statuses that count as success, e.g. 2xx,301 or 200-399 (default 2xx)')
     .option('--command <command>', "redis: a command template such as 'SET key:__rand__ __data__' (repeat for a mix)", collect)
+    .option('--mix', 'redis: run the -t tests mixed on every connection, not one after another (each with its own report, as redis-benchmark does)')
     .option('--keyspace <n>', 'redis: __rand__ keys are drawn from [0, N) (default 1)', arg(parseWholeCount, { min: 1 }))
     .option('--data-size <bytes>', 'redis: __data__ is this many bytes (default 3)', arg(parseSize))
     .option('--send <bytes>', 'custom: the request: text with \\r \\n \\xHH escapes, hex:..., or @FILE; {seq} and {conn} are replaced')
@@ -164,7 +168,7 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
         ac.abort();
       });
       const tty = process.stderr.isTTY === true;
-      const { json, threads, header, latency: _latency, hdrOut: _hdr, csv: _csv, ...flags } = f;
+      const { json, t, header, latency: _latency, hdrOut: _hdr, csv: _csv, mix: _mix, ...flags } = f;
       const opts: StressOptions = {
         ...flags,
         targets,
@@ -172,22 +176,42 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
         onProgress: tty ? (p) => process.stderr.write(`\r\x1b[K${liveLine(p, { mode: f.mode ?? D.mode, connections: f.connections }, process.stderr.columns || 80)}`) : undefined,
       };
       if (header) opts.headers = header;
-      if (threads !== undefined) {
-        const tt = threadsOrTests(threads);
+      if (t !== undefined) {
+        const tt = threadsOrTests(t);
         if ('tests' in tt) opts.tests = tt.tests;
+        else if (f.threads !== undefined && f.threads !== tt.threads) die(new RangeError('-t and --threads both give the thread count; give one'));
         else opts.threads = tt.threads;
       }
-      let result: StressResult;
-      try {
-        result = await runStress(opts);
-      } catch (e) {
-        if (tty) process.stderr.write('\r\x1b[K');
-        die(e);
-      } finally {
-        stopListening();
+      // redis-benchmark runs its tests one after another, each with its own report; --mix runs them together
+      let runs: StressOptions[] = [opts];
+      if (opts.tests !== undefined && !f.mix) {
+        let names: string[];
+        try {
+          names = parseTests('tests', opts.tests).map((c) => c.name);
+        } catch (e) {
+          stopListening();
+          die(e);
+        }
+        if (names.length > 1) runs = names.map((tests) => ({ ...opts, tests }));
       }
-      if (tty) process.stderr.write('\r\x1b[K');
-      result.failures = result.failures.map(cliText);
-      output(result, f);
+      let exitCode = 0;
+      for (const run of runs) {
+        if (ac.signal.aborted) break;
+        let result: StressResult;
+        try {
+          result = await runStress(run);
+        } catch (e) {
+          if (tty) process.stderr.write('\r\x1b[K');
+          stopListening();
+          die(e);
+        }
+        if (tty) process.stderr.write('\r\x1b[K');
+        result.failures = result.failures.map(cliText);
+        if (runs.length > 1 && !json && !f.csv) process.stdout.write(`== ${String(run.tests).toUpperCase()} ==\n`);
+        output(result, f);
+        exitCode = Math.max(exitCode, result.exitCode);
+      }
+      stopListening();
+      process.exitCode = exitCode;
     });
 }
