@@ -244,7 +244,7 @@ function cases() {
     ]) {
       for (const pipeline of [1, 16]) {
         // redis-benchmark runs a request count: size it to about the duration at a plausible rate
-        const n = (pipeline > 1 ? 400_000 : 60_000) * o.duration;
+        const n = (pipeline > 1 ? 300_000 : 30_000) * o.duration;
         out.push({
           suite: 'redis',
           name: `${test.toUpperCase()} -P ${pipeline}`,
