@@ -177,7 +177,9 @@ export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): s
   }
   if (r.zeroCopy.sends || r.zeroCopy.fallbacks) {
     const z = r.zeroCopy;
-    out.push(`  zero-copy     ${num(z.sends)} send_zc (>= ${bytes(z.threshold)}), ${num(z.copied)} copied by the kernel${z.fallbacks ? `, fell back to send (${z.fallbackCode}, ${num(z.retried)} resent)` : ''}`);
+    out.push(
+      `  zero-copy     ${num(z.sends)} send_zc (>= ${bytes(z.threshold)}), ${num(z.copied)} copied by the kernel${z.fallbacks ? `, fell back to send (${z.fallbackCode}, ${num(z.retried)} resent)` : ''}`,
+    );
   }
   for (const w of r.warnings) out.push(`  note          ${w}`);
   out.push('');
