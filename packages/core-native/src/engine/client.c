@@ -332,8 +332,8 @@ static void on_closed(rl_conns *cx, rl_conn *k)
 	int failed = (c->flags & CF_FAILED) != 0;
 	int cycle_done = (c->flags & CF_CYCLE_DONE) != 0;
 	int redial = (c->flags & CF_REDIAL) != 0;
-	c->flags &= ~(uint32_t) (CF_FAILED | CF_CYCLE_DONE | CF_CHAIN_ERR | CF_CONN_CANCELED | CF_TIMEOUT_FIRED |
-				 CF_REDIAL);
+	c->flags &= ~(uint32_t) (CF_FAILED | CF_CYCLE_DONE | CF_CHAIN_ERR | CF_CONN_CANCELED |
+				 CF_TIMEOUT_FIRED | CF_REDIAL);
 	if (cl->o.quota && running(cl) && !cl->quota_left && !cl->quota_open) {
 		CSET(CU(cl, t_done_ns), now);
 		rl_client_stop(cl);
