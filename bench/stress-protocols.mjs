@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'packages/cli/dist/cli.js');
+const CLI = join(ROOT, 'packages/cli/dist/bin.js');
 
 function options() {
   try {
@@ -190,7 +190,7 @@ async function ringleader(target, extra, limitS) {
   try {
     j = JSON.parse(r.stdout.trim().split('\n').pop());
   } catch {
-    throw new Error(`ringleader stress failed (exit ${r.code}): ${r.stderr.trim().slice(0, 400)}`);
+    throw new Error(`ringleader stress printed no JSON (exit ${r.code}): ${(r.stderr.trim() || r.stdout.trim() || 'no output').slice(0, 400)}`);
   }
   if (!j.ok) throw new Error(`ringleader stress: ${j.failures.join('; ')}`);
   return { rps: j.throughput.requestsPerSec, cpuUsPerReq: j.clientCpu.usPerMessage, cpuWithStartUs: (r.cpuS * 1e6) / j.messages.verified, p99us: j.latencyUs?.p99 };
