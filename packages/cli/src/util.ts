@@ -1,5 +1,4 @@
 /** Formatting and error reporting shared by the commands. */
-import { PROTOCOL_FLAGS } from '@ringleader/runtime/internal';
 
 /** A usage error: printed without a stack trace, exit code 2. */
 export class UsageError extends Error {
@@ -78,8 +77,23 @@ const FLAG_OF: Record<string, string> = {
   retryDelay: '--retry-delay',
   socketMode: '--socket-mode',
   timeout: '--timeout',
-  // the request modes (method, headers, command, tests, send, ...)
-  ...PROTOCOL_FLAGS,
+  // the request modes (stress-protocol.ts)
+  method: '--method',
+  headers: '-H',
+  body: '--body',
+  bodyFile: '--body-file',
+  expectStatus: '--expect-status',
+  command: '--command',
+  tests: '-t',
+  keyspace: '--keyspace',
+  dataSize: '--data-size',
+  send: '--send',
+  expectBytes: '--expect-bytes',
+  expectDelimiter: '--expect-delimiter',
+  lengthPrefix: '--length-prefix',
+  lengthIncludesPrefix: '--length-includes-prefix',
+  maxFrame: '--max-frame',
+  expect: '--expect',
   targets: 'target',
 };
 

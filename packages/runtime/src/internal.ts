@@ -17,7 +17,7 @@ export { parseUpstream } from './upstream.js';
 export { csvText, hdrText, mergeResults } from './stress-report.js';
 export type { PerSecond, SecondSample, SparseHistogram } from './stress-report.js';
 // the request modes of stress (issue 11): option handling
-export { PROTOCOL_FLAGS, PROTOCOL_MODES, resolveProtocol } from './stress-protocol.js';
+export { PROTOCOL_MODES, resolveProtocol } from './stress-protocol.js';
 export type { ProtocolMode, ProtocolOptions, ProtocolTarget, ResolvedProtocol } from './stress-protocol.js';
 export { isUrlTarget, parseExpectStatus, parseHeader, parseMethod, parseUrlTarget, resolveHttp, statusExpected } from './stress-http.js';
 export type { HttpOptions, ResolvedHttp, StatusRanges, UrlTarget } from './stress-http.js';

@@ -29,28 +29,6 @@ const MODE_OPTIONS: Record<ProtocolMode, readonly string[]> = {
   custom: ['send', 'expectBytes', 'expectDelimiter', 'lengthPrefix', 'lengthIncludesPrefix', 'maxFrame', 'expect'],
 };
 
-/** Runtime option names -> `ringleader stress` flags, for error messages (cli/util.ts FLAG_OF). */
-export const PROTOCOL_FLAGS: Readonly<Record<string, string>> = {
-  targets: '<targets>',
-  mode: '--mode',
-  method: '--method',
-  headers: '-H',
-  body: '--body',
-  bodyFile: '--body-file',
-  expectStatus: '--expect-status',
-  command: '--command',
-  tests: '-t',
-  keyspace: '--keyspace',
-  dataSize: '--data-size',
-  send: '--send',
-  expectBytes: '--expect-bytes',
-  expectDelimiter: '--expect-delimiter',
-  lengthPrefix: '--length-prefix',
-  lengthIncludesPrefix: '--length-includes-prefix',
-  maxFrame: '--max-frame',
-  expect: '--expect',
-};
-
 export interface ProtocolOptions extends HttpOptions, RedisOptions, CustomOptions {
   /** As for runStress: `HOST:PORT`, a URL, a comma list, or an array of those. */
   targets: string | string[];
