@@ -123,6 +123,23 @@ int rl_ring_reserve(rl_ring *r, unsigned n)
 	return io_uring_sq_space_left(&r->ring) >= n ? 0 : -EBUSY;
 }
 
+/* hand every CQE now in the CQ to fn, advance the CQ once, then after_round */
+static unsigned reap(rl_ring *r, rl_cqe_fn fn, void *ctx, void (*after_round)(void *ctx))
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	io_uring_for_each_cqe(&r->ring, head, cqe)
+	{
+		fn(ctx, cqe);
+		seen++;
+	}
+	if (seen)
+		io_uring_cq_advance(&r->ring, seen);
+	if (after_round)
+		after_round(ctx);
+	return seen;
+}
+
 int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds, void (*after_round)(void *ctx))
 {
 	uint64_t v;
@@ -138,18 +155,8 @@ int rl_ring_run(rl_ring *r, rl_cqe_fn fn, void *ctx, unsigned max_rounds, void (
 		} while (ret == -EINTR);
 		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN)
 			return ret;
-		struct io_uring_cqe *cqe;
-		unsigned head, seen = 0;
-		io_uring_for_each_cqe(&r->ring, head, cqe)
-		{
-			fn(ctx, cqe);
-			seen++;
-		}
-		if (seen)
-			io_uring_cq_advance(&r->ring, seen);
+		unsigned seen = reap(r, fn, ctx, after_round);
 		total += (int) seen;
-		if (after_round)
-			after_round(ctx);
 		/*
 		 * Deferred task work is run at most ~20 items per enter (Linux
 		 * 6.13+); what is left behind raises IORING_SQ_TASKRUN but does
@@ -189,18 +196,8 @@ int rl_ring_serve(rl_ring *r, rl_cqe_fn fn, void *ctx, uint64_t max_ns, void (*a
 		int ret = io_uring_submit_and_wait_timeout(&r->ring, &first, 1, &ts, NULL);
 		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
 			return ret;
-		struct io_uring_cqe *cqe;
-		unsigned head, seen = 0;
-		io_uring_for_each_cqe(&r->ring, head, cqe)
-		{
-			fn(ctx, cqe);
-			seen++;
-		}
-		if (seen)
-			io_uring_cq_advance(&r->ring, seen);
+		unsigned seen = reap(r, fn, ctx, after_round);
 		total += (int) seen;
-		if (after_round)
-			after_round(ctx);
 	}
 	/* what the last round queued goes out now, not at the next serve */
 	rl_ring_submit(r);
