@@ -76,6 +76,7 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
     )
     .addOption(new Option('--zc-threshold <bytes>', 'sends of at least this size use send_zc (0: never)').argParser(arg(parseSize)).default(D.zcThreshold, formatSize(D.zcThreshold)))
     .addOption(new Option('--drain <duration>', 'on SIGINT/SIGTERM, let connections finish this long').argParser(arg(parseDuration)).default(D.closeTimeout, formatDuration(D.closeTimeout)))
+    .option('--admin <host:port>', 'admin HTTP endpoint: /metrics (Prometheus), /healthz, /readyz, /stats (":PORT" for all addresses)')
     .option('--json', 'JSON lines on stdout instead of the live display', false)
     .addOption(new Option('--interval <duration>', 'how often to print stats').argParser(arg(parseDuration, { min: 10 })).default(1000, '1s'));
   for (const d of deprecated) addDeprecated(cmd, d);
@@ -100,6 +101,7 @@ export interface ServerFlags {
   maxBuffered: number;
   zcThreshold: number;
   drain: number;
+  admin?: string;
   json: boolean;
   interval: number;
 }
@@ -145,6 +147,7 @@ export function toServerOptions(cmd: Command, deprecated: readonly DeprecatedFla
     // the default grows with a larger receive buffer (it must hold one)
     highWaterMark: cmd.getOptionValueSource('maxBuffered') === 'cli' ? f.maxBuffered : undefined,
     zcThreshold: f.zcThreshold,
+    admin: f.admin,
   };
 }
 

@@ -59,6 +59,7 @@ const FLAG_OF: Record<string, string> = {
   handler: '<module>',
   handlerOptions: '--options',
   dev: '--dev',
+  admin: '--admin',
   // runStress
   mode: '--mode',
   threads: '--threads',

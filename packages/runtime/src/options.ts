@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { abi } from '@ringleader/core-native';
+import { type HostPort, parseHostPort } from './address.js';
 import { maxTableSize } from './limits.js';
 import { POLICIES, type Policy } from './scheduler.js';
 import { parseUpstream, type UpstreamSpec } from './upstream.js';
@@ -212,6 +213,12 @@ export interface ServerOptions {
    * needs its event loop and always uses 'loop'. Default 'ring'.
    */
   workerWait?: WorkerWait;
+  /**
+   * Admin HTTP endpoint (/metrics, /healthz, /readyz, /stats) on the main
+   * thread: `"HOST:PORT"` (`":PORT"` for all addresses, port 0 picks one) or
+   * `{ host, port }`. Default: none.
+   */
+  admin?: string | { host?: string; port: number };
 }
 
 export type WorkerWait = 'ring' | 'loop';
@@ -252,6 +259,7 @@ export interface ResolvedOptions {
   maxBuffersHeld: number;
   zcThreshold: number;
   workerWait: WorkerWait;
+  admin: HostPort | null;
 }
 
 const KNOWN = new Set<string>([
@@ -289,6 +297,7 @@ const KNOWN = new Set<string>([
   'maxBuffersHeld',
   'zcThreshold',
   'workerWait',
+  'admin',
 ]);
 
 /** Validate options and fill in defaults. */
@@ -372,7 +381,19 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     maxBuffersHeld: int('maxBuffersHeld', o.maxBuffersHeld, Math.min(D.maxBuffersHeld, Math.max(1, bufferCount / 2)), 0, Math.max(1, bufferCount / 2)),
     zcThreshold: int('zcThreshold', o.zcThreshold, D.zcThreshold, 0, 1 << 30),
     workerWait,
+    admin: resolveAdmin(o.admin),
   };
+}
+
+/** `admin`: "HOST:PORT" or { host, port } -> where the admin endpoint listens, or null. */
+function resolveAdmin(a: ServerOptions['admin']): HostPort | null {
+  if (a === undefined) return null;
+  if (typeof a === 'string') return parseHostPort('admin', a, { anyHost: true, portZero: true });
+  if (a === null || typeof a !== 'object') throw invalidType('admin', 'a string "HOST:PORT" or { host, port }', a);
+  const host = str('admin.host', a.host, D.host);
+  if (!isNumericHost(host) && !/^[A-Za-z0-9._-]+$/.test(host)) throw outOfRange('admin.host', 'a host name or address', host);
+  if (a.port === undefined) throw invalidType('admin.port', 'a number', a.port);
+  return { host, port: int('admin.port', a.port, 0, 0, 65535) };
 }
 
 /**

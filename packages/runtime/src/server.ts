@@ -12,9 +12,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { errnoError, errnoName, isSystemError, type NativeAcceptor, native, type RingleaderSystemError } from '@ringleader/core-native';
+import { AdminServer } from './admin.js';
 import { acceptorBlock, WI, WU } from './counters.js';
 import { Dispatcher } from './dispatch.js';
 import { type ResolvedOptions, resolveOptions, SERVER_DEFAULTS, type ServerOptions } from './options.js';
+import { MetricsRegistry } from './metrics.js';
 import { Scheduler } from './scheduler.js';
 import { serverStats } from './server-stats.js';
 import type { AddressInfo, CloseOptions, CloseSummary, ReloadSummary, ServerStats } from './server-types.js';
@@ -38,6 +40,7 @@ export class Server extends EventEmitter {
   #upstreams: ResolvedUpstream[] = [];
   #maint?: NodeJS.Timeout;
   #zcWarned = new Set<number>();
+  #admin?: AdminServer;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -79,6 +82,33 @@ export class Server extends EventEmitter {
     return this.#state === 'listening';
   }
 
+  /** Where the admin endpoint listens (option `admin`), once listening. */
+  adminAddress(): AddressInfo | null {
+    return this.#admin?.address() ?? null;
+  }
+
+  /** Why /readyz answers 503, or null when the server is ready. */
+  #notReady(): string | null {
+    if (this.#state === 'closing') return 'draining';
+    if (this.#state !== 'listening') return this.#state === 'closed' ? 'closed' : 'not listening yet';
+    if (!this.#shards.shards.some((s) => s.state === 'ready')) return 'no worker ready';
+    return null;
+  }
+
+  /** The admin endpoint starts first: a busy admin port fails before any ring is built. */
+  async #startAdmin(): Promise<void> {
+    const a = this.options.admin;
+    if (!a) return;
+    const metrics = new MetricsRegistry(() => ({
+      stats: this.stats(),
+      blocks: this.#shards.shards.map((s) => s.block),
+      ready: this.#notReady() === null,
+      draining: this.#state === 'closing',
+    }));
+    this.#admin = new AdminServer({ metrics, stats: () => this.stats(), notReady: () => this.#notReady() });
+    await this.#admin.listen(a.host, a.port);
+  }
+
   /**
    * Bind, start the workers, start accepting. Resolves when every worker
    * serves. Rejects with EADDRINUSE (and `.address`/`.port`), or with an
@@ -94,6 +124,7 @@ export class Server extends EventEmitter {
     const o = this.options;
     try {
       checkKernel();
+      await this.#startAdmin();
       const memWarning = checkBufferMemory(o);
       if (memWarning) this.emit('warning', Object.assign(new Error(memWarning), { code: 'ERR_MEMLOCK' }));
       const ip = await resolveListenHost(o.host);
@@ -264,6 +295,7 @@ export class Server extends EventEmitter {
     await this.#shards.destroy();
     this.#acceptor?.close();
     this.#acceptor = undefined;
+    await this.#admin?.close();
   }
 }
 
