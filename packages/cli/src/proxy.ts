@@ -4,7 +4,7 @@ import { createServer, SERVER_DEFAULTS as D, POLICIES, UPSTREAM_POLICIES, type U
 import { parseUpstream } from '@ringleader/runtime/internal';
 import { arg, formatDuration, parseDuration, parseInteger, parseSize } from './args.js';
 import { runLive } from './live.js';
-import { addServerFlags, type DeprecatedFlag, type ServerFlags, serverHelp, toServerOptions } from './server-flags.js';
+import { addServerFlags, type DeprecatedFlag, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
 import { UsageError } from './util.js';
 
 interface ProxyFlags extends ServerFlags {
@@ -57,6 +57,6 @@ export function registerProxy(program: Command): void {
     if (!upstream || upstream.length === 0) throw new UsageError('--upstream HOST:PORT is required (repeat it for several upstreams)');
     const upstreams = upstream.map((u) => parseUpstream('upstreams', u));
     const server = createServer({ ...options, handler: 'proxy', upstreams, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout });
-    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy' });
+    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy', log: serverLog(c) });
   });
 }

@@ -5,9 +5,11 @@
  * the flag has none and the runtime decides.
  */
 import { type Command, Option } from 'commander';
+import type { Logger } from 'pino';
 import { POLICIES, SERVER_DEFAULTS as D, type ServerOptions } from '@ringleader/runtime';
 import { parseHostPort } from '@ringleader/runtime/internal';
 import { arg, formatDuration, formatSize, parseDuration, parseInteger, parseSize, parseWeights } from './args.js';
+import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
 import { UsageError, useFlagNames } from './util.js';
 
 /** The CLI's own default port: a server started by hand listens somewhere known (the API's default is 0). */
@@ -77,7 +79,8 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
     .addOption(new Option('--zc-threshold <bytes>', 'sends of at least this size use send_zc (0: never)').argParser(arg(parseSize)).default(D.zcThreshold, formatSize(D.zcThreshold)))
     .addOption(new Option('--drain <duration>', 'on SIGINT/SIGTERM, let connections finish this long').argParser(arg(parseDuration)).default(D.closeTimeout, formatDuration(D.closeTimeout)))
     .option('--admin <host:port>', 'admin HTTP endpoint: /metrics (Prometheus), /healthz, /readyz, /stats (":PORT" for all addresses)')
-    .option('--json', 'JSON lines on stdout instead of the live display', false)
+    .option('--json', 'JSON lines on stdout instead of the live display (and JSON logs on stderr)', false)
+    .addOption(new Option('--log-level <level>', 'least severe log record written to stderr').choices(LOG_LEVELS as unknown as string[]).default('info'))
     .addOption(new Option('--interval <duration>', 'how often to print stats').argParser(arg(parseDuration, { min: 10 })).default(1000, '1s'));
   for (const d of deprecated) addDeprecated(cmd, d);
   return cmd;
@@ -103,7 +106,14 @@ export interface ServerFlags {
   drain: number;
   admin?: string;
   json: boolean;
+  logLevel: LogLevel;
   interval: number;
+}
+
+/** The command's log (stderr), from --json and --log-level. */
+export function serverLog(cmd: Command): Logger {
+  const f = cmd.opts<ServerFlags>();
+  return createLog(f.json, f.logLevel);
 }
 
 /** Where to listen: --listen, or --host and --port (not both). */

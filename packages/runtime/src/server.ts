@@ -41,6 +41,8 @@ export class Server extends EventEmitter {
   #maint?: NodeJS.Timeout;
   #zcWarned = new Set<number>();
   #admin?: AdminServer;
+  /** proxy: the upstreams last seen down (for upstream-down / upstream-up) */
+  #downSeen = new Set<string>();
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -185,12 +187,31 @@ export class Server extends EventEmitter {
 
   /** Once a second: things the workers cannot say themselves. */
   #maintain(): void {
+    if (this.options.handler === 'proxy') this.#watchUpstreams();
     for (const s of this.#shards.shards) {
       if (s?.state !== 'ready' || this.#zcWarned.has(s.index)) continue;
       if (s.block.total(WU.zc_fallbacks) > 0) {
         this.#zcWarned.add(s.index);
         const err = s.block.gauge(WI.zc_error);
         this.emit('warning', Object.assign(new Error(`worker ${s.index}: send_zc unavailable (${err ? errnoName(err) : 'error'}); using plain send`), { code: 'ERR_ZEROCOPY_FALLBACK' }));
+      }
+    }
+  }
+
+  /**
+   * 'upstream-down' when an upstream goes down in any worker (it backs off
+   * from it), 'upstream-up' when no worker holds it down any more; polled
+   * once a second from the shared upstream counters.
+   */
+  #watchUpstreams(): void {
+    for (const u of this.stats().upstreams ?? []) {
+      const was = this.#downSeen.has(u.address);
+      if (u.down && !was) {
+        this.#downSeen.add(u.address);
+        this.emit('upstream-down', { upstream: u.address, backoffMs: u.backoffMs });
+      } else if (!u.down && was) {
+        this.#downSeen.delete(u.address);
+        this.emit('upstream-up', { upstream: u.address });
       }
     }
   }
