@@ -52,8 +52,10 @@ if [ "$1" = "--test" ]; then
   command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
   # the admin endpoint is scraped by a real Prometheus and linted by promtool
   command -v prometheus >/dev/null 2>&1 || need="$need prometheus"
-  # socket activation is tested with systemd-socket-activate
+  # socket activation is tested with systemd-socket-activate, and a fake
+  # NOTIFY_SOCKET in python3 (Node's dgram has no unix datagram sockets)
   command -v systemd-socket-activate >/dev/null 2>&1 || need="$need systemd"
+  command -v python3 >/dev/null 2>&1 || need="$need python3"
 fi
 if [ "$1" = "--bench" ]; then
   command -v taskset >/dev/null 2>&1 || need="$need util-linux"

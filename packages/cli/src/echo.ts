@@ -19,7 +19,8 @@ export function registerEcho(program: Command): void {
       ]),
     );
   addServerFlags(cmd).action(async (f: ServerFlags & { js: boolean }, c: Command) => {
-    const server = createServer({ ...toServerOptions(c), handler: f.js ? JS_ECHO_HANDLER : 'echo' });
-    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: f.js ? 'echo (JS handler)' : 'echo', log: serverLog(c) });
+    const log = serverLog(c);
+    const server = createServer({ ...toServerOptions(c, log), handler: f.js ? JS_ECHO_HANDLER : 'echo' });
+    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: f.js ? 'echo (JS handler)' : 'echo', log });
   });
 }

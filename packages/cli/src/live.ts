@@ -4,7 +4,7 @@
  * drain on the first SIGINT/SIGTERM, forced exit on the second, a summary
  * at the end. Logs go to stderr (log.ts).
  */
-import type { Server, ServerStats } from '@ringleader/runtime';
+import { sdNotify, type Server, type ServerStats } from '@ringleader/runtime';
 import type { Logger } from 'pino';
 import { formatHostPort } from '@ringleader/runtime/internal';
 import { onReloadSignal } from './reload.js';
@@ -137,6 +137,27 @@ function watch(server: Server, o: LiveOptions): string[] {
   return notes;
 }
 
+/**
+ * sd_notify to systemd (Type=notify) when NOTIFY_SOCKET is set: READY=1 once
+ * serving, STATUS= every interval, STOPPING=1 when draining. A failure is
+ * logged once; serving goes on.
+ */
+function notifier(log: Logger): (state: string) => void {
+  let failed = false;
+  return (state) => {
+    try {
+      sdNotify(state);
+    } catch (e) {
+      if (!failed) log.warn({ err: e }, `sd_notify to NOTIFY_SOCKET failed: ${(e as Error).message}`);
+      failed = true;
+    }
+  };
+}
+
+function statusText(st: ServerStats): string {
+  return `STATUS=${st.total.live} connections, ${st.total.accepted} accepted, ${st.workers.filter((w) => w.state === 'ready').length}/${st.workers.length} workers ready${st.paused ? `, paused (${st.pauseReason})` : ''}`;
+}
+
 /** Serve until a signal; resolves with the process exit code. */
 export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   const notes = watch(server, o);
@@ -149,11 +170,13 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   const policies = `placement ${so.policy}${upstreamPolicy ? `, upstream policy ${upstreamPolicy}` : ''}`;
   const header = `ringleader ${o.label} listening on ${formatHostPort(addr.address, addr.port)} (${so.workers} workers, ${policies})`;
 
+  const notify = notifier(o.log);
   let prev = server.stats();
   let prevT = Date.now();
   const timer = setInterval(() => {
     const cur = server.stats();
     const now = Date.now();
+    notify(statusText(cur));
     const ev = notes.splice(0);
     if (o.json) emit('stats', statsRecord(prev, cur, now - prevT));
     else if (tty) out.write(`\r\x1b[K${line(prev, cur, now - prevT, ev)}`);
@@ -168,6 +191,7 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
       clearInterval(timer);
       stopReloads();
       const live = server.stats().total.live;
+      notify(`STOPPING=1\nSTATUS=draining ${live} connection(s)`);
       if (tty) out.write('\n');
       o.log.info({ signal: sig, live, drainMs: o.drainMs }, `${sig}: draining ${live} connection(s) for up to ${o.drainMs} ms (send ${sig} again to force)`);
       server
@@ -191,6 +215,7 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
         });
     });
     // announce only once a signal is handled: whoever waits for this line may signal at once
+    notify(`READY=1\nMAINPID=${process.pid}\n${statusText(server.stats())}`);
     const admin = server.adminAddress();
     if (o.json) {
       emit('listening', {

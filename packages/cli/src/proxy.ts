@@ -51,12 +51,13 @@ export function registerProxy(program: Command): void {
       ]) + `\n\nPlacement across workers: --placement (${POLICIES.join(', ')}); upstream choice: --upstream-policy.`,
     );
   addServerFlags(cmd, PROXY_DEPRECATED).action(async (f: ProxyFlags, c: Command) => {
-    const options = toServerOptions(c, PROXY_DEPRECATED);
+    const log = serverLog(c);
+    const options = toServerOptions(c, log, PROXY_DEPRECATED);
     // read after toServerOptions: a deprecated --policy has been folded in
     const { upstream, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout } = c.opts<ProxyFlags>();
     if (!upstream || upstream.length === 0) throw new UsageError('--upstream HOST:PORT is required (repeat it for several upstreams)');
     const upstreams = upstream.map((u) => parseUpstream('upstreams', u));
     const server = createServer({ ...options, handler: 'proxy', upstreams, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout });
-    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy', log: serverLog(c) });
+    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy', log });
   });
 }

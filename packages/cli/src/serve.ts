@@ -30,8 +30,8 @@ export function registerServe(program: Command): void {
       ]),
     );
   addServerFlags(cmd).action(async (module: string, f: ServeFlags, c: Command) => {
-    const server = createServer({ ...toServerOptions(c), handler: module, dev: f.dev, handlerOptions: f.options });
     const log = serverLog(c);
+    const server = createServer({ ...toServerOptions(c, log), handler: module, dev: f.dev, handlerOptions: f.options });
     server.on('handler-error', (e: { worker: number; error: Error; suppressed: number }) => {
       const more = e.suppressed ? ` (${e.suppressed} more since the last report)` : '';
       log.error({ worker: e.worker, suppressed: e.suppressed, err: e.error }, `handler error in worker ${e.worker}${more}`);

@@ -6,11 +6,11 @@
  */
 import { type Command, Option } from 'commander';
 import type { Logger } from 'pino';
-import { POLICIES, SERVER_DEFAULTS as D, type ServerOptions } from '@ringleader/runtime';
+import { listenFds, POLICIES, SERVER_DEFAULTS as D, type ServerOptions } from '@ringleader/runtime';
 import { parseHostPort } from '@ringleader/runtime/internal';
 import { arg, formatDuration, formatSize, parseDuration, parseInteger, parseSize, parseWeights } from './args.js';
 import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
-import { UsageError, useFlagNames } from './util.js';
+import { cliText, UsageError, useFlagNames } from './util.js';
 
 /** The CLI's own default port: a server started by hand listens somewhere known (the API's default is 0). */
 export const CLI_PORT = 7000;
@@ -60,6 +60,8 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
     .option('-l, --listen <host:port>', `where to listen, instead of --host and --port (":PORT" for all addresses, port 0 picks one)`)
     .option('--host <host>', 'address to listen on (0.0.0.0 or :: for all)', D.host)
     .option('-p, --port <port>', 'TCP port (0 picks one)', arg(parseInteger, { min: 0, max: 65535 }), CLI_PORT)
+    .option('--fd <n>', 'serve this inherited listening socket instead of binding (--host/--port are ignored)', arg(parseInteger, { min: 0, max: 1 << 30 }))
+    .option('--reuse-port', 'SO_REUSEPORT: several processes listen on one port, the kernel spreads connections', false)
     .option('-w, --workers <n>', 'worker threads, one io_uring each (default: CPU count)', arg(parseInteger, { min: 1, max: 1024 }))
     .addOption(new Option('--placement <policy>', 'connection placement across workers').choices(POLICIES as string[]).default(D.policy))
     .option('--weights <list>', 'per-worker weights for --placement weighted, e.g. 3,1 (implies it)', parseWeights)
@@ -90,6 +92,8 @@ export interface ServerFlags {
   listen?: string;
   host: string;
   port: number;
+  fd?: number;
+  reusePort: boolean;
   workers?: number;
   placement: ServerOptions['policy'];
   weights?: number[];
@@ -127,13 +131,34 @@ function listenAddress(cmd: Command, f: ServerFlags): { host: string; port: numb
 }
 
 /**
- * The command's flags as createServer options: deprecated names folded in,
- * --listen split, --weights implying weighted placement.
+ * The inherited listening socket to serve, if any: --fd, or systemd's
+ * socket activation (LISTEN_FDS/LISTEN_PID). Either way the address flags
+ * do not apply, which the log says.
  */
-export function toServerOptions(cmd: Command, deprecated: readonly DeprecatedFlag[] = SERVER_DEPRECATED): ServerOptions {
+function inheritedFd(cmd: Command, f: ServerFlags, log: Logger): number | undefined {
+  const activated = listenFds();
+  let fd = f.fd;
+  if (fd === undefined && activated.length) {
+    fd = activated[0];
+    if (activated.length > 1) log.warn(`socket activation: ${activated.length} sockets passed; serving fd ${fd} only (one listener per server)`);
+    log.info({ fd }, `socket activation: serving the inherited socket (fd ${fd})`);
+  }
+  if (fd === undefined) return undefined;
+  const ignored = ['listen', 'host', 'port', 'reusePort', 'backlog'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+  if (ignored.length) log.info(`serving inherited fd ${fd}: ${ignored.map((k) => cliText(`"${k}"`)).join(', ')} ignored`);
+  return fd;
+}
+
+/**
+ * The command's flags as createServer options: deprecated names folded in,
+ * --listen split, --weights implying weighted placement, an inherited
+ * socket (--fd, socket activation) instead of an address.
+ */
+export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly DeprecatedFlag[] = SERVER_DEPRECATED): ServerOptions {
   applyDeprecated(cmd, deprecated);
   const f = cmd.opts<ServerFlags>();
   const { host, port } = listenAddress(cmd, f);
+  const fd = inheritedFd(cmd, f, log);
   let policy = f.placement;
   if (f.weights) {
     if (cmd.getOptionValueSource('placement') === 'cli' && policy !== 'weighted') throw new UsageError(`--weights needs --placement weighted (got --placement ${policy})`);
@@ -158,6 +183,8 @@ export function toServerOptions(cmd: Command, deprecated: readonly DeprecatedFla
     highWaterMark: cmd.getOptionValueSource('maxBuffered') === 'cli' ? f.maxBuffered : undefined,
     zcThreshold: f.zcThreshold,
     admin: f.admin,
+    fd,
+    reusePort: f.reusePort,
   };
 }
 

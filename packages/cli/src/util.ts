@@ -60,6 +60,8 @@ const FLAG_OF: Record<string, string> = {
   handlerOptions: '--options',
   dev: '--dev',
   admin: '--admin',
+  fd: '--fd',
+  reusePort: '--reuse-port',
   // runStress
   mode: '--mode',
   threads: '--threads',

@@ -163,8 +163,16 @@ export interface ServerOptions {
    * 106-147 us, echo and churn throughput unchanged.
    */
   workerDeferTaskrun?: boolean;
-  /** SO_REUSEPORT on the listener. Default false. */
+  /** SO_REUSEPORT on the listener, so several processes can listen on one port. Default false. */
   reusePort?: boolean;
+  /**
+   * Serve this inherited listening TCP socket (socket activation, a parent's
+   * socket) instead of binding: `host`, `port`, `backlog`, `reusePort` and
+   * `ipv6Only` then do not apply. The server takes the descriptor over and,
+   * when it closes, closes it without shutting the socket down, so other
+   * holders (systemd) keep it listening. Default: bind.
+   */
+  fd?: number;
   /** IPV6_V6ONLY for an IPv6 listener. Default false. */
   ipv6Only?: boolean;
   /** How long listen() waits for every worker to be ready. Default 10000 ms. */
@@ -247,6 +255,7 @@ export interface ResolvedOptions {
   workerDeferTaskrun: boolean;
   reusePort: boolean;
   ipv6Only: boolean;
+  fd: number | undefined;
   startTimeout: number;
   upstreams: UpstreamSpec[];
   upstreamPolicy: UpstreamPolicy;
@@ -285,6 +294,7 @@ const KNOWN = new Set<string>([
   'workerDeferTaskrun',
   'reusePort',
   'ipv6Only',
+  'fd',
   'startTimeout',
   'upstreams',
   'upstreamPolicy',
@@ -368,6 +378,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     workerDeferTaskrun: bool('workerDeferTaskrun', o.workerDeferTaskrun, false),
     reusePort: bool('reusePort', o.reusePort, false),
     ipv6Only: bool('ipv6Only', o.ipv6Only, false),
+    fd: o.fd === undefined ? undefined : int('fd', o.fd, 0, 0, 1 << 30),
     startTimeout: ms('startTimeout', o.startTimeout, D.startTimeout),
     upstreams,
     upstreamPolicy: oneOf('upstreamPolicy', o.upstreamPolicy, D.upstreamPolicy, UPSTREAM_POLICIES),

@@ -21,7 +21,7 @@ import { Scheduler } from './scheduler.js';
 import { serverStats } from './server-stats.js';
 import type { AddressInfo, CloseOptions, CloseSummary, ReloadSummary, ServerStats } from './server-types.js';
 import { ShardPool } from './shards.js';
-import { checkBufferMemory, checkKernel, prepareUpstreams, resolveListenHost, ringError } from './startup.js';
+import { adoptError, checkBufferMemory, checkKernel, prepareUpstreams, resolveListenHost, ringError } from './startup.js';
 import type { ResolvedUpstream } from './upstream.js';
 
 type State = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
@@ -129,12 +129,10 @@ export class Server extends EventEmitter {
       await this.#startAdmin();
       const memWarning = checkBufferMemory(o);
       if (memWarning) this.emit('warning', Object.assign(new Error(memWarning), { code: 'ERR_MEMLOCK' }));
-      const ip = await resolveListenHost(o.host);
-      if (o.handler === 'proxy') {
-        const { upstreams, warnings } = await prepareUpstreams(o, ip);
-        this.#upstreams = upstreams;
-        for (const w of warnings) this.emit('warning', w);
-      }
+      // an inherited socket (option fd) says where it listens; otherwise bind host:port
+      const bindIp = o.fd === undefined ? await resolveListenHost(o.host) : '';
+      // the proxy's upstreams are checked against where it listens: before binding, or once the inherited socket says
+      if (o.handler === 'proxy' && o.fd === undefined) await this.#prepareUpstreams(bindIp, o.port);
       try {
         this.#acceptor = new native.Acceptor(
           {
@@ -154,14 +152,24 @@ export class Server extends EventEmitter {
       } catch (e) {
         throw ringError(e);
       }
-      const family = ip.includes(':') ? 'IPv6' : 'IPv4';
+      let ip = bindIp;
       let port: number;
-      try {
-        port = this.#acceptor.listen(ip, o.port, o.backlog, (o.reusePort ? 1 : 0) | (o.ipv6Only ? 2 : 0));
-      } catch (e) {
-        if (isSystemError(e)) throw errnoError(e.errno, e.syscall === 'bind' || e.syscall === 'listen' ? 'listen' : e.syscall, { address: ip, port: o.port });
-        throw e;
+      if (o.fd !== undefined) {
+        try {
+          ({ address: ip, port } = this.#acceptor.adopt(o.fd));
+        } catch (e) {
+          throw adoptError(o.fd, e);
+        }
+      } else {
+        try {
+          port = this.#acceptor.listen(ip, o.port, o.backlog, (o.reusePort ? 1 : 0) | (o.ipv6Only ? 2 : 0));
+        } catch (e) {
+          if (isSystemError(e)) throw errnoError(e.errno, e.syscall === 'bind' || e.syscall === 'listen' ? 'listen' : e.syscall, { address: ip, port: o.port });
+          throw e;
+        }
       }
+      if (o.handler === 'proxy' && o.fd !== undefined) await this.#prepareUpstreams(ip, port);
+      const family = ip.includes(':') ? 'IPv6' : 'IPv4';
       this.#address = { address: ip, family, port };
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -183,6 +191,12 @@ export class Server extends EventEmitter {
       this.#state = 'closed';
       throw e;
     }
+  }
+
+  async #prepareUpstreams(ip: string, port: number): Promise<void> {
+    const { upstreams, warnings } = await prepareUpstreams(this.options, ip, port);
+    this.#upstreams = upstreams;
+    for (const w of warnings) this.emit('warning', w);
   }
 
   /** Once a second: things the workers cannot say themselves. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The acceptor ring (main thread): accept batches -> one JS call -> hand-offs.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -24,6 +25,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     return DefineClass(env, "Acceptor",
                        {
                            InstanceMethod("listen", &Acceptor::Listen),
+                           InstanceMethod("adopt", &Acceptor::AdoptListener),
                            InstanceMethod("addTarget", &Acceptor::AddTarget),
                            InstanceMethod("removeTarget", &Acceptor::RemoveTarget),
                            InstanceMethod("dispatch", &Acceptor::Dispatch),
@@ -159,6 +161,36 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
       return env.Undefined();
     }
     return Napi::Number::New(env, bound);
+  }
+
+  // adopt(fd) -> { address, port }: serve an inherited listening socket
+  // (socket activation, --fd); it must be a listening IPv4/IPv6 TCP socket
+  Napi::Value AdoptListener(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Live(info)) return env.Undefined();
+    if (!info[0].IsNumber()) {
+      ThrowType(env, "adopt(fd)");
+      return env.Undefined();
+    }
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    char ip[64];
+    int port = 0;
+    int r = rl_listener_check(fd, ip, sizeof(ip), &port);
+    if (r < 0) {
+      ThrowErrno(env, r, "adopt");
+      return env.Undefined();
+    }
+    // our descriptor from now on: not leaked into child processes
+    fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+    r = rl_acceptor_adopt(&core_->a, fd);
+    if (r < 0) {
+      ThrowErrno(env, r, "io_uring_submit");
+      return env.Undefined();
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("address", ip);
+    o.Set("port", port);
+    return o;
   }
 
   Napi::Value AddTarget(const Napi::CallbackInfo &info) {

@@ -80,12 +80,20 @@ typedef struct rl_acceptor {
 	int ev_owned;
 	uint64_t ev_dropped;
 	int lfd_closed;
+	int lfd_shared; /* adopted: others hold it too, never shut it down */
 } rl_acceptor;
 
 /* ring + table; the listener comes with rl_acceptor_listen. 0 or -errno. */
 int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, const char **failed_call);
 /* adopt a listening socket (takes ownership) and start accepting */
 int rl_acceptor_start(rl_acceptor *a, int lfd);
+/*
+ * Start on an inherited listening socket (socket activation, --fd): like
+ * rl_acceptor_start, but stopping only cancels our accepts and closes our
+ * descriptor, never shutdown(2)s the socket, which would stop it listening
+ * for the other holders (systemd, the next process of an upgrade) too.
+ */
+int rl_acceptor_adopt(rl_acceptor *a, int lfd);
 void rl_acceptor_destroy(rl_acceptor *a);
 
 /* one wake: drain CQEs into events, keep accepts armed */
