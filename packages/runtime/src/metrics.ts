@@ -89,6 +89,9 @@ const SERVER_COUNTERS: [string, string, ServerValue][] = [
   ['connections_rejected_total', 'Connections reset beyond the limit (overflow reject)', (v) => v.stats.rejected],
   ['connections_dropped_total', 'Accepted connections closed before reaching a worker', (v) => v.stats.dropped],
   ['worker_replacements_total', 'Workers replaced after a crash', (v) => v.stats.restarts],
+  ['placements_total', 'Connections placed by source-hash or a placement function', (v) => v.stats.placement?.calls ?? 0],
+  ['placement_errors_total', 'Placement function calls that threw or returned a bad index', (v) => v.stats.placement?.errors ?? 0],
+  ['placement_fallbacks_total', 'Preferred placements that went to another worker (saturated, replaced)', (v) => v.stats.placement?.fallbacks ?? 0],
 ];
 
 const UPSTREAM_FAILURES: [string, keyof UpstreamStats][] = [

@@ -10,9 +10,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { abi } from '@ringleader/core-native';
 import { type HostPort, parseHostPort } from './address.js';
 import { maxTableSize } from './limits.js';
+import type { PlacementFunction } from './placement.js';
 import { POLICIES, type Policy } from './scheduler.js';
 import { parseUpstream, type UpstreamSpec } from './upstream.js';
-import { bool, int, invalidType, ms, oneOf, outOfRange, powerOfTwo, str } from './validate.js';
+import { bool, conflicting, int, invalidType, ms, oneOf, outOfRange, powerOfTwo, str } from './validate.js';
 
 /** Built-in handlers that run natively on the worker rings. */
 export type BuiltinHandler = 'echo' | 'proxy';
@@ -112,6 +113,15 @@ export interface ServerOptions {
   backlog?: number;
   /** Placement policy. Default `'p2c'`. */
   policy?: Policy;
+  /**
+   * Your own placement: called on the main thread for every accepted
+   * connection with its peer address and port and (lazily) each worker's
+   * live counts; returns the index of the worker that should serve it. A
+   * throw or a bad index is counted (`stats().placement.errors`) and the
+   * connection goes where `policy` puts it; so does one whose worker is
+   * saturated or being replaced.
+   */
+  placement?: PlacementFunction;
   /** Per-worker weights for the `weighted` policy (one per worker). */
   weights?: number[];
   /** Most connections open at once, all workers together. Default: no limit. */
@@ -241,6 +251,7 @@ export interface ResolvedOptions {
   dev: boolean;
   backlog: number;
   policy: Policy;
+  placement: PlacementFunction | undefined;
   weights: number[];
   maxConnections: number;
   maxConnectionsPerWorker: number;
@@ -280,6 +291,7 @@ const KNOWN = new Set<string>([
   'dev',
   'backlog',
   'policy',
+  'placement',
   'weights',
   'maxConnections',
   'maxConnectionsPerWorker',
@@ -363,6 +375,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     dev: bool('dev', o.dev, process.env.NODE_ENV === 'development'),
     backlog: int('backlog', o.backlog, D.backlog, 1, 1 << 20),
     policy,
+    placement: resolvePlacement(o.placement, policy),
     weights,
     maxConnections,
     maxConnectionsPerWorker,
@@ -394,6 +407,13 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     workerWait,
     admin: resolveAdmin(o.admin),
   };
+}
+
+function resolvePlacement(p: unknown, policy: Policy): PlacementFunction | undefined {
+  if (p === undefined) return undefined;
+  if (typeof p !== 'function') throw invalidType('placement', 'a function (conn) => workerIndex', p);
+  if (policy === 'source-hash') throw conflicting('placement', 'policy', 'a placement function replaces policy "source-hash"; give one of them');
+  return p as PlacementFunction;
 }
 
 /** `admin`: "HOST:PORT" or { host, port } -> where the admin endpoint listens, or null. */

@@ -17,6 +17,7 @@ import { acceptorBlock, WI, WU } from './counters.js';
 import { Dispatcher } from './dispatch.js';
 import { type ResolvedOptions, resolveOptions, SERVER_DEFAULTS, type ServerOptions } from './options.js';
 import { MetricsRegistry } from './metrics.js';
+import { Placement } from './placement.js';
 import { Scheduler } from './scheduler.js';
 import { serverStats } from './server-stats.js';
 import type { AddressInfo, CloseOptions, CloseSummary, ReloadSummary, ServerStats } from './server-types.js';
@@ -41,6 +42,7 @@ export class Server extends EventEmitter {
   #maint?: NodeJS.Timeout;
   #zcWarned = new Set<number>();
   #admin?: AdminServer;
+  #placement?: Placement;
   /** proxy: the upstreams last seen down (for upstream-down / upstream-up) */
   #downSeen = new Set<string>();
 
@@ -64,8 +66,27 @@ export class Server extends EventEmitter {
       listenerCount: (e) => this.listenerCount(e),
       onReady: () => this.#dispatch.schedule(),
     });
+    const o = this.options;
+    const placement =
+      o.placement || o.policy === 'source-hash'
+        ? new Placement(o.placement ?? 'source-hash', {
+            workers: o.workers,
+            peer: (id, out) => this.#acceptor?.peer(id, out) ?? -1,
+            view: () =>
+              this.#shards.shards.map((sh) => ({
+                index: sh.index,
+                live: sh.block.gauge(WI.live),
+                inflight: scheduler.inflight(sh.id),
+                saturated: scheduler.isSaturated(sh.id),
+                ready: sh.state === 'ready',
+              })),
+            warn: (e) => this.emit('warning', e),
+          })
+        : undefined;
+    this.#placement = placement;
     this.#dispatch = new Dispatcher({
       options: this.options,
+      placement,
       scheduler,
       shards: this.#shards,
       acceptorCounters: this.#acc,
@@ -142,8 +163,8 @@ export class Server extends EventEmitter {
             multishotMargin: o.backlog + 1024,
             deferTaskrun: o.deferTaskrun,
             maxArmed: 64,
-            // a handler module sees conn.remoteAddress: record peer addresses
-            wantAddress: typeof o.handler !== 'string',
+            // a handler module sees conn.remoteAddress, placement reads it: record peer addresses
+            wantAddress: typeof o.handler !== 'string' || this.#placement !== undefined,
           },
           this.#acc.i32,
           this.#acc.u64,
@@ -278,6 +299,7 @@ export class Server extends EventEmitter {
       pauses: d.pauses,
       resumes: d.resumes,
       dropped: d.dropped,
+      placement: this.#placement?.stats(this.#scheduler.fallbacks),
     });
   }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The acceptor ring (main thread): accept batches -> one JS call -> hand-offs.
 #include <fcntl.h>
+#include <cstring>
 #include <unistd.h>
 
 #include "common.h"
@@ -26,6 +27,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
                        {
                            InstanceMethod("listen", &Acceptor::Listen),
                            InstanceMethod("adopt", &Acceptor::AdoptListener),
+                           InstanceMethod("peer", &Acceptor::Peer),
                            InstanceMethod("addTarget", &Acceptor::AddTarget),
                            InstanceMethod("removeTarget", &Acceptor::RemoveTarget),
                            InstanceMethod("dispatch", &Acceptor::Dispatch),
@@ -191,6 +193,25 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     o.Set("address", ip);
     o.Set("port", port);
     return o;
+  }
+
+  // peer(connId, out: Int32Array(5)) -> 0 or -ENOENT: the client address the
+  // acceptor recorded (wantAddress), as worker events carry it: out[0] =
+  // family << 16 | port, out[1..4] = the 16 address bytes
+  Napi::Value Peer(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    int32_t *out = ArrayData<int32_t>(info[1], 5, nullptr);
+    if (!info[0].IsNumber() || !out) {
+      ThrowType(env, "peer(connId, out: Int32Array(5))");
+      return env.Undefined();
+    }
+    rl_peer p;
+    int r = rl_peer_get(info[0].As<Napi::Number>().Uint32Value(), &p);
+    if (r == 0) {
+      out[0] = (int32_t)((uint32_t)p.family << 16 | p.port);
+      memcpy(&out[1], p.addr, 16);
+    }
+    return Napi::Number::New(env, r);
   }
 
   Napi::Value AddTarget(const Napi::CallbackInfo &info) {
