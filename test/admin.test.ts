@@ -12,22 +12,11 @@ import { join } from 'node:path';
 import { createServer } from '@ringleader/runtime';
 import { echoOnce, runCli, sleep } from './helpers.js';
 import { runTool } from './js-helpers.js';
+import { freePort } from './ops-helpers.js';
 
 async function get(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
   const r = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: r.status, type: r.headers.get('content-type') ?? '', body: await r.text() };
-}
-
-/** A port the kernel picked and released (for tools that take no port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** The value of a metric line (`name{labels} value`) in Prometheus text. */
@@ -189,5 +178,23 @@ test('CLI: --admin bad value exits 2 naming it; a busy admin port exits 1 naming
     t.regex(r.stderr, new RegExp(`--admin: 127\\.0\\.0\\.1:${busy} is already in use`));
   } finally {
     blocker.close();
+  }
+});
+
+test('/readyz answers 503 while a reload replaces the workers, 200 after', async (t) => {
+  const server = createServer({ workers: 1, admin: '127.0.0.1:0' });
+  await server.listen();
+  try {
+    const admin = server.adminAddress()!.port;
+    t.is((await get(admin, '/readyz')).status, 200);
+    const reload = server.reload({ drainTimeout: 200 });
+    const during = await get(admin, '/readyz');
+    t.is(during.status, 503);
+    t.regex(during.body, /reloading/);
+    const s = await reload;
+    t.is(s.replaced, 1);
+    t.is((await get(admin, '/readyz')).status, 200);
+  } finally {
+    await server.close({ timeout: 500 });
   }
 });

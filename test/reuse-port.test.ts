@@ -1,8 +1,8 @@
 /** `--reuse-port`: several processes listen on one port and the kernel spreads connections across them. */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { CLI, echoOnce, runCli, waitFor } from './helpers.js';
+import { freePort } from './ops-helpers.js';
 
 function start(port: number, extra: string[] = []) {
   const p = spawn(process.execPath, [CLI, 'echo', '--port', String(port), '--workers', '1', '--json', '--interval', '100ms', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -19,16 +19,6 @@ function start(port: number, extra: string[] = []) {
     return stats ? (JSON.parse(stats).accepted as number) : 0;
   };
   return { p, io, exited, accepted };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 test('two processes with --reuse-port share one port; both serve; when one stops the other serves on', async (t) => {

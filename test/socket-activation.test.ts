@@ -9,41 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CLI, echoOnce, runCli, waitFor } from './helpers.js';
-
-const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
-
-/** A fake NOTIFY_SOCKET: every datagram it received, in order. */
-async function notifySocket(path: string): Promise<{ got: string[]; close(): void }> {
-  const p = spawn('python3', [join(FIXTURES, 'notify-recv.py'), path], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const got: string[] = [];
-  let buf = '';
-  p.stdout.on('data', (d) => {
-    buf += d;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      got.push(JSON.parse(buf.slice(0, i)));
-      buf = buf.slice(i + 1);
-    }
-  });
-  const failed = new Promise<Error>((r) => p.on('error', r));
-  const ok = await Promise.race([waitFor(() => got[0] === 'BOUND', 10000), failed]);
-  if (ok !== true) throw new Error(`fake notify socket did not start: ${ok instanceof Error ? ok.message : 'timeout'}`);
-  got.shift();
-  return { got, close: () => p.kill('SIGKILL') };
-}
-
-/** A port the kernel picked and released (systemd-socket-activate takes no port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { FIXTURES, freePort, notifySocket } from './ops-helpers.js';
 
 test('systemd-socket-activate: the first connection starts the server on the inherited socket; READY, STATUS, STOPPING reach NOTIFY_SOCKET', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ops-sa-'));
@@ -61,10 +28,10 @@ test('systemd-socket-activate: the first connection starts the server on the inh
   try {
     t.true(await waitFor(() => io.err.includes('Listening on'), 10000), io.err);
     // this connection makes systemd-socket-activate exec the server; it waits in the backlog meanwhile
-    const first = await echoOnce(port, Buffer.from('activated'), 20000);
+    const first = await echoOnce(port, Buffer.from('activated'), 40000);
     t.true(first.cleanClose, first.error);
     t.is(first.received, first.sent);
-    t.true(await waitFor(() => io.out.includes('"event":"listening"'), 10000), io.out);
+    t.true(await waitFor(() => io.out.includes('"event":"listening"'), 30000), io.out);
     const listening = io.out.split('\n').find((l) => l.includes('"event":"listening"'));
     t.is(JSON.parse(listening!).port, port, 'reports the inherited socket, not --port 9');
     t.regex(io.err, /socket activation: serving the inherited socket \(fd 3\)/);

@@ -186,10 +186,15 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   }, o.intervalMs);
 
   const stopReloads = onReloadSignal(server, { json: o.json, drainMs: o.drainMs, write: (l) => out.write(l) });
+  // systemd's reload protocol: RELOADING=1 when it starts, READY=1 when done (or failed: the old workers serve)
+  const onHup = () => notify('RELOADING=1\nSTATUS=reloading: replacing workers');
+  process.on('SIGHUP', onHup);
+  server.on('reload', (s: { generation: number; error?: Error }) => notify(`READY=1\n${statusText(server.stats())}${s.error ? `; reload ${s.generation} failed: ${s.error.message}` : ''}`));
   return new Promise<number>((resolve) => {
     onStopSignals((sig: StopSignal) => {
       clearInterval(timer);
       stopReloads();
+      process.off('SIGHUP', onHup);
       const live = server.stats().total.live;
       notify(`STOPPING=1\nSTATUS=draining ${live} connection(s)`);
       if (tty) out.write('\n');

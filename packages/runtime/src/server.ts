@@ -43,6 +43,8 @@ export class Server extends EventEmitter {
   #zcWarned = new Set<number>();
   #admin?: AdminServer;
   #placement?: Placement;
+  /** reloads in progress */
+  #reloading = 0;
   /** proxy: the upstreams last seen down (for upstream-down / upstream-up) */
   #downSeen = new Set<string>();
 
@@ -114,6 +116,8 @@ export class Server extends EventEmitter {
   #notReady(): string | null {
     if (this.#state === 'closing') return 'draining';
     if (this.#state !== 'listening') return this.#state === 'closed' ? 'closed' : 'not listening yet';
+    // during a reload shards[i] may be the successor still starting while the old worker serves
+    if (this.#reloading > 0) return 'reloading';
     if (!this.#shards.shards.some((s) => s.state === 'ready')) return 'no worker ready';
     return null;
   }
@@ -274,7 +278,14 @@ export class Server extends EventEmitter {
     if (this.#state !== 'listening') {
       throw Object.assign(new Error(`server is ${this.#state === 'new' ? 'not listening yet' : this.#state}: nothing to reload`), { code: 'ERR_SERVER_NOT_RUNNING' });
     }
-    const summary = await this.#shards.reload(drain);
+    // /readyz answers 503 while workers are being replaced
+    this.#reloading++;
+    let summary: ReloadSummary;
+    try {
+      summary = await this.#shards.reload(drain);
+    } finally {
+      this.#reloading--;
+    }
     this.emit('reload', summary);
     return summary;
   }
