@@ -66,7 +66,7 @@ test("systemd units: the service's ExecStart on the socket unit's socket: notify
     p.kill('SIGHUP');
     t.true(await waitFor(() => sock.got.slice(before).some((d) => d.startsWith('RELOADING=1')), 10000), JSON.stringify(sock.got));
     t.true(await waitFor(() => sock.got.slice(before).some((d) => d.startsWith('READY=1')), 30000), JSON.stringify(sock.got));
-    t.true(out.includes('"event":"reload"'), out.slice(-500));
+    t.true(await waitFor(() => out.includes('"event":"reload"'), 5000), out.slice(-500));
     const again = await echoOnce(port, Buffer.from('still'));
     t.is(again.received, again.sent);
     p.kill('SIGTERM');
