@@ -5,7 +5,8 @@ import { parseUpstream } from '@ringleader/runtime/internal';
 import { arg, formatDuration, parseDuration, parseInteger, parseSize } from './args.js';
 import { runLive } from './live.js';
 import { addServerFlags, type DeprecatedFlag, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
-import { UsageError } from './util.js';
+import { CONFIG_SOURCE } from './config.js';
+import { cliMessage, UsageError } from './util.js';
 
 interface ProxyFlags extends ServerFlags {
   upstream?: string[];
@@ -56,7 +57,16 @@ export function registerProxy(program: Command): void {
     // read after toServerOptions: a deprecated --policy has been folded in
     const { upstream, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout } = c.opts<ProxyFlags>();
     if (!upstream || upstream.length === 0) throw new UsageError('--upstream HOST:PORT is required (repeat it for several upstreams)');
-    const upstreams = upstream.map((u) => parseUpstream('upstreams', u));
+    // from --config, an error names the entry: "--config FILE: upstream[2]: ..."
+    const file = c.getOptionValueSource('upstream') === CONFIG_SOURCE ? c.opts<{ config?: string }>().config : undefined;
+    const upstreams = upstream.map((u, i) => {
+      try {
+        return parseUpstream('upstreams', u);
+      } catch (e) {
+        if (file === undefined || !(e instanceof Error)) throw e;
+        throw new UsageError(`--config ${file}: upstream[${i}]: ${cliMessage(e).replace(/^--upstream /, '')}`);
+      }
+    });
     const server = createServer({ ...options, handler: 'proxy', upstreams, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout });
     process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy', log });
   });

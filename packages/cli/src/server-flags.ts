@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { listenFds, POLICIES, SERVER_DEFAULTS as D, type ServerOptions } from '@ringleader/runtime';
 import { parseHostPort } from '@ringleader/runtime/internal';
 import { arg, formatDuration, formatSize, parseDuration, parseInteger, parseSize, parseWeights } from './args.js';
+import { applyConfig, given } from './config.js';
 import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
 import { cliText, UsageError, useFlagNames } from './util.js';
 
@@ -80,6 +81,7 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
     )
     .addOption(new Option('--zc-threshold <bytes>', 'sends of at least this size use send_zc (0: never)').argParser(arg(parseSize)).default(D.zcThreshold, formatSize(D.zcThreshold)))
     .addOption(new Option('--drain <duration>', 'on SIGINT/SIGTERM, let connections finish this long').argParser(arg(parseDuration)).default(D.closeTimeout, formatDuration(D.closeTimeout)))
+    .option('--config <file>', 'these flags from a JSON or YAML file (keys: the flag names); flags given here override it')
     .option('--admin <host:port>', 'admin HTTP endpoint: /metrics (Prometheus), /healthz, /readyz, /stats (":PORT" for all addresses)')
     .option('--json', 'JSON lines on stdout instead of the live display (and JSON logs on stderr)', false)
     .addOption(new Option('--log-level <level>', 'least severe log record written to stderr').choices(LOG_LEVELS as unknown as string[]).default('info'))
@@ -114,8 +116,12 @@ export interface ServerFlags {
   interval: number;
 }
 
-/** The command's log (stderr), from --json and --log-level. */
+/**
+ * The command's log (stderr), from --json and --log-level. Called first by
+ * every server command, so it also folds the --config file into the flags.
+ */
 export function serverLog(cmd: Command): Logger {
+  applyConfig(cmd);
   const f = cmd.opts<ServerFlags>();
   return createLog(f.json, f.logLevel);
 }
@@ -123,7 +129,7 @@ export function serverLog(cmd: Command): Logger {
 /** Where to listen: --listen, or --host and --port (not both). */
 function listenAddress(cmd: Command, f: ServerFlags): { host: string; port: number } {
   if (f.listen === undefined) return { host: f.host, port: f.port };
-  const both = ['host', 'port'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+  const both = ['host', 'port'].filter((k) => given(cmd, k));
   if (both.length) throw new UsageError(`--listen replaces --host and --port: give --listen HOST:PORT or --host/--port, not both`);
   // errors about the address now name --listen
   useFlagNames({ host: '--listen', port: '--listen' });
@@ -144,7 +150,7 @@ function inheritedFd(cmd: Command, f: ServerFlags, log: Logger): number | undefi
     log.info({ fd }, `socket activation: serving the inherited socket (fd ${fd})`);
   }
   if (fd === undefined) return undefined;
-  const ignored = ['listen', 'host', 'port', 'reusePort', 'backlog'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+  const ignored = ['listen', 'host', 'port', 'reusePort', 'backlog'].filter((k) => given(cmd, k));
   if (ignored.length) log.info(`serving inherited fd ${fd}: ${ignored.map((k) => cliText(`"${k}"`)).join(', ')} ignored`);
   return fd;
 }
@@ -161,7 +167,7 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
   const fd = inheritedFd(cmd, f, log);
   let policy = f.placement;
   if (f.weights) {
-    if (cmd.getOptionValueSource('placement') === 'cli' && policy !== 'weighted') throw new UsageError(`--weights needs --placement weighted (got --placement ${policy})`);
+    if (given(cmd, 'placement') && policy !== 'weighted') throw new UsageError(`--weights needs --placement weighted (got --placement ${policy})`);
     policy = 'weighted';
   }
   return {
@@ -180,7 +186,7 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
     bufferCount: f.buffers,
     bufferSize: f.bufferSize,
     // the default grows with a larger receive buffer (it must hold one)
-    highWaterMark: cmd.getOptionValueSource('maxBuffered') === 'cli' ? f.maxBuffered : undefined,
+    highWaterMark: given(cmd, 'maxBuffered') ? f.maxBuffered : undefined,
     zcThreshold: f.zcThreshold,
     admin: f.admin,
     fd,
