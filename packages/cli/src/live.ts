@@ -8,7 +8,8 @@ import { sdNotify, type Server, type ServerStats } from '@ringleader/runtime';
 import type { Logger } from 'pino';
 import { formatHostPort } from '@ringleader/runtime/internal';
 import { onReloadSignal } from './reload.js';
-import { onStopSignals, type StopSignal } from './signals.js';
+import { onStopSignals } from './signals.js';
+import { onUpgradeSignal, reportUpgradeReady } from './upgrade.js';
 import { bytes, cliMessage, num } from './util.js';
 
 export interface LiveOptions {
@@ -191,14 +192,18 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   process.on('SIGHUP', onHup);
   server.on('reload', (s: { generation: number; error?: Error }) => notify(`READY=1\n${statusText(server.stats())}${s.error ? `; reload ${s.generation} failed: ${s.error.message}` : ''}`));
   return new Promise<number>((resolve) => {
-    onStopSignals((sig: StopSignal) => {
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
       clearInterval(timer);
       stopReloads();
+      stopUpgrades();
       process.off('SIGHUP', onHup);
       const live = server.stats().total.live;
       notify(`STOPPING=1\nSTATUS=draining ${live} connection(s)`);
       if (tty) out.write('\n');
-      o.log.info({ signal: sig, live, drainMs: o.drainMs }, `${sig}: draining ${live} connection(s) for up to ${o.drainMs} ms (send ${sig} again to force)`);
+      o.log.info({ signal: sig, live, drainMs: o.drainMs }, `${sig}: draining ${live} connection(s) for up to ${o.drainMs} ms (send ${sig === 'SIGUSR2' ? 'SIGTERM twice' : `${sig} again`} to force)`);
       server
         .close({ timeout: o.drainMs })
         .then((summary) => {
@@ -218,12 +223,20 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
           o.log.error({ err: e }, `close failed: ${e.message}`);
           resolve(1);
         });
+    };
+    onStopSignals(stop);
+    const stopUpgrades = onUpgradeSignal(server, {
+      log: o.log,
+      notify,
+      stop,
+      event: (name, fields) => (o.json ? emit(name, fields) : notes.push(`${name} ${JSON.stringify(fields)}`)),
     });
     // announce only once a signal is handled: whoever waits for this line may signal at once
     notify(`READY=1\nMAINPID=${process.pid}\n${statusText(server.stats())}`);
     const admin = server.adminAddress();
     if (o.json) {
       emit('listening', {
+        pid: process.pid,
         address: addr.address,
         port: addr.port,
         workers: so.workers,
@@ -235,5 +248,6 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
       out.write(header + '\n');
       if (admin) out.write(`admin on http://${formatHostPort(admin.address, admin.port)}/ (metrics, healthz, readyz, stats)\n`);
     }
+    reportUpgradeReady();
   });
 }

@@ -67,6 +67,8 @@ export interface NativeAcceptor {
    * Stopping never shuts the socket down: other holders keep it listening.
    */
   adopt(fd: number): { address: string; port: number };
+  /** The listening fd, to hand to another process; from now on stopping never shuts the socket down. */
+  share(): number;
   /** The client address recorded for connection `id` (wantAddress): out[0] = family << 16 | port, out[1..4] its bytes. 0 or -ENOENT. */
   peer(id: number, out: Int32Array): number;
   addTarget(ringFd: number): number;

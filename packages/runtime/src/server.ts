@@ -107,6 +107,22 @@ export class Server extends EventEmitter {
     return this.#state === 'listening';
   }
 
+  /**
+   * The listening socket's descriptor, to hand to another process (a
+   * process upgrade: the new process serves it with option `fd`). From then
+   * on closing this server only closes its own descriptor: the socket keeps
+   * listening for the other process.
+   */
+  listenerFd(): number {
+    if (this.#state !== 'listening' || !this.#acceptor) throw Object.assign(new Error('server is not listening'), { code: 'ERR_SERVER_NOT_RUNNING' });
+    return this.#acceptor.share();
+  }
+
+  /** Stop the admin endpoint (a process upgrade hands its port to the new process). */
+  async closeAdmin(): Promise<void> {
+    await this.#admin?.close();
+  }
+
   /** Where the admin endpoint listens (option `admin`), once listening. */
   adminAddress(): AddressInfo | null {
     return this.#admin?.address() ?? null;

@@ -28,6 +28,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
                            InstanceMethod("listen", &Acceptor::Listen),
                            InstanceMethod("adopt", &Acceptor::AdoptListener),
                            InstanceMethod("peer", &Acceptor::Peer),
+                           InstanceMethod("share", &Acceptor::Share),
                            InstanceMethod("addTarget", &Acceptor::AddTarget),
                            InstanceMethod("removeTarget", &Acceptor::RemoveTarget),
                            InstanceMethod("dispatch", &Acceptor::Dispatch),
@@ -193,6 +194,17 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     o.Set("address", ip);
     o.Set("port", port);
     return o;
+  }
+
+  // share() -> the listening fd, from now on never shut down (upgrade)
+  Napi::Value Share(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    int r = rl_acceptor_share(&core_->a);
+    if (r < 0) {
+      ThrowErrno(info.Env(), r, "share");
+      return info.Env().Undefined();
+    }
+    return Napi::Number::New(info.Env(), r);
   }
 
   // peer(connId, out: Int32Array(5)) -> 0 or -ENOENT: the client address the

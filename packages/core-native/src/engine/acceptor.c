@@ -214,6 +214,14 @@ static void acc_arm(rl_acceptor *a)
 	gauges(a);
 }
 
+int rl_acceptor_share(rl_acceptor *a)
+{
+	if (a->lfd < 0 || a->lfd_closed)
+		return -EBADF;
+	a->lfd_shared = 1;
+	return a->lfd;
+}
+
 int rl_acceptor_adopt(rl_acceptor *a, int lfd)
 {
 	a->lfd_shared = 1;

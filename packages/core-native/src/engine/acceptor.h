@@ -94,6 +94,9 @@ int rl_acceptor_start(rl_acceptor *a, int lfd);
  * for the other holders (systemd, the next process of an upgrade) too.
  */
 int rl_acceptor_adopt(rl_acceptor *a, int lfd);
+/* the listener is handed to another process too (an upgrade): from now on
+ * stopping never shuts it down. Returns its fd, or -EBADF when closed. */
+int rl_acceptor_share(rl_acceptor *a);
 void rl_acceptor_destroy(rl_acceptor *a);
 
 /* one wake: drain CQEs into events, keep accepts armed */
