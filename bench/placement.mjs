@@ -18,7 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'packages', 'cli', 'dist', 'cli.js');
+const CLI = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
 const MODES = ['p2c', 'source-hash', 'fn', 'fn-workers'];
 
 // --serve MODE: the server process (stdout: {port}, then {placement} on SIGTERM)
