@@ -94,7 +94,7 @@ test('proxy --json: an unreachable upstream is a warning object, then upstream-d
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
   const upPort = (probe.address() as net.AddressInfo).port;
   await new Promise((r) => probe.close(r));
-  const s = start(['proxy', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upPort}`, '--workers', '1', '--json', '--interval', '200ms']);
+  const s = start(['proxy', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upPort}`, '--workers', '1', '--json', '--interval', '200ms', '--upstream-max-fails', '1']);
   const up = net.createServer((c) => c.pipe(c));
   try {
     t.true(await waitFor(() => s.io.out.includes('"event":"listening"'), 15000), s.io.err);

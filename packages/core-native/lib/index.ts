@@ -69,6 +69,8 @@ export interface NativeAcceptor {
   adopt(fd: number): { address: string; port: number };
   /** The listening fd, to hand to another process; from now on stopping never shuts the socket down. */
   share(): number;
+  /** A shared listener readable on two calls in a row with accepts asleep: re-arm them (a wakeup lost to the other process). 1 when it did. */
+  kick(): number;
   /** The client address recorded for connection `id` (wantAddress): out[0] = family << 16 | port, out[1..4] its bytes. 0 or -ENOENT. */
   peer(id: number, out: Int32Array): number;
   addTarget(ringFd: number): number;

@@ -243,6 +243,8 @@ export class Server extends EventEmitter {
   /** Once a second: things the workers cannot say themselves. */
   #maintain(): void {
     if (this.options.handler === 'proxy') this.#watchUpstreams();
+    // a listener shared with another process (upgrade, --fd) can lose an accept wakeup to it
+    this.#acceptor?.kick();
     for (const s of this.#shards.shards) {
       if (s?.state !== 'ready' || this.#zcWarned.has(s.index)) continue;
       if (s.block.total(WU.zc_fallbacks) > 0) {

@@ -29,6 +29,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
                            InstanceMethod("adopt", &Acceptor::AdoptListener),
                            InstanceMethod("peer", &Acceptor::Peer),
                            InstanceMethod("share", &Acceptor::Share),
+                           InstanceMethod("kick", &Acceptor::Kick),
                            InstanceMethod("addTarget", &Acceptor::AddTarget),
                            InstanceMethod("removeTarget", &Acceptor::RemoveTarget),
                            InstanceMethod("dispatch", &Acceptor::Dispatch),
@@ -204,6 +205,14 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
       ThrowErrno(info.Env(), r, "share");
       return info.Env().Undefined();
     }
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  // kick() -> 1 when a shared listener's sleeping accepts were re-armed
+  Napi::Value Kick(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    int r = rl_acceptor_kick(&core_->a);
+    Flush();
     return Napi::Number::New(info.Env(), r);
   }
 

@@ -3,6 +3,7 @@
 #include "acceptor.h"
 #include "ud.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -212,6 +213,26 @@ static void acc_arm(rl_acceptor *a)
 			RL_ADD(&a->c.u64[RL_AU_stalls], 1);
 	}
 	gauges(a);
+}
+
+int rl_acceptor_kick(rl_acceptor *a)
+{
+	if (!a->lfd_shared || a->stopping || a->paused || a->lfd < 0 || a->lfd_closed || a->armed == 0) {
+		a->kick_seen = 0;
+		return 0;
+	}
+	struct pollfd p = { .fd = a->lfd, .events = POLLIN };
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN)) {
+		a->kick_seen = 0;
+		return 0;
+	}
+	if (!a->kick_seen) {
+		a->kick_seen = 1;
+		return 0;
+	}
+	a->kick_seen = 0;
+	cancel_accepts(a);
+	return 1;
 }
 
 int rl_acceptor_share(rl_acceptor *a)
