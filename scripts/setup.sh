@@ -18,8 +18,17 @@ apt_install() {
     exit 1
   fi
   say "installing$1"
+  # package scripts must not start system services here (prometheus,
+  # haproxy, nginx would each start a daemon): policy-rc.d says no
+  policy=""
+  if [ -z "$SUDO" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy=1
+  fi
   $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $1 >/dev/null
+  rc=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $1 >/dev/null || rc=$?
+  [ -z "$policy" ] || rm -f /usr/sbin/policy-rc.d
+  return $rc
 }
 
 need=""
@@ -41,6 +50,12 @@ if [ "$1" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
   # the C/C++ format check (scripts/lint-c.sh)
   command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
+  # the admin endpoint is scraped by a real Prometheus and linted by promtool
+  command -v prometheus >/dev/null 2>&1 || need="$need prometheus"
+  # socket activation is tested with systemd-socket-activate, and a fake
+  # NOTIFY_SOCKET in python3 (Node's dgram has no unix datagram sockets)
+  command -v systemd-socket-activate >/dev/null 2>&1 || need="$need systemd"
+  command -v python3 >/dev/null 2>&1 || need="$need python3"
 fi
 if [ "$1" = "--bench" ]; then
   command -v taskset >/dev/null 2>&1 || need="$need util-linux"
@@ -65,20 +80,14 @@ pnpm install --frozen-lockfile --reporter=silent
 pnpm run --silent build
 
 # The proxy suite compares `ringleader proxy` with HAProxy and nginx's stream
-# module; install them only when there is a proxy to compare. Package
-# scripts must not start system services here (policy-rc.d says no).
+# module; install them only when there is a proxy to compare.
 if [ "$1" = "--bench" ] && node packages/cli/dist/bin.js proxy --help 2>/dev/null | grep -q '^Usage: ringleader proxy'; then
   peers=""
   command -v haproxy >/dev/null 2>&1 || peers="$peers haproxy"
   command -v nginx >/dev/null 2>&1 || peers="$peers nginx-light"
   [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || peers="$peers libnginx-mod-stream"
   if [ -n "$peers" ]; then
-    if [ "$(id -u)" = 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-      cleanup_policy=1
-    fi
     (apt_install "$peers") || say "could not install$peers; the proxy suite will say what it skipped"
-    [ -z "${cleanup_policy:-}" ] || rm -f /usr/sbin/policy-rc.d
   fi
 fi
 say "ready"

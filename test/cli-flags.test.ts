@@ -96,7 +96,7 @@ test.serial('echo: --listen, --weights 3,1 (two workers, weighted), --buffer sti
   const s = startCli(['echo', '--listen', '127.0.0.1:0', '--weights', '3,1', '--buffer', '512KiB', '--json', '--interval', '100ms', '--drain', '20s']);
   try {
     t.true(await waitFor(() => s.io.out.includes('"event":"listening"'), 30_000), s.io.err);
-    const listening = JSON.parse(s.io.out.split('\n')[0]) as { port: number; workers: number; placement: string };
+    const listening = JSON.parse(s.io.out.split('\n').find((l) => l.includes('"event":"listening"'))!) as { port: number; workers: number; placement: string };
     t.is(listening.workers, 2);
     t.is(listening.placement, 'weighted');
     t.regex(s.io.err, /^ringleader: warning: --buffer is deprecated, use --max-buffered$/m);

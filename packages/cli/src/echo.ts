@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { createServer, JS_ECHO_HANDLER } from '@ringleader/runtime';
 import { runLive } from './live.js';
-import { addServerFlags, type ServerFlags, serverHelp, toServerOptions } from './server-flags.js';
+import { addServerFlags, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
 
 export function registerEcho(program: Command): void {
   const cmd = program
@@ -19,7 +19,8 @@ export function registerEcho(program: Command): void {
       ]),
     );
   addServerFlags(cmd).action(async (f: ServerFlags & { js: boolean }, c: Command) => {
-    const server = createServer({ ...toServerOptions(c), handler: f.js ? JS_ECHO_HANDLER : 'echo' });
-    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: f.js ? 'echo (JS handler)' : 'echo' });
+    const log = serverLog(c);
+    const server = createServer({ ...toServerOptions(c, log), handler: f.js ? JS_ECHO_HANDLER : 'echo' });
+    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: f.js ? 'echo (JS handler)' : 'echo', log });
   });
 }

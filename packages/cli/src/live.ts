@@ -1,12 +1,15 @@
 /**
  * Running a server from the command line: where it listens, a live
- * one-line display (TTY) or JSON lines (--json), drain on the first
- * SIGINT/SIGTERM, forced exit on the second, a summary at the end.
+ * one-line display (TTY) or JSON lines (--json: nothing else on stdout),
+ * drain on the first SIGINT/SIGTERM, forced exit on the second, a summary
+ * at the end. Logs go to stderr (log.ts).
  */
-import type { Server, ServerStats } from '@ringleader/runtime';
+import { sdNotify, type Server, type ServerStats } from '@ringleader/runtime';
+import type { Logger } from 'pino';
 import { formatHostPort } from '@ringleader/runtime/internal';
 import { onReloadSignal } from './reload.js';
-import { onStopSignals, type StopSignal } from './signals.js';
+import { onStopSignals } from './signals.js';
+import { onUpgradeSignal, reportUpgradeReady } from './upgrade.js';
 import { bytes, cliMessage, num } from './util.js';
 
 export interface LiveOptions {
@@ -15,6 +18,7 @@ export interface LiveOptions {
   drainMs: number;
   /** what the header calls this server, e.g. "echo" */
   label: string;
+  log: Logger;
 }
 
 function line(prev: ServerStats, cur: ServerStats, dt: number, events: string[]): string {
@@ -36,22 +40,29 @@ function line(prev: ServerStats, cur: ServerStats, dt: number, events: string[])
   return out;
 }
 
-function record(prev: ServerStats, cur: ServerStats, dt: number, events: string[]) {
+/** A stats line: rates over the interval, and cumulative totals a pager can alert on. */
+function statsRecord(prev: ServerStats, cur: ServerStats, dt: number) {
   const s = dt / 1000;
+  const rate = (k: 'accepted' | 'recvs' | 'bytesIn' | 'bytesOut') => Math.round((cur.total[k] - prev.total[k]) / s);
   return {
-    t: new Date().toISOString(),
     live: cur.total.live,
-    acceptsPerSec: Math.round((cur.total.accepted - prev.total.accepted) / s),
-    msgsPerSec: Math.round((cur.total.recvs - prev.total.recvs) / s),
-    bytesInPerSec: Math.round((cur.total.bytesIn - prev.total.bytesIn) / s),
-    bytesOutPerSec: Math.round((cur.total.bytesOut - prev.total.bytesOut) / s),
+    acceptsPerSec: rate('accepted'),
+    msgsPerSec: rate('recvs'),
+    bytesInPerSec: rate('bytesIn'),
+    bytesOutPerSec: rate('bytesOut'),
+    accepted: cur.total.accepted,
+    closed: cur.total.closed,
+    bytesIn: cur.total.bytesIn,
+    bytesOut: cur.total.bytesOut,
+    rejected: cur.rejected,
+    dropped: cur.dropped,
+    restarts: cur.restarts,
+    handlerErrors: cur.total.handlerErrors,
     held: cur.held,
     paused: cur.paused,
     pauseReason: cur.pauseReason,
     pauses: cur.pauses,
     resumes: cur.resumes,
-    handlerErrors: cur.total.handlerErrors,
-    events,
     handoffUs: { count: cur.handoff.count, p50: cur.handoff.p50Us, p99: cur.handoff.p99Us, mean: cur.handoff.meanUs },
     zeroCopy: cur.zeroCopy,
     upstreams: cur.upstreams,
@@ -66,17 +77,91 @@ function record(prev: ServerStats, cur: ServerStats, dt: number, events: string[
   };
 }
 
+/**
+ * One JSON line on stdout: every line has `t` (ISO time) and `event`; the
+ * schema is in the README ("JSON lines").
+ */
+function emit(event: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...fields })}\n`);
+}
+
+/** A warning as an object with a code (JSON lines) and its text (the live line, the log). */
+function warning(e: Error & { code?: string }, fallback: string): { code: string; message: string } {
+  return { code: e.code ?? fallback, message: cliMessage(e) };
+}
+
+/**
+ * Server events as JSON lines (--json) or as notes for the live line; the
+ * notes are returned to be drained once per interval.
+ */
+function watch(server: Server, o: LiveOptions): string[] {
+  const notes: string[] = [];
+  const on = <E>(event: string, json: (e: E) => Record<string, unknown>, text: (e: E) => string) => {
+    server.on(event, (e: E) => {
+      if (o.json) emit(event, json(e));
+      else notes.push(text(e));
+    });
+  };
+  on(
+    'pause',
+    (e: { reason: string; held: number }) => ({ reason: e.reason, held: e.held }),
+    (e: { reason: string }) => `pause:${e.reason}`,
+  );
+  on(
+    'resume',
+    (e: { held: number }) => ({ held: e.held }),
+    () => 'resume',
+  );
+  on(
+    'worker-exit',
+    (e: { worker: number; error: Error }) => ({ worker: e.worker, error: e.error.message }),
+    (e: { worker: number; error: Error }) => `worker ${e.worker} exited: ${e.error.message}`,
+  );
+  on(
+    'upstream-down',
+    (e: { upstream: string; backoffMs: number }) => e,
+    (e: { upstream: string }) => `upstream ${e.upstream} down`,
+  );
+  on(
+    'upstream-up',
+    (e: { upstream: string }) => e,
+    (e: { upstream: string }) => `upstream ${e.upstream} up`,
+  );
+  const warn = (fallback: string) => (e: Error) => {
+    const w = warning(e, fallback);
+    if (o.json) emit('warning', w);
+    else if (server.listening) notes.push(`warning: ${w.message}`);
+    else o.log.warn(w.message);
+  };
+  server.on('warning', warn('ERR_WARNING'));
+  server.on('accept-error', warn('ERR_ACCEPT'));
+  return notes;
+}
+
+/**
+ * sd_notify to systemd (Type=notify) when NOTIFY_SOCKET is set: READY=1 once
+ * serving, STATUS= every interval, STOPPING=1 when draining. A failure is
+ * logged once; serving goes on.
+ */
+function notifier(log: Logger): (state: string) => void {
+  let failed = false;
+  return (state) => {
+    try {
+      sdNotify(state);
+    } catch (e) {
+      if (!failed) log.warn({ err: e }, `sd_notify to NOTIFY_SOCKET failed: ${(e as Error).message}`);
+      failed = true;
+    }
+  };
+}
+
+function statusText(st: ServerStats): string {
+  return `STATUS=${st.total.live} connections, ${st.total.accepted} accepted, ${st.workers.filter((w) => w.state === 'ready').length}/${st.workers.length} workers ready${st.paused ? `, paused (${st.pauseReason})` : ''}`;
+}
+
 /** Serve until a signal; resolves with the process exit code. */
 export async function runLive(server: Server, o: LiveOptions): Promise<number> {
-  const events: string[] = [];
-  server.on('pause', (e: { reason: string }) => events.push(`pause:${e.reason}`));
-  server.on('resume', () => events.push('resume'));
-  server.on('worker-exit', (e: { worker: number; error: Error }) => events.push(`worker ${e.worker} exited: ${e.error.message}`));
-  server.on('accept-error', (e: Error) => events.push(e.message));
-  server.on('warning', (e: Error) => {
-    if (server.listening) events.push(`warning: ${cliMessage(e)}`);
-    else process.stderr.write(`ringleader: warning: ${cliMessage(e)}\n`);
-  });
+  const notes = watch(server, o);
   const addr = await server.listen();
   const out = process.stdout;
   const tty = out.isTTY && !o.json;
@@ -86,13 +171,15 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   const policies = `placement ${so.policy}${upstreamPolicy ? `, upstream policy ${upstreamPolicy}` : ''}`;
   const header = `ringleader ${o.label} listening on ${formatHostPort(addr.address, addr.port)} (${so.workers} workers, ${policies})`;
 
+  const notify = notifier(o.log);
   let prev = server.stats();
   let prevT = Date.now();
   const timer = setInterval(() => {
     const cur = server.stats();
     const now = Date.now();
-    const ev = events.splice(0);
-    if (o.json) out.write(JSON.stringify(record(prev, cur, now - prevT, ev)) + '\n');
+    notify(statusText(cur));
+    const ev = notes.splice(0);
+    if (o.json) emit('stats', statsRecord(prev, cur, now - prevT));
     else if (tty) out.write(`\r\x1b[K${line(prev, cur, now - prevT, ev)}`);
     else if (ev.length) out.write(ev.join('\n') + '\n');
     prev = cur;
@@ -100,19 +187,29 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   }, o.intervalMs);
 
   const stopReloads = onReloadSignal(server, { json: o.json, drainMs: o.drainMs, write: (l) => out.write(l) });
+  // systemd's reload protocol: RELOADING=1 when it starts, READY=1 when done (or failed: the old workers serve)
+  const onHup = () => notify('RELOADING=1\nSTATUS=reloading: replacing workers');
+  process.on('SIGHUP', onHup);
+  server.on('reload', (s: { generation: number; error?: Error }) => notify(`READY=1\n${statusText(server.stats())}${s.error ? `; reload ${s.generation} failed: ${s.error.message}` : ''}`));
   return new Promise<number>((resolve) => {
-    onStopSignals((sig: StopSignal) => {
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
       clearInterval(timer);
       stopReloads();
+      stopUpgrades();
+      process.off('SIGHUP', onHup);
       const live = server.stats().total.live;
+      notify(`STOPPING=1\nSTATUS=draining ${live} connection(s)`);
       if (tty) out.write('\n');
-      if (!o.json) process.stderr.write(`ringleader: ${sig}: draining ${live} connection(s) for up to ${o.drainMs} ms (send ${sig} again to force)\n`);
+      o.log.info({ signal: sig, live, drainMs: o.drainMs }, `${sig}: draining ${live} connection(s) for up to ${o.drainMs} ms (send ${sig === 'SIGUSR2' ? 'SIGTERM twice' : `${sig} again`} to force)`);
       server
         .close({ timeout: o.drainMs })
         .then((summary) => {
           const st = server.stats();
           if (o.json) {
-            out.write(JSON.stringify({ event: 'closed', signal: sig, ...summary, total: st.total, restarts: st.restarts, pauses: st.pauses, rejected: st.rejected }) + '\n');
+            emit('closed', { signal: sig, ...summary, total: st.total, restarts: st.restarts, pauses: st.pauses, rejected: st.rejected });
           } else {
             out.write(
               `closed: ${summary.drained} drained, ${summary.forced} forced, ${summary.dropped} dropped in ${summary.durationMs} ms; ` +
@@ -123,12 +220,34 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
           resolve(0);
         })
         .catch((e: Error) => {
-          process.stderr.write(`ringleader: close failed: ${e.message}\n`);
+          o.log.error({ err: e }, `close failed: ${e.message}`);
           resolve(1);
         });
+    };
+    onStopSignals(stop);
+    const stopUpgrades = onUpgradeSignal(server, {
+      log: o.log,
+      notify,
+      stop,
+      event: (name, fields) => (o.json ? emit(name, fields) : notes.push(`${name} ${JSON.stringify(fields)}`)),
     });
     // announce only once a signal is handled: whoever waits for this line may signal at once
-    if (o.json) out.write(JSON.stringify({ event: 'listening', address: addr.address, port: addr.port, workers: so.workers, placement: so.policy, upstreamPolicy }) + '\n');
-    else out.write(header + '\n');
+    notify(`READY=1\nMAINPID=${process.pid}\n${statusText(server.stats())}`);
+    const admin = server.adminAddress();
+    if (o.json) {
+      emit('listening', {
+        pid: process.pid,
+        address: addr.address,
+        port: addr.port,
+        workers: so.workers,
+        placement: so.policy,
+        upstreamPolicy,
+        admin: admin ? formatHostPort(admin.address, admin.port) : undefined,
+      });
+    } else {
+      out.write(header + '\n');
+      if (admin) out.write(`admin on http://${formatHostPort(admin.address, admin.port)}/ (metrics, healthz, readyz, stats)\n`);
+    }
+    reportUpgradeReady();
   });
 }

@@ -4,8 +4,9 @@ import { createServer, SERVER_DEFAULTS as D, POLICIES, UPSTREAM_POLICIES, type U
 import { parseUpstream } from '@ringleader/runtime/internal';
 import { arg, formatDuration, parseDuration, parseInteger, parseSize } from './args.js';
 import { runLive } from './live.js';
-import { addServerFlags, type DeprecatedFlag, type ServerFlags, serverHelp, toServerOptions } from './server-flags.js';
-import { UsageError } from './util.js';
+import { addServerFlags, type DeprecatedFlag, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
+import { CONFIG_SOURCE } from './config.js';
+import { cliMessage, UsageError } from './util.js';
 
 interface ProxyFlags extends ServerFlags {
   upstream?: string[];
@@ -51,12 +52,22 @@ export function registerProxy(program: Command): void {
       ]) + `\n\nPlacement across workers: --placement (${POLICIES.join(', ')}); upstream choice: --upstream-policy.`,
     );
   addServerFlags(cmd, PROXY_DEPRECATED).action(async (f: ProxyFlags, c: Command) => {
-    const options = toServerOptions(c, PROXY_DEPRECATED);
+    const log = serverLog(c);
+    const options = toServerOptions(c, log, PROXY_DEPRECATED);
     // read after toServerOptions: a deprecated --policy has been folded in
     const { upstream, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout } = c.opts<ProxyFlags>();
     if (!upstream || upstream.length === 0) throw new UsageError('--upstream HOST:PORT is required (repeat it for several upstreams)');
-    const upstreams = upstream.map((u) => parseUpstream('upstreams', u));
+    // from --config, an error names the entry: "--config FILE: upstream[2]: ..."
+    const file = c.getOptionValueSource('upstream') === CONFIG_SOURCE ? c.opts<{ config?: string }>().config : undefined;
+    const upstreams = upstream.map((u, i) => {
+      try {
+        return parseUpstream('upstreams', u);
+      } catch (e) {
+        if (file === undefined || !(e instanceof Error)) throw e;
+        throw new UsageError(`--config ${file}: upstream[${i}]: ${cliMessage(e).replace(/^--upstream /, '')}`);
+      }
+    });
     const server = createServer({ ...options, handler: 'proxy', upstreams, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout });
-    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy' });
+    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy', log });
   });
 }

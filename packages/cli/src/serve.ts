@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { createServer } from '@ringleader/runtime';
 import { parseJson } from './args.js';
 import { runLive } from './live.js';
-import { addServerFlags, type ServerFlags, serverHelp, toServerOptions } from './server-flags.js';
+import { addServerFlags, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
 
 interface ServeFlags extends ServerFlags {
   dev?: boolean;
@@ -30,18 +30,19 @@ export function registerServe(program: Command): void {
       ]),
     );
   addServerFlags(cmd).action(async (module: string, f: ServeFlags, c: Command) => {
-    const server = createServer({ ...toServerOptions(c), handler: module, dev: f.dev, handlerOptions: f.options });
+    const log = serverLog(c);
+    const server = createServer({ ...toServerOptions(c, log), handler: module, dev: f.dev, handlerOptions: f.options });
     server.on('handler-error', (e: { worker: number; error: Error; suppressed: number }) => {
       const more = e.suppressed ? ` (${e.suppressed} more since the last report)` : '';
-      process.stderr.write(`\nringleader: handler error in worker ${e.worker}${more}: ${e.error.stack ?? e.error.message}\n`);
+      log.error({ worker: e.worker, suppressed: e.suppressed, err: e.error }, `handler error in worker ${e.worker}${more}`);
     });
     try {
-      process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: `serve ${basename(module)}` });
+      process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: `serve ${basename(module)}`, log });
     } catch (e) {
       const path = (e as { handlerModule?: string }).handlerModule;
       if (!path) throw e;
       // the module's own failure: its stack says where (exit 1, not a usage error)
-      process.stderr.write(`ringleader: handler module ${path} failed to load: ${(e as Error).stack ?? String(e)}\n`);
+      log.error({ err: e }, `handler module ${path} failed to load`);
       process.exit(1);
     }
   });

@@ -5,10 +5,13 @@
  * the flag has none and the runtime decides.
  */
 import { type Command, Option } from 'commander';
-import { POLICIES, SERVER_DEFAULTS as D, type ServerOptions } from '@ringleader/runtime';
+import type { Logger } from 'pino';
+import { listenFds, POLICIES, SERVER_DEFAULTS as D, type ServerOptions } from '@ringleader/runtime';
 import { parseHostPort } from '@ringleader/runtime/internal';
 import { arg, formatDuration, formatSize, parseDuration, parseInteger, parseSize, parseWeights } from './args.js';
-import { UsageError, useFlagNames } from './util.js';
+import { applyConfig, given } from './config.js';
+import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
+import { cliText, UsageError, useFlagNames } from './util.js';
 
 /** The CLI's own default port: a server started by hand listens somewhere known (the API's default is 0). */
 export const CLI_PORT = 7000;
@@ -58,6 +61,8 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
     .option('-l, --listen <host:port>', `where to listen, instead of --host and --port (":PORT" for all addresses, port 0 picks one)`)
     .option('--host <host>', 'address to listen on (0.0.0.0 or :: for all)', D.host)
     .option('-p, --port <port>', 'TCP port (0 picks one)', arg(parseInteger, { min: 0, max: 65535 }), CLI_PORT)
+    .option('--fd <n>', 'serve this inherited listening socket instead of binding (--host/--port are ignored)', arg(parseInteger, { min: 0, max: 1 << 30 }))
+    .option('--reuse-port', 'SO_REUSEPORT: several processes listen on one port, the kernel spreads connections', false)
     .option('-w, --workers <n>', 'worker threads, one io_uring each (default: CPU count)', arg(parseInteger, { min: 1, max: 1024 }))
     .addOption(new Option('--placement <policy>', 'connection placement across workers').choices(POLICIES as string[]).default(D.policy))
     .option('--weights <list>', 'per-worker weights for --placement weighted, e.g. 3,1 (implies it)', parseWeights)
@@ -76,7 +81,10 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
     )
     .addOption(new Option('--zc-threshold <bytes>', 'sends of at least this size use send_zc (0: never)').argParser(arg(parseSize)).default(D.zcThreshold, formatSize(D.zcThreshold)))
     .addOption(new Option('--drain <duration>', 'on SIGINT/SIGTERM, let connections finish this long').argParser(arg(parseDuration)).default(D.closeTimeout, formatDuration(D.closeTimeout)))
-    .option('--json', 'JSON lines on stdout instead of the live display', false)
+    .option('--config <file>', 'these flags from a JSON or YAML file (keys: the flag names); flags given here override it')
+    .option('--admin <host:port>', 'admin HTTP endpoint: /metrics (Prometheus), /healthz, /readyz, /stats (":PORT" for all addresses)')
+    .option('--json', 'JSON lines on stdout instead of the live display (and JSON logs on stderr)', false)
+    .addOption(new Option('--log-level <level>', 'least severe log record written to stderr').choices(LOG_LEVELS as unknown as string[]).default('info'))
     .addOption(new Option('--interval <duration>', 'how often to print stats').argParser(arg(parseDuration, { min: 10 })).default(1000, '1s'));
   for (const d of deprecated) addDeprecated(cmd, d);
   return cmd;
@@ -86,6 +94,8 @@ export interface ServerFlags {
   listen?: string;
   host: string;
   port: number;
+  fd?: number;
+  reusePort: boolean;
   workers?: number;
   placement: ServerOptions['policy'];
   weights?: number[];
@@ -100,14 +110,26 @@ export interface ServerFlags {
   maxBuffered: number;
   zcThreshold: number;
   drain: number;
+  admin?: string;
   json: boolean;
+  logLevel: LogLevel;
   interval: number;
+}
+
+/**
+ * The command's log (stderr), from --json and --log-level. Called first by
+ * every server command, so it also folds the --config file into the flags.
+ */
+export function serverLog(cmd: Command): Logger {
+  applyConfig(cmd);
+  const f = cmd.opts<ServerFlags>();
+  return createLog(f.json, f.logLevel);
 }
 
 /** Where to listen: --listen, or --host and --port (not both). */
 function listenAddress(cmd: Command, f: ServerFlags): { host: string; port: number } {
   if (f.listen === undefined) return { host: f.host, port: f.port };
-  const both = ['host', 'port'].filter((k) => cmd.getOptionValueSource(k) === 'cli');
+  const both = ['host', 'port'].filter((k) => given(cmd, k));
   if (both.length) throw new UsageError(`--listen replaces --host and --port: give --listen HOST:PORT or --host/--port, not both`);
   // errors about the address now name --listen
   useFlagNames({ host: '--listen', port: '--listen' });
@@ -115,16 +137,37 @@ function listenAddress(cmd: Command, f: ServerFlags): { host: string; port: numb
 }
 
 /**
- * The command's flags as createServer options: deprecated names folded in,
- * --listen split, --weights implying weighted placement.
+ * The inherited listening socket to serve, if any: --fd, or systemd's
+ * socket activation (LISTEN_FDS/LISTEN_PID). Either way the address flags
+ * do not apply, which the log says.
  */
-export function toServerOptions(cmd: Command, deprecated: readonly DeprecatedFlag[] = SERVER_DEPRECATED): ServerOptions {
+function inheritedFd(cmd: Command, f: ServerFlags, log: Logger): number | undefined {
+  const activated = listenFds();
+  let fd = f.fd;
+  if (fd === undefined && activated.length) {
+    fd = activated[0];
+    if (activated.length > 1) log.warn(`socket activation: ${activated.length} sockets passed; serving fd ${fd} only (one listener per server)`);
+    log.info({ fd }, `socket activation: serving the inherited socket (fd ${fd})`);
+  }
+  if (fd === undefined) return undefined;
+  const ignored = ['listen', 'host', 'port', 'reusePort', 'backlog'].filter((k) => given(cmd, k));
+  if (ignored.length) log.info(`serving inherited fd ${fd}: ${ignored.map((k) => cliText(`"${k}"`)).join(', ')} ignored`);
+  return fd;
+}
+
+/**
+ * The command's flags as createServer options: deprecated names folded in,
+ * --listen split, --weights implying weighted placement, an inherited
+ * socket (--fd, socket activation) instead of an address.
+ */
+export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly DeprecatedFlag[] = SERVER_DEPRECATED): ServerOptions {
   applyDeprecated(cmd, deprecated);
   const f = cmd.opts<ServerFlags>();
   const { host, port } = listenAddress(cmd, f);
+  const fd = inheritedFd(cmd, f, log);
   let policy = f.placement;
   if (f.weights) {
-    if (cmd.getOptionValueSource('placement') === 'cli' && policy !== 'weighted') throw new UsageError(`--weights needs --placement weighted (got --placement ${policy})`);
+    if (given(cmd, 'placement') && policy !== 'weighted') throw new UsageError(`--weights needs --placement weighted (got --placement ${policy})`);
     policy = 'weighted';
   }
   return {
@@ -143,8 +186,11 @@ export function toServerOptions(cmd: Command, deprecated: readonly DeprecatedFla
     bufferCount: f.buffers,
     bufferSize: f.bufferSize,
     // the default grows with a larger receive buffer (it must hold one)
-    highWaterMark: cmd.getOptionValueSource('maxBuffered') === 'cli' ? f.maxBuffered : undefined,
+    highWaterMark: given(cmd, 'maxBuffered') ? f.maxBuffered : undefined,
     zcThreshold: f.zcThreshold,
+    admin: f.admin,
+    fd,
+    reusePort: f.reusePort,
   };
 }
 

@@ -58,6 +58,9 @@ const FLAG_OF: Record<string, string> = {
   handler: '<module>',
   handlerOptions: '--options',
   dev: '--dev',
+  admin: '--admin',
+  fd: '--fd',
+  reusePort: '--reuse-port',
   // runStress
   mode: '--mode',
   threads: '--threads',

@@ -61,6 +61,18 @@ export interface NativeAcceptor {
   readonly ringFd: number;
   /** bind + listen + start accepting; returns the bound port. */
   listen(ip: string, port: number, backlog: number, flags: number): number;
+  /**
+   * Serve an inherited listening socket (socket activation, --fd); throws
+   * (syscall "adopt") when `fd` is not a listening IPv4/IPv6 TCP socket.
+   * Stopping never shuts the socket down: other holders keep it listening.
+   */
+  adopt(fd: number): { address: string; port: number };
+  /** The listening fd, to hand to another process; from now on stopping never shuts the socket down. */
+  share(): number;
+  /** A shared listener readable on two calls in a row with accepts asleep: re-arm them (a wakeup lost to the other process). 1 when it did. */
+  kick(): number;
+  /** The client address recorded for connection `id` (wantAddress): out[0] = family << 16 | port, out[1..4] its bytes. 0 or -ENOENT. */
+  peer(id: number, out: Int32Array): number;
   addTarget(ringFd: number): number;
   removeTarget(idx: number): number;
   /** Hand slots[i] to targets[i] for i < n; returns how many were queued. */
@@ -322,6 +334,7 @@ export interface Binding {
   strerror(errno: number): string;
   probe(): ProbeResult;
   histLowerBounds(subBits: number, n: number): Float64Array;
+  sdNotify(path: string, state: string): number;
   layout: CounterLayout;
   abi: Abi;
   versions: { liburing: string; liburingHeader: string };
@@ -348,6 +361,16 @@ export const clientLayout: ClientLayout = native.clientLayout;
 export function handoffClass(errno: number): HandoffClass | 'other' {
   for (const c of ['full', 'dead', 'retry', 'overflow'] as const) if (abi.handoffErrors[c].includes(errno)) return c;
   return 'other';
+}
+
+/**
+ * sd_notify(3): send `state` ("READY=1", "STATUS=...") as one datagram to
+ * the unix socket `path` (a leading '@' is the abstract namespace). Returns
+ * 0 or a negative errno. In the addon because Node's dgram has no unix
+ * datagram sockets.
+ */
+export function sdNotify(path: string, state: string): number {
+  return native.sdNotify(path, state);
 }
 
 /** CLOCK_MONOTONIC in nanoseconds: the clock client rings schedule by. */

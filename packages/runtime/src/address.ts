@@ -4,6 +4,7 @@
  * formatting. Pure functions; errors are RangeErrors naming the option.
  */
 import { isIP } from 'node:net';
+import { abi } from '@ringleader/core-native';
 import { invalidType, outOfRange } from './validate.js';
 
 /** A host name or numeric address, and a port. */
@@ -93,4 +94,55 @@ export function parseSources(name: string, v: string | string[]): string[] {
   }
   if (!out.length) throw outOfRange(name, 'at least one address', v);
   return out;
+}
+
+const { IPv4: AF_INET, IPv6: AF_INET6 } = abi.addressFamilies;
+
+/**
+ * A peer address as the engine records it (family, then 16 address bytes
+ * in memory order as four little-endian int32 words from `o`) -> text, as
+ * Node's net prints it; undefined for an unknown family.
+ */
+export function peerAddress(family: number, w: ArrayLike<number>, o: number): string | undefined {
+  if (family === AF_INET) {
+    const v = w[o] >>> 0;
+    return `${v & 0xff}.${(v >>> 8) & 0xff}.${(v >>> 16) & 0xff}.${v >>> 24}`;
+  }
+  if (family === AF_INET6) return ipv6(w, o);
+  return undefined;
+}
+
+function ipv6(w: ArrayLike<number>, o: number): string {
+  const g: number[] = [];
+  for (let k = 0; k < 4; k++) {
+    const v = w[o + k] >>> 0;
+    // the words hold address bytes in memory order (little-endian int32)
+    const b0 = v & 0xff,
+      b1 = (v >>> 8) & 0xff,
+      b2 = (v >>> 16) & 0xff,
+      b3 = v >>> 24;
+    g.push((b0 << 8) | b1, (b2 << 8) | b3);
+  }
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${g[6] >> 8}.${g[6] & 0xff}.${g[7] >> 8}.${g[7] & 0xff}`;
+  }
+  // longest run of two or more zero groups becomes "::"
+  let best = -1,
+    bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
+  if (best < 0) return hex(g);
+  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
 }

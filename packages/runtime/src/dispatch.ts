@@ -12,6 +12,7 @@
 import { abi, errnoError, errnoName, handoffClass, type NativeAcceptor } from '@ringleader/core-native';
 import { AI, type CounterBlock, WI } from './counters.js';
 import type { ResolvedOptions } from './options.js';
+import type { Placement } from './placement.js';
 import type { Scheduler } from './scheduler.js';
 import type { PauseReason } from './server-types.js';
 import type { ShardPool } from './shards.js';
@@ -65,6 +66,8 @@ export interface DispatchHost {
   acceptor(): NativeAcceptor | undefined;
   /** closing or closed: pausing no longer applies */
   stopping(): boolean;
+  /** source-hash or a placement function: a preferred worker per connection */
+  readonly placement?: Placement;
   emit(event: string, ...args: unknown[]): boolean;
 }
 
@@ -73,6 +76,9 @@ export class Dispatcher {
   #slotsBuf: Int32Array;
   #targetsBuf: Int32Array;
   #idsBuf: Int32Array;
+  /** with placement: the preferred worker index of the connection in each slot, and the batch's copy */
+  #pref?: Int32Array;
+  #prefBuf?: Int32Array;
   #retryLater: number[] = [];
   #retryTimer?: NodeJS.Timeout;
   #recheck?: NodeJS.Timeout;
@@ -89,6 +95,10 @@ export class Dispatcher {
     this.#slotsBuf = new Int32Array(t);
     this.#targetsBuf = new Int32Array(t);
     this.#idsBuf = new Int32Array(t);
+    if (host.placement) {
+      this.#pref = new Int32Array(t).fill(-1);
+      this.#prefBuf = new Int32Array(t);
+    }
   }
 
   /** Slots accepted and not yet handed off (waiting, or waiting to be retried). */
@@ -108,7 +118,11 @@ export class Dispatcher {
       switch (type) {
         case EV.ACCEPT:
           if (this.#overLimit() && this.host.options.overflow === 'reject') acc.reject(slot);
-          else this.held.push(slot);
+          else {
+            // decided once per connection (a returned one is placed afresh)
+            if (this.#pref) this.#pref[slot] = this.host.placement!.prefer(a >>> 0);
+            this.held.push(slot);
+          }
           break;
         case EV.HANDOFF_OK: {
           const s = this.host.shards.byTarget(a);
@@ -192,7 +206,9 @@ export class Dispatcher {
       let want = this.held.length;
       if (Number.isFinite(max)) want = Math.min(want, Math.max(0, max - scheduler.load()));
       if (want <= 0) break;
-      const got = scheduler.assign(want, this.#idsBuf);
+      const pref = this.#pref;
+      if (pref) for (let i = 0; i < want; i++) this.#prefBuf![i] = pref[this.held.at(i)];
+      const got = scheduler.assign(want, this.#idsBuf, this.#prefBuf);
       if (!got) break;
       for (let i = 0; i < got; i++) {
         const s = shards.byId(this.#idsBuf[i])!;

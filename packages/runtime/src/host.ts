@@ -14,6 +14,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import { abi, errnoError, type NativeWorkerRing } from '@ringleader/core-native';
+import { peerAddress } from './address.js';
 import { WU, type CounterBlock } from './counters.js';
 import { checkHandler, type Connection, type Handler, type HandlerContext } from './handler.js';
 
@@ -65,41 +66,6 @@ function writeAfterEnd(): Error {
   return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
 }
 
-function ipv6(w: Int32Array | number[], o: number): string {
-  const g: number[] = [];
-  for (let k = 0; k < 4; k++) {
-    const v = w[o + k] >>> 0;
-    // the words hold address bytes in memory order (little-endian int32)
-    const b0 = v & 0xff,
-      b1 = (v >>> 8) & 0xff,
-      b2 = (v >>> 16) & 0xff,
-      b3 = v >>> 24;
-    g.push((b0 << 8) | b1, (b2 << 8) | b3);
-  }
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${g[6] >> 8}.${g[6] & 0xff}.${g[7] >> 8}.${g[7] & 0xff}`;
-  }
-  // longest run of two or more zero groups becomes "::"
-  let best = -1,
-    bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
-}
-
 /** A connection as the handler sees it; see {@link Connection}. */
 class Conn implements Connection<unknown> {
   readonly id: number;
@@ -143,13 +109,7 @@ class Conn implements Connection<unknown> {
   }
 
   get remoteAddress(): string | undefined {
-    const f = this.#fam >>> 16;
-    if (f === AF_INET) {
-      const v = this.#a0 >>> 0;
-      return `${v & 0xff}.${(v >>> 8) & 0xff}.${(v >>> 16) & 0xff}.${v >>> 24}`;
-    }
-    if (f === AF_INET6) return ipv6([this.#a0, this.#a1, this.#a2, this.#a3], 0);
-    return undefined;
+    return peerAddress(this.#fam >>> 16, [this.#a0, this.#a1, this.#a2, this.#a3], 0);
   }
 
   get writableLength(): number {

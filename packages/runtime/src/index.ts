@@ -30,7 +30,9 @@ export type { BuiltinHandler, HandlerModuleSpec, Overflow, ServerOptions, Upstre
 export type { UpstreamSpec } from './upstream.js';
 export { POLICIES } from './scheduler.js';
 export type { Policy } from './scheduler.js';
+export type { PlacementFunction, PlacementInfo, PlacementStats, PlacementWorker } from './placement.js';
 export { defineHandler } from './handler.js';
+export { LISTEN_FDS_START, listenFds, sdNotify } from './systemd.js';
 export type { Connection, Handler, HandlerContext } from './handler.js';
 export { JS_ECHO_HANDLER } from './handlers/index.js';
 export { runStress } from './stress.js';

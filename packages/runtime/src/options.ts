@@ -8,10 +8,12 @@ import { isIP } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { abi } from '@ringleader/core-native';
+import { type HostPort, parseHostPort } from './address.js';
 import { maxTableSize } from './limits.js';
+import type { PlacementFunction } from './placement.js';
 import { POLICIES, type Policy } from './scheduler.js';
 import { parseUpstream, type UpstreamSpec } from './upstream.js';
-import { bool, int, invalidType, ms, oneOf, outOfRange, powerOfTwo, str } from './validate.js';
+import { bool, conflicting, int, invalidType, ms, oneOf, outOfRange, powerOfTwo, str } from './validate.js';
 
 /** Built-in handlers that run natively on the worker rings. */
 export type BuiltinHandler = 'echo' | 'proxy';
@@ -111,6 +113,15 @@ export interface ServerOptions {
   backlog?: number;
   /** Placement policy. Default `'p2c'`. */
   policy?: Policy;
+  /**
+   * Your own placement: called on the main thread for every accepted
+   * connection with its peer address and port and (lazily) each worker's
+   * live counts; returns the index of the worker that should serve it. A
+   * throw or a bad index is counted (`stats().placement.errors`) and the
+   * connection goes where `policy` puts it; so does one whose worker is
+   * saturated or being replaced.
+   */
+  placement?: PlacementFunction;
   /** Per-worker weights for the `weighted` policy (one per worker). */
   weights?: number[];
   /** Most connections open at once, all workers together. Default: no limit. */
@@ -162,8 +173,16 @@ export interface ServerOptions {
    * 106-147 us, echo and churn throughput unchanged.
    */
   workerDeferTaskrun?: boolean;
-  /** SO_REUSEPORT on the listener. Default false. */
+  /** SO_REUSEPORT on the listener, so several processes can listen on one port. Default false. */
   reusePort?: boolean;
+  /**
+   * Serve this inherited listening TCP socket (socket activation, a parent's
+   * socket) instead of binding: `host`, `port`, `backlog`, `reusePort` and
+   * `ipv6Only` then do not apply. The server takes the descriptor over and,
+   * when it closes, closes it without shutting the socket down, so other
+   * holders (systemd) keep it listening. Default: bind.
+   */
+  fd?: number;
   /** IPV6_V6ONLY for an IPv6 listener. Default false. */
   ipv6Only?: boolean;
   /** How long listen() waits for every worker to be ready. Default 10000 ms. */
@@ -212,6 +231,12 @@ export interface ServerOptions {
    * needs its event loop and always uses 'loop'. Default 'ring'.
    */
   workerWait?: WorkerWait;
+  /**
+   * Admin HTTP endpoint (/metrics, /healthz, /readyz, /stats) on the main
+   * thread: `"HOST:PORT"` (`":PORT"` for all addresses, port 0 picks one) or
+   * `{ host, port }`. Default: none.
+   */
+  admin?: string | { host?: string; port: number };
 }
 
 export type WorkerWait = 'ring' | 'loop';
@@ -226,6 +251,7 @@ export interface ResolvedOptions {
   dev: boolean;
   backlog: number;
   policy: Policy;
+  placement: PlacementFunction | undefined;
   weights: number[];
   maxConnections: number;
   maxConnectionsPerWorker: number;
@@ -240,6 +266,7 @@ export interface ResolvedOptions {
   workerDeferTaskrun: boolean;
   reusePort: boolean;
   ipv6Only: boolean;
+  fd: number | undefined;
   startTimeout: number;
   upstreams: UpstreamSpec[];
   upstreamPolicy: UpstreamPolicy;
@@ -252,6 +279,7 @@ export interface ResolvedOptions {
   maxBuffersHeld: number;
   zcThreshold: number;
   workerWait: WorkerWait;
+  admin: HostPort | null;
 }
 
 const KNOWN = new Set<string>([
@@ -263,6 +291,7 @@ const KNOWN = new Set<string>([
   'dev',
   'backlog',
   'policy',
+  'placement',
   'weights',
   'maxConnections',
   'maxConnectionsPerWorker',
@@ -277,6 +306,7 @@ const KNOWN = new Set<string>([
   'workerDeferTaskrun',
   'reusePort',
   'ipv6Only',
+  'fd',
   'startTimeout',
   'upstreams',
   'upstreamPolicy',
@@ -289,6 +319,7 @@ const KNOWN = new Set<string>([
   'maxBuffersHeld',
   'zcThreshold',
   'workerWait',
+  'admin',
 ]);
 
 /** Validate options and fill in defaults. */
@@ -344,6 +375,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     dev: bool('dev', o.dev, process.env.NODE_ENV === 'development'),
     backlog: int('backlog', o.backlog, D.backlog, 1, 1 << 20),
     policy,
+    placement: resolvePlacement(o.placement, policy),
     weights,
     maxConnections,
     maxConnectionsPerWorker,
@@ -359,6 +391,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     workerDeferTaskrun: bool('workerDeferTaskrun', o.workerDeferTaskrun, false),
     reusePort: bool('reusePort', o.reusePort, false),
     ipv6Only: bool('ipv6Only', o.ipv6Only, false),
+    fd: o.fd === undefined ? undefined : int('fd', o.fd, 0, 0, 1 << 30),
     startTimeout: ms('startTimeout', o.startTimeout, D.startTimeout),
     upstreams,
     upstreamPolicy: oneOf('upstreamPolicy', o.upstreamPolicy, D.upstreamPolicy, UPSTREAM_POLICIES),
@@ -372,7 +405,26 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     maxBuffersHeld: int('maxBuffersHeld', o.maxBuffersHeld, Math.min(D.maxBuffersHeld, Math.max(1, bufferCount / 2)), 0, Math.max(1, bufferCount / 2)),
     zcThreshold: int('zcThreshold', o.zcThreshold, D.zcThreshold, 0, 1 << 30),
     workerWait,
+    admin: resolveAdmin(o.admin),
   };
+}
+
+function resolvePlacement(p: unknown, policy: Policy): PlacementFunction | undefined {
+  if (p === undefined) return undefined;
+  if (typeof p !== 'function') throw invalidType('placement', 'a function (conn) => workerIndex', p);
+  if (policy === 'source-hash') throw conflicting('placement', 'policy', 'a placement function replaces policy "source-hash"; give one of them');
+  return p as PlacementFunction;
+}
+
+/** `admin`: "HOST:PORT" or { host, port } -> where the admin endpoint listens, or null. */
+function resolveAdmin(a: ServerOptions['admin']): HostPort | null {
+  if (a === undefined) return null;
+  if (typeof a === 'string') return parseHostPort('admin', a, { anyHost: true, portZero: true });
+  if (a === null || typeof a !== 'object') throw invalidType('admin', 'a string "HOST:PORT" or { host, port }', a);
+  const host = str('admin.host', a.host, D.host);
+  if (!isNumericHost(host) && !/^[A-Za-z0-9._-]+$/.test(host)) throw outOfRange('admin.host', 'a host name or address', host);
+  if (a.port === undefined) throw invalidType('admin.port', 'a number', a.port);
+  return { host, port: int('admin.port', a.port, 0, 0, 65535) };
 }
 
 /**

@@ -16,9 +16,13 @@
  * which it filled, so one -ENFILE teaches the limit instead of a storm of them.
  */
 
-/** Placement policies. */
-export type Policy = 'round-robin' | 'least-connections' | 'p2c' | 'weighted';
-export const POLICIES: readonly Policy[] = ['round-robin', 'least-connections', 'p2c', 'weighted'];
+/**
+ * Placement policies. `source-hash` prefers the worker its client address
+ * hashes to (placement.ts) and walks on to the next worker index when that
+ * one cannot take it.
+ */
+export type Policy = 'round-robin' | 'least-connections' | 'p2c' | 'weighted' | 'source-hash';
+export const POLICIES: readonly Policy[] = ['round-robin', 'least-connections', 'p2c', 'weighted', 'source-hash'];
 
 /** What the scheduler knows of one worker. */
 export interface ShardInfo {
@@ -30,6 +34,8 @@ export interface ShardInfo {
   weight: number;
   /** At most this many live + in-flight connections (per-worker limit, table size). */
   capacity: number;
+  /** The worker's index (0..workers-1), kept by its replacement; a preferred placement names it. Default: the id. */
+  index?: number;
 }
 
 interface Entry {
@@ -159,16 +165,50 @@ export class Scheduler {
   /**
    * Choose targets for n waiting slots: out[i] = shard id for i < count.
    * Stops at the first slot no shard can take (the rest stay waiting).
+   * With `prefer`, prefer[i] >= 0 names the worker index slot i should go
+   * to: under `source-hash` it gets that worker or the next open index
+   * after it; otherwise (a placement function) that worker if it is open,
+   * else the policy's own choice (counted in {@link fallbacks}).
    */
-  assign(n: number, out: Int32Array): number {
+  assign(n: number, out: Int32Array, prefer?: Int32Array): number {
     let i = 0;
     for (; i < n; i++) {
-      const e = this.pick();
+      const w = prefer ? prefer[i] : -1;
+      const e = w >= 0 ? this.pickPreferred(w) : this.pick();
       if (!e) break;
       e.inflight++;
       out[i] = e.info.id;
     }
     return i;
+  }
+
+  /** Preferred placements that went elsewhere (worker saturated, replaced, or at its limit). */
+  fallbacks = 0;
+
+  private indexOf(e: Entry): number {
+    return e.info.index ?? e.info.id;
+  }
+
+  private pickPreferred(w: number): Entry | undefined {
+    const s = this.shards;
+    const want = s.find((e) => this.indexOf(e) === w);
+    if (want && this.open(want)) return want;
+    this.fallbacks++;
+    if (this.policy !== 'source-hash') return this.pick();
+    // the next open worker index after w, wrapping: the same client keeps
+    // landing on the same stand-in while its own worker is away
+    let best: Entry | undefined;
+    let bestD = Infinity;
+    const n = s.reduce((m, e) => Math.max(m, this.indexOf(e) + 1), w + 1);
+    for (const e of s) {
+      if (!this.open(e)) continue;
+      const d = (this.indexOf(e) - w + n) % n;
+      if (d < bestD) {
+        best = e;
+        bestD = d;
+      }
+    }
+    return best;
   }
 
   private find(id: number): Entry | undefined {
@@ -211,6 +251,8 @@ export class Scheduler {
         if (best) this.cursor = (this.cursor + bestK + 1) % s.length;
         return best;
       }
+      // source-hash without an address to hash (returned connections, unknown family)
+      case 'source-hash':
       case 'p2c': {
         const open = s.filter((e) => this.open(e));
         if (open.length === 0) return undefined;

@@ -7,6 +7,7 @@ import { errnoName, layout } from '@ringleader/core-native';
 import { formatHostPort } from './address.js';
 import { type CounterBlock, snapshot, sumTotals, type UpstreamBlock, WI, WU } from './counters.js';
 import { bucketBounds, mergeBuckets, percentile, sampleCount, upperBound } from './histogram.js';
+import type { PlacementStats } from './placement.js';
 import type { Scheduler } from './scheduler.js';
 import type { AddressInfo, PauseReason, ProxyWorkerStats, ServerStats, Totals, UpstreamStats, WorkerStats, ZeroCopyStats } from './server-types.js';
 import type { Retired, Shard } from './shards.js';
@@ -127,6 +128,7 @@ export interface StatsInput {
   pauses: number;
   resumes: number;
   dropped: number;
+  placement: PlacementStats | undefined;
 }
 
 export function serverStats(x: StatsInput): ServerStats {
@@ -184,5 +186,6 @@ export function serverStats(x: StatsInput): ServerStats {
     handoff: handoffLatency(blocks),
     zeroCopy: zeroCopyStats(blocks, x.zcThreshold),
     upstreams: x.upstreams ? sumUpstreams(workers, x.upstreams) : undefined,
+    placement: x.placement,
   };
 }

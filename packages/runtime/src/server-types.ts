@@ -2,6 +2,7 @@
  * What a server reports: its address, its close summary, and the shape of
  * `stats()` (per worker, per upstream, totals). Types only.
  */
+import type { PlacementStats } from './placement.js';
 import type { LatencySummary } from './server-stats.js';
 
 /** Where the server listens. */
@@ -131,6 +132,8 @@ export interface ServerStats {
   zeroCopy: ZeroCopyStats;
   /** proxy: every upstream, summed over the workers (down = down in any) */
   upstreams?: UpstreamStats[];
+  /** source-hash or a placement function: calls, errors, fallbacks, time per call */
+  placement?: PlacementStats;
 }
 
 export type ShardState = 'starting' | 'ready' | 'draining' | 'failed' | 'closing' | 'closed';

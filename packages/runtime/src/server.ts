@@ -12,14 +12,17 @@
  */
 import { EventEmitter } from 'node:events';
 import { errnoError, errnoName, isSystemError, type NativeAcceptor, native, type RingleaderSystemError } from '@ringleader/core-native';
+import { AdminServer } from './admin.js';
 import { acceptorBlock, WI, WU } from './counters.js';
 import { Dispatcher } from './dispatch.js';
 import { type ResolvedOptions, resolveOptions, SERVER_DEFAULTS, type ServerOptions } from './options.js';
+import { MetricsRegistry } from './metrics.js';
+import { Placement } from './placement.js';
 import { Scheduler } from './scheduler.js';
 import { serverStats } from './server-stats.js';
 import type { AddressInfo, CloseOptions, CloseSummary, ReloadSummary, ServerStats } from './server-types.js';
 import { ShardPool } from './shards.js';
-import { checkBufferMemory, checkKernel, prepareUpstreams, resolveListenHost, ringError } from './startup.js';
+import { adoptError, checkBufferMemory, checkKernel, prepareUpstreams, resolveListenHost, ringError } from './startup.js';
 import type { ResolvedUpstream } from './upstream.js';
 
 type State = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
@@ -38,6 +41,12 @@ export class Server extends EventEmitter {
   #upstreams: ResolvedUpstream[] = [];
   #maint?: NodeJS.Timeout;
   #zcWarned = new Set<number>();
+  #admin?: AdminServer;
+  #placement?: Placement;
+  /** reloads in progress */
+  #reloading = 0;
+  /** proxy: the upstreams last seen down (for upstream-down / upstream-up) */
+  #downSeen = new Set<string>();
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -59,8 +68,27 @@ export class Server extends EventEmitter {
       listenerCount: (e) => this.listenerCount(e),
       onReady: () => this.#dispatch.schedule(),
     });
+    const o = this.options;
+    const placement =
+      o.placement || o.policy === 'source-hash'
+        ? new Placement(o.placement ?? 'source-hash', {
+            workers: o.workers,
+            peer: (id, out) => this.#acceptor?.peer(id, out) ?? -1,
+            view: () =>
+              this.#shards.shards.map((sh) => ({
+                index: sh.index,
+                live: sh.block.gauge(WI.live),
+                inflight: scheduler.inflight(sh.id),
+                saturated: scheduler.isSaturated(sh.id),
+                ready: sh.state === 'ready',
+              })),
+            warn: (e) => this.emit('warning', e),
+          })
+        : undefined;
+    this.#placement = placement;
     this.#dispatch = new Dispatcher({
       options: this.options,
+      placement,
       scheduler,
       shards: this.#shards,
       acceptorCounters: this.#acc,
@@ -80,6 +108,51 @@ export class Server extends EventEmitter {
   }
 
   /**
+   * The listening socket's descriptor, to hand to another process (a
+   * process upgrade: the new process serves it with option `fd`). From then
+   * on closing this server only closes its own descriptor: the socket keeps
+   * listening for the other process.
+   */
+  listenerFd(): number {
+    if (this.#state !== 'listening' || !this.#acceptor) throw Object.assign(new Error('server is not listening'), { code: 'ERR_SERVER_NOT_RUNNING' });
+    return this.#acceptor.share();
+  }
+
+  /** Stop the admin endpoint (a process upgrade hands its port to the new process). */
+  async closeAdmin(): Promise<void> {
+    await this.#admin?.close();
+  }
+
+  /** Where the admin endpoint listens (option `admin`), once listening. */
+  adminAddress(): AddressInfo | null {
+    return this.#admin?.address() ?? null;
+  }
+
+  /** Why /readyz answers 503, or null when the server is ready. */
+  #notReady(): string | null {
+    if (this.#state === 'closing') return 'draining';
+    if (this.#state !== 'listening') return this.#state === 'closed' ? 'closed' : 'not listening yet';
+    // during a reload shards[i] may be the successor still starting while the old worker serves
+    if (this.#reloading > 0) return 'reloading';
+    if (!this.#shards.shards.some((s) => s.state === 'ready')) return 'no worker ready';
+    return null;
+  }
+
+  /** The admin endpoint starts first: a busy admin port fails before any ring is built. */
+  async #startAdmin(): Promise<void> {
+    const a = this.options.admin;
+    if (!a) return;
+    const metrics = new MetricsRegistry(() => ({
+      stats: this.stats(),
+      blocks: this.#shards.shards.map((s) => s.block),
+      ready: this.#notReady() === null,
+      draining: this.#state === 'closing',
+    }));
+    this.#admin = new AdminServer({ metrics, stats: () => this.stats(), notReady: () => this.#notReady() });
+    await this.#admin.listen(a.host, a.port);
+  }
+
+  /**
    * Bind, start the workers, start accepting. Resolves when every worker
    * serves. Rejects with EADDRINUSE (and `.address`/`.port`), or with an
    * io_uring error that points to `ringleader doctor`.
@@ -94,14 +167,13 @@ export class Server extends EventEmitter {
     const o = this.options;
     try {
       checkKernel();
+      await this.#startAdmin();
       const memWarning = checkBufferMemory(o);
       if (memWarning) this.emit('warning', Object.assign(new Error(memWarning), { code: 'ERR_MEMLOCK' }));
-      const ip = await resolveListenHost(o.host);
-      if (o.handler === 'proxy') {
-        const { upstreams, warnings } = await prepareUpstreams(o, ip);
-        this.#upstreams = upstreams;
-        for (const w of warnings) this.emit('warning', w);
-      }
+      // an inherited socket (option fd) says where it listens; otherwise bind host:port
+      const bindIp = o.fd === undefined ? await resolveListenHost(o.host) : '';
+      // the proxy's upstreams are checked against where it listens: before binding, or once the inherited socket says
+      if (o.handler === 'proxy' && o.fd === undefined) await this.#prepareUpstreams(bindIp, o.port);
       try {
         this.#acceptor = new native.Acceptor(
           {
@@ -111,8 +183,8 @@ export class Server extends EventEmitter {
             multishotMargin: o.backlog + 1024,
             deferTaskrun: o.deferTaskrun,
             maxArmed: 64,
-            // a handler module sees conn.remoteAddress: record peer addresses
-            wantAddress: typeof o.handler !== 'string',
+            // a handler module sees conn.remoteAddress, placement reads it: record peer addresses
+            wantAddress: typeof o.handler !== 'string' || this.#placement !== undefined,
           },
           this.#acc.i32,
           this.#acc.u64,
@@ -121,14 +193,24 @@ export class Server extends EventEmitter {
       } catch (e) {
         throw ringError(e);
       }
-      const family = ip.includes(':') ? 'IPv6' : 'IPv4';
+      let ip = bindIp;
       let port: number;
-      try {
-        port = this.#acceptor.listen(ip, o.port, o.backlog, (o.reusePort ? 1 : 0) | (o.ipv6Only ? 2 : 0));
-      } catch (e) {
-        if (isSystemError(e)) throw errnoError(e.errno, e.syscall === 'bind' || e.syscall === 'listen' ? 'listen' : e.syscall, { address: ip, port: o.port });
-        throw e;
+      if (o.fd !== undefined) {
+        try {
+          ({ address: ip, port } = this.#acceptor.adopt(o.fd));
+        } catch (e) {
+          throw adoptError(o.fd, e);
+        }
+      } else {
+        try {
+          port = this.#acceptor.listen(ip, o.port, o.backlog, (o.reusePort ? 1 : 0) | (o.ipv6Only ? 2 : 0));
+        } catch (e) {
+          if (isSystemError(e)) throw errnoError(e.errno, e.syscall === 'bind' || e.syscall === 'listen' ? 'listen' : e.syscall, { address: ip, port: o.port });
+          throw e;
+        }
       }
+      if (o.handler === 'proxy' && o.fd !== undefined) await this.#prepareUpstreams(ip, port);
+      const family = ip.includes(':') ? 'IPv6' : 'IPv4';
       this.#address = { address: ip, family, port };
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -152,14 +234,41 @@ export class Server extends EventEmitter {
     }
   }
 
+  async #prepareUpstreams(ip: string, port: number): Promise<void> {
+    const { upstreams, warnings } = await prepareUpstreams(this.options, ip, port);
+    this.#upstreams = upstreams;
+    for (const w of warnings) this.emit('warning', w);
+  }
+
   /** Once a second: things the workers cannot say themselves. */
   #maintain(): void {
+    if (this.options.handler === 'proxy') this.#watchUpstreams();
+    // a listener shared with another process (upgrade, --fd) can lose an accept wakeup to it
+    this.#acceptor?.kick();
     for (const s of this.#shards.shards) {
       if (s?.state !== 'ready' || this.#zcWarned.has(s.index)) continue;
       if (s.block.total(WU.zc_fallbacks) > 0) {
         this.#zcWarned.add(s.index);
         const err = s.block.gauge(WI.zc_error);
         this.emit('warning', Object.assign(new Error(`worker ${s.index}: send_zc unavailable (${err ? errnoName(err) : 'error'}); using plain send`), { code: 'ERR_ZEROCOPY_FALLBACK' }));
+      }
+    }
+  }
+
+  /**
+   * 'upstream-down' when an upstream goes down in any worker (it backs off
+   * from it), 'upstream-up' when no worker holds it down any more; polled
+   * once a second from the shared upstream counters.
+   */
+  #watchUpstreams(): void {
+    for (const u of this.stats().upstreams ?? []) {
+      const was = this.#downSeen.has(u.address);
+      if (u.down && !was) {
+        this.#downSeen.add(u.address);
+        this.emit('upstream-down', { upstream: u.address, backoffMs: u.backoffMs });
+      } else if (!u.down && was) {
+        this.#downSeen.delete(u.address);
+        this.emit('upstream-up', { upstream: u.address });
       }
     }
   }
@@ -187,7 +296,14 @@ export class Server extends EventEmitter {
     if (this.#state !== 'listening') {
       throw Object.assign(new Error(`server is ${this.#state === 'new' ? 'not listening yet' : this.#state}: nothing to reload`), { code: 'ERR_SERVER_NOT_RUNNING' });
     }
-    const summary = await this.#shards.reload(drain);
+    // /readyz answers 503 while workers are being replaced
+    this.#reloading++;
+    let summary: ReloadSummary;
+    try {
+      summary = await this.#shards.reload(drain);
+    } finally {
+      this.#reloading--;
+    }
     this.emit('reload', summary);
     return summary;
   }
@@ -212,6 +328,7 @@ export class Server extends EventEmitter {
       pauses: d.pauses,
       resumes: d.resumes,
       dropped: d.dropped,
+      placement: this.#placement?.stats(this.#scheduler.fallbacks),
     });
   }
 
@@ -264,6 +381,7 @@ export class Server extends EventEmitter {
     await this.#shards.destroy();
     this.#acceptor?.close();
     this.#acceptor = undefined;
+    await this.#admin?.close();
   }
 }
 

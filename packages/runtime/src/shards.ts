@@ -177,6 +177,7 @@ export class ShardPool {
         this.#byTarget.set(shard.target, shard);
         scheduler.add({
           id: shard.id,
+          index,
           weight: o.weights[index] ?? 1,
           // a proxy connection takes two slots: the client's and its upstream's
           capacity: proxy ? Math.min(o.maxConnectionsPerWorker, Math.floor(o.workerTableSize / 2)) : o.maxConnectionsPerWorker,

@@ -71,6 +71,23 @@ export function checkBufferMemory(o: ResolvedOptions): string | undefined {
   );
 }
 
+/**
+ * An inherited fd (option `fd`) that is not a listening IPv4/IPv6 TCP
+ * socket is bad input: a RangeError naming the option, with the reason.
+ */
+export function adoptError(fd: number, e: unknown): Error {
+  if (!isSystemError(e) || e.syscall !== 'adopt') return e as Error;
+  const why: Record<string, string> = {
+    EBADF: 'an open file descriptor',
+    ENOTSOCK: 'a socket',
+    ESOCKTNOSUPPORT: 'a stream (TCP) socket',
+    EAFNOSUPPORT: 'an IPv4 or IPv6 socket',
+    EDESTADDRREQ: 'a socket that listens',
+  };
+  const err = outOfRange('fd', `an inherited listening TCP socket (${why[e.code] ? `fd ${fd} is not ${why[e.code]}` : e.code})`, fd);
+  return Object.assign(err, { cause: e });
+}
+
 /** A ring that could not be set up for want of io_uring points to `ringleader doctor`. */
 export function ringError(e: unknown): Error {
   if (isSystemError(e) && (e.code === 'ENOSYS' || e.code === 'EPERM') && e.syscall === 'io_uring_queue_init') {
@@ -92,12 +109,12 @@ export function ringError(e: unknown): Error {
  * RangeError naming the upstream); an upstream that does not answer now
  * comes back as a warning: the proxy starts and keeps trying it.
  */
-export async function prepareUpstreams(o: ResolvedOptions, listenIp: string): Promise<{ upstreams: ResolvedUpstream[]; warnings: Error[] }> {
+export async function prepareUpstreams(o: ResolvedOptions, listenIp: string, listenPort: number): Promise<{ upstreams: ResolvedUpstream[]; warnings: Error[] }> {
   const upstreams = await resolveUpstreams(o.upstreams);
   const local = new Set<string>();
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) local.add(a.address);
   upstreams.forEach((u, i) => {
-    if (isOwnAddress(listenIp, o.port, u, local)) {
+    if (isOwnAddress(listenIp, listenPort, u, local)) {
       throw outOfRange(`upstreams[${i}]`, "an address other than the proxy's own listening address", formatHostPort(u.host, u.port));
     }
   });

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The acceptor ring (main thread): accept batches -> one JS call -> hand-offs.
+#include <fcntl.h>
+#include <cstring>
 #include <unistd.h>
 
 #include "common.h"
@@ -24,6 +26,10 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     return DefineClass(env, "Acceptor",
                        {
                            InstanceMethod("listen", &Acceptor::Listen),
+                           InstanceMethod("adopt", &Acceptor::AdoptListener),
+                           InstanceMethod("peer", &Acceptor::Peer),
+                           InstanceMethod("share", &Acceptor::Share),
+                           InstanceMethod("kick", &Acceptor::Kick),
                            InstanceMethod("addTarget", &Acceptor::AddTarget),
                            InstanceMethod("removeTarget", &Acceptor::RemoveTarget),
                            InstanceMethod("dispatch", &Acceptor::Dispatch),
@@ -159,6 +165,74 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
       return env.Undefined();
     }
     return Napi::Number::New(env, bound);
+  }
+
+  // adopt(fd) -> { address, port }: serve an inherited listening socket
+  // (socket activation, --fd); it must be a listening IPv4/IPv6 TCP socket
+  Napi::Value AdoptListener(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Live(info)) return env.Undefined();
+    if (!info[0].IsNumber()) {
+      ThrowType(env, "adopt(fd)");
+      return env.Undefined();
+    }
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    char ip[64];
+    int port = 0;
+    int r = rl_listener_check(fd, ip, sizeof(ip), &port);
+    if (r < 0) {
+      ThrowErrno(env, r, "adopt");
+      return env.Undefined();
+    }
+    // our descriptor from now on: not leaked into child processes
+    fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+    r = rl_acceptor_adopt(&core_->a, fd);
+    if (r < 0) {
+      ThrowErrno(env, r, "io_uring_submit");
+      return env.Undefined();
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("address", ip);
+    o.Set("port", port);
+    return o;
+  }
+
+  // share() -> the listening fd, from now on never shut down (upgrade)
+  Napi::Value Share(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    int r = rl_acceptor_share(&core_->a);
+    if (r < 0) {
+      ThrowErrno(info.Env(), r, "share");
+      return info.Env().Undefined();
+    }
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  // kick() -> 1 when a shared listener's sleeping accepts were re-armed
+  Napi::Value Kick(const Napi::CallbackInfo &info) {
+    if (!Live(info)) return info.Env().Undefined();
+    int r = rl_acceptor_kick(&core_->a);
+    Flush();
+    return Napi::Number::New(info.Env(), r);
+  }
+
+  // peer(connId, out: Int32Array(5)) -> 0 or -ENOENT: the client address the
+  // acceptor recorded (wantAddress), as worker events carry it: out[0] =
+  // family << 16 | port, out[1..4] = the 16 address bytes
+  Napi::Value Peer(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    int32_t *out = ArrayData<int32_t>(info[1], 5, nullptr);
+    if (!info[0].IsNumber() || !out) {
+      ThrowType(env, "peer(connId, out: Int32Array(5))");
+      return env.Undefined();
+    }
+    rl_peer p;
+    int r = rl_peer_get(info[0].As<Napi::Number>().Uint32Value(), &p);
+    if (r == 0) {
+      out[0] = (int32_t)((uint32_t)p.family << 16 | p.port);
+      memcpy(&out[1], p.addr, 16);
+    }
+    return Napi::Number::New(env, r);
   }
 
   Napi::Value AddTarget(const Napi::CallbackInfo &info) {

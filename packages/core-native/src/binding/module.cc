@@ -15,6 +15,7 @@
 #include "../engine/acceptor.h"
 #include "../engine/counters.h"
 #include "../engine/js.h"
+#include "../engine/net.h"
 #include "../engine/proxy.h"
 #include "../engine/ring.h"
 #include "../engine/worker.h"
@@ -144,6 +145,17 @@ Napi::Object Abi(Napi::Env env) {
 #undef RL_KV_ERRNO
 #undef RL_KV_FIELD
 
+// sdNotify(path, state) -> 0 or -errno: one sd_notify datagram
+Napi::Value SdNotify(const Napi::CallbackInfo &info) {
+  if (!info[0].IsString() || !info[1].IsString()) {
+    ThrowType(info.Env(), "sdNotify(path, state)");
+    return info.Env().Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::string state = info[1].As<Napi::String>().Utf8Value();
+  return Napi::Number::New(info.Env(), rl_sd_notify(path.c_str(), state.c_str()));
+}
+
 // lower bounds of histogram buckets, so JS reads percentiles without
 // repeating the bucket formula
 Napi::Value HistLowerBounds(const Napi::CallbackInfo &info) {
@@ -163,6 +175,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("strerror", Napi::Function::New(env, Strerror));
   exports.Set("histLowerBounds", Napi::Function::New(env, HistLowerBounds));
+  exports.Set("sdNotify", Napi::Function::New(env, SdNotify));
   exports.Set("layout", Layout(env));
   exports.Set("abi", Abi(env));
   Napi::Object ver = Napi::Object::New(env);

@@ -3,6 +3,7 @@
 #include "acceptor.h"
 #include "ud.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -102,7 +103,8 @@ int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, c
 void rl_acceptor_destroy(rl_acceptor *a)
 {
 	if (a->lfd >= 0 && !a->lfd_closed) {
-		shutdown(a->lfd, SHUT_RDWR);
+		if (!a->lfd_shared)
+			shutdown(a->lfd, SHUT_RDWR);
 		close(a->lfd);
 	}
 	a->lfd = -1;
@@ -211,6 +213,40 @@ static void acc_arm(rl_acceptor *a)
 			RL_ADD(&a->c.u64[RL_AU_stalls], 1);
 	}
 	gauges(a);
+}
+
+int rl_acceptor_kick(rl_acceptor *a)
+{
+	if (!a->lfd_shared || a->stopping || a->paused || a->lfd < 0 || a->lfd_closed || a->armed == 0) {
+		a->kick_seen = 0;
+		return 0;
+	}
+	struct pollfd p = { .fd = a->lfd, .events = POLLIN };
+	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN)) {
+		a->kick_seen = 0;
+		return 0;
+	}
+	if (!a->kick_seen) {
+		a->kick_seen = 1;
+		return 0;
+	}
+	a->kick_seen = 0;
+	cancel_accepts(a);
+	return 1;
+}
+
+int rl_acceptor_share(rl_acceptor *a)
+{
+	if (a->lfd < 0 || a->lfd_closed)
+		return -EBADF;
+	a->lfd_shared = 1;
+	return a->lfd;
+}
+
+int rl_acceptor_adopt(rl_acceptor *a, int lfd)
+{
+	a->lfd_shared = 1;
+	return rl_acceptor_start(a, lfd);
 }
 
 int rl_acceptor_start(rl_acceptor *a, int lfd)
@@ -579,8 +615,14 @@ void rl_acceptor_stop(rl_acceptor *a)
 	cancel_accepts(a);
 	a->stopping = 1;
 	if (a->lfd >= 0 && !a->lfd_closed) {
-		/* wakes any accept still waiting (it fails with -EINVAL) */
-		shutdown(a->lfd, SHUT_RDWR);
+		/* wakes any accept still waiting (it fails with -EINVAL); a shared
+		 * listener keeps listening for its other holders, so its accepts
+		 * are cancelled instead: submitted now, while the fd still names
+		 * the socket the cancel looks up */
+		if (a->lfd_shared)
+			rl_ring_submit(&a->ring);
+		else
+			shutdown(a->lfd, SHUT_RDWR);
 		close(a->lfd);
 		a->lfd_closed = 1;
 	}

@@ -80,12 +80,34 @@ typedef struct rl_acceptor {
 	int ev_owned;
 	uint64_t ev_dropped;
 	int lfd_closed;
+	int lfd_shared; /* adopted: others hold it too, never shut it down */
+	int kick_seen;  /* rl_acceptor_kick found the listener readable last time */
 } rl_acceptor;
 
 /* ring + table; the listener comes with rl_acceptor_listen. 0 or -errno. */
 int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, const char **failed_call);
 /* adopt a listening socket (takes ownership) and start accepting */
 int rl_acceptor_start(rl_acceptor *a, int lfd);
+/*
+ * Start on an inherited listening socket (socket activation, --fd): like
+ * rl_acceptor_start, but stopping only cancels our accepts and closes our
+ * descriptor, never shutdown(2)s the socket, which would stop it listening
+ * for the other holders (systemd, the next process of an upgrade) too.
+ */
+int rl_acceptor_adopt(rl_acceptor *a, int lfd);
+/* the listener is handed to another process too (an upgrade): from now on
+ * stopping never shuts it down. Returns its fd, or -EBADF when closed. */
+int rl_acceptor_share(rl_acceptor *a);
+/*
+ * For a listener shared with another process, called about once a second.
+ * Accept waits are woken exclusively: when the other process cancels an
+ * accept the kernel had already woken (it stops accepting, an upgrade), that
+ * wakeup is lost and a connection can sit in the backlog while our accepts
+ * sleep. When the listener was readable on two calls in a row with accepts
+ * armed, cancel them: they are re-armed at once, and a fresh arm sees the
+ * backlog. Returns 1 when it did, else 0.
+ */
+int rl_acceptor_kick(rl_acceptor *a);
 void rl_acceptor_destroy(rl_acceptor *a);
 
 /* one wake: drain CQEs into events, keep accepts armed */

@@ -4,8 +4,10 @@
 #include "ring.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int rl_addr_parse(rl_addr *a, const char *ip, int port)
@@ -92,6 +94,49 @@ int rl_local_port(int fd)
 	if (rl_addr_format((struct sockaddr *) &ss, ip, sizeof(ip), &port) < 0)
 		return -EINVAL;
 	return port;
+}
+
+int rl_listener_check(int fd, char *ip, size_t iplen, int *port)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0)
+		return -errno;
+	if (v != SOCK_STREAM)
+		return -ESOCKTNOSUPPORT;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *) &ss, &sl) < 0)
+		return -errno;
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0)
+		return -errno;
+	if (!v)
+		return -EDESTADDRREQ;
+	return rl_addr_format((struct sockaddr *) &ss, ip, iplen, port);
+}
+
+int rl_sd_notify(const char *path, const char *state)
+{
+	struct sockaddr_un un;
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof(un.sun_path))
+		return -EINVAL;
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	memcpy(un.sun_path, path, n);
+	if (un.sun_path[0] == '@')
+		un.sun_path[0] = 0; /* abstract namespace */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	socklen_t len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n);
+	ssize_t r = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *) &un, len);
+	int err = r < 0 ? -errno : 0;
+	close(fd);
+	return err;
 }
 
 static rl_peer peers[RL_PEER_SLOTS];

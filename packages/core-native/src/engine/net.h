@@ -30,6 +30,21 @@ int rl_listen(const rl_addr *a, int backlog, int flags, const char **failed_call
 int rl_local_port(int fd);
 
 /*
+ * An inherited fd (socket activation, --fd): 0 when it is a listening
+ * IPv4/IPv6 TCP socket, with its local address in ip/port; -ENOTSOCK (or
+ * -EBADF) when it is no socket, -ESOCKTNOSUPPORT when not a stream,
+ * -EAFNOSUPPORT when not IPv4/IPv6, -EDESTADDRREQ when it does not listen.
+ */
+int rl_listener_check(int fd, char *ip, size_t iplen, int *port);
+
+/*
+ * sd_notify(3): one datagram with `state` ("READY=1", "STATUS=...") to the
+ * unix socket `path` (NOTIFY_SOCKET; a leading '@' is the abstract
+ * namespace). 0 or -errno. Node's dgram cannot send to unix sockets.
+ */
+int rl_sd_notify(const char *path, const char *state);
+
+/*
  * Peer table: the acceptor records each connection's address and accept
  * time under its id before handing it off; the worker that receives the id
  * reads them back. Entries are overwritten after RL_PEER_SLOTS more

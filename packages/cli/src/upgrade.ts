@@ -1,0 +1,83 @@
+/**
+ * SIGUSR2: a process-level upgrade, as HAProxy's `-x` and Envoy's hot
+ * restart do it. This process starts a new one of the current binary (same
+ * node, script and arguments) that serves the same listening socket,
+ * inherited as fd 3 (`--fd 3`). Both accept from it until the new one
+ * reports ready over IPC; then this one stops accepting, drains for
+ * --drain and exits, and tells systemd the new MAINPID. Connections in
+ * the socket's backlog are taken by whichever process accepts next: none
+ * is refused. If the new process exits before it is ready, this one goes on
+ * serving.
+ *
+ * The admin endpoint's port moves with it: it is closed here before the
+ * new process starts (which binds it), so /metrics is briefly unavailable.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Server } from '@ringleader/runtime';
+import type { Logger } from 'pino';
+
+/** Set in the new process's environment: report readiness over IPC. */
+const UPGRADE_ENV = 'RINGLEADER_UPGRADE';
+
+export interface UpgradeHost {
+  log: Logger;
+  notify(state: string): void;
+  /** drain and exit, as for SIGTERM */
+  stop(reason: string): void;
+  /** an event for the JSON lines / live display */
+  event(name: string, fields: Record<string, unknown>): void;
+}
+
+/** This process's arguments with its own --fd dropped: the new one gets --fd 3. */
+function childArgs(): string[] {
+  const out: string[] = [];
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--fd') i++;
+    else if (!argv[i].startsWith('--fd=')) out.push(argv[i]);
+  }
+  return [...process.execArgv, process.argv[1], ...out, '--fd', '3'];
+}
+
+/** Upgrade on SIGUSR2 until the returned function is called. */
+export function onUpgradeSignal(server: Server, h: UpgradeHost): () => void {
+  let child: ChildProcess | undefined;
+  const handler = async () => {
+    if (child) return h.log.warn('SIGUSR2: an upgrade is already under way');
+    let fd: number;
+    try {
+      fd = server.listenerFd();
+    } catch (e) {
+      return h.log.error({ err: e }, `SIGUSR2: cannot upgrade: ${(e as Error).message}`);
+    }
+    await server.closeAdmin();
+    h.log.info('SIGUSR2: starting the new process on the listening socket');
+    const c = spawn(process.execPath, childArgs(), { stdio: ['ignore', 'inherit', 'inherit', fd, 'ipc'], env: { ...process.env, [UPGRADE_ENV]: '1' } });
+    child = c;
+    let ready = false;
+    c.on('message', (m: { ringleader?: string }) => {
+      if (m?.ringleader !== 'ready' || ready) return;
+      ready = true;
+      c.disconnect();
+      c.unref();
+      h.notify(`MAINPID=${c.pid}\nREADY=1\nSTATUS=upgraded to process ${c.pid}`);
+      h.event('upgrade', { pid: c.pid });
+      h.stop('SIGUSR2');
+    });
+    c.on('exit', (code, signal) => {
+      if (ready) return;
+      h.log.error(`SIGUSR2: the new process exited (${signal ?? `code ${code}`}) before it was ready; this one goes on serving (without its admin endpoint)`);
+      child = undefined;
+    });
+  };
+  process.on('SIGUSR2', handler);
+  return () => process.off('SIGUSR2', handler);
+}
+
+/** In the new process of an upgrade: tell the old one this one serves. */
+export function reportUpgradeReady(): void {
+  if (process.env[UPGRADE_ENV] !== '1' || !process.send) return;
+  delete process.env[UPGRADE_ENV];
+  process.send({ ringleader: 'ready', pid: process.pid });
+  process.disconnect();
+}

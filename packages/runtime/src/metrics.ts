@@ -1,0 +1,320 @@
+/**
+ * Prometheus metrics of a server (prom-client). Nothing here runs on the
+ * data path: every value is read from the shared counter blocks when the
+ * registry is scraped (each metric's `collect`), from one snapshot taken at
+ * the start of the scrape so the families agree with each other.
+ *
+ * Names: `ringleader_` + what is counted, in base units (`_bytes_total`,
+ * `_seconds`). Per-worker series carry `worker` (the worker's index); a
+ * replaced worker's counters start again from 0, which Prometheus's rate()
+ * reads as a counter reset. Hand-off latency is a real histogram whose
+ * buckets are the engine's own bucket counts, summed at powers of two ns
+ * (exact bucket boundaries of its log-linear histogram).
+ */
+import { layout } from '@ringleader/core-native';
+import { Counter, Gauge, type Metric, Registry } from 'prom-client';
+import { type CounterBlock, camel, WU } from './counters.js';
+import { bucketBounds, mergeBuckets } from './histogram.js';
+import type { ServerStats, UpstreamStats, WorkerStats } from './server-types.js';
+
+/** What one scrape reads: the stats, the worker blocks (for the histogram), and the server's state. */
+export interface MetricsView {
+  stats: ServerStats;
+  /** the counter block of stats.workers[i] */
+  blocks: readonly CounterBlock[];
+  ready: boolean;
+  draining: boolean;
+}
+
+const P = 'ringleader_';
+
+type WorkerValue = (w: WorkerStats) => number | undefined;
+
+/** Per-worker counters: name (after the prefix), help, value. */
+const WORKER_COUNTERS: [string, string, WorkerValue][] = [
+  ['connections_accepted_total', 'Connections handed to the worker', (w) => w.accepted],
+  ['connections_closed_total', 'Connections the worker closed', (w) => w.closed],
+  ['connections_forced_total', 'Connections closed because a drain timed out', (w) => w.forced],
+  ['connection_errors_total', 'Connections that ended with an error', (w) => w.connErrors],
+  ['received_bytes_total', 'Bytes received from clients', (w) => w.bytesIn],
+  ['sent_bytes_total', 'Bytes sent to clients', (w) => w.bytesOut],
+  ['receives_total', 'Receive completions', (w) => w.recvs],
+  ['sends_total', 'Send completions', (w) => w.sends],
+  ['handler_errors_total', 'Handler-module callbacks that threw', (w) => w.handlerErrors],
+  ['handler_events_total', 'Events delivered to a handler module', (w) => w.jsEvents],
+  ['handler_batches_total', 'Calls into JavaScript that carried handler events', (w) => w.jsBatches],
+  ['receive_buffers_exhausted_total', 'Receives that found no free buffer (ENOBUFS)', (w) => w.enobufs],
+  ['receive_pauses_total', 'Times receiving paused for backpressure', (w) => w.rxPaused],
+  ['worker_saturations_total', 'Times the worker table filled (ENFILE on hand-off)', (w) => w.saturations],
+  ['worker_restarts_total', 'Times this worker slot was replaced after a crash', (w) => w.restarts],
+  ['zerocopy_sends_total', 'Zero-copy sends', (w) => w.zeroCopy.sends],
+  ['zerocopy_copied_total', 'Zero-copy sends the kernel copied after all', (w) => w.zeroCopy.copied],
+  ['proxy_client_to_upstream_bytes_total', 'Proxy: bytes from clients to upstreams', (w) => w.proxy?.c2uBytes],
+  ['proxy_upstream_to_client_bytes_total', 'Proxy: bytes from upstreams to clients', (w) => w.proxy?.u2cBytes],
+  ['proxy_dials_total', 'Proxy: upstream dials', (w) => w.proxy?.dials],
+  ['proxy_dial_failures_total', 'Proxy: upstream dials that failed', (w) => w.proxy?.dialFailures],
+  ['proxy_upstream_unavailable_total', 'Proxy: clients closed because no upstream could be reached', (w) => w.proxy?.upstreamUnavailable],
+  ['proxy_idle_timeouts_total', 'Proxy: connections closed for idleness', (w) => w.proxy?.idleTimeouts],
+  ['proxy_resets_total', 'Proxy: connections reset', (w) => w.proxy?.resets],
+];
+
+/** Per-worker gauges. */
+const WORKER_GAUGES: [string, string, WorkerValue][] = [
+  ['connections', 'Open connections', (w) => w.live],
+  ['handoffs_in_flight', 'Hand-offs sent to the worker and not yet settled', (w) => w.inflight],
+  ['worker_up', '1 while the worker serves', (w) => (w.state === 'ready' ? 1 : 0)],
+  ['worker_saturated', '1 while the worker takes no new connections (table full)', (w) => (w.saturated ? 1 : 0)],
+  ['worker_event_loop_lag_seconds', "Lag of the worker thread's event loop", (w) => w.lagMs / 1000],
+  ['worker_table_slots', "Slots of the worker ring's fixed-file table", (w) => w.tableSize],
+  ['worker_table_slots_used', "Used slots of the worker ring's fixed-file table", (w) => w.tableUsed],
+  ['worker_free_receive_buffers', 'Receive buffers free for the kernel', (w) => w.bufFree],
+  ['worker_buffered_bytes', 'Bytes queued to send', (w) => w.buffered],
+];
+
+type ServerValue = (v: MetricsView) => number;
+
+const SERVER_GAUGES: [string, string, ServerValue][] = [
+  ['listening', '1 while the listener accepts', (v) => (v.stats.listening ? 1 : 0)],
+  ['ready', '1 while /readyz answers 200 (listening, a worker ready, not draining)', (v) => (v.ready ? 1 : 0)],
+  ['draining', '1 while the server drains', (v) => (v.draining ? 1 : 0)],
+  ['accept_paused', '1 while accepting is paused (capacity or max-connections)', (v) => (v.stats.paused ? 1 : 0)],
+  ['held_connections', 'Accepted connections waiting for a worker', (v) => v.stats.held],
+  ['workers', 'Worker threads', (v) => v.stats.workers.length],
+  ['uptime_seconds', 'Seconds since the server started listening', (v) => v.stats.uptimeMs / 1000],
+];
+
+const SERVER_COUNTERS: [string, string, ServerValue][] = [
+  ['accept_pauses_total', 'Times accepting paused', (v) => v.stats.pauses],
+  ['accept_resumes_total', 'Times accepting resumed', (v) => v.stats.resumes],
+  ['connections_rejected_total', 'Connections reset beyond the limit (overflow reject)', (v) => v.stats.rejected],
+  ['connections_dropped_total', 'Accepted connections closed before reaching a worker', (v) => v.stats.dropped],
+  ['worker_replacements_total', 'Workers replaced after a crash', (v) => v.stats.restarts],
+  ['placements_total', 'Connections placed by source-hash or a placement function', (v) => v.stats.placement?.calls ?? 0],
+  ['placement_errors_total', 'Placement function calls that threw or returned a bad index', (v) => v.stats.placement?.errors ?? 0],
+  ['placement_fallbacks_total', 'Preferred placements that went to another worker (saturated, replaced)', (v) => v.stats.placement?.fallbacks ?? 0],
+];
+
+const UPSTREAM_FAILURES: [string, keyof UpstreamStats][] = [
+  ['refused', 'refused'],
+  ['timeout', 'timeouts'],
+  ['unreachable', 'unreachable'],
+  ['other', 'otherErrors'],
+];
+
+/** Upper bounds of the exported hand-off buckets: powers of two ns from 1 us to ~8.6 s. */
+const HANDOFF_LE_NS = Array.from({ length: 24 }, (_, i) => 2 ** (10 + i));
+
+/** A histogram family built from the engine's bucket counts (prom-client's Histogram only observes). */
+class HandoffHistogram {
+  readonly name = `${P}handoff_latency_seconds`;
+  readonly help = 'Time from accept to the connection landing in the worker ring';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #bounds = bucketBounds(layout.handoffHistSubBits, layout.handoffHistBuckets);
+  /** for each exported bound, how many engine buckets lie below it */
+  readonly #cut = HANDOFF_LE_NS.map((ns) => this.#bounds.indexOf(ns));
+  constructor(readonly view: () => MetricsView) {
+    if (this.#cut.some((c) => c < 0)) throw new Error('hand-off histogram: the engine bucket bounds no longer include powers of two');
+  }
+  get() {
+    const v = this.view();
+    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+    v.stats.workers.forEach((w, i) => {
+      const counts = mergeBuckets([v.blocks[i]], layout.handoffHistOffset, layout.handoffHistBuckets);
+      const worker = String(w.index);
+      let cum = 0;
+      let at = 0;
+      this.#cut.forEach((cut, j) => {
+        for (; at < cut; at++) cum += counts[at];
+        values.push({ metricName: `${this.name}_bucket`, labels: { le: HANDOFF_LE_NS[j] / 1e9, worker }, value: cum });
+      });
+      for (; at < counts.length; at++) cum += counts[at];
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', worker }, value: cum });
+      values.push({ metricName: `${this.name}_sum`, labels: { worker }, value: v.blocks[i].total(WU.handoff_ns) / 1e9 });
+      values.push({ metricName: `${this.name}_count`, labels: { worker }, value: cum });
+    });
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+  reset() {}
+}
+
+/**
+ * A registry whose metrics read `view()`. Call {@link MetricsRegistry.scrape}:
+ * it takes one view and renders every family from it.
+ */
+export class MetricsRegistry {
+  readonly registry = new Registry();
+  #view?: MetricsView;
+
+  constructor(source: () => MetricsView) {
+    const view = () => (this.#view ??= source());
+    const reg = [this.registry];
+    for (const [name, help, get] of WORKER_COUNTERS) {
+      new Counter({
+        name: P + name,
+        help,
+        labelNames: ['worker'],
+        registers: reg,
+        collect() {
+          this.reset();
+          for (const w of view().stats.workers) {
+            const x = get(w);
+            if (x !== undefined) this.inc({ worker: w.index }, x);
+          }
+        },
+      });
+    }
+    for (const [name, help, get] of WORKER_GAUGES) {
+      new Gauge({
+        name: P + name,
+        help,
+        labelNames: ['worker'],
+        registers: reg,
+        collect() {
+          this.reset();
+          for (const w of view().stats.workers) {
+            const x = get(w);
+            if (x !== undefined) this.set({ worker: w.index }, x);
+          }
+        },
+      });
+    }
+    for (const [name, help, get] of SERVER_GAUGES) {
+      new Gauge({
+        name: P + name,
+        help,
+        registers: reg,
+        collect() {
+          this.set(get(view()));
+        },
+      });
+    }
+    for (const [name, help, get] of SERVER_COUNTERS) {
+      new Counter({
+        name: P + name,
+        help,
+        registers: reg,
+        collect() {
+          this.reset();
+          this.inc(get(view()));
+        },
+      });
+    }
+    this.#acceptorMetrics(view);
+    this.#upstreamMetrics(view);
+    this.registry.registerMetric(new HandoffHistogram(view) as unknown as Metric);
+  }
+
+  /**
+   * Every acceptor counter the engine defines (layout from counters.h), so a
+   * new one shows up without a change here: gauges as they are, totals as
+   * `_total`; `_ms` values become `_seconds`.
+   */
+  #acceptorMetrics(view: () => MetricsView): void {
+    const reg = [this.registry];
+    for (const raw of layout.acceptorI32) {
+      const ms = raw.endsWith('_ms');
+      const key = camel(raw);
+      new Gauge({
+        name: `${P}acceptor_${ms ? `${raw.slice(0, -3)}_seconds` : raw}`,
+        help: `Acceptor gauge ${raw}${ms ? ' (in seconds)' : ''}`,
+        registers: reg,
+        collect() {
+          const x = view().stats.acceptor[key] ?? 0;
+          this.set(ms ? x / 1000 : x);
+        },
+      });
+    }
+    for (const raw of layout.acceptorU64) {
+      const key = camel(raw);
+      new Counter({
+        name: `${P}acceptor_${raw}_total`,
+        help: `Acceptor counter ${raw}`,
+        registers: reg,
+        collect() {
+          this.reset();
+          this.inc(view().stats.acceptor[key] ?? 0);
+        },
+      });
+    }
+  }
+
+  /** Proxy upstreams, summed over the workers, labelled by address (and state / failure reason). */
+  #upstreamMetrics(view: () => MetricsView): void {
+    const reg = [this.registry];
+    const each = (f: (u: UpstreamStats) => void) => {
+      for (const u of view().stats.upstreams ?? []) f(u);
+    };
+    new Gauge({
+      name: `${P}upstream_state`,
+      help: 'Proxy: 1 for the state each upstream is in (up, or down while any worker backs off from it)',
+      labelNames: ['upstream', 'state'],
+      registers: reg,
+      collect() {
+        this.reset();
+        each((u) => {
+          this.set({ upstream: u.address, state: 'up' }, u.down ? 0 : 1);
+          this.set({ upstream: u.address, state: 'down' }, u.down ? 1 : 0);
+        });
+      },
+    });
+    const gauges: [string, string, (u: UpstreamStats) => number][] = [
+      ['upstream_connections', 'Proxy: open connections to the upstream', (u) => u.live],
+      ['upstream_backoff_seconds', 'Proxy: longest back-off before the upstream is tried again', (u) => u.backoffMs / 1000],
+    ];
+    for (const [name, help, get] of gauges) {
+      new Gauge({
+        name: P + name,
+        help,
+        labelNames: ['upstream'],
+        registers: reg,
+        collect() {
+          this.reset();
+          each((u) => this.set({ upstream: u.address }, get(u)));
+        },
+      });
+    }
+    const counters: [string, string, (u: UpstreamStats) => number][] = [
+      ['upstream_dials_total', 'Proxy: dials to the upstream', (u) => u.dials],
+      ['upstream_connects_total', 'Proxy: dials to the upstream that connected', (u) => u.connected],
+    ];
+    for (const [name, help, get] of counters) {
+      new Counter({
+        name: P + name,
+        help,
+        labelNames: ['upstream'],
+        registers: reg,
+        collect() {
+          this.reset();
+          each((u) => this.inc({ upstream: u.address }, get(u)));
+        },
+      });
+    }
+    new Counter({
+      name: `${P}upstream_connect_failures_total`,
+      help: 'Proxy: failed dials to the upstream, by reason',
+      labelNames: ['upstream', 'reason'],
+      registers: reg,
+      collect() {
+        this.reset();
+        each((u) => {
+          for (const [reason, k] of UPSTREAM_FAILURES) this.inc({ upstream: u.address, reason }, u[k] as number);
+        });
+      },
+    });
+  }
+
+  /** The Prometheus text of one scrape, all families from one snapshot. */
+  async scrape(): Promise<string> {
+    this.#view = undefined;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.#view = undefined;
+    }
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The deployment material under deploy/, tested where this machine can:
+ * the systemd units pass `systemd-analyze verify` and their ExecStart runs
+ * under the socket unit's activation (systemd-socket-activate) with
+ * Type=notify readiness; the Kubernetes container args start the server and
+ * its probes answer as the kubelet expects. (The Dockerfile needs a
+ * container engine and base images; not built here.)
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, echoOnce, ROOT, sleep, waitFor } from './helpers.js';
+import { runTool } from './js-helpers.js';
+import { freePort, notifySocket } from './ops-helpers.js';
+
+const unit = (name: string) => readFileSync(join(ROOT, 'deploy', 'systemd', name), 'utf8');
+
+/** ExecStart's arguments after the ringleader binary. */
+function execStartArgs(service: string): string[] {
+  const line = service.split('\n').find((l) => l.startsWith('ExecStart='))!;
+  return line.slice('ExecStart='.length).trim().split(/\s+/).slice(1);
+}
+
+test('systemd units: systemd-analyze verify is clean; Type=notify, LimitMEMLOCK, LimitNOFILE, ExecReload, a .socket', async (t) => {
+  const service = unit('ringleader.service');
+  for (const k of ['Type=notify', 'LimitMEMLOCK=', 'LimitNOFILE=', 'ExecReload=', 'Requires=ringleader.socket']) t.true(service.includes(`\n${k}`), k);
+  t.regex(unit('ringleader.socket'), /\nListenStream=/);
+  const dir = mkdtempSync(join(tmpdir(), 'ops-units-'));
+  try {
+    // the unit names an installed binary; verify it against this checkout's CLI
+    const here = service.replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath} ${CLI}`);
+    writeFileSync(join(dir, 'ringleader.service'), here);
+    writeFileSync(join(dir, 'ringleader.socket'), unit('ringleader.socket'));
+    const r = await runTool('systemd-analyze', ['verify', join(dir, 'ringleader.service'), join(dir, 'ringleader.socket')], 30000);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stderr.trim(), '', 'no warnings');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("systemd units: the service's ExecStart on the socket unit's socket: notify readiness, admin ready, serves; ExecReload's SIGHUP reloads (RELOADING=1, READY=1)", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ops-unit-run-'));
+  const sock = await notifySocket(join(dir, 'notify'));
+  const port = await freePort();
+  const admin = await freePort();
+  const args = execStartArgs(unit('ringleader.service')).map((a) => (a === '127.0.0.1:9100' ? `127.0.0.1:${admin}` : a));
+  t.true(args.includes(`127.0.0.1:${admin}`), 'the unit serves --admin on 127.0.0.1:9100');
+  const p = spawn('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, '-E', `NOTIFY_SOCKET=${join(dir, 'notify')}`, process.execPath, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let out = '';
+  p.stderr.on('data', (d) => (err += d));
+  p.stdout.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+  try {
+    t.true(await waitFor(() => err.includes('Listening on'), 10000), err);
+    const r = await echoOnce(port, Buffer.from('unit'), 40000);
+    t.is(r.received, r.sent, r.error);
+    t.true(await waitFor(() => sock.got.some((d) => d.startsWith('READY=1')), 30000), err);
+    t.is((await fetch(`http://127.0.0.1:${admin}/readyz`)).status, 200);
+    // ExecReload: a rolling reload, announced to systemd as RELOADING=1 then READY=1
+    const before = sock.got.length;
+    p.kill('SIGHUP');
+    t.true(await waitFor(() => sock.got.slice(before).some((d) => d.startsWith('RELOADING=1')), 10000), JSON.stringify(sock.got));
+    t.true(await waitFor(() => sock.got.slice(before).some((d) => d.startsWith('READY=1')), 30000), JSON.stringify(sock.got));
+    t.true(await waitFor(() => out.includes('"event":"reload"'), 5000), out.slice(-500));
+    const again = await echoOnce(port, Buffer.from('still'));
+    t.is(again.received, again.sent);
+    p.kill('SIGTERM');
+    t.is(await exited, 0, err);
+  } finally {
+    p.kill('SIGKILL');
+    sock.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('kubernetes manifest: the container args start the server; liveness and readiness probes answer on the admin port', async (t) => {
+  const yaml = readFileSync(join(ROOT, 'deploy', 'kubernetes', 'ringleader.yaml'), 'utf8');
+  const args = JSON.parse(/^\s+args: (\[.*\])$/m.exec(yaml)![1]) as string[];
+  const probes = [...yaml.matchAll(/(livenessProbe|readinessProbe):\s*\n\s+httpGet: \{ path: (\/\w+), port: admin \}/g)].map((m) => [m[1], m[2]]);
+  t.deepEqual(probes, [
+    ['livenessProbe', '/healthz'],
+    ['readinessProbe', '/readyz'],
+  ]);
+  t.regex(yaml, /preStop:/);
+  t.regex(yaml, /seccompProfile:/);
+  t.regex(yaml, /memlock/i);
+  // the manifest's ports, moved to free ones on loopback
+  const port = await freePort();
+  const admin = await freePort();
+  const local = args.map((a) => (a === ':7000' ? `127.0.0.1:${port}` : a === ':9100' ? `127.0.0.1:${admin}` : a));
+  const p = spawn(process.execPath, [CLI, ...local], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+  try {
+    t.true(await waitFor(() => out.includes('"event":"listening"'), 15000), out);
+    for (const [, path] of probes) t.is((await fetch(`http://127.0.0.1:${admin}${path}`)).status, 200, path);
+    // during the drain (SIGTERM after preStop) readiness fails and liveness holds
+    const hold = await new Promise<net.Socket>((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => resolve(c));
+    });
+    p.kill('SIGTERM');
+    await sleep(300);
+    t.is((await fetch(`http://127.0.0.1:${admin}/readyz`)).status, 503);
+    t.is((await fetch(`http://127.0.0.1:${admin}/healthz`)).status, 200);
+    hold.destroy();
+    t.is(await exited, 0);
+  } finally {
+    p.kill('SIGKILL');
+  }
+});
