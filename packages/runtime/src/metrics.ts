@@ -149,35 +149,25 @@ export class MetricsRegistry {
   constructor(source: () => MetricsView) {
     const view = () => (this.#view ??= source());
     const reg = [this.registry];
+    // per-worker families: counters add the worker's total, gauges set its value
+    const workers = (name: string, help: string, get: WorkerValue, put: (labels: { worker: number }, x: number) => void) => ({
+      name: P + name,
+      help,
+      labelNames: ['worker'] as const,
+      registers: reg,
+      collect(this: { reset(): void }) {
+        this.reset();
+        for (const w of view().stats.workers) {
+          const x = get(w);
+          if (x !== undefined) put({ worker: w.index }, x);
+        }
+      },
+    });
     for (const [name, help, get] of WORKER_COUNTERS) {
-      new Counter({
-        name: P + name,
-        help,
-        labelNames: ['worker'],
-        registers: reg,
-        collect() {
-          this.reset();
-          for (const w of view().stats.workers) {
-            const x = get(w);
-            if (x !== undefined) this.inc({ worker: w.index }, x);
-          }
-        },
-      });
+      const c: Counter<'worker'> = new Counter(workers(name, help, get, (l, x) => c.inc(l, x)));
     }
     for (const [name, help, get] of WORKER_GAUGES) {
-      new Gauge({
-        name: P + name,
-        help,
-        labelNames: ['worker'],
-        registers: reg,
-        collect() {
-          this.reset();
-          for (const w of view().stats.workers) {
-            const x = get(w);
-            if (x !== undefined) this.set({ worker: w.index }, x);
-          }
-        },
-      });
+      const g: Gauge<'worker'> = new Gauge(workers(name, help, get, (l, x) => g.set(l, x)));
     }
     for (const [name, help, get] of SERVER_GAUGES) {
       new Gauge({
@@ -262,33 +252,26 @@ export class MetricsRegistry {
       ['upstream_connections', 'Proxy: open connections to the upstream', (u) => u.live],
       ['upstream_backoff_seconds', 'Proxy: longest back-off before the upstream is tried again', (u) => u.backoffMs / 1000],
     ];
+    // counters add each upstream's total, gauges set its value
+    const perUpstream = (name: string, help: string, get: (u: UpstreamStats) => number, put: (labels: { upstream: string }, x: number) => void) => ({
+      name: P + name,
+      help,
+      labelNames: ['upstream'] as const,
+      registers: reg,
+      collect(this: { reset(): void }) {
+        this.reset();
+        each((u) => put({ upstream: u.address }, get(u)));
+      },
+    });
     for (const [name, help, get] of gauges) {
-      new Gauge({
-        name: P + name,
-        help,
-        labelNames: ['upstream'],
-        registers: reg,
-        collect() {
-          this.reset();
-          each((u) => this.set({ upstream: u.address }, get(u)));
-        },
-      });
+      const g: Gauge<'upstream'> = new Gauge(perUpstream(name, help, get, (l, x) => g.set(l, x)));
     }
     const counters: [string, string, (u: UpstreamStats) => number][] = [
       ['upstream_dials_total', 'Proxy: dials to the upstream', (u) => u.dials],
       ['upstream_connects_total', 'Proxy: dials to the upstream that connected', (u) => u.connected],
     ];
     for (const [name, help, get] of counters) {
-      new Counter({
-        name: P + name,
-        help,
-        labelNames: ['upstream'],
-        registers: reg,
-        collect() {
-          this.reset();
-          each((u) => this.inc({ upstream: u.address }, get(u)));
-        },
-      });
+      const c: Counter<'upstream'> = new Counter(perUpstream(name, help, get, (l, x) => c.inc(l, x)));
     }
     new Counter({
       name: `${P}upstream_connect_failures_total`,
