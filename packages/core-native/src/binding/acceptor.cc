@@ -50,10 +50,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
   // new Acceptor(opts, i32, u64, onBatch(nEvents))
   Acceptor(const Napi::CallbackInfo &info) : RingWrap(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsObject() || !info[3].IsFunction()) {
-      ThrowType(env, "Acceptor(opts, i32, u64, onBatch)");
-      return;
-    }
+    if (!CtorArgs(info, true, "Acceptor(opts, i32, u64, onBatch)")) return;
     Options opts(env, info[0].As<Napi::Object>(), "Acceptor");
     rl_acceptor_opts ao = {};
     ao.table_size = opts.U("tableSize");

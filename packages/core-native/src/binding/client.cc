@@ -67,10 +67,7 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
   // new ClientRing(opts, i32, u64, onDone(errno))
   ClientRing(const Napi::CallbackInfo &info) : RingWrap(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsObject() || !info[3].IsFunction()) {
-      ThrowType(env, "ClientRing(opts, i32, u64, onDone)");
-      return;
-    }
+    if (!CtorArgs(info, true, "ClientRing(opts, i32, u64, onDone)")) return;
     Napi::Object o = info[0].As<Napi::Object>();
     std::vector<rl_addr> targets, sources;
     if (!ParseAddrs(o.Get("targets"), true, targets) || targets.empty()) {

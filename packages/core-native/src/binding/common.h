@@ -304,6 +304,14 @@ class RingWrap : public Napi::ObjectWrap<Derived> {
     c->owner = nullptr;
     Shutdown(c);
   }
+  // A ring constructor's arguments (opts, i32, u64[, fn]): fn is required
+  // when need_fn; otherwise a TypeError showing `usage`.
+  static bool CtorArgs(const Napi::CallbackInfo &info, bool need_fn, const char *usage) {
+    if (info.Length() >= 3 && info[0].IsObject() && (!need_fn || (info.Length() >= 4 && info[3].IsFunction())))
+      return true;
+    ThrowType(info.Env(), usage);
+    return false;
+  }
   // The ring's counter blocks (info[1], info[2]): typed arrays at least the
   // layout's size, kept alive by the Core. On failure: TypeError, no Core.
   bool TakeCounters(const Napi::CallbackInfo &info, size_t n32, size_t n64, const char *what, rl_counters *c) {

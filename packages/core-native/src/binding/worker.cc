@@ -141,10 +141,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
   // new WorkerRing(opts, i32, u64[, onEvents(n)]) -- onEvents is required in JS mode
   WorkerRing(const Napi::CallbackInfo &info) : RingWrap(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[0].IsObject()) {
-      ThrowType(env, "WorkerRing(opts, i32, u64[, onEvents])");
-      return;
-    }
+    if (!CtorArgs(info, false, "WorkerRing(opts, i32, u64[, onEvents])")) return;
     Napi::Object o = info[0].As<Napi::Object>();
     Options opts(env, o, "WorkerRing");
     rl_worker_opts wo = {};
