@@ -19,74 +19,19 @@
 // targets are reported, not enforced), 1 when a run failed, 2 on bad options.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { CLI, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'packages/cli/dist/bin.js');
 const LOADGEN = join(ROOT, 'bench/peers/bin/loadgen');
 
-function options() {
-  try {
-    const { values } = parseArgs({
-      options: {
-        suite: { type: 'string', default: 'echo,http' },
-        rounds: { type: 'string', default: '3' },
-        duration: { type: 'string', default: '5' },
-        warmup: { type: 'string', default: '1' },
-        connections: { type: 'string', default: '100' },
-        size: { type: 'string', default: '64' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    });
-    if (values.help) {
-      process.stdout.write('usage: node bench/js-handler.mjs [--suite echo,http] [--rounds 3] [--duration 5] [--warmup 1] [--connections 100] [--size 64] [--json]\n');
-      process.exit(0);
-    }
-    const num = (k, min) => {
-      const n = Number(values[k]);
-      if (!Number.isInteger(n) || n < min) throw new Error(`--${k} must be an integer >= ${min}; got ${values[k]}`);
-      return n;
-    };
-    const suites = values.suite.split(',').map((s) => s.trim());
-    for (const s of suites) if (s !== 'echo' && s !== 'http') throw new Error(`--suite: unknown suite "${s}" (echo, http)`);
-    return {
-      suites,
-      rounds: num('rounds', 1),
-      duration: num('duration', 1),
-      warmup: num('warmup', 0),
-      connections: num('connections', 1),
-      size: num('size', 1),
-      json: values.json,
-    };
-  } catch (e) {
-    process.stderr.write(`js-handler: ${e.message}\n`);
-    process.exit(2);
-  }
-}
-
-const o = options();
+const o = scriptOptions('js-handler', 'node bench/js-handler.mjs [--suite echo,http] [--rounds 3] [--duration 5] [--warmup 1] [--connections 100] [--size 64] [--json]', ['echo', 'http'], {
+  warmup: [1, 0],
+  connections: [100, 1],
+  size: [64, 1],
+});
 const log = (s) => (o.json ? process.stderr : process.stdout).write(s + '\n');
-
-// pinning needs two CPUs and taskset
-const canPin = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-if (!canPin) log('js-handler: warning: cannot pin (needs taskset and 2 CPUs); running unpinned');
-const pinned = (cpu, cmd, args) => (canPin ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
-
-function need(cmd, hint) {
-  if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) {
-    process.stderr.write(`js-handler: ${cmd} not found; ${hint}\n`);
-    process.exit(1);
-  }
-}
-if (!existsSync(CLI)) {
-  process.stderr.write('js-handler: the CLI is not built; run `pnpm build`\n');
-  process.exit(1);
-}
+const { canPin, pinned } = pinning('js-handler', log);
+needBuiltCli('js-handler');
 if (o.suites.includes('echo') && !existsSync(LOADGEN)) {
   const b = spawnSync('sh', [join(ROOT, 'bench/peers/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (b.status !== 0 || !existsSync(LOADGEN)) {
@@ -94,7 +39,7 @@ if (o.suites.includes('echo') && !existsSync(LOADGEN)) {
     process.exit(1);
   }
 }
-if (o.suites.includes('http')) need('wrk', 'install it (Debian: apt-get install wrk, or sh scripts/setup.sh --test)');
+if (o.suites.includes('http')) need('js-handler', 'wrk', 'install it (Debian: apt-get install wrk, or sh scripts/setup.sh --test)');
 
 /** Start a server pinned to CPU 0; resolves with its port and a stop(). */
 function startServer(cmd, args) {

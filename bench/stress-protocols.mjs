@@ -23,103 +23,30 @@
 //
 // Exit status: 0 when every run completed without errors (met or not: the
 // targets are reported, not enforced), 1 when a run failed, 2 on bad options.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { children, freePort, waitConnectable } from './lib/proc.mjs';
+import { CLI, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'packages/cli/dist/bin.js');
-
-function options() {
-  try {
-    const { values } = parseArgs({
-      options: {
-        suite: { type: 'string', default: 'http,redis' },
-        rounds: { type: 'string', default: '3' },
-        duration: { type: 'string', default: '5' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    });
-    if (values.help) {
-      process.stdout.write('usage: node bench/stress-protocols.mjs [--suite http,redis] [--rounds 3] [--duration 5] [--json]\n');
-      process.exit(0);
-    }
-    const num = (k, min) => {
-      const n = Number(values[k]);
-      if (!Number.isInteger(n) || n < min) throw new Error(`--${k} must be an integer >= ${min}; got ${values[k]}`);
-      return n;
-    };
-    const suites = values.suite.split(',').map((s) => s.trim());
-    for (const s of suites) if (s !== 'http' && s !== 'redis') throw new Error(`--suite: unknown suite "${s}" (http, redis)`);
-    return { suites, rounds: num('rounds', 1), duration: num('duration', 1), json: values.json };
-  } catch (e) {
-    process.stderr.write(`stress-protocols: ${e.message}\n`);
-    process.exit(2);
-  }
-}
-
-const o = options();
+const o = scriptOptions('stress-protocols', 'node bench/stress-protocols.mjs [--suite http,redis] [--rounds 3] [--duration 5] [--json]', ['http', 'redis']);
 const log = (s) => (o.json ? process.stderr : process.stdout).write(s + '\n');
-const canPin = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-if (!canPin) log('stress-protocols: warning: cannot pin (needs taskset and 2 CPUs); running unpinned');
-const pinned = (cpu, cmd, args) => (canPin ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
-
-function need(cmd, hint) {
-  if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) {
-    process.stderr.write(`stress-protocols: ${cmd} not found; ${hint}\n`);
-    process.exit(1);
-  }
-}
-if (!existsSync(CLI)) {
-  process.stderr.write('stress-protocols: the CLI is not built; run `pnpm build`\n');
-  process.exit(1);
-}
+const { canPin, pinned } = pinning('stress-protocols', log);
+needBuiltCli('stress-protocols');
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 if (o.suites.includes('http')) {
-  need('wrk', 'install it (apt-get install wrk, or sh scripts/setup.sh --test)');
-  if (!NGINX) need('nginx', 'install nginx-light (sh scripts/setup.sh --test)');
+  need('stress-protocols', 'wrk', 'install it (apt-get install wrk, or sh scripts/setup.sh --test)');
+  if (!NGINX) need('stress-protocols', 'nginx', 'install nginx-light (sh scripts/setup.sh --test)');
 }
 if (o.suites.includes('redis')) {
-  need('redis-server', 'install redis-server (sh scripts/setup.sh --test)');
-  need('redis-benchmark', 'install redis-tools (sh scripts/setup.sh --test)');
+  need('stress-protocols', 'redis-server', 'install redis-server (sh scripts/setup.sh --test)');
+  need('stress-protocols', 'redis-benchmark', 'install redis-tools (sh scripts/setup.sh --test)');
 }
 
-const children = new Set();
 process.on('exit', () => {
   for (const p of children) p.kill('SIGKILL');
 });
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitPort(port, p) {
-  for (let i = 0; i < 200; i++) {
-    if (p.exitCode !== null) throw new Error(`the server exited (${p.exitCode})`);
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        r(true);
-      });
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port} after 10 s`);
-}
 
 /** a target server pinned to CPU 0 */
 async function startServer(kind) {
@@ -145,7 +72,7 @@ http { access_log off; keepalive_requests 1000000; ${['client_body_temp_path', '
   const [c, a] = pinned(0, cmd, args);
   const p = spawn(c, a, { stdio: 'ignore' });
   children.add(p);
-  await waitPort(port, p);
+  await waitConnectable(port, 10_000, { p, stderr: () => '' });
   return {
     port,
     stop: async () => {
