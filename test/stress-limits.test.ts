@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
 import { createServer, runStress, type StressResult } from '@ringleader/runtime';
 import { CLI, runCli, runProcess, waitFor } from './helpers.js';
 
@@ -157,4 +158,29 @@ test('a server that cannot make its rings under RLIMIT_MEMLOCK (nobody, 64 KiB) 
   t.regex(r.stderr, /ENOMEM/);
   t.regex(r.stderr, /RLIMIT_MEMLOCK.*(ulimit -l|LimitMEMLOCK)/);
   t.notRegex(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('--messages against a server that closes every connection: the run stops once errors pass --max-errors instead of retrying without end', async (t) => {
+  // reads each message, then closes: no message is ever answered
+  const server = net.createServer((s) => s.on('data', () => s.destroy()));
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const { port } = server.address() as net.AddressInfo;
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    const bounded = new Promise<'hung'>((res) => {
+      timer = setTimeout(() => res('hung'), 20_000);
+    });
+    const r = await Promise.race([runStress({ targets: `127.0.0.1:${port}`, connections: 2, threads: 1, messages: 100, maxErrors: 20 }), bounded]);
+    clearTimeout(timer);
+    if (r === 'hung') return t.fail('still retrying after 20 s');
+    t.false(r.ok);
+    t.true(r.errors.total > 20, `errors ${r.errors.total}`);
+    t.is(r.messages.verified, 0);
+    t.true(
+      r.failures.some((f) => /stopped after \d+ error\(s\), more than the 20 allowed/.test(f)),
+      r.failures.join('; '),
+    );
+  } finally {
+    server.close();
+  }
 });

@@ -99,7 +99,7 @@ export function registerStress(program: Command): void {
     .option('-R, --rate <n>', 'open loop: messages (requests; churn: connections) per second in total; latency counts from the scheduled time', arg(parseCount))
     .option('--connect-rate <n>', 'connection attempts per second in total', arg(parseCount))
     .option('--source <range>', 'source addresses to spread connections over, e.g. 127.0.0.1-127.0.0.16')
-    .option('--max-errors <n>', 'errors tolerated before the run fails', arg(parseWholeCount), D.maxErrors)
+    .option('--max-errors <n>', 'errors tolerated before the run fails; with --messages and no --duration the run also stops there', arg(parseWholeCount), D.maxErrors)
     .option('--zc-threshold <bytes>', `sends of at least this size use send_zc; 0 = never (default ${formatSize(D.zcThreshold)})`, arg(parseSize))
     .option('--window <bytes>', `bulk: bytes in flight per connection (default ${formatSize(D.window)})`, arg(parseSize))
     .option('--seed <n>', 'payload seed (default: random, printed)', arg(parseWholeCount))

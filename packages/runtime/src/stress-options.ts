@@ -49,7 +49,7 @@ export interface StressOptions extends HttpOptions, RedisOptions, CustomOptions 
   connectRate?: number;
   /** Source addresses to spread connections over: `"127.0.0.1-127.0.0.16"`, a list, or an array. */
   source?: string | string[];
-  /** Errors tolerated before the run counts as failed. Default 0. */
+  /** Errors tolerated before the run counts as failed. Default 0. With `messages` and no `duration`, the run also stops once they are passed (it would otherwise retry without end). */
   maxErrors?: number;
   /** Sends of at least this many bytes use send_zc; 0 = never. Default 32768. */
   zcThreshold?: number;

@@ -244,6 +244,14 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
       aborted = `no response from ${targets.map((t) => t.label).join(', ')} within the timeout (${o.timeout} ms, option "timeout") on any of ${o.connections} connection(s)`;
       stopAll();
     }
+    // --messages without --duration has no end but the count: a server
+    // that keeps failing would be retried forever, and the run has failed
+    // already once the errors pass --max-errors
+    if (!stopped && o.messages && !o.duration && u('errors') > o.maxErrors) {
+      const done = o.mode === 'churn' ? `${u('cycles_all')} of ${o.messages} cycles` : `${u('msgs_all')} of ${o.messages} messages`;
+      aborted = `stopped after ${u('errors')} error(s), more than the ${o.maxErrors} allowed (option "maxErrors"), with ${done} done: with "messages" and no "duration" the run would retry without end`;
+      stopAll();
+    }
     const now = Date.now();
     if (onProgress && now - lastProgress >= o.progressInterval) {
       lastProgress = now;
