@@ -154,6 +154,7 @@ test('binding: ring options are taken as the runtime passes them; a missing or m
     bufCount: 16,
     bufSize: 4096,
     deferTaskrun: false,
+    waitInRing: false,
     timeoutMs: 0,
   };
   for (const [key, value] of [

@@ -548,3 +548,26 @@ test('ringleader demo drives its server with runStress: verified echoes, same JS
   t.is(j.errors, 0);
   t.is(j.perWorker[0].accepted, 10);
 });
+
+test('threadWait: a load thread waiting in io_uring_enter or in its event loop runs the same load, and an abort ends either promptly', async (t) => {
+  const srv = await echo();
+  try {
+    for (const threadWait of ['ring', 'loop'] as const) {
+      const r = await runStress({ targets: `127.0.0.1:${srv.port}`, connections: 8, threads: 2, messages: 3000, size: [16, 3000], threadWait });
+      t.true(r.ok, `${threadWait}: ${r.failures.join('; ')}`);
+      t.is(r.messages.verified, 3000, threadWait);
+      // an open-ended run stopped from outside: the ring sees the stop within one serve
+      const ac = new AbortController();
+      const t0 = Date.now();
+      setTimeout(() => ac.abort(), 300);
+      const a = await runStress({ targets: `127.0.0.1:${srv.port}`, connections: 4, threads: 2, duration: 60_000, warmup: 0, drain: 200, threadWait, signal: ac.signal });
+      const took = Date.now() - t0;
+      t.true(a.interrupted, threadWait);
+      t.true(a.messages.verified > 0, threadWait);
+      t.true(took < 5000, `${threadWait}: a 60 s run aborted after 300 ms ended after ${took} ms`);
+    }
+    await t.throwsAsync(() => runStress({ targets: `127.0.0.1:${srv.port}`, threadWait: 'spin' as never }), { message: /threadWait/ });
+  } finally {
+    await srv.close();
+  }
+});

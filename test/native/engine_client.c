@@ -129,7 +129,7 @@ int main(void)
 	while (!rl_client_done(&cl) && rl_now_ns() < until) {
 		struct pollfd p = { .fd = cl.ring.efd, .events = POLLIN };
 		poll(&p, 1, 100);
-		REQUIRE(rl_client_run(&cl) >= 0, "run");
+		REQUIRE(rl_client_run(&cl, 0) >= 0, "run");
 		int f = fd_count();
 		if (f > peak_fds)
 			peak_fds = f;
@@ -187,7 +187,7 @@ int main(void)
 		while (!rl_client_done(&cl) && rl_now_ns() < until) {
 			struct pollfd p = { .fd = cl.ring.efd, .events = POLLIN };
 			poll(&p, 1, 100);
-			REQUIRE(rl_client_run(&cl) >= 0, "run");
+			REQUIRE(rl_client_run(&cl, 0) >= 0, "run");
 		}
 		uint64_t done = runs[r].mode == RL_CM_CHURN ? u64[RL_CU_cycles_all] : u64[RL_CU_msgs_all];
 		CHECK(rl_client_done(&cl), "run %u did not finish", r);

@@ -232,6 +232,8 @@ export interface NativeClientOptions {
   bufCount: number;
   bufSize: number;
   deferTaskrun: boolean;
+  /** the thread waits for completions in io_uring_enter (serve()) rather than in its event loop */
+  waitInRing: boolean;
   /** request modes: a request unanswered this long fails its connection; 0 = never */
   timeoutMs: number;
   /** request modes (http, redis, custom): what to send and expect */
@@ -285,6 +287,8 @@ export interface NativeClientRing {
   /** Monotonic nanoseconds (see monotonicNs); tEnd 0n = until the quota is met or stop(). */
   start(tStart: bigint, tMeasure: bigint, tEnd: bigint): void;
   stop(): void;
+  /** A waitInRing ring: serve it in io_uring_enter for up to maxMs, or until the run is over (onDone has then been called). Returns the completions handled. */
+  serve(maxMs: number): number;
   mismatches(): NativeMismatch[];
   close(): void;
 }

@@ -73,6 +73,12 @@ export interface StressOptions extends HttpOptions, RedisOptions, CustomOptions 
   progressInterval?: number;
   /** Ask for IORING_SETUP_DEFER_TASKRUN. Default true. */
   deferTaskrun?: boolean;
+  /**
+   * How a load thread waits for completions: 'ring' blocks in io_uring_enter
+   * (one syscall per batch), 'loop' in its event loop through an eventfd.
+   * Default 'ring'.
+   */
+  threadWait?: 'ring' | 'loop';
   /** Request modes: a request unanswered this long counts as an error and its connection dials again. Default 10000; 0 = never. */
   timeout?: number;
 }
@@ -102,6 +108,7 @@ export interface ResolvedStressOptions {
   socketMode: SocketMode;
   progressInterval: number;
   deferTaskrun: boolean;
+  threadWait: 'ring' | 'loop';
   /** request modes: what to send and expect (null in the echo modes) */
   protocol: ResolvedProtocol | null;
   timeout: number;
@@ -126,6 +133,7 @@ export const STRESS_DEFAULTS = {
   churnRetryDelay: 10,
   connectTimeout: 5000,
   socketMode: 'auto' as SocketMode,
+  threadWait: 'ring' as 'ring' | 'loop',
   progressInterval: 1000,
   timeout: 10_000,
 } as const;
@@ -157,6 +165,7 @@ const KNOWN = new Set<string>([
   'onProgress',
   'progressInterval',
   'deferTaskrun',
+  'threadWait',
   'timeout',
   'method',
   'headers',
@@ -266,6 +275,7 @@ export function resolveStressOptions(o: StressOptions): ResolvedStressOptions {
     socketMode,
     progressInterval: ms('progressInterval', o.progressInterval, D.progressInterval),
     deferTaskrun: bool('deferTaskrun', o.deferTaskrun, true),
+    threadWait: oneOf('threadWait', o.threadWait, D.threadWait, ['ring', 'loop'] as const),
     protocol,
     timeout: request ? ms('timeout', o.timeout, D.timeout, 3_600_000) : 0,
   };

@@ -35,8 +35,16 @@ function fail(e: unknown): void {
   port.close();
 }
 
+/**
+ * Longest serve() of a ring that waits in io_uring_enter: how late a command
+ * (stop) may be seen. The run's own end is timed inside the ring.
+ */
+const SERVE_MS = 50;
+
 try {
+  let over = false;
   const ring = new native.ClientRing(data.ring, block.i32, block.u64, (runErrno) => {
+    over = true;
     const msg: StressThreadMessage = { type: 'done', runErrno, mismatches: ring.mismatches() };
     ring.close();
     port.postMessage(msg);
@@ -44,13 +52,26 @@ try {
   });
   port.on('message', (m: StressThreadCommand) => {
     try {
-      if (m.type === 'start') ring.start(m.tStart, m.tMeasure, m.tEnd);
-      else if (m.type === 'stop') ring.stop();
+      if (m.type === 'start') {
+        ring.start(m.tStart, m.tMeasure, m.tEnd);
+        if (data.ring.waitInRing) setImmediate(serveLoop);
+      } else if (m.type === 'stop') ring.stop();
     } catch (e) {
       ring.close();
       fail(e);
     }
   });
+  // a waitInRing ring: wait in io_uring_enter, giving the event loop a turn
+  // (for commands) between serves
+  const serveLoop = () => {
+    if (over) return;
+    try {
+      if (ring.serve(SERVE_MS) >= 0) setImmediate(serveLoop);
+    } catch (e) {
+      ring.close();
+      fail(e);
+    }
+  };
   const ready: StressThreadMessage = { type: 'ready', setupFlags: ring.setupFlags };
   port.postMessage(ready);
 } catch (e) {

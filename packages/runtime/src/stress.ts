@@ -181,6 +181,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
       bufCount,
       bufSize,
       deferTaskrun: o.deferTaskrun,
+      waitInRing: o.threadWait === 'ring',
       timeoutMs: o.timeout,
       request,
     };

@@ -57,6 +57,7 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
                        {
                            InstanceMethod("start", &ClientRing::Start),
                            InstanceMethod("stop", &ClientRing::Stop),
+                           InstanceMethod("serve", &ClientRing::Serve),
                            InstanceMethod("close", &ClientRing::Close),
                            InstanceMethod("mismatches", &ClientRing::Mismatches),
                            InstanceAccessor("state", &ClientRing::State_, nullptr),
@@ -105,6 +106,7 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
     co.buf_count = opts.U("bufCount");
     co.buf_size = opts.U("bufSize");
     co.no_defer_taskrun = opts.B("deferTaskrun") ? 0 : 1;
+    co.wait_in_ring = opts.B("waitInRing") ? 1 : 0;
     co.timeout_ns = (uint64_t)(opts.D("timeoutMs") * 1e6);
     if (!opts.ok()) return;
     RequestHolder req;
@@ -134,9 +136,12 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
     c->keep_u64.Reset();
   }
 
-  static void OnReady(Core *base) {
-    auto *c = static_cast<ClientCore *>(base);
-    int r = rl_client_run(&c->cl);
+  static void OnReady(Core *base) { Drive(static_cast<ClientCore *>(base), 0); }
+
+  // one event-loop wake (serve_ms 0) or a serve in io_uring_enter; once the
+  // run is over, JS hears it (once). Returns the completions handled.
+  static int Drive(ClientCore *c, unsigned serve_ms) {
+    int r = rl_client_run(&c->cl, serve_ms);
     if (r < 0 && r != -EINTR && !c->run_err) {
       // io_uring_enter itself failed: the run cannot go on; say so once
       c->run_err = r;
@@ -149,6 +154,19 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
       CallJs(c, Receiver(c), 1, argv);
       Rethrow(env);
     }
+    return r < 0 ? 0 : r;
+  }
+
+  // serve(maxMs): a waitInRing ring is served here, waiting in io_uring_enter,
+  // for up to maxMs or until the run is over (then onDone has been called)
+  Napi::Value Serve(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Live(info)) return env.Undefined();
+    if (info.Length() < 1 || !info[0].IsNumber()) {
+      ThrowType(env, "serve(maxMs: number)");
+      return env.Undefined();
+    }
+    return Napi::Number::New(env, Drive(core_, info[0].As<Napi::Number>().Uint32Value()));
   }
 
   bool Live(const Napi::CallbackInfo &info) { return Alive(info, "client ring"); }

@@ -19,7 +19,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #define BGID 0
 
@@ -385,6 +384,7 @@ static void check_done(rl_client *cl)
 	if (cl->state != 2 || cl->cx.live)
 		return;
 	cl->state = 3;
+	cl->finished = 1;
 	GSET(cl, state, 3);
 }
 
@@ -593,10 +593,12 @@ static void client_after_round(void *ctx)
 	GSET(cl, connecting, cl->connecting);
 }
 
-int rl_client_run(rl_client *cl)
+int rl_client_run(rl_client *cl, unsigned serve_ms)
 {
 	cl->in_run = 1;
-	int ret = rl_ring_run(&cl->ring, client_cqe, cl, 8, client_after_round);
+	int ret = serve_ms ? rl_ring_serve(&cl->ring, client_cqe, cl, (uint64_t) serve_ms * 1000000u,
+					   client_after_round, &cl->finished)
+			   : rl_ring_run(&cl->ring, client_cqe, cl, 8, client_after_round);
 	cl->in_run = 0;
 	return ret;
 }
@@ -604,23 +606,6 @@ int rl_client_run(rl_client *cl)
 /* ------------------------------------------------------------------ */
 /* setup and teardown                                                  */
 /* ------------------------------------------------------------------ */
-
-/*
- * The kernel refuses a fixed-file table larger than RLIMIT_NOFILE, although
- * the descriptors in it are not process fds. Raise the soft limit up to the
- * hard one when the table needs it; beyond that the caller gets -EMFILE.
- */
-static void fit_nofile(unsigned files)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= files)
-		return;
-	rlim_t want = files;
-	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
-		want = rl.rlim_max;
-	rl.rlim_cur = want;
-	setrlimit(RLIMIT_NOFILE, &rl);
-}
 
 int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const char **failed_call)
 {
@@ -697,12 +682,12 @@ int rl_client_init(rl_client *cl, const rl_client_opts *o, rl_counters c, const 
 	}
 
 	unsigned files = o->nconns + 16;
-	fit_nofile(files);
 	unsigned sq = o->sq_entries ? o->sq_entries : 2048;
 	rl_ring_opts ro = { .sq_entries = sq,
 			    .cq_entries = sq * 4,
 			    .files = files,
-			    .no_defer_taskrun = o->no_defer_taskrun };
+			    .no_defer_taskrun = o->no_defer_taskrun,
+			    .wait_in_ring = o->wait_in_ring };
 	int ret = rl_ring_init(&cl->ring, &ro, failed_call);
 	if (ret < 0) {
 		rl_client_destroy(cl);

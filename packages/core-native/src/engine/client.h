@@ -182,6 +182,7 @@ typedef struct rl_client_opts {
 	unsigned buf_size;
 	unsigned sq_entries;
 	int no_defer_taskrun;
+	int wait_in_ring;       /* 1 = the thread waits in io_uring_enter (rl_client_run with serve_ms) */
 	const rl_req_spec *req; /* request modes: what to send and expect */
 	uint64_t timeout_ns;    /* request modes: a request unanswered this long fails; 0 = none */
 } rl_client_opts;
@@ -228,6 +229,7 @@ typedef struct rl_client {
 	uint64_t lat_min;
 	unsigned nexact; /* latencies kept exactly (RL_CLIENT_EXACT at most) */
 	int in_run;
+	int finished;      /* state 3 reached: ends a serve early */
 	rl_req req;        /* request modes: compiled once */
 	rl_req_conn *rc;   /* ... and the parser of each connection */
 	uint64_t sweep_at; /* next check for requests past the timeout */
@@ -247,8 +249,11 @@ int rl_client_start(rl_client *cl, uint64_t t_start, uint64_t t_measure, uint64_
  * drain time to complete, then every connection closes. */
 void rl_client_stop(rl_client *cl);
 
-/* One wake of the thread's loop (see rl_ring_run). */
-int rl_client_run(rl_client *cl);
+/* serve_ms 0: one wake of the thread's event loop (rl_ring_run). Else serve
+ * the ring waiting in io_uring_enter (rl_ring_serve; a wait_in_ring ring)
+ * for up to serve_ms, returning early once the run is over: one syscall per
+ * batch of completions instead of epoll, an eventfd read and several enters. */
+int rl_client_run(rl_client *cl, unsigned serve_ms);
 
 /* 1 once every connection is closed after a stop (state 3) */
 static inline int rl_client_done(const rl_client *cl) { return cl->state == 3; }

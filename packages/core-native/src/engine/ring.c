@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +21,23 @@ static int try_setup(rl_ring *r, unsigned sq, unsigned cq, unsigned flags)
 	if (ret == 0)
 		r->setup_flags = p.flags;
 	return ret;
+}
+
+/*
+ * The kernel refuses a fixed-file table larger than RLIMIT_NOFILE, although
+ * the descriptors in it are not process fds. Raise the soft limit up to the
+ * hard one when the table needs it; beyond that the caller gets -EMFILE.
+ */
+static void fit_nofile(unsigned files)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= files)
+		return;
+	rlim_t want = files;
+	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+		want = rl.rlim_max;
+	rl.rlim_cur = want;
+	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 int rl_ring_init(rl_ring *r, const rl_ring_opts *o, const char **failed_call)
@@ -54,6 +72,7 @@ int rl_ring_init(rl_ring *r, const rl_ring_opts *o, const char **failed_call)
 		return ret;
 	}
 	if (o && o->files) {
+		fit_nofile(o->files);
 		ret = io_uring_register_files_sparse(&r->ring, o->files);
 		if (ret < 0) {
 			*failed_call = "io_uring_register_files_sparse";
