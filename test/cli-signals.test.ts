@@ -25,9 +25,13 @@ test('SIGTERM drains: the connection that ends in time counts as drained, summar
     const c = net.connect(port, '127.0.0.1');
     c.on('error', () => {});
     await new Promise((r) => c.on('connect', r));
-    await new Promise((r) => setTimeout(r, 200));
+    // an echo proves a worker holds the connection (a fixed sleep did not,
+    // on a loaded machine)
+    const echoed = new Promise((r) => c.once('data', r));
+    c.write('x');
+    await echoed;
     s.p.kill('SIGTERM');
-    t.true(await waitFor(() => s.io.err.includes('draining 1 connection'), 3000), s.io.err);
+    t.true(await waitFor(() => s.io.err.includes('draining 1 connection'), 5000), s.io.err);
     c.end();
     const { code } = await s.exited;
     t.is(code, 0);
@@ -45,9 +49,11 @@ test('a second signal while draining exits at once with 130', async (t) => {
     const c = net.connect(port, '127.0.0.1'); // never closes: the drain would wait 20 s
     c.on('error', () => {});
     await new Promise((r) => c.on('connect', r));
-    await new Promise((r) => setTimeout(r, 200));
+    const echoed = new Promise((r) => c.once('data', r));
+    c.write('x');
+    await echoed;
     s.p.kill('SIGINT');
-    t.true(await waitFor(() => s.io.err.includes('draining'), 3000));
+    t.true(await waitFor(() => s.io.err.includes('draining'), 5000), s.io.err);
     const t0 = Date.now();
     s.p.kill('SIGINT');
     const { code } = await s.exited;
