@@ -227,7 +227,7 @@ test('pause/resume: no onData while paused; everything arrives, in order, after 
     await withServer({ workers: 1, handler: fixture('pause.mjs'), handlerOptions: { channel: reports.name } }, async (port) => {
       const s = await connect(port);
       const done = collect(s);
-      s.write('PAUSE 300\n');
+      s.write('PAUSE 1500\n'); // long enough for the 20 writes below on a loaded machine
       t.true(await reports.until((m) => m.some((x) => x.paused === true), 3000), 'handler paused');
       // sent while the handler is paused: waits in the kernel
       const parts = Array.from({ length: 20 }, (_, i) => `part ${i} ${'.'.repeat(i * 50)}\n`);
@@ -469,7 +469,8 @@ test('setTimeout: onTimeout after the idle time; without onTimeout the connectio
     await withServer({ workers: 1, handler: fixture('timeout.mjs'), handlerOptions: { channel: reports.name } }, async (port) => {
       const s = await connect(port);
       const done = collect(s);
-      s.write('T 250\n');
+      // 1 s, not less: a loaded machine can stall a 30 ms gap for hundreds of ms
+      s.write('T 1000\n');
       // activity keeps it alive: six bytes 30 ms apart
       for (let i = 0; i < 6; i++) {
         await sleep(30);
@@ -481,7 +482,7 @@ test('setTimeout: onTimeout after the idle time; without onTimeout the connectio
       t.true(await reports.until((x) => x.length === 1, 2000));
       const m = reports.messages[0];
       t.is(m.dots, 6, 'every byte of activity arrived before the timeout');
-      t.true(m.idle >= 250 - 250 / 4 - 5, `fired after ${m.idle} ms idle`);
+      t.true(m.idle >= 1000 - 1000 / 4 - 5, `fired after ${m.idle} ms idle`);
       t.is(reports.messages[0].timeouts, 1);
     });
     await withServer({ workers: 1, handler: fixture('notimeout-cb.mjs'), handlerOptions: { channel: reports2.name } }, async (port) => {

@@ -91,6 +91,13 @@ int rl_ring_init(rl_ring *r, const rl_ring_opts *o, const char **failed_call)
 		*failed_call = "io_uring_register_eventfd";
 		goto fail;
 	}
+	/* Every enter then names the ring by its index in this thread's
+	 * table instead of an fd the kernel must look up (fdget) each time.
+	 * The thread that creates a ring drives and destroys it
+	 * (SINGLE_ISSUER), which the registration needs: it is per thread,
+	 * and io_uring_queue_exit drops it. Older kernels (< 5.18) refuse it,
+	 * and the plain fd is used. */
+	(void) io_uring_register_ring_fd(&r->ring);
 	r->ready = 1;
 	return 0;
 fail:
