@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { parseJson } from './args.js';
 import { UsageError } from './util.js';
 
 /** The source commander records for a value that came from the file. */
@@ -87,7 +88,10 @@ export function applyConfig(cmd: Command): void {
     const name = o.attributeName();
     if (cmd.getOptionValueSource(name) === 'cli') continue;
     let value: unknown;
-    if (Array.isArray(v) && repeatable(o)) {
+    if (o.parseArg === parseJson && typeof v === 'object' && v !== null) {
+      // a flag that takes JSON takes the structure itself here (upstreamGroups: [...])
+      value = v;
+    } else if (Array.isArray(v) && repeatable(o)) {
       // each element in turn through the collecting parser
       value = v.reduce((acc: unknown, x, i) => parseValue(o, x, `${where}[${i}]`, acc), undefined);
     } else if (Array.isArray(v)) {
@@ -98,4 +102,17 @@ export function applyConfig(cmd: Command): void {
     }
     cmd.setOptionValueWithSource(name, value, CONFIG_SOURCE as 'cli');
   }
+}
+
+/**
+ * Read the --config file again (SIGHUP): what it set before goes back to
+ * the defaults, then the file is folded in as at start-up, flags from the
+ * command line still winning. Throws as applyConfig does.
+ */
+export function reapplyConfig(cmd: Command): void {
+  for (const o of cmd.options as Option[]) {
+    const name = o.attributeName();
+    if (cmd.getOptionValueSource(name) === CONFIG_SOURCE) cmd.setOptionValueWithSource(name, o.defaultValue, 'default');
+  }
+  applyConfig(cmd);
 }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { createServer, JS_ECHO_HANDLER } from '@ringleader/runtime';
 import { runLive } from './live.js';
-import { addServerFlags, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
+import { addServerFlags, configReloader, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
 
 export function registerEcho(program: Command): void {
   const cmd = program
@@ -20,7 +20,9 @@ export function registerEcho(program: Command): void {
     );
   addServerFlags(cmd).action(async (f: ServerFlags & { js: boolean }, c: Command) => {
     const log = serverLog(c);
-    const server = createServer({ ...toServerOptions(c, log), handler: f.js ? JS_ECHO_HANDLER : 'echo' });
-    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: f.js ? 'echo (JS handler)' : 'echo', log });
+    const build = () => ({ ...toServerOptions(c, log), handler: c.opts<{ js: boolean }>().js ? JS_ECHO_HANDLER : 'echo' });
+    const server = createServer(build());
+    const label = f.js ? 'echo (JS handler)' : 'echo';
+    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label, log, reconfig: configReloader(c, build) });
   });
 }

@@ -8,6 +8,7 @@ import { sdNotify, type Server, type ServerStats } from '@ringleader/runtime';
 import type { Logger } from 'pino';
 import { formatHostPort } from '@ringleader/runtime/internal';
 import { onReloadSignal } from './reload.js';
+import type { Reconfig } from './server-flags.js';
 import { onStopSignals } from './signals.js';
 import { onUpgradeSignal, reportUpgradeReady } from './upgrade.js';
 import { bytes, cliMessage, num } from './util.js';
@@ -19,6 +20,8 @@ export interface LiveOptions {
   /** what the header calls this server, e.g. "echo" */
   label: string;
   log: Logger;
+  /** with --config: read it again for a SIGHUP reload */
+  reconfig?: () => Reconfig;
 }
 
 function line(prev: ServerStats, cur: ServerStats, dt: number, events: string[]): string {
@@ -85,9 +88,9 @@ function emit(event: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...fields })}\n`);
 }
 
-/** A warning as an object with a code (JSON lines) and its text (the live line, the log). */
-function warning(e: Error & { code?: string }, fallback: string): { code: string; message: string } {
-  return { code: e.code ?? fallback, message: cliMessage(e) };
+/** A warning as an object with a code (JSON lines) and its text (the live line, the log); `key`: the option it is about. */
+function warning(e: Error & { code?: string; key?: string }, fallback: string): { code: string; key?: string; message: string } {
+  return { code: e.code ?? fallback, ...(e.key ? { key: e.key } : {}), message: cliMessage(e) };
 }
 
 /**
@@ -186,11 +189,20 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
     prevT = now;
   }, o.intervalMs);
 
-  const stopReloads = onReloadSignal(server, { json: o.json, drainMs: o.drainMs, write: (l) => out.write(l) });
-  // systemd's reload protocol: RELOADING=1 when it starts, READY=1 when done (or failed: the old workers serve)
-  const onHup = () => notify('RELOADING=1\nSTATUS=reloading: replacing workers');
-  process.on('SIGHUP', onHup);
-  server.on('reload', (s: { generation: number; error?: Error }) => notify(`READY=1\n${statusText(server.stats())}${s.error ? `; reload ${s.generation} failed: ${s.error.message}` : ''}`));
+  const stopReloads = onReloadSignal(server, {
+    json: o.json,
+    drainMs: o.drainMs,
+    write: (l) => out.write(l),
+    reconfig: o.reconfig,
+    // systemd's reload protocol: RELOADING=1 when it starts, READY=1 when done (or failed: the old workers serve)
+    started: () => notify('RELOADING=1\nSTATUS=reloading: replacing workers'),
+    ended: (s) => notify(`READY=1\n${statusText(server.stats())}${s.error ? `; reload failed: ${cliMessage(s.error)}` : ''}`),
+    applied: (next) => {
+      o.drainMs = next.drainMs;
+      o.log.level = next.logLevel;
+    },
+    warn: (w) => (o.json ? emit('warning', w) : o.log.warn(w.message)),
+  });
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (sig: string) => {
@@ -199,7 +211,6 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
       clearInterval(timer);
       stopReloads();
       stopUpgrades();
-      process.off('SIGHUP', onHup);
       const live = server.stats().total.live;
       notify(`STOPPING=1\nSTATUS=draining ${live} connection(s)`);
       if (tty) out.write('\n');

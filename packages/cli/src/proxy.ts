@@ -1,15 +1,17 @@
 /** `ringleader proxy`: a sharded io_uring TCP proxy. */
 import { type Command, Option } from 'commander';
-import { createServer, SERVER_DEFAULTS as D, POLICIES, UPSTREAM_POLICIES, type UpstreamPolicy } from '@ringleader/runtime';
-import { parseUpstream } from '@ringleader/runtime/internal';
-import { arg, formatDuration, parseDuration, parseInteger, parseSize } from './args.js';
+import { createServer, SERVER_DEFAULTS as D, POLICIES, type ServerOptions, UPSTREAM_POLICIES, type UpstreamPolicy } from '@ringleader/runtime';
+import { parseUpstream, resolveOptions } from '@ringleader/runtime/internal';
+import { arg, formatDuration, parseDuration, parseInteger, parseJson, parseSize } from './args.js';
 import { runLive } from './live.js';
-import { addServerFlags, type DeprecatedFlag, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
+import { addServerFlags, configReloader, type DeprecatedFlag, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
 import { CONFIG_SOURCE } from './config.js';
 import { cliMessage, UsageError } from './util.js';
 
 interface ProxyFlags extends ServerFlags {
   upstream?: string[];
+  backup?: string[];
+  upstreamGroups?: unknown;
   upstreamPolicy: UpstreamPolicy;
   connectTimeout: number;
   connectRetries: number;
@@ -33,6 +35,8 @@ export function registerProxy(program: Command): void {
     .command('proxy')
     .description('run a sharded io_uring TCP proxy: workers dial upstreams on their own rings')
     .option('-u, --upstream <host:port>', 'an upstream (repeat for several; IPv6 as [ADDR]:PORT)', collect)
+    .option('--backup <host:port>', 'a backup upstream, used only while every --upstream is down (repeat for several)', collect)
+    .option('--upstream-groups <json>', 'upstream groups in priority order: [{"name":"primary","upstreams":["HOST:PORT"]},...] (after --upstream, before --backup)', parseJson)
     .addOption(new Option('--upstream-policy <policy>', 'how a worker picks an upstream').choices(UPSTREAM_POLICIES as string[]).default(D.upstreamPolicy))
     .addOption(
       new Option('--connect-timeout <duration>', 'per attempt; then the next upstream is tried')
@@ -49,25 +53,63 @@ export function registerProxy(program: Command): void {
         'ringleader proxy --listen 0.0.0.0:8080 --upstream 10.0.0.5:80 --upstream 10.0.0.6:80',
         'ringleader proxy --listen :8080 -u [fd00::6]:80 -u [fd00::7]:80 --upstream-policy least-connections',
         'ringleader proxy --port 8080 -u 127.0.0.1:9000 --idle-timeout 5m --max-buffered 1MiB',
+        'ringleader proxy --port 8080 -u 10.0.0.5:80 -u 10.0.0.6:80 --backup 10.1.0.5:80   # the backup only while both are down',
       ]) + `\n\nPlacement across workers: --placement (${POLICIES.join(', ')}); upstream choice: --upstream-policy.`,
     );
   addServerFlags(cmd, PROXY_DEPRECATED).action(async (f: ProxyFlags, c: Command) => {
     const log = serverLog(c);
-    const options = toServerOptions(c, log, PROXY_DEPRECATED);
-    // read after toServerOptions: a deprecated --policy has been folded in
-    const { upstream, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout } = c.opts<ProxyFlags>();
-    if (!upstream || upstream.length === 0) throw new UsageError('--upstream HOST:PORT is required (repeat it for several upstreams)');
-    // from --config, an error names the entry: "--config FILE: upstream[2]: ..."
-    const file = c.getOptionValueSource('upstream') === CONFIG_SOURCE ? c.opts<{ config?: string }>().config : undefined;
-    const upstreams = upstream.map((u, i) => {
-      try {
-        return parseUpstream('upstreams', u);
-      } catch (e) {
-        if (file === undefined || !(e instanceof Error)) throw e;
-        throw new UsageError(`--config ${file}: upstream[${i}]: ${cliMessage(e).replace(/^--upstream /, '')}`);
-      }
-    });
-    const server = createServer({ ...options, handler: 'proxy', upstreams, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout });
-    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy', log });
+    const build = () => proxyOptions(c, toServerOptions(c, log, PROXY_DEPRECATED));
+    const server = createServer(build());
+    process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: 'proxy', log, reconfig: configReloader(c, build) });
   });
+}
+
+/** A list of HOST:PORT flag values, each checked; from --config an error names the entry ("--config FILE: upstream[2]: ..."). */
+function hostPorts(c: Command, flag: 'upstream' | 'backup', list: string[]): ServerOptions['upstreams'] {
+  const file = c.getOptionValueSource(flag) === CONFIG_SOURCE ? c.opts<{ config?: string }>().config : undefined;
+  return list.map((u, i) => {
+    try {
+      return parseUpstream(flag === 'upstream' ? 'upstreams' : 'backup', u);
+    } catch (e) {
+      if (file === undefined || !(e instanceof Error)) throw e;
+      throw new UsageError(`--config ${file}: ${flag}[${i}]: ${cliMessage(e).replace(/^--(upstream|backup) /, '')}`);
+    }
+  });
+}
+
+/**
+ * The proxy's options from its flags (read after toServerOptions: a
+ * deprecated --policy has been folded in): --upstream is the first upstream
+ * group, --upstream-groups the next ones, --backup (a group named "backup")
+ * the last. Group errors name the key path (upstreamGroups[1].upstreams[0]).
+ */
+function proxyOptions(c: Command, options: ServerOptions): ServerOptions {
+  const { upstream, backup, upstreamGroups, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout } = c.opts<ProxyFlags>();
+  if (!upstream?.length && upstreamGroups === undefined) {
+    throw new UsageError(`--upstream HOST:PORT is required (repeat it for several upstreams${backup?.length ? '; --backup serves only behind them' : ''})`);
+  }
+  const groups = [...(Array.isArray(upstreamGroups) ? upstreamGroups : upstreamGroups === undefined ? [] : [upstreamGroups])];
+  if (backup?.length) groups.push({ name: 'backup', upstreams: hostPorts(c, 'backup', backup) });
+  const out: ServerOptions = {
+    ...options,
+    handler: 'proxy',
+    upstreams: upstream?.length ? hostPorts(c, 'upstream', upstream) : undefined,
+    upstreamGroups: groups.length ? groups : undefined,
+    upstreamPolicy,
+    connectTimeout,
+    connectRetries,
+    upstreamMaxFails,
+    maxBuffersHeld,
+    idleTimeout,
+  };
+  // the groups are checked here, so an error names the flag or the file and the key path
+  try {
+    resolveOptions(out);
+  } catch (e) {
+    const m = /^option "(upstreamGroups[^"]*)" (.*)$/.exec((e as Error).message);
+    if (!m) throw e;
+    const where = c.getOptionValueSource('upstreamGroups') === CONFIG_SOURCE ? `--config ${c.opts<{ config?: string }>().config}` : '--upstream-groups';
+    throw new UsageError(`${where}: ${m[1]}: ${m[2]}`);
+  }
+  return out;
 }

@@ -1,26 +1,61 @@
 /**
  * SIGHUP for the long-running server commands: a zero-downtime reload
  * (server.reload(): workers replaced one at a time, each importing the
- * handler module afresh, the old ones draining for up to --drain). Reloads
- * that arrive while one runs are queued by the server. Each one reports a
- * line: a JSON `reload` event with --json, else a line on stderr.
+ * handler module afresh, the old ones draining for up to --drain). With
+ * --config the file is read and validated again first, as at start-up, and
+ * the new workers get its options; a file that fails keeps the running
+ * workers and options. Reloads that arrive while one runs are queued by the
+ * server. Each one reports a line: a JSON `reload` event with --json, else
+ * a line on stderr.
  */
 import type { ReloadSummary, Server } from '@ringleader/runtime';
+import type { Reconfig } from './server-flags.js';
+import { cliMessage } from './util.js';
 
 export interface ReloadReport {
   json: boolean;
   drainMs: number;
   /** where a JSON line goes (stdout with --json) */
   write(line: string): void;
+  /** with --config: the file read again into options (throws naming the key) */
+  reconfig?: () => Reconfig;
+  /** a reload starts (systemd: RELOADING=1) */
+  started(): void;
+  /** it ended, applied or not (systemd: READY=1) */
+  ended(s: ReloadSummary): void;
+  /** the file's settings the CLI itself keeps (drain, log level), once the workers took the rest */
+  applied(next: Reconfig): void;
+  /** a warning object (JSON line or log) */
+  warn(w: { code: string; key: string; message: string }): void;
 }
 
 /** Reload on every SIGHUP until the returned function is called. */
 export function onReloadSignal(server: Server, o: ReloadReport): () => void {
+  const failed = (e: unknown): ReloadSummary => ({ generation: 0, replaced: 0, drained: 0, forced: 0, ms: 0, error: e instanceof Error ? e : new Error(String(e)) });
+  const done = (s: ReloadSummary) => {
+    report(o, s);
+    o.ended(s);
+  };
   const handler = () => {
-    server.reload({ drainTimeout: o.drainMs }).then(
-      (s) => report(o, s),
-      // a reload racing a shutdown: the server is closing, nothing to do
-      (e: Error) => report(o, { generation: 0, replaced: 0, drained: 0, forced: 0, ms: 0, error: e }),
+    o.started();
+    let next: Reconfig | undefined;
+    try {
+      next = o.reconfig?.();
+    } catch (e) {
+      // the file does not validate: nothing is touched
+      done(failed(e));
+      return;
+    }
+    for (const key of next?.restartRequired ?? []) {
+      o.warn({ code: 'ERR_RESTART_REQUIRED', key, message: `${key} cannot change on a reload (a restart or an upgrade applies it); it keeps its running value` });
+    }
+    server.reload({ drainTimeout: next?.drainMs ?? o.drainMs, options: next?.options }).then(
+      (s) => {
+        if (next) o.applied(next);
+        done(s);
+      },
+      // bad options (nothing was touched), or a reload racing a shutdown
+      (e: Error) => done(failed(e)),
     );
   };
   process.on('SIGHUP', handler);
@@ -28,11 +63,12 @@ export function onReloadSignal(server: Server, o: ReloadReport): () => void {
 }
 
 function report(o: ReloadReport, s: ReloadSummary): void {
+  const error = s.error ? cliMessage(s.error) : undefined;
   if (o.json) {
-    const { error, ...rest } = s;
-    o.write(`${JSON.stringify({ t: new Date().toISOString(), event: 'reload', ...rest, ...(error ? { error: error.message } : {}) })}\n`);
+    const { error: _e, ...rest } = s;
+    o.write(`${JSON.stringify({ t: new Date().toISOString(), event: 'reload', ...rest, ...(error ? { error } : {}) })}\n`);
     return;
   }
   const what = `reload ${s.generation}: ${s.replaced} worker(s) replaced, ${s.drained} connection(s) drained, ${s.forced} forced, ${s.ms} ms`;
-  process.stderr.write(s.error ? `ringleader: SIGHUP: ${s.replaced ? `${what}; ` : ''}reload failed, the running workers go on: ${s.error.message}\n` : `ringleader: SIGHUP: ${what}\n`);
+  process.stderr.write(error ? `ringleader: SIGHUP: ${s.replaced ? `${what}; ` : ''}reload failed, the running workers go on: ${error}\n` : `ringleader: SIGHUP: ${what}\n`);
 }

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { createServer } from '@ringleader/runtime';
 import { parseJson } from './args.js';
 import { runLive } from './live.js';
-import { addServerFlags, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
+import { addServerFlags, configReloader, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
 
 interface ServeFlags extends ServerFlags {
   dev?: boolean;
@@ -31,13 +31,17 @@ export function registerServe(program: Command): void {
     );
   addServerFlags(cmd).action(async (module: string, f: ServeFlags, c: Command) => {
     const log = serverLog(c);
-    const server = createServer({ ...toServerOptions(c, log), handler: module, dev: f.dev, handlerOptions: f.options });
+    const build = () => {
+      const g = c.opts<ServeFlags>();
+      return { ...toServerOptions(c, log), handler: module, dev: g.dev, handlerOptions: g.options };
+    };
+    const server = createServer(build());
     server.on('handler-error', (e: { worker: number; error: Error; suppressed: number }) => {
       const more = e.suppressed ? ` (${e.suppressed} more since the last report)` : '';
       log.error({ worker: e.worker, suppressed: e.suppressed, err: e.error }, `handler error in worker ${e.worker}${more}`);
     });
     try {
-      process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: `serve ${basename(module)}`, log });
+      process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label: `serve ${basename(module)}`, log, reconfig: configReloader(c, build) });
     } catch (e) {
       const path = (e as { handlerModule?: string }).handlerModule;
       if (!path) throw e;

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { listenFds, POLICIES, SERVER_DEFAULTS as D, type ServerOptions } from '@ringleader/runtime';
 import { parseHostPort } from '@ringleader/runtime/internal';
 import { arg, formatDuration, formatSize, parseDuration, parseInteger, parseSize, parseWeights } from './args.js';
-import { applyConfig, given } from './config.js';
+import { applyConfig, given, reapplyConfig } from './config.js';
 import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
 import { cliText, UsageError, useFlagNames } from './util.js';
 
@@ -141,8 +141,12 @@ function listenAddress(cmd: Command, f: ServerFlags): { host: string; port: numb
  * socket activation (LISTEN_FDS/LISTEN_PID). Either way the address flags
  * do not apply, which the log says.
  */
+let activatedFds: number[] | undefined;
+
 function inheritedFd(cmd: Command, f: ServerFlags, log: Logger): number | undefined {
-  const activated = listenFds();
+  // listenFds() takes the variables out of the environment: a reload asks again
+  activatedFds ??= listenFds();
+  const activated = activatedFds;
   let fd = f.fd;
   if (fd === undefined && activated.length) {
     fd = activated[0];
@@ -191,6 +195,33 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
     admin: f.admin,
     fd,
     reusePort: f.reusePort,
+  };
+}
+
+/** What a SIGHUP reload takes from the --config file read anew. */
+export interface Reconfig {
+  options: ServerOptions;
+  drainMs: number;
+  logLevel: LogLevel;
+  /** CLI settings the file changed that only a restart applies */
+  restartRequired: string[];
+}
+
+/**
+ * With --config: a function that reads the file again and builds the
+ * command's options exactly as at start-up (`build`: the command's own
+ * mapping of its flags), for SIGHUP. Throws what start-up would (a
+ * UsageError naming the key path). Without --config, undefined.
+ */
+export function configReloader(cmd: Command, build: () => ServerOptions): (() => Reconfig) | undefined {
+  if (cmd.opts<{ config?: string }>().config === undefined) return undefined;
+  const first = cmd.opts<ServerFlags>();
+  return () => {
+    reapplyConfig(cmd);
+    const options = build();
+    const f = cmd.opts<ServerFlags>();
+    const restartRequired = (['json', 'interval'] as const).filter((k) => f[k] !== first[k]).map((k) => `--${k}`);
+    return { options, drainMs: f.drain, logLevel: f.logLevel, restartRequired };
   };
 }
 

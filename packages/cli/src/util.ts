@@ -49,6 +49,8 @@ const FLAG_OF: Record<string, string> = {
   highWaterMark: '--max-buffered',
   zcThreshold: '--zc-threshold',
   upstreams: '--upstream',
+  upstreamGroups: '--upstream-groups',
+  backup: '--backup',
   upstreamPolicy: '--upstream-policy',
   connectTimeout: '--connect-timeout',
   connectRetries: '--connect-retries',

@@ -92,7 +92,8 @@ export interface NativeAcceptor {
 
 /** Proxy mode configuration of a worker ring. */
 export interface NativeProxyOptions {
-  upstreams: { ip: string; port: number }[];
+  /** tier: its upstream group's priority (0 first; absent: 0) */
+  upstreams: { ip: string; port: number; tier?: number }[];
   policy: number;
   connectTimeout: number;
   idleTimeout: number;
@@ -319,7 +320,7 @@ export interface Abi {
   errno: Record<'EBADF' | 'EINVAL' | 'ENOMEM' | 'ENOSYS' | 'EPIPE' | 'EMSGSIZE' | 'ESTALE' | 'ECONNABORTED', number>;
   /** address family numbers in a CONNECT record's peer word */
   addressFamilies: { IPv4: number; IPv6: number };
-  limits: { maxUpstreams: number; maxBufferCount: number };
+  limits: { maxUpstreams: number; maxUpstreamGroups: number; maxBufferCount: number };
   /** the load generator's protocol errors (engine/proto/proto.h RL_PROTO_ERRORS) */
   protoErrors: Record<string, { code: number; message: string }>;
 }

@@ -27,7 +27,7 @@ export type {
 export type { LatencySummary } from './server-stats.js';
 export { BUILTIN_HANDLERS, OVERFLOWS, SERVER_DEFAULTS, UPSTREAM_POLICIES } from './options.js';
 export type { BuiltinHandler, HandlerModuleSpec, Overflow, ServerOptions, UpstreamPolicy } from './options.js';
-export type { UpstreamSpec } from './upstream.js';
+export type { UpstreamGroupSpec, UpstreamSpec } from './upstream.js';
 export { POLICIES } from './scheduler.js';
 export type { Policy } from './scheduler.js';
 export type { PlacementFunction, PlacementInfo, PlacementStats, PlacementWorker } from './placement.js';

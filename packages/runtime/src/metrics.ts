@@ -229,7 +229,7 @@ export class MetricsRegistry {
     }
   }
 
-  /** Proxy upstreams, summed over the workers, labelled by address (and state / failure reason). */
+  /** Proxy upstreams, summed over the workers, labelled by address and group (and state / failure reason). */
   #upstreamMetrics(view: () => MetricsView): void {
     const reg = [this.registry];
     const each = (f: (u: UpstreamStats) => void) => {
@@ -238,13 +238,13 @@ export class MetricsRegistry {
     new Gauge({
       name: `${P}upstream_state`,
       help: 'Proxy: 1 for the state each upstream is in (up, or down while any worker backs off from it)',
-      labelNames: ['upstream', 'state'],
+      labelNames: ['upstream', 'group', 'state'],
       registers: reg,
       collect() {
         this.reset();
         each((u) => {
-          this.set({ upstream: u.address, state: 'up' }, u.down ? 0 : 1);
-          this.set({ upstream: u.address, state: 'down' }, u.down ? 1 : 0);
+          this.set({ upstream: u.address, group: u.group, state: 'up' }, u.down ? 0 : 1);
+          this.set({ upstream: u.address, group: u.group, state: 'down' }, u.down ? 1 : 0);
         });
       },
     });
@@ -253,35 +253,35 @@ export class MetricsRegistry {
       ['upstream_backoff_seconds', 'Proxy: longest back-off before the upstream is tried again', (u) => u.backoffMs / 1000],
     ];
     // counters add each upstream's total, gauges set its value
-    const perUpstream = (name: string, help: string, get: (u: UpstreamStats) => number, put: (labels: { upstream: string }, x: number) => void) => ({
+    const perUpstream = (name: string, help: string, get: (u: UpstreamStats) => number, put: (labels: { upstream: string; group: string }, x: number) => void) => ({
       name: P + name,
       help,
-      labelNames: ['upstream'] as const,
+      labelNames: ['upstream', 'group'] as const,
       registers: reg,
       collect(this: { reset(): void }) {
         this.reset();
-        each((u) => put({ upstream: u.address }, get(u)));
+        each((u) => put({ upstream: u.address, group: u.group }, get(u)));
       },
     });
     for (const [name, help, get] of gauges) {
-      const g: Gauge<'upstream'> = new Gauge(perUpstream(name, help, get, (l, x) => g.set(l, x)));
+      const g: Gauge<'upstream' | 'group'> = new Gauge(perUpstream(name, help, get, (l, x) => g.set(l, x)));
     }
     const counters: [string, string, (u: UpstreamStats) => number][] = [
       ['upstream_dials_total', 'Proxy: dials to the upstream', (u) => u.dials],
       ['upstream_connects_total', 'Proxy: dials to the upstream that connected', (u) => u.connected],
     ];
     for (const [name, help, get] of counters) {
-      const c: Counter<'upstream'> = new Counter(perUpstream(name, help, get, (l, x) => c.inc(l, x)));
+      const c: Counter<'upstream' | 'group'> = new Counter(perUpstream(name, help, get, (l, x) => c.inc(l, x)));
     }
     new Counter({
       name: `${P}upstream_connect_failures_total`,
       help: 'Proxy: failed dials to the upstream, by reason',
-      labelNames: ['upstream', 'reason'],
+      labelNames: ['upstream', 'group', 'reason'],
       registers: reg,
       collect() {
         this.reset();
         each((u) => {
-          for (const [reason, k] of UPSTREAM_FAILURES) this.inc({ upstream: u.address, reason }, u[k] as number);
+          for (const [reason, k] of UPSTREAM_FAILURES) this.inc({ upstream: u.address, group: u.group, reason }, u[k] as number);
         });
       },
     });

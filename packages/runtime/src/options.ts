@@ -12,7 +12,7 @@ import { type HostPort, parseHostPort } from './address.js';
 import { maxTableSize } from './limits.js';
 import type { PlacementFunction } from './placement.js';
 import { POLICIES, type Policy } from './scheduler.js';
-import { parseUpstream, type UpstreamSpec } from './upstream.js';
+import { type GroupedUpstream, resolveUpstreamGroups, type UpstreamGroupSpec, type UpstreamSpec } from './upstream.js';
 import { bool, conflicting, int, invalidType, ms, oneOf, outOfRange, powerOfTwo, str } from './validate.js';
 
 /** Built-in handlers that run natively on the worker rings. */
@@ -187,8 +187,18 @@ export interface ServerOptions {
   ipv6Only?: boolean;
   /** How long listen() waits for every worker to be ready. Default 10000 ms. */
   startTimeout?: number;
-  /** Proxy: where to send connections, `"HOST:PORT"` or `{ host, port }`. */
+  /** Proxy: where to send connections, `"HOST:PORT"` or `{ host, port }` (one group, "default"). */
   upstreams?: (string | UpstreamSpec)[];
+  /**
+   * Proxy: named groups of upstreams in priority order, as Envoy's
+   * priorities or HAProxy's backup servers: a new connection goes to the
+   * first group with an upstream that is up; a later group serves only
+   * while every upstream of the groups before it is down (after
+   * `upstreamMaxFails` failed dials, until its back-off passes) or has
+   * failed this connection's dial. With `upstreams` too, those are the
+   * first group. At most `abi.limits.maxUpstreamGroups` groups.
+   */
+  upstreamGroups?: UpstreamGroupSpec[];
   /** Proxy: how a worker picks an upstream. Default `'round-robin'`. */
   upstreamPolicy?: UpstreamPolicy;
   /**
@@ -268,7 +278,8 @@ export interface ResolvedOptions {
   ipv6Only: boolean;
   fd: number | undefined;
   startTimeout: number;
-  upstreams: UpstreamSpec[];
+  /** every group's upstreams, in priority order */
+  upstreams: GroupedUpstream[];
   upstreamPolicy: UpstreamPolicy;
   connectTimeout: number;
   connectRetries: number;
@@ -309,6 +320,7 @@ const KNOWN = new Set<string>([
   'fd',
   'startTimeout',
   'upstreams',
+  'upstreamGroups',
   'upstreamPolicy',
   'connectTimeout',
   'connectRetries',
@@ -352,15 +364,15 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   const maxConnections = o.maxConnections === undefined ? Infinity : int('maxConnections', o.maxConnections, 0, 1, 1 << 30);
   const maxConnectionsPerWorker = o.maxConnectionsPerWorker === undefined ? Infinity : int('maxConnectionsPerWorker', o.maxConnectionsPerWorker, 0, 1, 1 << 30);
   const bufferSize = int('bufferSize', o.bufferSize, D.bufferSize, 64, 1 << 20);
-  let upstreams: UpstreamSpec[] = [];
+  let upstreams: GroupedUpstream[] = [];
   if (handler === 'proxy') {
-    if (o.upstreams === undefined) throw invalidType('upstreams', 'a list of "HOST:PORT" (required by handler "proxy")', undefined);
-    if (!Array.isArray(o.upstreams)) throw invalidType('upstreams', 'an array of "HOST:PORT"', o.upstreams);
-    const max = abi.limits.maxUpstreams;
-    if (o.upstreams.length === 0 || o.upstreams.length > max) throw outOfRange('upstreams', `from 1 to ${max} upstreams`, `${o.upstreams.length}`);
-    upstreams = o.upstreams.map((u, i) => parseUpstream(`upstreams[${i}]`, u));
-  } else if (o.upstreams !== undefined) {
-    throw outOfRange('upstreams', 'absent unless handler is "proxy"', `handler "${typeof handler === 'string' ? handler : handler.path}"`);
+    if (o.upstreams === undefined && o.upstreamGroups === undefined) throw invalidType('upstreams', 'a list of "HOST:PORT" (required by handler "proxy")', undefined);
+    if (Array.isArray(o.upstreams) && o.upstreams.length > abi.limits.maxUpstreams) throw outOfRange('upstreams', `from 1 to ${abi.limits.maxUpstreams} upstreams`, `${o.upstreams.length}`);
+    upstreams = resolveUpstreamGroups(o.upstreams, o.upstreamGroups, abi.limits);
+  } else {
+    for (const k of ['upstreams', 'upstreamGroups'] as const) {
+      if (o[k] !== undefined) throw outOfRange(k, 'absent unless handler is "proxy"', `handler "${typeof handler === 'string' ? handler : handler.path}"`);
+    }
   }
   const upstreamBackoff = ms('upstreamBackoff', o.upstreamBackoff, D.upstreamBackoff, 600_000);
   const workerWait = oneOf('workerWait', o.workerWait, typeof handler === 'string' ? D.workerWait : 'loop', WORKER_WAITS);

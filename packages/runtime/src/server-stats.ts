@@ -67,25 +67,46 @@ function proxyStats(b: CounterBlock, ub: UpstreamBlock, upstreams: readonly Reso
     upstreamUnavailable: b.total(WU.upstream_unavailable),
     idleTimeouts: b.total(WU.idle_timeouts),
     resets: b.total(WU.resets),
-    upstreams: upstreams.map((u, i) => ({ address: formatHostPort(u.host, u.port), ...(ub.snapshot(i) as Omit<UpstreamStats, 'address'>) })),
+    upstreams: upstreams.map((u, i) => ({ address: formatHostPort(u.host, u.port), group: u.group, ...(ub.snapshot(i) as Omit<UpstreamStats, 'address' | 'group'>) })),
   };
 }
 
-/** Each upstream over every worker: counts add up, `down` and `backoffMs` are the worst. */
+/**
+ * Each upstream (by group and address) over every worker: counts add up,
+ * `down` and `backoffMs` are the worst. The current upstreams come first, in
+ * priority order; after a reload changed them, ones that only workers not
+ * yet replaced still use follow.
+ */
 function sumUpstreams(workers: WorkerStats[], upstreams: readonly ResolvedUpstream[]): UpstreamStats[] {
-  return upstreams.map((u, i) => {
-    const out: UpstreamStats = { address: formatHostPort(u.host, u.port), live: 0, down: 0, backoffMs: 0, dials: 0, connected: 0, failed: 0, refused: 0, timeouts: 0, unreachable: 0, otherErrors: 0 };
-    for (const w of workers) {
-      const x = w.proxy?.upstreams[i];
-      if (!x) continue;
+  const zero = (address: string, group: string): UpstreamStats => ({
+    address,
+    group,
+    live: 0,
+    down: 0,
+    backoffMs: 0,
+    dials: 0,
+    connected: 0,
+    failed: 0,
+    refused: 0,
+    timeouts: 0,
+    unreachable: 0,
+    otherErrors: 0,
+  });
+  const byKey = new Map<string, UpstreamStats>();
+  for (const u of upstreams) byKey.set(`${u.group} ${formatHostPort(u.host, u.port)}`, zero(formatHostPort(u.host, u.port), u.group));
+  for (const w of workers) {
+    for (const x of w.proxy?.upstreams ?? []) {
+      const key = `${x.group} ${x.address}`;
+      let out = byKey.get(key);
+      if (!out) byKey.set(key, (out = zero(x.address, x.group)));
       for (const k of Object.keys(out) as (keyof UpstreamStats)[]) {
-        if (k === 'address') continue;
+        if (k === 'address' || k === 'group') continue;
         if (k === 'down' || k === 'backoffMs') out[k] = Math.max(out[k], x[k]);
         else out[k] += x[k];
       }
     }
-    return out;
-  });
+  }
+  return [...byKey.values()];
 }
 
 /** The counter behind each total. */
@@ -157,7 +178,7 @@ export function serverStats(x: StatsInput): ServerStats {
       jsEvents: b.total(WU.js_events),
       jsBatches: b.total(WU.js_batches),
       handoff: handoffLatency([b]),
-      proxy: s.upstreams && x.upstreams ? proxyStats(b, s.upstreams, x.upstreams) : undefined,
+      proxy: s.upstreams && s.upstreamList ? proxyStats(b, s.upstreams, s.upstreamList) : undefined,
       zeroCopy: zeroCopyStats([b], x.zcThreshold),
     };
   });

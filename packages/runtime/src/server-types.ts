@@ -58,6 +58,8 @@ export interface WorkerStats extends Totals {
 /** A proxy worker's view of one upstream. */
 export interface UpstreamStats {
   address: string;
+  /** its upstream group ("default" for `upstreams`) */
+  group: string;
   live: number;
   down: number;
   backoffMs: number;
@@ -151,5 +153,7 @@ export interface ReloadSummary {
   ms: number;
   /** a successor that failed to start: that worker and the ones after it were not replaced */
   error?: Error;
+  /** options the reload was given that it could not apply (they take a restart or an upgrade) */
+  restartRequired?: string[];
 }
 export type PauseReason = 'capacity' | 'max-connections';

@@ -21,6 +21,7 @@ import { Placement } from './placement.js';
 import { Scheduler } from './scheduler.js';
 import { serverStats } from './server-stats.js';
 import type { AddressInfo, CloseOptions, CloseSummary, ReloadSummary, ServerStats } from './server-types.js';
+import { reloadOptions } from './reload-options.js';
 import { ShardPool } from './shards.js';
 import { adoptError, checkBufferMemory, checkKernel, prepareUpstreams, resolveListenHost, ringError } from './startup.js';
 import type { ResolvedUpstream } from './upstream.js';
@@ -29,7 +30,7 @@ type State = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
 
 /** A sharded io_uring TCP server. Create it with {@link createServer}. */
 export class Server extends EventEmitter {
-  readonly options: ResolvedOptions;
+  #options: ResolvedOptions;
   #state: State = 'new';
   #acceptor?: NativeAcceptor;
   #acc = acceptorBlock();
@@ -50,7 +51,7 @@ export class Server extends EventEmitter {
 
   constructor(options: ServerOptions = {}) {
     super();
-    this.options = resolveOptions(options);
+    this.#options = resolveOptions(options);
     const scheduler = new Scheduler(this.options.policy, Math.random, {
       onSaturated: (id, live) => this.emit('saturated', { worker: this.#shards.byId(id)?.index ?? -1, live }),
       onUnsaturated: (id, live) => this.emit('unsaturated', { worker: this.#shards.byId(id)?.index ?? -1, live }),
@@ -59,7 +60,8 @@ export class Server extends EventEmitter {
     const emit = this.emit.bind(this);
     const acceptor = () => this.#acceptor;
     this.#shards = new ShardPool({
-      options: this.options,
+      // a reload with new options changes what the next workers start with
+      options: () => this.#options,
       scheduler,
       acceptor,
       upstreams: () => this.#upstreams,
@@ -96,6 +98,11 @@ export class Server extends EventEmitter {
       stopping: () => this.#state === 'closing' || this.#state === 'closed',
       emit,
     });
+  }
+
+  /** The options in force (after defaults; a reload may have changed some, see {@link reload}). */
+  get options(): ResolvedOptions {
+    return this.#options;
   }
 
   /** Where the server listens, once listening. */
@@ -289,23 +296,57 @@ export class Server extends EventEmitter {
    * for its connections to end, then the rest are closed. A successor that
    * fails to load or init leaves the old worker serving; the summary carries
    * the error. Emits 'reload' with the summary.
+   *
+   * `options`: the server's options anew (as createServer takes them), for
+   * the new workers. They are validated first, and a proxy's upstreams
+   * resolved, before any worker is touched: a bad one rejects and nothing
+   * changes. Only some can change on a reload (reload-options.ts: the
+   * handler module and its options, the proxy's upstreams, groups, policy,
+   * timeouts and limits); one of the others that differs keeps its running
+   * value, with a 'warning' (code ERR_RESTART_REQUIRED, `key`) and its name
+   * in the summary's `restartRequired`.
    */
-  async reload(opts: { drainTimeout?: number } = {}): Promise<ReloadSummary> {
+  async reload(opts: { drainTimeout?: number; options?: ServerOptions } = {}): Promise<ReloadSummary> {
     const drain = opts.drainTimeout ?? SERVER_DEFAULTS.closeTimeout;
     if (typeof drain !== 'number' || !(drain >= 0)) throw new RangeError(`option "drainTimeout" must be a number of milliseconds >= 0; got ${String(drain)}`);
-    if (this.#state !== 'listening') {
-      throw Object.assign(new Error(`server is ${this.#state === 'new' ? 'not listening yet' : this.#state}: nothing to reload`), { code: 'ERR_SERVER_NOT_RUNNING' });
-    }
+    const notRunning = () =>
+      Object.assign(new Error(`server is ${this.#state === 'new' ? 'not listening yet' : this.#state}: nothing to reload`), { code: 'ERR_SERVER_NOT_RUNNING' });
+    if (this.#state !== 'listening') throw notRunning();
     // /readyz answers 503 while workers are being replaced
     this.#reloading++;
     let summary: ReloadSummary;
     try {
-      summary = await this.#shards.reload(drain);
+      const apply = opts.options === undefined ? undefined : await this.#nextOptions(opts.options);
+      // resolving upstreams took time: a close may have begun
+      if (this.#state !== 'listening') throw notRunning();
+      summary = await this.#shards.reload(drain, apply);
+      if (apply?.restartRequired.length) summary.restartRequired = apply.restartRequired;
     } finally {
       this.#reloading--;
     }
     this.emit('reload', summary);
     return summary;
+  }
+
+  /** Validate a reload's options (throws naming the option) and return what applies them. */
+  async #nextOptions(o: ServerOptions): Promise<(() => void) & { restartRequired: string[] }> {
+    const { options, restartRequired } = reloadOptions(this.#options, resolveOptions(o));
+    let upstreams = this.#upstreams;
+    if (options.handler === 'proxy' && options.upstreams !== this.#options.upstreams) {
+      const addr = this.#address!;
+      const r = await prepareUpstreams(options, addr.address, addr.port);
+      upstreams = r.upstreams;
+      for (const w of r.warnings) this.emit('warning', w);
+    }
+    for (const key of restartRequired) {
+      const e = new Error(`option "${key}" cannot change on a reload (a restart or an upgrade applies it); it keeps its running value`);
+      this.emit('warning', Object.assign(e, { code: 'ERR_RESTART_REQUIRED', key }));
+    }
+    const apply = () => {
+      this.#options = options;
+      this.#upstreams = upstreams;
+    };
+    return Object.assign(apply, { restartRequired });
   }
 
   /** Counters of every worker, the acceptor, and their sums. */

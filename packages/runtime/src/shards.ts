@@ -25,6 +25,8 @@ export interface Shard {
   /** unique over the server's life: the scheduler's key */
   id: number;
   upstreams?: UpstreamBlock;
+  /** proxy: the upstreams it was started with (a reload may give its successor others) */
+  upstreamList?: readonly ResolvedUpstream[];
   /** hand-offs that succeeded (the fd is in the worker's table) */
   delivered: number;
   block: CounterBlock;
@@ -45,7 +47,8 @@ export interface Retired extends Totals {
 
 /** What the pool needs from the server that owns it. */
 export interface ShardHost {
-  readonly options: ResolvedOptions;
+  /** the options new workers start with (a reload may change them) */
+  options(): ResolvedOptions;
   readonly scheduler: Scheduler;
   acceptor(): NativeAcceptor | undefined;
   upstreams(): readonly ResolvedUpstream[];
@@ -75,7 +78,7 @@ export class ShardPool {
   #reloading: Promise<unknown> = Promise.resolve();
 
   constructor(readonly host: ShardHost) {
-    const n = host.options.workers;
+    const n = host.options().workers;
     this.restarts = new Array(n).fill(0);
     this.#crashTimes = Array.from({ length: n }, () => []);
   }
@@ -90,7 +93,7 @@ export class ShardPool {
 
   /** Start every worker; resolves when all serve. */
   startAll(): Promise<void> {
-    const n = this.host.options.workers;
+    const n = this.host.options().workers;
     this.#pool = new Piscina({
       filename: new URL('./shard.js', import.meta.url).href,
       minThreads: n,
@@ -104,7 +107,7 @@ export class ShardPool {
   }
 
   #ringOptions(): NativeWorkerOptions {
-    const o = this.host.options;
+    const o = this.host.options();
     const module = typeof o.handler === 'string' ? undefined : o.handler;
     const ring: NativeWorkerOptions = {
       tableSize: o.workerTableSize,
@@ -119,7 +122,7 @@ export class ShardPool {
     };
     if (o.handler === 'proxy') {
       ring.proxy = {
-        upstreams: this.host.upstreams().map((u) => ({ ip: u.ip, port: u.port })),
+        upstreams: this.host.upstreams().map((u) => ({ ip: u.ip, port: u.port, tier: u.tier })),
         policy: abi.upstreamPolicies[o.upstreamPolicy],
         connectTimeout: o.connectTimeout,
         idleTimeout: o.idleTimeout,
@@ -134,12 +137,16 @@ export class ShardPool {
   }
 
   #start(index: number): Promise<void> {
-    const { options: o, scheduler } = this.host;
+    const { scheduler } = this.host;
+    const o = this.host.options();
     const block = workerBlock();
     const { port1, port2 } = new MessageChannel();
     const shard: Shard = { index, id: this.#nextId++, delivered: 0, block, port: port1, target: -1, state: 'starting', threadId: -1 };
     const proxy = o.handler === 'proxy';
-    if (proxy) shard.upstreams = new UpstreamBlock(this.host.upstreams().length);
+    if (proxy) {
+      shard.upstreamList = this.host.upstreams();
+      shard.upstreams = new UpstreamBlock(shard.upstreamList.length);
+    }
     this.shards[index] = shard;
     this.#byId.set(shard.id, shard);
     const module = typeof o.handler === 'string' ? undefined : o.handler;
@@ -326,8 +333,12 @@ export class ShardPool {
    * successor fails to start, the worker it was to replace keeps serving,
    * the workers not yet replaced stay as they are, and the error is returned.
    */
-  reload(drainMs: number): Promise<ReloadSummary> {
-    const run = this.#reloading.then(() => this.#reload(drainMs));
+  reload(drainMs: number, apply?: () => void): Promise<ReloadSummary> {
+    // new options take effect when this reload's turn comes, for its successors
+    const run = this.#reloading.then(() => {
+      if (this.host.running() === 'listening') apply?.();
+      return this.#reload(drainMs);
+    });
     this.#reloading = run.catch(() => undefined);
     return run;
   }
@@ -396,7 +407,7 @@ export class ShardPool {
    */
   #send(shard: Shard, cmd: ShardCommand): void {
     shard.port.postMessage(cmd);
-    if (shard.target >= 0 && this.host.options.workerWait === 'ring') this.host.acceptor()?.wake(shard.target);
+    if (shard.target >= 0 && this.host.options().workerWait === 'ring') this.host.acceptor()?.wake(shard.target);
   }
 
   /** Ask every serving shard to close its connections within graceMs; wait for them (bounded). */

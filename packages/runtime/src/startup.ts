@@ -113,9 +113,9 @@ export async function prepareUpstreams(o: ResolvedOptions, listenIp: string, lis
   const upstreams = await resolveUpstreams(o.upstreams);
   const local = new Set<string>();
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) local.add(a.address);
-  upstreams.forEach((u, i) => {
+  upstreams.forEach((u) => {
     if (isOwnAddress(listenIp, listenPort, u, local)) {
-      throw outOfRange(`upstreams[${i}]`, "an address other than the proxy's own listening address", formatHostPort(u.host, u.port));
+      throw outOfRange(u.key, "an address other than the proxy's own listening address", formatHostPort(u.host, u.port));
     }
   });
   const probes = await Promise.all(upstreams.map((u) => probeUpstream(u, Math.min(o.connectTimeout, 1000))));

@@ -10,10 +10,61 @@ import { invalidType, outOfRange } from './validate.js';
 /** An upstream as the user gives it. */
 export type UpstreamSpec = HostPort;
 
+/** A named group of upstreams; groups are tried in the order given (see ServerOptions.upstreamGroups). */
+export interface UpstreamGroupSpec {
+  name: string;
+  upstreams: (string | UpstreamSpec)[];
+}
+
+/** An upstream with its group: `tier` is the group's place in the priority order (0 first). */
+export interface GroupedUpstream extends UpstreamSpec {
+  group: string;
+  tier: number;
+  /** the option key path it came from, for errors (`upstreamGroups[1].upstreams[0]`) */
+  key: string;
+}
+
 /** An upstream after name resolution. */
-export interface ResolvedUpstream extends UpstreamSpec {
+export interface ResolvedUpstream extends GroupedUpstream {
   ip: string;
   family: 4 | 6;
+}
+
+/** The group `upstreams` forms on its own (or ahead of `upstreamGroups`). */
+export const DEFAULT_GROUP = 'default';
+const GROUP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * `upstreams` and `upstreamGroups` -> one list in priority order, each
+ * upstream tagged with its group. `upstreams` alone is one group named
+ * "default"; given with `upstreamGroups` it is the first group.
+ */
+export function resolveUpstreamGroups(upstreams: unknown, groups: unknown, limits: { maxUpstreams: number; maxUpstreamGroups: number }): GroupedUpstream[] {
+  const out: GroupedUpstream[] = [];
+  const names = new Set<string>();
+  const add = (key: string, list: unknown, group: string) => {
+    if (!Array.isArray(list)) throw invalidType(key, 'an array of "HOST:PORT"', list);
+    if (list.length === 0) throw outOfRange(key, 'at least one upstream', '0 upstreams');
+    names.add(group);
+    list.forEach((u, i) => out.push({ ...parseUpstream(`${key}[${i}]`, u), group, tier: names.size - 1, key: `${key}[${i}]` }));
+  };
+  if (upstreams !== undefined) add('upstreams', upstreams, DEFAULT_GROUP);
+  if (groups !== undefined) {
+    if (!Array.isArray(groups)) throw invalidType('upstreamGroups', 'an array of { name, upstreams }', groups);
+    if (groups.length === 0) throw outOfRange('upstreamGroups', 'at least one group', '0 groups');
+    groups.forEach((g, i) => {
+      const key = `upstreamGroups[${i}]`;
+      if (g === null || typeof g !== 'object' || Array.isArray(g)) throw invalidType(key, 'an object { name, upstreams }', g);
+      for (const k of Object.keys(g)) if (k !== 'name' && k !== 'upstreams') throw outOfRange(`${key}.${k}`, 'absent (a group has a name and upstreams)', k);
+      const { name } = g as { name?: unknown };
+      if (typeof name !== 'string' || !GROUP_NAME.test(name)) throw invalidType(`${key}.name`, 'a name of letters, digits, "_", "." or "-"', name);
+      if (names.has(name)) throw outOfRange(`${key}.name`, 'a name no other group has', name);
+      add(`${key}.upstreams`, (g as { upstreams?: unknown }).upstreams, name);
+    });
+  }
+  if (names.size > limits.maxUpstreamGroups) throw outOfRange('upstreamGroups', `at most ${limits.maxUpstreamGroups} groups`, `${names.size}`);
+  if (out.length > limits.maxUpstreams) throw outOfRange('upstreams', `at most ${limits.maxUpstreams} upstreams in all`, `${out.length}`);
+  return out;
 }
 
 /** "host:port", "[v6]:port" or { host, port } -> spec; throws naming the value. */
@@ -31,14 +82,14 @@ export function parseUpstream(name: string, v: unknown): UpstreamSpec {
 }
 
 /** Resolve each upstream's name; an unresolvable one is a RangeError naming it. */
-export async function resolveUpstreams(specs: UpstreamSpec[]): Promise<ResolvedUpstream[]> {
+export async function resolveUpstreams(specs: GroupedUpstream[]): Promise<ResolvedUpstream[]> {
   return Promise.all(
-    specs.map(async (s, i) => {
+    specs.map(async (s) => {
       try {
         const r = await lookup(s.host);
         return { ...s, ip: r.address, family: r.family as 4 | 6 };
       } catch (e) {
-        const err = outOfRange(`upstreams[${i}]`, 'a resolvable host', `${s.host}:${s.port} (${(e as NodeJS.ErrnoException).code ?? 'lookup failed'})`);
+        const err = outOfRange(s.key, 'a resolvable host', `${s.host}:${s.port} (${(e as NodeJS.ErrnoException).code ?? 'lookup failed'})`);
         (err as RangeError & { cause?: unknown }).cause = e;
         throw err;
       }

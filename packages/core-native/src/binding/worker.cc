@@ -65,11 +65,11 @@ static bool OptionalArray(Options &r, const Napi::Object &o, const char *k, size
   return *out ? true : r.Fail(k, "a typed array of the layout's size");
 }
 
-// opts.proxy = { upstreams: [{ ip, port }], policy, connectTimeout, idleTimeout,
+// opts.proxy = { upstreams: [{ ip, port[, tier] }], policy, connectTimeout, idleTimeout,
 //                backoffBase, backoffMax, maxFails, dialRetries, maxBuffers
 //                [, i32: Int32Array, u64: BigUint64Array] }
 static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_config *pc,
-                       std::vector<rl_addr> *addrs) {
+                       std::vector<rl_addr> *addrs, std::vector<uint8_t> *tiers) {
   Napi::Value pv = opts.Obj("proxy");
   if (!opts.ok()) return false;
   Napi::Object p = pv.As<Napi::Object>();
@@ -88,7 +88,11 @@ static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_
     Options u(env, e.As<Napi::Object>(), "WorkerRing proxy upstream");
     std::string ip = u.S("ip");
     unsigned port = u.U("port");
+    // its upstream group's priority (0: first); absent means one group
+    unsigned tier = e.As<Napi::Object>().Has("tier") ? u.U("tier") : 0;
     if (!u.ok()) return false;
+    if (tier >= RL_MAX_UPSTREAM_GROUPS) return u.Fail("tier", "an integer below abi.limits.maxUpstreamGroups");
+    tiers->push_back((uint8_t)tier);
     rl_addr a;
     if (port > 65535 || rl_addr_parse(&a, ip.c_str(), (int)port) < 0) {
       ThrowErrno(env, -EINVAL, "proxy upstream address");
@@ -97,6 +101,7 @@ static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_
     addrs->push_back(a);
   }
   pc->upstreams = addrs->data();
+  pc->tiers = tiers->data();
   pc->n = (unsigned)addrs->size();
   pc->policy = r.U("policy");
   pc->connect_timeout_ms = r.U("connectTimeout");
@@ -167,8 +172,9 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     Adopt(new WorkerCore());
     rl_proxy_config pc = {};
     std::vector<rl_addr> addrs;
+    std::vector<uint8_t> tiers;
     if (wo.mode == RL_MODE_PROXY) {
-      if (!ParseProxy(env, opts, core_, &pc, &addrs)) {
+      if (!ParseProxy(env, opts, core_, &pc, &addrs, &tiers)) {
         Abandon();
         return;
       }

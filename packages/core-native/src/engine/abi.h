@@ -155,10 +155,13 @@ static inline enum rl_handoff_class rl_handoff_class(int err)
 /* (JS name, value) */
 #define RL_ABI_LIMITS(X)                                               \
 	X(maxUpstreams, RL_MAX_UPSTREAMS) /* upstreams of one proxy */ \
+	X(maxUpstreamGroups, RL_MAX_UPSTREAM_GROUPS) /* priority groups of them */ \
 	X(maxBufferCount, RL_MAX_BUFFERS) /* provided receive buffers per ring */
 
 /* a connection's tried-upstreams set is one 64-bit word */
 #define RL_MAX_UPSTREAMS 64
+/* primary, backup and a few more tiers: more is a configuration mistake */
+#define RL_MAX_UPSTREAM_GROUPS 8
 /* buffer ids are 16 bits, and the kernel caps a buffer ring at 2^15 entries */
 #define RL_MAX_BUFFERS 32768
 

@@ -48,6 +48,7 @@ typedef struct upstream {
 	unsigned backoff_ms;
 	unsigned fails; /* consecutive failed dials */
 	unsigned live;
+	unsigned tier; /* its group's priority: 0 is tried first */
 } upstream;
 
 /* per connection index */
@@ -90,6 +91,9 @@ static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 	if (!cfg || cfg->n == 0 || cfg->n > RL_MAX_UPSTREAMS || !cfg->upstreams || !cfg->connect_timeout_ms ||
 	    !cfg->backoff_base_ms || cfg->backoff_max_ms < cfg->backoff_base_ms || !cfg->max_fails)
 		return -EINVAL;
+	for (unsigned i = 0; cfg->tiers && i < cfg->n; i++)
+		if (cfg->tiers[i] >= RL_MAX_UPSTREAM_GROUPS)
+			return -EINVAL;
 	rl_proxy *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -127,6 +131,7 @@ static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 	}
 	for (unsigned i = 0; i < cfg->n; i++) {
 		p->up[i].addr = cfg->upstreams[i];
+		p->up[i].tier = cfg->tiers ? cfg->tiers[i] : 0;
 		p->up[i].i32 = ui32 + (size_t) i * RL_U_I32_COUNT;
 		p->up[i].u64 = uu64 + (size_t) i * RL_U_U64_COUNT;
 	}
@@ -222,7 +227,8 @@ static uint64_t xorshift(uint64_t *s)
 }
 
 /* an upstream this connection has not tried and that is up (or whose
- * back-off has passed); -1 when none */
+ * back-off has passed), from the first group that has one (later groups
+ * are backups, as HAProxy's backup servers); -1 when none */
 static int pick(rl_worker *w, rl_conn *c)
 {
 	rl_proxy *p = P(w);
@@ -230,12 +236,19 @@ static int pick(rl_worker *w, rl_conn *c)
 	uint64_t done = PC(w, c)->tried;
 	int cand[RL_MAX_UPSTREAMS];
 	int nc = 0;
+	unsigned tier = RL_MAX_UPSTREAM_GROUPS;
 	for (unsigned k = 0; k < p->n; k++) {
 		unsigned i = (p->rr + k) % p->n;
 		if (done & (1ull << i))
 			continue;
 		if (p->up[i].retry_at_ns && now < p->up[i].retry_at_ns)
 			continue;
+		if (p->up[i].tier > tier)
+			continue;
+		if (p->up[i].tier < tier) {
+			tier = p->up[i].tier;
+			nc = 0; /* an earlier group has one: drop the later group's */
+		}
 		cand[nc++] = (int) i;
 	}
 	if (nc == 0)

@@ -13,6 +13,10 @@ extern "C" {
 
 typedef struct rl_proxy_config {
 	const rl_addr *upstreams;
+	/* per upstream: its group's priority, 0 first (< RL_MAX_UPSTREAM_GROUPS);
+	 * NULL: one group. A later group is tried only while no upstream of an
+	 * earlier one can be (down, or already tried by this client). */
+	const uint8_t *tiers;
 	unsigned n;
 	unsigned policy; /* enum rl_upstream_policy (abi.h) */
 	unsigned connect_timeout_ms;
