@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from './helpers.js';
+import { CLI, waitFor } from './helpers.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 
@@ -37,4 +37,66 @@ export async function notifySocket(path: string): Promise<{ got: string[]; close
   if (ok !== true) throw new Error(`fake notify socket did not start: ${ok instanceof Error ? ok.message : 'timeout'}; run \`sh scripts/setup.sh --test\``);
   got.shift();
   return { got, close: () => p.kill('SIGKILL') };
+}
+
+/** An echo upstream that counts its connections and keeps what it received (to tell upstreams apart). */
+export interface TaggedUpstream {
+  port: number;
+  connections: number;
+  received: string;
+  close(): Promise<void>;
+}
+
+/** Start (or restart, on `port`) an echo upstream on loopback. */
+export function taggedUpstream(port = 0): Promise<TaggedUpstream> {
+  const socks = new Set<net.Socket>();
+  const u = { port, connections: 0, received: '' } as TaggedUpstream;
+  const srv = net.createServer((s) => {
+    u.connections++;
+    socks.add(s);
+    s.on('close', () => socks.delete(s));
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      u.received += d.toString('latin1');
+      s.write(d);
+    });
+    s.on('end', () => s.end());
+  });
+  u.close = () =>
+    new Promise((r) => {
+      for (const s of socks) s.destroy();
+      srv.close(() => r());
+    });
+  return new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(port, '127.0.0.1', () => {
+      u.port = (srv.address() as net.AddressInfo).port;
+      resolve(u);
+    });
+  });
+}
+
+/** A CLI server process started with --json: its JSON lines as they come, and its stderr. */
+export function jsonCli(args: string[]) {
+  const p = spawn(process.execPath, [CLI, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  const r = { p, lines, stderr: '', exited: new Promise<number | null>((res) => p.on('exit', (c) => res(c))) };
+  let buf = '';
+  p.stdout.on('data', (d) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      lines.push(JSON.parse(buf.slice(0, i)));
+      buf = buf.slice(i + 1);
+    }
+  });
+  p.stderr.on('data', (d) => (r.stderr += d));
+  return {
+    ...r,
+    /** the `n`th line of this event (0 first), waiting for it up to `ms` */
+    async line(event: string, ms = 20000, n = 0): Promise<Record<string, unknown>> {
+      const find = () => lines.filter((l) => l.event === event)[n];
+      if (!(await waitFor(() => find() !== undefined, ms))) throw new Error(`no ${event} line #${n} within ${ms} ms; stderr: ${r.stderr}`);
+      return find();
+    },
+  };
 }
