@@ -48,5 +48,7 @@ export function reloadOptions(cur: ResolvedOptions, next: ResolvedOptions): { op
     if (RELOADABLE.has(k) && (k !== 'handler' || kind(cur.handler) === kind(next.handler))) out[k] = next[k];
     else restartRequired.push(k);
   }
-  return { options: out as unknown as ResolvedOptions, restartRequired };
+  // the weights follow the worker count unless given: one change, named once
+  const named = restartRequired.includes('workers') ? restartRequired.filter((k) => k !== 'weights') : restartRequired;
+  return { options: out as unknown as ResolvedOptions, restartRequired: named };
 }

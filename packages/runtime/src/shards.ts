@@ -209,6 +209,8 @@ export class ShardPool {
             return;
           }
           shard.state = 'closed';
+          // told to close before it served (a reload racing close()): whoever waits must not hang
+          if (!started) reject(Object.assign(new Error('server closed while a worker was starting'), { code: 'ERR_SERVER_NOT_RUNNING' }));
         },
         (err: Error) => {
           if (!started) {

@@ -1,0 +1,178 @@
+/**
+ * SIGHUP re-reads --config: the proxy's upstreams change under connection
+ * churn without a failed connection (open ones finish on the old upstream,
+ * new ones reach the new one); a config made invalid keeps the old workers
+ * and says why; keys a reload cannot apply are named in a warning. And a
+ * reload racing a shutdown is safe.
+ */
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from '@ringleader/runtime';
+import { echoOnce, sleep, userThreadCount, waitFor } from './helpers.js';
+import { jsonCli, taggedUpstream } from './ops-helpers.js';
+
+/** Churn: `parallel` loops of connect, echo a payload, close, bounded in time and count. */
+function churn(port: number, parallel: number, maxMs: number) {
+  let run = true;
+  let ok = 0;
+  const failures: string[] = [];
+  const until = Date.now() + maxMs;
+  const loop = async () => {
+    while (run && Date.now() < until && ok + failures.length < 50_000) {
+      const payload = Buffer.from(`churn ${ok} ${'y'.repeat(200)}`);
+      const r = await echoOnce(port, payload, 5000);
+      if (r.cleanClose && r.received === r.sent) ok++;
+      else failures.push(r.error ?? 'mismatch');
+    }
+  };
+  const loops = Promise.all(Array.from({ length: parallel }, loop));
+  return {
+    failures,
+    ok: () => ok,
+    async stop() {
+      run = false;
+      await loops;
+    },
+  };
+}
+
+/** A connection kept open: send() resolves when the bytes came back exactly. */
+async function held(port: number) {
+  const s = net.connect(port, '127.0.0.1');
+  await new Promise((r) => s.once('connect', r));
+  let got = '';
+  s.on('data', (d) => (got += d));
+  return {
+    async send(text: string): Promise<boolean> {
+      got = '';
+      s.write(text);
+      return waitFor(() => got === text, 5000);
+    },
+    close: () => s.destroy(),
+  };
+}
+
+test('SIGHUP with --config: the proxy moves to a new upstream under churn, zero failed connections, open ones finish byte-exact on the old one', async (t) => {
+  const a = await taggedUpstream();
+  const b = await taggedUpstream();
+  const dir = mkdtempSync(join(tmpdir(), 'rl-reloadcfg-'));
+  const file = join(dir, 'proxy.json');
+  writeFileSync(file, JSON.stringify({ upstream: [`127.0.0.1:${a.port}`], workers: 2 }));
+  const cli = jsonCli(['proxy', '--config', file, '--port', '0', '--drain', '5s', '--interval', '200ms']);
+  try {
+    const { port } = (await cli.line('listening')) as { port: number };
+    const load = churn(port, 4, 30_000);
+    const old = await Promise.all([held(port), held(port)]);
+    for (const [i, c] of old.entries()) t.true(await c.send(`before ${i}\n`));
+    await sleep(300);
+    const aBefore = a.connections;
+    writeFileSync(file, JSON.stringify({ upstream: [`127.0.0.1:${b.port}`], workers: 2 }));
+    const bBefore = b.connections;
+    cli.p.kill('SIGHUP');
+    // the first successor serves: new connections reach the new upstream while the old workers drain
+    t.true(await waitFor(() => b.connections > bBefore, 10_000), 'new connections reach the new upstream');
+    // the connections opened before still reach the old upstream, byte-exact
+    for (const [i, c] of old.entries()) t.true(await c.send(`after reload ${i}\n`), `held connection ${i}`);
+    t.true(a.received.includes('after reload 0\n') && a.received.includes('after reload 1\n'), 'on the old upstream');
+    for (const c of old) c.close();
+    const r = await cli.line('reload', 20_000);
+    t.is(r.error, undefined, JSON.stringify(r));
+    t.like(r, { replaced: 2, forced: 0 });
+    await sleep(500);
+    await load.stop();
+    t.deepEqual(load.failures.slice(0, 5), [], `${load.failures.length} of ${load.ok() + load.failures.length} connections failed`);
+    t.true(b.connections - bBefore > 10, `new connections reach the new upstream (${b.connections - bBefore})`);
+    t.true(a.connections >= aBefore);
+    const last = await echoOnce(port, Buffer.from('last'));
+    t.is(last.received, last.sent);
+    const st = cli.lines.filter((l) => l.event === 'stats').at(-1) as { upstreams: { address: string; group: string }[] };
+    t.deepEqual(
+      st.upstreams.map((u) => u.address),
+      [`127.0.0.1:${b.port}`],
+      'stats show the new upstream only once the old workers are gone',
+    );
+    t.log(`${load.ok()} connections, 0 failed`);
+  } finally {
+    cli.p.kill('SIGTERM');
+    await cli.exited;
+    rmSync(dir, { recursive: true, force: true });
+    await a.close();
+    await b.close();
+  }
+});
+
+test('SIGHUP with a config made invalid: the old upstream keeps serving and the reload line says why; a key a reload cannot change is a warning', async (t) => {
+  const a = await taggedUpstream();
+  const dir = mkdtempSync(join(tmpdir(), 'rl-reloadcfg-'));
+  const file = join(dir, 'proxy.yaml');
+  writeFileSync(file, `upstream:\n  - 127.0.0.1:${a.port}\nworkers: 1\n`);
+  const cli = jsonCli(['proxy', '--config', file, '--port', '0', '--drain', '1s']);
+  try {
+    const { port } = (await cli.line('listening')) as { port: number };
+    writeFileSync(file, `upstream:\n  - 127.0.0.1:${a.port}\n  - nope\nworkers: 1\n`);
+    cli.p.kill('SIGHUP');
+    const bad = await cli.line('reload', 20_000);
+    t.regex(String(bad.error), /--config .*proxy\.yaml: upstream\[1\]: /);
+    t.is(bad.replaced, 0);
+    const before = a.connections;
+    const r = await echoOnce(port, Buffer.from('still here'));
+    t.is(r.received, r.sent);
+    t.is(a.connections, before + 1, 'the old upstream serves');
+
+    writeFileSync(file, `upstream:\n  - 127.0.0.1:${a.port}\nworkers: 3\nidle-timeout: 30s\n`);
+    cli.p.kill('SIGHUP');
+    const good = await cli.line('reload', 20_000, 1);
+    t.is(good.error, undefined);
+    t.deepEqual(good.restartRequired, ['workers']);
+    const w = cli.lines.find((l) => l.event === 'warning' && l.code === 'ERR_RESTART_REQUIRED');
+    t.like(w, { key: 'workers' });
+    t.regex(String(w?.message), /--workers cannot change on a reload/);
+    t.is(good.replaced, 1, 'still one worker');
+  } finally {
+    cli.p.kill('SIGTERM');
+    await cli.exited;
+    rmSync(dir, { recursive: true, force: true });
+    await a.close();
+  }
+});
+
+test('SIGHUP then SIGTERM at once: no crash, exit 0, a closed line', async (t) => {
+  const cli = jsonCli(['echo', '--port', '0', '--workers', '2', '--drain', '1s']);
+  await cli.line('listening');
+  cli.p.kill('SIGHUP');
+  cli.p.kill('SIGTERM');
+  t.is(await cli.exited, 0, cli.stderr);
+  t.truthy(cli.lines.find((l) => l.event === 'closed'));
+  t.notRegex(cli.stderr, /Unhandled|TypeError|at .*\.js:\d+/);
+});
+
+test('server.reload() concurrent with server.close(): both settle, no unhandled rejection, no worker thread left', async (t) => {
+  const threads0 = userThreadCount();
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    for (const delay of [0, 20, 100]) {
+      const server = createServer({ port: 0, workers: 2 });
+      await server.listen();
+      const reload = server.reload({ drainTimeout: 200 });
+      await sleep(delay);
+      const [r, c] = await Promise.allSettled([reload, server.close({ timeout: 200 })]);
+      t.is(c.status, 'fulfilled', `close after ${delay} ms`);
+      if (r.status === 'rejected') t.is((r.reason as { code?: string }).code, 'ERR_SERVER_NOT_RUNNING');
+      t.false(server.listening);
+      t.true(
+        server.stats().workers.every((w) => w.state === 'closed' || w.state === 'failed'),
+        JSON.stringify(server.stats().workers.map((w) => w.state)),
+      );
+    }
+    t.true(await waitFor(() => userThreadCount() <= threads0, 5000), `threads ${userThreadCount()} > ${threads0}`);
+    await sleep(50);
+    t.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
