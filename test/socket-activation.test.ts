@@ -109,3 +109,36 @@ test('--fd that is not a listening TCP socket exits 2 naming --fd and why', asyn
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--fd/);
 });
+
+test('systemd-socket-activate with two sockets: exit 2 naming LISTEN_FDS (one listener per process), or --fd picks one', async (t) => {
+  const [a, b] = [await freePort(), await freePort()];
+  const run = (extra: string[]) =>
+    new Promise<{ code: number | null; err: string }>((resolve) => {
+      const p = spawn('systemd-socket-activate', ['-l', `127.0.0.1:${a}`, '-l', `127.0.0.1:${b}`, process.execPath, CLI, 'echo', '--workers', '1', '--json', ...extra], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      p.on('close', (code) => resolve({ code, err }));
+      // the first connection makes systemd-socket-activate exec the server
+      const kick = async () => {
+        if (!(await waitFor(() => err.includes('Listening on'), 10000))) return;
+        const s = net.connect(a, '127.0.0.1');
+        s.on('error', () => {});
+        s.on('connect', () => s.write('x'));
+        setTimeout(() => s.destroy(), 20000).unref();
+        if (extra.length) {
+          const r = await echoOnce(b, Buffer.from('on the second socket'), 30000);
+          t.is(r.received, r.sent);
+          p.kill('SIGTERM');
+        }
+      };
+      void kick();
+      setTimeout(() => p.kill('SIGKILL'), 40000).unref();
+    });
+  const two = await run([]);
+  t.is(two.code, 2, two.err);
+  t.regex(two.err, /LISTEN_FDS=2.*serves one/);
+  const picked = await run(['--fd', '4']);
+  t.is(picked.code, 0, picked.err);
+});

@@ -149,8 +149,13 @@ function inheritedFd(cmd: Command, f: ServerFlags, log: Logger): number | undefi
   const activated = activatedFds;
   let fd = f.fd;
   if (fd === undefined && activated.length) {
+    // one acceptor ring serves one listening socket: refuse rather than leave the others unserved
+    if (activated.length > 1) {
+      throw new UsageError(
+        `socket activation passed ${activated.length} sockets (LISTEN_FDS=${activated.length}); a ringleader process serves one: give the .socket unit one ListenStream=, run one service per socket, or pick one with --fd N`,
+      );
+    }
     fd = activated[0];
-    if (activated.length > 1) log.warn(`socket activation: ${activated.length} sockets passed; serving fd ${fd} only (one listener per server)`);
     log.info({ fd }, `socket activation: serving the inherited socket (fd ${fd})`);
   }
   if (fd === undefined) return undefined;
