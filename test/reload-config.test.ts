@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from '@ringleader/runtime';
 import { echoOnce, sleep, userThreadCount, waitFor } from './helpers.js';
-import { jsonCli, taggedUpstream } from './ops-helpers.js';
+import { ask, churn, jsonCli, taggedUpstream, writeHandler } from './ops-helpers.js';
 
 /** Churn: `parallel` loops of connect, echo a payload, close, bounded in time and count. */
-function churn(port: number, parallel: number, maxMs: number) {
+function echoChurn(port: number, parallel: number, maxMs: number) {
   let run = true;
   let ok = 0;
   const failures: string[] = [];
@@ -64,7 +64,7 @@ test('SIGHUP with --config: the proxy moves to a new upstream under churn, zero 
   const cli = jsonCli(['proxy', '--config', file, '--port', '0', '--drain', '5s', '--interval', '200ms']);
   try {
     const { port } = (await cli.line('listening')) as { port: number };
-    const load = churn(port, 4, 30_000);
+    const load = echoChurn(port, 4, 30_000);
     const old = await Promise.all([held(port), held(port)]);
     for (const [i, c] of old.entries()) t.true(await c.send(`before ${i}\n`));
     await sleep(300);
@@ -174,5 +174,51 @@ test('server.reload() concurrent with server.close(): both settle, no unhandled 
     t.deepEqual(unhandled, []);
   } finally {
     process.off('unhandledRejection', onUnhandled);
+  }
+});
+
+test('3 SIGHUP reloads then 1 SIGUSR2 upgrade of one `ringleader serve` under churn: zero failed connections, each reload visibly changes the answer', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rl-drill-'));
+  const path = join(dir, 'handler.mjs');
+  writeHandler(path, 'v1');
+  const cli = jsonCli(['serve', path, '--port', '0', '--workers', '2', '--drain', '1s', '--interval', '500ms']);
+  let newPid = 0;
+  try {
+    const { port, pid } = (await cli.line('listening')) as { port: number; pid: number };
+    const load = churn(port, 4, 60_000);
+    t.is(await ask(port, 999_999), 'v1');
+    for (const [i, v] of ['v2', 'v3', 'v4'].entries()) {
+      await sleep(300);
+      writeHandler(path, v);
+      cli.p.kill('SIGHUP');
+      const r = await cli.line('reload', 20_000, i);
+      t.is(r.error, undefined);
+      t.like(r, { generation: i + 1, replaced: 2 });
+      t.is(await ask(port, 1_000_000 + i), v, `${v} answers after reload ${i + 1}`);
+    }
+    writeHandler(path, 'v5');
+    cli.p.kill('SIGUSR2');
+    const next = (await cli.line('listening', 30_000, 1)) as { port: number; pid: number };
+    newPid = next.pid;
+    t.not(newPid, pid);
+    t.is(next.port, port, 'the same socket');
+    t.is(await cli.exited, 0, cli.stderr);
+    t.is(await ask(port, 2_000_000), 'v5', 'the new process runs the module as it is now');
+    await sleep(300);
+    await load.stop();
+    t.deepEqual(load.failures.slice(0, 5), [], `${load.failures.length} of ${load.count()} connections failed`);
+    t.true(load.count() > 100, `churn made ${load.count()} connections`);
+    for (const v of ['v1', 'v2', 'v3', 'v4', 'v5']) t.true((load.versions.get(v) ?? 0) > 0, `answers by version: ${JSON.stringify([...load.versions])}`);
+    t.log(`${load.count()} connections through 3 reloads and an upgrade, 0 failed: ${JSON.stringify([...load.versions])}`);
+  } finally {
+    cli.p.kill('SIGKILL');
+    if (newPid) {
+      try {
+        process.kill(newPid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -12,66 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type ReloadSummary } from '@ringleader/runtime';
 import { CLI } from './helpers.js';
-
-/** A handler module that answers each line with "VERSION:line". */
-function writeHandler(path: string, version: string, broken = false): void {
-  writeFileSync(path, broken ? 'export default {{{ this is not JavaScript\n' : `export default {\n  onData(conn, data) { conn.write(${JSON.stringify(`${version}:`)} + data.toString()); },\n};\n`);
-}
-
-/** One connection: send "ping N\\n", expect "VERSION:ping N\\n", close. Resolves with the version, or throws. */
-function ask(port: number, n: number, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let got = '';
-    const fail = (e: Error) => {
-      s.destroy();
-      reject(e);
-    };
-    s.setTimeout(timeoutMs, () => fail(new Error(`connection ${n}: no answer within ${timeoutMs} ms`)));
-    s.on('error', (e) => fail(new Error(`connection ${n}: ${e.message}`)));
-    s.on('data', (d) => {
-      got += d;
-      if (!got.endsWith('\n')) return;
-      const m = /^(v\d+):ping (\d+)\n$/.exec(got);
-      if (!m || Number(m[2]) !== n) return fail(new Error(`connection ${n}: wrong answer ${JSON.stringify(got)}`));
-      s.end();
-      resolve(m[1]);
-    });
-    s.on('close', () => {
-      if (!got.endsWith('\n')) fail(new Error(`connection ${n}: closed after ${JSON.stringify(got)}`));
-    });
-    s.write(`ping ${n}\n`);
-  });
-}
-
-/** Churn: `parallel` loops of ask() until stop() (bounded by maxMs); counts answers by version and failures. */
-function churn(port: number, parallel: number, maxMs: number) {
-  const versions = new Map<string, number>();
-  const failures: string[] = [];
-  let n = 0;
-  let running = true;
-  const until = Date.now() + maxMs;
-  const loops = Array.from({ length: parallel }, async () => {
-    while (running && Date.now() < until) {
-      const i = n++;
-      try {
-        const v = await ask(port, i);
-        versions.set(v, (versions.get(v) ?? 0) + 1);
-      } catch (e) {
-        failures.push((e as Error).message);
-      }
-    }
-  });
-  return {
-    versions,
-    failures,
-    count: () => n,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
-}
+import { ask, churn, writeHandler } from './ops-helpers.js';
 
 test('3 reloads under connection churn: zero failed connections, and the new code answers', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rl-reload-'));

@@ -71,10 +71,26 @@ test('the backup group serves, byte-exact, only while the primary is down; new c
 
 test('upstream group options: bad ones are errors naming the key path', (t) => {
   const proxy = (o: object) => () => createServer({ handler: 'proxy', ...o });
-  t.throws(proxy({ upstreamGroups: [{ name: 'a', upstreams: ['127.0.0.1:1'] }, { name: 'b', upstreams: ['nope'] }] }), {
-    message: /option "upstreamGroups\[1\]\.upstreams\[0\]"/,
-  });
-  t.throws(proxy({ upstreamGroups: [{ name: 'a', upstreams: ['127.0.0.1:1'] }, { name: 'a', upstreams: ['127.0.0.1:2'] }] }), { message: /upstreamGroups\[1\]\.name.*no other group/ });
+  t.throws(
+    proxy({
+      upstreamGroups: [
+        { name: 'a', upstreams: ['127.0.0.1:1'] },
+        { name: 'b', upstreams: ['nope'] },
+      ],
+    }),
+    {
+      message: /option "upstreamGroups\[1\]\.upstreams\[0\]"/,
+    },
+  );
+  t.throws(
+    proxy({
+      upstreamGroups: [
+        { name: 'a', upstreams: ['127.0.0.1:1'] },
+        { name: 'a', upstreams: ['127.0.0.1:2'] },
+      ],
+    }),
+    { message: /upstreamGroups\[1\]\.name.*no other group/ },
+  );
   t.throws(proxy({ upstreamGroups: [{ name: 'a', upstreams: [] }] }), { message: /upstreamGroups\[0\]\.upstreams/ });
   t.throws(proxy({ upstreamGroups: [{ name: 'a', upstreams: ['127.0.0.1:1'], weight: 2 }] }), { message: /upstreamGroups\[0\]\.weight/ });
   const nine = Array.from({ length: 9 }, (_, i) => ({ name: `g${i}`, upstreams: [`127.0.0.1:${i + 1}`] }));
