@@ -309,8 +309,7 @@ export class Server extends EventEmitter {
   async reload(opts: { drainTimeout?: number; options?: ServerOptions } = {}): Promise<ReloadSummary> {
     const drain = opts.drainTimeout ?? SERVER_DEFAULTS.closeTimeout;
     if (typeof drain !== 'number' || !(drain >= 0)) throw new RangeError(`option "drainTimeout" must be a number of milliseconds >= 0; got ${String(drain)}`);
-    const notRunning = () =>
-      Object.assign(new Error(`server is ${this.#state === 'new' ? 'not listening yet' : this.#state}: nothing to reload`), { code: 'ERR_SERVER_NOT_RUNNING' });
+    const notRunning = () => Object.assign(new Error(`server is ${this.#state === 'new' ? 'not listening yet' : this.#state}: nothing to reload`), { code: 'ERR_SERVER_NOT_RUNNING' });
     if (this.#state !== 'listening') throw notRunning();
     // /readyz answers 503 while workers are being replaced
     this.#reloading++;

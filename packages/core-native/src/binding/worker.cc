@@ -68,8 +68,8 @@ static bool OptionalArray(Options &r, const Napi::Object &o, const char *k, size
 // opts.proxy = { upstreams: [{ ip, port[, tier] }], policy, connectTimeout, idleTimeout,
 //                backoffBase, backoffMax, maxFails, dialRetries, maxBuffers
 //                [, i32: Int32Array, u64: BigUint64Array] }
-static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_config *pc,
-                       std::vector<rl_addr> *addrs, std::vector<uint8_t> *tiers) {
+static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_config *pc, std::vector<rl_addr> *addrs,
+                       std::vector<uint8_t> *tiers) {
   Napi::Value pv = opts.Obj("proxy");
   if (!opts.ok()) return false;
   Napi::Object p = pv.As<Napi::Object>();

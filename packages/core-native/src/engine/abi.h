@@ -153,10 +153,10 @@ static inline enum rl_handoff_class rl_handoff_class(int err)
 /* ---------------- limits ---------------- */
 
 /* (JS name, value) */
-#define RL_ABI_LIMITS(X)                                               \
-	X(maxUpstreams, RL_MAX_UPSTREAMS) /* upstreams of one proxy */ \
+#define RL_ABI_LIMITS(X)                                                           \
+	X(maxUpstreams, RL_MAX_UPSTREAMS)            /* upstreams of one proxy */  \
 	X(maxUpstreamGroups, RL_MAX_UPSTREAM_GROUPS) /* priority groups of them */ \
-	X(maxBufferCount, RL_MAX_BUFFERS) /* provided receive buffers per ring */
+	X(maxBufferCount, RL_MAX_BUFFERS)            /* provided receive buffers per ring */
 
 /* a connection's tried-upstreams set is one 64-bit word */
 #define RL_MAX_UPSTREAMS 64
