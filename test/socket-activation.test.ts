@@ -118,7 +118,9 @@ test('systemd-socket-activate with two sockets: exit 2 naming LISTEN_FDS (one li
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let err = '';
+      let out = '';
       p.stderr.on('data', (d) => (err += d));
+      p.stdout.on('data', (d) => (out += d));
       p.on('close', (code) => resolve({ code, err }));
       // the first connection makes systemd-socket-activate exec the server
       const kick = async () => {
@@ -130,6 +132,8 @@ test('systemd-socket-activate with two sockets: exit 2 naming LISTEN_FDS (one li
         if (extra.length) {
           const r = await echoOnce(b, Buffer.from('on the second socket'), 30000);
           t.is(r.received, r.sent);
+          // signals are handled once the listening line is out
+          await waitFor(() => out.includes('"event":"listening"'), 10000);
           p.kill('SIGTERM');
         }
       };

@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from '@ringleader/runtime';
-import { echoOnce, runCli, sleep } from './helpers.js';
-import { taggedUpstream } from './ops-helpers.js';
+import { echoOnce, runCli, sleep, waitFor } from './helpers.js';
+import { jsonCli, taggedUpstream } from './ops-helpers.js';
 
 test('the backup group serves, byte-exact, only while the primary is down; new connections return to the primary after its back-off', async (t) => {
   let primary = await taggedUpstream();
@@ -114,5 +114,42 @@ test('CLI: --backup and upstreamGroups in --config; a bad group exits 2 naming t
     t.regex(onlyBackup.stderr, /--upstream HOST:PORT is required.*--backup/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('CLI: upstream groups from a YAML --config serve; the primary going down is an upstream-down event naming its group, and the backup answers', async (t) => {
+  const primary = await taggedUpstream();
+  const backup = await taggedUpstream();
+  const dir = mkdtempSync(join(tmpdir(), 'rl-groups-'));
+  const file = join(dir, 'proxy.yaml');
+  writeFileSync(
+    file,
+    `upstreamGroups:\n  - name: primary\n    upstreams: ["127.0.0.1:${primary.port}"]\n  - name: standby\n    upstreams: ["127.0.0.1:${backup.port}"]\nworkers: 1\nupstream-max-fails: 1\n`,
+  );
+  const cli = jsonCli(['proxy', '--config', file, '--port', '0', '--interval', '200ms']);
+  try {
+    const { port } = (await cli.line('listening')) as { port: number };
+    const p0 = primary.connections;
+    const r = await echoOnce(port, Buffer.from('to the primary'));
+    t.is(r.received, r.sent);
+    t.is(primary.connections, p0 + 1);
+    await primary.close();
+    const b0 = backup.connections;
+    const r2 = await echoOnce(port, Buffer.from('to the standby'));
+    t.is(r2.received, r2.sent);
+    t.is(backup.connections, b0 + 1);
+    const down = await cli.line('upstream-down', 5000);
+    t.like(down, { upstream: `127.0.0.1:${primary.port}`, group: 'primary' });
+    t.true(await waitFor(() => cli.lines.some((l) => l.event === 'stats'), 3000));
+    const st = cli.lines.filter((l) => l.event === 'stats').at(-1) as { upstreams: { group: string }[] };
+    t.deepEqual(
+      st.upstreams.map((u) => u.group),
+      ['primary', 'standby'],
+    );
+  } finally {
+    cli.p.kill('SIGTERM');
+    await cli.exited;
+    rmSync(dir, { recursive: true, force: true });
+    await backup.close();
   }
 });

@@ -144,9 +144,11 @@ function listenAddress(cmd: Command, f: ServerFlags): { host: string; port: numb
 let activatedFds: number[] | undefined;
 
 function inheritedFd(cmd: Command, f: ServerFlags, log: Logger): number | undefined {
-  // listenFds() takes the variables out of the environment: a reload asks again
+  // listenFds() takes the variables out of the environment: a reload asks again (and says nothing new)
+  const first = activatedFds === undefined;
   activatedFds ??= listenFds();
   const activated = activatedFds;
+  if (!first) log = log.child({}, { level: 'silent' });
   let fd = f.fd;
   if (fd === undefined && activated.length) {
     // one acceptor ring serves one listening socket: refuse rather than leave the others unserved

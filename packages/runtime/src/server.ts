@@ -269,13 +269,14 @@ export class Server extends EventEmitter {
    */
   #watchUpstreams(): void {
     for (const u of this.stats().upstreams ?? []) {
-      const was = this.#downSeen.has(u.address);
+      const key = `${u.group} ${u.address}`;
+      const was = this.#downSeen.has(key);
       if (u.down && !was) {
-        this.#downSeen.add(u.address);
-        this.emit('upstream-down', { upstream: u.address, backoffMs: u.backoffMs });
+        this.#downSeen.add(key);
+        this.emit('upstream-down', { upstream: u.address, group: u.group, backoffMs: u.backoffMs });
       } else if (!u.down && was) {
-        this.#downSeen.delete(u.address);
-        this.emit('upstream-up', { upstream: u.address });
+        this.#downSeen.delete(key);
+        this.emit('upstream-up', { upstream: u.address, group: u.group });
       }
     }
   }
