@@ -28,6 +28,7 @@ test('the backup group serves, byte-exact, only while the primary is down; new c
     upstreamMaxFails: 1,
     upstreamBackoff: 300,
     upstreamBackoffMax: 300,
+    admin: '127.0.0.1:0',
   });
   const { port } = await server.listen();
   // listen() probed each upstream once
@@ -55,6 +56,17 @@ test('the backup group serves, byte-exact, only while the primary is down; new c
     for (let i = 0; i < 10; i++) await exact(`down ${i}`);
     t.is(backup.connections - b0, 10, 'with the primary down every connection reached the backup');
     t.is(server.stats().upstreams?.[0].down, 1, 'the primary is marked down');
+    // /metrics labels each upstream with its group
+    const metrics = await (await fetch(`http://127.0.0.1:${server.adminAddress()!.port}/metrics`)).text();
+    const state = metrics.split('\n').filter((l) => l.startsWith('ringleader_upstream_state{'));
+    t.true(
+      state.some((l) => l.includes(`upstream="127.0.0.1:${primaryPort}"`) && l.includes('group="primary"') && l.includes('state="down"') && l.endsWith(' 1')),
+      state.join('\n'),
+    );
+    t.true(
+      state.some((l) => l.includes('group="backup"') && l.includes('state="up"') && l.endsWith(' 1')),
+      state.join('\n'),
+    );
 
     primary = await taggedUpstream(primaryPort);
     await sleep(400); // its back-off passes
