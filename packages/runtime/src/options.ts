@@ -293,6 +293,17 @@ export interface ResolvedOptions {
   admin: HostPort | null;
 }
 
+/** How the proxy treats its upstreams and relayed data (reloadable: reload-options.ts). */
+export const UPSTREAM_HANDLING = [
+  'connectTimeout',
+  'connectRetries',
+  'idleTimeout',
+  'upstreamBackoff',
+  'upstreamBackoffMax',
+  'upstreamMaxFails',
+  'maxBuffersHeld',
+] as const satisfies readonly (keyof ResolvedOptions)[];
+
 const KNOWN = new Set<string>([
   'host',
   'port',
@@ -322,13 +333,7 @@ const KNOWN = new Set<string>([
   'upstreams',
   'upstreamGroups',
   'upstreamPolicy',
-  'connectTimeout',
-  'connectRetries',
-  'idleTimeout',
-  'upstreamBackoff',
-  'upstreamBackoffMax',
-  'upstreamMaxFails',
-  'maxBuffersHeld',
+  ...UPSTREAM_HANDLING,
   'zcThreshold',
   'workerWait',
   'admin',

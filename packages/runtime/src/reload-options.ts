@@ -7,7 +7,7 @@
  * upgrade), and a reload that asks for them keeps the running value and
  * names the option.
  */
-import type { ResolvedOptions } from './options.js';
+import { type ResolvedOptions, UPSTREAM_HANDLING } from './options.js';
 
 /** The options (ResolvedOptions keys) a reload applies to the workers it starts. */
 export const RELOADABLE: ReadonlySet<keyof ResolvedOptions> = new Set<keyof ResolvedOptions>([
@@ -18,13 +18,7 @@ export const RELOADABLE: ReadonlySet<keyof ResolvedOptions> = new Set<keyof Reso
   'zcThreshold',
   'upstreams',
   'upstreamPolicy',
-  'connectTimeout',
-  'connectRetries',
-  'idleTimeout',
-  'upstreamBackoff',
-  'upstreamBackoffMax',
-  'upstreamMaxFails',
-  'maxBuffersHeld',
+  ...UPSTREAM_HANDLING,
 ]);
 
 function same(a: unknown, b: unknown): boolean {
