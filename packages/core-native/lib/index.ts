@@ -62,14 +62,15 @@ export interface NativeAcceptor {
   /** bind + listen + start accepting; returns the bound port. */
   listen(ip: string, port: number, backlog: number, flags: number): number;
   /**
-   * Serve an inherited listening socket (socket activation, --fd); throws
-   * (syscall "adopt") when `fd` is not a listening IPv4/IPv6 TCP socket.
-   * Stopping never shuts the socket down: other holders keep it listening.
+   * Serve inherited listening sockets (socket activation, --fd), all or
+   * none, at most `abi.limits.maxListeners`; throws (syscall "adopt", with
+   * `.fd`) when one is not a listening IPv4/IPv6 TCP socket. Stopping never
+   * shuts them down: other holders keep them listening.
    */
-  adopt(fd: number): { address: string; port: number };
-  /** The listening fd, to hand to another process; from now on stopping never shuts the socket down. */
-  share(): number;
-  /** A shared listener readable on two calls in a row with accepts asleep: re-arm them (a wakeup lost to the other process). 1 when it did. */
+  adopt(fds: number[]): { address: string; port: number }[];
+  /** The listening fds, to hand to another process; from now on stopping never shuts them down. */
+  share(): number[];
+  /** Shared listeners readable on two calls in a row with accepts asleep: re-arm them (a wakeup lost to the other process). How many it did. */
   kick(): number;
   /** The client address recorded for connection `id` (wantAddress): out[0] = family << 16 | port, out[1..4] its bytes. 0 or -ENOENT. */
   peer(id: number, out: Int32Array): number;
@@ -320,7 +321,7 @@ export interface Abi {
   errno: Record<'EBADF' | 'EINVAL' | 'ENOMEM' | 'ENOSYS' | 'EPIPE' | 'EMSGSIZE' | 'ESTALE' | 'ECONNABORTED', number>;
   /** address family numbers in a CONNECT record's peer word */
   addressFamilies: { IPv4: number; IPv6: number };
-  limits: { maxUpstreams: number; maxUpstreamGroups: number; maxBufferCount: number };
+  limits: { maxUpstreams: number; maxUpstreamGroups: number; maxBufferCount: number; maxListeners: number };
   /** the load generator's protocol errors (engine/proto/proto.h RL_PROTO_ERRORS) */
   protoErrors: Record<string, { code: number; message: string }>;
 }

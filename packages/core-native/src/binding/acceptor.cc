@@ -164,48 +164,72 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     return Napi::Number::New(env, bound);
   }
 
-  // adopt(fd) -> { address, port }: serve an inherited listening socket
-  // (socket activation, --fd); it must be a listening IPv4/IPv6 TCP socket
+  // adopt(fds: number[]) -> [{ address, port }]: serve inherited listening
+  // sockets (socket activation, --fd), all or none; each must be a listening
+  // IPv4/IPv6 TCP socket. A bad one throws with `.fd` naming it.
   Napi::Value AdoptListener(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Live(info)) return env.Undefined();
-    if (!info[0].IsNumber()) {
-      ThrowType(env, "adopt(fd)");
+    if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() == 0) {
+      ThrowType(env, "adopt(fds: number[])");
       return env.Undefined();
     }
-    int fd = info[0].As<Napi::Number>().Int32Value();
-    char ip[64];
-    int port = 0;
-    int r = rl_listener_check(fd, ip, sizeof(ip), &port);
+    Napi::Array list = info[0].As<Napi::Array>();
+    unsigned n = list.Length();
+    if (n > RL_MAX_LISTENERS) {
+      ThrowErrno(env, -ENOSPC, "adopt");
+      return env.Undefined();
+    }
+    int fds[RL_MAX_LISTENERS];
+    Napi::Array out = Napi::Array::New(env, n);
+    for (unsigned i = 0; i < n; i++) {
+      Napi::Value v = list.Get(i);
+      if (!v.IsNumber()) {
+        ThrowType(env, "adopt(fds: number[])");
+        return env.Undefined();
+      }
+      fds[i] = v.As<Napi::Number>().Int32Value();
+      char ip[64];
+      int port = 0;
+      int r = rl_listener_check(fds[i], ip, sizeof(ip), &port);
+      if (r < 0) {
+        napi_value e = MakeError(env, r, "adopt");
+        if (e) {
+          Napi::Object(env, e).Set("fd", fds[i]);
+          napi_throw(env, e);
+        }
+        return env.Undefined();
+      }
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("address", ip);
+      o.Set("port", port);
+      out.Set(i, o);
+    }
+    // our descriptors from now on: not leaked into child processes
+    for (unsigned i = 0; i < n; i++) fcntl(fds[i], F_SETFD, fcntl(fds[i], F_GETFD) | FD_CLOEXEC);
+    int r = rl_acceptor_listen_fds(&core_->a, fds, n, 1);
     if (r < 0) {
-      ThrowErrno(env, r, "adopt");
+      ThrowErrno(env, r, r == -ENOSPC ? "adopt" : "io_uring_submit");
       return env.Undefined();
     }
-    // our descriptor from now on: not leaked into child processes
-    fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
-    r = rl_acceptor_adopt(&core_->a, fd);
-    if (r < 0) {
-      ThrowErrno(env, r, "io_uring_submit");
-      return env.Undefined();
-    }
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("address", ip);
-    o.Set("port", port);
-    return o;
+    return out;
   }
 
-  // share() -> the listening fd, from now on never shut down (upgrade)
+  // share() -> the listening fds, from now on never shut down (upgrade)
   Napi::Value Share(const Napi::CallbackInfo &info) {
     if (!Live(info)) return info.Env().Undefined();
-    int r = rl_acceptor_share(&core_->a);
+    int fds[RL_MAX_LISTENERS];
+    int r = rl_acceptor_share(&core_->a, fds, RL_MAX_LISTENERS);
     if (r < 0) {
       ThrowErrno(info.Env(), r, "share");
       return info.Env().Undefined();
     }
-    return Napi::Number::New(info.Env(), r);
+    Napi::Array out = Napi::Array::New(info.Env(), r);
+    for (int i = 0; i < r; i++) out.Set(i, fds[i]);
+    return out;
   }
 
-  // kick() -> 1 when a shared listener's sleeping accepts were re-armed
+  // kick() -> how many shared listeners' sleeping accepts were re-armed
   Napi::Value Kick(const Napi::CallbackInfo &info) {
     if (!Live(info)) return info.Env().Undefined();
     int r = rl_acceptor_kick(&core_->a);

@@ -153,15 +153,18 @@ static inline enum rl_handoff_class rl_handoff_class(int err)
 /* ---------------- limits ---------------- */
 
 /* (JS name, value) */
-#define RL_ABI_LIMITS(X)                                                           \
-	X(maxUpstreams, RL_MAX_UPSTREAMS)            /* upstreams of one proxy */  \
-	X(maxUpstreamGroups, RL_MAX_UPSTREAM_GROUPS) /* priority groups of them */ \
-	X(maxBufferCount, RL_MAX_BUFFERS)            /* provided receive buffers per ring */
+#define RL_ABI_LIMITS(X)                                                                     \
+	X(maxUpstreams, RL_MAX_UPSTREAMS)            /* upstreams of one proxy */            \
+	X(maxUpstreamGroups, RL_MAX_UPSTREAM_GROUPS) /* priority groups of them */           \
+	X(maxBufferCount, RL_MAX_BUFFERS)            /* provided receive buffers per ring */ \
+	X(maxListeners, RL_MAX_LISTENERS)            /* listening sockets of one acceptor */
 
 /* a connection's tried-upstreams set is one 64-bit word */
 #define RL_MAX_UPSTREAMS 64
 /* primary, backup and a few more tiers: more is a configuration mistake */
 #define RL_MAX_UPSTREAM_GROUPS 8
+/* systemd's ListenStream= lines of one service, IPv4 + IPv6: a few */
+#define RL_MAX_LISTENERS 8
 /* buffer ids are 16 bits, and the kernel caps a buffer ring at 2^15 entries */
 #define RL_MAX_BUFFERS 32768
 

@@ -39,8 +39,6 @@ int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, c
 {
 	failed_call = rl_failed_sink(failed_call);
 	memset(a, 0, sizeof(*a));
-	a->lfd = -1;
-	a->lfd_closed = 1;
 	a->c = c;
 	if (!o->table_size || o->table_size > RL_IDX_MAX) {
 		*failed_call = "rl_acceptor_init";
@@ -102,13 +100,13 @@ int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, c
 
 void rl_acceptor_destroy(rl_acceptor *a)
 {
-	if (a->lfd >= 0 && !a->lfd_closed) {
-		if (!a->lfd_shared)
-			shutdown(a->lfd, SHUT_RDWR);
-		close(a->lfd);
+	for (unsigned i = 0; i < a->nlst && !a->lst_closed; i++) {
+		if (!a->lst[i].shared)
+			shutdown(a->lst[i].fd, SHUT_RDWR);
+		close(a->lst[i].fd);
 	}
-	a->lfd = -1;
-	a->lfd_closed = 1;
+	a->nlst = 0;
+	a->lst_closed = 1;
 	rl_ring_destroy(&a->ring);
 	for (unsigned i = 0; i < a->ntargets; i++)
 		if (a->target_fd[i] >= 0)
@@ -127,11 +125,28 @@ void rl_acceptor_destroy(rl_acceptor *a)
 
 /* ---------------- arming accepts ---------------- */
 
+/* the listener the next single-shot accept goes to: the one with the fewest
+ * in flight, ties taken in turn, so that a table with few free slots still
+ * serves every listener (a completed accept's listener is then the one
+ * short of an accept, so it is re-armed there) */
+static unsigned pick_listener(rl_acceptor *a)
+{
+	unsigned best = a->next_lst % a->nlst;
+	for (unsigned k = 1; k < a->nlst; k++) {
+		unsigned i = (a->next_lst + k) % a->nlst;
+		if (a->lst[i].armed < a->lst[best].armed)
+			best = i;
+	}
+	a->next_lst = best + 1;
+	return best;
+}
+
 static void arm_single(rl_acceptor *a)
 {
 	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
 	if (!sqe)
 		return;
+	unsigned l = pick_listener(a);
 	uint16_t pe = APOOL_NONE;
 	struct sockaddr *sa = NULL;
 	socklen_t *lenp = NULL;
@@ -142,8 +157,9 @@ static void arm_single(rl_acceptor *a)
 		sa = (struct sockaddr *) &a->apool[pe].ss;
 		lenp = &a->apool[pe].len;
 	}
-	rl_prep_accept_direct_alloc(sqe, a->lfd, sa, lenp, 0); /* no CLOEXEC: -EINVAL for direct */
-	sqe->user_data = rl_ud(RL_OP_ACCEPT, 0, 0, pe);
+	rl_prep_accept_direct_alloc(sqe, a->lst[l].fd, sa, lenp, 0); /* no CLOEXEC: -EINVAL for direct */
+	sqe->user_data = rl_ud(RL_OP_ACCEPT, l, 0, pe);
+	a->lst[l].armed++;
 	a->armed++;
 	RL_ADD(&a->c.u64[RL_AU_single_arms], 1);
 }
@@ -153,29 +169,39 @@ static void arm_multishot(rl_acceptor *a)
 	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
 	if (!sqe)
 		return;
-	io_uring_prep_multishot_accept_direct(sqe, a->lfd, NULL, NULL, 0);
+	io_uring_prep_multishot_accept_direct(sqe, a->lst[0].fd, NULL, NULL, 0);
 	sqe->user_data = rl_ud(RL_OP_ACCEPT_MS, 0, 0, 0);
 	a->ms_state = 1;
 	RL_ADD(&a->c.u64[RL_AU_multishot_arms], 1);
 }
 
-static void cancel_accepts(rl_acceptor *a)
+/* cancel every accept on listener l (the multishot is on listener 0) */
+static void cancel_on(rl_acceptor *a, unsigned l)
 {
-	if (a->lfd < 0 || (a->armed == 0 && a->ms_state != 1))
+	int ms = l == 0 && a->ms_state == 1;
+	if (a->lst[l].armed == 0 && !ms)
 		return;
 	struct io_uring_sqe *sqe = rl_ring_sqe(&a->ring);
 	if (!sqe)
 		return;
-	io_uring_prep_cancel_fd(sqe, a->lfd, IORING_ASYNC_CANCEL_ALL);
-	sqe->user_data = rl_ud(RL_OP_ACCEPT_CANCEL, 0, 0, 0);
-	if (a->ms_state == 1)
+	io_uring_prep_cancel_fd(sqe, a->lst[l].fd, IORING_ASYNC_CANCEL_ALL);
+	sqe->user_data = rl_ud(RL_OP_ACCEPT_CANCEL, l, 0, 0);
+	if (ms)
 		a->ms_state = 2;
+}
+
+static void cancel_accepts(rl_acceptor *a)
+{
+	if (a->lst_closed)
+		return;
+	for (unsigned l = 0; l < a->nlst; l++)
+		cancel_on(a, l);
 }
 
 /* bring armed accepts in line with free slots and policy */
 static void acc_arm(rl_acceptor *a)
 {
-	if (a->lfd < 0 || a->lfd_closed || a->stopping)
+	if (a->nlst == 0 || a->lst_closed || a->stopping)
 		return;
 	if (a->paused || a->backoff_armed) {
 		cancel_accepts(a);
@@ -191,7 +217,15 @@ static void acc_arm(rl_acceptor *a)
 		gauges(a);
 		return;
 	}
-	if (a->allow_ms) {
+	if (a->allow_ms && a->nlst > 1 && a->ms_state != 0) {
+		/* a listener joined while multishot was armed: single-shot only
+		 * from now on, once the multishot has ended (it still counts) */
+		if (a->ms_state == 1)
+			cancel_accepts(a);
+		gauges(a);
+		return;
+	}
+	if (a->allow_ms && a->nlst == 1) {
 		if (a->ms_state == 1 && free_slots < a->ms_margin) {
 			/* the table is filling: multishot could overrun it */
 			cancel_accepts(a);
@@ -215,48 +249,64 @@ static void acc_arm(rl_acceptor *a)
 	gauges(a);
 }
 
-int rl_acceptor_kick(rl_acceptor *a)
+static int kick_one(rl_acceptor *a, rl_listener *l)
 {
-	if (!a->lfd_shared || a->stopping || a->paused || a->lfd < 0 || a->lfd_closed || a->armed == 0) {
-		a->kick_seen = 0;
+	if (!l->shared || l->armed == 0) {
+		l->kick_seen = 0;
 		return 0;
 	}
-	struct pollfd p = { .fd = a->lfd, .events = POLLIN };
+	struct pollfd p = { .fd = l->fd, .events = POLLIN };
 	if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN)) {
-		a->kick_seen = 0;
+		l->kick_seen = 0;
 		return 0;
 	}
-	if (!a->kick_seen) {
-		a->kick_seen = 1;
+	if (!l->kick_seen) {
+		l->kick_seen = 1;
 		return 0;
 	}
-	a->kick_seen = 0;
-	cancel_accepts(a);
+	l->kick_seen = 0;
+	cancel_on(a, (unsigned) (l - a->lst));
 	return 1;
 }
 
-int rl_acceptor_share(rl_acceptor *a)
+int rl_acceptor_kick(rl_acceptor *a)
 {
-	if (a->lfd < 0 || a->lfd_closed)
+	int n = 0;
+	if (a->stopping || a->paused || a->lst_closed)
+		return 0;
+	for (unsigned i = 0; i < a->nlst; i++)
+		n += kick_one(a, &a->lst[i]);
+	return n;
+}
+
+int rl_acceptor_share(rl_acceptor *a, int *fds, unsigned cap)
+{
+	if (a->nlst == 0 || a->lst_closed)
 		return -EBADF;
-	a->lfd_shared = 1;
-	return a->lfd;
+	for (unsigned i = 0; i < a->nlst; i++) {
+		a->lst[i].shared = 1;
+		if (i < cap)
+			fds[i] = a->lst[i].fd;
+	}
+	return (int) a->nlst;
 }
 
-int rl_acceptor_adopt(rl_acceptor *a, int lfd)
+int rl_acceptor_listen_fds(rl_acceptor *a, const int *fds, unsigned n, int shared)
 {
-	a->lfd_shared = 1;
-	return rl_acceptor_start(a, lfd);
-}
-
-int rl_acceptor_start(rl_acceptor *a, int lfd)
-{
-	a->lfd = lfd;
-	a->lfd_closed = 0;
+	if (a->lst_closed && a->nlst)
+		return -EBADF;
+	if (n > RL_MAX_LISTENERS - a->nlst)
+		return -ENOSPC;
+	for (unsigned i = 0; i < n; i++)
+		a->lst[a->nlst++] = (rl_listener){ .fd = fds[i], .shared = shared };
 	acc_arm(a);
 	int ret = rl_ring_submit(&a->ring);
 	return ret < 0 ? ret : 0;
 }
+
+int rl_acceptor_adopt(rl_acceptor *a, int lfd) { return rl_acceptor_listen_fds(a, &lfd, 1, 1); }
+
+int rl_acceptor_start(rl_acceptor *a, int lfd) { return rl_acceptor_listen_fds(a, &lfd, 1, 0); }
 
 /* ---------------- completions ---------------- */
 
@@ -398,6 +448,9 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 			a->apool[pe].next_free = a->apool_free;
 			a->apool_free = pe;
 		}
+		unsigned l = rl_ud_idx(ud);
+		if (l < a->nlst && a->lst[l].armed)
+			a->lst[l].armed--;
 		if (a->armed)
 			a->armed--;
 		if (res >= 0)
@@ -614,17 +667,18 @@ void rl_acceptor_stop(rl_acceptor *a)
 		return;
 	cancel_accepts(a);
 	a->stopping = 1;
-	if (a->lfd >= 0 && !a->lfd_closed) {
-		/* wakes any accept still waiting (it fails with -EINVAL); a shared
-		 * listener keeps listening for its other holders, so its accepts
-		 * are cancelled instead: submitted now, while the fd still names
-		 * the socket the cancel looks up */
-		if (a->lfd_shared)
-			rl_ring_submit(&a->ring);
-		else
-			shutdown(a->lfd, SHUT_RDWR);
-		close(a->lfd);
-		a->lfd_closed = 1;
+	if (a->nlst && !a->lst_closed) {
+		/* shutdown wakes any accept still waiting (it fails with -EINVAL);
+		 * a shared listener keeps listening for its other holders, so its
+		 * accepts are cancelled instead: submitted now, while the fd still
+		 * names the socket the cancel looks up */
+		rl_ring_submit(&a->ring);
+		for (unsigned i = 0; i < a->nlst; i++) {
+			if (!a->lst[i].shared)
+				shutdown(a->lst[i].fd, SHUT_RDWR);
+			close(a->lst[i].fd);
+		}
+		a->lst_closed = 1;
 	}
 	gauges(a);
 	emit(a, RL_AEV_CLOSED, -1, 0, 0);

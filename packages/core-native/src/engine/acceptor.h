@@ -12,6 +12,13 @@
  * listen backlog in one completion pass, so it is only safe while the free
  * slots exceed the backlog: the runtime sets multishot_margin from it.
  *
+ * Several listeners (RL_MAX_LISTENERS, e.g. systemd's ListenStream=8080 and
+ * 8081) share the table and the invariant: their single-shot accepts count
+ * together against the free slots and max_armed, spread over the listeners,
+ * each tagged with its listener (ud idx) and re-armed there when it
+ * completes. Multishot is used with one listener only: its margin is a
+ * per-listener backlog, which several listeners would multiply.
+ *
  * Policy (which worker, when to pause) lives in JS; the engine reports what
  * happened as events and does what JS decides.
  */
@@ -55,9 +62,19 @@ typedef struct rl_acc_addr {
 	uint16_t next_free;
 } rl_acc_addr;
 
+/* one listening socket */
+typedef struct rl_listener {
+	int fd;
+	int shared;     /* adopted or handed on: others hold it too, never shut it down */
+	int kick_seen;  /* rl_acceptor_kick found it readable last time */
+	unsigned armed; /* single-shot accepts in flight on it */
+} rl_listener;
+
 typedef struct rl_acceptor {
 	rl_ring ring;
-	int lfd;
+	rl_listener lst[RL_MAX_LISTENERS];
+	unsigned nlst;
+	unsigned next_lst; /* where the next single-shot arm starts looking */
 	rl_counters c;
 	unsigned table_size;
 	unsigned used;     /* slots holding a socket */
@@ -79,14 +96,18 @@ typedef struct rl_acceptor {
 	unsigned nev, evcap;
 	int ev_owned;
 	uint64_t ev_dropped;
-	int lfd_closed;
-	int lfd_shared; /* adopted: others hold it too, never shut it down */
-	int kick_seen;  /* rl_acceptor_kick found the listener readable last time */
+	int lst_closed; /* every listener closed (rl_acceptor_stop) */
 } rl_acceptor;
 
-/* ring + table; the listener comes with rl_acceptor_listen. 0 or -errno. */
+/* ring + table; the listeners come with rl_acceptor_start/adopt. 0 or -errno. */
 int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, const char **failed_call);
-/* adopt a listening socket (takes ownership) and start accepting */
+/*
+ * Take `n` listening sockets (ownership too) and start accepting on all of
+ * them; `shared` as for rl_acceptor_adopt. -ENOSPC beyond RL_MAX_LISTENERS
+ * in all (nothing taken then), -EBADF once stopped.
+ */
+int rl_acceptor_listen_fds(rl_acceptor *a, const int *fds, unsigned n, int shared);
+/* one listening socket of our own (takes ownership): start accepting */
 int rl_acceptor_start(rl_acceptor *a, int lfd);
 /*
  * Start on an inherited listening socket (socket activation, --fd): like
@@ -95,9 +116,10 @@ int rl_acceptor_start(rl_acceptor *a, int lfd);
  * for the other holders (systemd, the next process of an upgrade) too.
  */
 int rl_acceptor_adopt(rl_acceptor *a, int lfd);
-/* the listener is handed to another process too (an upgrade): from now on
- * stopping never shuts it down. Returns its fd, or -EBADF when closed. */
-int rl_acceptor_share(rl_acceptor *a);
+/* the listeners are handed to another process too (an upgrade): from now
+ * on stopping never shuts them down. Writes up to `cap` fds, returns how
+ * many there are, or -EBADF when closed. */
+int rl_acceptor_share(rl_acceptor *a, int *fds, unsigned cap);
 /*
  * For a listener shared with another process, called about once a second.
  * Accept waits are woken exclusively: when the other process cancels an
@@ -105,7 +127,8 @@ int rl_acceptor_share(rl_acceptor *a);
  * wakeup is lost and a connection can sit in the backlog while our accepts
  * sleep. When the listener was readable on two calls in a row with accepts
  * armed, cancel them: they are re-armed at once, and a fresh arm sees the
- * backlog. Returns 1 when it did, else 0.
+ * backlog. Each listener is watched on its own. Returns how many listeners
+ * it kicked.
  */
 int rl_acceptor_kick(rl_acceptor *a);
 void rl_acceptor_destroy(rl_acceptor *a);
