@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, echoOnce, runCli, waitFor } from './helpers.js';
+import { CLI, echoOnce, randomPayload, runCli, waitFor } from './helpers.js';
 import { FIXTURES, freePort, notifySocket } from './ops-helpers.js';
 
 test('systemd-socket-activate: the first connection starts the server on the inherited socket; READY, STATUS, STOPPING reach NOTIFY_SOCKET', async (t) => {
@@ -110,39 +110,83 @@ test('--fd that is not a listening TCP socket exits 2 naming --fd and why', asyn
   t.regex(bad.stderr, /--fd/);
 });
 
-test('systemd-socket-activate with two sockets: exit 2 naming LISTEN_FDS (one listener per process), or --fd picks one', async (t) => {
+/** `systemd-socket-activate -l A -l B ... ringleader echo extra`, its output, and a kill that waits for exit. */
+function activateTwo(a: number, b: number, extra: string[]) {
+  const p = spawn('systemd-socket-activate', ['-l', `127.0.0.1:${a}`, '-l', `127.0.0.1:${b}`, process.execPath, CLI, 'echo', '--workers', '1', '--json', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const io = { out: '', err: '' };
+  p.stdout.on('data', (d) => (io.out += d));
+  p.stderr.on('data', (d) => (io.err += d));
+  // 'exit', not 'close': after an upgrade the new process keeps the inherited stdout open
+  const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+  const listening = () =>
+    io.out
+      .split('\n')
+      .filter((l) => l.includes('"event":"listening"'))
+      .map((l) => JSON.parse(l) as { pid: number; port: number; addresses: string[] });
+  return { p, io, exited, listening };
+}
+
+/** Echo on each port, byte-exact: a small and a 256 KiB payload, `rounds` times. */
+async function echoBoth(t: import('ava').ExecutionContext, ports: number[], rounds: number, timeoutMs = 20000) {
+  for (let i = 0; i < rounds; i++) {
+    for (const port of ports) {
+      for (const payload of [Buffer.from(`round ${i} on ${port}`), randomPayload(256 * 1024, 256 * 1024)]) {
+        const r = await echoOnce(port, payload, timeoutMs);
+        t.true(r.cleanClose, `${port}: ${r.error}`);
+        t.is(r.received, r.sent, `${port}: ${r.bytes} of ${payload.length} bytes`);
+      }
+    }
+  }
+}
+
+test('systemd-socket-activate with two sockets: both are served byte-exact, the listening line names both, SIGUSR2 hands both to the new process', async (t) => {
   const [a, b] = [await freePort(), await freePort()];
-  const run = (extra: string[]) =>
-    new Promise<{ code: number | null; err: string }>((resolve) => {
-      const p = spawn('systemd-socket-activate', ['-l', `127.0.0.1:${a}`, '-l', `127.0.0.1:${b}`, process.execPath, CLI, 'echo', '--workers', '1', '--json', ...extra], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let err = '';
-      let out = '';
-      p.stderr.on('data', (d) => (err += d));
-      p.stdout.on('data', (d) => (out += d));
-      p.on('close', (code) => resolve({ code, err }));
-      // the first connection makes systemd-socket-activate exec the server
-      const kick = async () => {
-        if (!(await waitFor(() => err.includes('Listening on'), 10000))) return;
-        const s = net.connect(a, '127.0.0.1');
-        s.on('error', () => {});
-        s.on('connect', () => s.write('x'));
-        setTimeout(() => s.destroy(), 20000).unref();
-        if (extra.length) {
-          const r = await echoOnce(b, Buffer.from('on the second socket'), 30000);
-          t.is(r.received, r.sent);
-          // signals are handled once the listening line is out
-          await waitFor(() => out.includes('"event":"listening"'), 10000);
-          p.kill('SIGTERM');
-        }
-      };
-      void kick();
-      setTimeout(() => p.kill('SIGKILL'), 40000).unref();
-    });
-  const two = await run([]);
-  t.is(two.code, 2, two.err);
-  t.regex(two.err, /LISTEN_FDS=2.*serves one/);
-  const picked = await run(['--fd', '4']);
-  t.is(picked.code, 0, picked.err);
+  const { p, io, exited, listening } = activateTwo(a, b, ['--interval', '200ms', '--drain', '2s']);
+  let newPid = 0;
+  try {
+    t.true(await waitFor(() => io.err.includes('Listening on'), 10000), io.err);
+    // the first connection (on the second socket) makes systemd-socket-activate exec the server
+    await echoBoth(t, [b], 1, 40000);
+    t.true(await waitFor(() => listening().length === 1, 20000), io.err);
+    t.regex(io.err, /socket activation: serving the inherited sockets \(fd 3, 4\)/);
+    t.deepEqual(listening()[0].addresses, [`127.0.0.1:${a}`, `127.0.0.1:${b}`]);
+    await echoBoth(t, [a, b], 3);
+    // the upgrade: the new process serves both sockets, the old one exits 0
+    p.kill('SIGUSR2');
+    t.true(await waitFor(() => listening().length === 2, 20000), io.err);
+    newPid = listening()[1].pid;
+    t.not(newPid, p.pid);
+    t.deepEqual(listening()[1].addresses, [`127.0.0.1:${a}`, `127.0.0.1:${b}`]);
+    t.regex(io.err, /upgrade: serving the inherited sockets \(fd 3, 4\)/);
+    t.is(await exited, 0, io.err);
+    await echoBoth(t, [a, b], 2);
+    process.kill(newPid, 'SIGTERM');
+    t.true(await waitFor(() => io.out.split('\n').filter((l) => l.includes('"event":"closed"')).length === 2, 10000), io.out);
+  } finally {
+    p.kill('SIGKILL');
+    if (newPid) {
+      try {
+        process.kill(newPid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+});
+
+test('systemd-socket-activate with two sockets and --fd 4: serves only that one', async (t) => {
+  const [a, b] = [await freePort(), await freePort()];
+  const { p, io, exited, listening } = activateTwo(a, b, ['--fd', '4']);
+  try {
+    t.true(await waitFor(() => io.err.includes('Listening on'), 10000), io.err);
+    await echoBoth(t, [b], 1, 40000);
+    t.true(await waitFor(() => listening().length === 1, 20000), io.err);
+    t.deepEqual(listening()[0].addresses, [`127.0.0.1:${b}`]);
+    p.kill('SIGTERM');
+    t.is(await exited, 0, io.err);
+  } finally {
+    p.kill('SIGKILL');
+  }
 });

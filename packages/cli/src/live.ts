@@ -172,7 +172,9 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   // placement across workers, and for a proxy the upstream choice: each under its own name
   const upstreamPolicy = so.handler === 'proxy' ? so.upstreamPolicy : undefined;
   const policies = `placement ${so.policy}${upstreamPolicy ? `, upstream policy ${upstreamPolicy}` : ''}`;
-  const header = `ringleader ${o.label} listening on ${formatHostPort(addr.address, addr.port)} (${so.workers} workers, ${policies})`;
+  // every socket it serves (several when socket activation passed several)
+  const addresses = server.addresses().map((a) => formatHostPort(a.address, a.port));
+  const header = `ringleader ${o.label} listening on ${addresses.join(', ')} (${so.workers} workers, ${policies})`;
 
   const notify = notifier(o.log);
   let prev = server.stats();
@@ -250,6 +252,7 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
         pid: process.pid,
         address: addr.address,
         port: addr.port,
+        addresses,
         workers: so.workers,
         placement: so.policy,
         upstreamPolicy,

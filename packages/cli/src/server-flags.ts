@@ -6,11 +6,13 @@
  */
 import { type Command, Option } from 'commander';
 import type { Logger } from 'pino';
+import { abi } from '@ringleader/core-native';
 import { listenFds, POLICIES, SERVER_DEFAULTS as D, type ServerOptions } from '@ringleader/runtime';
 import { parseHostPort } from '@ringleader/runtime/internal';
 import { arg, formatDuration, formatSize, parseDuration, parseInteger, parseSize, parseWeights } from './args.js';
 import { applyConfig, given, reapplyConfig } from './config.js';
 import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
+import { upgradeFds } from './upgrade.js';
 import { cliText, UsageError, useFlagNames } from './util.js';
 
 /** The CLI's own default port: a server started by hand listens somewhere known (the API's default is 0). */
@@ -137,33 +139,35 @@ function listenAddress(cmd: Command, f: ServerFlags): { host: string; port: numb
 }
 
 /**
- * The inherited listening socket to serve, if any: --fd, or systemd's
- * socket activation (LISTEN_FDS/LISTEN_PID). Either way the address flags
- * do not apply, which the log says.
+ * The inherited listening sockets to serve, if any: --fd, or every socket
+ * of systemd's socket activation (LISTEN_FDS/LISTEN_PID) or of an upgrade
+ * (upgradeFds). Either way the address flags do not apply, which the log
+ * says.
  */
 let activatedFds: number[] | undefined;
 
-function inheritedFd(cmd: Command, f: ServerFlags, log: Logger): number | undefined {
-  // listenFds() takes the variables out of the environment: a reload asks again (and says nothing new)
+function inheritedFds(cmd: Command, f: ServerFlags, log: Logger): number[] | undefined {
+  // the variables are taken out of the environment: a reload asks again (and says nothing new)
   const first = activatedFds === undefined;
-  activatedFds ??= listenFds();
+  const upgraded = first ? upgradeFds() : undefined;
+  activatedFds ??= upgraded ?? listenFds();
   const activated = activatedFds;
+  const from = upgraded ? 'upgrade' : 'socket activation';
   if (!first) log = log.child({}, { level: 'silent' });
-  let fd = f.fd;
-  if (fd === undefined && activated.length) {
-    // one acceptor ring serves one listening socket: refuse rather than leave the others unserved
-    if (activated.length > 1) {
-      throw new UsageError(
-        `socket activation passed ${activated.length} sockets (LISTEN_FDS=${activated.length}); a ringleader process serves one: give the .socket unit one ListenStream=, run one service per socket, or pick one with --fd N`,
-      );
+  let fds = f.fd === undefined ? undefined : [f.fd];
+  if (fds === undefined && activated.length) {
+    const max = abi.limits.maxListeners;
+    if (activated.length > max) {
+      throw new UsageError(`socket activation passed ${activated.length} sockets (LISTEN_FDS=${activated.length}); a ringleader process serves at most ${max}: pick one with --fd N`);
     }
-    fd = activated[0];
-    log.info({ fd }, `socket activation: serving the inherited socket (fd ${fd})`);
+    fds = activated;
+    const list = fds.join(', ');
+    log.info({ fds }, `${from}: serving the inherited socket${fds.length > 1 ? 's' : ''} (fd ${list})`);
   }
-  if (fd === undefined) return undefined;
+  if (fds === undefined) return undefined;
   const ignored = ['listen', 'host', 'port', 'reusePort', 'backlog'].filter((k) => given(cmd, k));
-  if (ignored.length) log.info(`serving inherited fd ${fd}: ${ignored.map((k) => cliText(`"${k}"`)).join(', ')} ignored`);
-  return fd;
+  if (ignored.length) log.info(`serving inherited fd ${fds.join(', ')}: ${ignored.map((k) => cliText(`"${k}"`)).join(', ')} ignored`);
+  return fds;
 }
 
 /**
@@ -175,7 +179,7 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
   applyDeprecated(cmd, deprecated);
   const f = cmd.opts<ServerFlags>();
   const { host, port } = listenAddress(cmd, f);
-  const fd = inheritedFd(cmd, f, log);
+  const fds = inheritedFds(cmd, f, log);
   let policy = f.placement;
   if (f.weights) {
     if (given(cmd, 'placement') && policy !== 'weighted') throw new UsageError(`--weights needs --placement weighted (got --placement ${policy})`);
@@ -200,7 +204,7 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
     highWaterMark: given(cmd, 'maxBuffered') ? f.maxBuffered : undefined,
     zcThreshold: f.zcThreshold,
     admin: f.admin,
-    fd,
+    fds,
     reusePort: f.reusePort,
   };
 }

@@ -1,8 +1,9 @@
 /**
  * SIGUSR2: a process-level upgrade, as HAProxy's `-x` and Envoy's hot
  * restart do it. This process starts a new one of the current binary (same
- * node, script and arguments) that serves the same listening socket,
- * inherited as fd 3 (`--fd 3`). Both accept from it until the new one
+ * node, script and arguments) that serves the same listening sockets,
+ * every one of them, inherited as fd 3, 4, ... (RINGLEADER_LISTEN_FDS says
+ * how many, as systemd's LISTEN_FDS). Both accept until the new one
  * reports ready over IPC; then this one stops accepting, drains for
  * --drain and exits, and tells systemd the new MAINPID. Connections in
  * the socket's backlog are taken by whichever process accepts next: none
@@ -13,11 +14,13 @@
  * new process starts (which binds it), so /metrics is briefly unavailable.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Server } from '@ringleader/runtime';
+import { LISTEN_FDS_START, type Server } from '@ringleader/runtime';
 import type { Logger } from 'pino';
 
 /** Set in the new process's environment: report readiness over IPC. */
 const UPGRADE_ENV = 'RINGLEADER_UPGRADE';
+/** Set with it: how many listening sockets it inherits, from fd 3 on. */
+const FDS_ENV = 'RINGLEADER_LISTEN_FDS';
 
 export interface UpgradeHost {
   log: Logger;
@@ -28,7 +31,7 @@ export interface UpgradeHost {
   event(name: string, fields: Record<string, unknown>): void;
 }
 
-/** This process's arguments with its own --fd dropped: the new one gets --fd 3. */
+/** This process's arguments with its own --fd dropped: the new one is told its sockets by FDS_ENV. */
 function childArgs(): string[] {
   const out: string[] = [];
   const argv = process.argv.slice(2);
@@ -36,7 +39,19 @@ function childArgs(): string[] {
     if (argv[i] === '--fd') i++;
     else if (!argv[i].startsWith('--fd=')) out.push(argv[i]);
   }
-  return [...process.execArgv, process.argv[1], ...out, '--fd', '3'];
+  return [...process.execArgv, process.argv[1], ...out];
+}
+
+/**
+ * In the new process of an upgrade: the listening sockets it inherited
+ * (3, 4, ...), or undefined when it is not one. Taken out of the
+ * environment, so a child of it does not take them for its own.
+ */
+export function upgradeFds(env: NodeJS.ProcessEnv = process.env): number[] | undefined {
+  const n = Number(env[FDS_ENV]);
+  delete env[FDS_ENV];
+  if (env[UPGRADE_ENV] !== '1' || !Number.isInteger(n) || n < 1) return undefined;
+  return Array.from({ length: n }, (_, i) => LISTEN_FDS_START + i);
 }
 
 /** Upgrade on SIGUSR2 until the returned function is called. */
@@ -44,15 +59,19 @@ export function onUpgradeSignal(server: Server, h: UpgradeHost): () => void {
   let child: ChildProcess | undefined;
   const handler = async () => {
     if (child) return h.log.warn('SIGUSR2: an upgrade is already under way');
-    let fd: number;
+    let fds: number[];
     try {
-      fd = server.listenerFd();
+      fds = server.listenerFds();
     } catch (e) {
       return h.log.error({ err: e }, `SIGUSR2: cannot upgrade: ${(e as Error).message}`);
     }
     await server.closeAdmin();
-    h.log.info('SIGUSR2: starting the new process on the listening socket');
-    const c = spawn(process.execPath, childArgs(), { stdio: ['ignore', 'inherit', 'inherit', fd, 'ipc'], env: { ...process.env, [UPGRADE_ENV]: '1' } });
+    h.log.info(`SIGUSR2: starting the new process on the listening socket${fds.length > 1 ? 's' : ''}`);
+    // the sockets land on fd 3, 4, ... of the new process; the IPC channel after them
+    const c = spawn(process.execPath, childArgs(), {
+      stdio: ['ignore', 'inherit', 'inherit', ...fds, 'ipc'],
+      env: { ...process.env, [UPGRADE_ENV]: '1', [FDS_ENV]: String(fds.length) },
+    });
     child = c;
     let ready = false;
     c.on('message', (m: { ringleader?: string }) => {

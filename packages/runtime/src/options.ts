@@ -183,6 +183,12 @@ export interface ServerOptions {
    * holders (systemd) keep it listening. Default: bind.
    */
   fd?: number;
+  /**
+   * Serve these inherited listening TCP sockets, all of them (systemd's
+   * socket activation with several ListenStream=, IPv4 and IPv6): as `fd`,
+   * for at most `abi.limits.maxListeners`. Not with `fd`. Default: bind.
+   */
+  fds?: number[];
   /** IPV6_V6ONLY for an IPv6 listener. Default false. */
   ipv6Only?: boolean;
   /** How long listen() waits for every worker to be ready. Default 10000 ms. */
@@ -276,7 +282,8 @@ export interface ResolvedOptions {
   workerDeferTaskrun: boolean;
   reusePort: boolean;
   ipv6Only: boolean;
-  fd: number | undefined;
+  /** the inherited listening sockets to serve (option `fd` or `fds`), or undefined: bind */
+  fds: number[] | undefined;
   startTimeout: number;
   /** every group's upstreams, in priority order */
   upstreams: GroupedUpstream[];
@@ -329,6 +336,7 @@ const KNOWN = new Set<string>([
   'reusePort',
   'ipv6Only',
   'fd',
+  'fds',
   'startTimeout',
   'upstreams',
   'upstreamGroups',
@@ -338,6 +346,19 @@ const KNOWN = new Set<string>([
   'workerWait',
   'admin',
 ]);
+
+/** Options `fd` and `fds` as one list of inherited listening sockets, or undefined to bind. */
+function resolveFds(fd: unknown, fds: unknown): number[] | undefined {
+  if (fd !== undefined && fds !== undefined) throw conflicting('fd', 'fds', 'give one inherited socket with "fd" or several with "fds"');
+  if (fd !== undefined) return [int('fd', fd, 0, 0, 1 << 30)];
+  if (fds === undefined) return undefined;
+  const max = abi.limits.maxListeners;
+  if (!Array.isArray(fds) || fds.length === 0) throw invalidType('fds', 'a non-empty array of file descriptors', fds);
+  if (fds.length > max) throw outOfRange('fds', `at most ${max} file descriptors`, `${fds.length}`);
+  const out = fds.map((f, i) => int(`fds[${i}]`, f, 0, 0, 1 << 30));
+  if (new Set(out).size !== out.length) throw outOfRange('fds', 'distinct file descriptors', out.join(', '));
+  return out;
+}
 
 /** Validate options and fill in defaults. */
 export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
@@ -408,7 +429,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     workerDeferTaskrun: bool('workerDeferTaskrun', o.workerDeferTaskrun, false),
     reusePort: bool('reusePort', o.reusePort, false),
     ipv6Only: bool('ipv6Only', o.ipv6Only, false),
-    fd: o.fd === undefined ? undefined : int('fd', o.fd, 0, 0, 1 << 30),
+    fds: resolveFds(o.fd, o.fds),
     startTimeout: ms('startTimeout', o.startTimeout, D.startTimeout),
     upstreams,
     upstreamPolicy: oneOf('upstreamPolicy', o.upstreamPolicy, D.upstreamPolicy, UPSTREAM_POLICIES),

@@ -134,6 +134,7 @@ export function workerTotals(b: CounterBlock): Totals {
 export interface StatsInput {
   listening: boolean;
   address: AddressInfo | null;
+  addresses: readonly AddressInfo[];
   startedAt: number;
   shards: readonly Shard[];
   /** workers replaced by a reload that still finish their connections: in the totals, not in the list */
@@ -192,6 +193,7 @@ export function serverStats(x: StatsInput): ServerStats {
   return {
     listening: x.listening,
     address: x.address,
+    addresses: [...x.addresses],
     uptimeMs: x.startedAt ? Date.now() - x.startedAt : 0,
     workers,
     total,

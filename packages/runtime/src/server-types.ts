@@ -117,7 +117,9 @@ export interface Totals {
 /** Whole-server statistics from {@link Server.stats}. */
 export interface ServerStats {
   listening: boolean;
+  /** the first listening socket's address; `addresses` has every one (option `fds`) */
   address: AddressInfo | null;
+  addresses: AddressInfo[];
   uptimeMs: number;
   workers: WorkerStats[];
   total: Totals & { live: number };

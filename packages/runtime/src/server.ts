@@ -38,6 +38,8 @@ export class Server extends EventEmitter {
   #shards: ShardPool;
   #dispatch: Dispatcher;
   #address: AddressInfo | null = null;
+  /** every listening socket's address (option fds: several), the first is #address */
+  #addresses: AddressInfo[] = [];
   #startedAt = 0;
   #upstreams: ResolvedUpstream[] = [];
   #maint?: NodeJS.Timeout;
@@ -105,9 +107,14 @@ export class Server extends EventEmitter {
     return this.#options;
   }
 
-  /** Where the server listens, once listening. */
+  /** Where the server listens, once listening (with option `fds`, the first socket; see {@link addresses}). */
   address(): AddressInfo | null {
     return this.#address;
+  }
+
+  /** Every address the server listens on, once listening: one, or one per socket of option `fds`. */
+  addresses(): AddressInfo[] {
+    return [...this.#addresses];
   }
 
   get listening(): boolean {
@@ -115,12 +122,13 @@ export class Server extends EventEmitter {
   }
 
   /**
-   * The listening socket's descriptor, to hand to another process (a
-   * process upgrade: the new process serves it with option `fd`). From then
-   * on closing this server only closes its own descriptor: the socket keeps
-   * listening for the other process.
+   * The listening sockets' descriptors, in the order of {@link addresses},
+   * to hand to another process (a process upgrade: the new process serves
+   * them with option `fd` or `fds`). From then on closing this server only
+   * closes its own descriptors: the sockets keep listening for the other
+   * process.
    */
-  listenerFd(): number {
+  listenerFds(): number[] {
     if (this.#state !== 'listening' || !this.#acceptor) throw Object.assign(new Error('server is not listening'), { code: 'ERR_SERVER_NOT_RUNNING' });
     return this.#acceptor.share();
   }
@@ -177,10 +185,10 @@ export class Server extends EventEmitter {
       await this.#startAdmin();
       const memWarning = checkBufferMemory(o);
       if (memWarning) this.emit('warning', Object.assign(new Error(memWarning), { code: 'ERR_MEMLOCK' }));
-      // an inherited socket (option fd) says where it listens; otherwise bind host:port
-      const bindIp = o.fd === undefined ? await resolveListenHost(o.host) : '';
-      // the proxy's upstreams are checked against where it listens: before binding, or once the inherited socket says
-      if (o.handler === 'proxy' && o.fd === undefined) await this.#prepareUpstreams(bindIp, o.port);
+      // inherited sockets (option fd, fds) say where they listen; otherwise bind host:port
+      const bindIp = o.fds === undefined ? await resolveListenHost(o.host) : '';
+      // the proxy's upstreams are checked against where it listens: before binding, or once the inherited sockets say
+      if (o.handler === 'proxy' && o.fds === undefined) await this.#prepareUpstreams([{ address: bindIp, port: o.port }]);
       try {
         this.#acceptor = new native.Acceptor(
           {
@@ -200,25 +208,24 @@ export class Server extends EventEmitter {
       } catch (e) {
         throw ringError(e);
       }
-      let ip = bindIp;
-      let port: number;
-      if (o.fd !== undefined) {
+      let listeners: { address: string; port: number }[];
+      if (o.fds !== undefined) {
         try {
-          ({ address: ip, port } = this.#acceptor.adopt(o.fd));
+          listeners = this.#acceptor.adopt(o.fds);
         } catch (e) {
-          throw adoptError(o.fd, e);
+          throw adoptError(o.fds, e);
         }
       } else {
         try {
-          port = this.#acceptor.listen(ip, o.port, o.backlog, (o.reusePort ? 1 : 0) | (o.ipv6Only ? 2 : 0));
+          listeners = [{ address: bindIp, port: this.#acceptor.listen(bindIp, o.port, o.backlog, (o.reusePort ? 1 : 0) | (o.ipv6Only ? 2 : 0)) }];
         } catch (e) {
-          if (isSystemError(e)) throw errnoError(e.errno, e.syscall === 'bind' || e.syscall === 'listen' ? 'listen' : e.syscall, { address: ip, port: o.port });
+          if (isSystemError(e)) throw errnoError(e.errno, e.syscall === 'bind' || e.syscall === 'listen' ? 'listen' : e.syscall, { address: bindIp, port: o.port });
           throw e;
         }
       }
-      if (o.handler === 'proxy' && o.fd !== undefined) await this.#prepareUpstreams(ip, port);
-      const family = ip.includes(':') ? 'IPv6' : 'IPv4';
-      this.#address = { address: ip, family, port };
+      if (o.handler === 'proxy' && o.fds !== undefined) await this.#prepareUpstreams(listeners);
+      this.#addresses = listeners.map(({ address, port }) => ({ address, family: address.includes(':') ? 'IPv6' : 'IPv4', port }));
+      this.#address = this.#addresses[0];
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(Object.assign(new Error(`workers did not start within ${o.startTimeout} ms`), { code: 'ERR_WORKER_START_TIMEOUT' })), o.startTimeout);
@@ -241,8 +248,8 @@ export class Server extends EventEmitter {
     }
   }
 
-  async #prepareUpstreams(ip: string, port: number): Promise<void> {
-    const { upstreams, warnings } = await prepareUpstreams(this.options, ip, port);
+  async #prepareUpstreams(listeners: readonly { address: string; port: number }[]): Promise<void> {
+    const { upstreams, warnings } = await prepareUpstreams(this.options, listeners);
     this.#upstreams = upstreams;
     for (const w of warnings) this.emit('warning', w);
   }
@@ -333,8 +340,7 @@ export class Server extends EventEmitter {
     const { options, restartRequired } = reloadOptions(this.#options, resolveOptions(o));
     let upstreams = this.#upstreams;
     if (options.handler === 'proxy' && options.upstreams !== this.#options.upstreams) {
-      const addr = this.#address!;
-      const r = await prepareUpstreams(options, addr.address, addr.port);
+      const r = await prepareUpstreams(options, this.#addresses);
       upstreams = r.upstreams;
       for (const w of r.warnings) this.emit('warning', w);
     }
@@ -355,6 +361,7 @@ export class Server extends EventEmitter {
     return serverStats({
       listening: this.listening,
       address: this.#address,
+      addresses: this.#addresses,
       startedAt: this.#startedAt,
       shards: this.#shards.shards,
       draining: this.#shards.draining,

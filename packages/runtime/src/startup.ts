@@ -72,11 +72,14 @@ export function checkBufferMemory(o: ResolvedOptions): string | undefined {
 }
 
 /**
- * An inherited fd (option `fd`) that is not a listening IPv4/IPv6 TCP
- * socket is bad input: a RangeError naming the option, with the reason.
+ * An inherited fd (option `fd`, `fds`) that is not a listening IPv4/IPv6
+ * TCP socket is bad input: a RangeError naming the option (`fd` for one
+ * socket, `fds[i]` for one of several), with the reason.
  */
-export function adoptError(fd: number, e: unknown): Error {
+export function adoptError(fds: readonly number[], e: unknown): Error {
   if (!isSystemError(e) || e.syscall !== 'adopt') return e as Error;
+  const fd = (e as { fd?: number }).fd ?? fds[0];
+  const name = fds.length === 1 ? 'fd' : `fds[${fds.indexOf(fd)}]`;
   const why: Record<string, string> = {
     EBADF: 'an open file descriptor',
     ENOTSOCK: 'a socket',
@@ -84,7 +87,7 @@ export function adoptError(fd: number, e: unknown): Error {
     EAFNOSUPPORT: 'an IPv4 or IPv6 socket',
     EDESTADDRREQ: 'a socket that listens',
   };
-  const err = outOfRange('fd', `an inherited listening TCP socket (${why[e.code] ? `fd ${fd} is not ${why[e.code]}` : e.code})`, fd);
+  const err = outOfRange(name, `an inherited listening TCP socket (${why[e.code] ? `fd ${fd} is not ${why[e.code]}` : e.code})`, fd);
   return Object.assign(err, { cause: e });
 }
 
@@ -109,12 +112,12 @@ export function ringError(e: unknown): Error {
  * RangeError naming the upstream); an upstream that does not answer now
  * comes back as a warning: the proxy starts and keeps trying it.
  */
-export async function prepareUpstreams(o: ResolvedOptions, listenIp: string, listenPort: number): Promise<{ upstreams: ResolvedUpstream[]; warnings: Error[] }> {
+export async function prepareUpstreams(o: ResolvedOptions, listeners: readonly { address: string; port: number }[]): Promise<{ upstreams: ResolvedUpstream[]; warnings: Error[] }> {
   const upstreams = await resolveUpstreams(o.upstreams);
   const local = new Set<string>();
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) local.add(a.address);
   upstreams.forEach((u) => {
-    if (isOwnAddress(listenIp, listenPort, u, local)) {
+    if (listeners.some((l) => isOwnAddress(l.address, l.port, u, local))) {
       throw outOfRange(u.key, "an address other than the proxy's own listening address", formatHostPort(u.host, u.port));
     }
   });
