@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from '@ringleader/runtime';
 import { CLI, echoOnce, randomPayload, runCli, waitFor } from './helpers.js';
 import { FIXTURES, freePort, notifySocket } from './ops-helpers.js';
 
@@ -188,5 +189,33 @@ test('systemd-socket-activate with two sockets and --fd 4: serves only that one'
     t.is(await exited, 0, io.err);
   } finally {
     p.kill('SIGKILL');
+  }
+});
+
+test('option fds: bad values throw naming the option, and a bad one of several names fds[i] with nothing adopted', async (t) => {
+  t.throws(() => createServer({ fd: 3, fds: [4] }), { message: /"fd" conflicts with option "fds"/ });
+  t.throws(() => createServer({ fds: [] }), { message: /"fds"/ });
+  t.throws(() => createServer({ fds: [3, 3] }), { message: /"fds".*distinct/ });
+  t.throws(() => createServer({ fds: [3, 4, 5, 6, 7, 8, 9, 10, 11] }), { message: /"fds".*at most 8/ });
+  // a good socket first, then fd 0 (no listening TCP socket): refused before either is taken
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const fd = (srv as unknown as { _handle: { fd: number } })._handle.fd;
+  try {
+    const bad = createServer({ workers: 1, fds: [fd, 0] });
+    await t.throwsAsync(bad.listen(), { message: /"fds\[1\]" must be an inherited listening TCP socket \(fd 0 is not / });
+    // the good one was not taken over: it still serves its own server
+    const { port } = srv.address() as net.AddressInfo;
+    srv.once('connection', (c) => c.end('still mine'));
+    const got = await new Promise<string>((resolve) => {
+      let d = '';
+      net
+        .connect(port, '127.0.0.1')
+        .on('data', (b) => (d += b))
+        .on('close', () => resolve(d));
+    });
+    t.is(got, 'still mine');
+  } finally {
+    srv.close();
   }
 });
