@@ -271,11 +271,13 @@ static int kick_one(rl_acceptor *a, rl_listener *l)
 
 int rl_acceptor_kick(rl_acceptor *a)
 {
-	int n = 0;
-	if (a->stopping || a->paused || a->lst_closed)
-		return 0;
-	for (unsigned i = 0; i < a->nlst; i++)
-		n += kick_one(a, &a->lst[i]);
+	int n = 0, idle = a->stopping || a->paused || a->lst_closed;
+	for (unsigned i = 0; i < a->nlst; i++) {
+		if (idle)
+			a->lst[i].kick_seen = 0; /* a fresh start once accepting again */
+		else
+			n += kick_one(a, &a->lst[i]);
+	}
 	return n;
 }
 
