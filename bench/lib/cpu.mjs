@@ -1,0 +1,65 @@
+// Server CPU time from /proc, for the bench's "server CPU per operation"
+// columns (issue 12): user + system time of every process in a process
+// group (bench/lib/proc.mjs starts each server in its own group, so a Node
+// cluster's workers and nginx's worker are counted with their parent), and
+// of one thread (/proc/PID/task/TID/stat, for the acceptor's thread).
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Clock ticks per second of the utime/stime fields (getconf CLK_TCK; 100 nearly everywhere). */
+export const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * Fields of a /proc stat line after the command name (which may hold spaces
+ * and parentheses): [state, ppid, pgrp, ...]; null when it is gone.
+ */
+function statFields(path) {
+  let s;
+  try {
+    s = readFileSync(path, 'utf8');
+  } catch {
+    return null; // exited meanwhile
+  }
+  return s.slice(s.lastIndexOf(')') + 2).split(' ');
+}
+
+// utime and stime are fields 14 and 15 of stat(5), 12th and 13th after the name
+const cpuOf = (f) => (Number(f[11]) + Number(f[12])) / CLK_TCK;
+
+/** CPU seconds (user + system, all threads) used so far by every live process of group `pgid`. */
+export function groupCpuSeconds(pgid) {
+  let sum = 0;
+  for (const d of readdirSync('/proc')) {
+    if (d.charCodeAt(0) < 48 || d.charCodeAt(0) > 57) continue;
+    const f = statFields(`/proc/${d}/stat`);
+    if (f && Number(f[2]) === pgid) sum += cpuOf(f);
+  }
+  return sum;
+}
+
+/** CPU seconds used so far by thread `tid` of process `pid` (null when it is gone). */
+export function threadCpuSeconds(pid, tid) {
+  const f = statFields(`/proc/${pid}/task/${tid}/stat`);
+  return f ? cpuOf(f) : null;
+}
+
+/**
+ * Two samples of `read()` (CPU seconds) with their wall times: the share of
+ * one CPU used between them (1 = one core busy), or null.
+ */
+export function utilisation(a, b) {
+  if (a?.cpu == null || b?.cpu == null || b.t <= a.t) return null;
+  return (b.cpu - a.cpu) / ((b.t - a.t) / 1000);
+}
+
+/** What a CPU share means per operation at `opsPerSec`: { cpuUsPerOp, opsPerCpuS }. */
+export function perOp(util, opsPerSec) {
+  if (util === null || !(opsPerSec > 0)) return { cpuUsPerOp: null, opsPerCpuS: null };
+  return { cpuUsPerOp: (util / opsPerSec) * 1e6, opsPerCpuS: util > 0 ? opsPerSec / util : null };
+}

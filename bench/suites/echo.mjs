@@ -1,0 +1,172 @@
+// The echo suites of `pnpm bench`: ringleader echo, Node net, Node cluster
+// and the C epoll peer, each on the server CPU, driven by `ringleader
+// stress` on the load CPU; every result carries the server's CPU per
+// operation over the load's measured window (bench/lib/harness.mjs).
+//   echo64    64 B ping-pong, 100 connections (+ bench/peers/loadgen)
+//   echo16k   16 KiB ping-pong, 32 connections
+//   pingpong  64 B ping-pong over ONE connection (light load)
+//   churn     connect + 64 B echo + close, 32 clients
+//   openloop  64 B at a fixed 20k msgs/s over 100 connections (light load)
+import { join } from 'node:path';
+import { human } from '../svg.mjs';
+import { stopProc, timeout } from '../lib/proc.mjs';
+import { CLI, cpuFields, launch, loadgen, measure, PEERS, record, rotate, SERVER_CPU, say, stressWithCpu } from '../lib/harness.mjs';
+
+export const SERVERS = {
+  ringleader: { label: 'ringleader (1 worker)', highlight: true },
+  node: { label: 'Node net' },
+  cluster: { label: 'Node cluster (2 workers)' },
+  epoll: { label: 'C epoll peer' },
+};
+export const ECHO_SERVERS = Object.keys(SERVERS);
+
+/** Start an echo server on SERVER_CPU; resolves { port, pgid, handoff(), stop() }. */
+export async function startServer(kind) {
+  let handoff = null;
+  let listening;
+  const ready = new Promise((r) => (listening = r));
+  const onLine = (line) => {
+    if (kind === 'ringleader') {
+      try {
+        const j = JSON.parse(line);
+        if (j.event === 'listening') listening(j.port);
+        else if (j.handoffUs) handoff = { ...j.handoffUs, at: Date.now() };
+      } catch {
+        /* not JSON */
+      }
+    } else {
+      const m = /^listening (\d+)/.exec(line);
+      if (m) listening(Number(m[1]));
+    }
+  };
+  let cmd;
+  let args;
+  if (kind === 'ringleader') [cmd, args] = [process.execPath, [CLI, 'echo', '--port', '0', '--workers', '1', '--json', '--interval', '1s']];
+  else if (kind === 'node') [cmd, args] = [process.execPath, [join(PEERS, 'node-echo.mjs'), '--port', '0']];
+  else if (kind === 'cluster') [cmd, args] = [process.execPath, [join(PEERS, 'node-cluster-echo.mjs'), '--port', '0', '--workers', '2']];
+  else if (kind === 'epoll') [cmd, args] = [join(PEERS, 'bin', 'epoll-echo'), ['--port', '0', '--threads', '1']];
+  else throw new Error(`unknown server ${kind}`);
+  const h = launch(SERVER_CPU, cmd, args, { onLine });
+  let port;
+  try {
+    port = await Promise.race([ready, timeout(15_000, `${kind} listening`), h.exited.then(() => Promise.reject(new Error(`${kind} exited: ${h.stderr().trim()}`)))]);
+  } catch (e) {
+    await stopProc(h, 'SIGKILL');
+    throw e;
+  }
+  return {
+    port,
+    pgid: h.p.pid,
+    handoff: () => handoff,
+    stop: () => stopProc(h, kind === 'cluster' ? 'SIGTERM' : 'SIGINT'),
+  };
+}
+
+/** one server, one or more loads against it */
+async function withServer(kind, fn) {
+  const srv = await startServer(kind);
+  try {
+    return await fn(srv);
+  } finally {
+    await srv.stop();
+  }
+}
+
+/** A closed- or open-loop echo load with the server's CPU per message. */
+async function echoLoad(srv, extra) {
+  const { j, util } = await stressWithCpu(srv.pgid, srv.port, extra);
+  const rate = j.throughput.msgsPerSec;
+  return { j, rate, cpu: cpuFields(util, rate) };
+}
+
+export async function suiteEcho64(round) {
+  for (const kind of rotate(ECHO_SERVERS, round)) {
+    let srv;
+    try {
+      srv = await startServer(kind);
+    } catch (e) {
+      record('echo64', kind, { value: null, error: e.message });
+      record('drivers', kind, { value: null, error: e.message });
+      say(`  echo64    ${kind.padEnd(22)} FAILED to start: ${e.message}`);
+      continue;
+    }
+    try {
+      await measure('echo64', kind, async () => {
+        const { j, rate, cpu } = await echoLoad(srv, ['-c', '100', '-s', '64']);
+        return { value: rate, unit: 'msgs/s', p50: j.latencyUs?.p50, p99: j.latencyUs?.p99, extra: `p50 ${human(j.latencyUs?.p50)} us p99 ${human(j.latencyUs?.p99)} us`, ...cpu };
+      });
+      // the independent C client, same server process, same shape of load
+      await measure('drivers', kind, async () => {
+        const j = await loadgen(srv.port, ['--connections', '100', '--size', '64']);
+        if (j.verify_failures) throw new Error(`loadgen: ${j.verify_failures} verification failures`);
+        return { value: j.msgs_per_s, unit: 'msgs/s (loadgen)' };
+      });
+    } finally {
+      await srv.stop();
+    }
+  }
+}
+
+export async function suiteEcho16k(round) {
+  for (const kind of rotate(ECHO_SERVERS, round)) {
+    await measure('echo16k', kind, () =>
+      withServer(kind, async (srv) => {
+        const { j, rate, cpu } = await echoLoad(srv, ['-c', '32', '-s', '16KiB']);
+        return { value: j.throughput.inMiBPerSec, unit: 'MiB/s', msgsPerSec: rate, extra: `${human(rate)} msgs/s`, ...cpu };
+      }),
+    );
+  }
+}
+
+export async function suitePingPong(round) {
+  for (const kind of rotate(ECHO_SERVERS, round)) {
+    await measure('pingpong', kind, () =>
+      withServer(kind, async (srv) => {
+        const { j, rate, cpu } = await echoLoad(srv, ['-c', '1', '-s', '64']);
+        return { value: rate, unit: 'msgs/s', p50: j.latencyUs?.p50, extra: `p50 ${human(j.latencyUs?.p50)} us`, ...cpu };
+      }),
+    );
+  }
+}
+
+export async function suiteChurn(round) {
+  for (const kind of rotate(ECHO_SERVERS, round)) {
+    await measure('churn', kind, () =>
+      withServer(kind, async (srv) => {
+        const { j, util } = await stressWithCpu(srv.pgid, srv.port, ['--mode', 'churn', '-c', '32', '--source', '127.0.0.1-127.0.0.16']);
+        const rate = j.throughput.cyclesPerSec;
+        const r = { value: rate, unit: 'conns/s', extra: `cycle p99 ${human(j.latencyUs?.p99)} us`, ...cpuFields(util, rate, 'conn') };
+        if (kind === 'ringleader') {
+          // the server prints cumulative hand-off stats every second: take
+          // the first line written after the load stopped
+          const t = Date.now();
+          while (Date.now() - t < 3000 && !(srv.handoff()?.at > t)) await new Promise((res) => setTimeout(res, 50));
+          const h = srv.handoff();
+          if (h?.count) {
+            Object.assign(r, { handoffP50: h.p50, handoffP99: h.p99, handoffCount: h.count });
+            r.extra += `, hand-off p50 ${human(h.p50)} us p99 ${human(h.p99)} us`;
+          }
+        }
+        return r;
+      }),
+    );
+  }
+}
+
+export async function suiteOpenLoop(round) {
+  for (const kind of rotate(ECHO_SERVERS, round)) {
+    await measure('openloop', kind, () =>
+      withServer(kind, async (srv) => {
+        const { j, rate, cpu } = await echoLoad(srv, ['-c', '100', '-s', '64', '--rate', '20000']);
+        return {
+          value: j.latencyUs?.p99 ?? null,
+          unit: 'us p99',
+          p50: j.latencyUs?.p50,
+          achieved: rate,
+          extra: `p50 ${human(j.latencyUs?.p50)} us, ${human(rate)} msgs/s achieved, ${j.messages.late} late`,
+          ...cpu,
+        };
+      }),
+    );
+  }
+}
