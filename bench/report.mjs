@@ -47,10 +47,10 @@ export function fmtRatio(r) {
   return r === null ? 'n/a' : `${r.toFixed(2)}x`;
 }
 
-/** A targets-table row: `value` against `want` (op '>=' or '<='). */
+/** A targets-table row: `value` against `want` (op '>=', '<=' or '<'). */
 export function target(name, value, op, want, unit = 'x') {
   const has = value !== null && value !== undefined && Number.isFinite(value);
-  const met = has && (op === '>=' ? value >= want : value <= want);
+  const met = has && (op === '>=' ? value >= want : op === '<' ? value < want : value <= want);
   const shown = has ? (unit === 'x' ? `${value.toFixed(2)}x` : `${value.toFixed(1)} ${unit}`) : 'n/a';
   return { name, shown, want: `${op} ${want}${unit === 'x' ? 'x' : ` ${unit}`}`, status: has ? (met ? 'met' : 'NOT met') : 'not measured' };
 }
@@ -116,6 +116,15 @@ export const SECTIONS = [
     title: 'accept churn',
     metric: 'conns/s',
     what: 'connect, 64 B echo, close; 32 concurrent clients spread over source addresses 127.0.0.1-127.0.0.16; server on one CPU',
+  },
+  {
+    key: 'churn1',
+    suite: 'churn',
+    labels: SERVERS,
+    op: 'conn',
+    title: 'accept churn, one client',
+    metric: 'conns/s',
+    what: 'connect, 64 B echo, close; ONE client at a time (source addresses 127.0.0.1-127.0.0.16): the hand-off without other accepts queued ahead',
   },
   {
     key: 'openloop',
@@ -199,13 +208,25 @@ const EXTRAS = {
       ordered.map((e) => [labels[e].label, human(med('openloop', e, 'p50')), human(med('openloop', e, 'achieved'))]),
     ),
   ],
-  churn: () =>
-    med('churn', 'ringleader', 'handoffP50') === null
-      ? []
-      : [
-          `ringleader hand-off latency (accept CQE to worker ring, from \`ringleader echo --json\`): p50 ${human(med('churn', 'ringleader', 'handoffP50'))} us, p99 ${human(med('churn', 'ringleader', 'handoffP99'))} us (medians over rounds).`,
-        ],
+  churn: () => [handoffTable()],
 };
+
+/** ringleader's hand-off latency under 32 and 1 churning clients beside the wake floor measured in the same run. */
+function handoffTable() {
+  const row = (label, key, entry, p50, p99) => [label, spread(key, entry, p50, 1), spread(key, entry, p99, 1)];
+  return [
+    "Hand-off latency (accept CQE to the worker ring, from `ringleader echo --json`, cumulative over each server's run) and the io_uring cross-thread wake floor (`bench/peers/wake-floor`: IORING_OP_MSG_RING to a thread blocked in io_uring_wait_cqe, both threads on the server CPU), median [min-max] over rounds:",
+    '',
+    table(
+      ['what', 'p50 us', 'p99 us'],
+      [
+        row('ringleader hand-off, 32 churning clients', 'churn', 'ringleader', 'handoffP50', 'handoffP99'),
+        row('ringleader hand-off, 1 churning client', 'churn1', 'ringleader', 'handoffP50', 'handoffP99'),
+        row('wake floor (same CPU)', 'wakefloor', 'floor', 'p50', 'p99'),
+      ],
+    ),
+  ].join('\n');
+}
 
 function agreementTable(agreement) {
   return [

@@ -136,7 +136,10 @@ function targets(scripts) {
   if (wanted('churn')) {
     t.push(target('issue 3 accept: ringleader / Node cluster 2 workers (conns/s)', ratio(med('churn', 'ringleader'), med('churn', 'cluster')), '>=', 2));
     t.push(target('issue 3 accept: ringleader / C epoll peer (conns/s)', ratio(med('churn', 'ringleader'), med('churn', 'epoll')), '>=', 0.9));
-    t.push(target('issue 3 accept: hand-off latency p50', med('churn', 'ringleader', 'handoffP50'), '<=', 10, 'us'));
+    t.push(target('issue 3 accept: hand-off latency p50 (32 clients)', med('churn', 'ringleader', 'handoffP50'), '<=', 10, 'us'));
+    t.push(target('issue 12 hand-off, 1 churning client: p50', med('churn1', 'ringleader', 'handoffP50'), '<=', 10, 'us'));
+    t.push(target('issue 12 hand-off, 1 churning client: p99 / wake floor p99 (same run)', ratio(med('churn1', 'ringleader', 'handoffP99'), med('wakefloor', 'floor', 'p99')), '<=', 1.5));
+    t.push(target('issue 12 hand-off, 32 churning clients: p99', med('churn', 'ringleader', 'handoffP99'), '<', 200, 'us'));
   }
   if (wanted('proxy')) t.push(target('issue 12 proxy 64 B: ringleader / HAProxy (msgs/s)', ratio(med('proxy', 'ringleader'), med('proxy', 'haproxy')), '>=', 1.2));
   for (const [name, label] of [

@@ -5,12 +5,13 @@
 //   echo64    64 B ping-pong, 100 connections (+ bench/peers/loadgen)
 //   echo16k   16 KiB ping-pong, 32 connections
 //   pingpong  64 B ping-pong over ONE connection (light load)
-//   churn     connect + 64 B echo + close, 32 clients
+//   churn     connect + 64 B echo + close, 32 clients; and 1 client
+//             (ringleader, C epoll); the io_uring wake floor beside it
 //   openloop  64 B at a fixed 20k msgs/s over 100 connections (light load)
 import { join } from 'node:path';
 import { human } from '../svg.mjs';
-import { stopProc, timeout } from '../lib/proc.mjs';
-import { CLI, cpuFields, launch, loadgen, measure, PEERS, record, rotate, SERVER_CPU, say, stressWithCpu } from '../lib/harness.mjs';
+import { sleep, stopProc, timeout } from '../lib/proc.mjs';
+import { CLI, cfg, cpuFields, launch, loadgen, measure, PEERS, PIN, record, rotate, runJson, SERVER_CPU, say, stressWithCpu } from '../lib/harness.mjs';
 
 export const SERVERS = {
   ringleader: { label: 'ringleader (1 worker)', highlight: true },
@@ -129,28 +130,45 @@ export async function suitePingPong(round) {
   }
 }
 
+/** ringleader's cumulative hand-off latency as printed after the load stopped (fields for a result), or {}. */
+async function handoffAfterLoad(srv) {
+  // the server prints cumulative hand-off stats every second: take the
+  // first line written after the load stopped
+  const t = Date.now();
+  while (Date.now() - t < 3000 && !(srv.handoff()?.at > t)) await sleep(50);
+  const h = srv.handoff();
+  return h?.count ? { handoffP50: h.p50, handoffP99: h.p99, handoffCount: h.count, handoffText: `hand-off p50 ${human(h.p50)} us p99 ${human(h.p99)} us` } : {};
+}
+
+/** Churn with `clients` concurrent connect/echo/close cycles; the server's CPU per connection. */
+async function churnLoad(kind, clients) {
+  return withServer(kind, async (srv) => {
+    const { j, util } = await stressWithCpu(srv.pgid, srv.port, ['--mode', 'churn', '-c', String(clients), '--source', '127.0.0.1-127.0.0.16']);
+    const rate = j.throughput.cyclesPerSec;
+    const r = { value: rate, unit: 'conns/s', ...cpuFields(util, rate, 'conn') };
+    const h = kind === 'ringleader' ? await handoffAfterLoad(srv) : {};
+    return { ...r, ...h, extra: [`cycle p99 ${human(j.latencyUs?.p99)} us`, h.handoffText].filter(Boolean).join(', ') };
+  });
+}
+
+/**
+ * The floor under the hand-off: bench/peers/wake-floor, one thread waking
+ * another blocked in io_uring_wait_cqe with IORING_OP_MSG_RING, both on the
+ * server CPU (as the acceptor and the worker share it here).
+ */
+async function wakeFloor() {
+  const n = cfg.quick ? 5000 : 20_000;
+  const args = ['--cpu-a', PIN ? SERVER_CPU : '0', '--cpu-b', PIN ? SERVER_CPU : '0', '--n', String(n)];
+  const { code, json } = await runJson(SERVER_CPU, join(PEERS, 'bin', 'wake-floor'), args, 120_000);
+  if (code !== 0) throw new Error(`wake-floor exited ${code}`);
+  return { value: json.p99Us, unit: 'us p99', p50: json.p50Us, p99: json.p99Us, extra: `p50 ${json.p50Us.toFixed(1)} us over ${json.n} wakes` };
+}
+
 export async function suiteChurn(round) {
-  for (const kind of rotate(ECHO_SERVERS, round)) {
-    await measure('churn', kind, () =>
-      withServer(kind, async (srv) => {
-        const { j, util } = await stressWithCpu(srv.pgid, srv.port, ['--mode', 'churn', '-c', '32', '--source', '127.0.0.1-127.0.0.16']);
-        const rate = j.throughput.cyclesPerSec;
-        const r = { value: rate, unit: 'conns/s', extra: `cycle p99 ${human(j.latencyUs?.p99)} us`, ...cpuFields(util, rate, 'conn') };
-        if (kind === 'ringleader') {
-          // the server prints cumulative hand-off stats every second: take
-          // the first line written after the load stopped
-          const t = Date.now();
-          while (Date.now() - t < 3000 && !(srv.handoff()?.at > t)) await new Promise((res) => setTimeout(res, 50));
-          const h = srv.handoff();
-          if (h?.count) {
-            Object.assign(r, { handoffP50: h.p50, handoffP99: h.p99, handoffCount: h.count });
-            r.extra += `, hand-off p50 ${human(h.p50)} us p99 ${human(h.p99)} us`;
-          }
-        }
-        return r;
-      }),
-    );
-  }
+  await measure('wakefloor', 'floor', wakeFloor);
+  for (const kind of rotate(ECHO_SERVERS, round)) await measure('churn', kind, () => churnLoad(kind, 32));
+  // one churning client: hand-off latency without queueing behind other accepts
+  for (const kind of rotate(['ringleader', 'epoll'], round)) await measure('churn1', kind, () => churnLoad(kind, 1));
 }
 
 export async function suiteOpenLoop(round) {
