@@ -208,7 +208,7 @@ const EXTRAS = {
       ordered.map((e) => [labels[e].label, human(med('openloop', e, 'p50')), human(med('openloop', e, 'achieved'))]),
     ),
   ],
-  churn: () => [handoffTable()],
+  churn: () => [handoffTable(), acceptorTable()],
 };
 
 /** ringleader's hand-off latency under 32 and 1 churning clients beside the wake floor measured in the same run. */
@@ -225,6 +225,16 @@ function handoffTable() {
         row('wake floor (same CPU)', 'wakefloor', 'floor', 'p50', 'p99'),
       ],
     ),
+  ].join('\n');
+}
+
+/** CPU of ringleader's acceptor thread per accepted connection, and what one acceptor core would sustain. */
+function acceptorTable() {
+  const row = (label, key) => [label, spread(key, 'ringleader', 'acceptorUtil'), spread(key, 'ringleader', 'acceptorUs'), human(med(key, 'ringleader', 'acceptsPerCore'))];
+  return [
+    "Acceptor ceiling: CPU of ringleader's acceptor thread (the main thread, /proc/PID/task/PID/stat) over the measured window / connections accepted; accepts/s one acceptor core would sustain = 1e6 / us per connection. The main thread also places connections and prints the per-second stats, so this is an upper bound on the acceptor's own cost.",
+    '',
+    table(['load', 'acceptor thread CPU share [min-max]', 'us per accepted conn [min-max]', 'accepts/s per acceptor core'], [row('32 churning clients', 'churn'), row('1 churning client', 'churn1')]),
   ].join('\n');
 }
 

@@ -139,6 +139,7 @@ function targets(scripts) {
     t.push(target('issue 3 accept: hand-off latency p50 (32 clients)', med('churn', 'ringleader', 'handoffP50'), '<=', 10, 'us'));
     t.push(target('issue 12 hand-off, 1 churning client: p50', med('churn1', 'ringleader', 'handoffP50'), '<=', 10, 'us'));
     t.push(target('issue 12 hand-off, 1 churning client: p99 / wake floor p99 (same run)', ratio(med('churn1', 'ringleader', 'handoffP99'), med('wakefloor', 'floor', 'p99')), '<=', 1.5));
+    t.push(target('issue 12 acceptor thread CPU per accepted connection (32 clients)', med('churn', 'ringleader', 'acceptorUs'), '<=', 2, 'us'));
     t.push(target('issue 12 hand-off, 32 churning clients: p99', med('churn', 'ringleader', 'handoffP99'), '<', 200, 'us'));
   }
   if (wanted('proxy')) t.push(target('issue 12 proxy 64 B: ringleader / HAProxy (msgs/s)', ratio(med('proxy', 'ringleader'), med('proxy', 'haproxy')), '>=', 1.2));

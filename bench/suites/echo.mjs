@@ -8,7 +8,9 @@
 //   churn     connect + 64 B echo + close, 32 clients; and 1 client
 //             (ringleader, C epoll); the io_uring wake floor beside it
 //   openloop  64 B at a fixed 20k msgs/s over 100 connections (light load)
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { perOp } from '../lib/cpu.mjs';
 import { human } from '../svg.mjs';
 import { sleep, stopProc, timeout } from '../lib/proc.mjs';
 import { CLI, cfg, cpuFields, launch, loadgen, measure, PEERS, PIN, record, rotate, runJson, SERVER_CPU, say, stressWithCpu } from '../lib/harness.mjs';
@@ -140,14 +142,37 @@ async function handoffAfterLoad(srv) {
   return h?.count ? { handoffP50: h.p50, handoffP99: h.p99, handoffCount: h.count, handoffText: `hand-off p50 ${human(h.p50)} us p99 ${human(h.p99)} us` } : {};
 }
 
+/**
+ * The thread that runs ringleader's acceptor ring: the main thread (the
+ * runtime's Server creates its native Acceptor on the thread that calls
+ * listen(), and `ringleader echo` does that on its main thread), whose TID is
+ * the PID. Every thread of the process is named "node", so the name cannot
+ * tell; the check is that the group leader is the node process itself (not
+ * a wrapper such as taskset that failed to exec).
+ */
+function acceptorTid(pid) {
+  try {
+    if (readFileSync(`/proc/${pid}/task/${pid}/comm`, 'utf8').trim() === 'node') return pid;
+  } catch {
+    /* gone */
+  }
+  throw new Error(`process ${pid} is not the node process running the acceptor`);
+}
+
 /** Churn with `clients` concurrent connect/echo/close cycles; the server's CPU per connection. */
 async function churnLoad(kind, clients) {
   return withServer(kind, async (srv) => {
-    const { j, util } = await stressWithCpu(srv.pgid, srv.port, ['--mode', 'churn', '-c', String(clients), '--source', '127.0.0.1-127.0.0.16']);
+    const threads = kind === 'ringleader' ? { acceptor: acceptorTid(srv.pgid) } : {};
+    const { j, util, threadUtil } = await stressWithCpu(srv.pgid, srv.port, ['--mode', 'churn', '-c', String(clients), '--source', '127.0.0.1-127.0.0.16'], { threads });
     const rate = j.throughput.cyclesPerSec;
     const r = { value: rate, unit: 'conns/s', ...cpuFields(util, rate, 'conn') };
+    if (kind === 'ringleader') {
+      const a = perOp(threadUtil.acceptor, rate);
+      Object.assign(r, { acceptorUtil: threadUtil.acceptor, acceptorUs: a.cpuUsPerOp, acceptsPerCore: a.opsPerCpuS });
+    }
     const h = kind === 'ringleader' ? await handoffAfterLoad(srv) : {};
-    return { ...r, ...h, extra: [`cycle p99 ${human(j.latencyUs?.p99)} us`, h.handoffText].filter(Boolean).join(', ') };
+    const acc = r.acceptorUs != null ? `acceptor thread ${r.acceptorUs.toFixed(2)} us/conn` : null;
+    return { ...r, ...h, extra: [`cycle p99 ${human(j.latencyUs?.p99)} us`, h.handoffText, acc].filter(Boolean).join(', ') };
   });
 }
 
