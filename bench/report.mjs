@@ -252,6 +252,29 @@ function agreementTable(agreement) {
   ];
 }
 
+function memorySection() {
+  const r = (results.memory?.ringleader ?? [])[0];
+  const md = ['## Memory per idle connection', ''];
+  if (!r || r.error) return [...md, `Not measured: ${r?.error ?? notes.memory ?? 'no result'}.`, ''];
+  const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  md.push(
+    `ringleader echo (4 workers, RLIMIT_NOFILE 20,000, ${r.table}-slot worker tables) holding ${r.conns} idle connections from \`ringleader stress --mode idle\` (sources 127.0.0.1-4); the same code as \`pnpm soak idle\`. User-space RSS after a GC, median of 5 samples; kernel socket memory is not in RSS. Per connection = (RSS holding them - RSS of the same server with 16-slot tables) / connections, so the tables are counted.`,
+    '',
+    table(
+      ['what', 'value'],
+      [
+        ['RSS, 16-slot tables, idle', mib(r.rssSmall)],
+        [`RSS, ${r.table}-slot tables, idle`, `${mib(r.rssBase)} (${r.perSlot.toFixed(0)} B per slot)`],
+        [`RSS, ${r.conns} connections held`, `${mib(r.rssHeld)} (${r.added.toFixed(0)} B per connection on top)`],
+        ['RSS per idle connection, tables included', `${r.value.toFixed(0)} B (noise +-${r.noise.toFixed(0)} B)`],
+        ['echo on a new connection meanwhile', r.echoMs === null ? 'FAILED' : `${r.echoMs.toFixed(1)} ms`],
+      ],
+    ),
+    '',
+  );
+  return md;
+}
+
 function scriptSections(js, stress) {
   const md = [];
   if (js?.suites) {
@@ -341,6 +364,7 @@ export function writeReport(m, startedAt, elapsedS, targets, agreement, scripts)
     }
     if (s.key === 'echo64' && agreement.length) md.push(...agreementTable(agreement));
   }
+  if (wanted('memory')) md.push(...memorySection());
   md.push(...scriptSections(scripts.js, scripts.stress));
   md.push('## Caveats', '');
   md.push('- Loopback only: client and server share the kernel and memory bandwidth; zero-copy sends are always copied on loopback.');

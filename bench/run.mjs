@@ -16,6 +16,7 @@
 //   churn     connect + 64 B echo + close, 32 clients over 127.0.0.1-16,
 //             connections/s, plus ringleader's hand-off latency (issue 3)
 //   openloop  p50/p99 at a fixed 20k msgs/s (latency from the schedule)
+//   memory    RSS per idle connection, 60,000 held (bench/soak's idle check)
 //   proxy     ringleader proxy vs HAProxy vs nginx stream in front of the C
 //             epoll echo peer (skipped with a note while `ringleader proxy`
 //             does not exist)
@@ -36,11 +37,12 @@ import { runMain } from './lib/proc.mjs';
 import { cfg, CLI, med, notes, PEERS, PIN, HAVE_TASKSET, ROOT, say, wanted } from './lib/harness.mjs';
 import { machine, ratio, target, writeReport } from './report.mjs';
 import { ECHO_SERVERS, SERVERS, suiteChurn, suiteEcho16k, suiteEcho64, suiteOpenLoop, suitePingPong } from './suites/echo.mjs';
+import { MEMORY_GOAL_BYTES, suiteMemory } from './suites/memory.mjs';
 import { suiteProxy } from './suites/proxy.mjs';
 
 // ------------------------------------------------------------------ options
 
-const SUITES = ['echo64', 'echo16k', 'pingpong', 'churn', 'openloop', 'proxy', 'js', 'stress'];
+const SUITES = ['echo64', 'echo16k', 'pingpong', 'churn', 'openloop', 'proxy', 'memory', 'js', 'stress'];
 
 function parseArgs(argv) {
   const o = { quick: false, rounds: undefined, duration: undefined, warmup: undefined, only: undefined, out: join(ROOT, 'bench', 'results') };
@@ -143,6 +145,8 @@ function targets(scripts) {
     t.push(target('issue 12 hand-off, 32 churning clients: p99', med('churn', 'ringleader', 'handoffP99'), '<', 200, 'us'));
   }
   if (wanted('proxy')) t.push(target('issue 12 proxy 64 B: ringleader / HAProxy (msgs/s)', ratio(med('proxy', 'ringleader'), med('proxy', 'haproxy')), '>=', 1.2));
+  if (wanted('memory'))
+    t.push(target(`issue 12 memory: user-space RSS per idle connection (${med('memory', 'ringleader', 'conns') ?? '-'} held)`, med('memory', 'ringleader'), '<=', MEMORY_GOAL_BYTES, 'B'));
   for (const [name, label] of [
     ['echo', 'JS echo handler / Node net (64 B msgs/s)'],
     ['http', 'examples/http-hello / node:http (wrk req/s)'],
@@ -198,6 +202,7 @@ async function main() {
     ['churn', suiteChurn],
     ['openloop', suiteOpenLoop],
     ['proxy', suiteProxy],
+    ['memory', suiteMemory],
   ];
   for (let round = 0; round < cfg.rounds; round++) {
     say(`round ${round + 1}/${cfg.rounds}`);
