@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { cfg, HAVE_TASKSET, LOAD_CPU, med, NCPU, notes, PIN, results, SERVER_CPU, tryRun, UPSTREAM_CPU, wanted } from './lib/harness.mjs';
+import { cfg, HAVE_TASKSET, plural, LOAD_CPU, med, NCPU, notes, PIN, results, SERVER_CPU, tryRun, UPSTREAM_CPU, wanted } from './lib/harness.mjs';
 import { PROXIES } from './suites/proxy.mjs';
 import { SERVERS } from './suites/echo.mjs';
 import { barChart, human } from './svg.mjs';
@@ -145,6 +145,24 @@ export const SECTIONS = [
     metric: 'msgs/s',
     what: '100 connections, 64 B ping-pong through the proxy (one worker/thread/process each), upstream = bench/peers epoll-echo on its own CPU',
   },
+  {
+    key: 'proxy16k',
+    suite: 'proxy',
+    labels: PROXIES,
+    op: 'msg',
+    title: 'TCP proxy, 16 KiB',
+    metric: 'MiB/s',
+    what: '32 connections, 16 KiB ping-pong through the proxy, same proxies, upstream and pinning as the 64 B case; CPU per 16 KiB message',
+  },
+  {
+    key: 'proxybulk',
+    suite: 'proxy',
+    labels: PROXIES,
+    op: 'MiB',
+    title: 'TCP proxy, bulk',
+    metric: 'MiB/s',
+    what: '8 connections streaming both ways at once through the proxy (`ringleader stress --mode bulk`: 64 KiB writes, 256 KiB in flight per connection, every byte verified), same proxies, upstream and pinning; MiB/s echoed back, CPU per MiB of it',
+  },
 ];
 
 function sectionRows(s, entries) {
@@ -176,7 +194,7 @@ function sectionTable(s, ordered) {
     s.lowerBetter ? 'its p99 / ringleader p99' : 'ringleader / it',
     'server CPU share [min-max]',
     `server CPU us/${s.op} [min-max]`,
-    `${s.op}s per server CPU-s`,
+    `${plural(s.op)} per server CPU-s`,
     'ringleader / it (per CPU-s)',
   ];
   return table(head, sectionRows(s, ordered));

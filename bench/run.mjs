@@ -144,7 +144,14 @@ function targets(scripts) {
     t.push(target('issue 12 acceptor thread CPU per accepted connection (32 clients)', med('churn', 'ringleader', 'acceptorUs'), '<=', 2, 'us'));
     t.push(target('issue 12 hand-off, 32 churning clients: p99', med('churn', 'ringleader', 'handoffP99'), '<', 200, 'us'));
   }
-  if (wanted('proxy')) t.push(target('issue 12 proxy 64 B: ringleader / HAProxy (msgs/s)', ratio(med('proxy', 'ringleader'), med('proxy', 'haproxy')), '>=', 1.2));
+  if (wanted('proxy')) {
+    for (const [key, what] of [
+      ['proxy', '64 B (msgs/s)'],
+      ['proxy16k', '16 KiB (MiB/s)'],
+      ['proxybulk', 'bulk (MiB/s)'],
+    ])
+      t.push(target(`issue 12 proxy ${what}: ringleader / HAProxy nbthread 1`, ratio(med(key, 'ringleader'), med(key, 'haproxy')), '>=', 1.2));
+  }
   if (wanted('memory'))
     t.push(target(`issue 12 memory: user-space RSS per idle connection (${med('memory', 'ringleader', 'conns') ?? '-'} held)`, med('memory', 'ringleader'), '<=', MEMORY_GOAL_BYTES, 'B'));
   for (const [name, label] of [

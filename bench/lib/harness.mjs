@@ -101,6 +101,9 @@ export async function stressWithCpu(pgid, port, extra, { threads = {} } = {}) {
   return { j, util: utilisation(a, b), threadUtil };
 }
 
+/** 'msg' -> 'msgs'; 'MiB' stays. */
+export const plural = (op) => (op === 'MiB' ? op : `${op}s`);
+
 /**
  * The CPU fields of a result at `opsPerSec` operations per second with the
  * server at CPU share `util`: cpuUtil, cpuUs (server CPU us per operation),
@@ -108,7 +111,7 @@ export async function stressWithCpu(pgid, port, extra, { threads = {} } = {}) {
  */
 export function cpuFields(util, opsPerSec, op = 'msg') {
   const { cpuUsPerOp, opsPerCpuS } = perOp(util, opsPerSec);
-  const text = util === null ? 'server CPU n/a' : `server CPU ${(util * 100).toFixed(0)}%, ${cpuUsPerOp?.toFixed(2) ?? 'n/a'} us/${op}, ${human(opsPerCpuS)} ${op}s/CPU-s`;
+  const text = util === null ? 'server CPU n/a' : `server CPU ${(util * 100).toFixed(0)}%, ${cpuUsPerOp?.toFixed(2) ?? 'n/a'} us/${op}, ${human(opsPerCpuS)} ${plural(op)}/CPU-s`;
   return { cpuUtil: util, cpuUs: cpuUsPerOp, perCpuS: opsPerCpuS, cpuText: text };
 }
 

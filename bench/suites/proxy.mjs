@@ -2,6 +2,8 @@
 // mode tcp) and nginx stream (one worker), each on the server CPU in front
 // of the same upstream, the C epoll echo peer on its own CPU; every result
 // carries the proxy process's CPU per operation over the measured window.
+// Three loads: 64 B ping-pong over 100 connections (msgs/s), 16 KiB
+// ping-pong over 32 (MiB/s), bulk streaming both ways over 8 (MiB/s).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -98,6 +100,29 @@ const PROXY_CASES = [
       p99: j.latencyUs?.p99,
       extra: `p50 ${human(j.latencyUs?.p50)} us p99 ${human(j.latencyUs?.p99)} us`,
       ...cpuFields(util, j.throughput.msgsPerSec),
+    }),
+  },
+  {
+    key: 'proxy16k',
+    load: ['-c', '32', '-s', '16KiB'],
+    result: (j, util) => ({
+      value: j.throughput.inMiBPerSec,
+      unit: 'MiB/s',
+      msgsPerSec: j.throughput.msgsPerSec,
+      extra: `${human(j.throughput.msgsPerSec)} msgs/s`,
+      ...cpuFields(util, j.throughput.msgsPerSec),
+    }),
+  },
+  {
+    // both directions stream at once (64 KiB writes, 256 KiB in flight per
+    // connection); MiB/s counts the bytes echoed back, CPU is per MiB of that
+    key: 'proxybulk',
+    load: ['--mode', 'bulk', '-c', '8'],
+    result: (j, util) => ({
+      value: j.throughput.inMiBPerSec,
+      unit: 'MiB/s',
+      extra: `${human(j.throughput.outMiBPerSec)} MiB/s sent`,
+      ...cpuFields(util, j.throughput.inMiBPerSec, 'MiB'),
     }),
   },
 ];
