@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// node bench/placement.mjs [--duration S] [--rounds N]
+// node bench/placement.mjs [--suite p2c,source-hash,fn,fn-workers] [--duration S] [--rounds N] [--json]
+// (also the `placement` suite of `pnpm bench`)
 //
 // What steering placement costs per accept: accept churn (connect, 64 B
 // echo, close; 32 clients over 127.0.0.1-16) against a one-worker echo
@@ -10,15 +11,16 @@
 //   fn-workers   placement reading conn.workers (the lazily built list)
 // One worker, so every mode puts each connection in the same place and the
 // difference is the placement itself. Server pinned to CPU 0, load to CPU 1
-// (taskset, when there are 2 CPUs). Prints conns/s (median over rounds) and
-// the server's own mean time per placement call.
-import { spawn, spawnSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+// (taskset, when there are 2 CPUs). Per mode: conns/s, the server's CPU per
+// connection over the measured window (bench/lib/harness.mjs) and its
+// difference from p2c, and the server's own mean time per placement call;
+// medians over rounds. --json prints one JSON document instead of the table.
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cfg, cpuFields, launch, median, ROOT, SERVER_CPU, stressWithCpu } from './lib/harness.mjs';
+import { runMain, stopProc, timeout } from './lib/proc.mjs';
+import { needBuiltCli, scriptOptions } from './lib/script.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
 const MODES = ['p2c', 'source-hash', 'fn', 'fn-workers'];
 
 // --serve MODE: the server process (stdout: {port}, then {placement} on SIGTERM)
@@ -36,96 +38,71 @@ if (process.argv[2] === '--serve') {
     process.exit(0);
   });
 } else {
-  await main();
+  const o = scriptOptions('placement', 'node bench/placement.mjs [--suite LIST] [--rounds N] [--duration S] [--json]', MODES);
+  needBuiltCli('placement');
+  Object.assign(cfg, { warmup: 1, duration: o.duration });
+  runMain('placement', () => main(o));
 }
 
-function arg(name, def) {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-}
-
-function pinned(cpu, cmd, args) {
-  const pin = availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
-  return pin ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
-}
-
-function lines(p) {
-  const got = [];
-  let buf = '';
-  p.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      got.push(JSON.parse(buf.slice(0, i)));
-      buf = buf.slice(i + 1);
-    }
-  });
-  return got;
-}
-
-async function until(cond, ms) {
-  const t = Date.now();
-  while (!cond()) {
-    if (Date.now() - t > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function once(mode, duration) {
-  const [cmd, args] = pinned(0, process.execPath, [fileURLToPath(import.meta.url), '--serve', mode]);
-  const srv = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const out = lines(srv);
+/** One server in `mode` under churn; resolves { connsPerSec, cpuUs, placement }. */
+async function once(mode) {
+  const out = [];
+  const h = launch(SERVER_CPU, process.execPath, [fileURLToPath(import.meta.url), '--serve', mode], { onLine: (l) => out.push(JSON.parse(l)) });
   try {
-    await until(() => out.length > 0, 20000);
-    const [lcmd, largs] = pinned(1, process.execPath, [
-      CLI,
-      'stress',
-      `127.0.0.1:${out[0].port}`,
-      '--mode',
-      'churn',
-      '-c',
-      '32',
-      '--source',
-      '127.0.0.1-127.0.0.16',
-      '-t',
-      '1',
-      '--warmup',
-      '1s',
-      '-d',
-      `${duration}s`,
-      '--json',
-    ]);
-    const r = spawnSync(lcmd, largs, { encoding: 'utf8', timeout: (duration + 30) * 1000 });
-    const j = JSON.parse(r.stdout.trim().split('\n').pop());
-    srv.kill('SIGTERM');
-    await until(() => out.length > 1, 10000);
-    return { connsPerSec: j.throughput.cyclesPerSec, placement: out[1].placement };
+    const wait = async (n, ms) => {
+      const until = Promise.race([timeout(ms, `placement server (${mode}) line ${n}`), h.exited.then(() => Promise.reject(new Error(`placement server exited: ${h.stderr().trim()}`)))]);
+      until.catch(() => {});
+      while (out.length < n) await Promise.race([new Promise((r) => setTimeout(r, 20)), until]);
+    };
+    await wait(1, 20_000);
+    const { j, util } = await stressWithCpu(h.p.pid, out[0].port, ['--mode', 'churn', '-c', '32', '--source', '127.0.0.1-127.0.0.16']);
+    const rate = j.throughput.cyclesPerSec;
+    h.p.kill('SIGTERM');
+    await wait(2, 10_000);
+    return { connsPerSec: rate, cpuUs: cpuFields(util, rate, 'conn').cpuUs, placement: out[1].placement };
   } finally {
-    srv.kill('SIGKILL');
+    await stopProc(h, 'SIGKILL');
   }
 }
 
-async function main() {
-  const duration = arg('--duration', 5);
-  const rounds = arg('--rounds', 3);
-  const res = Object.fromEntries(MODES.map((m) => [m, []]));
-  for (let r = 0; r < rounds; r++) {
+async function main(o) {
+  const log = (s) => (o.json ? process.stderr : process.stdout).write(`${s}\n`);
+  const modes = MODES.filter((m) => o.suites.includes(m));
+  const res = Object.fromEntries(modes.map((m) => [m, []]));
+  for (let r = 0; r < o.rounds; r++) {
     // rotate the order so drift on a shared machine spreads over the modes
-    for (const m of [...MODES.slice(r % MODES.length), ...MODES.slice(0, r % MODES.length)]) {
-      const x = await once(m, duration);
+    for (const m of [...modes.slice(r % modes.length), ...modes.slice(0, r % modes.length)]) {
+      const x = await once(m);
       res[m].push(x);
-      process.stderr.write(
-        `round ${r + 1} ${m}: ${Math.round(x.connsPerSec)} conns/s${x.placement ? `, ${x.placement.calls} placements, mean ${x.placement.meanUs.toFixed(2)} us, max ${x.placement.maxUs.toFixed(1)} us` : ''}\n`,
+      log(
+        `round ${r + 1} ${m}: ${Math.round(x.connsPerSec)} conns/s, server CPU ${x.cpuUs?.toFixed(1) ?? 'n/a'} us/conn${x.placement ? `, ${x.placement.calls} placements, mean ${x.placement.meanUs.toFixed(2)} us, max ${x.placement.maxUs.toFixed(1)} us` : ''}`,
       );
     }
   }
-  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const base = med(res.p2c.map((x) => x.connsPerSec));
-  console.log('| placement | conns/s (median) | vs p2c | mean us per placement call |');
-  console.log('| --- | --- | --- | --- |');
-  for (const m of MODES) {
-    const c = med(res[m].map((x) => x.connsPerSec));
-    const us = res[m][0].placement ? med(res[m].map((x) => x.placement.meanUs)).toFixed(2) : '-';
-    console.log(`| ${m} | ${Math.round(c)} | ${(c / base).toFixed(3)} | ${m === 'source-hash' ? 'not timed (native peer read + FNV)' : us} |`);
+  const summary = {};
+  for (const m of modes) {
+    summary[m] = {
+      connsPerSec: median(res[m].map((x) => x.connsPerSec)),
+      cpuUs: median(res[m].map((x) => x.cpuUs)),
+      // source-hash is native (a peer-address read + FNV), not a timed JS call
+      callUs: res[m][0].placement && m !== 'source-hash' ? median(res[m].map((x) => x.placement.meanUs)) : null,
+      samples: res[m],
+    };
+  }
+  const base = summary.p2c;
+  for (const m of modes) {
+    summary[m].vsP2c = base ? summary[m].connsPerSec / base.connsPerSec : null;
+    summary[m].cpuUsOverP2c = base && summary[m].cpuUs !== null && base.cpuUs !== null ? summary[m].cpuUs - base.cpuUs : null;
+  }
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ rounds: o.rounds, duration: o.duration, modes: summary })}\n`);
+    return;
+  }
+  const f = (x, d = 2) => (x === null ? '-' : x.toFixed(d));
+  console.log('| placement | conns/s (median) | vs p2c | server CPU us/conn | CPU us/conn over p2c | mean us per placement call |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const m of modes) {
+    const s = summary[m];
+    console.log(`| ${m} | ${Math.round(s.connsPerSec)} | ${f(s.vsP2c, 3)} | ${f(s.cpuUs)} | ${f(s.cpuUsOverP2c)} | ${m === 'source-hash' ? 'not timed (native peer read + FNV)' : f(s.callUs)} |`);
   }
 }

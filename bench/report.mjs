@@ -270,6 +270,28 @@ function agreementTable(agreement) {
   ];
 }
 
+function placementSection(p) {
+  if (!p?.modes) return notes.placement ? ['## Placement cost per accept', '', `Note: ${notes.placement}`, ''] : [];
+  const f = (x, d = 2) => (x === null || x === undefined ? '-' : x.toFixed(d));
+  const rows = Object.entries(p.modes).map(([m, s]) => [
+    m,
+    human(s.connsPerSec),
+    s.samples.map((x) => human(x.connsPerSec)).join(' / '),
+    f(s.vsP2c),
+    f(s.cpuUs),
+    f(s.cpuUsOverP2c),
+    m === 'source-hash' ? 'native, not timed' : f(s.callUs),
+  ]);
+  return [
+    '## Placement cost per accept',
+    '',
+    `\`bench/placement.mjs\`: accept churn (32 clients, 127.0.0.1-16) against a one-worker server placing every connection with p2c (the default), source-hash, \`placement: () => 0\` and a function reading \`conn.workers\`; one worker, so only the placement differs. Server CPU per connection as in the other suites; the difference from p2c is what the placement costs the server per accept; the call time is the server's own mean per placement call. Medians of ${p.rounds} round(s).`,
+    '',
+    table(['placement', 'conns/s', 'rounds', 'vs p2c', 'server CPU us/conn', 'CPU us/conn over p2c', 'mean us per call'], rows),
+    '',
+  ];
+}
+
 function memorySection() {
   const r = (results.memory?.ringleader ?? [])[0];
   const md = ['## Memory per idle connection', ''];
@@ -293,7 +315,7 @@ function memorySection() {
   return md;
 }
 
-function scriptSections(js, stress) {
+function scriptSections(js, stress, placement) {
   const md = [];
   if (js?.suites) {
     md.push('## JS handler path', '');
@@ -323,6 +345,7 @@ function scriptSections(js, stress) {
     );
     md.push(table(['case', 'generator', 'req/s', 'client CPU us/req', 'ringleader / other'], rows), '');
   } else if (notes.stress) md.push(`## ringleader stress as a protocol load generator\n\nNote: ${notes.stress}\n`);
+  md.push(...placementSection(placement));
   return md;
 }
 
@@ -383,7 +406,7 @@ export function writeReport(m, startedAt, elapsedS, targets, agreement, scripts)
     if (s.key === 'echo64' && agreement.length) md.push(...agreementTable(agreement));
   }
   if (wanted('memory')) md.push(...memorySection());
-  md.push(...scriptSections(scripts.js, scripts.stress));
+  md.push(...scriptSections(scripts.js, scripts.stress, scripts.placement));
   md.push('## Caveats', '');
   md.push('- Loopback only: client and server share the kernel and memory bandwidth; zero-copy sends are always copied on loopback.');
   md.push('- The load average above says how busy the machine was when the run began; other work on the machine moves these numbers.');

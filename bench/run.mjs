@@ -20,6 +20,9 @@
 //   proxy     ringleader proxy vs HAProxy vs nginx stream in front of the C
 //             epoll echo peer (skipped with a note while `ringleader proxy`
 //             does not exist)
+//   placement what a JS placement function costs per accept
+//             (bench/placement.mjs): churn against p2c, source-hash, () => 0
+//             and a function reading conn.workers
 //   js        the JS handler path (bench/js-handler.mjs): JS echo handler vs
 //             Node net, examples/http-hello vs node:http under wrk
 //   stress    ringleader stress as a protocol load generator
@@ -42,7 +45,7 @@ import { suiteProxy } from './suites/proxy.mjs';
 
 // ------------------------------------------------------------------ options
 
-const SUITES = ['echo64', 'echo16k', 'pingpong', 'churn', 'openloop', 'proxy', 'memory', 'js', 'stress'];
+const SUITES = ['echo64', 'echo16k', 'pingpong', 'churn', 'openloop', 'proxy', 'memory', 'placement', 'js', 'stress'];
 
 function parseArgs(argv) {
   const o = { quick: false, rounds: undefined, duration: undefined, warmup: undefined, only: undefined, out: join(ROOT, 'bench', 'results') };
@@ -100,7 +103,7 @@ Object.assign(cfg, {
 
 // ------------------------------------------------------------------ scripts
 
-/** A suite run by its own script (bench/js-handler.mjs, bench/stress-protocols.mjs) with the same rounds and times; its JSON report. */
+/** A suite run by its own script (bench/js-handler.mjs, bench/stress-protocols.mjs, bench/placement.mjs) with the same rounds and times; its JSON report. */
 async function suiteScript(name, script, withWarmup) {
   if (!existsSync(join(ROOT, 'bench', script))) return null;
   say(`${name}: bench/${script}`);
@@ -218,6 +221,7 @@ async function main() {
   const scripts = {
     js: wanted('js') ? await suiteScript('js', 'js-handler.mjs', true) : null,
     stress: wanted('stress') ? await suiteScript('stress', 'stress-protocols.mjs', false) : null,
+    placement: wanted('placement') ? await suiteScript('placement', 'placement.mjs', false) : null,
   };
   const elapsedS = (Date.now() - t0) / 1000;
   const t = targets(scripts);
