@@ -10,7 +10,9 @@
 // Every server runs pinned to CPU 0 (`taskset -c 0`; ringleader with one
 // worker, so its acceptor and worker share that CPU) and the load generator
 // to CPU 1. Rounds alternate the servers so drift hits them alike; medians
-// and ratios are reported, and whether each target is met.
+// and ratios are reported, and whether each target is met, with each
+// server's CPU per message / request over the measured window (user +
+// system time of its process group from /proc, bench/lib/cpu.mjs).
 //
 //   node bench/js-handler.mjs [--suite echo,http] [--rounds 3] [--duration 5]
 //                             [--warmup 1] [--connections 100] [--size 64] [--json]
@@ -20,6 +22,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadWithCpu, perOp } from './lib/cpu.mjs';
+import { children, killChildren } from './lib/proc.mjs';
 import { CLI, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
 
 const LOADGEN = join(ROOT, 'bench/peers/bin/loadgen');
@@ -32,6 +36,8 @@ const o = scriptOptions('js-handler', 'node bench/js-handler.mjs [--suite echo,h
 const log = (s) => (o.json ? process.stderr : process.stdout).write(s + '\n');
 const { canPin, pinned } = pinning('js-handler', log);
 needBuiltCli('js-handler');
+// the servers run in their own process groups: end them with this script
+process.on('exit', killChildren);
 if (o.suites.includes('echo') && !existsSync(LOADGEN)) {
   const b = spawnSync('sh', [join(ROOT, 'bench/peers/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (b.status !== 0 || !existsSync(LOADGEN)) {
@@ -45,7 +51,10 @@ if (o.suites.includes('http')) need('js-handler', 'wrk', 'install it (Debian: ap
 function startServer(cmd, args) {
   return new Promise((resolve, reject) => {
     const [c, a] = pinned(0, cmd, args);
-    const p = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // its own process group, whose CPU time is the server's (bench/lib/cpu.mjs)
+    const p = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    children.add(p);
+    p.on('close', () => children.delete(p));
     let out = '';
     let err = '';
     const timer = setTimeout(() => {
@@ -69,7 +78,7 @@ function startServer(cmd, args) {
         clearTimeout(timer);
         p.stdout.removeAllListeners('data');
         p.stdout.resume();
-        resolve({ port: Number(m[1]), stop });
+        resolve({ port: Number(m[1]), pgid: p.pid, stop });
       }
     });
     p.stderr.on('data', (d) => (err += d));
@@ -96,11 +105,18 @@ function run(cmd, args, timeoutMs) {
   });
 }
 
-async function echoLoad(port) {
-  const r = await run(
-    LOADGEN,
-    ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size), '--duration', String(o.duration), '--warmup', String(o.warmup), '--json'],
-    (o.duration + o.warmup + 30) * 1000,
+async function echoLoad(port, pgid) {
+  // loadgen starts at once: its measured time is [warmup, warmup + duration]
+  const { r, util } = await loadWithCpu(
+    pgid,
+    () =>
+      run(
+        LOADGEN,
+        ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size), '--duration', String(o.duration), '--warmup', String(o.warmup), '--json'],
+        (o.duration + o.warmup + 30) * 1000,
+      ),
+    o.warmup + 0.1,
+    o.warmup + o.duration,
   );
   let j;
   try {
@@ -110,25 +126,26 @@ async function echoLoad(port) {
   }
   const errors = Object.values(j.errors ?? {}).reduce((a, b) => a + b, 0) + (j.verify_failures ?? 0);
   if (r.code !== 0 || errors) throw new Error(`loadgen reported errors: ${JSON.stringify(j.errors)} verify_failures ${j.verify_failures}`);
-  return { value: j.msgs_per_s, p99us: j.latency_us?.p99 };
+  return { value: j.msgs_per_s, p99us: j.latency_us?.p99, util };
 }
 
-async function httpLoad(port) {
+async function httpLoad(port, pgid) {
   const url = `http://127.0.0.1:${port}/`;
   if (o.warmup) await run('wrk', ['-t1', `-c${o.connections}`, `-d${o.warmup}s`, url], (o.warmup + 30) * 1000);
-  const r = await run('wrk', ['-t1', `-c${o.connections}`, `-d${o.duration}s`, '--latency', url], (o.duration + 30) * 1000);
+  const { r, util } = await loadWithCpu(pgid, () => run('wrk', ['-t1', `-c${o.connections}`, `-d${o.duration}s`, '--latency', url], (o.duration + 30) * 1000), 0.1, o.duration);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   if (r.code !== 0 || !rps) throw new Error(`wrk failed (exit ${r.code}): ${r.stderr.trim() || r.stdout}`);
   if (/Non-2xx or 3xx responses|Socket errors/.test(r.stdout)) throw new Error(`wrk reported errors:\n${r.stdout}`);
   const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(r.stdout);
   const p99us = p99 ? Number(p99[1]) * { us: 1, ms: 1000, s: 1e6 }[p99[2]] : undefined;
-  return { value: Number(rps[1]), p99us };
+  return { value: Number(rps[1]), p99us, util };
 }
 
 const rl = (extra) => [CLI, ...extra, '--workers', '1', '--port', '0', '--json', '--interval', '1h'];
 const SUITES = {
   echo: {
     unit: 'msgs/s',
+    op: 'msg',
     load: echoLoad,
     servers: [
       { name: 'node-net', cmd: process.execPath, args: [join(ROOT, 'bench/peers/node-echo.mjs'), '--port', '0'] },
@@ -139,6 +156,7 @@ const SUITES = {
   },
   http: {
     unit: 'req/s',
+    op: 'req',
     load: httpLoad,
     servers: [
       { name: 'node-http', cmd: process.execPath, args: [join(ROOT, 'examples/http-hello/node-http.js'), '0'] },
@@ -160,15 +178,18 @@ for (const name of o.suites) {
   const suite = SUITES[name];
   const samples = Object.fromEntries(suite.servers.map((s) => [s.name, []]));
   const p99 = Object.fromEntries(suite.servers.map((s) => [s.name, []]));
+  const cpuUs = Object.fromEntries(suite.servers.map((s) => [s.name, []]));
   for (let round = 0; round < o.rounds; round++) {
     for (const s of suite.servers) {
       let srv;
       try {
         srv = await startServer(s.cmd, s.args);
-        const r = await suite.load(srv.port);
+        const r = await suite.load(srv.port, srv.pgid);
         samples[s.name].push(r.value);
+        const us = perOp(r.util, r.value).cpuUsPerOp;
+        if (us !== null) cpuUs[s.name].push(us);
         if (r.p99us !== undefined) p99[s.name].push(r.p99us);
-        log(`${name} round ${round + 1}/${o.rounds} ${s.name}: ${Math.round(r.value)} ${suite.unit}`);
+        log(`${name} round ${round + 1}/${o.rounds} ${s.name}: ${Math.round(r.value)} ${suite.unit}, server CPU ${us?.toFixed(2) ?? 'n/a'} us per ${suite.op}`);
       } catch (e) {
         failed = true;
         log(`${name} round ${round + 1}/${o.rounds} ${s.name}: FAILED: ${e.message}`);
@@ -185,6 +206,10 @@ for (const name of o.suites) {
     median: med,
     p99us: Object.fromEntries(Object.entries(p99).map(([k, v]) => [k, v.length ? median(v) : null])),
     samples,
+    op: suite.op,
+    // server CPU (its process group, /proc/PID/stat) per message or request over the measured window
+    cpuUs: Object.fromEntries(Object.entries(cpuUs).map(([k, v]) => [k, v.length ? median(v) : null])),
+    cpuUsSamples: cpuUs,
     target: { ...t, measured: ratio, met: ratio !== null && ratio >= t.ratio },
   };
   log(`\n${name} (${suite.unit}, median of ${o.rounds}):`);

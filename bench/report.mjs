@@ -324,13 +324,19 @@ function scriptSections(js, stress, placement) {
       '',
     );
     for (const suite of Object.values(js.suites)) {
-      md.push(
-        table(
-          ['server', `median ${suite.unit}`, 'rounds'],
-          Object.entries(suite.median).map(([k, v]) => [k, v === null ? 'failed' : human(v), (suite.samples[k] ?? []).map((x) => human(x)).join(' / ')]),
-        ),
-        '',
-      );
+      const op = suite.op ?? 'op';
+      const rows = Object.entries(suite.median).map(([k, v]) => {
+        const us = suite.cpuUs?.[k] ?? null;
+        const all = suite.cpuUsSamples?.[k] ?? [];
+        return [
+          k,
+          v === null ? 'failed' : human(v),
+          (suite.samples[k] ?? []).map((x) => human(x)).join(' / '),
+          us === null ? '-' : `${us.toFixed(2)}${all.length > 1 ? ` [${Math.min(...all).toFixed(2)}-${Math.max(...all).toFixed(2)}]` : ''}`,
+          us ? human(1e6 / us) : '-',
+        ];
+      });
+      md.push(table(['server', `median ${suite.unit}`, 'rounds', `server CPU us/${op} [min-max]`, `${op}s per server CPU-s`], rows), '');
     }
   } else if (notes.js) md.push('## JS handler path', '', `Note: ${notes.js}`, '');
   if (stress?.cases) {

@@ -5,6 +5,7 @@
 // of one thread (/proc/PID/task/TID/stat, for the acceptor's thread).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Clock ticks per second of the utime/stime fields (getconf CLK_TCK; 100 nearly everywhere). */
 export const CLK_TCK = (() => {
@@ -62,4 +63,28 @@ export function utilisation(a, b) {
 export function perOp(util, opsPerSec) {
   if (util === null || !(opsPerSec > 0)) return { cpuUsPerOp: null, opsPerCpuS: null };
   return { cpuUsPerOp: (util / opsPerSec) * 1e6, opsPerCpuS: util > 0 ? opsPerSec / util : null };
+}
+
+/**
+ * Run `load()` (a promise) and read the CPU time of process group `pgid`,
+ * and of its threads `threads` ({ name: tid }), `fromS` and `toS` seconds
+ * after it started: the window must lie inside the load's measured time.
+ * Resolves { r: what load() resolved, util, threadUtil: { name: util } }.
+ */
+export async function loadWithCpu(pgid, load, fromS, toS, threads = {}) {
+  const t0 = Date.now();
+  const done = load();
+  done.catch(() => {}); // awaited below
+  const sample = () => ({
+    t: Date.now(),
+    cpu: groupCpuSeconds(pgid),
+    threads: Object.fromEntries(Object.entries(threads).map(([k, tid]) => [k, threadCpuSeconds(pgid, tid)])),
+  });
+  await sleep(Math.max(0, t0 + fromS * 1000 - Date.now()));
+  const a = sample();
+  await sleep(Math.max(0, t0 + toS * 1000 - Date.now()));
+  const b = sample();
+  const r = await done;
+  const threadUtil = Object.fromEntries(Object.keys(threads).map((k) => [k, utilisation({ t: a.t, cpu: a.threads[k] }, { t: b.t, cpu: b.threads[k] })]));
+  return { r, util: utilisation(a, b), threadUtil };
 }

@@ -7,8 +7,8 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { human } from '../svg.mjs';
-import { groupCpuSeconds, perOp, threadCpuSeconds, utilisation } from './cpu.mjs';
-import { launch as launchProc, runJson as runJsonProc, sleep } from './proc.mjs';
+import { loadWithCpu, perOp } from './cpu.mjs';
+import { launch as launchProc, runJson as runJsonProc } from './proc.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
@@ -83,22 +83,9 @@ export async function loadgen(port, extra) {
  * core busy) over the window.
  */
 export async function stressWithCpu(pgid, port, extra, { threads = {} } = {}) {
-  const t0 = Date.now();
-  const done = stress(port, extra);
-  done.catch(() => {}); // awaited below
-  const sample = () => ({
-    t: Date.now(),
-    cpu: groupCpuSeconds(pgid),
-    threads: Object.fromEntries(Object.entries(threads).map(([k, tid]) => [k, threadCpuSeconds(pgid, tid)])),
-  });
   const lead = Math.min(0.6, cfg.duration * 0.3);
-  await sleep(t0 + (cfg.warmup + lead) * 1000 - Date.now());
-  const a = sample();
-  await sleep(t0 + (cfg.warmup + cfg.duration) * 1000 - Date.now());
-  const b = sample();
-  const j = await done;
-  const threadUtil = Object.fromEntries(Object.keys(threads).map((k) => [k, utilisation({ t: a.t, cpu: a.threads[k] }, { t: b.t, cpu: b.threads[k] })]));
-  return { j, util: utilisation(a, b), threadUtil };
+  const { r: j, util, threadUtil } = await loadWithCpu(pgid, () => stress(port, extra), cfg.warmup + lead, cfg.warmup + cfg.duration, threads);
+  return { j, util, threadUtil };
 }
 
 /** 'msg' -> 'msgs'; 'MiB' stays. */
