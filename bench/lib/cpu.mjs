@@ -68,11 +68,13 @@ export function perOp(util, opsPerSec) {
 /**
  * Run `load()` (a promise) and read the CPU time of process group `pgid`,
  * and of its threads `threads` ({ name: tid }), `fromS` and `toS` seconds
- * after it started: the window must lie inside the load's measured time.
- * Resolves { r: what load() resolved, util, threadUtil: { name: util } }.
+ * after the load began: when `begun()` resolves (a wall-clock time in ms;
+ * by default when load() was called). The window must lie inside the
+ * load's measured time. Resolves { r: what load() resolved, util,
+ * threadUtil: { name: util } }; util is null when the load never began.
  */
-export async function loadWithCpu(pgid, load, fromS, toS, threads = {}) {
-  const t0 = Date.now();
+export async function loadWithCpu(pgid, load, fromS, toS, { threads = {}, begun } = {}) {
+  const called = Date.now();
   const done = load();
   done.catch(() => {}); // awaited below
   const sample = () => ({
@@ -80,6 +82,8 @@ export async function loadWithCpu(pgid, load, fromS, toS, threads = {}) {
     cpu: groupCpuSeconds(pgid),
     threads: Object.fromEntries(Object.entries(threads).map(([k, tid]) => [k, threadCpuSeconds(pgid, tid)])),
   });
+  const t0 = begun ? await begun() : called;
+  if (t0 === null) return { r: await done, util: null, threadUtil: {} };
   await sleep(Math.max(0, t0 + fromS * 1000 - Date.now()));
   const a = sample();
   await sleep(Math.max(0, t0 + toS * 1000 - Date.now()));

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { human } from '../svg.mjs';
 import { loadWithCpu, perOp } from './cpu.mjs';
-import { launch as launchProc, runJson as runJsonProc } from './proc.mjs';
+import { launch as launchProc, runJson as runJsonProc, sleep } from './proc.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
@@ -71,20 +71,46 @@ export async function loadgen(port, extra) {
 
 // ------------------------------------------------------------------ server CPU
 
+const HAVE_SS = spawnSync('ss', ['-V'], { stdio: 'ignore' }).status === 0;
+
+/** TCP sockets toward 127.0.0.1:port in any state (`ss`, filtered in the kernel: cheap however many sockets there are), or null. */
+function socketsTo(port) {
+  const r = spawnSync('ss', ['-Htan', 'dport', '=', `:${port}`], { encoding: 'utf8', timeout: 5000 });
+  return r.status === 0 ? r.stdout.split('\n').filter(Boolean).length : null;
+}
+
+/**
+ * When (ms, wall clock) there were first more sockets toward port than
+ * `base` (a readiness probe's socket lingers in TIME_WAIT, so it is counted
+ * in the base), polling every 50 ms for at most `ms`; null if never.
+ */
+async function connectedSince(port, base, ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if ((socketsTo(port) ?? 0) > base) return Date.now();
+    await sleep(50);
+  }
+  return null;
+}
+
 /**
  * Run `stress(port, extra)` against a server whose process group is `pgid`
  * and read the group's CPU time (every process: a cluster's workers, nginx's
  * worker) at the start and end of the load's measured window; with
  * `threads` ({ name: tid }), those threads' CPU time too. The stress client
- * takes a few hundred ms to start, so the window begins `lead` after its
- * warmup should have ended and stops when its measured time should: inside
- * the measured time as long as the client started within warmup + lead.
- * Resolves { j, util, threadUtil }: util is the server's CPU share (1 = one
- * core busy) over the window.
+ * takes from a few hundred ms to seconds to start on a busy machine, so the
+ * window is timed from its first connection to the server (a new socket
+ * toward the port, seen with `ss`; it starts its warmup then): from 0.25 s
+ * after the warmup ends to 0.2 s before the measured time does (that covers
+ * the 50 ms polling and the time `ss` takes). Without `ss`, from a fixed
+ * 0.6 s after the warmup should have ended (at most 30% of the duration). Resolves { j, util, threadUtil }:
+ * util is the server's CPU share (1 = one core busy) over the window.
  */
 export async function stressWithCpu(pgid, port, extra, { threads = {} } = {}) {
-  const lead = Math.min(0.6, cfg.duration * 0.3);
-  const { r: j, util, threadUtil } = await loadWithCpu(pgid, () => stress(port, extra), cfg.warmup + lead, cfg.warmup + cfg.duration, threads);
+  const base = HAVE_SS ? socketsTo(port) : null;
+  const [from, to] = base !== null ? [cfg.warmup + 0.25, cfg.warmup + cfg.duration - 0.2] : [cfg.warmup + Math.min(0.6, cfg.duration * 0.3), cfg.warmup + cfg.duration];
+  const begun = base !== null ? () => connectedSince(port, base, (cfg.warmup + cfg.duration) * 1000 + 20_000) : undefined;
+  const { r: j, util, threadUtil } = await loadWithCpu(pgid, () => stress(port, extra), from, Math.max(from + 0.2, to), { threads, begun });
   return { j, util, threadUtil };
 }
 
