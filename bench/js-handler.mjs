@@ -116,7 +116,7 @@ async function echoLoad(port, pgid) {
         (o.duration + o.warmup + 30) * 1000,
       ),
     o.warmup + 0.1,
-    o.warmup + o.duration,
+    o.warmup + o.duration - 0.1,
   );
   let j;
   try {
@@ -132,7 +132,7 @@ async function echoLoad(port, pgid) {
 async function httpLoad(port, pgid) {
   const url = `http://127.0.0.1:${port}/`;
   if (o.warmup) await run('wrk', ['-t1', `-c${o.connections}`, `-d${o.warmup}s`, url], (o.warmup + 30) * 1000);
-  const { r, util } = await loadWithCpu(pgid, () => run('wrk', ['-t1', `-c${o.connections}`, `-d${o.duration}s`, '--latency', url], (o.duration + 30) * 1000), 0.1, o.duration);
+  const { r, util } = await loadWithCpu(pgid, () => run('wrk', ['-t1', `-c${o.connections}`, `-d${o.duration}s`, '--latency', url], (o.duration + 30) * 1000), 0.1, o.duration - 0.1);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   if (r.code !== 0 || !rps) throw new Error(`wrk failed (exit ${r.code}): ${r.stderr.trim() || r.stdout}`);
   if (/Non-2xx or 3xx responses|Socket errors/.test(r.stdout)) throw new Error(`wrk reported errors:\n${r.stdout}`);

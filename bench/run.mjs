@@ -104,10 +104,10 @@ Object.assign(cfg, {
 // ------------------------------------------------------------------ scripts
 
 /** A suite run by its own script (bench/js-handler.mjs, bench/stress-protocols.mjs, bench/placement.mjs) with the same rounds and times; its JSON report. */
-async function suiteScript(name, script, withWarmup) {
+async function suiteScript(name, script, withWarmup, maxDuration = Infinity) {
   if (!existsSync(join(ROOT, 'bench', script))) return null;
   say(`${name}: bench/${script}`);
-  const args = [join(ROOT, 'bench', script), '--json', '--rounds', String(cfg.rounds), '--duration', String(Math.max(1, Math.round(cfg.duration)))];
+  const args = [join(ROOT, 'bench', script), '--json', '--rounds', String(cfg.rounds), '--duration', String(Math.max(1, Math.round(Math.min(cfg.duration, maxDuration))))];
   if (withWarmup) args.push('--warmup', String(Math.max(1, Math.round(cfg.warmup))));
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30 * 60_000, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = (r.stdout ?? '').trim().split('\n').pop();
@@ -221,7 +221,8 @@ async function main() {
   const scripts = {
     js: wanted('js') ? await suiteScript('js', 'js-handler.mjs', true) : null,
     stress: wanted('stress') ? await suiteScript('stress', 'stress-protocols.mjs', false) : null,
-    placement: wanted('placement') ? await suiteScript('placement', 'placement.mjs', false) : null,
+    // 4 s loads: 4 modes x rounds would otherwise add ~2 minutes to a full run
+    placement: wanted('placement') ? await suiteScript('placement', 'placement.mjs', false, 4) : null,
   };
   const elapsedS = (Date.now() - t0) / 1000;
   const t = targets(scripts);

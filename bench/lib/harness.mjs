@@ -128,6 +128,19 @@ export function cpuFields(util, opsPerSec, op = 'msg') {
   return { cpuUtil: util, cpuUs: cpuUsPerOp, perCpuS: opsPerCpuS, cpuText: text };
 }
 
+/** A ping-pong result in msgs/s: latency and server CPU per message (echo and proxy suites). */
+export function msgsResult(j, util) {
+  const rate = j.throughput.msgsPerSec;
+  const lat = j.latencyUs ?? {};
+  return { value: rate, unit: 'msgs/s', p50: lat.p50, p99: lat.p99, extra: `p50 ${human(lat.p50)} us p99 ${human(lat.p99)} us`, ...cpuFields(util, rate) };
+}
+
+/** A large-message ping-pong result in MiB/s, with msgs/s and server CPU per message. */
+export function mibResult(j, util) {
+  const rate = j.throughput.msgsPerSec;
+  return { value: j.throughput.inMiBPerSec, unit: 'MiB/s', msgsPerSec: rate, extra: `${human(rate)} msgs/s`, ...cpuFields(util, rate) };
+}
+
 // ------------------------------------------------------------------ results
 
 /** results[key][entry] = [{ value, ...extra } | { value: null, error }] per round */

@@ -10,7 +10,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { human } from '../svg.mjs';
 import { freePort, stopProc, waitConnectable } from '../lib/proc.mjs';
-import { CLI, cpuFields, launch, measure, notes, PEERS, rotate, SERVER_CPU, say, stressWithCpu, tryRun, UPSTREAM_CPU } from '../lib/harness.mjs';
+import { CLI, cpuFields, launch, measure, mibResult, msgsResult, notes, PEERS, rotate, SERVER_CPU, say, stressWithCpu, tryRun, UPSTREAM_CPU } from '../lib/harness.mjs';
 
 
 // `ringleader proxy --help` must succeed and describe the proxy command:
@@ -94,25 +94,9 @@ const PROXY_CASES = [
   {
     key: 'proxy',
     load: ['-c', '100', '-s', '64'],
-    result: (j, util) => ({
-      value: j.throughput.msgsPerSec,
-      unit: 'msgs/s',
-      p99: j.latencyUs?.p99,
-      extra: `p50 ${human(j.latencyUs?.p50)} us p99 ${human(j.latencyUs?.p99)} us`,
-      ...cpuFields(util, j.throughput.msgsPerSec),
-    }),
+    result: msgsResult,
   },
-  {
-    key: 'proxy16k',
-    load: ['-c', '32', '-s', '16KiB'],
-    result: (j, util) => ({
-      value: j.throughput.inMiBPerSec,
-      unit: 'MiB/s',
-      msgsPerSec: j.throughput.msgsPerSec,
-      extra: `${human(j.throughput.msgsPerSec)} msgs/s`,
-      ...cpuFields(util, j.throughput.msgsPerSec),
-    }),
-  },
+  { key: 'proxy16k', load: ['-c', '32', '-s', '16KiB'], result: mibResult },
   {
     // both directions stream at once (64 KiB writes, 256 KiB in flight per
     // connection); MiB/s counts the bytes echoed back, CPU is per MiB of that
