@@ -59,11 +59,7 @@ int rl_conns_init(rl_conns *cx, rl_ring *ring, rl_bufring *br, const rl_conns_op
 	cx->ops = ops;
 	cx->owner = owner;
 	cx->cap = o->cap;
-	cx->chunk_keep = o->chunk_keep;
-	cx->zc_threshold = o->zc_threshold;
-	cx->zc_chunks = o->zc_chunks;
-	cx->zc_copied_limit = o->zc_copied_limit;
-	cx->recv_single = o->recv_single;
+	cx->o = *o;
 	cx->seg_free = RL_SEG_NONE;
 	cx->conns = calloc(cx->cap, sizeof(rl_conn));
 	cx->starved = malloc(2 * (size_t) cx->cap * sizeof(uint32_t));
@@ -140,7 +136,7 @@ void rl_seg_release(rl_conns *cx, uint32_t seg)
 		return;
 	}
 	rl_seg *g = &cx->segs[seg];
-	if (g->cap > cx->chunk_keep) {
+	if (g->cap > cx->o.chunk_keep) {
 		free(g->ptr);
 		g->ptr = NULL;
 		g->cap = 0;
@@ -220,7 +216,7 @@ void rl_sock_arm_recv(rl_conns *cx, rl_conn *c, unsigned side)
 	struct io_uring_sqe *sqe = sqe_or_close(cx, c);
 	if (!sqe)
 		return;
-	if (cx->recv_single)
+	if (cx->o.recv_single)
 		io_uring_prep_recv(sqe, s->slot, NULL, 0, 0); /* one buffer, then re-armed */
 	else
 		io_uring_prep_recv_multishot(sqe, s->slot, NULL, 0, 0);
@@ -352,9 +348,9 @@ void rl_sock_enqueue(rl_conns *cx, rl_conn *c, unsigned side, uint32_t seg, uint
 
 void rl_conns_zc_off(rl_conns *cx, int err)
 {
-	if (!cx->zc_threshold)
+	if (!cx->o.zc_threshold)
 		return;
-	cx->zc_threshold = 0;
+	cx->o.zc_threshold = 0;
 	count(cx->k.zc_fallbacks, 1);
 	gauge(cx->k.zc_enabled, 0);
 	gauge(cx->k.zc_error, err);
@@ -404,11 +400,11 @@ static void zc_unref(rl_conns *cx, rl_conn *c, unsigned side, uint32_t seg)
  * pin (a registered buffer, or a chunk when the owner allows those) */
 static int use_zc(const rl_conns *cx, const rl_sock *s, uint32_t seg, uint32_t len)
 {
-	if (!cx->zc_threshold || len < cx->zc_threshold || (s->flags & RL_S_NO_ZC))
+	if (!cx->o.zc_threshold || len < cx->o.zc_threshold || (s->flags & RL_S_NO_ZC))
 		return 0;
 	if (seg < cx->br->count)
 		return cx->zc_fixed;
-	return cx->zc_chunks && (cx->segs[seg].zc & ~RL_ZC_SENT) < RL_ZC_SENT - 1;
+	return cx->o.zc_chunks && (cx->segs[seg].zc & ~RL_ZC_SENT) < RL_ZC_SENT - 1;
 }
 
 void rl_sock_kick(rl_conns *cx, rl_conn *c, unsigned side)
@@ -494,7 +490,7 @@ static void on_send_zc(rl_conns *cx, rl_conn *c, struct io_uring_cqe *cqe)
 		count(cx->k.zc_notifs, 1);
 		if ((uint32_t) cqe->res & IORING_NOTIF_USAGE_ZC_COPIED) {
 			count(cx->k.zc_copied, 1);
-			if (cx->zc_copied_limit && ++s->zc_copied_run == cx->zc_copied_limit)
+			if (cx->o.zc_copied_limit && ++s->zc_copied_run == cx->o.zc_copied_limit)
 				rl_sock_zc_stop(cx, s);
 		} else {
 			s->zc_copied_run = 0;

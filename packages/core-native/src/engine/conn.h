@@ -173,15 +173,13 @@ typedef struct rl_conns {
 	rl_seg *segs;        /* [0, br->count): provided buffers; above: chunks */
 	uint32_t nsegs;
 	uint32_t seg_free; /* free list of chunk segments */
-	uint32_t chunk_keep;
 	uint32_t *starved; /* (conn idx << 1 | side) waiting for buffers */
 	unsigned nstarved;
 	uint64_t buffered; /* bytes queued to send, all connections */
-	unsigned zc_threshold;
-	int zc_fixed; /* the buffer region is registered as fixed buffer 0 */
-	int zc_chunks;
-	unsigned zc_copied_limit;
-	int recv_single;
+	int zc_fixed;      /* the buffer region is registered as fixed buffer 0 */
+	/* the owner's settings, as given (o.zc_threshold falls to 0 when the
+	 * kernel refuses send_zc; an owner may set o.recv_single after init) */
+	rl_conns_opts o;
 } rl_conns;
 
 /* 0 or -ENOMEM. The ring and the buffer ring belong to the owner and must

@@ -137,7 +137,7 @@ static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 	}
 	w->mode_state = p;
 	/* one buffer per recv: the per-direction bound holds within a buffer */
-	w->cx.recv_single = 1;
+	w->cx.o.recv_single = 1;
 	if (p->idle_ms) {
 		p->sweep_ms = p->idle_ms / 4;
 		if (p->sweep_ms > 1000)
