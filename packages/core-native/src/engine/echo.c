@@ -34,7 +34,6 @@ static void echo_sent(rl_worker *w, rl_conn *c, unsigned side)
 }
 
 const rl_mode_ops rl_echo_ops = {
-	.name = "echo",
 	.start = echo_start,
 	.data = echo_data,
 	.eof = echo_eof,

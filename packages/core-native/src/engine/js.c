@@ -307,7 +307,6 @@ static void js_closed(rl_worker *w, rl_conn *c)
 }
 
 const rl_mode_ops rl_js_ops = {
-	.name = "js",
 	.init = js_init,
 	.destroy = js_destroy,
 	.start = js_start,

@@ -465,7 +465,6 @@ static void proxy_timer(rl_worker *w)
 }
 
 const rl_mode_ops rl_proxy_ops = {
-	.name = "proxy",
 	.init = proxy_init,
 	.destroy = proxy_destroy,
 	.start = proxy_start,

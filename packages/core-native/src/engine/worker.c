@@ -92,6 +92,11 @@ static const rl_conn_ops worker_conn_ops = {
 
 /* ---------------- setup ---------------- */
 
+/* a mode's name (abi.h's, as the runtime spells it) names a failed init */
+#define RL_MODE_NAME(c, js, value) [value] = js,
+static const char *const mode_names[] = { RL_WORKER_MODES(RL_MODE_NAME) };
+#undef RL_MODE_NAME
+
 static const rl_mode_ops *mode_ops(unsigned mode)
 {
 	switch (mode) {
@@ -180,7 +185,7 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c, const c
 	if (w->ops->init) {
 		ret = w->ops->init(w, o);
 		if (ret < 0) {
-			*failed_call = w->ops->name;
+			*failed_call = mode_names[w->mode];
 			w->ops = NULL;
 			rl_worker_destroy(w);
 			return ret;

@@ -13,7 +13,6 @@
 #include "worker.h"
 
 typedef struct rl_mode_ops {
-	const char *name;
 	/* worker-wide set-up and teardown of mode_state; 0 or -errno */
 	int (*init)(rl_worker *w, const rl_worker_opts *o);
 	void (*destroy)(rl_worker *w);
