@@ -312,27 +312,33 @@ int rl_acceptor_start(rl_acceptor *a, int lfd) { return rl_acceptor_listen_fds(a
 
 /* ---------------- completions ---------------- */
 
+/* the accept errors counted by name; any other errno is err_other */
+static const struct {
+	int err;
+	unsigned counter;
+} accept_errors[] = {
+	{ EMFILE, RL_AU_err_emfile },
+	{ ENFILE, RL_AU_err_enfile },
+	{ ENOBUFS, RL_AU_err_enobufs },
+	{ ENOMEM, RL_AU_err_enomem },
+};
+
 static void count_accept_error(rl_acceptor *a, int res)
 {
+	unsigned k = RL_AU_err_other;
+	for (size_t i = 0; i < sizeof(accept_errors) / sizeof(accept_errors[0]); i++)
+		if (accept_errors[i].err == -res)
+			k = accept_errors[i].counter;
 	RL_ADD(&a->c.u64[RL_AU_accept_errors], 1);
-	switch (-res) {
-	case EMFILE:
-		RL_ADD(&a->c.u64[RL_AU_err_emfile], 1);
-		break;
-	case ENFILE:
-		RL_ADD(&a->c.u64[RL_AU_err_enfile], 1);
-		break;
-	case ENOBUFS:
-		RL_ADD(&a->c.u64[RL_AU_err_enobufs], 1);
-		break;
-	case ENOMEM:
-		RL_ADD(&a->c.u64[RL_AU_err_enomem], 1);
-		break;
-	default:
-		RL_ADD(&a->c.u64[RL_AU_err_other], 1);
-		break;
-	}
+	RL_ADD(&a->c.u64[k], 1);
 }
+
+/* a failed hand-off's counter, by its class (abi.h) */
+static const unsigned handoff_errors[] = {
+	[RL_HC_other] = RL_AU_handoff_other,       [RL_HC_full] = RL_AU_handoff_enfile,
+	[RL_HC_dead] = RL_AU_handoff_dead,         [RL_HC_retry] = RL_AU_handoff_retry,
+	[RL_HC_overflow] = RL_AU_handoff_overflow,
+};
 
 /* An accept failed: wait before trying again, doubling up to 1 s. */
 static void backoff(rl_acceptor *a, int res)
@@ -488,14 +494,9 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 			emit(a, RL_AEV_HANDOFF_OK, (int) slot, (int) target, res);
 			break;
 		}
-		switch (rl_handoff_class(res)) {
-		case RL_HC_full:
-			RL_ADD(&a->c.u64[RL_AU_handoff_enfile], 1);
-			break;
-		case RL_HC_dead:
-			RL_ADD(&a->c.u64[RL_AU_handoff_dead], 1);
-			break;
-		case RL_HC_overflow:
+		enum rl_handoff_class cls = rl_handoff_class(res);
+		RL_ADD(&a->c.u64[handoff_errors[cls]], 1);
+		if (cls == RL_HC_overflow) {
 			/*
 			 * The target's table holds the socket, but its CQ was
 			 * full and the kernel could not queue the CQE, so the
@@ -506,15 +507,7 @@ void rl_acceptor_complete(rl_acceptor *a, const struct io_uring_cqe *cqe)
 			 * copies, then our copy is closed. Worker CQs are sized
 			 * so that this cannot happen in normal operation.
 			 */
-			RL_ADD(&a->c.u64[RL_AU_handoff_overflow], 1);
 			abandon_slot(a, slot);
-			break;
-		case RL_HC_retry:
-			RL_ADD(&a->c.u64[RL_AU_handoff_retry], 1);
-			break;
-		default:
-			RL_ADD(&a->c.u64[RL_AU_handoff_other], 1);
-			break;
 		}
 		emit(a, RL_AEV_HANDOFF_ERR, (int) slot, (int) target, res);
 		break;
