@@ -54,11 +54,20 @@ export interface NativeAcceptorOptions {
   deferTaskrun: boolean;
 }
 
+/** What every ring object has (binding/common.h, RingWrap::DefineRing). */
+export interface NativeRing {
+  /** The ring's fd, -1 once closed (a msg_ring target). */
+  readonly ringFd: number;
+  /** The io_uring setup flags the kernel accepted, 0 once closed. */
+  readonly setupFlags: number;
+  /** Tear the ring down now; later calls do nothing. */
+  close(): void;
+}
+
 /** The acceptor ring on the main thread. */
-export interface NativeAcceptor {
+export interface NativeAcceptor extends NativeRing {
   /** Event records, `abi.acceptorWords` int32 each (fields: `abi.acceptorFields`). Valid during onBatch. */
   readonly events: Int32Array;
-  readonly ringFd: number;
   /** bind + listen + start accepting; returns the bound port. */
   listen(ip: string, port: number, backlog: number, flags: number): number;
   /**
@@ -88,7 +97,6 @@ export interface NativeAcceptor {
   resume(): void;
   stop(): void;
   free(): number;
-  close(): void;
 }
 
 /** Proxy mode configuration of a worker ring. */
@@ -135,16 +143,13 @@ export interface NativeWorkerOptions {
 }
 
 /** A worker's ring, created on the thread that drives it. */
-export interface NativeWorkerRing {
-  readonly ringFd: number;
+export interface NativeWorkerRing extends NativeRing {
   readonly live: number;
-  readonly setupFlags: number;
   closeAll(): number;
   /** the worker is failing: send every later arrival back to the acceptor ring `acceptorRingFd` */
   evacuate(acceptorRingFd: number): void;
   /** waitInRing: serve until maxMs have passed or the doorbell rang; completions handled */
   serve(maxMs: number): number;
-  close(): void;
 
   // ---- JS mode (see engine/js.h); connections are named by (index, generation)
   /** Event records, `abi.jsWords` int32 each (fields: `abi.jsFields`); valid during onEvents. */
@@ -282,17 +287,15 @@ export interface NativeMismatch {
 }
 
 /** A client ring, created on (and driven by) the calling thread. */
-export interface NativeClientRing {
+export interface NativeClientRing extends NativeRing {
   /** 0 new, 1 running, 2 draining, 3 done */
   readonly state: number;
-  readonly setupFlags: number;
   /** Monotonic nanoseconds (see monotonicNs); tEnd 0n = until the quota is met or stop(). */
   start(tStart: bigint, tMeasure: bigint, tEnd: bigint): void;
   stop(): void;
   /** A waitInRing ring: serve it in io_uring_enter for up to maxMs, or until the run is over (onDone has then been called). Returns the completions handled. */
   serve(maxMs: number): number;
   mismatches(): NativeMismatch[];
-  close(): void;
 }
 
 /** What the runtime does about a failed hand-off (engine/abi.h RL_HANDOFF_ERRNOS). */

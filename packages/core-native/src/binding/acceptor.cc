@@ -23,28 +23,26 @@ struct AcceptorCore : Core {
 class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "Acceptor",
-                       {
-                           InstanceMethod("listen", &Acceptor::Listen),
-                           InstanceMethod("adopt", &Acceptor::AdoptListener),
-                           InstanceMethod("peer", &Acceptor::Peer),
-                           InstanceMethod("share", &Acceptor::Share),
-                           InstanceMethod("kick", &Acceptor::Kick),
-                           InstanceMethod("addTarget", &Acceptor::AddTarget),
-                           InstanceMethod("removeTarget", &Acceptor::RemoveTarget),
-                           InstanceMethod("dispatch", &Acceptor::Dispatch),
-                           InstanceMethod("reject", &Acceptor::Reject),
-                           InstanceMethod("drop", &Acceptor::Drop),
-                           InstanceMethod("pause", &Acceptor::Pause),
-                           InstanceMethod("reserve", &Acceptor::Reserve),
-                           InstanceMethod("wake", &Acceptor::Wake),
-                           InstanceMethod("resume", &Acceptor::Resume),
-                           InstanceMethod("stop", &Acceptor::Stop),
-                           InstanceMethod("close", &Acceptor::Close),
-                           InstanceMethod("free", &Acceptor::Free),
-                           InstanceAccessor("events", &Acceptor::Events, nullptr),
-                           InstanceAccessor("ringFd", &Acceptor::RingFd, nullptr),
-                       });
+    return DefineRing(env, "Acceptor",
+                      {
+                          InstanceMethod("listen", &Acceptor::Listen),
+                          InstanceMethod("adopt", &Acceptor::AdoptListener),
+                          InstanceMethod("peer", &Acceptor::Peer),
+                          InstanceMethod("share", &Acceptor::Share),
+                          InstanceMethod("kick", &Acceptor::Kick),
+                          InstanceMethod("addTarget", &Acceptor::AddTarget),
+                          InstanceMethod("removeTarget", &Acceptor::RemoveTarget),
+                          InstanceMethod("dispatch", &Acceptor::Dispatch),
+                          InstanceMethod("reject", &Acceptor::Reject),
+                          InstanceMethod("drop", &Acceptor::Drop),
+                          InstanceMethod("pause", &Acceptor::Pause),
+                          InstanceMethod("reserve", &Acceptor::Reserve),
+                          InstanceMethod("wake", &Acceptor::Wake),
+                          InstanceMethod("resume", &Acceptor::Resume),
+                          InstanceMethod("stop", &Acceptor::Stop),
+                          InstanceMethod("free", &Acceptor::Free),
+                          InstanceAccessor("events", &Acceptor::Events, nullptr),
+                      });
   }
 
   // new Acceptor(opts, i32, u64, onBatch(nEvents))
@@ -70,11 +68,11 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     ao.ev = static_cast<rl_acc_event *>(evbuf.Data());
     ao.evcap = cap;
     const char *failed = "io_uring_queue_init";
-    if (!Inited(env, rl_acceptor_init(&core_->a, &ao, c, &failed), failed)) return;
+    if (!Inited(env, rl_acceptor_init(&core_->a, &ao, c, &failed), failed, &core_->a.ring)) return;
     BindCallback(env, core_, Value(), info[3].As<Napi::Function>(), "ringleader:acceptor");
     core_->on_ready = &Acceptor::OnReady;
     core_->destroy = &Acceptor::Destroy;
-    Poll(env, core_->a.ring.efd);
+    Poll(env);
   }
 
  private:
@@ -125,11 +123,6 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
   Napi::Value Events(const Napi::CallbackInfo &info) {
     if (!core_ || core_->keep_ev.IsEmpty()) return info.Env().Undefined();
     return core_->keep_ev.Value();
-  }
-
-  Napi::Value RingFd(const Napi::CallbackInfo &info) {
-    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), -1);
-    return Napi::Number::New(info.Env(), rl_ring_fd(&core_->a.ring));
   }
 
   // listen(ip, port, backlog, flags) -> bound port

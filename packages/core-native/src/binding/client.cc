@@ -53,16 +53,14 @@ static uint64_t ArgU64(const Napi::Value &v) {
 class ClientRing : public RingWrap<ClientRing, ClientCore> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "ClientRing",
-                       {
-                           InstanceMethod("start", &ClientRing::Start),
-                           InstanceMethod("stop", &ClientRing::Stop),
-                           InstanceMethod("serve", &ClientRing::Serve),
-                           InstanceMethod("close", &ClientRing::Close),
-                           InstanceMethod("mismatches", &ClientRing::Mismatches),
-                           InstanceAccessor("state", &ClientRing::State_, nullptr),
-                           InstanceAccessor("setupFlags", &ClientRing::SetupFlags, nullptr),
-                       });
+    return DefineRing(env, "ClientRing",
+                      {
+                          InstanceMethod("start", &ClientRing::Start),
+                          InstanceMethod("stop", &ClientRing::Stop),
+                          InstanceMethod("serve", &ClientRing::Serve),
+                          InstanceMethod("mismatches", &ClientRing::Mismatches),
+                          InstanceAccessor("state", &ClientRing::State_, nullptr),
+                      });
   }
 
   // new ClientRing(opts, i32, u64, onDone(errno))
@@ -119,11 +117,11 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
     rl_counters c;
     if (!TakeCounters(info, RL_C_I32_COUNT, RL_C_U64_COUNT, "client", &c)) return;
     const char *failed = "rl_client_init";
-    if (!Inited(env, rl_client_init(&core_->cl, &co, c, &failed), failed)) return;
+    if (!Inited(env, rl_client_init(&core_->cl, &co, c, &failed), failed, &core_->cl.ring)) return;
     BindCallback(env, core_, Value(), info[3].As<Napi::Function>(), "ringleader:client");
     core_->on_ready = &ClientRing::OnReady;
     core_->destroy = &ClientRing::Destroy;
-    Poll(env, core_->cl.ring.efd);
+    Poll(env);
   }
 
  private:
@@ -223,11 +221,6 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
   Napi::Value State_(const Napi::CallbackInfo &info) {
     if (!core_ || core_->closed) return Napi::Number::New(info.Env(), -1);
     return Napi::Number::New(info.Env(), core_->cl.state);
-  }
-
-  Napi::Value SetupFlags(const Napi::CallbackInfo &info) {
-    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
-    return Napi::Number::New(info.Env(), core_->cl.ring.setup_flags);
   }
 };
 

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 #include <unistd.h>
 
 // engine headers carry their own extern "C" guards (liburing's must not be
@@ -186,6 +187,8 @@ struct Core {
   // onEvents, client: onDone) and its async context
   Napi::FunctionReference cb;
   napi_async_context actx = nullptr;
+  // the engine's ring, once its init succeeded (RingWrap::Inited)
+  rl_ring *ring = nullptr;
   virtual ~Core() {}
 };
 
@@ -273,14 +276,35 @@ inline Napi::Object Consts(Napi::Env env, std::initializer_list<std::pair<const 
 
 template <typename Derived, typename CoreT>
 class RingWrap : public Napi::ObjectWrap<Derived> {
+  using Base = Napi::ObjectWrap<Derived>;
+
  public:
-  explicit RingWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Derived>(info) {}
+  explicit RingWrap(const Napi::CallbackInfo &info) : Base(info) {}
   ~RingWrap() override { Release(); }
+
+  // The JS class of a ring: its own members and what every ring has,
+  // close() (Derived's own when it has one), ringFd and setupFlags.
+  static Napi::Function DefineRing(Napi::Env env, const char *name,
+                                   std::initializer_list<typename Base::PropertyDescriptor> own) {
+    std::vector<typename Base::PropertyDescriptor> props(own);
+    props.push_back(Base::InstanceMethod("close", &Derived::Close));
+    props.push_back(Base::InstanceAccessor("ringFd", &RingWrap::RingFd, nullptr));
+    props.push_back(Base::InstanceAccessor("setupFlags", &RingWrap::SetupFlags, nullptr));
+    return Base::DefineClass(env, name, props);
+  }
 
   // close(): tear the ring down now; later calls do nothing
   Napi::Value Close(const Napi::CallbackInfo &info) {
     Release();
     return info.Env().Undefined();
+  }
+  // the ring's fd (-1 once closed), for msg_ring targets
+  Napi::Value RingFd(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), Open() ? rl_ring_fd(core_->ring) : -1);
+  }
+  // the io_uring setup flags the kernel accepted (0 once closed)
+  Napi::Value SetupFlags(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), Open() ? core_->ring->setup_flags : 0);
   }
 
  protected:
@@ -324,26 +348,31 @@ class RingWrap : public Napi::ObjectWrap<Derived> {
         (std::string(what) + " counters must be an Int32Array and a BigUint64Array of the layout's size").c_str());
     return false;
   }
-  // The engine's init result r: on failure throw naming the failed call and
-  // free the Core; on success the Core's destroy must undo the init.
-  bool Inited(Napi::Env env, int r, const char *failed) {
-    if (r >= 0) return core_->inited = true;
+  // The engine's init result r and the ring it made: on failure throw
+  // naming the failed call and free the Core; on success the Core's destroy
+  // must undo the init.
+  bool Inited(Napi::Env env, int r, const char *failed, rl_ring *ring) {
+    if (r >= 0) {
+      core_->ring = ring;
+      return core_->inited = true;
+    }
     Abandon();
     ThrowErrno(env, r, failed);
     return false;
   }
   // Poll the ring's eventfd from the loop; on failure undo everything.
-  bool Poll(Napi::Env env, int efd) {
-    int r = StartPoll(env, core_, efd);
+  bool Poll(Napi::Env env) {
+    int r = StartPoll(env, core_, core_->ring->efd);
     if (r >= 0) return true;
     core_->destroy(core_);
     Abandon();
     ThrowErrno(env, r, "uv_poll_start");
     return false;
   }
+  bool Open() const { return core_ && !core_->closed; }
   // throws EBADF naming `what` once closed
   bool Alive(const Napi::CallbackInfo &info, const char *what) {
-    if (core_ && !core_->closed) return true;
+    if (Open()) return true;
     ThrowErrno(info.Env(), -EBADF, what);
     return false;
   }

@@ -119,28 +119,25 @@ static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_
 class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "WorkerRing",
-                       {
-                           InstanceMethod("closeAll", &WorkerRing::CloseAll),
-                           InstanceMethod("evacuate", &WorkerRing::Evacuate),
-                           InstanceMethod("serve", &WorkerRing::Serve),
-                           InstanceMethod("write", &WorkerRing::Write),
-                           InstanceMethod("end", &WorkerRing::End),
-                           InstanceMethod("destroy", &WorkerRing::Destroy),
-                           InstanceMethod("pause", &WorkerRing::Flow<1>),
-                           InstanceMethod("resume", &WorkerRing::Flow<0>),
-                           InstanceMethod("cork", &WorkerRing::Cork),
-                           InstanceMethod("queued", &WorkerRing::Queued),
-                           InstanceMethod("flush", &WorkerRing::Flush),
-                           InstanceAccessor("events", &WorkerRing::Events, nullptr),
-                           InstanceAccessor("buffers", &WorkerRing::Buffers, nullptr),
-                           InstanceAccessor("bufferSize", &WorkerRing::BufferSize, nullptr),
-                           InstanceAccessor("highWater", &WorkerRing::HighWater, nullptr),
-                           InstanceMethod("close", &WorkerRing::Close),
-                           InstanceAccessor("ringFd", &WorkerRing::RingFd, nullptr),
-                           InstanceAccessor("live", &WorkerRing::Live, nullptr),
-                           InstanceAccessor("setupFlags", &WorkerRing::SetupFlags, nullptr),
-                       });
+    return DefineRing(env, "WorkerRing",
+                      {
+                          InstanceMethod("closeAll", &WorkerRing::CloseAll),
+                          InstanceMethod("evacuate", &WorkerRing::Evacuate),
+                          InstanceMethod("serve", &WorkerRing::Serve),
+                          InstanceMethod("write", &WorkerRing::Write),
+                          InstanceMethod("end", &WorkerRing::End),
+                          InstanceMethod("destroy", &WorkerRing::Destroy),
+                          InstanceMethod("pause", &WorkerRing::Flow<1>),
+                          InstanceMethod("resume", &WorkerRing::Flow<0>),
+                          InstanceMethod("cork", &WorkerRing::Cork),
+                          InstanceMethod("queued", &WorkerRing::Queued),
+                          InstanceMethod("flush", &WorkerRing::Flush),
+                          InstanceAccessor("events", &WorkerRing::Events, nullptr),
+                          InstanceAccessor("buffers", &WorkerRing::Buffers, nullptr),
+                          InstanceAccessor("bufferSize", &WorkerRing::BufferSize, nullptr),
+                          InstanceAccessor("highWater", &WorkerRing::HighWater, nullptr),
+                          InstanceAccessor("live", &WorkerRing::Live, nullptr),
+                      });
   }
 
   // new WorkerRing(opts, i32, u64[, onEvents(n)]) -- onEvents is required in JS mode
@@ -183,7 +180,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     rl_counters c;
     if (!TakeCounters(info, RL_W_I32_COUNT, RL_W_U64_COUNT, "worker", &c)) return;
     const char *failed = "io_uring_queue_init";
-    if (!Inited(env, rl_worker_init(&core_->w, &wo, c, &failed), failed)) return;
+    if (!Inited(env, rl_worker_init(&core_->w, &wo, c, &failed), failed, &core_->w.ring)) return;
     core_->on_ready = [](Core *b) { rl_worker_run(&static_cast<WorkerCore *>(b)->w); };
     core_->destroy = &WorkerRing::DestroyCore;
     if (wo.mode == RL_MODE_JS && !SetUpJs(env, copy_buffers, info[3].As<Napi::Function>())) {
@@ -191,7 +188,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
       Abandon();
       return;
     }
-    Poll(env, core_->w.ring.efd);
+    Poll(env);
   }
 
  private:
@@ -439,19 +436,9 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     return Napi::Number::New(info.Env(), core_->w.hiwat);
   }
 
-  Napi::Value RingFd(const Napi::CallbackInfo &info) {
-    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), -1);
-    return Napi::Number::New(info.Env(), rl_ring_fd(&core_->w.ring));
-  }
-
   Napi::Value Live(const Napi::CallbackInfo &info) {
     if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
     return Napi::Number::New(info.Env(), core_->w.cx.live);
-  }
-
-  Napi::Value SetupFlags(const Napi::CallbackInfo &info) {
-    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), 0);
-    return Napi::Number::New(info.Env(), core_->w.ring.setup_flags);
   }
 
   Napi::Value CloseAll(const Napi::CallbackInfo &info) {
@@ -489,7 +476,8 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     return Napi::Number::New(env, r < 0 ? 0 : r);
   }
 
-  // close(): views of the receive buffers kept past it read as detached
+ public:
+  // close() (DefineRing binds it): views of the receive buffers kept past it read as detached
   // rather than as stale memory
   Napi::Value Close(const Napi::CallbackInfo &info) {
     if (core_ && core_->region && !core_->keep_bufs.IsEmpty()) {
