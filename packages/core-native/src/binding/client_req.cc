@@ -38,15 +38,23 @@ struct Ctx {
       return Fail(std::string(k) + " must be a number >= 0"), 0;
     return v.As<Napi::Number>().DoubleValue();
   }
+  // o[k], a non-empty array of objects (`what` names it in errors): each
+  // element to fn, which returns false to stop
+  template <typename F>
+  bool EachObject(const Napi::Object &o, const char *k, const std::string &what, F fn) {
+    Napi::Value v = o.Get(k);
+    if (!v.IsArray() || v.As<Napi::Array>().Length() == 0) return Fail(what + " must be a non-empty array");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      if (!a.Get(i).IsObject()) return Fail(what + "[] must be objects");
+      if (!fn(a.Get(i).As<Napi::Object>())) return false;
+    }
+    return true;
+  }
 };
 
 bool ParseHttp(Ctx &x, const Napi::Object &o) {
-  Napi::Value reqs = o.Get("requests");
-  if (!reqs.IsArray() || reqs.As<Napi::Array>().Length() == 0) return x.Fail("http.requests must be a non-empty array");
-  Napi::Array a = reqs.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    if (!a.Get(i).IsObject()) return x.Fail("http.requests[] must be objects");
-    Napi::Object r = a.Get(i).As<Napi::Object>();
+  bool each = x.EachObject(o, "requests", "http.requests", [&x](const Napi::Object &r) {
     rl_http_req q = {};
     q.method = x.Str(r.Get("method"), "method");
     q.target = x.Str(r.Get("target"), "target");
@@ -71,7 +79,9 @@ bool ParseHttp(Ctx &x, const Napi::Object &o) {
       if (!x.ok) return false;
     }
     x.h.http.push_back(q);
-  }
+    return true;
+  });
+  if (!each) return false;
   Napi::Value st = o.Get("statusOk");
   if (!st.IsTypedArray() || st.As<Napi::Uint8Array>().ByteLength() != RL_HTTP_STATUS_SLOTS)
     return x.Fail("http.statusOk must be a Uint8Array of 600 flags");
@@ -97,12 +107,7 @@ unsigned ReplyBit(const std::string &k) {
 }
 
 bool ParseRedis(Ctx &x, const Napi::Object &o) {
-  Napi::Value cv = o.Get("commands");
-  if (!cv.IsArray() || cv.As<Napi::Array>().Length() == 0) return x.Fail("redis.commands must be a non-empty array");
-  Napi::Array a = cv.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    if (!a.Get(i).IsObject()) return x.Fail("redis.commands[] must be objects");
-    Napi::Object c = a.Get(i).As<Napi::Object>();
+  bool each = x.EachObject(o, "commands", "redis.commands", [&x](const Napi::Object &c) {
     rl_req_cmd m = {};
     Napi::Value inl = c.Get("inline");
     if (!inl.IsUndefined() && !inl.IsNull()) {
@@ -143,7 +148,9 @@ bool ParseRedis(Ctx &x, const Napi::Object &o) {
     }
     if (!x.ok) return false;
     x.h.cmds.push_back(m);
-  }
+    return true;
+  });
+  if (!each) return false;
   x.h.spec.cmds = x.h.cmds.data();
   x.h.spec.ncmds = (unsigned)x.h.cmds.size();
   x.h.spec.keyspace = (uint64_t)x.Num(o, "keyspace");
