@@ -370,6 +370,22 @@ static size_t take_run(rl_http *p, const uint8_t *b, size_t n, unsigned mask)
 	return k;
 }
 
+/* The states where CR or LF may end a line, and the state that takes its
+ * LF (the line's own check of it). The chunk size line ends only after a
+ * digit. */
+static const uint8_t LF_STATE[S_CLOSE_BODY + 1] = {
+	[S_AFTER_CODE] = S_STATUS_LF, [S_REASON] = S_STATUS_LF,   [S_FIELD] = S_END_LF,
+	[S_OWS] = S_FIELD_LF,         [S_VALUE] = S_FIELD_LF,     [S_CHUNK_SIZE] = S_CHUNK_LF,
+	[S_CHUNK_BWS] = S_CHUNK_LF,   [S_CHUNK_EXT] = S_CHUNK_LF, [S_CHUNK_CR] = S_CHUNK_DATA_LF,
+};
+
+/* the LF states: what anything but LF there is */
+static const uint8_t LF_ERR[S_CLOSE_BODY + 1] = {
+	[S_STATUS_LF] = RL_PE_HTTP_STATUS_LINE,   [S_FIELD_LF] = RL_PE_HTTP_HEADER_SYNTAX,
+	[S_END_LF] = RL_PE_HTTP_HEADER_SYNTAX,    [S_CHUNK_LF] = RL_PE_HTTP_CHUNK_LINE,
+	[S_CHUNK_DATA_LF] = RL_PE_HTTP_CHUNK_END,
+};
+
 static int too_long(const rl_http *p)
 {
 	if (p->state <= S_STATUS_LF)
@@ -423,6 +439,16 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 		uint8_t c = buf[i];
 		if (p->state <= S_CHUNK_LF && ++p->line > p->cfg->max_line)
 			return fail(p, too_long(p), i, used);
+		if (LF_ERR[p->state] && c != '\n')
+			return fail(p, LF_ERR[p->state], i, used);
+		/* a CR waits for its LF in the line's LF state; a bare LF (accepted,
+		 * RFC 9112 2.2) is taken there at once */
+		if ((c == '\r' || c == '\n') && LF_STATE[p->state] &&
+		    (p->state != S_CHUNK_SIZE || (p->flags & F_DIGIT))) {
+			p->state = LF_STATE[p->state];
+			if (c == '\r')
+				goto next;
+		}
 		switch (p->state) {
 		case S_VERSION:
 			if (p->vstate < 7) {
@@ -459,10 +485,6 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 		case S_AFTER_CODE:
 			if (c == ' ')
 				p->state = S_REASON;
-			else if (c == '\r')
-				p->state = S_STATUS_LF;
-			else if (c == '\n')
-				p->state = S_FIELD, p->line = 0;
 			else
 				return fail(p,
 					    (rl_proto_ctype[c] & RL_C_DIGIT) ? RL_PE_HTTP_STATUS_CODE
@@ -474,50 +496,33 @@ int rl_http_feed(rl_http *p, const uint8_t *buf, size_t len, size_t *used)
 				i += take_run(p, buf + i, len - i, RL_C_VALUE);
 				continue;
 			}
-			if (c == '\r')
-				p->state = S_STATUS_LF;
-			else if (c == '\n')
-				p->state = S_FIELD, p->line = 0;
-			else if (!(rl_proto_ctype[c] & RL_C_VALUE))
-				return fail(p, RL_PE_HTTP_STATUS_LINE, i, used);
-			break;
+			return fail(p, RL_PE_HTTP_STATUS_LINE, i, used);
 		case S_STATUS_LF:
-			if (c != '\n')
-				return fail(p, RL_PE_HTTP_STATUS_LINE, i, used);
 			p->state = S_FIELD;
 			p->line = 0;
 			break;
-		case S_FIELD:
-			if (c == '\r') {
-				p->state = S_END_LF;
-			} else if (c == '\n') {
-				if ((e = section_end(p)) != 0)
-					goto section_done;
-			} else if (rl_proto_ctype[c] & RL_C_TCHAR) {
-				/* the whole name and its colon are here (the usual case):
-				 * match it at once; else byte by byte in S_NAME */
-				size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_TCHAR);
-				if (i + k < len && buf[i + k] == ':' && p->line + k <= p->cfg->max_line) {
-					p->kind = (p->flags & F_TRAILER) ? K_OTHER
-									 : (uint8_t) known_name(buf + i, k);
-					p->vstate = V_START;
-					p->num = 0;
-					p->state = S_OWS;
-					i += k + 1;
-					p->off += k + 1;
-					p->line += (uint32_t)
-						k; /* the first byte is counted; the colon too now */
-					continue;
-				}
-				/* obs-fold (a line starting with a blank) lands in the else */
-				p->state = S_NAME;
-				p->cand = (p->flags & F_TRAILER) ? 0 : ALL_NAMES;
-				p->tok_len = 0;
-				goto name_byte;
-			} else {
+		case S_FIELD: {
+			/* obs-fold (a line starting with a blank) is not a name */
+			if (!(rl_proto_ctype[c] & RL_C_TCHAR))
 				return fail(p, RL_PE_HTTP_HEADER_SYNTAX, i, used);
+			/* the whole name and its colon are here (the usual case):
+			 * match it at once; else byte by byte in S_NAME */
+			size_t k = 1 + run(buf + i + 1, room(p, len - i - 1), RL_C_TCHAR);
+			if (i + k < len && buf[i + k] == ':' && p->line + k <= p->cfg->max_line) {
+				p->kind = (p->flags & F_TRAILER) ? K_OTHER : (uint8_t) known_name(buf + i, k);
+				p->vstate = V_START;
+				p->num = 0;
+				p->state = S_OWS;
+				i += k + 1;
+				p->off += k + 1;
+				p->line += (uint32_t) k; /* the first byte is counted; the colon too now */
+				continue;
 			}
-			break;
+			p->state = S_NAME;
+			p->cand = (p->flags & F_TRAILER) ? 0 : ALL_NAMES;
+			p->tok_len = 0;
+			goto name_byte;
+		}
 		case S_NAME:
 			if (c == ':') {
 				p->kind = K_OTHER;
@@ -551,12 +556,7 @@ name_byte:
 			p->state = S_VALUE;
 			/* fall through */
 		case S_VALUE:
-			if (c == '\r') {
-				p->state = S_FIELD_LF;
-			} else if (c == '\n') {
-				if ((e = field_end(p)) != 0)
-					return fail(p, e, i, used);
-			} else if (p->kind == K_OTHER) {
+			if (p->kind == K_OTHER) {
 				if (!(rl_proto_ctype[c] & RL_C_VALUE))
 					return fail(p, RL_PE_HTTP_HEADER_SYNTAX, i, used);
 				i += take_run(p, buf + i, len - i, RL_C_VALUE);
@@ -566,14 +566,10 @@ name_byte:
 			}
 			break;
 		case S_FIELD_LF:
-			if (c != '\n')
-				return fail(p, RL_PE_HTTP_HEADER_SYNTAX, i, used);
 			if ((e = field_end(p)) != 0)
 				return fail(p, e, i, used);
 			break;
 		case S_END_LF:
-			if (c != '\n')
-				return fail(p, RL_PE_HTTP_HEADER_SYNTAX, i, used);
 			if ((e = section_end(p)) != 0)
 				goto section_done;
 			break;
@@ -592,52 +588,31 @@ name_byte:
 				p->state = S_CHUNK_BWS;
 			else if (c == ';')
 				p->state = S_CHUNK_EXT;
-			else if (c == '\r')
-				p->state = S_CHUNK_LF;
-			else if (c == '\n')
-				chunk_line_end(p);
 			else
 				return fail(p, RL_PE_HTTP_CHUNK_SIZE, i, used);
 			break;
 		case S_CHUNK_BWS:
 			if (c == ';')
 				p->state = S_CHUNK_EXT;
-			else if (c == '\r')
-				p->state = S_CHUNK_LF;
-			else if (c == '\n')
-				chunk_line_end(p);
 			else if (c != ' ' && c != '\t')
 				return fail(p, RL_PE_HTTP_CHUNK_LINE, i, used);
 			break;
 		case S_CHUNK_EXT:
 			/* extensions are skipped: any visible text up to the line end */
-			if (c == '\r')
-				p->state = S_CHUNK_LF;
-			else if (c == '\n')
-				chunk_line_end(p);
-			else if (!(rl_proto_ctype[c] & RL_C_VALUE))
+			if (!(rl_proto_ctype[c] & RL_C_VALUE))
 				return fail(p, RL_PE_HTTP_CHUNK_LINE, i, used);
 			break;
 		case S_CHUNK_LF:
-			if (c != '\n')
-				return fail(p, RL_PE_HTTP_CHUNK_LINE, i, used);
 			chunk_line_end(p);
 			break;
 		case S_CHUNK_CR:
-			/* CRLF after the chunk data (a bare LF is accepted, as for lines) */
-			if (c == '\r')
-				p->state = S_CHUNK_DATA_LF;
-			else if (c == '\n')
-				next_chunk(p);
-			else
-				return fail(p, RL_PE_HTTP_CHUNK_END, i, used);
-			break;
+			/* only CRLF may follow the chunk data (a bare LF is accepted, as for lines) */
+			return fail(p, RL_PE_HTTP_CHUNK_END, i, used);
 		case S_CHUNK_DATA_LF:
-			if (c != '\n')
-				return fail(p, RL_PE_HTTP_CHUNK_END, i, used);
 			next_chunk(p);
 			break;
 		}
+next:
 		i++;
 		p->off++;
 		continue;
