@@ -101,6 +101,33 @@ const UPSTREAM_FAILURES: [string, keyof UpstreamStats][] = [
   ['other', 'otherErrors'],
 ];
 
+/**
+ * Per-upstream families: name, help, the name of a second label (or null),
+ * and the upstream's value, or with a second label its value for each value
+ * of that label.
+ */
+type UpstreamFamily = [string, string, string | null, (u: UpstreamStats) => number | [string, number][]];
+
+const UPSTREAM_GAUGES: UpstreamFamily[] = [
+  [
+    'upstream_state',
+    'Proxy: 1 for the state each upstream is in (up, or down while any worker backs off from it)',
+    'state',
+    (u) => [
+      ['up', u.down ? 0 : 1],
+      ['down', u.down ? 1 : 0],
+    ],
+  ],
+  ['upstream_connections', 'Proxy: open connections to the upstream', null, (u) => u.live],
+  ['upstream_backoff_seconds', 'Proxy: longest back-off before the upstream is tried again', null, (u) => u.backoffMs / 1000],
+];
+
+const UPSTREAM_COUNTERS: UpstreamFamily[] = [
+  ['upstream_dials_total', 'Proxy: dials to the upstream', null, (u) => u.dials],
+  ['upstream_connects_total', 'Proxy: dials to the upstream that connected', null, (u) => u.connected],
+  ['upstream_connect_failures_total', 'Proxy: failed dials to the upstream, by reason', 'reason', (u) => UPSTREAM_FAILURES.map(([reason, k]) => [reason, u[k] as number])],
+];
+
 /** Upper bounds of the exported hand-off buckets: powers of two ns from 1 us to ~8.6 s. */
 const HANDOFF_LE_NS = Array.from({ length: 24 }, (_, i) => 2 ** (10 + i));
 
@@ -232,59 +259,28 @@ export class MetricsRegistry {
   /** Proxy upstreams, summed over the workers, labelled by address and group (and state / failure reason). */
   #upstreamMetrics(view: () => MetricsView): void {
     const reg = [this.registry];
-    const each = (f: (u: UpstreamStats) => void) => {
-      for (const u of view().stats.upstreams ?? []) f(u);
-    };
-    new Gauge({
-      name: `${P}upstream_state`,
-      help: 'Proxy: 1 for the state each upstream is in (up, or down while any worker backs off from it)',
-      labelNames: ['upstream', 'group', 'state'],
-      registers: reg,
-      collect() {
-        this.reset();
-        each((u) => {
-          this.set({ upstream: u.address, group: u.group, state: 'up' }, u.down ? 0 : 1);
-          this.set({ upstream: u.address, group: u.group, state: 'down' }, u.down ? 1 : 0);
-        });
-      },
-    });
-    const gauges: [string, string, (u: UpstreamStats) => number][] = [
-      ['upstream_connections', 'Proxy: open connections to the upstream', (u) => u.live],
-      ['upstream_backoff_seconds', 'Proxy: longest back-off before the upstream is tried again', (u) => u.backoffMs / 1000],
-    ];
-    // counters add each upstream's total, gauges set its value
-    const perUpstream = (name: string, help: string, get: (u: UpstreamStats) => number, put: (labels: { upstream: string; group: string }, x: number) => void) => ({
+    // counters add each series' value, gauges set it
+    const perUpstream = ([name, help, by, get]: UpstreamFamily, put: (labels: Record<string, string>, x: number) => void) => ({
       name: P + name,
       help,
-      labelNames: ['upstream', 'group'] as const,
+      labelNames: by ? ['upstream', 'group', by] : ['upstream', 'group'],
       registers: reg,
       collect(this: { reset(): void }) {
         this.reset();
-        each((u) => put({ upstream: u.address, group: u.group }, get(u)));
+        for (const u of view().stats.upstreams ?? []) {
+          const x = get(u);
+          const labels = { upstream: u.address, group: u.group };
+          if (typeof x === 'number') put(labels, x);
+          else for (const [v, n] of x) put({ ...labels, [by as string]: v }, n);
+        }
       },
     });
-    for (const [name, help, get] of gauges) {
-      const g: Gauge<'upstream' | 'group'> = new Gauge(perUpstream(name, help, get, (l, x) => g.set(l, x)));
+    for (const f of UPSTREAM_GAUGES) {
+      const g: Gauge = new Gauge(perUpstream(f, (l, x) => g.set(l, x)));
     }
-    const counters: [string, string, (u: UpstreamStats) => number][] = [
-      ['upstream_dials_total', 'Proxy: dials to the upstream', (u) => u.dials],
-      ['upstream_connects_total', 'Proxy: dials to the upstream that connected', (u) => u.connected],
-    ];
-    for (const [name, help, get] of counters) {
-      const c: Counter<'upstream' | 'group'> = new Counter(perUpstream(name, help, get, (l, x) => c.inc(l, x)));
+    for (const f of UPSTREAM_COUNTERS) {
+      const c: Counter = new Counter(perUpstream(f, (l, x) => c.inc(l, x)));
     }
-    new Counter({
-      name: `${P}upstream_connect_failures_total`,
-      help: 'Proxy: failed dials to the upstream, by reason',
-      labelNames: ['upstream', 'group', 'reason'],
-      registers: reg,
-      collect() {
-        this.reset();
-        each((u) => {
-          for (const [reason, k] of UPSTREAM_FAILURES) this.inc({ upstream: u.address, group: u.group, reason }, u[k] as number);
-        });
-      },
-    });
   }
 
   /** The Prometheus text of one scrape, all families from one snapshot. */
