@@ -388,8 +388,8 @@ static void zc_unref(rl_conns *cx, rl_conn *c, unsigned side, uint32_t seg)
 		rl_seg_release(cx, seg);
 		if (seg < cx->br->count) {
 			c->s[side].zbufs--;
-			if (!(c->flags & RL_C_CLOSING) && cx->ops->released)
-				cx->ops->released(cx, c, side);
+			if (!(c->flags & RL_C_CLOSING) && cx->ops->sent)
+				cx->ops->sent(cx, c, side, 0, RL_SEG_NONE);
 		}
 	} else {
 		g->zc = (uint16_t) (n | (g->zc & RL_ZC_SENT));

@@ -121,9 +121,11 @@ typedef struct rl_conn_ops {
 	void (*data)(struct rl_conns *cx, rl_conn *c, unsigned side, unsigned bid, unsigned len);
 	/* the peer of side sent FIN */
 	void (*eof)(struct rl_conns *cx, rl_conn *c, unsigned side);
-	/* a send on side completed with res bytes (0: a shutdown completed); seg
-	 * is the segment it finished, RL_SEG_NONE if none (valid until this
-	 * returns). Called while closing too (for counting): check
+	/* side's queue moved: a send completed with res bytes, seg the segment
+	 * it finished (RL_SEG_NONE if none; valid until this returns); or, with
+	 * res 0 and RL_SEG_NONE, a shutdown completed or a zero-copy
+	 * notification gave back a buffer side held (zbufs fell; not while
+	 * closing). Called while closing too (for counting): check
 	 * RL_C_CLOSING before acting. */
 	void (*sent)(struct rl_conns *cx, rl_conn *c, unsigned side, unsigned res, uint32_t seg);
 	/* a socket failed (recv/send error); NULL: rl_conn_close(c, err) */
@@ -131,9 +133,6 @@ typedef struct rl_conn_ops {
 	/* every request naming c has completed after rl_conn_close: the core
 	 * has dropped its queues; c may be opened again from here */
 	void (*closed)(struct rl_conns *cx, rl_conn *c);
-	/* a zero-copy notification gave back a buffer side held (zbufs fell);
-	 * not called while closing */
-	void (*released)(struct rl_conns *cx, rl_conn *c, unsigned side);
 } rl_conn_ops;
 
 /* counters and gauges the core moves; NULL ones are not kept */

@@ -46,14 +46,6 @@ static void on_sent(rl_conns *cx, rl_conn *c, unsigned side, unsigned res, uint3
 		w->ops->sent(w, c, side);
 }
 
-/* a buffer a zero-copy send held came back: to the mode, the queue moved */
-static void on_released(rl_conns *cx, rl_conn *c, unsigned side)
-{
-	rl_worker *w = cx->owner;
-	if (w->ops->sent)
-		w->ops->sent(w, c, side);
-}
-
 static void on_error(rl_conns *cx, rl_conn *c, unsigned side, int err)
 {
 	rl_worker *w = cx->owner;
@@ -87,7 +79,6 @@ static const rl_conn_ops worker_conn_ops = {
 	.sent = on_sent,
 	.error = on_error,
 	.closed = on_closed,
-	.released = on_released,
 };
 
 /* ---------------- setup ---------------- */
