@@ -89,7 +89,9 @@ test('echo against a Node net server: sent and verified agree, percentiles are m
     const r = await runStress({ targets: `127.0.0.1:${srv.port}`, connections: 16, threads: 2, duration: 800, warmup: 200 });
     t.true(r.ok, r.failures.join('; '));
     t.is(r.exitCode, 0);
-    t.true(r.messages.verified > 100, `verified ${r.messages.verified}`);
+    // the Node server shares this process with the file's other tests: under
+    // load it can be slow, and only agreement is asserted, not a rate
+    t.true(r.messages.verified > 10, `verified ${r.messages.verified}`);
     // the drain lets every message in flight come back: nothing is lost
     t.is(r.messages.sent, r.messages.verified);
     t.is(r.messages.unfinished, 0);
@@ -556,15 +558,34 @@ test('threadWait: a load thread waiting in io_uring_enter or in its event loop r
       const r = await runStress({ targets: `127.0.0.1:${srv.port}`, connections: 8, threads: 2, messages: 3000, size: [16, 3000], threadWait });
       t.true(r.ok, `${threadWait}: ${r.failures.join('; ')}`);
       t.is(r.messages.verified, 3000, threadWait);
-      // an open-ended run stopped from outside: the ring sees the stop within one serve
+      // an open-ended run stopped from outside once messages flow (not at a
+      // fixed time: a loaded machine may take longer than that to connect):
+      // the ring sees the stop within one serve
       const ac = new AbortController();
-      const t0 = Date.now();
-      setTimeout(() => ac.abort(), 300);
-      const a = await runStress({ targets: `127.0.0.1:${srv.port}`, connections: 4, threads: 2, duration: 60_000, warmup: 0, drain: 200, threadWait, signal: ac.signal });
-      const took = Date.now() - t0;
-      t.true(a.interrupted, threadWait);
-      t.true(a.messages.verified > 0, threadWait);
-      t.true(took < 5000, `${threadWait}: a 60 s run aborted after 300 ms ended after ${took} ms`);
+      let abortedAt = 0;
+      const onProgress = (p: { verified: number }) => {
+        if (p.verified > 0 && !abortedAt) {
+          abortedAt = Date.now();
+          ac.abort();
+        }
+      };
+      const a = await runStress({
+        targets: `127.0.0.1:${srv.port}`,
+        connections: 4,
+        threads: 2,
+        duration: 60_000,
+        warmup: 0,
+        drain: 200,
+        threadWait,
+        signal: ac.signal,
+        onProgress,
+        progressInterval: 50,
+      });
+      const took = Date.now() - abortedAt;
+      t.true(abortedAt > 0, `${threadWait}: aborted`);
+      t.true(a.interrupted, `${threadWait}: interrupted`);
+      t.true(a.messages.verified > 0, `${threadWait}: verified ${a.messages.verified}`);
+      t.true(took < 5000, `${threadWait}: a 60 s run ended ${took} ms after the abort`);
     }
     await t.throwsAsync(() => runStress({ targets: `127.0.0.1:${srv.port}`, threadWait: 'spin' as never }), { message: /threadWait/ });
   } finally {
