@@ -8,6 +8,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { CLI, echoOnce, sleep, waitFor } from './helpers.js';
+import { freePort } from './ops-helpers.js';
 
 const EVENTS = new Set(['listening', 'stats', 'reload', 'pause', 'resume', 'upstream-down', 'upstream-up', 'warning', 'worker-exit', 'closed']);
 
@@ -90,10 +91,8 @@ test('--log-level error silences the drain notice; a bad level exits 2 naming th
 });
 
 test('proxy --json: an unreachable upstream is a warning object, then upstream-down and upstream-up events', async (t) => {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-  const upPort = (probe.address() as net.AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  // nothing listens there until the test says so (a port outside the ephemeral range: see freePort)
+  const upPort = await freePort();
   const s = start(['proxy', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upPort}`, '--workers', '1', '--json', '--interval', '200ms', '--upstream-max-fails', '1']);
   const up = net.createServer((c) => c.pipe(c));
   try {

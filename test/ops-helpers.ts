@@ -9,15 +9,21 @@ import { CLI, waitFor } from './helpers.js';
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 
 /** A port the kernel picked and released (for tools that take no port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
+export async function freePort(): Promise<number> {
+  // Below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by
+  // default): a port the kernel hands out for listen(0) or an outgoing
+  // connection can be taken by another test between this check and the
+  // caller's own listen. Ports down here are only ever bound by name.
+  for (let i = 0; ; i++) {
+    const port = 10000 + Math.floor(Math.random() * 22000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+    if (i > 50) throw new Error('no free port below the ephemeral range');
+  }
 }
 
 /** A fake NOTIFY_SOCKET (test/fixtures/notify-recv.py): every datagram it received, in order. */

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { createServer } from '@ringleader/runtime';
 import { CLI, runCli, sleep, waitFor } from './helpers.js';
+import { freePort } from './ops-helpers.js';
 
 /** deterministic byte stream: the same (seed, offset) gives the same byte on both ends */
 class Stream {
@@ -256,10 +257,8 @@ test.serial('half-close, mirrored: the upstream ends first, the client keeps sen
 test.serial('failover: a refusing upstream is skipped; all down closes the client at once; a returning upstream is used', async (t) => {
   const up = await checkingUpstream();
   // a port with nothing behind it
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-  const deadPort = (probe.address() as net.AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  // nothing listens there until the test says so (a port outside the ephemeral range: see freePort)
+  const deadPort = await freePort();
   const warnings: string[] = [];
   const proxy = createServer({
     handler: 'proxy',
@@ -495,10 +494,8 @@ test('CLI proxy: bad input exits 2 naming the value', async (t) => {
 });
 
 test('CLI proxy: starts with its upstream down, warns, and serves once it is up', async (t) => {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-  const upPort = (probe.address() as net.AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  // nothing listens there until the test says so (a port outside the ephemeral range: see freePort)
+  const upPort = await freePort();
   const child = spawn(process.execPath, [CLI, 'proxy', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upPort}`, '--workers', '1', '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
