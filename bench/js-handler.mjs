@@ -23,7 +23,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadWithCpu, perOp } from './lib/cpu.mjs';
-import { children, killChildren } from './lib/proc.mjs';
+import { children, killChildren, runCapture } from './lib/proc.mjs';
 import { CLI, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
 
 const LOADGEN = join(ROOT, 'bench/peers/bin/loadgen');
@@ -90,19 +90,8 @@ function startServer(cmd, args) {
 }
 
 function run(cmd, args, timeoutMs) {
-  return new Promise((resolve) => {
-    const [c, a] = pinned(1, cmd, args);
-    const p = spawn(c, a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  const [c, a] = pinned(1, cmd, args);
+  return runCapture(c, a, timeoutMs, { cwd: ROOT });
 }
 
 async function echoLoad(port, pgid) {

@@ -27,7 +27,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { children, freePort, waitConnectable } from './lib/proc.mjs';
+import { children, freePort, runCapture, waitConnectable } from './lib/proc.mjs';
 import { CLI, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
 
 const o = scriptOptions('stress-protocols', 'node bench/stress-protocols.mjs [--suite http,redis] [--rounds 3] [--duration 5] [--json]', ['http', 'redis']);
@@ -85,29 +85,17 @@ http { access_log off; keepalive_requests 1000000; ${['client_body_temp_path', '
 }
 
 /** run a load generator pinned to CPU 1; its CPU time (all threads, whole life) from the shell's `times` */
-function runLoad(cmd, args, timeoutMs) {
-  return new Promise((resolve) => {
-    const [c, a] = pinned(1, cmd, args);
-    const p = spawn('sh', ['-c', '"$@"; s=$?; times >&2; exit $s', 'sh', c, ...a], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(p);
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      children.delete(p);
-      // `times`: the shell's own user/system, then its children's
-      const lines = stderr.trim().split('\n');
-      const secs = (s) => {
-        const m = /^(\d+)m([\d.]+)s$/.exec(s);
-        return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
-      };
-      const [u, s] = (lines.pop() ?? '').trim().split(/\s+/).map(secs);
-      resolve({ code, stdout, stderr: lines.join('\n'), cpuS: u + s });
-    });
-  });
+async function runLoad(cmd, args, timeoutMs) {
+  const [c, a] = pinned(1, cmd, args);
+  const r = await runCapture('sh', ['-c', '"$@"; s=$?; times >&2; exit $s', 'sh', c, ...a], timeoutMs, { cwd: ROOT });
+  // `times`: the shell's own user/system, then its children's
+  const lines = r.stderr.trim().split('\n');
+  const secs = (s) => {
+    const m = /^(\d+)m([\d.]+)s$/.exec(s);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
+  };
+  const [u, s] = (lines.pop() ?? '').trim().split(/\s+/).map(secs);
+  return { code: r.code, stdout: r.stdout, stderr: lines.join('\n'), cpuS: u + s };
 }
 
 /** ringleader stress --json: req/s in the window, CPU over every request of the run */

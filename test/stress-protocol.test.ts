@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   REDIS_TESTS,
+  REQUEST_OPTIONS,
   parseBytes,
   parseExpectStatus,
   parseHeader,
@@ -296,23 +297,5 @@ test('modes: options of another mode, contradicting targets, echo modes', (t) =>
 test('every request option has a command-line flag for error messages', async (t) => {
   // the CLI's table of flags (packages/cli/src/util.ts), as the CLI uses it
   const util = (await import(new URL('../../packages/cli/dist/util.js', import.meta.url).href)) as { cliText(s: string): string };
-  const options = [
-    'method',
-    'headers',
-    'body',
-    'bodyFile',
-    'expectStatus',
-    'command',
-    'tests',
-    'keyspace',
-    'dataSize',
-    'send',
-    'expectBytes',
-    'expectDelimiter',
-    'lengthPrefix',
-    'lengthIncludesPrefix',
-    'maxFrame',
-    'expect',
-  ];
-  for (const o of options) t.regex(util.cliText(`option "${o}" must be ...`), /^(--|-H|-t)[a-z-]* must be/, o);
+  for (const o of REQUEST_OPTIONS) t.regex(util.cliText(`option "${o}" must be ...`), /^(--|-H|-t)[a-z-]* must be/, o);
 });

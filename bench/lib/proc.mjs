@@ -128,19 +128,28 @@ export async function waitConnectable(port, ms, h) {
 }
 
 /**
+ * Run a command to its end; its process group is SIGKILLed after `limitMs`.
+ * Resolves { code, signal, stdout, stderr } (stderr: its last 4,000 characters).
+ */
+export async function runCapture(cmd, args, limitMs, o = {}) {
+  let stdout = '';
+  const h = launch(cmd, args, { ...o, onLine: (l) => (stdout += `${l}\n`) });
+  const killer = setTimeout(() => signalGroup(h.p, 'SIGKILL'), limitMs);
+  const { code, signal } = await h.exited;
+  clearTimeout(killer);
+  return { code, signal, stdout, stderr: h.stderr() };
+}
+
+/**
  * Run a command that prints one JSON document as its last stdout line;
  * SIGKILLed after `limitMs`. Resolves { code, json }.
  */
 export async function runJson(cmd, args, limitMs, o = {}) {
-  let out = '';
-  const h = launch(cmd, args, { ...o, onLine: (l) => (out += `${l}\n`) });
-  const killer = setTimeout(() => signalGroup(h.p, 'SIGKILL'), limitMs);
-  const { code, signal } = await h.exited;
-  clearTimeout(killer);
-  const text = out.trim();
+  const { code, signal, stdout, stderr } = await runCapture(cmd, args, limitMs, o);
+  const text = stdout.trim();
   try {
     return { code, json: JSON.parse(text.split('\n').pop()) };
   } catch {
-    throw new Error(`${cmd} ${args[0] ?? ''} exited ${code ?? signal} without a JSON result: ${h.stderr().trim().split('\n').slice(-2).join(' ')}`);
+    throw new Error(`${cmd} ${args[0] ?? ''} exited ${code ?? signal} without a JSON result: ${stderr.trim().split('\n').slice(-2).join(' ')}`);
   }
 }

@@ -11,7 +11,7 @@ export { resolveOptions } from './options.js';
 export type { HandlerModule, ResolvedOptions } from './options.js';
 export { Scheduler } from './scheduler.js';
 export type { SchedulerListener, ShardInfo } from './scheduler.js';
-export { resolveStressOptions } from './stress-options.js';
+export { REQUEST_OPTIONS, resolveStressOptions } from './stress-options.js';
 export type { ResolvedStressOptions } from './stress-options.js';
 export { parseUpstream } from './upstream.js';
 export { csvText, hdrText, mergeResults } from './stress-report.js';

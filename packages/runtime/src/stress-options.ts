@@ -140,6 +140,26 @@ export const STRESS_DEFAULTS = {
 
 const D = STRESS_DEFAULTS;
 
+/** The request modes' options (HTTP, Redis, custom): each has a CLI flag that error messages name. */
+export const REQUEST_OPTIONS = [
+  'method',
+  'headers',
+  'body',
+  'bodyFile',
+  'expectStatus',
+  'command',
+  'tests',
+  'keyspace',
+  'dataSize',
+  'send',
+  'expectBytes',
+  'expectDelimiter',
+  'lengthPrefix',
+  'lengthIncludesPrefix',
+  'maxFrame',
+  'expect',
+] as const;
+
 const KNOWN = new Set<string>([
   'targets',
   'mode',
@@ -167,22 +187,7 @@ const KNOWN = new Set<string>([
   'deferTaskrun',
   'threadWait',
   'timeout',
-  'method',
-  'headers',
-  'body',
-  'bodyFile',
-  'expectStatus',
-  'command',
-  'tests',
-  'keyspace',
-  'dataSize',
-  'send',
-  'expectBytes',
-  'expectDelimiter',
-  'lengthPrefix',
-  'lengthIncludesPrefix',
-  'maxFrame',
-  'expect',
+  ...REQUEST_OPTIONS,
 ]);
 
 const MAX_SIZE = 1 << 24;

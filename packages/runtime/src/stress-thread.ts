@@ -66,7 +66,8 @@ try {
   const serveLoop = () => {
     if (over) return;
     try {
-      if (ring.serve(SERVE_MS) >= 0) setImmediate(serveLoop);
+      ring.serve(SERVE_MS);
+      setImmediate(serveLoop);
     } catch (e) {
       ring.close();
       fail(e);
