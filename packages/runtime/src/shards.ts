@@ -381,7 +381,12 @@ export class ShardPool {
     const b = old.block;
     const live0 = b.gauge(WI.live);
     const deadline = Date.now() + drainMs;
-    while (Date.now() < deadline && (b.gauge(WI.live) > 0 || scheduler.inflight(old.id) > 0) && this.host.running()) {
+    // out of rotation, the scheduler no longer counts its hand-offs: wait on
+    // the worker's own gauges, including connections already delivered to
+    // its ring that it has not taken yet (told to close first, it would
+    // close them unanswered)
+    const busy = () => b.gauge(WI.live) > 0 || b.gauge(WI.inflight) > 0 || old.delivered > b.total(WU.accepted);
+    while (Date.now() < deadline && busy() && this.host.running()) {
       await new Promise((r) => setTimeout(r, 5));
     }
     const forced0 = b.total(WU.forced);
