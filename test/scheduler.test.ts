@@ -138,3 +138,23 @@ test('load counts live plus in flight', (t) => {
   s.assign(2, out);
   t.is(s.load(), 5);
 });
+
+test('pickAhead moves the policy on without counting in flight; placed counts it; joining and leaving rotation are reported', (t) => {
+  let changes = 0;
+  const sims = [0, 0];
+  const s = new Scheduler('round-robin', Math.random, { onRotation: () => changes++ });
+  for (const id of [1, 2]) s.add({ id, weight: 1, capacity: 2, live: () => sims[id - 1] });
+  t.is(changes, 2);
+  t.is(s.pickAhead(), 1);
+  t.is(s.inflight(1), 0, 'a pick made ahead is not in flight until used');
+  t.is(s.load(), 0);
+  s.placed(1);
+  t.is(s.inflight(1), 1);
+  t.is(s.pickAhead(), 2, 'round-robin went on past the pick');
+  t.true(s.isOpen(2));
+  sims[1] = 2;
+  t.false(s.isOpen(2), 'at its capacity');
+  s.remove(2);
+  t.false(s.isOpen(2), 'out of rotation');
+  t.is(changes, 3);
+});

@@ -87,6 +87,12 @@ export interface NativeAcceptor extends NativeRing {
   removeTarget(idx: number): number;
   /** Hand slots[i] to targets[i] for i < n; returns how many were queued. */
   dispatch(slots: Int32Array, targets: Int32Array, n: number): number;
+  /**
+   * The pick for the next accepted connection, made ahead (-1: none): that
+   * accept is handed off as it completes and reported as PLACED. Returns the
+   * previous pick (-1 when it was used or there was none), or -errno.
+   */
+  setNext(target: number): number;
   reject(slot: number): number;
   drop(slot: number): number;
   pause(): void;
@@ -315,7 +321,7 @@ export interface Abi {
   jsWords: number;
   /** head = type | generation << jsTypeBits */
   jsTypeBits: number;
-  acceptorEvents: Record<'ACCEPT' | 'HANDOFF_OK' | 'HANDOFF_ERR' | 'ACCEPT_ERR' | 'STALL' | 'UNSTALL' | 'REJECTED' | 'CLOSED', number>;
+  acceptorEvents: Record<'ACCEPT' | 'HANDOFF_OK' | 'HANDOFF_ERR' | 'ACCEPT_ERR' | 'STALL' | 'UNSTALL' | 'REJECTED' | 'CLOSED' | 'PLACED', number>;
   acceptorFields: Record<'type' | 'slot' | 'a' | 'b', number>;
   acceptorWords: number;
   /** negative errnos of each hand-off failure class */

@@ -83,6 +83,8 @@ export class Dispatcher {
   #retryTimer?: NodeJS.Timeout;
   #recheck?: NodeJS.Timeout;
   #dispatchWarned = false;
+  /** the target the acceptor holds as its pick for the next accept (see #pickAhead), -1: none */
+  #ahead = -1;
   paused: PauseReason | null = null;
   pauses = 0;
   resumes = 0;
@@ -124,6 +126,16 @@ export class Dispatcher {
             this.held.push(slot);
           }
           break;
+        case EV.PLACED: {
+          // handed off by the engine to the pick made ahead: in flight now
+          if (this.#ahead === b) this.#ahead = -1;
+          const s = this.host.shards.byTarget(b);
+          if (s) {
+            this.host.scheduler.placed(s.id);
+            s.block.addGauge(WI.inflight, 1);
+          }
+          break;
+        }
         case EV.HANDOFF_OK: {
           const s = this.host.shards.byTarget(a);
           if (s) {
@@ -228,6 +240,41 @@ export class Dispatcher {
       if (!this.#onDispatchError(this.#slotsBuf[queued], this.#targetsBuf[queued])) break;
     }
     this.#updatePause();
+    this.#pickAhead();
+  }
+
+  /**
+   * Make the scheduler's choice for the next connection before it is
+   * accepted, so the acceptor hands that accept off in the same
+   * io_uring_enter round instead of after this JS has run, which at light
+   * load was most of a hand-off. Only where a new accept would go straight
+   * to a worker anyway: no slot waiting ahead of it (FIFO), no per-connection
+   * placement (source-hash, a placement function), room under
+   * maxConnections, not paused or stopping. A pick still open is kept:
+   * picking again would move round-robin on without placing anything.
+   */
+  #pickAhead(): void {
+    const acc = this.host.acceptor();
+    if (!acc) return;
+    const { scheduler, shards } = this.host;
+    const want = !this.#pref && this.waiting === 0 && !this.paused && !this.host.stopping() && !this.#overLimit();
+    if (this.#ahead >= 0) {
+      const s = shards.byTarget(this.#ahead);
+      if (want && s && scheduler.isOpen(s.id)) return;
+      this.revokeAhead();
+    }
+    if (!want) return;
+    const id = scheduler.pickAhead();
+    const s = id === undefined ? undefined : shards.byId(id);
+    // -EBADFD: its ring is being removed; the next batch picks again
+    if (s && acc.setNext(s.target) >= -1) this.#ahead = s.target;
+  }
+
+  /** Take back the pick made ahead (its worker left rotation, or accepts must wait). */
+  revokeAhead(): void {
+    if (this.#ahead < 0) return;
+    this.#ahead = -1;
+    this.host.acceptor()?.setNext(-1);
   }
 
   /**
@@ -287,6 +334,7 @@ export class Dispatcher {
 
   /** Close every slot that never reached a worker (shutdown); returns how many. */
   dropAll(): number {
+    this.revokeAhead();
     const acc = this.host.acceptor();
     let n = 0;
     for (const sl of this.#retryLater.splice(0)) {
@@ -304,6 +352,7 @@ export class Dispatcher {
 
   /** Stop the timers (the server is going away). */
   stop(): void {
+    this.revokeAhead();
     if (this.#recheck) clearInterval(this.#recheck);
     this.#recheck = undefined;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);

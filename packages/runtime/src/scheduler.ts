@@ -55,6 +55,8 @@ interface Entry {
 export interface SchedulerListener {
   onSaturated?(id: number, live: number): void;
   onUnsaturated?(id: number, live: number): void;
+  /** a shard joined or left rotation (a pick made ahead is out of date: it may name a worker gone, or miss a new one) */
+  onRotation?(): void;
 }
 
 /** Result of one {@link Scheduler.assign} call. */
@@ -82,6 +84,7 @@ export class Scheduler {
   add(info: ShardInfo): void {
     if (this.shards.some((e) => e.info.id === info.id)) throw new Error(`shard ${info.id} is already in rotation`);
     this.shards.push({ info, inflight: 0, saturated: false, lowWater: 0, learnedCap: Infinity, current: 0, saturations: 0 });
+    this.listener.onRotation?.();
   }
 
   /** Take a shard out of rotation; returns its hand-offs still in flight. */
@@ -90,6 +93,7 @@ export class Scheduler {
     if (i < 0) return 0;
     const [e] = this.shards.splice(i, 1);
     if (this.cursor > i) this.cursor--;
+    this.listener.onRotation?.();
     return e.inflight;
   }
 
@@ -180,6 +184,28 @@ export class Scheduler {
       out[i] = e.info.id;
     }
     return i;
+  }
+
+  /**
+   * The policy's choice for the next connection, made ahead of its accept
+   * (the acceptor hands that accept off at once): the policy moves on as if
+   * it was placed (round-robin's cursor, weighted's credit), but nothing is
+   * counted in flight until {@link placed} says it was used.
+   */
+  pickAhead(): number | undefined {
+    return this.pick()?.info.id;
+  }
+
+  /** A connection went to id, picked by {@link pickAhead}: in flight until {@link settled}. */
+  placed(id: number): void {
+    const e = this.find(id);
+    if (e) e.inflight++;
+  }
+
+  /** id is in rotation and can take a connection now. */
+  isOpen(id: number): boolean {
+    const e = this.find(id);
+    return e !== undefined && this.open(e);
   }
 
   /** Preferred placements that went elsewhere (worker saturated, replaced, or at its limit). */

@@ -57,6 +57,9 @@ export class Server extends EventEmitter {
     const scheduler = new Scheduler(this.options.policy, Math.random, {
       onSaturated: (id, live) => this.emit('saturated', { worker: this.#shards.byId(id)?.index ?? -1, live }),
       onUnsaturated: (id, live) => this.emit('unsaturated', { worker: this.#shards.byId(id)?.index ?? -1, live }),
+      // at once, before a removed worker's ring can be told to drain: no
+      // accept may go to it any more (the next batch picks again)
+      onRotation: () => this.#dispatch?.revokeAhead(),
     });
     this.#scheduler = scheduler;
     const emit = this.emit.bind(this);

@@ -33,6 +33,7 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
                           InstanceMethod("addTarget", &Acceptor::AddTarget),
                           InstanceMethod("removeTarget", &Acceptor::RemoveTarget),
                           InstanceMethod("dispatch", &Acceptor::Dispatch),
+                          InstanceMethod("setNext", &Acceptor::SetNext),
                           InstanceMethod("reject", &Acceptor::Reject),
                           InstanceMethod("drop", &Acceptor::Drop),
                           InstanceMethod("pause", &Acceptor::Pause),
@@ -285,6 +286,14 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     }
     Flush();
     return Napi::Number::New(env, (double)i);
+  }
+
+  // setNext(target) -> the previous pick (-1: used or none), or -errno
+  // (-EBADF once closed: taking a pick back never throws)
+  Napi::Value SetNext(const Napi::CallbackInfo &info) {
+    if (!core_ || core_->closed) return Napi::Number::New(info.Env(), -EBADF);
+    int r = rl_acceptor_set_next(&core_->a, info[0].As<Napi::Number>().Int32Value());
+    return Napi::Number::New(info.Env(), r);
   }
 
   Napi::Value Reject(const Napi::CallbackInfo &info) {

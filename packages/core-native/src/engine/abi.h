@@ -97,7 +97,8 @@ enum rl_js_field { RL_JS_FIELDS(RL_ABI_ENUM) };
 	X(RL_AEV_STALL, "STALL", 5)             /* table full: no accept can be armed */                   \
 	X(RL_AEV_UNSTALL, "UNSTALL", 6)                                                                    \
 	X(RL_AEV_REJECTED, "REJECTED", 7) /* slot closed with RST; a = conn id */                          \
-	X(RL_AEV_CLOSED, "CLOSED", 8)     /* listener closed (after rl_acceptor_stop) */
+	X(RL_AEV_CLOSED, "CLOSED", 8)     /* listener closed (after rl_acceptor_stop) */                   \
+	X(RL_AEV_PLACED, "PLACED", 9) /* slot handed off to the pick made ahead; a = conn id, b = target */
 
 enum rl_acc_ev { RL_ACC_EVENTS(RL_ABI_ENUM) };
 

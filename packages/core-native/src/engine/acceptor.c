@@ -84,6 +84,7 @@ int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, c
 		a->ev_owned = 1;
 	}
 	a->apool = calloc(a->max_armed, sizeof(rl_acc_addr));
+	a->next_target = -1;
 	a->target_cap = 16;
 	a->target_fd = malloc(a->target_cap * sizeof(int));
 	if (!a->slot_conn || !a->ev || !a->apool || !a->target_fd) {
@@ -389,6 +390,13 @@ static void on_accepted(rl_acceptor *a, int slot, const struct sockaddr *sa)
 	a->backoff_ms = 0;
 	rl_peer_put(id, sa, rl_now_ns());
 	RL_ADD(&a->c.u64[RL_AU_accepted], 1);
+	int t = a->next_target;
+	if (t >= 0 && rl_acceptor_handoff(a, (unsigned) slot, (unsigned) t) == 0) {
+		a->next_target = -1;
+		RL_ADD(&a->c.u64[RL_AU_placed_ahead], 1);
+		emit(a, RL_AEV_PLACED, slot, (int32_t) id, t);
+		return;
+	}
 	emit(a, RL_AEV_ACCEPT, slot, (int32_t) id, 0);
 }
 
@@ -578,7 +586,18 @@ int rl_acceptor_remove_target(rl_acceptor *a, unsigned idx)
 		return -EINVAL;
 	close(a->target_fd[idx]);
 	a->target_fd[idx] = -1;
+	if (a->next_target == (int) idx)
+		a->next_target = -1;
 	return 0;
+}
+
+int rl_acceptor_set_next(rl_acceptor *a, int target)
+{
+	if (target >= 0 && ((unsigned) target >= a->ntargets || a->target_fd[target] < 0))
+		return -EBADFD;
+	int prev = a->next_target;
+	a->next_target = target < 0 ? -1 : target;
+	return prev;
 }
 
 int rl_acceptor_handoff(rl_acceptor *a, unsigned slot, unsigned target)

@@ -96,7 +96,8 @@ typedef struct rl_acceptor {
 	unsigned nev, evcap;
 	int ev_owned;
 	uint64_t ev_dropped;
-	int lst_closed; /* every listener closed (rl_acceptor_stop) */
+	int lst_closed;  /* every listener closed (rl_acceptor_stop) */
+	int next_target; /* picked ahead for the next accept (rl_acceptor_set_next), -1: none */
 } rl_acceptor;
 
 /* ring + table; the listeners come with rl_acceptor_start/adopt. 0 or -errno. */
@@ -144,6 +145,15 @@ int rl_acceptor_remove_target(rl_acceptor *a, unsigned idx);
 
 /* hand slot to target; result arrives as HANDOFF_OK / HANDOFF_ERR */
 int rl_acceptor_handoff(rl_acceptor *a, unsigned slot, unsigned target);
+/*
+ * The scheduler's pick for the next accepted connection, made ahead (-1: no
+ * pick). That accept is handed to `target` as it completes, in the same
+ * io_uring_enter round, instead of waiting for the scheduler's JS to run
+ * (most of a hand-off at light load); the event is PLACED instead of
+ * ACCEPT, and the pick is used up. Returns the previous pick (-1 when it
+ * was used or there was none), or -EBADFD for a removed target.
+ */
+int rl_acceptor_set_next(rl_acceptor *a, int target);
 /*
  * Ring target's doorbell: a worker waiting in io_uring_enter (native modes)
  * returns to its JS, where a command from the main thread waits. 0 or -errno.

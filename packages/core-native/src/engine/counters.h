@@ -73,9 +73,10 @@
 	X(other_errors)
 
 /* hand-off latency histogram, log-linear, RL_HANDOFF_SUB_BITS sub-buckets
- * per power of two, nanoseconds; stored after the named u64 counters */
-#define RL_HANDOFF_SUB_BITS 2
-#define RL_HANDOFF_BUCKETS 160
+ * per power of two (within 6%: a 10 us target needs finer than 25%),
+ * nanoseconds up to about 17 s; stored after the named u64 counters */
+#define RL_HANDOFF_SUB_BITS 4
+#define RL_HANDOFF_BUCKETS 512
 
 /* ---------------- acceptor ---------------- */
 #define RL_ACCEPTOR_I32(X)                                                      \
@@ -97,6 +98,7 @@
 	X(err_other)                                                                         \
 	X(backoffs)         /* times accepting was backed off */                             \
 	X(handoffs)         /* successful hand-offs */                                       \
+	X(placed_ahead)     /* accepts handed off at once to the pick made ahead */          \
 	X(handoff_enfile)   /* target table full (abi.h hand-off class "full") */            \
 	X(handoff_dead)     /* target ring gone (class "dead") */                            \
 	X(handoff_retry)    /* transient, retried (class "retry") */                         \
