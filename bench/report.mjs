@@ -182,6 +182,7 @@ function sectionRows(s, entries) {
       spread(s.key, e, 'cpuUs'),
       perCpu === null ? '-' : human(perCpu),
       e === 'ringleader' ? '-' : fmtRatio(ratio(baseCpu, perCpu)),
+      spread(s.key, e, 'loadBusy'),
     ];
   });
 }
@@ -196,6 +197,7 @@ function sectionTable(s, ordered) {
     `server CPU us/${s.op} [min-max]`,
     `${plural(s.op)} per server CPU-s`,
     'ringleader / it (per CPU-s)',
+    'load CPU busy [min-max]',
   ];
   return table(head, sectionRows(s, ordered));
 }
@@ -342,14 +344,21 @@ function scriptSections(js, stress, placement) {
   if (stress?.cases) {
     md.push('## ringleader stress as a protocol load generator', '');
     md.push(
-      `\`bench/stress-protocols.mjs\`: the server (nginx, redis-server) pinned to one CPU, the load generator to the other; load average ${stress.loadavg.join(' ')} at the start. Medians of ${stress.rounds} round(s), min-max in brackets; client CPU is user + system time over every request of the run.`,
+      `\`bench/stress-protocols.mjs\`: the server (nginx, redis-server) pinned to one CPU, the load generator to the other; load average ${stress.loadavg.join(' ')} at the start. Medians of ${stress.rounds} round(s), min-max in brackets; client CPU is user + system time over every request of the run; server CPU busy is the whole server CPU's busy share (interrupts and softirqs included) from 1 s into the run to 0.5 s before its end (HTTP only: redis-benchmark runs a request count).`,
       '',
     );
     const mm = (x, f) => (x ? `${f(x.median)} [${f(x.min)}-${f(x.max)}]` : 'failed');
     const rows = stress.cases.flatMap((c) =>
-      Object.entries(c.generators).map(([g, v]) => [`${c.suite} ${c.name}`, g, mm(v.rps, human), mm(v.cpuUsPerReq, (x) => x.toFixed(2)), g === 'ringleader' ? fmtRatio(c.ratio) : '-']),
+      Object.entries(c.generators).map(([g, v]) => [
+        `${c.suite} ${c.name}`,
+        g,
+        mm(v.rps, human),
+        mm(v.cpuUsPerReq, (x) => x.toFixed(2)),
+        v.serverBusy ? mm(v.serverBusy, (x) => x.toFixed(2)) : '-',
+        g === 'ringleader' ? fmtRatio(c.ratio) : '-',
+      ]),
     );
-    md.push(table(['case', 'generator', 'req/s', 'client CPU us/req', 'ringleader / other'], rows), '');
+    md.push(table(['case', 'generator', 'req/s', 'client CPU us/req', 'server CPU busy [min-max]', 'ringleader / other'], rows), '');
   } else if (notes.stress) md.push(`## ringleader stress as a protocol load generator\n\nNote: ${notes.stress}\n`);
   md.push(...placementSection(placement));
   return md;

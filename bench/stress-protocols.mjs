@@ -27,6 +27,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { busyShare, cpuJiffies } from './lib/cpu.mjs';
 import { children, freePort, runCapture, waitConnectable } from './lib/proc.mjs';
 import { CLI, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
 
@@ -75,6 +77,7 @@ http { access_log off; keepalive_requests 1000000; ${['client_body_temp_path', '
   await waitConnectable(port, 10_000, { p, stderr: () => '' });
   return {
     port,
+    pid: p.pid,
     stop: async () => {
       p.kill('SIGTERM');
       await new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
@@ -132,6 +135,15 @@ async function redisBenchmark(port, test, pipeline, n) {
   return { rps, cpuUsPerReq: (r.cpuS * 1e6) / n };
 }
 
+/** Busy share of the server's CPU (0) from 1 s into a timed load to 0.5 s before its end (both generators load by then), or null. */
+async function serverCpuBusy(durationS) {
+  if (!canPin || durationS < 2) return null;
+  await sleep(1000);
+  const a = cpuJiffies(0);
+  await sleep((durationS - 1.5) * 1000);
+  return busyShare(a, cpuJiffies(0));
+}
+
 const median = (a) => {
   const s = [...a].sort((x, y) => x - y);
   const m = s.length >> 1;
@@ -185,9 +197,15 @@ for (const c of cases()) {
     for (const g of order) {
       const srv = await startServer(c.server);
       try {
+        // how busy the server's CPU was: near 1 means the server set the
+        // pace for both generators, and their ratio cannot exceed what it
+        // has left (timed runs only; redis-benchmark runs a request count)
+        const busy = c.suite === 'http' ? serverCpuBusy(o.duration) : Promise.resolve(null);
         const r = await c.gens[g](srv.port);
+        r.serverBusy = await busy;
         samples[g].push(r);
-        log(`${c.suite} ${c.name} round ${round + 1}/${o.rounds} ${g}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerReq.toFixed(2)} us CPU/req`);
+        const sb = r.serverBusy === null ? '' : `, server CPU ${(r.serverBusy * 100).toFixed(0)}% busy`;
+        log(`${c.suite} ${c.name} round ${round + 1}/${o.rounds} ${g}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerReq.toFixed(2)} us CPU/req${sb}`);
       } catch (e) {
         failed = true;
         log(`${c.suite} ${c.name} round ${round + 1}/${o.rounds} ${g}: FAILED: ${e.message}`);
@@ -200,7 +218,7 @@ for (const c of cases()) {
     const v = samples[g].map((s) => s[k]);
     return v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v) } : null;
   };
-  const gens = Object.fromEntries(Object.keys(c.gens).map((g) => [g, { rps: stat(g, 'rps'), cpuUsPerReq: stat(g, 'cpuUsPerReq') }]));
+  const gens = Object.fromEntries(Object.keys(c.gens).map((g) => [g, { rps: stat(g, 'rps'), cpuUsPerReq: stat(g, 'cpuUsPerReq'), serverBusy: stat(g, 'serverBusy') }]));
   const base = Object.keys(c.gens).find((g) => g !== 'ringleader');
   const ratio = gens.ringleader.rps && gens[base].rps ? gens.ringleader.rps.median / gens[base].rps.median : null;
   report.cases.push({ suite: c.suite, name: c.name, base, generators: gens, ratio, target: 1.2, met: ratio !== null && ratio >= 1.2 });

@@ -51,6 +51,31 @@ export function threadCpuSeconds(pid, tid) {
 }
 
 /**
+ * Jiffies of CPU `cpu` from /proc/stat: { busy, total } (busy = all but idle,
+ * iowait and steal: interrupts and softirqs count, time the hypervisor gave
+ * to other guests does not), or null.
+ */
+export function cpuJiffies(cpu) {
+  let s;
+  try {
+    s = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  const line = s.split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  if (!line) return null;
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - v[3] - v[4] - v[7], total };
+}
+
+/** Busy share of a CPU between two cpuJiffies() samples (1 = never idle), or null. */
+export function busyShare(a, b) {
+  if (!a || !b || b.total <= a.total) return null;
+  return (b.busy - a.busy) / (b.total - a.total);
+}
+
+/**
  * Two samples of `read()` (CPU seconds) with their wall times: the share of
  * one CPU used between them (1 = one core busy), or null.
  */
@@ -70,10 +95,13 @@ export function perOp(util, opsPerSec) {
  * and of its threads `threads` ({ name: tid }), `fromS` and `toS` seconds
  * after the load began: when `begun()` resolves (a wall-clock time in ms;
  * by default when load() was called). The window must lie inside the
- * load's measured time. Resolves { r: what load() resolved, util,
- * threadUtil: { name: util } }; util is null when the load never began.
+ * load's measured time. With `loadCpu`, also how busy that whole CPU was
+ * (the load generator's, with whatever else runs there: a busy share near
+ * 1 says the load side, not the server, set the pace). Resolves { r: what
+ * load() resolved, util, threadUtil: { name: util }, loadBusy }; util is
+ * null when the load never began.
  */
-export async function loadWithCpu(pgid, load, fromS, toS, { threads = {}, begun } = {}) {
+export async function loadWithCpu(pgid, load, fromS, toS, { threads = {}, begun, loadCpu } = {}) {
   const called = Date.now();
   const done = load();
   done.catch(() => {}); // awaited below
@@ -81,14 +109,15 @@ export async function loadWithCpu(pgid, load, fromS, toS, { threads = {}, begun 
     t: Date.now(),
     cpu: groupCpuSeconds(pgid),
     threads: Object.fromEntries(Object.entries(threads).map(([k, tid]) => [k, threadCpuSeconds(pgid, tid)])),
+    loadCpu: loadCpu == null ? null : cpuJiffies(loadCpu),
   });
   const t0 = begun ? await begun() : called;
-  if (t0 === null) return { r: await done, util: null, threadUtil: {} };
+  if (t0 === null) return { r: await done, util: null, threadUtil: {}, loadBusy: null };
   await sleep(Math.max(0, t0 + fromS * 1000 - Date.now()));
   const a = sample();
   await sleep(Math.max(0, t0 + toS * 1000 - Date.now()));
   const b = sample();
   const r = await done;
   const threadUtil = Object.fromEntries(Object.keys(threads).map((k) => [k, utilisation({ t: a.t, cpu: a.threads[k] }, { t: b.t, cpu: b.threads[k] })]));
-  return { r, util: utilisation(a, b), threadUtil };
+  return { r, util: utilisation(a, b), threadUtil, loadBusy: busyShare(a.loadCpu, b.loadCpu) };
 }

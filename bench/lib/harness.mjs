@@ -110,7 +110,9 @@ export async function stressWithCpu(pgid, port, extra, { threads = {} } = {}) {
   const base = HAVE_SS ? socketsTo(port) : null;
   const [from, to] = base !== null ? [cfg.warmup + 0.25, cfg.warmup + cfg.duration - 0.2] : [cfg.warmup + Math.min(0.6, cfg.duration * 0.3), cfg.warmup + cfg.duration];
   const begun = base !== null ? () => connectedSince(port, base, (cfg.warmup + cfg.duration) * 1000 + 20_000) : undefined;
-  const { r: j, util, threadUtil } = await loadWithCpu(pgid, () => stress(port, extra), from, Math.max(from + 0.2, to), { threads, begun });
+  const { r: j, util, threadUtil, loadBusy } = await loadWithCpu(pgid, () => stress(port, extra), from, Math.max(from + 0.2, to), { threads, begun, loadCpu: PIN ? LOAD_CPU : null });
+  // results read it from j (msgsResult, mibResult, the churn suite)
+  if (j) j.loadBusy = loadBusy;
   return { j, util, threadUtil };
 }
 
@@ -132,13 +134,13 @@ export function cpuFields(util, opsPerSec, op = 'msg') {
 export function msgsResult(j, util) {
   const rate = j.throughput.msgsPerSec;
   const lat = j.latencyUs ?? {};
-  return { value: rate, unit: 'msgs/s', p50: lat.p50, p99: lat.p99, extra: `p50 ${human(lat.p50)} us p99 ${human(lat.p99)} us`, ...cpuFields(util, rate) };
+  return { value: rate, unit: 'msgs/s', p50: lat.p50, p99: lat.p99, extra: `p50 ${human(lat.p50)} us p99 ${human(lat.p99)} us`, loadBusy: j.loadBusy, ...cpuFields(util, rate) };
 }
 
 /** A large-message ping-pong result in MiB/s, with msgs/s and server CPU per message. */
 export function mibResult(j, util) {
   const rate = j.throughput.msgsPerSec;
-  return { value: j.throughput.inMiBPerSec, unit: 'MiB/s', msgsPerSec: rate, extra: `${human(rate)} msgs/s`, ...cpuFields(util, rate) };
+  return { value: j.throughput.inMiBPerSec, unit: 'MiB/s', msgsPerSec: rate, extra: `${human(rate)} msgs/s`, loadBusy: j.loadBusy, ...cpuFields(util, rate) };
 }
 
 // ------------------------------------------------------------------ results

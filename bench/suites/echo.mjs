@@ -166,7 +166,7 @@ async function churnLoad(kind, clients) {
     const threads = kind === 'ringleader' ? { acceptor: acceptorTid(srv.pgid) } : {};
     const { j, util, threadUtil } = await stressWithCpu(srv.pgid, srv.port, ['--mode', 'churn', '-c', String(clients), '--source', '127.0.0.1-127.0.0.16'], { threads });
     const rate = j.throughput.cyclesPerSec;
-    const r = { value: rate, unit: 'conns/s', ...cpuFields(util, rate, 'conn') };
+    const r = { value: rate, unit: 'conns/s', loadBusy: j.loadBusy, ...cpuFields(util, rate, 'conn') };
     if (kind === 'ringleader') {
       const a = perOp(threadUtil.acceptor, rate);
       Object.assign(r, { acceptorUtil: threadUtil.acceptor, acceptorUs: a.cpuUsPerOp, acceptsPerCore: a.opsPerCpuS });
