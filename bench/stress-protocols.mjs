@@ -215,7 +215,7 @@ for (const c of cases()) {
     }
   }
   const stat = (g, k) => {
-    const v = samples[g].map((s) => s[k]);
+    const v = samples[g].map((s) => s[k]).filter((x) => Number.isFinite(x));
     return v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v) } : null;
   };
   const gens = Object.fromEntries(Object.keys(c.gens).map((g) => [g, { rps: stat(g, 'rps'), cpuUsPerReq: stat(g, 'cpuUsPerReq'), serverBusy: stat(g, 'serverBusy') }]));
