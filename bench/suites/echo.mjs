@@ -211,6 +211,7 @@ export async function suiteOpenLoop(round) {
           p50: j.latencyUs?.p50,
           achieved: rate,
           extra: `p50 ${human(j.latencyUs?.p50)} us, ${human(rate)} msgs/s achieved, ${j.messages.late} late`,
+          loadBusy: j.loadBusy,
           ...cpuFields(util, rate),
         };
       }),

@@ -106,6 +106,7 @@ const PROXY_CASES = [
       value: j.throughput.inMiBPerSec,
       unit: 'MiB/s',
       extra: `${human(j.throughput.outMiBPerSec)} MiB/s sent`,
+      loadBusy: j.loadBusy,
       ...cpuFields(util, j.throughput.inMiBPerSec, 'MiB'),
     }),
   },
