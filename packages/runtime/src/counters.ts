@@ -25,7 +25,7 @@ export const UI = indexOf(layout.upstreamI32, ['live', 'down', 'backoff_ms'], 'u
 export const UU = indexOf(layout.upstreamU64, ['dials', 'connected', 'failed', 'refused', 'timeouts', 'unreachable', 'other_errors'], 'upstream u64');
 
 /** Acceptor gauges. */
-export const AI = indexOf(layout.acceptorI32, ['table_size', 'table_used', 'accepts_armed', 'paused', 'stalled'], 'acceptor i32');
+export const AI = indexOf(layout.acceptorI32, ['table_size', 'table_used', 'accepts_armed', 'paused', 'stalled', 'accepting'], 'acceptor i32');
 /** Acceptor totals. */
 export const AU = indexOf(layout.acceptorU64, ['accepted', 'handoffs', 'handoff_enfile', 'accept_errors'], 'acceptor u64');
 

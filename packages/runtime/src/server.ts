@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { errnoError, errnoName, isSystemError, type NativeAcceptor, native, type RingleaderSystemError } from '@ringleader/core-native';
 import { AdminServer } from './admin.js';
-import { acceptorBlock, WI, WU } from './counters.js';
+import { AI, acceptorBlock, WI, WU } from './counters.js';
 import { Dispatcher } from './dispatch.js';
 import { type ResolvedOptions, resolveOptions, SERVER_DEFAULTS, type ServerOptions } from './options.js';
 import { MetricsRegistry } from './metrics.js';
@@ -408,7 +408,11 @@ export class Server extends EventEmitter {
       this.#dispatch.schedule();
       const live = shards.reduce((n, s) => n + (s.state === 'ready' ? s.block.gauge(WI.live) : 0), 0);
       const inflight = shards.reduce((n, s) => n + this.#scheduler.inflight(s.id), 0);
-      if (live === 0 && inflight === 0 && this.#dispatch.waiting === 0) break;
+      // and no accept still in flight: one that completes after the
+      // stop (the cancel is not instant) is served like the others, not
+      // closed unanswered with the acceptor
+      const accepting = this.#acc.gauge(AI.accepting);
+      if (live === 0 && inflight === 0 && this.#dispatch.waiting === 0 && accepting === 0) break;
       await new Promise((r) => setTimeout(r, 5));
     }
     // slots that never reached a worker are closed (counted)

@@ -33,6 +33,8 @@ static void gauges(rl_acceptor *a)
 	RL_STORE(&a->c.i32[RL_AI_paused], (int32_t) a->paused);
 	RL_STORE(&a->c.i32[RL_AI_stalled], (int32_t) a->stalled);
 	RL_STORE(&a->c.i32[RL_AI_backoff_ms], (int32_t) (a->backoff_armed ? a->backoff_ms : 0));
+	/* after rl_acceptor_stop, 0 means no accept can complete any more */
+	RL_STORE(&a->c.i32[RL_AI_accepting], (int32_t) (a->armed + (a->ms_state != 0)));
 }
 
 int rl_acceptor_init(rl_acceptor *a, const rl_acceptor_opts *o, rl_counters c, const char **failed_call)
@@ -202,8 +204,10 @@ static void cancel_accepts(rl_acceptor *a)
 /* bring armed accepts in line with free slots and policy */
 static void acc_arm(rl_acceptor *a)
 {
-	if (a->nlst == 0 || a->lst_closed || a->stopping)
+	if (a->nlst == 0 || a->lst_closed || a->stopping) {
+		gauges(a); /* the last accepts ending after a stop */
 		return;
+	}
 	if (a->paused || a->backoff_armed) {
 		cancel_accepts(a);
 		gauges(a);

@@ -86,7 +86,8 @@
 	X(multishot)     /* 1 while a multishot accept is armed */              \
 	X(paused)        /* 1 while accepting is paused (by policy) */          \
 	X(stalled)       /* 1 while no accept can be armed: table full */       \
-	X(backoff_ms)    /* current accept back-off, 0 when none */
+	X(backoff_ms)    /* current accept back-off, 0 when none */             \
+	X(accepting)     /* accept requests in flight, armed or being cancelled */
 
 #define RL_ACCEPTOR_U64(X)                                                                   \
 	X(accepted)                                                                          \
