@@ -86,6 +86,18 @@ export function userThreadCount(): number {
   return n;
 }
 
+/** SIGKILL each pid that is set (0 = none), ignoring one that is already gone. */
+export function killAll(...pids: number[]): void {
+  for (const pid of pids) {
+    if (!pid) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from '@ringleader/runtime';
-import { echoOnce, sleep, userThreadCount, waitFor } from './helpers.js';
+import { echoOnce, killAll, sleep, userThreadCount, waitFor } from './helpers.js';
 import { ask, churn, jsonCli, taggedUpstream, writeHandler } from './ops-helpers.js';
 
 /** Churn: `parallel` loops of connect, echo a payload, close, bounded in time and count. */
@@ -212,13 +212,7 @@ test('3 SIGHUP reloads then 1 SIGUSR2 upgrade of one `ringleader serve` under ch
     t.log(`${load.count()} connections through 3 reloads and an upgrade, 0 failed: ${JSON.stringify([...load.versions])}`);
   } finally {
     cli.p.kill('SIGKILL');
-    if (newPid) {
-      try {
-        process.kill(newPid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    killAll(newPid);
     rmSync(dir, { recursive: true, force: true });
   }
 });

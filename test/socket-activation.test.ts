@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from '@ringleader/runtime';
-import { CLI, echoOnce, randomPayload, runCli, waitFor } from './helpers.js';
+import { CLI, echoOnce, killAll, randomPayload, runCli, waitFor } from './helpers.js';
 import { FIXTURES, freePort, notifySocket } from './ops-helpers.js';
 
 test('systemd-socket-activate: the first connection starts the server on the inherited socket; READY, STATUS, STOPPING reach NOTIFY_SOCKET', async (t) => {
@@ -167,13 +167,7 @@ test('systemd-socket-activate with two sockets: both are served byte-exact, the 
     t.true(await waitFor(() => io.out.split('\n').filter((l) => l.includes('"event":"closed"')).length === 2, 10000), io.out);
   } finally {
     p.kill('SIGKILL');
-    if (newPid) {
-      try {
-        process.kill(newPid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    killAll(newPid);
   }
 });
 

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { CLI, echoOnce, sleep, waitFor } from './helpers.js';
+import { CLI, echoOnce, killAll, sleep, waitFor } from './helpers.js';
 import { freePort } from './ops-helpers.js';
 
 test('SIGUSR2 under connection churn: the new process takes over, the old drains and exits 0, zero failed connections', async (t) => {
@@ -66,12 +66,6 @@ test('SIGUSR2 under connection churn: the new process takes over, the old drains
     t.is(last.received, last.sent);
   } finally {
     p.kill('SIGKILL');
-    if (newPid) {
-      try {
-        process.kill(newPid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    killAll(newPid);
   }
 });

@@ -15,7 +15,7 @@ import type { ResolvedOptions } from './options.js';
 import type { Placement } from './placement.js';
 import type { Scheduler } from './scheduler.js';
 import type { PauseReason } from './server-types.js';
-import type { ShardPool } from './shards.js';
+import type { Shard, ShardPool } from './shards.js';
 
 /** Hand-off errors worth retrying a little later on the same worker choice. */
 /** Hand-off errors that mean the worker's ring is gone. */
@@ -140,8 +140,7 @@ export class Dispatcher {
           const s = this.host.shards.byTarget(a);
           if (s) {
             s.delivered++;
-            this.host.scheduler.settled(s.id);
-            s.block.addGauge(WI.inflight, -1);
+            this.#settled(s);
           }
           break;
         }
@@ -167,10 +166,7 @@ export class Dispatcher {
   #onHandoffError(slot: number, target: number, err: number): void {
     const { scheduler, shards } = this.host;
     const s = shards.byTarget(target);
-    if (s) {
-      scheduler.settled(s.id);
-      s.block.addGauge(WI.inflight, -1);
-    }
+    if (s) this.#settled(s);
     const cls = handoffClass(err);
     if (cls === 'full') {
       // the worker's table is full: the slot is still ours; try another now
@@ -197,6 +193,12 @@ export class Dispatcher {
       this.host.acceptor()?.drop(slot);
       this.host.emit('warning', errnoError(err, 'io_uring_prep_msg_ring_fd_alloc'));
     }
+  }
+
+  /** A hand-off to s is no longer in flight (done, failed, or never queued): the scheduler's count and the worker's gauge. */
+  #settled(s: Shard): void {
+    this.host.scheduler.settled(s.id);
+    s.block.addGauge(WI.inflight, -1);
   }
 
   #overLimit(): boolean {
@@ -231,11 +233,7 @@ export class Dispatcher {
       const queued = acc.dispatch(this.#slotsBuf, this.#targetsBuf, got);
       this.held.shift(queued);
       // anything assigned but not queued goes back (still at the head)
-      for (let i = queued; i < got; i++) {
-        const s = shards.byId(this.#idsBuf[i])!;
-        scheduler.settled(s.id);
-        s.block.addGauge(WI.inflight, -1);
-      }
+      for (let i = queued; i < got; i++) this.#settled(shards.byId(this.#idsBuf[i])!);
       if (queued === got) break;
       if (!this.#onDispatchError(this.#slotsBuf[queued], this.#targetsBuf[queued])) break;
     }
