@@ -250,26 +250,26 @@ function handoffTable() {
 
 /** CPU of ringleader's acceptor thread per accepted connection, and what one acceptor core would sustain. */
 function acceptorTable() {
-  const row = (label, key) => {
-    const acc = med(key, 'ringleader', 'acceptorUs');
-    const all = med(key, 'ringleader', 'cpuUs');
+  const row = (label, key, entry = 'ringleader') => {
+    const acc = med(key, entry, 'acceptorUs');
+    const all = med(key, entry, 'cpuUs');
     // the rest of the server's CPU per connection is the worker's (and the kernel's work on its behalf)
     const worker = acc !== null && all !== null ? Math.max(0, all - acc) : null;
     return [
       label,
-      spread(key, 'ringleader', 'acceptorUtil'),
-      spread(key, 'ringleader', 'acceptorUs'),
-      human(med(key, 'ringleader', 'acceptsPerCore')),
+      spread(key, entry, 'acceptorUtil'),
+      spread(key, entry, 'acceptorUs'),
+      human(med(key, entry, 'acceptsPerCore')),
       worker === null ? '-' : worker.toFixed(2),
       worker === null || !acc ? '-' : (worker / acc).toFixed(2),
     ];
   };
   return [
-    "Acceptor ceiling: CPU of ringleader's acceptor thread (the main thread, /proc/PID/task/PID/stat) over the measured window / connections accepted; accepts/s one acceptor core would sustain = 1e6 / us per connection. The main thread also places connections and prints the per-second stats, so this is an upper bound on the acceptor's own cost. Worker CPU per connection = the server's CPU per connection (table above) - the acceptor thread's; worker cores one acceptor core keeps busy = that / the acceptor's. On paper, a machine with more worker cores than that needs more acceptors for this workload (connect, one 64 B echo, close): N processes with `--reuse-port` (one acceptor ring each, the kernel spreading connections among them) sustain N times the accepts/s per acceptor core; a workload that does more per connection is fed by one acceptor for proportionally more cores.",
+    "Acceptor ceiling: CPU of ringleader's acceptor thread (the main thread, /proc/PID/task/PID/stat) over the measured window / connections accepted; accepts/s one acceptor core would sustain = 1e6 / us per connection. The main thread also places connections and prints the per-second stats, so this is an upper bound on the acceptor's own cost. Worker CPU per connection = the server's CPU per connection (table above) - the acceptor thread's; worker cores one acceptor core keeps busy = that / the acceptor's. On paper, a machine with more worker cores than that needs more acceptors for this workload (connect, one 64 B echo, close): N processes with `--reuse-port` (one acceptor ring each, the kernel spreading connections among them) sustain N times the accepts/s per acceptor core; a workload that does more per connection is fed by one acceptor for proportionally more cores. The floor under this cost on the same machine: the C peer with a central acceptor thread (`epoll-echo --acceptor-thread`: one thread blocked in accept4(2) writing each fd into the worker's pipe, two syscalls per connection, no event loop and no JS), same load, its acceptor thread's CPU read the same way.",
     '',
     table(
-      ['load', 'acceptor thread CPU share [min-max]', 'us per accepted conn [min-max]', 'accepts/s per acceptor core', 'worker CPU us per conn', 'worker cores one acceptor core feeds'],
-      [row('32 churning clients', 'churn'), row('1 churning client', 'churn1')],
+      ['server, load', 'acceptor thread CPU share [min-max]', 'us per accepted conn [min-max]', 'accepts/s per acceptor core', 'worker CPU us per conn', 'worker cores one acceptor core feeds'],
+      [row('ringleader, 32 churning clients', 'churn'), row('ringleader, 1 churning client', 'churn1'), row('C epoll peer, central acceptor thread, 32 churning clients', 'churn', 'epoll-acc')],
     ),
   ].join('\n');
 }

@@ -2,9 +2,17 @@
  * epoll-echo: a small, fast epoll TCP echo server (the "C peer").
  *
  * Usage: epoll-echo [--host 127.0.0.1] [--port 0] [--threads 1] [--backlog 511]
+ *                   [--acceptor-thread]
  *
  * Each thread owns an SO_REUSEPORT listener and its own epoll instance, so
- * --threads 1 is a plain single-threaded event loop. Sockets are level
+ * --threads 1 is a plain single-threaded event loop.
+ *
+ * --acceptor-thread is ringleader's design in plain syscalls, the floor for
+ * its acceptor ceiling: one listener, one thread blocked in accept4(2) that
+ * hands each connection round-robin to a worker by writing the fd into the
+ * worker's pipe (two syscalls per connection, no event loop); the workers
+ * only serve. It prints "acceptor tid N" so its CPU can be read from
+ * /proc/PID/task/N/stat. Sockets are level
  * triggered. A connection reads into a per-thread 64 KiB buffer and writes the
  * bytes straight back; if the kernel takes only part of them, the unsent tail
  * is kept per connection, the connection stops reading (EPOLLIN is dropped
@@ -37,7 +45,7 @@
 #define RBUF_SIZE (64 * 1024)
 #define MAX_EVENTS 256
 
-enum { K_LISTEN = 1, K_WAKE = 2, K_CONN = 3 };
+enum { K_LISTEN = 1, K_WAKE = 2, K_CONN = 3, K_PIPE = 4 };
 
 struct conn {
     int kind;
@@ -53,9 +61,11 @@ struct worker {
     int lfd;
     int epfd;
     int wakefd;
-    int spare_fd; /* reserve descriptor for EMFILE handling */
+    int spare_fd;         /* reserve descriptor for EMFILE handling */
+    int pipe_rd, pipe_wr; /* --acceptor-thread: connections handed to this worker */
     struct conn lconn;
     struct conn wconn;
+    struct conn pconn;
     char *buf;
 };
 
@@ -71,7 +81,8 @@ static void usage_error(const char *opt, const char *why)
 {
     fprintf(stderr, "epoll-echo: bad option %s: %s\n", opt, why);
     fprintf(stderr,
-            "usage: epoll-echo [--host 127.0.0.1] [--port 0] [--threads 1] [--backlog 511]\n");
+            "usage: epoll-echo [--host 127.0.0.1] [--port 0] [--threads 1] [--backlog 511]\n"
+            "                  [--acceptor-thread]\n");
     exit(2);
 }
 
@@ -157,6 +168,34 @@ static void on_writable(struct worker *w, struct conn *c)
     if (set_interest(w, c, EPOLLIN) < 0) conn_close(w, c);
 }
 
+/* a connection accepted here or by the acceptor thread: serve it */
+static void conn_add(struct worker *w, int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->kind = K_CONN;
+    c->fd = fd;
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+        close(fd);
+        free(c);
+    }
+}
+
+/* fds the acceptor thread wrote into this worker's pipe */
+static void on_handoff(struct worker *w)
+{
+    int fds[64];
+    ssize_t n = read(w->pipe_rd, fds, sizeof fds);
+    for (ssize_t i = 0; i < n / (ssize_t)sizeof(int); i++)
+        conn_add(w, fds[i]);
+}
+
 static void on_accept(struct worker *w)
 {
     for (;;) {
@@ -174,21 +213,39 @@ static void on_accept(struct worker *w)
             }
             return; /* EAGAIN or anything else */
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct conn *c = calloc(1, sizeof *c);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        c->kind = K_CONN;
-        c->fd = fd;
-        struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
-            close(fd);
-            free(c);
-        }
+        conn_add(w, fd);
     }
+}
+
+struct acceptor {
+    pthread_t tid;
+    int lfd;
+    struct worker *ws;
+    long nworkers;
+    volatile long tid_num; /* set by the thread itself; main prints it */
+};
+
+/* --acceptor-thread: block in accept4, pass each fd on through a pipe */
+static void *acceptor_main(void *arg)
+{
+    struct acceptor *a = arg;
+    a->tid_num = (long)gettid();
+    long next = 0;
+    while (!g_stop) {
+        int fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                usleep(1000); /* the backlog holds them until fds are free */
+                continue;
+            }
+            break; /* EINVAL after shutdown(2): stopping */
+        }
+        struct worker *w = &a->ws[next];
+        next = (next + 1) % a->nworkers;
+        if (write(w->pipe_wr, &fd, sizeof fd) != (ssize_t)sizeof fd) close(fd);
+    }
+    return NULL;
 }
 
 static void *worker_main(void *arg)
@@ -206,6 +263,8 @@ static void *worker_main(void *arg)
             uint32_t ev = evs[i].events;
             if (c->kind == K_LISTEN) {
                 on_accept(w);
+            } else if (c->kind == K_PIPE) {
+                on_handoff(w);
             } else if (c->kind == K_WAKE) {
                 g_stop = 1;
             } else if (c->pend) {
@@ -231,10 +290,15 @@ int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1";
     long port = 0, nthreads = 1, backlog = 511;
+    int central = 0; /* --acceptor-thread */
     static const struct option opts[] = {
-        {"host", required_argument, NULL, 'h'},    {"port", required_argument, NULL, 'p'},
-        {"threads", required_argument, NULL, 't'}, {"backlog", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, '?'},          {0, 0, 0, 0},
+        {"host", required_argument, NULL, 'h'},
+        {"port", required_argument, NULL, 'p'},
+        {"threads", required_argument, NULL, 't'},
+        {"backlog", required_argument, NULL, 'b'},
+        {"acceptor-thread", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, '?'},
+        {0, 0, 0, 0},
     };
     opterr = 0;
     int o;
@@ -244,6 +308,7 @@ int main(int argc, char **argv)
         case 'p': port = parse_long("--port", optarg, 0, 65535); break;
         case 't': nthreads = parse_long("--threads", optarg, 1, 1024); break;
         case 'b': backlog = parse_long("--backlog", optarg, 1, 1 << 20); break;
+        case 'a': central = 1; break;
         default:
             usage_error(optind > 1 && optind <= argc ? argv[optind - 1] : "?",
                         "unknown option or missing value");
@@ -280,29 +345,38 @@ int main(int argc, char **argv)
     struct worker *ws = calloc((size_t)nthreads, sizeof *ws);
     if (!ws) die("calloc");
     int bound_port = (int)port;
-    for (long i = 0; i < nthreads; i++) {
-        struct worker *w = &ws[i];
-        w->index = (int)i;
-        w->lfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (w->lfd < 0) die("socket");
+    /* the listeners: one per worker, or the acceptor thread's own (blocking) */
+    long nlisteners = central ? 1 : nthreads;
+    int *lfds = calloc((size_t)nlisteners, sizeof *lfds);
+    if (!lfds) die("calloc");
+    for (long i = 0; i < nlisteners; i++) {
+        int lfd = lfds[i] =
+            socket(family, SOCK_STREAM | (central ? 0 : SOCK_NONBLOCK) | SOCK_CLOEXEC, 0);
+        if (lfd < 0) die("socket");
         int one = 1;
-        setsockopt(w->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (setsockopt(w->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
             die("setsockopt SO_REUSEPORT");
         /* With --port 0 the first listener picks the port; the others join it. */
         if (family == AF_INET)
             ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)bound_port);
         else
             ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)bound_port);
-        if (bind(w->lfd, (struct sockaddr *)&addr, alen) < 0) die("bind");
-        if (listen(w->lfd, (int)backlog) < 0) die("listen");
+        if (bind(lfd, (struct sockaddr *)&addr, alen) < 0) die("bind");
+        if (listen(lfd, (int)backlog) < 0) die("listen");
         if (i == 0) {
             struct sockaddr_storage got;
             socklen_t gl = sizeof got;
-            if (getsockname(w->lfd, (struct sockaddr *)&got, &gl) < 0) die("getsockname");
+            if (getsockname(lfd, (struct sockaddr *)&got, &gl) < 0) die("getsockname");
             bound_port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
                                                  : ((struct sockaddr_in6 *)&got)->sin6_port);
         }
+    }
+    for (long i = 0; i < nthreads; i++) {
+        struct worker *w = &ws[i];
+        w->index = (int)i;
+        w->lfd = central ? -1 : lfds[i];
+        w->pipe_rd = w->pipe_wr = -1;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (w->epfd < 0) die("epoll_create1");
         w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -315,12 +389,32 @@ int main(int argc, char **argv)
         w->wconn.kind = K_WAKE;
         w->wconn.fd = w->wakefd;
         struct epoll_event e = {.events = EPOLLIN, .data.ptr = &w->lconn};
-        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfd, &e) < 0) die("epoll_ctl listener");
+        if (central) {
+            int p[2];
+            if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) die("pipe2");
+            w->pipe_rd = p[0];
+            w->pipe_wr = p[1];
+            /* the acceptor blocks when a pipe is full, rather than drop */
+            if (fcntl(w->pipe_wr, F_SETFL, 0) < 0) die("fcntl");
+            w->pconn.kind = K_PIPE;
+            w->pconn.fd = w->pipe_rd;
+            e.data.ptr = &w->pconn;
+            if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->pipe_rd, &e) < 0) die("epoll_ctl pipe");
+        } else if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfd, &e) < 0) {
+            die("epoll_ctl listener");
+        }
         e.data.ptr = &w->wconn;
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &e) < 0) die("epoll_ctl eventfd");
     }
     for (long i = 0; i < nthreads; i++)
         if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0) die("pthread_create");
+    struct acceptor acc = {.lfd = lfds[0], .ws = ws, .nworkers = nthreads};
+    if (central) {
+        if (pthread_create(&acc.tid, NULL, acceptor_main, &acc) != 0) die("pthread_create");
+        while (!acc.tid_num)
+            usleep(100);
+        printf("acceptor tid %ld\n", acc.tid_num);
+    }
 
     printf("listening %d\n", bound_port);
     fflush(stdout);
@@ -328,6 +422,11 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     g_stop = 1;
+    if (central) {
+        shutdown(acc.lfd, SHUT_RD); /* wakes the blocked accept4 */
+        pthread_join(acc.tid, NULL);
+        close(acc.lfd);
+    }
     for (long i = 0; i < nthreads; i++) {
         uint64_t one = 1;
         if (write(ws[i].wakefd, &one, sizeof one) < 0) { /* best effort */
@@ -335,11 +434,16 @@ int main(int argc, char **argv)
     }
     for (long i = 0; i < nthreads; i++) {
         pthread_join(ws[i].tid, NULL);
-        close(ws[i].lfd);
+        if (ws[i].lfd >= 0) close(ws[i].lfd);
+        if (central) {
+            close(ws[i].pipe_rd);
+            close(ws[i].pipe_wr);
+        }
         close(ws[i].epfd);
         close(ws[i].wakefd);
         free(ws[i].buf);
     }
     free(ws);
+    free(lfds);
     return 0;
 }

@@ -7,7 +7,9 @@
 //   pingpong  64 B ping-pong over ONE connection (light load; ringleader
 //             and the C epoll peer)
 //   churn     connect + 64 B echo + close, 32 clients; and 1 client
-//             (ringleader); the io_uring wake floor beside it
+//             (ringleader); the io_uring wake floor beside it; the C peer
+//             with a central acceptor thread, the floor under ringleader's
+//             acceptor CPU per connection
 //   openloop  64 B at a fixed 20k msgs/s over 100 connections (light load)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,12 +23,15 @@ export const SERVERS = {
   node: { label: 'Node net' },
   cluster: { label: 'Node cluster (2 workers)' },
   epoll: { label: 'C epoll peer' },
+  // churn only: one thread blocked in accept4 passing fds to the worker
+  'epoll-acc': { label: 'C epoll peer, central acceptor thread' },
 };
-export const ECHO_SERVERS = Object.keys(SERVERS);
+export const ECHO_SERVERS = ['ringleader', 'node', 'cluster', 'epoll'];
 
-/** Start an echo server on SERVER_CPU; resolves { port, pgid, handoff(), stop() }. */
+/** Start an echo server on SERVER_CPU; resolves { port, pgid, handoff(), acceptorTid, stop() }. */
 export async function startServer(kind) {
   let handoff = null;
+  let acceptorTid = null;
   let listening;
   const ready = new Promise((r) => (listening = r));
   const onLine = (line) => {
@@ -39,6 +44,9 @@ export async function startServer(kind) {
         /* not JSON */
       }
     } else {
+      // epoll-echo --acceptor-thread prints its acceptor's TID before "listening"
+      const t = /^acceptor tid (\d+)/.exec(line);
+      if (t) acceptorTid = Number(t[1]);
       const m = /^listening (\d+)/.exec(line);
       if (m) listening(Number(m[1]));
     }
@@ -49,6 +57,7 @@ export async function startServer(kind) {
   else if (kind === 'node') [cmd, args] = [process.execPath, [join(PEERS, 'node-echo.mjs'), '--port', '0']];
   else if (kind === 'cluster') [cmd, args] = [process.execPath, [join(PEERS, 'node-cluster-echo.mjs'), '--port', '0', '--workers', '2']];
   else if (kind === 'epoll') [cmd, args] = [join(PEERS, 'bin', 'epoll-echo'), ['--port', '0', '--threads', '1']];
+  else if (kind === 'epoll-acc') [cmd, args] = [join(PEERS, 'bin', 'epoll-echo'), ['--port', '0', '--threads', '1', '--acceptor-thread']];
   else throw new Error(`unknown server ${kind}`);
   const h = launch(SERVER_CPU, cmd, args, { onLine });
   let port;
@@ -62,6 +71,7 @@ export async function startServer(kind) {
     port,
     pgid: h.p.pid,
     handoff: () => handoff,
+    acceptorTid,
     stop: () => stopProc(h, kind === 'cluster' ? 'SIGTERM' : 'SIGINT'),
   };
 }
@@ -163,17 +173,18 @@ function acceptorTid(pid) {
 /** Churn with `clients` concurrent connect/echo/close cycles; the server's CPU per connection. */
 async function churnLoad(kind, clients) {
   return withServer(kind, async (srv) => {
-    const threads = kind === 'ringleader' ? { acceptor: acceptorTid(srv.pgid) } : {};
+    const acc = kind === 'ringleader' ? acceptorTid(srv.pgid) : srv.acceptorTid;
+    const threads = acc ? { acceptor: acc } : {};
     const { j, util, threadUtil } = await stressWithCpu(srv.pgid, srv.port, ['--mode', 'churn', '-c', String(clients), '--source', '127.0.0.1-127.0.0.16'], { threads });
     const rate = j.throughput.cyclesPerSec;
     const r = { value: rate, unit: 'conns/s', loadBusy: j.loadBusy, ...cpuFields(util, rate, 'conn') };
-    if (kind === 'ringleader') {
+    if (acc) {
       const a = perOp(threadUtil.acceptor, rate);
       Object.assign(r, { acceptorUtil: threadUtil.acceptor, acceptorUs: a.cpuUsPerOp, acceptsPerCore: a.opsPerCpuS });
     }
     const h = kind === 'ringleader' ? await handoffAfterLoad(srv) : {};
-    const acc = r.acceptorUs != null ? `acceptor thread ${r.acceptorUs.toFixed(2)} us/conn` : null;
-    return { ...r, ...h, extra: [`cycle p99 ${human(j.latencyUs?.p99)} us`, h.handoffText, acc].filter(Boolean).join(', ') };
+    const accText = r.acceptorUs != null ? `acceptor thread ${r.acceptorUs.toFixed(2)} us/conn` : null;
+    return { ...r, ...h, extra: [`cycle p99 ${human(j.latencyUs?.p99)} us`, h.handoffText, accText].filter(Boolean).join(', ') };
   });
 }
 
@@ -192,7 +203,7 @@ async function wakeFloor() {
 
 export async function suiteChurn(round) {
   await measure('wakefloor', 'floor', wakeFloor);
-  for (const kind of rotate(ECHO_SERVERS, round)) await measure('churn', kind, () => churnLoad(kind, 32));
+  for (const kind of rotate([...ECHO_SERVERS, 'epoll-acc'], round)) await measure('churn', kind, () => churnLoad(kind, 32));
   // one churning client: hand-off latency without queueing behind other
   // accepts (ringleader only: it is the hand-off that is measured, and a
   // full run stays near 25 minutes)
