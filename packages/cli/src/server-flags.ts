@@ -82,6 +82,11 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
         .default(D.highWaterMark, formatSize(D.highWaterMark)),
     )
     .addOption(new Option('--zc-threshold <bytes>', 'sends of at least this size use send_zc (0: never)').argParser(arg(parseSize)).default(D.zcThreshold, formatSize(D.zcThreshold)))
+    .addOption(
+      new Option('--worker-slice <us>', "scheduling slice each worker thread asks for, microseconds (Linux >= 6.12): a woken worker preempts what runs on its CPU; 0: the kernel's default")
+        .argParser(arg(parseInteger, { min: 0, max: 100_000 }))
+        .default(D.workerSlice),
+    )
     .addOption(new Option('--drain <duration>', 'on SIGINT/SIGTERM, let connections finish this long').argParser(arg(parseDuration)).default(D.closeTimeout, formatDuration(D.closeTimeout)))
     .option('--config <file>', 'these flags from a JSON or YAML file (keys: the flag names); flags given here override it')
     .option('--admin <host:port>', 'admin HTTP endpoint: /metrics (Prometheus), /healthz, /readyz, /stats (":PORT" for all addresses)')
@@ -111,6 +116,7 @@ export interface ServerFlags {
   bufferSize: number;
   maxBuffered: number;
   zcThreshold: number;
+  workerSlice: number;
   drain: number;
   admin?: string;
   json: boolean;
@@ -203,6 +209,7 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
     // the default grows with a larger receive buffer (it must hold one)
     highWaterMark: given(cmd, 'maxBuffered') ? f.maxBuffered : undefined,
     zcThreshold: f.zcThreshold,
+    workerSlice: f.workerSlice,
     admin: f.admin,
     fds,
     reusePort: f.reusePort,

@@ -48,6 +48,7 @@ const FLAG_OF: Record<string, string> = {
   bufferSize: '--buffer-size',
   highWaterMark: '--max-buffered',
   zcThreshold: '--zc-threshold',
+  workerSlice: '--worker-slice',
   upstreams: '--upstream',
   upstreamGroups: '--upstream-groups',
   backup: '--backup',

@@ -350,6 +350,8 @@ export interface Binding {
   probe(): ProbeResult;
   histLowerBounds(subBits: number, n: number): Float64Array;
   sdNotify(path: string, state: string): number;
+  /** ask the kernel for a `us` microsecond scheduling slice for the calling thread (engine/sched.h); 0 or -errno */
+  setThreadSlice(us: number): number;
   layout: CounterLayout;
   abi: Abi;
   versions: { liburing: string; liburingHeader: string };

@@ -16,6 +16,7 @@ export const RELOADABLE: ReadonlySet<keyof ResolvedOptions> = new Set<keyof Reso
   'dev',
   'highWaterMark',
   'zcThreshold',
+  'workerSlice',
   'upstreams',
   'upstreamPolicy',
   ...UPSTREAM_HANDLING,

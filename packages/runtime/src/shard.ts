@@ -41,11 +41,14 @@ export interface ShardTask {
   handler?: ShardHandler;
   /** the acceptor ring, where a failing shard sends its late arrivals back */
   acceptorRingFd: number;
+  /** the scheduling slice this thread asks for, microseconds; 0: the kernel's default */
+  sliceUs: number;
 }
 
 /** Messages from the shard to the main thread. */
 export type ShardMessage =
-  | { type: 'ready'; ringFd: number; threadId: number; setupFlags: number }
+  /** sliceError: 0, or the -errno setting the thread's slice failed with */
+  | { type: 'ready'; ringFd: number; threadId: number; setupFlags: number; sliceError: number }
   | { type: 'closed'; forced: number }
   | { type: 'handler-error'; error: ErrorInfo; suppressed: number }
   /** an uncaught exception: the shard will end; take it out of rotation */
@@ -94,6 +97,10 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
     const ub = new UpstreamBlock(opts.proxy.upstreams.length, task.upstreamCounters);
     opts.proxy = { ...opts.proxy, i32: ub.i32, u64: ub.u64 };
   }
+  // the thread serves from here on: its slice (0: the kernel's default); a
+  // failure matters only when one was asked for
+  const sliceResult = native.setThreadSlice(task.sliceUs);
+  const sliceError = task.sliceUs > 0 ? sliceResult : 0;
   const ring = host ? new native.WorkerRing(opts, counters.i32, counters.u64, host.onEvents) : new native.WorkerRing(opts, counters.i32, counters.u64);
   host?.attach(ring);
   onFatal(task, ring);
@@ -110,7 +117,7 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
   };
   if (serving) setImmediate(serveLoop);
 
-  const ready: ShardMessage = { type: 'ready', ringFd: ring.ringFd, threadId, setupFlags: ring.setupFlags };
+  const ready: ShardMessage = { type: 'ready', ringFd: ring.ringFd, threadId, setupFlags: ring.setupFlags, sliceError };
   task.port.postMessage(ready);
 
   const cmd = await new Promise<Extract<ShardCommand, { type: 'close' }>>((resolve) => {
@@ -129,6 +136,8 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
     await new Promise((r) => setTimeout(r, opts.waitInRing ? 0 : 2));
   }
   ring.close();
+  // the thread goes back to the pool as it came: an idle pool thread keeps no slice of ours
+  if (task.sliceUs > 0) native.setThreadSlice(0);
   host?.timers.stop();
   lagMonitor?.stop();
   if (host?.handler.close) {

@@ -6,7 +6,7 @@
  * closing them all.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { abi, isSystemError, type NativeAcceptor, type NativeWorkerOptions } from '@ringleader/core-native';
+import { abi, errnoName, isSystemError, type NativeAcceptor, type NativeWorkerOptions } from '@ringleader/core-native';
 import { Piscina } from 'piscina';
 import { type CounterBlock, UpstreamBlock, WI, WU, workerBlock } from './counters.js';
 import { type ErrorInfo, fromErrorInfo } from './host.js';
@@ -68,6 +68,8 @@ export class ShardPool {
   #pool?: Piscina;
   #byId = new Map<number, Shard>();
   #byTarget = new Map<number, Shard>();
+  /** ERR_WORKER_SLICE is said once, not once per worker */
+  #sliceWarned = false;
   #nextId = 1;
   #crashTimes: number[][];
   #handlerErrorLogged = 0;
@@ -160,6 +162,7 @@ export class ShardPool {
       port: port2,
       handler: module ? { url: module.url, version: this.#generation, options: o.handlerOptions, dev: o.dev } : undefined,
       acceptorRingFd: this.host.acceptor()!.ringFd,
+      sliceUs: o.workerSlice,
     };
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -181,6 +184,14 @@ export class ShardPool {
         }
         shard.threadId = m.threadId;
         shard.state = 'ready';
+        if (m.sliceError < 0 && !this.#sliceWarned) {
+          // a hint the thread could not take: it serves, with the kernel's default slice
+          this.#sliceWarned = true;
+          this.host.emit(
+            'warning',
+            Object.assign(new Error(`worker ${index}: scheduling slice of ${o.workerSlice} us not set (${errnoName(m.sliceError)}); the kernel's default is used`), { code: 'ERR_WORKER_SLICE' }),
+          );
+        }
         this.#byTarget.set(shard.target, shard);
         scheduler.add({
           id: shard.id,

@@ -17,6 +17,7 @@
 #include "../engine/js.h"
 #include "../engine/net.h"
 #include "../engine/proxy.h"
+#include "../engine/sched.h"
 #include "../engine/ring.h"
 #include "../engine/worker.h"
 
@@ -156,6 +157,15 @@ Napi::Value SdNotify(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), rl_sd_notify(path.c_str(), state.c_str()));
 }
 
+// setThreadSlice(us): the calling thread's EEVDF slice (engine/sched.h); 0 or -errno
+Napi::Value SetThreadSlice(const Napi::CallbackInfo &info) {
+  if (!info[0].IsNumber()) {
+    ThrowType(info.Env(), "setThreadSlice(us)");
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), rl_thread_set_slice(info[0].As<Napi::Number>().Uint32Value()));
+}
+
 // lower bounds of histogram buckets, so JS reads percentiles without
 // repeating the bucket formula
 Napi::Value HistLowerBounds(const Napi::CallbackInfo &info) {
@@ -176,6 +186,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("strerror", Napi::Function::New(env, Strerror));
   exports.Set("histLowerBounds", Napi::Function::New(env, HistLowerBounds));
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify));
+  exports.Set("setThreadSlice", Napi::Function::New(env, SetThreadSlice));
   exports.Set("layout", Layout(env));
   exports.Set("abi", Abi(env));
   Napi::Object ver = Napi::Object::New(env);

@@ -1,0 +1,91 @@
+/**
+ * Worker threads ask the kernel for a shorter scheduling slice (option
+ * workerSlice, EEVDF custom slices, Linux >= 6.12), so a worker woken by a
+ * hand-off preempts what runs on its CPU. The kernel shows each thread's
+ * slice in /proc/PID/task/TID/sched (se.slice, ns): these read it for the
+ * threads of this process, where the servers run.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import test from 'ava';
+import { createServer } from '@ringleader/runtime';
+import { CLI, echoOnce, randomPayload, waitFor } from './helpers.js';
+
+/** se.slice of every thread of this process, ns (empty where the kernel does not show it) */
+function slices(): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const m = /^se\.slice\s*:\s*(\d+)/m.exec(readFileSync(`/proc/self/task/${tid}/sched`, 'utf8'));
+      if (m) out.push(Number(m[1]));
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return out;
+}
+
+const kernelShowsSlice = slices().length > 0;
+// an odd value no other thread has by default
+const US = 333;
+
+test('each worker thread runs with the slice it asked for, and a reload with 0 gives the threads back the default', async (t) => {
+  if (!kernelShowsSlice) {
+    t.log('this kernel has no se.slice in /proc/PID/task/TID/sched (Linux < 6.12): nothing to read');
+    t.pass();
+    return;
+  }
+  const warnings: Error[] = [];
+  const server = createServer({ port: 0, workers: 2, workerSlice: US });
+  server.on('warning', (w: Error) => warnings.push(w));
+  const { port } = await server.listen();
+  try {
+    t.is(slices().filter((s) => s === US * 1000).length, 2, 'two worker threads at the slice asked for');
+    const p = randomPayload(1, 256);
+    const before = await echoOnce(port, p);
+    t.is(before.received, before.sent);
+    // the successors run on pool threads too (maybe the same ones): 0 sets them back
+    await server.reload({ drainTimeout: 500, options: { port: 0, workers: 2, workerSlice: 0 } });
+    t.is(slices().filter((s) => s === US * 1000).length, 0, 'no thread keeps the old slice');
+    const after = await echoOnce(port, p);
+    t.is(after.received, after.sent);
+    t.deepEqual(
+      warnings.map((w) => w.message),
+      [],
+    );
+  } finally {
+    await server.close({ timeout: 1000 });
+  }
+});
+
+test('workerSlice: out of the kernel range is refused, naming the option', (t) => {
+  for (const v of [50, 100_001, -1, 1.5]) {
+    const e = t.throws(() => createServer({ port: 0, workerSlice: v }));
+    t.regex(e.message, /workerSlice/);
+  }
+});
+
+test('a server run under another scheduling policy (chrt --batch) serves, and warns once that the slice was not set', async (t) => {
+  // SCHED_BATCH threads are left alone: their policy is the user's choice
+  const p = spawn('chrt', ['--batch', '0', process.execPath, CLI, 'echo', '--port', '0', '--workers', '2', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+  try {
+    t.true(await waitFor(() => out.includes('"event":"listening"'), 15_000), out);
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; code?: string; port?: number; message?: string });
+    const warned = lines.filter((l) => l.code === 'ERR_WORKER_SLICE');
+    t.is(warned.length, 1, out);
+    t.regex(warned[0]!.message!, /scheduling slice of 400 us not set/);
+    const port = lines.find((l) => l.event === 'listening')!.port!;
+    const payload = randomPayload(1, 256);
+    const r = await echoOnce(port, payload);
+    t.is(r.received, r.sent);
+  } finally {
+    p.kill('SIGINT');
+  }
+  t.is(await exited, 0);
+});
