@@ -40,6 +40,14 @@ export async function diagnose(): Promise<DoctorReport> {
     ok: kernelAtLeast(rel, 6, 0),
     fix: 'ringleader needs Linux >= 6.0 (msg_ring fd passing, socket/send_zc opcodes); upgrade the kernel',
   });
+  const slices = kernelAtLeast(rel, 6, 12);
+  checks.push({
+    name: 'worker scheduling slice',
+    value: slices ? 'honoured (EEVDF custom slices)' : 'ignored by this kernel',
+    ok: true,
+    advisory: !slices,
+    fix: slices ? undefined : '--worker-slice needs Linux >= 6.12; until then a worker sharing a CPU with the acceptor waits out its turn (hand-off p50 about 2x longer)',
+  });
   const disabled = sysctl('kernel/io_uring_disabled');
   checks.push({
     name: 'kernel.io_uring_disabled',
