@@ -167,3 +167,23 @@ test.serial('receive buffers beyond RLIMIT_MEMLOCK: warned before any ring is bu
   const quiet = await run(['--zc-threshold', '0']);
   t.notRegex(quiet, /RLIMIT_MEMLOCK/);
 });
+
+test.serial('stdout closed by its reader (a pipe into head): the server keeps serving and still exits 0 on SIGINT', async (t) => {
+  const { p, io, exited } = startCli(['echo', '--port', '0', '--workers', '1', '--json', '--interval', '100ms']);
+  t.true(await waitFor(() => io.out.includes('"event":"listening"'), 15_000), io.err);
+  const port = (JSON.parse(io.out.split('\n')[0]!) as { port: number }).port;
+  // close our end: the next stats line (every 100 ms) meets EPIPE
+  p.stdout.destroy();
+  await sleep(600);
+  t.is(p.exitCode, null, `exited after EPIPE: ${io.err}`);
+  const c = await connect(port);
+  const got = await new Promise<string>((resolve) => {
+    c.once('data', (d) => resolve(String(d)));
+    c.write('still here');
+  });
+  c.destroy();
+  t.is(got, 'still here');
+  p.kill('SIGINT');
+  t.is(await exited, 0);
+  t.notRegex(io.err, /EPIPE/);
+});
