@@ -189,7 +189,12 @@ export class ShardPool {
           this.#sliceWarned = true;
           this.host.emit(
             'warning',
-            Object.assign(new Error(`worker ${index}: scheduling slice of ${o.workerSlice} us not set (${errnoName(m.sliceError)}); the kernel's default is used`), { code: 'ERR_WORKER_SLICE' }),
+            Object.assign(
+              new Error(
+                `worker ${index}: scheduling slice of ${o.workerSlice} us not set (${errnoName(m.sliceError)}); the kernel's default is used (workerSlice 0, --worker-slice 0: none asked for)`,
+              ),
+              { code: 'ERR_WORKER_SLICE' },
+            ),
           );
         }
         this.#byTarget.set(shard.target, shard);
