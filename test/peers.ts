@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ops-helpers.js';
 
 export interface Peer {
   port: number;
@@ -23,9 +24,6 @@ function which(paths: string[], pkg: string): string {
   if (!p) throw new Error(`${pkg} is not installed; run \`sh scripts/setup.sh --test\` (it installs nginx-light and redis-server)`);
   return p;
 }
-
-/** a random high port (nginx and redis cannot be asked for port 0 and tell us) */
-const randomPort = () => 20000 + Math.floor(Math.random() * 40000);
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -42,8 +40,10 @@ function canConnect(port: number): Promise<boolean> {
 async function startListening(make: (port: number) => ChildProcess, what: string): Promise<Peer> {
   let lastErr = '';
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = randomPort();
-    if (await canConnect(port)) continue;
+    // nginx and redis cannot be asked for port 0 and tell us: a free port
+    // below the ephemeral range (a random one in it was once held by another
+    // test's client socket, and nginx's bind failed with EADDRINUSE)
+    const port = await freePort();
     const p = make(port);
     let out = '';
     p.stdout?.on('data', (d) => (out += d));
