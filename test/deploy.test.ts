@@ -3,7 +3,8 @@
  * the systemd units pass `systemd-analyze verify` and their ExecStart runs
  * under the socket unit's activation (systemd-socket-activate) with
  * Type=notify readiness; the Kubernetes container args start the server and
- * its probes answer as the kubelet expects. (The Dockerfile needs a
+ * its probes answer as the kubelet expects; the stress Job's pods, run as
+ * processes here, merge as its header says. (The Dockerfile needs a
  * container engine and base images; not built here.)
  */
 import test from 'ava';
@@ -112,5 +113,61 @@ test('kubernetes manifest: the container args start the server; liveness and rea
     t.is(await exited, 0);
   } finally {
     p.kill('SIGKILL');
+  }
+});
+
+test('kubernetes stress Job: an Indexed Job whose pods, run here as two processes against a local server, merge into one result with the commands its header gives', async (t) => {
+  const yaml = readFileSync(join(ROOT, 'deploy', 'kubernetes', 'stress-job.yaml'), 'utf8');
+  t.regex(yaml, /^kind: Job$/m);
+  t.regex(yaml, /^\s+completionMode: Indexed$/m);
+  const completions = /^\s+completions: (\d+)$/m.exec(yaml)?.[1];
+  t.is(/^\s+parallelism: (\d+)$/m.exec(yaml)?.[1], completions, 'every pod loads at once');
+  t.regex(yaml, /^\s+backoffLimit: 0$/m);
+  t.regex(yaml, /^\s+restartPolicy: Never$/m);
+  t.regex(yaml, /podAntiAffinity:/);
+  t.regex(yaml, /seccompProfile:/);
+  const args = JSON.parse(/^\s+args: (\[.*\])$/m.exec(yaml)![1]) as string[];
+  t.is(args[0], 'stress');
+  t.true(args.includes('--json'), 'each pod prints its result as JSON');
+  // the header's merge command, as a user runs it on the collected logs
+  const mergeLine = /^#\s+ringleader (stress merge) \S+$/m.exec(yaml);
+  t.truthy(mergeLine, 'the header says how to merge');
+
+  const server = await import('@ringleader/runtime').then((m) => m.createServer({ port: 0, workers: 1 }));
+  const { port } = await server.listen();
+  const dir = mkdtempSync(join(tmpdir(), 'stress-job-'));
+  try {
+    // the manifest's args: the target moved to this server, a short run, fewer connections
+    const local = args.map((a, i) => (a === 'ringleader:7000' ? `127.0.0.1:${port}` : args[i - 1] === '-d' ? '2s' : args[i - 1] === '-c' ? '20' : a));
+    t.not(local[1], args[1], 'the target is the Service ringleader:7000');
+    // two "pods" at once; like kubectl logs, a file holds stderr and stdout
+    const pod = (i: number) =>
+      new Promise<string>((resolve) => {
+        const p = spawn(process.execPath, [CLI, ...local], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let log = '';
+        p.stdout.on('data', (d) => (log += d));
+        p.stderr.on('data', (d) => (log += d));
+        p.on('close', () => {
+          const file = join(dir, `ringleader-stress-${i}.json`);
+          writeFileSync(file, log);
+          resolve(file);
+        });
+      });
+    const files = await Promise.all([pod(0), pod(1)]);
+    const each = files.map((f) => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').pop()!) as { ok: boolean; messages: { verified: number } });
+    for (const r of each) {
+      t.true(r.ok);
+      t.true(r.messages.verified > 0);
+    }
+    const r = await runTool(process.execPath, [CLI, ...mergeLine![1].split(' '), ...files, '--json'], 30000);
+    t.is(r.code, 0, r.stderr);
+    const merged = JSON.parse(r.stdout) as { ok: boolean; mergedFrom: number; connections: number; messages: { verified: number } };
+    t.true(merged.ok);
+    t.is(merged.mergedFrom, 2);
+    t.is(merged.connections, 40);
+    t.is(merged.messages.verified, each[0]!.messages.verified + each[1]!.messages.verified);
+  } finally {
+    await server.close({ timeout: 1000 });
+    rmSync(dir, { recursive: true, force: true });
   }
 });
