@@ -1,6 +1,6 @@
 /** The CLI's value parsers (durations, sizes, counts, lists): pure functions, no kernel needed. */
 import test from 'ava';
-import { formatDuration, formatSize, parseCount, parseDuration, parseInteger, parseSize, parseSizeRange, parseWeights, parseWholeCount } from 'ringleader/args';
+import { formatDuration, formatSize, parseCount, parseDuration, parseInteger, parseSize, parseSizeRange, parseStartTime, parseWeights, parseWholeCount } from 'ringleader/args';
 
 test('durations: units, a bare number is seconds, fractions round to ms', (t) => {
   t.is(parseDuration('1500ms'), 1500);
@@ -80,4 +80,20 @@ test('formatting writes what the parsers read back', (t) => {
   t.is(formatSize(100), '100');
   for (const ms of [0, 10, 1500, 5000, 60_000, 90_000, 3_600_000]) t.is(parseDuration(formatDuration(ms)), ms);
   for (const b of [0, 64, 16384, 65536, 262144, 1 << 20, 3 * 2 ** 30]) t.is(parseSize(formatSize(b)), b);
+});
+
+test('start times: Unix seconds or ISO 8601 with a zone, within a day of now either way', (t) => {
+  const now = Date.UTC(2026, 11, 2, 18, 0, 0);
+  t.is(parseStartTime('2026-12-02T18:30:00Z', now), Date.UTC(2026, 11, 2, 18, 30, 0));
+  t.is(parseStartTime('2026-12-02T19:30:00+01:00', now), Date.UTC(2026, 11, 2, 18, 30, 0));
+  t.is(parseStartTime('2026-12-02T18:30Z', now), Date.UTC(2026, 11, 2, 18, 30, 0));
+  t.is(parseStartTime('2026-12-02T18:30:00.250Z', now), Date.UTC(2026, 11, 2, 18, 30, 0) + 250);
+  t.is(parseStartTime(String(now / 1000 + 60), now), now + 60_000);
+  t.is(parseStartTime(`${now / 1000 + 1}.5`, now), now + 1500);
+  // already past: allowed (a machine that came up late starts at once)
+  t.is(parseStartTime('2026-12-02T17:00:00Z', now), Date.UTC(2026, 11, 2, 17, 0, 0));
+  // no zone: each machine would read it in its own
+  for (const v of ['2026-12-02T18:30:00', '2026-12-02 18:30:00Z', 'tomorrow', '+2m', '', '-5']) t.throws(() => parseStartTime(v, now), { message: /^not a time/ }, v);
+  for (const v of ['2026-02-30T10:00:00Z', '2026-12-02T24:00:00Z', '2026-12-02T18:60:00Z', '2026-13-01T00:00:00Z']) t.throws(() => parseStartTime(v, now), { message: 'not a valid date and time' }, v);
+  for (const v of ['2026-12-04T18:00:00Z', '2026-11-30T18:00:00Z', String(now / 1000 + 90_000)]) t.throws(() => parseStartTime(v, now), { message: 'must be within 24 hours of now' }, v);
 });

@@ -91,6 +91,33 @@ export function parseWholeCount(v: string, b: Bounds = {}): number {
   return n;
 }
 
+/**
+ * A wall-clock time for several machines to start at (stress --start-at):
+ * Unix seconds ("1796400000", fractions allowed) or an ISO 8601 date and
+ * time with its zone ("2026-12-02T18:30:00Z", "...+01:00"): a time without
+ * a zone would be read in each machine's own. Within 24 hours of `now`; a
+ * time already past is allowed (a machine that comes up late: the caller
+ * starts at once and says so). -> milliseconds since the epoch.
+ */
+export function parseStartTime(v: string, now = Date.now()): number {
+  const s = v.trim();
+  let ms: number;
+  const iso = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-](\d{2}):(\d{2}))$/i.exec(s);
+  if (/^\d+(\.\d+)?$/.test(s)) ms = Math.round(Number(s) * 1000);
+  else if (iso) {
+    // Date.parse rolls 2026-02-30 over to March: check every field itself
+    const [y, mo, d, h, mi, sec = '0', zh = '0', zm = '0'] = iso.slice(1).map((x) => x ?? '0');
+    const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
+    const fieldsOk = day.getUTCMonth() === Number(mo) - 1 && day.getUTCDate() === Number(d) && Number(h) < 24 && Number(mi) < 60 && Number(sec) < 60 && Number(zh) < 24 && Number(zm) < 60;
+    if (!fieldsOk) throw new InvalidArgumentError('not a valid date and time');
+    ms = Date.parse(s);
+  } else throw new InvalidArgumentError('not a time: Unix seconds, or ISO 8601 with a zone (2026-12-02T18:30:00Z)');
+  if (!Number.isFinite(ms)) throw new InvalidArgumentError('not a valid date and time');
+  // a day off either way is a mistake (a wrong date or zone), not a late start
+  if (Math.abs(ms - now) > DAY_MS) throw new InvalidArgumentError('must be within 24 hours of now');
+  return ms;
+}
+
 /** A plain integer (no units), within bounds. */
 export function parseInteger(v: string, b: Bounds = {}): number {
   const bounds = { min: b.min ?? Number.MIN_SAFE_INTEGER, max: b.max ?? Number.MAX_SAFE_INTEGER };

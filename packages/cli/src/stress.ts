@@ -13,8 +13,8 @@ import { type Command, Option } from 'commander';
 import { runStress, STRESS_DEFAULTS as D, STRESS_MODES, type StressOptions, type StressResult } from '@ringleader/runtime';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { csvText, hdrText, mergeResults, parseTests, threadsOrTests } from '@ringleader/runtime/internal';
-import { arg, formatDuration, formatSize, parseCount, parseDuration, parseSize, parseSizeRange, parseWholeCount } from './args.js';
-import { onStopSignals } from './signals.js';
+import { arg, formatDuration, formatSize, parseCount, parseDuration, parseSize, parseSizeRange, parseStartTime, parseWholeCount } from './args.js';
+import { onStopSignals, signalExitCode, type StopSignal } from './signals.js';
 import { formatResult, liveLine } from './stress-format.js';
 import { cliText, die } from './util.js';
 
@@ -30,7 +30,32 @@ type StressFlags = Omit<StressOptions, 'targets' | 'signal' | 'onProgress' | 'pr
   hdrOut?: string;
   csv?: boolean;
   mix?: boolean;
+  /** --start-at: ms since the epoch */
+  startAt?: number;
 };
+
+/**
+ * Sleep until `at` (ms since the epoch) unless `signal` aborts first.
+ * Returns how late the start is (ms, 0 when on time): a machine that
+ * reaches the start time late loads for less of the common window.
+ */
+async function waitUntil(at: number, signal: AbortSignal): Promise<number> {
+  // setTimeout holds at most 2^31-1 ms; --start-at is within 24 h, so one or two waits
+  while (!signal.aborted && Date.now() < at) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.min(at - Date.now(), 2 ** 31 - 1));
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+  return Math.max(0, Date.now() - at);
+}
 
 /** print a result as asked: JSON, CSV or the table; the HdrHistogram distribution to a file */
 function output(result: StressResult, f: { json: boolean; csv?: boolean; latency?: boolean; hdrOut?: string }): void {
@@ -128,6 +153,7 @@ export function registerStress(program: Command): void {
     .option('--length-includes-prefix', 'custom: the length prefix counts itself')
     .option('--max-frame <bytes>', 'custom: the longest delimited or length-prefixed response (default 16MiB)', arg(parseSize, { min: 1 }))
     .option('--expect <bytes>', 'custom: every response must be exactly these bytes')
+    .option('--start-at <time>', 'start at this wall-clock time (Unix seconds, or ISO 8601 with a zone): several load machines start together', (v: string) => parseStartTime(v))
     .option('--latency', 'print the latency distribution (always printed; for wrk users)')
     .option('--json', 'print one JSON document on stdout instead of the table', false)
     .option('--csv', 'print the figures as CSV (a header line and a value line) instead of the table')
@@ -145,6 +171,7 @@ Examples:
   ringleader stress http://127.0.0.1:8080/api -R 20k -H 'Accept: application/json' --method POST --body '{}'
   ringleader stress redis://127.0.0.1:6379 -c 50 -P 16 -t ping,set,get --keyspace 100000
   ringleader stress redis://127.0.0.1:6379 --command 'SET key:__rand__ __data__' --data-size 64
+  ringleader stress HOST:7000 --start-at 2026-12-02T18:30:00Z --json > a.json   (on each load machine, together)
   ringleader stress merge a.json b.json       (results of one load run from several machines, --json each)
   ringleader stress 127.0.0.1:9000 --send 'GET {seq}\\r\\n' --expect-delimiter '\\r\\n'
 
@@ -162,13 +189,15 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
       if (targetList[0] === 'merge') return merge(targetList.slice(1), f);
       const targets = targetList.join(',');
       const ac = new AbortController();
+      let stoppedBy: StopSignal | undefined;
       const stopListening = onStopSignals((sig) => {
+        stoppedBy = sig;
         if (process.stderr.isTTY) process.stderr.write('\n');
         process.stderr.write(`ringleader: ${sig}: stopping, finishing in-flight messages (${sig} again to quit now)\n`);
         ac.abort();
       });
       const tty = process.stderr.isTTY === true;
-      const { json, t, header, latency: _latency, hdrOut: _hdr, csv: _csv, mix: _mix, ...flags } = f;
+      const { json, t, header, latency: _latency, hdrOut: _hdr, csv: _csv, mix: _mix, startAt, ...flags } = f;
       const opts: StressOptions = {
         ...flags,
         targets,
@@ -194,6 +223,17 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
         }
         if (names.length > 1) runs = names.map((tests) => ({ ...opts, tests }));
       }
+      let lateMs = 0;
+      if (startAt !== undefined) {
+        // on stderr: a log (kubectl logs) shows when each machine began to wait
+        process.stderr.write(`ringleader: waiting to start at ${new Date(startAt).toISOString()}\n`);
+        lateMs = await waitUntil(startAt, ac.signal);
+        if (stoppedBy) {
+          stopListening();
+          process.stderr.write('ringleader: stopped before the start time: nothing ran\n');
+          process.exit(signalExitCode(stoppedBy));
+        }
+      }
       let exitCode = 0;
       for (const run of runs) {
         if (ac.signal.aborted) break;
@@ -207,6 +247,8 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
         }
         if (tty) process.stderr.write('\r\x1b[K');
         result.failures = result.failures.map(cliText);
+        // a second late: the other machines' loads began without this one
+        if (lateMs > 1000) result.warnings.push(`started ${(lateMs / 1000).toFixed(1)} s after --start-at`);
         if (runs.length > 1 && !json && !f.csv) process.stdout.write(`== ${String(run.tests).toUpperCase()} ==\n`);
         output(result, f);
         exitCode = Math.max(exitCode, result.exitCode);
