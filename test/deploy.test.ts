@@ -137,8 +137,16 @@ test('kubernetes stress Job: an Indexed Job whose pods, run here as two processe
   const { port } = await server.listen();
   const dir = mkdtempSync(join(tmpdir(), 'stress-job-'));
   try {
+    // the header's way of filling in the start time, as a user runs it
+    const sedLine = /^#\s+(sed "s\/\\\$\{START_AT\}\/\$START_AT\/" deploy\/kubernetes\/stress-job\.yaml) \| kubectl apply -f -$/m.exec(yaml);
+    t.truthy(sedLine, 'the header fills in --start-at with sed');
+    const startAt = new Date(Date.now() + 5000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const filled = await runTool('sh', ['-c', `cd '${ROOT}' && START_AT=${startAt} && ${sedLine![1]}`], 10000);
+    t.is(filled.code, 0, filled.stderr);
+    const filledArgs = JSON.parse(/^\s+args: (\[.*\])$/m.exec(filled.stdout)![1]) as string[];
+    t.is(filledArgs[filledArgs.indexOf('--start-at') + 1], startAt);
     // the manifest's args: the target moved to this server, a short run, fewer connections
-    const local = args.map((a, i) => (a === 'ringleader:7000' ? `127.0.0.1:${port}` : args[i - 1] === '-d' ? '2s' : args[i - 1] === '-c' ? '20' : a));
+    const local = filledArgs.map((a, i) => (a === 'ringleader:7000' ? `127.0.0.1:${port}` : filledArgs[i - 1] === '-d' ? '2s' : filledArgs[i - 1] === '-c' ? '20' : a));
     t.not(local[1], args[1], 'the target is the Service ringleader:7000');
     // two "pods" at once; like kubectl logs, a file holds stderr and stdout
     const pod = (i: number) =>
@@ -154,10 +162,11 @@ test('kubernetes stress Job: an Indexed Job whose pods, run here as two processe
         });
       });
     const files = await Promise.all([pod(0), pod(1)]);
-    const each = files.map((f) => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').pop()!) as { ok: boolean; messages: { verified: number } });
+    const each = files.map((f) => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').pop()!) as { ok: boolean; warnings: string[]; messages: { verified: number } });
     for (const r of each) {
       t.true(r.ok);
       t.true(r.messages.verified > 0);
+      t.deepEqual(r.warnings, [], 'both started at --start-at');
     }
     const r = await runTool(process.execPath, [CLI, ...mergeLine![1].split(' '), ...files, '--json'], 30000);
     t.is(r.code, 0, r.stderr);
