@@ -18,10 +18,19 @@ interface Result {
 
 const lastJson = (out: string) => JSON.parse(out.trim().split('\n').pop()!) as Result;
 
-test.serial('nothing connects before the start time; the run then loads as usual', async (t) => {
+/** an echo server for one test: fn gets its port and the server, to read its stats */
+async function withServer(fn: (port: number, server: ReturnType<typeof createServer>) => Promise<void>): Promise<void> {
   const server = createServer({ port: 0, workers: 1 });
   const { port } = await server.listen();
   try {
+    await fn(port, server);
+  } finally {
+    await server.close({ timeout: 1000 });
+  }
+}
+
+test.serial('nothing connects before the start time; the run then loads as usual', async (t) => {
+  await withServer(async (port, server) => {
     const at = new Date(Date.now() + 2500);
     const run = runCli(['stress', `127.0.0.1:${port}`, '-c', '4', '-d', '1s', '--warmup', '0', '--start-at', at.toISOString(), '--json'], 30000);
     await sleep(1500);
@@ -33,15 +42,11 @@ test.serial('nothing connects before the start time; the run then loads as usual
     t.true(j.messages.verified > 0);
     t.deepEqual(j.warnings, []);
     t.true(server.stats().acceptor.accepted >= 4);
-  } finally {
-    await server.close({ timeout: 1000 });
-  }
+  });
 });
 
 test.serial('a start time already past: the run starts at once and its result says how late', async (t) => {
-  const server = createServer({ port: 0, workers: 1 });
-  const { port } = await server.listen();
-  try {
+  await withServer(async (port, server) => {
     const at = Math.floor(Date.now() / 1000) - 5;
     const r = await runCli(['stress', `127.0.0.1:${port}`, '-c', '2', '-d', '1s', '--warmup', '0', '--start-at', String(at), '--json'], 30000);
     t.is(r.code, 0, r.stderr);
@@ -51,15 +56,11 @@ test.serial('a start time already past: the run starts at once and its result sa
     t.regex(j.warnings[0]!, /^started \d+\.\d s after --start-at$/);
     const late = Number(/started (\S+) s/.exec(j.warnings[0]!)![1]);
     t.true(late >= 5 && late < 60, `late ${late} s`);
-  } finally {
-    await server.close({ timeout: 1000 });
-  }
+  });
 });
 
 test.serial('SIGINT while waiting for the start time: exit 130, nothing sent, no result', async (t) => {
-  const server = createServer({ port: 0, workers: 1 });
-  const { port } = await server.listen();
-  try {
+  await withServer(async (port, server) => {
     const at = new Date(Date.now() + 60_000).toISOString();
     const p = spawn(process.execPath, [CLI, 'stress', `127.0.0.1:${port}`, '-d', '1s', '--start-at', at, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -74,7 +75,5 @@ test.serial('SIGINT while waiting for the start time: exit 130, nothing sent, no
     t.is(out, '');
     t.regex(err, /stopped before the start time: nothing ran/);
     t.is(server.stats().acceptor.accepted, 0);
-  } finally {
-    await server.close({ timeout: 1000 });
-  }
+  });
 });
