@@ -170,8 +170,10 @@ test('kubernetes stress Job: an Indexed Job whose pods, run here as two processe
     }
     const r = await runTool(process.execPath, [CLI, ...mergeLine![1].split(' '), ...files, '--json'], 30000);
     t.is(r.code, 0, r.stderr);
-    const merged = JSON.parse(r.stdout) as { ok: boolean; mergedFrom: number; connections: number; messages: { verified: number } };
+    const merged = JSON.parse(r.stdout) as { ok: boolean; mergedFrom: number; connections: number; warnings: string[]; messages: { verified: number } };
     t.true(merged.ok);
+    // started together: no warning that the windows did not overlap
+    t.deepEqual(merged.warnings, []);
     t.is(merged.mergedFrom, 2);
     t.is(merged.connections, 40);
     t.is(merged.messages.verified, each[0]!.messages.verified + each[1]!.messages.verified);

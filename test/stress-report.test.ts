@@ -124,6 +124,13 @@ test.serial('stress merge adds the histograms, counts and rates of several runs'
     t.is(Math.round(r.throughput.requestsPerSec!), Math.round(results[0].throughput.requestsPerSec! + results[1].throughput.requestsPerSec!));
     t.is(r.latencyUs!.max, Math.max(results[0].latencyUs!.max, results[1].latencyUs!.max));
     t.is(r.timeSeries[0].msgs, results[0].timeSeries[0].msgs + results[1].timeSeries[0].msgs);
+    // the two ran one after the other: their windows did not overlap, and the merge says so
+    for (const x of results) t.true(Math.abs(Date.parse(x.windowStart) - Date.now()) < 60_000, x.windowStart);
+    t.is(r.windowStart, results[0].windowStart);
+    t.true(
+      r.warnings.some((w) => /^the measured windows began up to \d+\.\d s apart/.test(w)),
+      JSON.stringify(r.warnings),
+    );
     const table = await runCli(['stress', 'merge', ...files]);
     t.regex(table.stdout, /merged\s+2 results/);
 

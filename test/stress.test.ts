@@ -152,6 +152,7 @@ test('runStress result shape', async (t) => {
         'verification',
         'warmupMs',
         'warnings',
+        'windowStart',
         'zeroCopy',
       ].sort(),
     );

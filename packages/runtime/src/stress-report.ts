@@ -288,5 +288,16 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
   const done = m.mode === 'churn' ? m.connected.cycles : m.messages.verified;
   m.clientCpu.usPerMessage = done ? Math.round(((m.clientCpu.userMs + m.clientCpu.systemMs) * 1000 * 100) / done) / 100 : null;
   m.mergedFrom = rs.length;
+  // several machines' rates add up only over time they loaded together
+  const starts = rs.map((r) => Date.parse(r.windowStart ?? ''));
+  if (starts.every(Number.isFinite)) {
+    const first = Math.min(...starts);
+    const apart = Math.max(...starts) - first;
+    m.windowStart = new Date(first).toISOString();
+    if (apart > 1000)
+      m.warnings.push(
+        `the measured windows began up to ${(apart / 1000).toFixed(1)} s apart (runs not started together, as --start-at does): rates and per-second figures add seconds that did not overlap`,
+      );
+  }
   return m;
 }

@@ -70,6 +70,8 @@ export interface StressResult {
   seed: number;
   socketMode: 'ring' | 'fd';
   warmupMs: number;
+  /** when the measured window began, wall clock (ISO 8601): `merge` checks that several machines' windows overlap */
+  windowStart: string;
   /** the measured window */
   durationMs: number;
   /** from the first connection attempt until every ring had closed */
@@ -258,6 +260,8 @@ export interface RunFacts {
   /** the CLOCK_MONOTONIC instants the rings were given (ns) */
   tMeasure: bigint;
   tEnd: bigint;
+  /** tMeasure on the wall clock, ms since the epoch */
+  windowStartMs: number;
   elapsedMs: number;
   interrupted: boolean;
   aborted: string | null;
@@ -384,6 +388,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     seed: o.seed,
     socketMode: f.socketMode,
     warmupMs: o.warmup,
+    windowStart: new Date(Math.round(f.windowStartMs)).toISOString(),
     durationMs: Math.round(windowNs / 1e6),
     elapsedMs: f.elapsedMs,
     interrupted: f.interrupted,

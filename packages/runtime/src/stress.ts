@@ -208,6 +208,8 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const tStart = monotonicNs() + 5_000_000n;
   const tMeasure = tStart + BigInt(Math.round(o.warmup * 1e6));
   const tEnd = o.duration ? tMeasure + BigInt(Math.round(o.duration * 1e6)) : 0n;
+  // the same instant on the wall clock, which other load machines share (merge)
+  const windowStartMs = Date.now() + Number(tMeasure - monotonicNs()) / 1e6;
   // the load's own CPU (every thread of this process), from the start to the last close
   const cpu0 = process.cpuUsage();
   for (const t of threads) t.post({ type: 'start', tStart, tMeasure, tEnd });
@@ -327,5 +329,5 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   }
   await terminateAll(threads);
   const outcomes = finished.filter((oc): oc is ThreadOutcome => oc !== null);
-  return summarize(o, blocks, { targets, threads: nThreads, socketMode: sockMode, zcThreshold, tMeasure, tEnd, elapsedMs, interrupted, aborted, warnings, outcomes, unfinished, cpu });
+  return summarize(o, blocks, { targets, threads: nThreads, socketMode: sockMode, zcThreshold, tMeasure, tEnd, windowStartMs, elapsedMs, interrupted, aborted, warnings, outcomes, unfinished, cpu });
 }
