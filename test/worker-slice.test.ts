@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import test from 'ava';
 import { createServer } from '@ringleader/runtime';
 import { CLI, echoOnce, randomPayload, waitFor } from './helpers.js';
@@ -25,28 +26,32 @@ function slices(): number[] {
   return out;
 }
 
-const kernelShowsSlice = slices().length > 0;
+/** Linux >= 6.12 takes a SCHED_OTHER thread's sched_runtime as its slice (EEVDF custom slices) */
+function kernelHonoursSlice(): boolean {
+  const [major = 0, minor = 0] = release().split(/[.-]/).map(Number);
+  return (major > 6 || (major === 6 && minor >= 12)) && slices().length > 0;
+}
+const honoured = kernelHonoursSlice();
 // an odd value no other thread has by default
 const US = 333;
 
+// Where the kernel ignores the slice (older than 6.12), the call still
+// succeeds: what is checked there is that the server serves, reloads and
+// warns of nothing; the slices themselves are read where the kernel honours them.
 test('each worker thread runs with the slice it asked for, and a reload with 0 gives the threads back the default', async (t) => {
-  if (!kernelShowsSlice) {
-    t.log('this kernel has no se.slice in /proc/PID/task/TID/sched (Linux < 6.12): nothing to read');
-    t.pass();
-    return;
-  }
+  if (!honoured) t.log(`kernel ${release()} ignores the slice: checking that the server serves and reloads without a warning`);
   const warnings: Error[] = [];
   const server = createServer({ port: 0, workers: 2, workerSlice: US });
   server.on('warning', (w: Error) => warnings.push(w));
   const { port } = await server.listen();
   try {
-    t.is(slices().filter((s) => s === US * 1000).length, 2, 'two worker threads at the slice asked for');
+    if (honoured) t.is(slices().filter((s) => s === US * 1000).length, 2, 'two worker threads at the slice asked for');
     const p = randomPayload(1, 256);
     const before = await echoOnce(port, p);
     t.is(before.received, before.sent);
     // the successors run on pool threads too (maybe the same ones): 0 sets them back
     await server.reload({ drainTimeout: 500, options: { port: 0, workers: 2, workerSlice: 0 } });
-    t.is(slices().filter((s) => s === US * 1000).length, 0, 'no thread keeps the old slice');
+    if (honoured) t.is(slices().filter((s) => s === US * 1000).length, 0, 'no thread keeps the old slice');
     const after = await echoOnce(port, p);
     t.is(after.received, after.sent);
     t.deepEqual(
