@@ -17,6 +17,7 @@ import { abi, errnoError, type NativeWorkerRing } from '@ringleader/core-native'
 import { peerAddress } from './address.js';
 import { WU, type CounterBlock } from './counters.js';
 import { checkHandler, type Connection, type Handler, type HandlerContext } from './handler.js';
+import { type ErrorInfo, errorInfo } from './error-info.js';
 
 const { CONNECT, DATA, END, DRAIN, CLOSE } = abi.jsEvents;
 const WORDS = abi.jsWords;
@@ -35,32 +36,6 @@ const S_CLOSED = 8; // CLOSE event seen: the handle is dead
 const S_PAUSED = 16;
 const S_NEED_DRAIN = 32;
 const S_TOUCHED = 64; // activity since the last timeout sweep
-
-/** Serializable form of an error, for crossing threads. */
-export interface ErrorInfo {
-  name: string;
-  message: string;
-  stack?: string;
-  code?: string;
-}
-
-export function errorInfo(e: unknown): ErrorInfo {
-  if (e instanceof Error) {
-    const code = (e as Error & { code?: unknown }).code;
-    return { name: e.name, message: e.message, stack: e.stack, code: typeof code === 'string' ? code : undefined };
-  }
-  return { name: 'Error', message: String(e) };
-}
-
-/** Rebuild an error (same class for the standard ones, same message, stack, code). */
-export function fromErrorInfo(i: ErrorInfo): Error {
-  const Ctor = ({ TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError } as Record<string, ErrorConstructor>)[i.name] ?? Error;
-  const e = new Ctor(i.message);
-  if (Ctor === Error && i.name !== 'Error') e.name = i.name;
-  if (i.stack) e.stack = i.stack;
-  if (i.code !== undefined) (e as Error & { code?: string }).code = i.code;
-  return e;
-}
 
 function writeAfterEnd(): Error {
   return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });

@@ -14,7 +14,8 @@ import { threadId } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { native, type NativeWorkerOptions } from '@ringleader/core-native';
 import { UpstreamBlock, WI, workerBlock } from './counters.js';
-import { errorInfo, handlerContext, Host, loadHandler, type ErrorInfo } from './host.js';
+import { type ErrorInfo, errorInfo } from './error-info.js';
+import { handlerContext, Host, loadHandler } from './host.js';
 
 /** A handler module to run in the shard (JS mode). */
 export interface ShardHandler {

@@ -9,7 +9,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { abi, errnoName, isSystemError, type NativeAcceptor, type NativeWorkerOptions } from '@ringleader/core-native';
 import { Piscina } from 'piscina';
 import { type CounterBlock, UpstreamBlock, WI, WU, workerBlock } from './counters.js';
-import { type ErrorInfo, fromErrorInfo } from './host.js';
+import { type ErrorInfo, fromErrorInfo } from './error-info.js';
 import type { BuiltinHandler, ResolvedOptions } from './options.js';
 import type { Scheduler } from './scheduler.js';
 import type { ShardCommand, ShardMessage, ShardResult, ShardTask } from './shard.js';
