@@ -352,6 +352,8 @@ export interface Binding {
   sdNotify(path: string, state: string): number;
   /** ask the kernel for a `us` microsecond scheduling slice for the calling thread (engine/sched.h); 0 or -errno */
   setThreadSlice(us: number): number;
+  /** the calling thread's kernel id (gettid), as /proc/PID/task and taskset -p name it */
+  threadTid(): number;
   layout: CounterLayout;
   abi: Abi;
   versions: { liburing: string; liburingHeader: string };

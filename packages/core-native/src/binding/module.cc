@@ -166,6 +166,9 @@ Napi::Value SetThreadSlice(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), rl_thread_set_slice(info[0].As<Napi::Number>().Uint32Value()));
 }
 
+// threadTid(): the calling thread's kernel id (engine/sched.h)
+Napi::Value ThreadTid(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), rl_thread_tid()); }
+
 // lower bounds of histogram buckets, so JS reads percentiles without
 // repeating the bucket formula
 Napi::Value HistLowerBounds(const Napi::CallbackInfo &info) {
@@ -187,6 +190,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("histLowerBounds", Napi::Function::New(env, HistLowerBounds));
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify));
   exports.Set("setThreadSlice", Napi::Function::New(env, SetThreadSlice));
+  exports.Set("threadTid", Napi::Function::New(env, ThreadTid));
   exports.Set("layout", Layout(env));
   exports.Set("abi", Abi(env));
   Napi::Object ver = Napi::Object::New(env);

@@ -50,3 +50,5 @@ int rl_thread_set_slice(unsigned us)
 	return -ENOSYS;
 #endif
 }
+
+int rl_thread_tid(void) { return (int) syscall(SYS_gettid); }

@@ -25,6 +25,12 @@ extern "C" {
  */
 int rl_thread_set_slice(unsigned us);
 
+/*
+ * The calling thread's kernel id (gettid): what /proc/PID/task/TID, taskset
+ * -p and chrt -p name. Node's threadId is its own numbering, not this.
+ */
+int rl_thread_tid(void);
+
 #ifdef __cplusplus
 }
 #endif
