@@ -38,7 +38,7 @@ test('/metrics: per-worker counters, acceptor, a histogram; promtool check metri
     for (const line of m.body.split('\n')) if (line && !line.startsWith('#')) t.regex(line, /^ringleader_[a-z_]+(\{[^}]*\})? [-0-9.e+Inf]+$/, line);
     const accepted = (sample(m.body, 'ringleader_connections_accepted_total{worker="0"}') ?? NaN) + (sample(m.body, 'ringleader_connections_accepted_total{worker="1"}') ?? NaN);
     t.is(accepted, 6);
-    t.is(sample(m.body, 'ringleader_acceptor_accepted_total'), 6);
+    t.is(sample(m.body, 'ringleader_acceptor_accepted_total{acceptor="0"}'), 6);
     t.is((sample(m.body, 'ringleader_received_bytes_total{worker="0"}') ?? 0) + (sample(m.body, 'ringleader_received_bytes_total{worker="1"}') ?? 0), 600);
     t.is(sample(m.body, 'ringleader_ready'), 1);
     t.regex(m.body, /# TYPE ringleader_handoff_latency_seconds histogram/);

@@ -144,3 +144,31 @@ export function runProcess(cmd: string, args: string[], o: { cwd?: string; env?:
     });
   });
 }
+
+/**
+ * Echo churn: `parallel` loops of connect, echo, close until stop(), bounded
+ * by `maxMs` and by `maxCount` connections; each payload padded with `pad`
+ * bytes. Counts the clean echoes and the failures.
+ */
+export function echoChurn(port: number, parallel: number, maxMs: number, { pad = 0, maxCount = 20_000 } = {}) {
+  let ok = 0;
+  let run = true;
+  const failures: string[] = [];
+  const until = Date.now() + maxMs;
+  const loop = async () => {
+    while (run && Date.now() < until && ok + failures.length < maxCount) {
+      const r = await echoOnce(port, Buffer.from(`churn ${ok} ${'y'.repeat(pad)}`), 5000);
+      if (r.cleanClose && r.received === r.sent) ok++;
+      else failures.push(r.error ?? 'mismatch');
+    }
+  };
+  const loops = Promise.all(Array.from({ length: parallel }, loop));
+  return {
+    failures,
+    ok: () => ok,
+    async stop() {
+      run = false;
+      await loops;
+    },
+  };
+}

@@ -11,33 +11,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from '@ringleader/runtime';
-import { echoOnce, killAll, sleep, userThreadCount, waitFor } from './helpers.js';
+import { echoChurn, echoOnce, killAll, sleep, userThreadCount, waitFor } from './helpers.js';
 import { ask, churn, jsonCli, taggedUpstream, writeHandler } from './ops-helpers.js';
-
-/** Churn: `parallel` loops of connect, echo a payload, close, bounded in time and count. */
-function echoChurn(port: number, parallel: number, maxMs: number) {
-  let run = true;
-  let ok = 0;
-  const failures: string[] = [];
-  const until = Date.now() + maxMs;
-  const loop = async () => {
-    while (run && Date.now() < until && ok + failures.length < 50_000) {
-      const payload = Buffer.from(`churn ${ok} ${'y'.repeat(200)}`);
-      const r = await echoOnce(port, payload, 5000);
-      if (r.cleanClose && r.received === r.sent) ok++;
-      else failures.push(r.error ?? 'mismatch');
-    }
-  };
-  const loops = Promise.all(Array.from({ length: parallel }, loop));
-  return {
-    failures,
-    ok: () => ok,
-    async stop() {
-      run = false;
-      await loops;
-    },
-  };
-}
 
 /** A connection kept open: send() resolves when the bytes came back exactly. */
 async function held(port: number) {
@@ -64,7 +39,7 @@ test('SIGHUP with --config: the proxy moves to a new upstream under churn, zero 
   const cli = jsonCli(['proxy', '--config', file, '--port', '0', '--drain', '5s', '--interval', '200ms']);
   try {
     const { port } = (await cli.line('listening')) as { port: number };
-    const load = echoChurn(port, 4, 30_000);
+    const load = echoChurn(port, 4, 30_000, { pad: 200, maxCount: 50_000 });
     const old = await Promise.all([held(port), held(port)]);
     for (const [i, c] of old.entries()) t.true(await c.send(`before ${i}\n`));
     await sleep(300);

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { CLI, echoOnce, killAll, sleep, waitFor } from './helpers.js';
+import { CLI, echoChurn, echoOnce, killAll, sleep, waitFor } from './helpers.js';
 import { freePort } from './ops-helpers.js';
 
 test('SIGUSR2 under connection churn: the new process takes over, the old drains and exits 0, zero failed connections', async (t) => {
@@ -31,20 +31,9 @@ test('SIGUSR2 under connection churn: the new process takes over, the old drains
     const { port, pid } = listening()[0];
     t.is(pid, p.pid ?? -1);
     // churn: 4 loops of connect, echo, close; bounded in count and time
-    let run = true;
-    let ok = 0;
-    const failures: string[] = [];
-    const until = Date.now() + 30000;
-    const loop = async () => {
-      while (run && Date.now() < until && ok + failures.length < 20000) {
-        const r = await echoOnce(port, Buffer.from(`churn ${ok}`), 5000);
-        if (r.cleanClose && r.received === r.sent) ok++;
-        else failures.push(r.error ?? 'mismatch');
-      }
-    };
-    const loops = Promise.all([loop(), loop(), loop(), loop()]);
+    const churn = echoChurn(port, 4, 30000);
     await sleep(500);
-    const before = ok;
+    const before = churn.ok();
     p.kill('SIGUSR2');
     t.true(await waitFor(() => listening().length === 2, 20000), err);
     newPid = listening()[1].pid;
@@ -54,8 +43,9 @@ test('SIGUSR2 under connection churn: the new process takes over, the old drains
     t.regex(out, /"event":"upgrade","pid":\d+/);
     t.regex(out, /"event":"closed","signal":"SIGUSR2"/);
     await sleep(500);
-    run = false;
-    await loops;
+    await churn.stop();
+    const { failures } = churn;
+    const ok = churn.ok();
     t.deepEqual(failures, [], `${failures.length} failed of ${ok + failures.length}`);
     t.true(ok > before, 'connections went on through the upgrade');
     t.log(`${ok} connections, ${before} before SIGUSR2, 0 failed`);

@@ -173,8 +173,10 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   const upstreamPolicy = so.handler === 'proxy' ? so.upstreamPolicy : undefined;
   const policies = `placement ${so.policy}${upstreamPolicy ? `, upstream policy ${upstreamPolicy}` : ''}`;
   // every socket it serves (several when socket activation passed several)
-  const addresses = server.addresses().map((a) => formatHostPort(a.address, a.port));
-  const header = `ringleader ${o.label} listening on ${addresses.join(', ')} (${so.workers} workers, ${policies})`;
+  // several acceptors listen on one address each with SO_REUSEPORT: said once, with their count
+  const addresses = [...new Set(server.addresses().map((a) => formatHostPort(a.address, a.port)))];
+  const acceptors = so.acceptors > 1 ? `, ${so.acceptors} acceptors` : '';
+  const header = `ringleader ${o.label} listening on ${addresses.join(', ')} (${so.workers} workers${acceptors}, ${policies})`;
 
   const notify = notifier(o.log);
   let prev = server.stats();
@@ -254,6 +256,9 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
         port: addr.port,
         addresses,
         workers: so.workers,
+        acceptors: so.acceptors,
+        // the acceptor threads' kernel ids, for taskset/chrt -p and /proc/PID/task/TID
+        acceptorTids: server.stats().acceptors.map((x) => x.tid),
         placement: so.policy,
         upstreamPolicy,
         admin: admin ? formatHostPort(admin.address, admin.port) : undefined,

@@ -66,6 +66,12 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
     .option('--fd <n>', 'serve this inherited listening socket instead of binding (--host/--port are ignored)', arg(parseInteger, { min: 0, max: 1 << 30 }))
     .option('--reuse-port', 'SO_REUSEPORT: several processes listen on one port, the kernel spreads connections', false)
     .option('-w, --workers <n>', 'worker threads, one io_uring each (default: CPU count)', arg(parseInteger, { min: 1, max: 1024 }))
+    .option(
+      '--acceptors <n>',
+      'acceptor threads, each with its own SO_REUSEPORT listener and share of the workers (for more connections/s than one acceptor core takes)',
+      arg(parseInteger, { min: 1, max: 64 }),
+      1,
+    )
     .addOption(new Option('--placement <policy>', 'connection placement across workers').choices(POLICIES as string[]).default(D.policy))
     .option('--weights <list>', 'per-worker weights for --placement weighted, e.g. 3,1 (implies it)', parseWeights)
     .option('--max-connections <n>', 'most open connections in total', arg(parseInteger, { min: 1, max: 1 << 30 }))
@@ -104,6 +110,7 @@ export interface ServerFlags {
   fd?: number;
   reusePort: boolean;
   workers?: number;
+  acceptors: number;
   placement: ServerOptions['policy'];
   weights?: number[];
   maxConnections?: number;
@@ -196,6 +203,7 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
     port,
     // --weights 3,1 alone means two workers
     workers: f.workers ?? f.weights?.length,
+    acceptors: f.acceptors,
     policy,
     weights: f.weights,
     maxConnections: f.maxConnections,
@@ -212,7 +220,8 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
     workerSlice: f.workerSlice,
     admin: f.admin,
     fds,
-    reusePort: f.reusePort,
+    // unset unless given: several acceptors turn it on themselves
+    reusePort: f.reusePort || undefined,
   };
 }
 

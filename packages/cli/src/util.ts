@@ -36,6 +36,7 @@ const FLAG_OF: Record<string, string> = {
   listen: '--listen',
   port: '--port',
   workers: '--workers',
+  acceptors: '--acceptors',
   policy: '--placement',
   weights: '--weights',
   maxConnections: '--max-connections',

@@ -11,6 +11,7 @@
  */
 export { createServer, Server } from './server.js';
 export type {
+  AcceptorStats,
   AddressInfo,
   CloseOptions,
   CloseSummary,

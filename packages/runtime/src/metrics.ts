@@ -225,7 +225,8 @@ export class MetricsRegistry {
   /**
    * Every acceptor counter the engine defines (layout from counters.h), so a
    * new one shows up without a change here: gauges as they are, totals as
-   * `_total`; `_ms` values become `_seconds`.
+   * `_total`; `_ms` values become `_seconds`. Labelled by acceptor (option
+   * `acceptors`; "0" for the one acceptor): sum over it for the server.
    */
   #acceptorMetrics(view: () => MetricsView): void {
     const reg = [this.registry];
@@ -235,10 +236,14 @@ export class MetricsRegistry {
       new Gauge({
         name: `${P}acceptor_${ms ? `${raw.slice(0, -3)}_seconds` : raw}`,
         help: `Acceptor gauge ${raw}${ms ? ' (in seconds)' : ''}`,
+        labelNames: ['acceptor'] as const,
         registers: reg,
         collect() {
-          const x = view().stats.acceptor[key] ?? 0;
-          this.set(ms ? x / 1000 : x);
+          this.reset();
+          for (const a of view().stats.acceptors) {
+            const x = a.counters[key] ?? 0;
+            this.set({ acceptor: a.index }, ms ? x / 1000 : x);
+          }
         },
       });
     }
@@ -247,10 +252,11 @@ export class MetricsRegistry {
       new Counter({
         name: `${P}acceptor_${raw}_total`,
         help: `Acceptor counter ${raw}`,
+        labelNames: ['acceptor'] as const,
         registers: reg,
         collect() {
           this.reset();
-          this.inc(view().stats.acceptor[key] ?? 0);
+          for (const a of view().stats.acceptors) this.inc({ acceptor: a.index }, a.counters[key] ?? 0);
         },
       });
     }

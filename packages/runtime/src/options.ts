@@ -97,6 +97,16 @@ export interface ServerOptions {
   /** Worker threads, one ring each. Default: available CPUs. */
   workers?: number;
   /**
+   * Acceptor rings, each on a thread of its own with its own SO_REUSEPORT
+   * listener on the one port and its own share of the workers (1: the
+   * acceptor runs on the calling thread). One acceptor thread spends
+   * 12-16 us of CPU per connection here, so it tops out near 60-80k
+   * connections/s; with several, the kernel spreads new connections over
+   * their listeners by the 4-tuple's hash and each hands its connections to
+   * its own workers. From 1 to `workers`; default 1.
+   */
+  acceptors?: number;
+  /**
    * Connection handler: a built-in name (`'echo'`, `'proxy'`), or the path or `file:`
    * URL of a handler module (its default export is a `Handler`, see
    * `defineHandler`) that runs in every worker. Any string that is not a
@@ -275,6 +285,7 @@ export interface ResolvedOptions {
   host: string;
   port: number;
   workers: number;
+  acceptors: number;
   handler: BuiltinHandler | HandlerModule;
   handlerOptions: unknown;
   dev: boolean;
@@ -330,6 +341,7 @@ const KNOWN = new Set<string>([
   'host',
   'port',
   'workers',
+  'acceptors',
   'handler',
   'handlerOptions',
   'dev',
@@ -422,11 +434,13 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
   const workerSlice = int('workerSlice', o.workerSlice, D.workerSlice, 0, 100_000);
   // the kernel clamps a slice to 0.1-100 ms: say so rather than ask for what it changes
   if (workerSlice > 0 && workerSlice < 100) throw outOfRange('workerSlice', '0 (the kernel default) or 100 to 100000 microseconds', workerSlice);
+  const acceptors = resolveAcceptors(o, workers, policy);
   const bufferCount = powerOfTwo('bufferCount', o.bufferCount, D.bufferCount, 1, abi.limits.maxBufferCount);
   return {
     host,
     port,
     workers,
+    acceptors,
     handler,
     handlerOptions: o.handlerOptions,
     dev: bool('dev', o.dev, process.env.NODE_ENV === 'development'),
@@ -465,6 +479,32 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     workerSlice,
     admin: resolveAdmin(o.admin),
   };
+}
+
+/**
+ * Option `acceptors`, and what several acceptors rule out: each runs on a
+ * thread of its own, so a placement function (which runs where the
+ * acceptor does) cannot go with them; the kernel picks the acceptor by the
+ * 4-tuple, so one client address would not always reach one worker
+ * (source-hash); and each needs a listener of its own (one inherited
+ * socket per acceptor).
+ */
+function resolveAcceptors(o: ServerOptions, workers: number, policy: Policy): number {
+  const n = int('acceptors', o.acceptors, 1, 1, 64);
+  if (n === 1) return 1;
+  if (n > workers) throw outOfRange('acceptors', `at most one per worker (workers: ${workers})`, n);
+  if (o.placement !== undefined) throw conflicting('acceptors', 'placement', 'a placement function runs on the thread of the one acceptor; use acceptors: 1 with it');
+  if (policy === 'source-hash')
+    throw conflicting(
+      'acceptors',
+      'policy',
+      'with several acceptors the kernel picks one by the connection\'s 4-tuple, so a client address would not always reach the same worker; use acceptors: 1 with "source-hash"',
+    );
+  if (o.fd !== undefined) throw conflicting('acceptors', 'fd', `each acceptor needs a listening socket of its own: give ${n} sockets with "fds"`);
+  if (o.fds !== undefined && (!Array.isArray(o.fds) || o.fds.length !== n)) throw conflicting('acceptors', 'fds', `each acceptor needs a listening socket of its own: give exactly ${n} in "fds"`);
+  if (typeof o.maxConnections === 'number' && o.maxConnections < n) throw conflicting('acceptors', 'maxConnections', `each acceptor enforces its share of maxConnections: at least ${n}`);
+  if (o.reusePort === false) throw conflicting('acceptors', 'reusePort', 'several acceptors listen on one port with SO_REUSEPORT');
+  return n;
 }
 
 function resolvePlacement(p: unknown, policy: Policy): PlacementFunction | undefined {

@@ -5,11 +5,11 @@
  */
 import { errnoName, layout } from '@ringleader/core-native';
 import { formatHostPort } from './address.js';
-import { type CounterBlock, snapshot, sumTotals, type UpstreamBlock, WI, WU } from './counters.js';
+import { type CounterBlock, snapshot, sumTotals, type UpstreamBlock, WI, WU, workerBlock } from './counters.js';
 import { bucketBounds, mergeBuckets, percentile, sampleCount, upperBound } from './histogram.js';
 import type { PlacementStats } from './placement.js';
 import type { Scheduler } from './scheduler.js';
-import type { AddressInfo, PauseReason, ProxyWorkerStats, ServerStats, Totals, UpstreamStats, WorkerStats, ZeroCopyStats } from './server-types.js';
+import type { AcceptorStats, AddressInfo, PauseReason, ProxyWorkerStats, ServerStats, Totals, UpstreamStats, WorkerStats, ZeroCopyStats } from './server-types.js';
 import type { Retired, Shard } from './shards.js';
 import type { ResolvedUpstream } from './upstream.js';
 
@@ -72,12 +72,13 @@ function proxyStats(b: CounterBlock, ub: UpstreamBlock, upstreams: readonly Reso
 }
 
 /**
- * Each upstream (by group and address) over every worker: counts add up,
- * `down` and `backoffMs` are the worst. The current upstreams come first, in
- * priority order; after a reload changed them, ones that only workers not
- * yet replaced still use follow.
+ * Each upstream (by group and address) over several lists of them (each
+ * worker's, or each acceptor's sums): counts add up, `down` and
+ * `backoffMs` are the worst. `order` comes first (the current upstreams,
+ * in priority order); after a reload changed them, ones that only workers
+ * not yet replaced still use follow.
  */
-function sumUpstreams(workers: WorkerStats[], upstreams: readonly ResolvedUpstream[]): UpstreamStats[] {
+function sumUpstreams(lists: readonly (readonly UpstreamStats[])[], order: readonly { address: string; group: string }[]): UpstreamStats[] {
   const zero = (address: string, group: string): UpstreamStats => ({
     address,
     group,
@@ -93,9 +94,9 @@ function sumUpstreams(workers: WorkerStats[], upstreams: readonly ResolvedUpstre
     otherErrors: 0,
   });
   const byKey = new Map<string, UpstreamStats>();
-  for (const u of upstreams) byKey.set(`${u.group} ${formatHostPort(u.host, u.port)}`, zero(formatHostPort(u.host, u.port), u.group));
-  for (const w of workers) {
-    for (const x of w.proxy?.upstreams ?? []) {
+  for (const u of order) byKey.set(`${u.group} ${u.address}`, zero(u.address, u.group));
+  for (const list of lists) {
+    for (const x of list) {
       const key = `${x.group} ${x.address}`;
       let out = byKey.get(key);
       if (!out) byKey.set(key, (out = zero(x.address, x.group)));
@@ -143,6 +144,8 @@ export interface StatsInput {
   retired: Retired;
   scheduler: Scheduler;
   acceptor: CounterBlock;
+  /** the acceptor thread's kernel id */
+  acceptorTid: number;
   upstreams: readonly ResolvedUpstream[] | undefined;
   zcThreshold: number;
   held: number;
@@ -198,6 +201,9 @@ export function serverStats(x: StatsInput): ServerStats {
     workers,
     total,
     acceptor,
+    acceptors: [
+      { index: 0, tid: x.acceptorTid, addresses: [...x.addresses], workers: workers.map((w) => w.index), held: x.held, paused: x.paused !== null, pauseReason: x.paused, counters: acceptor },
+    ],
     held: x.held,
     paused: x.paused !== null,
     pauseReason: x.paused,
@@ -208,7 +214,71 @@ export function serverStats(x: StatsInput): ServerStats {
     restarts: x.retired.restarts,
     handoff: handoffLatency(blocks),
     zeroCopy: zeroCopyStats(blocks, x.zcThreshold),
-    upstreams: x.upstreams ? sumUpstreams(workers, x.upstreams) : undefined,
+    upstreams: x.upstreams
+      ? sumUpstreams(
+          workers.map((w) => w.proxy?.upstreams ?? []),
+          x.upstreams.map((u) => ({ address: formatHostPort(u.host, u.port), group: u.group })),
+        )
+      : undefined,
     placement: x.placement,
+  };
+}
+
+/** One acceptor's stats and its worker counter blocks (shared memory), as its thread reports them. */
+export interface AcceptorPart {
+  stats: ServerStats;
+  /** every worker block it reads, replaced ones still draining too */
+  blocks: SharedArrayBuffer[];
+  /** the global index of its first worker */
+  firstWorker: number;
+}
+
+/**
+ * Several acceptors' stats as one server's (option `acceptors`): workers
+ * renumbered into one list, counts added, latency and zero-copy figures
+ * recomputed from every worker block rather than averaged.
+ */
+export function mergeAcceptorStats(parts: readonly AcceptorPart[], x: { listening: boolean; startedAt: number; zcThreshold: number }): { stats: ServerStats; blocks: CounterBlock[] } {
+  const blocks = parts.flatMap((p) => p.blocks.map((sab) => workerBlock(sab)));
+  const sum = <K extends keyof ServerStats>(k: K) => parts.reduce((a, p) => a + (p.stats[k] as number), 0);
+  const add = (into: Record<string, number>, from: Record<string, number>) => {
+    for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+    return into;
+  };
+  const acceptors: AcceptorStats[] = parts.map((p, i) => ({
+    ...p.stats.acceptors[0],
+    index: i,
+    workers: p.stats.workers.map((w) => w.index + p.firstWorker),
+  }));
+  const paused = acceptors.find((a) => a.paused);
+  const addresses = parts.flatMap((p) => p.stats.addresses);
+  return {
+    blocks,
+    stats: {
+      listening: x.listening,
+      address: addresses[0] ?? null,
+      addresses,
+      uptimeMs: x.startedAt ? Date.now() - x.startedAt : 0,
+      workers: parts.flatMap((p) => p.stats.workers.map((w) => ({ ...w, index: w.index + p.firstWorker }))),
+      total: parts.reduce((t, p) => add(t, p.stats.total as unknown as Record<string, number>), {} as Record<string, number>) as unknown as Totals & { live: number },
+      acceptor: parts.reduce((t, p) => add(t, p.stats.acceptor), {} as Record<string, number>),
+      acceptors,
+      held: sum('held'),
+      paused: paused !== undefined,
+      pauseReason: paused?.pauseReason ?? null,
+      pauses: sum('pauses'),
+      resumes: sum('resumes'),
+      rejected: sum('rejected'),
+      dropped: sum('dropped'),
+      restarts: sum('restarts'),
+      handoff: handoffLatency(blocks),
+      zeroCopy: zeroCopyStats(blocks, x.zcThreshold),
+      upstreams: parts[0]?.stats.upstreams
+        ? sumUpstreams(
+            parts.map((p) => p.stats.upstreams ?? []),
+            [],
+          )
+        : undefined,
+    },
   };
 }

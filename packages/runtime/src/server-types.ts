@@ -123,7 +123,10 @@ export interface ServerStats {
   uptimeMs: number;
   workers: WorkerStats[];
   total: Totals & { live: number };
+  /** the acceptors' counters, summed (one acceptor: its own) */
   acceptor: Record<string, number>;
+  /** each acceptor on its own (option `acceptors`) */
+  acceptors: AcceptorStats[];
   held: number;
   paused: boolean;
   pauseReason: PauseReason | null;
@@ -138,6 +141,21 @@ export interface ServerStats {
   upstreams?: UpstreamStats[];
   /** source-hash or a placement function: calls, errors, fallbacks, time per call */
   placement?: PlacementStats;
+}
+
+/** One acceptor ring: where it listens, its workers, its thread and its counters. */
+export interface AcceptorStats {
+  index: number;
+  /** its thread's kernel id: /proc/PID/task/TID, `taskset -p`, `chrt -p` */
+  tid: number;
+  addresses: AddressInfo[];
+  /** indexes of the workers it hands connections to */
+  workers: number[];
+  /** accepted connections waiting for one of its workers */
+  held: number;
+  paused: boolean;
+  pauseReason: PauseReason | null;
+  counters: Record<string, number>;
 }
 
 export type ShardState = 'starting' | 'ready' | 'draining' | 'failed' | 'closing' | 'closed';

@@ -12,8 +12,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { errnoError, errnoName, isSystemError, type NativeAcceptor, native, type RingleaderSystemError } from '@ringleader/core-native';
+import { AcceptorGroups } from './acceptor-groups.js';
 import { AdminServer } from './admin.js';
-import { AI, acceptorBlock, WI, WU } from './counters.js';
+import { AI, acceptorBlock, type CounterBlock, WI, WU } from './counters.js';
 import { Dispatcher } from './dispatch.js';
 import { type ResolvedOptions, resolveOptions, SERVER_DEFAULTS, type ServerOptions } from './options.js';
 import { MetricsRegistry } from './metrics.js';
@@ -27,6 +28,14 @@ import { adoptError, checkBufferMemory, checkKernel, prepareUpstreams, resolveLi
 import type { ResolvedUpstream } from './upstream.js';
 
 type State = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
+
+/** For an acceptor thread (acceptor-thread.ts) to read its server: not public API. */
+const reports = new WeakMap<Server, () => { stats: ServerStats; blocks: SharedArrayBuffer[]; notReady: string | null }>();
+
+/** A server's stats, its worker counter blocks' memory, and why /readyz would say 503 (null: ready). */
+export function acceptorReport(s: Server): { stats: ServerStats; blocks: SharedArrayBuffer[]; notReady: string | null } {
+  return reports.get(s)!();
+}
 
 /** A sharded io_uring TCP server. Create it with {@link createServer}. */
 export class Server extends EventEmitter {
@@ -50,6 +59,9 @@ export class Server extends EventEmitter {
   #reloading = 0;
   /** proxy: the upstreams last seen down (for upstream-down / upstream-up) */
   #downSeen = new Set<string>();
+  /** option acceptors > 1: the acceptors, each a server of its own on a thread (acceptor-groups.ts) */
+  #groups?: AcceptorGroups;
+  #acceptorTid = 0;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -103,6 +115,20 @@ export class Server extends EventEmitter {
       stopping: () => this.#state === 'closing' || this.#state === 'closed',
       emit,
     });
+    reports.set(this, () => ({ stats: this.stats(), blocks: [...this.#shards.shards, ...this.#shards.draining].map((sh) => sh.block.sab), notReady: this.#notReady() }));
+    if (o.acceptors > 1) {
+      const groups = new AcceptorGroups(options, o, { emit, listenerCount: (e) => this.listenerCount(e) });
+      this.#groups = groups;
+      // handler errors cross from the acceptors only while someone here listens (otherwise they print there)
+      const watch = (on: boolean) => (event: string | symbol) => {
+        if (event !== 'handler-error') return;
+        // newListener fires before the listener is added, removeListener after it is gone
+        const n = this.listenerCount(event) + (on ? 1 : 0);
+        if ((on && n === 1) || (!on && n === 0)) groups.subscribe(event, on);
+      };
+      this.on('newListener', watch(true));
+      this.on('removeListener', watch(false));
+    }
   }
 
   /** The options in force (after defaults; a reload may have changed some, see {@link reload}). */
@@ -132,8 +158,8 @@ export class Server extends EventEmitter {
    * process.
    */
   listenerFds(): number[] {
-    if (this.#state !== 'listening' || !this.#acceptor) throw Object.assign(new Error('server is not listening'), { code: 'ERR_SERVER_NOT_RUNNING' });
-    return this.#acceptor.share();
+    if (this.#state !== 'listening' || !(this.#acceptor || this.#groups)) throw Object.assign(new Error('server is not listening'), { code: 'ERR_SERVER_NOT_RUNNING' });
+    return this.#groups ? this.#groups.listenerFds() : this.#acceptor!.share();
   }
 
   /** Stop the admin endpoint (a process upgrade hands its port to the new process). */
@@ -152,6 +178,7 @@ export class Server extends EventEmitter {
     if (this.#state !== 'listening') return this.#state === 'closed' ? 'closed' : 'not listening yet';
     // during a reload shards[i] may be the successor still starting while the old worker serves
     if (this.#reloading > 0) return 'reloading';
+    if (this.#groups) return this.#groups.stats({ listening: true, startedAt: this.#startedAt }).notReady;
     if (!this.#shards.shards.some((s) => s.state === 'ready')) return 'no worker ready';
     return null;
   }
@@ -160,12 +187,10 @@ export class Server extends EventEmitter {
   async #startAdmin(): Promise<void> {
     const a = this.options.admin;
     if (!a) return;
-    const metrics = new MetricsRegistry(() => ({
-      stats: this.stats(),
-      blocks: this.#shards.shards.map((s) => s.block),
-      ready: this.#notReady() === null,
-      draining: this.#state === 'closing',
-    }));
+    const metrics = new MetricsRegistry(() => {
+      const { stats, blocks } = this.#statsAndBlocks();
+      return { stats, blocks, ready: this.#notReady() === null, draining: this.#state === 'closing' };
+    });
     this.#admin = new AdminServer({ metrics, stats: () => this.stats(), notReady: () => this.#notReady() });
     await this.#admin.listen(a.host, a.port);
   }
@@ -188,6 +213,11 @@ export class Server extends EventEmitter {
       await this.#startAdmin();
       const memWarning = checkBufferMemory(o);
       if (memWarning) this.emit('warning', Object.assign(new Error(memWarning), { code: 'ERR_MEMLOCK' }));
+      this.#acceptorTid = native.threadTid();
+      if (this.#groups) {
+        this.#addresses = await this.#groups.listen();
+        return this.#listening();
+      }
       // inherited sockets (option fd, fds) say where they listen; otherwise bind host:port
       const bindIp = o.fds === undefined ? await resolveListenHost(o.host) : '';
       // the proxy's upstreams are checked against where it listens: before binding, or once the inherited sockets say
@@ -238,17 +268,22 @@ export class Server extends EventEmitter {
       } finally {
         clearTimeout(timer);
       }
-      this.#startedAt = Date.now();
       this.#maint = setInterval(() => this.#maintain(), 1000);
       this.#maint.unref();
-      this.#state = 'listening';
-      this.emit('listening', this.#address);
-      return this.#address;
+      return this.#listening();
     } catch (e) {
       await this.#teardown();
       this.#state = 'closed';
       throw e;
     }
+  }
+
+  #listening(): AddressInfo {
+    this.#address = this.#addresses[0];
+    this.#startedAt = Date.now();
+    this.#state = 'listening';
+    this.emit('listening', this.#address);
+    return this.#address;
   }
 
   async #prepareUpstreams(listeners: readonly { address: string; port: number }[]): Promise<void> {
@@ -296,7 +331,7 @@ export class Server extends EventEmitter {
    * its connections end, it is replaced, the server keeps serving.
    */
   terminateWorker(index: number): Promise<void> {
-    return this.#shards.terminate(index);
+    return this.#groups ? this.#groups.terminateWorker(index) : this.#shards.terminate(index);
   }
 
   /**
@@ -329,8 +364,17 @@ export class Server extends EventEmitter {
       const apply = opts.options === undefined ? undefined : await this.#nextOptions(opts.options);
       // resolving upstreams took time: a close may have begun
       if (this.#state !== 'listening') throw notRunning();
-      summary = await this.#shards.reload(drain, apply);
-      if (apply?.restartRequired.length) summary.restartRequired = apply.restartRequired;
+      if (this.#groups) {
+        // each acceptor checks and applies its share; this thread keeps the server's view of them
+        summary = await this.#groups.reload(drain, opts.options, apply ? resolveOptions(opts.options!) : undefined);
+        apply?.();
+        const named = new Set([...(apply?.restartRequired ?? []), ...(summary.restartRequired ?? [])]);
+        if (named.size) summary.restartRequired = [...named];
+        else delete summary.restartRequired;
+      } else {
+        summary = await this.#shards.reload(drain, apply);
+        if (apply?.restartRequired.length) summary.restartRequired = apply.restartRequired;
+      }
     } finally {
       this.#reloading--;
     }
@@ -360,8 +404,17 @@ export class Server extends EventEmitter {
 
   /** Counters of every worker, the acceptor, and their sums. */
   stats(): ServerStats {
+    return this.#statsAndBlocks().stats;
+  }
+
+  /** The stats, and the worker counter blocks they were read from (the metrics' histograms). */
+  #statsAndBlocks(): { stats: ServerStats; blocks: CounterBlock[] } {
+    if (this.#groups) {
+      if (this.#state === 'listening' || this.#state === 'closing') return this.#groups.stats({ listening: this.listening, startedAt: this.#startedAt });
+      return { stats: this.#groupsIdle(), blocks: [] };
+    }
     const d = this.#dispatch;
-    return serverStats({
+    const stats = serverStats({
       listening: this.listening,
       address: this.#address,
       addresses: this.#addresses,
@@ -372,6 +425,7 @@ export class Server extends EventEmitter {
       retired: this.#shards.retired,
       scheduler: this.#scheduler,
       acceptor: this.#acc,
+      acceptorTid: this.#acceptorTid,
       upstreams: this.options.handler === 'proxy' ? this.#upstreams : undefined,
       zcThreshold: this.options.zcThreshold,
       held: d.waiting,
@@ -381,6 +435,13 @@ export class Server extends EventEmitter {
       dropped: d.dropped,
       placement: this.#placement?.stats(this.#scheduler.fallbacks),
     });
+    return { stats, blocks: this.#shards.shards.map((s) => s.block) };
+  }
+
+  /** Several acceptors, none running (not listening yet, or closed): nothing to read but the shape. */
+  #groupsIdle(): ServerStats {
+    const { stats } = this.#groups!.stats({ listening: false, startedAt: 0 });
+    return stats;
   }
 
   /**
@@ -398,6 +459,13 @@ export class Server extends EventEmitter {
     }
     const t0 = Date.now();
     this.#state = 'closing';
+    if (this.#groups) {
+      const summary = await this.#groups.close(timeout);
+      await this.#teardown();
+      this.#state = 'closed';
+      this.emit('close', summary);
+      return summary;
+    }
     this.#acceptor!.stop();
     const shards = this.#shards.shards;
     const sumOf = (i: number) => shards.reduce((n, s) => n + s.block.total(i), 0);
@@ -433,6 +501,7 @@ export class Server extends EventEmitter {
     if (this.#maint) clearInterval(this.#maint);
     this.#maint = undefined;
     this.#dispatch.stop();
+    await this.#groups?.destroy();
     await this.#shards.destroy();
     this.#acceptor?.close();
     this.#acceptor = undefined;
