@@ -127,6 +127,15 @@ export const SECTIONS = [
     what: 'connect, 64 B echo, close; ONE client at a time (source addresses 127.0.0.1-127.0.0.16): the hand-off without other accepts queued ahead',
   },
   {
+    key: 'churnacc',
+    suite: 'churn',
+    labels: SERVERS,
+    op: 'conn',
+    title: 'accept churn, one acceptor or two',
+    metric: 'conns/s',
+    what: 'connect, 64 B echo, close; 32 clients; ringleader with 2 workers behind one acceptor (the main thread) and behind two acceptor threads (option acceptors), everything on the one server CPU',
+  },
+  {
     key: 'openloop',
     suite: 'openloop',
     labels: SERVERS,
@@ -229,6 +238,7 @@ const EXTRAS = {
     ),
   ],
   churn: () => [handoffTable(), acceptorTable()],
+  churnacc: () => [acceptorsTable()],
 };
 
 /** ringleader's hand-off latency under 32 and 1 churning clients beside the wake floor measured in the same run. */
@@ -271,6 +281,24 @@ function acceptorTable() {
       ['server, load', 'acceptor thread CPU share [min-max]', 'us per accepted conn [min-max]', 'accepts/s per acceptor core', 'worker CPU us per conn', 'worker cores one acceptor core feeds'],
       [row('ringleader, 32 churning clients', 'churn'), row('ringleader, 1 churning client', 'churn1'), row('C epoll peer, central acceptor thread, 32 churning clients', 'churn', 'epoll-acc')],
     ),
+  ].join('\n');
+}
+
+/**
+ * Option acceptors: an acceptor's CPU per connection with one acceptor and
+ * with two, and what N acceptor cores would sustain on paper from it.
+ */
+function acceptorsTable() {
+  const one = med('churnacc', 'rl-acc1', 'acceptorUs');
+  const two = med('churnacc', 'rl-acc2', 'acceptorUs');
+  if (one === null || two === null) return '';
+  const worst = Math.max(one, two);
+  const perCore = 1e6 / worst;
+  const rows = [1, 2, 4, 8, 16].map((n) => [String(n), human(n * perCore), (n * perCore * 1e-6 * med('churn', 'ringleader', 'cpuUs') || 0).toFixed(1)]);
+  return [
+    `Acceptor CPU per connection (every acceptor thread's CPU over the window / connections): one acceptor ${spread('churnacc', 'rl-acc1', 'acceptorUs')} us, two acceptor threads ${spread('churnacc', 'rl-acc2', 'acceptorUs')} us (ratio ${fmtRatio(two / one)}); the main thread with two acceptors elsewhere ${spread('churnacc', 'rl-acc2', 'mainUs')} us per connection. The acceptors share nothing (each its own listener, ring, scheduler and workers), so N acceptor cores accept N times what one does; on paper, from the larger of the two costs (${worst.toFixed(2)} us) and this run's whole-server CPU per connection of the 1-worker server in the churn table (acceptor + worker + kernel):`,
+    '',
+    table(['acceptors (one core each)', 'accepts/s on paper', 'cores of server CPU that load takes (all work, connect-echo-close)'], rows),
   ].join('\n');
 }
 

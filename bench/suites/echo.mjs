@@ -25,20 +25,30 @@ export const SERVERS = {
   epoll: { label: 'C epoll peer' },
   // churn only: one thread blocked in accept4 passing fds to the worker
   'epoll-acc': { label: 'C epoll peer, central acceptor thread' },
+  // churn only: option acceptors, the same two workers behind one acceptor and behind two
+  'rl-acc1': { label: 'ringleader, 2 workers, 1 acceptor' },
+  'rl-acc2': { label: 'ringleader, 2 workers, 2 acceptors (threads)' },
 };
+const ACCEPTOR_RUNS = { 'rl-acc1': 1, 'rl-acc2': 2 };
 export const ECHO_SERVERS = ['ringleader', 'node', 'cluster', 'epoll'];
 
-/** Start an echo server on SERVER_CPU; resolves { port, pgid, handoff(), acceptorTid, stop() }. */
+/** Start an echo server on SERVER_CPU; resolves { port, pgid, handoff(), acceptorTid, acceptorTids, stop() }. */
 export async function startServer(kind) {
   let handoff = null;
   let acceptorTid = null;
+  // ringleader: every acceptor thread (the main thread with one acceptor)
+  let acceptorTids = [];
+  const rl = kind === 'ringleader' || kind in ACCEPTOR_RUNS;
   let listening;
   const ready = new Promise((r) => (listening = r));
   const onLine = (line) => {
-    if (kind === 'ringleader') {
+    if (rl) {
       try {
         const j = JSON.parse(line);
-        if (j.event === 'listening') listening(j.port);
+        if (j.event === 'listening') {
+          acceptorTids = j.acceptorTids ?? [];
+          listening(j.port);
+        }
         else if (j.handoffUs) handoff = { ...j.handoffUs, at: Date.now() };
       } catch {
         /* not JSON */
@@ -54,6 +64,7 @@ export async function startServer(kind) {
   let cmd;
   let args;
   if (kind === 'ringleader') [cmd, args] = [process.execPath, [CLI, 'echo', '--port', '0', '--workers', '1', '--json', '--interval', '1s']];
+  else if (kind in ACCEPTOR_RUNS) [cmd, args] = [process.execPath, [CLI, 'echo', '--port', '0', '--workers', '2', '--acceptors', String(ACCEPTOR_RUNS[kind]), '--json', '--interval', '1s']];
   else if (kind === 'node') [cmd, args] = [process.execPath, [join(PEERS, 'node-echo.mjs'), '--port', '0']];
   else if (kind === 'cluster') [cmd, args] = [process.execPath, [join(PEERS, 'node-cluster-echo.mjs'), '--port', '0', '--workers', '2']];
   else if (kind === 'epoll') [cmd, args] = [join(PEERS, 'bin', 'epoll-echo'), ['--port', '0', '--threads', '1']];
@@ -72,6 +83,7 @@ export async function startServer(kind) {
     pgid: h.p.pid,
     handoff: () => handoff,
     acceptorTid,
+    acceptorTids,
     stop: () => stopProc(h, kind === 'cluster' ? 'SIGTERM' : 'SIGINT'),
   };
 }
@@ -174,6 +186,7 @@ function acceptorTid(pid) {
 async function churnLoad(kind, clients) {
   return withServer(kind, async (srv) => {
     const acc = kind === 'ringleader' ? acceptorTid(srv.pgid) : srv.acceptorTid;
+    if (kind === 'ringleader' && srv.acceptorTids.length && srv.acceptorTids[0] !== acc) throw new Error(`ringleader's acceptor runs on thread ${srv.acceptorTids[0]}, not the main thread`);
     const threads = acc ? { acceptor: acc } : {};
     const { j, util, threadUtil } = await stressWithCpu(srv.pgid, srv.port, ['--mode', 'churn', '-c', String(clients), '--source', '127.0.0.1-127.0.0.16'], { threads });
     const rate = j.throughput.cyclesPerSec;
@@ -201,9 +214,45 @@ async function wakeFloor() {
   return { value: json.p99Us, unit: 'us p99', p50: json.p50Us, p99: json.p99Us, extra: `p50 ${json.p50Us.toFixed(1)} us over ${json.n} wakes` };
 }
 
+/**
+ * Option acceptors: the same two workers behind one acceptor and behind two
+ * acceptor threads, all on the server CPU. One CPU cannot show more accepts
+ * per second; what it shows is whether an acceptor's CPU per connection
+ * stays the same when there are several (nothing shared between them), the
+ * figure that scaling on a larger machine is worked out from. Acceptor CPU
+ * = every acceptor thread's, over the window; main thread = what is left on
+ * the main thread when acceptors run elsewhere (stats, display).
+ */
+async function acceptorsLoad(kind) {
+  return withServer(kind, async (srv) => {
+    const tids = srv.acceptorTids;
+    if (tids.length !== ACCEPTOR_RUNS[kind]) throw new Error(`${kind}: expected ${ACCEPTOR_RUNS[kind]} acceptor thread ids, got ${JSON.stringify(tids)}`);
+    const threads = Object.fromEntries(tids.map((tid, i) => [`a${i}`, tid]));
+    if (!tids.includes(srv.pgid)) threads.main = srv.pgid;
+    const { j, util, threadUtil } = await stressWithCpu(srv.pgid, srv.port, ['--mode', 'churn', '-c', '32', '--source', '127.0.0.1-127.0.0.16'], { threads });
+    const rate = j.throughput.cyclesPerSec;
+    const accUtil = tids.reduce((a, _, i) => a + (threadUtil[`a${i}`] ?? 0), 0);
+    const a = perOp(accUtil, rate);
+    const m = threads.main ? perOp(threadUtil.main, rate) : null;
+    return {
+      value: rate,
+      unit: 'conns/s',
+      loadBusy: j.loadBusy,
+      ...cpuFields(util, rate, 'conn'),
+      acceptors: tids.length,
+      acceptorUtil: accUtil,
+      acceptorUs: a.cpuUsPerOp,
+      acceptsPerCore: a.opsPerCpuS,
+      mainUs: m?.cpuUsPerOp ?? null,
+      extra: `acceptor threads ${a.cpuUsPerOp.toFixed(2)} us/conn${m ? `, main thread ${m.cpuUsPerOp.toFixed(2)} us/conn` : ''}`,
+    };
+  });
+}
+
 export async function suiteChurn(round) {
   await measure('wakefloor', 'floor', wakeFloor);
   for (const kind of rotate([...ECHO_SERVERS, 'epoll-acc'], round)) await measure('churn', kind, () => churnLoad(kind, 32));
+  for (const kind of rotate(Object.keys(ACCEPTOR_RUNS), round)) await measure('churnacc', kind, () => acceptorsLoad(kind));
   // one churning client: hand-off latency without queueing behind other
   // accepts (ringleader only: it is the hand-off that is measured, and a
   // full run stays near 25 minutes)
