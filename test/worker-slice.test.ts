@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import test from 'ava';
-import { createServer } from '@ringleader/runtime';
+import { createServer, runStress } from '@ringleader/runtime';
 import { CLI, echoOnce, randomPayload, waitFor } from './helpers.js';
 
 /** se.slice of every thread of this process, ns (empty where the kernel does not show it) */
@@ -60,6 +60,31 @@ test('each worker thread runs with the slice it asked for, and a reload with 0 g
     );
   } finally {
     await server.close({ timeout: 1000 });
+  }
+});
+
+test("the load generator's ring threads ask for a 400 us slice too, and the run is verified", async (t) => {
+  if (!honoured) t.log(`kernel ${release()} ignores the slice: checking the run only`);
+  // workers at the kernel's default: a 400 us slice during the run is a load thread's
+  const server = createServer({ port: 0, workers: 1, workerSlice: 0 });
+  const { port } = await server.listen();
+  try {
+    const seen: number[] = [];
+    const run = runStress({
+      targets: `127.0.0.1:${port}`,
+      connections: 4,
+      threads: 2,
+      duration: 1000,
+      warmup: 0,
+      progressInterval: 100,
+      onProgress: () => seen.push(slices().filter((s) => s === 400_000).length),
+    });
+    const r = await run;
+    t.true(r.ok, JSON.stringify(r.failures));
+    if (honoured) t.is(Math.max(...seen), 2, `threads at 400 us while running: ${seen.join(' ')}`);
+    t.is(slices().filter((s) => s === 400_000).length, 0, 'none once they have ended');
+  } finally {
+    await server.close({ timeout: 0 });
   }
 });
 
