@@ -46,7 +46,7 @@ test.serial('nothing connects before the start time; the run then loads as usual
 });
 
 test.serial('a start time already past: the run starts at once and its result says how late', async (t) => {
-  await withServer(async (port, server) => {
+  await withServer(async (port) => {
     const at = Math.floor(Date.now() / 1000) - 5;
     const r = await runCli(['stress', `127.0.0.1:${port}`, '-c', '2', '-d', '1s', '--warmup', '0', '--start-at', String(at), '--json'], 30000);
     t.is(r.code, 0, r.stderr);
