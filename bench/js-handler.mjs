@@ -24,7 +24,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadWithCpu, perOp } from './lib/cpu.mjs';
 import { children, killChildren, runCapture } from './lib/proc.mjs';
-import { CLI, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
+import { cliArgs, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
 
 const LOADGEN = join(ROOT, 'bench/peers/bin/loadgen');
 
@@ -130,7 +130,7 @@ async function httpLoad(port, pgid) {
   return { value: Number(rps[1]), p99us, util };
 }
 
-const rl = (extra) => [CLI, ...extra, '--workers', '1', '--port', '0', '--json', '--interval', '1h'];
+const rl = (extra) => cliArgs(...extra, '--workers', '1', '--port', '0', '--json', '--interval', '1h');
 const SUITES = {
   echo: {
     unit: 'msgs/s',

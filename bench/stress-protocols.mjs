@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { busyShare, cpuJiffies } from './lib/cpu.mjs';
 import { children, freePort, runCapture, waitConnectable } from './lib/proc.mjs';
-import { CLI, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
+import { cliArgs, need, needBuiltCli, pinning, ROOT, scriptOptions } from './lib/script.mjs';
 
 const o = scriptOptions('stress-protocols', 'node bench/stress-protocols.mjs [--suite http,redis] [--rounds 3] [--duration 5] [--json]', ['http', 'redis']);
 const log = (s) => (o.json ? process.stderr : process.stdout).write(s + '\n');
@@ -103,7 +103,7 @@ async function runLoad(cmd, args, timeoutMs) {
 
 /** ringleader stress --json: req/s in the window, CPU over every request of the run */
 async function ringleader(target, extra, limitS) {
-  const r = await runLoad(process.execPath, [CLI, 'stress', target, '--json', ...extra], (limitS + 60) * 1000);
+  const r = await runLoad(process.execPath, cliArgs('stress', target, '--json', ...extra), (limitS + 60) * 1000);
   let j;
   try {
     j = JSON.parse(r.stdout.trim().split('\n').pop());

@@ -1,8 +1,10 @@
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { dirname } from 'node:path';
 import { createServer } from '@ringleader/runtime';
 import { errnoError, ioUringUnavailable, resolveOptions } from '@ringleader/runtime/internal';
-import { runCli } from './helpers.js';
+import { CLI, runCli, runProcess } from './helpers.js';
 
 test('errnoError is Node-shaped', (t) => {
   const e = errnoError(-23, 'io_uring_prep_msg_ring_fd_alloc');
@@ -131,4 +133,24 @@ test('doctor on this machine: ready, with every check named', async (t) => {
   }
   const human = await runCli(['doctor']);
   t.regex(human.stdout, /verdict: ready/);
+});
+
+test("the ringleader command starts node without V8's memory reducer; doctor notes it when started otherwise", async (t) => {
+  // as the kernel runs the installed command: the interpreter its first line names, with its arguments
+  const first = readFileSync(CLI, 'utf8').split('\n', 1)[0];
+  const m = /^#!(\S+) (-S .+)$/.exec(first);
+  t.truthy(m, first);
+  const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+  const asCommand = await runProcess(m![1], [m![2], CLI, 'doctor', '--json'], { env });
+  t.is(asCommand.code, 0, asCommand.stdout + asCommand.stderr);
+  const rep = JSON.parse(asCommand.stdout) as { checks: { name: string; value: string; advisory?: boolean }[]; notes: string[] };
+  const check = rep.checks.find((c) => c.name === 'V8 memory reducer');
+  t.is(check?.value, 'off');
+  t.falsy(check?.advisory);
+  t.false(rep.notes.some((n) => n.startsWith('V8 memory reducer')));
+  // `node bin.js`: ready all the same, with a note saying what to run instead
+  const plain = await runCli(['doctor']);
+  t.is(plain.code, 0, plain.stdout + plain.stderr);
+  t.regex(plain.stdout, /V8 memory reducer\s+on in the main thread/);
+  t.regex(plain.stdout, /V8 memory reducer: .*run the `ringleader` command, or `node --no-memory-reducer`/);
 });

@@ -133,6 +133,8 @@ for (const major of VERSIONS) {
     t.is(doctor.code, 0, show(doctor));
     t.regex(doctor.stdout, /native addon\s+prebuilt/);
     t.regex(doctor.stdout, /verdict: ready/);
+    // npx runs the installed command through its first line: node without the memory reducer
+    t.regex(doctor.stdout, /V8 memory reducer\s+off/);
     const demo = await npx(['demo', '-d', '1s', '-w', '2', '-c', '8', '--json'], 60_000);
     t.is(demo.code, 0, show(demo));
     const d = JSON.parse(demo.stdout);

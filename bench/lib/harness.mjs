@@ -9,9 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { human } from '../svg.mjs';
 import { loadWithCpu, perOp } from './cpu.mjs';
 import { launch as launchProc, runJson as runJsonProc, sleep } from './proc.mjs';
+import { CLI, cliArgs } from './script.mjs';
+
+export { CLI, cliArgs };
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
 export const PEERS = join(ROOT, 'bench', 'peers');
 
 /** The run's settings, filled in by bench/run.mjs before any suite runs. */
@@ -55,7 +57,7 @@ export function runJson(cpu, cmd, args, limitMs) {
 
 /** ringleader stress on LOAD_CPU with one thread; resolves its JSON result. */
 export async function stress(port, extra) {
-  const args = [CLI, 'stress', `127.0.0.1:${port}`, '-t', '1', '--warmup', `${cfg.warmup}s`, '-d', `${cfg.duration}s`, '--json', ...extra];
+  const args = cliArgs('stress', `127.0.0.1:${port}`, '-t', '1', '--warmup', `${cfg.warmup}s`, '-d', `${cfg.duration}s`, '--json', ...extra);
   const { code, json } = await runJson(LOAD_CPU, process.execPath, args, (cfg.warmup + cfg.duration + 30) * 1000);
   if (code !== 0) throw new Error(`stress failed: ${(json.failures ?? []).join('; ') || `exit ${code}`}`);
   return json;

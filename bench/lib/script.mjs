@@ -3,7 +3,7 @@
 // CPU with taskset when there are two, and the tools it needs (exit 1
 // naming what to install).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,22 @@ import { parseArgs } from 'node:util';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'packages/cli/dist/bin.js');
+
+/**
+ * `process.execPath` arguments that run the CLI as the installed
+ * `ringleader` command does: with the Node flags of its first line
+ * (`#!/usr/bin/env -S node --no-memory-reducer`), then `args`.
+ */
+export function cliArgs(...args) {
+  let flags = [];
+  try {
+    const first = readFileSync(CLI, 'utf8').split('\n', 1)[0];
+    flags = /^#!.*\bnode((?:\s+--[\w-]+)*)\s*$/.exec(first)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
+  } catch {
+    /* not built: the caller says so */
+  }
+  return [...flags, CLI, ...args];
+}
 
 /**
  * Parse `--suite LIST --rounds N --duration N --json` plus `extra` integer

@@ -7,9 +7,11 @@ import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ended, launch, runJson, sleep, stopProc, timeout } from '../lib/proc.mjs';
+import { CLI, cliArgs } from '../lib/script.mjs';
+
+export { CLI };
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = join(ROOT, 'packages', 'cli', 'dist', 'bin.js');
 const SERVER = join(ROOT, 'bench', 'soak', 'server.mjs');
 const PEERS = join(ROOT, 'bench', 'peers');
 
@@ -157,7 +159,7 @@ export async function startEchoPeer({ netns } = {}) {
 
 /** Argument list of `ringleader stress` against 127.0.0.1:port, always --json. */
 export function stressArgs(port, extra) {
-  return [CLI, 'stress', `127.0.0.1:${port}`, '--json', ...extra];
+  return cliArgs('stress', `127.0.0.1:${port}`, '--json', ...extra);
 }
 
 /**

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { perOp } from '../lib/cpu.mjs';
 import { human } from '../svg.mjs';
 import { sleep, stopProc, timeout } from '../lib/proc.mjs';
-import { CLI, cfg, cpuFields, launch, loadgen, measure, mibResult, msgsResult, PEERS, PIN, record, rotate, runJson, SERVER_CPU, say, stressWithCpu } from '../lib/harness.mjs';
+import { cfg, cliArgs, cpuFields, launch, loadgen, measure, mibResult, msgsResult, PEERS, PIN, record, rotate, runJson, SERVER_CPU, say, stressWithCpu } from '../lib/harness.mjs';
 
 export const SERVERS = {
   ringleader: { label: 'ringleader (1 worker)', highlight: true },
@@ -63,8 +63,8 @@ export async function startServer(kind) {
   };
   let cmd;
   let args;
-  if (kind === 'ringleader') [cmd, args] = [process.execPath, [CLI, 'echo', '--port', '0', '--workers', '1', '--json', '--interval', '1s']];
-  else if (kind in ACCEPTOR_RUNS) [cmd, args] = [process.execPath, [CLI, 'echo', '--port', '0', '--workers', '2', '--acceptors', String(ACCEPTOR_RUNS[kind]), '--json', '--interval', '1s']];
+  if (kind === 'ringleader') [cmd, args] = [process.execPath, cliArgs('echo', '--port', '0', '--workers', '1', '--json', '--interval', '1s')];
+  else if (kind in ACCEPTOR_RUNS) [cmd, args] = [process.execPath, cliArgs('echo', '--port', '0', '--workers', '2', '--acceptors', String(ACCEPTOR_RUNS[kind]), '--json', '--interval', '1s')];
   else if (kind === 'node') [cmd, args] = [process.execPath, [join(PEERS, 'node-echo.mjs'), '--port', '0']];
   else if (kind === 'cluster') [cmd, args] = [process.execPath, [join(PEERS, 'node-cluster-echo.mjs'), '--port', '0', '--workers', '2']];
   else if (kind === 'epoll') [cmd, args] = [join(PEERS, 'bin', 'epoll-echo'), ['--port', '0', '--threads', '1']];

@@ -10,7 +10,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { human } from '../svg.mjs';
 import { freePort, stopProc, waitConnectable } from '../lib/proc.mjs';
-import { CLI, cpuFields, launch, measure, mibResult, msgsResult, notes, PEERS, rotate, SERVER_CPU, say, stressWithCpu, tryRun, UPSTREAM_CPU } from '../lib/harness.mjs';
+import { CLI, cliArgs, cpuFields, launch, measure, mibResult, msgsResult, notes, PEERS, rotate, SERVER_CPU, say, stressWithCpu, tryRun, UPSTREAM_CPU } from '../lib/harness.mjs';
 
 
 // `ringleader proxy --help` must succeed and describe the proxy command:
@@ -32,7 +32,7 @@ async function startProxy(kind, port, upstream, dir) {
   let cmd;
   let args;
   if (kind === 'ringleader') {
-    [cmd, args] = [process.execPath, [CLI, 'proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${upstream}`, '--workers', '1']];
+    [cmd, args] = [process.execPath, cliArgs('proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${upstream}`, '--workers', '1')];
   } else if (kind === 'haproxy') {
     const conf = join(dir, 'haproxy.cfg');
     writeFileSync(

@@ -1,15 +1,24 @@
-#!/usr/bin/env node
-/** The `ringleader` executable. */
+#!/usr/bin/env -S node --no-memory-reducer
+/**
+ * The `ringleader` executable. Its first line starts Node without V8's
+ * memory reducer: about 8 s after start (and after each later full
+ * collection) the reducer runs mark-compacts in an isolate that looks idle,
+ * as a server's main thread does, and their marking on V8's helper threads
+ * delays a worker sharing the CPU. Measured, 20k msgs/s open loop, 100
+ * connections, the C loadgen, 5 rounds: p99 340 us and p999 2.3 ms with
+ * it, 219 us and 1.2 ms without (the C epoll server: 203 us, 1.3 ms).
+ * bench/ reads the flag from this line to run the CLI as the command runs.
+ */
 import { setFlagsFromString } from 'node:v8';
 import { main } from './index.js';
 
-// V8's memory reducer runs a full mark-compact in every idle-looking
-// isolate about 8 s after start: in a load or worker thread that waits in
-// its ring and returns to JS only between waits, that is a 4-8 ms pause
-// of the ring, and the main isolate's collection competes for the CPU
-// too. Measured, 20k msgs/s open loop against the C epoll peer: p99
-// 1.4-1.9 ms and max 13-15 ms with it, 186 us and 4 ms without (the C
-// loadgen: 166-178 us). Threads created from here on start without it.
+// Started as `node bin.js` instead, the main isolate keeps the reducer
+// (`doctor` says so), but threads created from here on start without it: in
+// a load or worker thread that waits in its ring and returns to JS only
+// between waits, its full collection is a 4-8 ms pause of the ring.
+// Measured, 20k msgs/s open loop against the C epoll peer: load generator
+// p99 1.4-1.9 ms and max 13-15 ms with it, 186 us and 4 ms without (the C
+// loadgen: 166-178 us).
 setFlagsFromString('--no-memory-reducer');
 
 // stdout closed by its reader (`ringleader doctor | head`, a log pipe that

@@ -104,6 +104,14 @@ export async function diagnose(): Promise<DoctorReport> {
     fix: somax !== undefined && somax < 511 ? 'the listen backlog is capped by it; bursts wait in a shorter queue: sysctl -w net.core.somaxconn=4096' : undefined,
   });
   checks.push({ name: 'node', value: process.version, ok: true });
+  const reducerOff = process.execArgv.includes('--no-memory-reducer');
+  checks.push({
+    name: 'V8 memory reducer',
+    value: reducerOff ? 'off' : 'on in the main thread',
+    ok: true,
+    advisory: !reducerOff,
+    fix: reducerOff ? undefined : 'its collections ~8 s after start delay a worker sharing the CPU (open-loop p999 2.3 ms instead of 1.2): run the `ringleader` command, or `node --no-memory-reducer`',
+  });
 
   const problems = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.fix ?? 'not usable'}`);
   const notes = checks.filter((c) => c.ok && c.advisory && c.fix).map((c) => `${c.name}: ${c.fix}`);
