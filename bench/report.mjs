@@ -245,7 +245,7 @@ const EXTRAS = {
 function handoffTable() {
   const row = (label, key, entry, p50, p99) => [label, spread(key, entry, p50, 1), spread(key, entry, p99, 1)];
   return [
-    "Hand-off latency (accept CQE to the worker ring, from `ringleader echo --json`, cumulative over each server's run) and the io_uring cross-thread wake floor (`bench/peers/wake-floor`: IORING_OP_MSG_RING to a thread blocked in io_uring_wait_cqe, both threads on the server CPU), median [min-max] over rounds:",
+    "Hand-off latency (accept CQE to the worker ring, from `ringleader echo --json`, cumulative over each server's run) and the io_uring cross-thread wake floor (`bench/peers/wake-floor`: IORING_OP_MSG_RING to a thread blocked in io_uring_wait_cqe, both threads on the server CPU; with `--fd`, a descriptor passed as the acceptor passes a connection), median [min-max] over rounds:",
     '',
     table(
       ['what', 'p50 us', 'p99 us'],
@@ -253,6 +253,7 @@ function handoffTable() {
         row('ringleader hand-off, 32 churning clients', 'churn', 'ringleader', 'handoffP50', 'handoffP99'),
         row('ringleader hand-off, 1 churning client', 'churn1', 'ringleader', 'handoffP50', 'handoffP99'),
         row('wake floor (same CPU)', 'wakefloor', 'floor', 'p50', 'p99'),
+        row('wake floor passing a descriptor (msg_ring fd into a DEFER_TASKRUN ring, same CPU)', 'wakefloor', 'fd', 'p50', 'p99'),
       ],
     ),
   ].join('\n');

@@ -158,9 +158,12 @@ test.serial('pnpm bench --only pingpong,churn: server CPU per operation, the wak
     t.true(churn.handoffP50! > 0, 'hand-off latency reported');
     const floor = one('wakefloor', 'floor');
     t.true(floor.p50! > 0 && floor.p99! >= floor.p50!);
+    const fdFloor = one('wakefloor', 'fd');
+    t.true(fdFloor.p50! > 0 && fdFloor.p99! >= fdFloor.p50!);
     const md = readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.md'))!), 'utf8');
     t.regex(md, /server CPU us\/msg/);
     t.regex(md, /wake floor \(same CPU\)/);
+    t.regex(md, /wake floor passing a descriptor/);
     t.regex(md, /Acceptor ceiling/);
     t.regex(md, /acceptor thread CPU per accepted connection/);
   } finally {

@@ -204,11 +204,12 @@ async function churnLoad(kind, clients) {
 /**
  * The floor under the hand-off: bench/peers/wake-floor, one thread waking
  * another blocked in io_uring_wait_cqe with IORING_OP_MSG_RING, both on the
- * server CPU (as the acceptor and the worker share it here).
+ * server CPU (as the acceptor and the worker share it here); `fd`: passing
+ * a descriptor into the other's fixed-file table, as the hand-off does.
  */
-async function wakeFloor() {
+async function wakeFloor(fd) {
   const n = cfg.quick ? 5000 : 20_000;
-  const args = ['--cpu-a', PIN ? SERVER_CPU : '0', '--cpu-b', PIN ? SERVER_CPU : '0', '--n', String(n)];
+  const args = ['--cpu-a', PIN ? SERVER_CPU : '0', '--cpu-b', PIN ? SERVER_CPU : '0', '--n', String(n), ...(fd ? ['--fd'] : [])];
   const { code, json } = await runJson(SERVER_CPU, join(PEERS, 'bin', 'wake-floor'), args, 120_000);
   if (code !== 0) throw new Error(`wake-floor exited ${code}`);
   return { value: json.p99Us, unit: 'us p99', p50: json.p50Us, p99: json.p99Us, extra: `p50 ${json.p50Us.toFixed(1)} us over ${json.n} wakes` };
@@ -250,7 +251,9 @@ async function acceptorsLoad(kind) {
 }
 
 export async function suiteChurn(round) {
-  await measure('wakefloor', 'floor', wakeFloor);
+  await measure('wakefloor', 'floor', () => wakeFloor(false));
+  // the same with a descriptor passed into a DEFER_TASKRUN ring, as a hand-off does
+  await measure('wakefloor', 'fd', () => wakeFloor(true));
   for (const kind of rotate([...ECHO_SERVERS, 'epoll-acc'], round)) await measure('churn', kind, () => churnLoad(kind, 32));
   for (const kind of rotate(Object.keys(ACCEPTOR_RUNS), round)) await measure('churnacc', kind, () => acceptorsLoad(kind));
   // one churning client: hand-off latency without queueing behind other
