@@ -12,19 +12,20 @@ import { parseArgs } from 'node:util';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'packages/cli/dist/bin.js');
 
+/** The `ringleader` command: a shell launcher that runs node with its flags on dist/bin.js. */
+export const LAUNCHER = join(ROOT, 'packages/cli/bin/ringleader');
+
 /**
  * `process.execPath` arguments that run the CLI as the installed
- * `ringleader` command does: with the Node flags of its first line
- * (`#!/usr/bin/env -S node --no-memory-reducer`), then `args`.
+ * `ringleader` command does: with the Node flags of the launcher's exec
+ * line (`exec node --no-memory-reducer .../dist/bin.js "$@"`), then `args`.
  */
 export function cliArgs(...args) {
-  let flags = [];
-  try {
-    const first = readFileSync(CLI, 'utf8').split('\n', 1)[0];
-    flags = /^#!.*\bnode((?:\s+--[\w-]+)*)\s*$/.exec(first)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
-  } catch {
-    /* not built: the caller says so */
-  }
+  const line = readFileSync(LAUNCHER, 'utf8')
+    .split('\n')
+    .find((l) => /^exec node\b/.test(l));
+  if (!line) throw new Error(`${LAUNCHER}: no "exec node" line to take the Node flags from`);
+  const flags = line.split(/\s+/).filter((w) => /^--[\w-]+$/.test(w));
   return [...flags, CLI, ...args];
 }
 

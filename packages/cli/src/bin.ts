@@ -1,13 +1,7 @@
-#!/usr/bin/env -S node --no-memory-reducer
+#!/usr/bin/env node
 /**
- * The `ringleader` executable. Its first line starts Node without V8's
- * memory reducer: about 8 s after start (and after each later full
- * collection) the reducer runs mark-compacts in an isolate that looks idle,
- * as a server's main thread does, and their marking on V8's helper threads
- * delays a worker sharing the CPU. Measured, 20k msgs/s open loop, 100
- * connections, the C loadgen, 5 rounds: p99 340 us and p999 2.3 ms with
- * it, 219 us and 1.2 ms without (the C epoll server: 203 us, 1.3 ms).
- * bench/ reads the flag from this line to run the CLI as the command runs.
+ * The CLI's entry. The `ringleader` command (bin/ringleader) starts it as
+ * `node --no-memory-reducer dist/bin.js`: see that launcher for why.
  */
 import { setFlagsFromString } from 'node:v8';
 import { main } from './index.js';
