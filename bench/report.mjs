@@ -142,7 +142,7 @@ export const SECTIONS = [
     op: 'msg',
     title: 'light load: open loop at 20k msgs/s',
     metric: 'us p99',
-    what: "100 connections, 64 B, a fixed schedule of 20,000 msgs/s; latency from each message's scheduled time (lower is better); CPU per message at the achieved rate",
+    what: "100 connections, 64 B, a fixed schedule of 20,000 msgs/s; latency from each message's scheduled time (lower is better); CPU per message at the achieved rate; two runs per server per round (one with --quick), so the rounds column lists every run",
     lowerBetter: true,
   },
   {
