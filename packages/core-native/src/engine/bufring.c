@@ -25,6 +25,13 @@ int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid, unsigne
 		munmap(rp, ring_map);
 		return err;
 	}
+	b->spare = malloc(count * sizeof(uint16_t));
+	if (!b->spare) {
+		munmap(base, b->map_len);
+		munmap(rp, ring_map);
+		memset(b, 0, sizeof(*b));
+		return -ENOMEM;
+	}
 	b->br = rp;
 	b->base = base;
 	b->count = count;
@@ -39,16 +46,56 @@ int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid, unsigne
 	reg.bgid = (unsigned short) bgid;
 	int ret = io_uring_register_buf_ring(ring, &reg, 0);
 	if (ret < 0) {
+		free(b->spare);
 		munmap(base, b->map_len);
 		munmap(rp, ring_map);
 		memset(b, 0, sizeof(*b));
 		return ret;
 	}
 	b->registered = 1;
-	for (unsigned i = 0; i < count; i++)
+	b->min_window = count < RL_BUF_MIN_WINDOW ? count : RL_BUF_MIN_WINDOW;
+	b->window = b->min_window;
+	/* buffer 0 on top: the ring starts with buffers 0, 1, 2, ... */
+	for (unsigned i = count; i-- > 0;)
 		rl_buf_put(b, i);
 	rl_buf_commit(b);
 	return 0;
+}
+
+/* grow the window when a round used more than half of it; shrink it after
+ * RL_BUF_SHRINK_ROUNDS rounds in a row that used less than a quarter */
+static void adapt(rl_bufring *b)
+{
+	unsigned used = b->filled > b->avail ? b->filled - b->avail : 0;
+	if (2 * used > b->window) {
+		if (b->window < b->count)
+			b->window <<= 1;
+		b->quiet_rounds = 0;
+	} else if (4 * used < b->window && b->window > b->min_window) {
+		if (++b->quiet_rounds >= RL_BUF_SHRINK_ROUNDS) {
+			b->window >>= 1;
+			b->quiet_rounds = 0;
+		}
+	} else {
+		b->quiet_rounds = 0;
+	}
+}
+
+void rl_buf_commit(rl_bufring *b)
+{
+	adapt(b);
+	unsigned n = b->window > b->avail ? b->window - b->avail : 0;
+	if (n > b->nspare)
+		n = b->nspare;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned bid = b->spare[--b->nspare];
+		io_uring_buf_ring_add(b->br, rl_buf(b, bid), b->size, (unsigned short) bid, (int) b->mask,
+				      (int) i);
+	}
+	if (n)
+		io_uring_buf_ring_advance(b->br, (int) n);
+	b->avail += n;
+	b->filled = b->avail;
 }
 
 void rl_bufring_destroy(rl_bufring *b, struct io_uring *ring)
@@ -60,5 +107,6 @@ void rl_bufring_destroy(rl_bufring *b, struct io_uring *ring)
 	size_t ring_bytes = (size_t) b->count * sizeof(struct io_uring_buf);
 	munmap(b->br, (ring_bytes + 4095) & ~(size_t) 4095);
 	munmap(b->base, b->map_len);
+	free(b->spare);
 	memset(b, 0, sizeof(*b));
 }

@@ -290,7 +290,9 @@ static void on_recv(rl_conns *cx, rl_conn *c, unsigned side, struct io_uring_cqe
 		if (!(c->flags & RL_C_CLOSING) && cx->ops->eof)
 			cx->ops->eof(cx, c, side);
 	} else if (res == -ENOBUFS) {
-		count(cx->k.enobufs, 1);
+		/* counted only when the pool is out, not when the ring's window was */
+		if (rl_buf_exhausted(cx->br))
+			count(cx->k.enobufs, 1);
 		if (!(s->flags & RL_S_STARVED) && !(c->flags & RL_C_CLOSING)) {
 			s->flags |= RL_S_STARVED;
 			cx->starved[cx->nstarved++] = rl_conn_idx(cx, c) << 1 | side;

@@ -360,7 +360,7 @@ int rl_js_end_batch(rl_worker *w)
 	}
 	st->nheld = 0;
 	rl_buf_commit(&w->br);
-	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) w->br.avail);
+	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) rl_buf_free(&w->br));
 	return (w->cx.nstarved && w->br.avail >= 4) || st->nev || st->nspill;
 }
 

@@ -183,7 +183,7 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c, const c
 		}
 	}
 	RL_STORE(&w->c.i32[RL_WI_table_size], (int32_t) o->table_size);
-	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) w->br.avail);
+	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) rl_buf_free(&w->br));
 	RL_STORE(&w->c.i32[RL_WI_state], 1);
 	return 0;
 }
@@ -377,7 +377,7 @@ static void worker_after_round(void *ctx)
 		w->ops->round(w);
 	rl_buf_commit(&w->br);
 	rl_conns_feed_starved(&w->cx);
-	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) w->br.avail);
+	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) rl_buf_free(&w->br));
 	RL_STORE(&w->c.i32[RL_WI_table_used], (int32_t) w->cx.slots_used);
 	uint64_t b = w->cx.buffered;
 	RL_STORE(&w->c.i32[RL_WI_buffered], (int32_t) (b > INT32_MAX ? INT32_MAX : b));
