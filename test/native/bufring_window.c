@@ -85,7 +85,8 @@ int main(void)
 	for (int p = 0; p < PAIRS; p++)
 		REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[p]) == 0, "socketpair");
 
-	CHECK(B.window == RL_BUF_MIN_WINDOW && B.avail == RL_BUF_MIN_WINDOW, "window %u avail %u", B.window, B.avail);
+	CHECK(B.window == RL_BUF_MIN_WINDOW && B.avail == RL_BUF_MIN_WINDOW, "window %u avail %u", B.window,
+	      B.avail);
 	CHECK(rl_buf_free(&B) == COUNT, "free %u", rl_buf_free(&B));
 
 	/* light load: 4 recvs a round, buffers back at once, 1,000 rounds */
@@ -100,7 +101,8 @@ int main(void)
 		}
 		rl_buf_commit(&B);
 	}
-	CHECK(highest >= 0 && highest < (int) RL_BUF_MIN_WINDOW, "light load used buffer %d, past the window", highest);
+	CHECK(highest >= 0 && highest < (int) RL_BUF_MIN_WINDOW, "light load used buffer %d, past the window",
+	      highest);
 	CHECK(B.window == RL_BUF_MIN_WINDOW, "light load kept the window: %u", B.window);
 	CHECK(rl_buf_free(&B) == COUNT, "free %u", rl_buf_free(&B));
 
@@ -109,7 +111,8 @@ int main(void)
 	for (int i = 0; i < got; i++)
 		rl_buf_put(&B, (unsigned) bids[i]);
 	rl_buf_commit(&B);
-	CHECK(B.window == 2 * RL_BUF_MIN_WINDOW && B.avail == B.window, "window %u avail %u", B.window, B.avail);
+	CHECK(B.window == 2 * RL_BUF_MIN_WINDOW && B.avail == B.window, "window %u avail %u", B.window,
+	      B.avail);
 
 	/* 200 recvs in one round against a window of 128: the rest find the
 	 * ring empty with buffers on the stack; the window grows for them */

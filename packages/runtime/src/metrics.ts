@@ -67,7 +67,7 @@ const WORKER_GAUGES: [string, string, WorkerValue][] = [
   ['worker_event_loop_lag_seconds', "Lag of the worker thread's event loop", (w) => w.lagMs / 1000],
   ['worker_table_slots', "Slots of the worker ring's fixed-file table", (w) => w.tableSize],
   ['worker_table_slots_used', "Used slots of the worker ring's fixed-file table", (w) => w.tableUsed],
-  ['worker_free_receive_buffers', 'Receive buffers free for the kernel', (w) => w.bufFree],
+  ['worker_free_receive_buffers', "Receive buffers free (in the kernel's ring or waiting to go back to it)", (w) => w.bufFree],
   ['worker_buffered_bytes', 'Bytes queued to send', (w) => w.buffered],
 ];
 

@@ -14,17 +14,17 @@
 #include <stdint.h>
 
 /* ---------------- worker ---------------- */
-#define RL_WORKER_I32(X)                                                   \
-	X(live)       /* connections open on this worker */                \
-	X(inflight)   /* hand-offs sent to it, not yet completed (main) */ \
-	X(saturated)  /* 1 after -ENFILE until live < low-water (main) */  \
-	X(lag_us)     /* event-loop lag, microseconds (worker JS) */       \
-	X(state)      /* 0 starting, 1 serving, 2 draining, 3 stopped */   \
-	X(table_size) /* fixed-file slots */                               \
-	X(table_used) /* fixed-file slots holding a socket */              \
-	X(buf_free)   /* provided buffers available to the kernel */       \
-	X(buffered)   /* bytes queued for sending, all connections */      \
-	X(zc_enabled) /* 1 while send_zc is in use */                      \
+#define RL_WORKER_I32(X)                                                    \
+	X(live)       /* connections open on this worker */                 \
+	X(inflight)   /* hand-offs sent to it, not yet completed (main) */  \
+	X(saturated)  /* 1 after -ENFILE until live < low-water (main) */   \
+	X(lag_us)     /* event-loop lag, microseconds (worker JS) */        \
+	X(state)      /* 0 starting, 1 serving, 2 draining, 3 stopped */    \
+	X(table_size) /* fixed-file slots */                                \
+	X(table_used) /* fixed-file slots holding a socket */               \
+	X(buf_free)   /* provided buffers free (ring + stack, bufring.h) */ \
+	X(buffered)   /* bytes queued for sending, all connections */       \
+	X(zc_enabled) /* 1 while send_zc is in use */                       \
 	X(zc_error)   /* -errno that switched send_zc off, 0 if none */
 
 #define RL_WORKER_U64(X)                                                                      \
