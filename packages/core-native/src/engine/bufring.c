@@ -14,44 +14,38 @@ int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid, unsigne
 		return -EINVAL;
 	size_t ring_bytes = (size_t) count * sizeof(struct io_uring_buf);
 	size_t ring_map = (ring_bytes + 4095) & ~(size_t) 4095;
+	size_t map_len = ((size_t) count * size + 4095) & ~(size_t) 4095;
+	int ret = -ENOMEM;
+	uint16_t *spare = malloc(count * sizeof(uint16_t));
+	if (!spare)
+		return ret;
 	void *rp = mmap(NULL, ring_map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (rp == MAP_FAILED)
-		return -errno;
-	b->map_len = (size_t) count * size;
-	b->map_len = (b->map_len + 4095) & ~(size_t) 4095;
-	void *base = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (rp == MAP_FAILED) {
+		ret = -errno;
+		goto fail_spare;
+	}
+	void *base = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED) {
-		int err = -errno;
-		munmap(rp, ring_map);
-		return err;
+		ret = -errno;
+		goto fail_ring;
 	}
-	b->spare = malloc(count * sizeof(uint16_t));
-	if (!b->spare) {
-		munmap(base, b->map_len);
-		munmap(rp, ring_map);
-		memset(b, 0, sizeof(*b));
-		return -ENOMEM;
-	}
-	b->br = rp;
-	b->base = base;
-	b->count = count;
-	b->mask = count - 1;
-	b->size = size;
-	b->bgid = bgid;
-	io_uring_buf_ring_init(b->br);
+	io_uring_buf_ring_init(rp);
 	struct io_uring_buf_reg reg;
 	memset(&reg, 0, sizeof(reg));
 	reg.ring_addr = (unsigned long) rp;
 	reg.ring_entries = count;
 	reg.bgid = (unsigned short) bgid;
-	int ret = io_uring_register_buf_ring(ring, &reg, 0);
-	if (ret < 0) {
-		free(b->spare);
-		munmap(base, b->map_len);
-		munmap(rp, ring_map);
-		memset(b, 0, sizeof(*b));
-		return ret;
-	}
+	ret = io_uring_register_buf_ring(ring, &reg, 0);
+	if (ret < 0)
+		goto fail_base;
+	b->spare = spare;
+	b->br = rp;
+	b->base = base;
+	b->map_len = map_len;
+	b->count = count;
+	b->mask = count - 1;
+	b->size = size;
+	b->bgid = bgid;
 	b->registered = 1;
 	b->min_window = count < RL_BUF_MIN_WINDOW ? count : RL_BUF_MIN_WINDOW;
 	b->window = b->min_window;
@@ -60,6 +54,14 @@ int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid, unsigne
 		rl_buf_put(b, i);
 	rl_buf_commit(b);
 	return 0;
+
+fail_base:
+	munmap(base, map_len);
+fail_ring:
+	munmap(rp, ring_map);
+fail_spare:
+	free(spare);
+	return ret;
 }
 
 /* grow the window when a round used more than half of it; shrink it after
@@ -67,11 +69,9 @@ int rl_bufring_init(rl_bufring *b, struct io_uring *ring, unsigned bgid, unsigne
 static void adapt(rl_bufring *b)
 {
 	unsigned used = b->filled > b->avail ? b->filled - b->avail : 0;
-	if (2 * used > b->window) {
-		if (b->window < b->count)
-			b->window <<= 1;
-		b->quiet_rounds = 0;
-	} else if (4 * used < b->window && b->window > b->min_window) {
+	if (2 * used > b->window)
+		rl_buf_grow(b);
+	else if (4 * used < b->window && b->window > b->min_window) {
 		if (++b->quiet_rounds >= RL_BUF_SHRINK_ROUNDS) {
 			b->window >>= 1;
 			b->quiet_rounds = 0;

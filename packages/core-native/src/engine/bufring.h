@@ -64,6 +64,14 @@ static inline void rl_buf_put(rl_bufring *b, unsigned bid) { b->spare[b->nspare+
 /* a CQE took a buffer out of the ring */
 static inline void rl_buf_taken(rl_bufring *b) { b->avail--; }
 
+/* double the window (up to the pool); the next commit tops the ring up */
+static inline void rl_buf_grow(rl_bufring *b)
+{
+	if (b->window < b->count)
+		b->window <<= 1;
+	b->quiet_rounds = 0;
+}
+
 /*
  * A recv found the ring empty (-ENOBUFS). Returns 1 when the pool itself is
  * out of buffers; 0 when buffers wait on the stack (the window was too
@@ -73,9 +81,7 @@ static inline int rl_buf_exhausted(rl_bufring *b)
 {
 	if (!b->nspare)
 		return 1;
-	if (b->window < b->count)
-		b->window <<= 1;
-	b->quiet_rounds = 0;
+	rl_buf_grow(b);
 	return 0;
 }
 
