@@ -36,6 +36,8 @@ export interface ProbeResult {
   msgRingFd: boolean;
   msgRingFdError: number;
   sockCmdSetsockopt: boolean;
+  /** a multishot recv capped by total bytes (Linux >= 6.17): the proxy receives multishot */
+  recvCap: boolean;
   ops: Record<string, boolean>;
 }
 

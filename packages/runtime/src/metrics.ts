@@ -56,6 +56,7 @@ const WORKER_COUNTERS: [string, string, WorkerValue][] = [
   ['proxy_upstream_unavailable_total', 'Proxy: clients closed because no upstream could be reached', (w) => w.proxy?.upstreamUnavailable],
   ['proxy_idle_timeouts_total', 'Proxy: connections closed for idleness', (w) => w.proxy?.idleTimeouts],
   ['proxy_resets_total', 'Proxy: connections reset', (w) => w.proxy?.resets],
+  ['proxy_buffer_copies_total', "Proxy: receive buffers past a direction's cap copied out so the pool gets them back", (w) => w.proxy?.bufferCopies],
 ];
 
 /** Per-worker gauges. */

@@ -67,6 +67,7 @@ function proxyStats(b: CounterBlock, ub: UpstreamBlock, upstreams: readonly Reso
     upstreamUnavailable: b.total(WU.upstream_unavailable),
     idleTimeouts: b.total(WU.idle_timeouts),
     resets: b.total(WU.resets),
+    bufferCopies: b.total(WU.buffer_copies),
     upstreams: upstreams.map((u, i) => ({ address: formatHostPort(u.host, u.port), group: u.group, ...(ub.snapshot(i) as Omit<UpstreamStats, 'address' | 'group'>) })),
   };
 }

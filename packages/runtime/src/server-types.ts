@@ -81,6 +81,12 @@ export interface ProxyWorkerStats {
   upstreamUnavailable: number;
   idleTimeouts: number;
   resets: number;
+  /**
+   * receive buffers copied into memory of their connection's own because a
+   * direction held more than maxBuffersHeld (a receive that raced the
+   * pause), so the shared pool got them back at once
+   */
+  bufferCopies: number;
   upstreams: UpstreamStats[];
 }
 

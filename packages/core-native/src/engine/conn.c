@@ -69,6 +69,7 @@ int rl_conns_init(rl_conns *cx, rl_ring *ring, rl_bufring *br, const rl_conns_op
 	}
 	for (uint32_t i = 0; i < br->count; i++)
 		cx->segs[i].ptr = rl_buf(br, i);
+	cx->recv_cap = rl_recv_cap_supported();
 	for (unsigned i = 0; i < cx->cap; i++) {
 		cx->conns[i].s[0].fd = cx->conns[i].s[1].fd = -1;
 		cx->conns[i].s[0].slot = cx->conns[i].s[1].slot = -1;
@@ -216,10 +217,16 @@ void rl_sock_arm_recv(rl_conns *cx, rl_conn *c, unsigned side)
 	struct io_uring_sqe *sqe = sqe_or_close(cx, c);
 	if (!sqe)
 		return;
-	if (cx->o.recv_single)
+	unsigned budget = cx->ops->recv_budget ? cx->ops->recv_budget(cx, c, side) : 0;
+	if (budget && !cx->recv_cap) {
 		io_uring_prep_recv(sqe, s->slot, NULL, 0, 0); /* one buffer, then re-armed */
-	else
+	} else {
 		io_uring_prep_recv_multishot(sqe, s->slot, NULL, 0, 0);
+		/* the total-bytes cap (sqe->optlen, the same field as file_index,
+		 * which liburing 2.3 names): the last CQE comes without F_MORE and
+		 * on_recv re-arms with a fresh budget */
+		sqe->file_index = budget;
+	}
 	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	sqe->user_data = rl_conn_ud(cx, c, RL_OP_RECV, side);

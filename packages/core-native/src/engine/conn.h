@@ -5,7 +5,7 @@
  * generator's client. An owner embeds one rl_conns, plugs in through an ops
  * table, and decides what a connection does with its bytes; the core owns:
  *
- *  - receiving: multishot recv (or one buffer at a time) from the owner's
+ *  - receiving: multishot recv from the owner's
  *    provided buffer ring, re-arming, and the list of sockets that ran out of
  *    buffers (-ENOBUFS), fed again when buffers come back;
  *  - sending: one send in flight per socket, from a queue of segments, so
@@ -130,6 +130,14 @@ typedef struct rl_conn_ops {
 	void (*sent)(struct rl_conns *cx, rl_conn *c, unsigned side, unsigned res, uint32_t seg);
 	/* a socket failed (recv/send error); NULL: rl_conn_close(c, err) */
 	void (*error)(struct rl_conns *cx, rl_conn *c, unsigned side, int err);
+	/* bytes side may receive before the owner looks again; 0: no limit.
+	 * With a limit the core arms a multishot recv that ends there (Linux
+	 * >= 6.17 caps one by total bytes), or, on older kernels, receives one
+	 * buffer at a time; either way a pause cannot be outrun by more than
+	 * this (plus one buffer). Without one, a multishot recv keeps taking
+	 * what arrives until its cancel lands: a whole socket buffer, several
+	 * MiB, when the owner's queue is backed up. */
+	unsigned (*recv_budget)(struct rl_conns *cx, rl_conn *c, unsigned side);
 	/* every request naming c has completed after rl_conn_close: the core
 	 * has dropped its queues; c may be opened again from here */
 	void (*closed)(struct rl_conns *cx, rl_conn *c);
@@ -156,7 +164,6 @@ typedef struct rl_conns_opts {
 	int zc_chunks;            /* chunks may be sent with send_zc (not only buffers) */
 	unsigned zc_copied_limit; /* go back to send after this many copied zc sends in a row; 0 = never */
 	uint32_t chunk_keep;      /* a free chunk keeps memory of up to this size for reuse */
-	int recv_single;          /* recv one buffer at a time instead of multishot */
 } rl_conns_opts;
 
 typedef struct rl_conns {
@@ -176,8 +183,9 @@ typedef struct rl_conns {
 	unsigned nstarved;
 	uint64_t buffered; /* bytes queued to send, all connections */
 	int zc_fixed;      /* the buffer region is registered as fixed buffer 0 */
+	int recv_cap;      /* the kernel caps a multishot recv by bytes (rl_recv_cap_supported) */
 	/* the owner's settings, as given (o.zc_threshold falls to 0 when the
-	 * kernel refuses send_zc; an owner may set o.recv_single after init) */
+	 * kernel refuses send_zc) */
 	rl_conns_opts o;
 } rl_conns;
 

@@ -403,6 +403,57 @@ out:
 	return ret;
 }
 
+/*
+ * A multishot recv with a total-bytes cap: older kernels refuse the field
+ * (it shares its place with file_index) with -EINVAL at prep. With a byte
+ * waiting and a buffer group that does not exist, a kernel that takes the
+ * cap gets as far as choosing a buffer and fails -ENOBUFS.
+ */
+static int probe_recv_cap(void)
+{
+	struct io_uring a;
+	int sv[2] = { -1, -1 };
+	int ret = io_uring_queue_init(4, &a, 0);
+	if (ret < 0)
+		return ret;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (write(sv[1], "x", 1) != 1) {
+		ret = -EIO;
+		goto out;
+	}
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&a);
+	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0x7ffe;
+	sqe->file_index = 1; /* optlen: the cap */
+	io_uring_submit(&a);
+	struct io_uring_cqe c;
+	ret = wait_one(&a, &c);
+	if (ret == 0)
+		ret = c.res == -ENOBUFS ? 0 : c.res < 0 ? c.res : -EPROTO;
+out:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	io_uring_queue_exit(&a);
+	return ret;
+}
+
+int rl_recv_cap_supported(void)
+{
+	static int known; /* 0 unknown, 1 yes, -1 no; a race only probes twice */
+	int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+	if (!v) {
+		v = probe_recv_cap() == 0 ? 1 : -1;
+		__atomic_store_n(&known, v, __ATOMIC_RELAXED);
+	}
+	return v > 0;
+}
+
 int rl_probe(rl_probe_result *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -451,5 +502,6 @@ int rl_probe(rl_probe_result *out)
 	out->msg_ring_fd = ret == 0;
 	out->msg_ring_fd_error = ret;
 	out->sock_cmd_setsockopt = probe_sock_cmd() == 0;
+	out->recv_cap = rl_recv_cap_supported();
 	return 0;
 }

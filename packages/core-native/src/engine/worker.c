@@ -55,6 +55,12 @@ static void on_error(rl_conns *cx, rl_conn *c, unsigned side, int err)
 		rl_conn_close(cx, c, err);
 }
 
+static unsigned on_recv_budget(rl_conns *cx, rl_conn *c, unsigned side)
+{
+	rl_worker *w = cx->owner;
+	return w->ops->recv_budget ? w->ops->recv_budget(w, c, side) : 0;
+}
+
 /* every request naming c has completed: count it, free its index */
 static void on_closed(rl_conns *cx, rl_conn *c)
 {
@@ -78,6 +84,7 @@ static const rl_conn_ops worker_conn_ops = {
 	.eof = on_eof,
 	.sent = on_sent,
 	.error = on_error,
+	.recv_budget = on_recv_budget,
 	.closed = on_closed,
 };
 

@@ -36,6 +36,8 @@ typedef struct rl_mode_ops {
 	void (*timer)(rl_worker *w);
 	/* a socket failed (recv/send error); NULL: rl_conn_close(c, err) */
 	void (*error)(rl_worker *w, rl_conn *c, unsigned side, int err);
+	/* bytes side may receive before the mode looks again (conn.h); NULL: no limit */
+	unsigned (*recv_budget)(rl_worker *w, rl_conn *c, unsigned side);
 } rl_mode_ops;
 
 extern const rl_mode_ops rl_echo_ops;
