@@ -24,11 +24,11 @@ typedef struct owner {
 	rl_ring ring;
 	rl_bufring br;
 	rl_conns cx;
-	int budgeted;      /* the hook answers BUDGET, else 0 (no limit) */
-	unsigned arms;     /* budget hook calls: one per arm of the recv */
-	unsigned since;    /* bytes delivered since the last arm */
-	unsigned worst;    /* the most delivered between two arms */
-	unsigned got;      /* bytes delivered in all */
+	int budgeted;   /* the hook answers BUDGET, else 0 (no limit) */
+	unsigned arms;  /* budget hook calls: one per arm of the recv */
+	unsigned since; /* bytes delivered since the last arm */
+	unsigned worst; /* the most delivered between two arms */
+	unsigned got;   /* bytes delivered in all */
 	unsigned char data[TOTAL];
 	int closed;
 } owner;
@@ -115,7 +115,8 @@ static void run(owner *o, int budgeted, int cap, const char *what)
 	for (int i = 0; i < 50 && !o->closed; i++)
 		pump(o);
 	CHECK(o->closed, "%s: the connection closed", what);
-	CHECK(rl_buf_free(&o->br) == COUNT, "%s: every buffer back (%u of %u)", what, rl_buf_free(&o->br), COUNT);
+	CHECK(rl_buf_free(&o->br) == COUNT, "%s: every buffer back (%u of %u)", what, rl_buf_free(&o->br),
+	      COUNT);
 	close(cfd);
 	close(lfd);
 	rl_ring_destroy(&o->ring);
@@ -132,8 +133,9 @@ int main(void)
 
 	if (cap) {
 		run(&o, 1, 1, "capped multishot");
-		CHECK(o.worst <= BUDGET + BUF, "capped multishot: %u bytes between two arms (budget %u + one %u buffer)",
-		      o.worst, BUDGET, BUF);
+		CHECK(o.worst <= BUDGET + BUF,
+		      "capped multishot: %u bytes between two arms (budget %u + one %u buffer)", o.worst,
+		      BUDGET, BUF);
 		/* 16 KiB at <= 1,256 a time: at least 13 arms */
 		CHECK(o.arms >= TOTAL / (BUDGET + BUF), "capped multishot: re-armed %u times", o.arms);
 		printf("capped multishot: %u arms, at most %u bytes between two\n", o.arms, o.worst);
