@@ -1,6 +1,8 @@
 import test from 'ava';
+import net from 'node:net';
+import { probe } from '@ringleader/core-native';
 import { createServer } from '@ringleader/runtime';
-import { echoOnce, randomPayload, waitFor } from './helpers.js';
+import { echoOnce, randomPayload, readStream, sleep, Stream, waitFor } from './helpers.js';
 
 test('echo: 240 concurrent connections, 1 B to 256 KiB, byte-exact, clean close', async (t) => {
   const server = createServer({ workers: 2, port: 0 });
@@ -71,6 +73,48 @@ test('stats expose hand-off latency and worker gauges', async (t) => {
       t.true(w.tableSize > 0);
       t.true(w.bufFree > 0);
     }
+  } finally {
+    await server.close({ timeout: 500 });
+  }
+});
+
+test('a client that writes 32 MiB without reading: the echo queue stays within the high-water mark, every byte comes back in order', async (t) => {
+  t.timeout(120_000);
+  const HWM = 256 * 1024;
+  const TOTAL = 32 << 20;
+  const server = createServer({ workers: 1, port: 0, highWaterMark: HWM });
+  const { port } = await server.listen();
+  try {
+    const c = net.connect(port, '127.0.0.1');
+    c.pause(); // reads nothing for now
+    await new Promise((r) => c.on('connect', r));
+    const out = new Stream(7);
+    let sent = 0;
+    const pump = () => {
+      while (sent < TOTAL) {
+        const n = Math.min(64 * 1024, TOTAL - sent);
+        sent += n;
+        if (!c.write(out.fill(Buffer.alloc(n)))) return c.once('drain', pump);
+      }
+      c.end();
+    };
+    pump();
+    let maxBuffered = 0;
+    for (let i = 0; i < 20; i++) {
+      await sleep(100);
+      maxBuffered = Math.max(maxBuffered, server.stats().workers[0].buffered);
+    }
+    t.true(server.stats().workers[0].rxPaused > 0, 'receiving paused');
+    const { bytes, inOrder } = await readStream(c, 7, () => {
+      maxBuffered = Math.max(maxBuffered, server.stats().workers[0].buffered);
+    });
+    t.is(bytes, TOTAL);
+    t.true(inOrder, 'bytes in order');
+    const bufSize = server.options.bufferSize;
+    t.log(`queued at most ${maxBuffered} bytes (high-water mark ${HWM}; multishot recv capped by bytes: ${probe().recvCap})`);
+    // with the kernel's cap a recv cannot outrun the pause by more than one
+    // buffer; without it the recv that raced the pause takes what the socket holds
+    if (probe().recvCap) t.true(maxBuffered <= HWM + bufSize, `queued ${maxBuffered} (cap ${HWM} + one ${bufSize} buffer)`);
   } finally {
     await server.close({ timeout: 500 });
   }

@@ -172,3 +172,41 @@ export function echoChurn(port: number, parallel: number, maxMs: number, { pad =
     },
   };
 }
+
+/** deterministic byte stream: the same (seed, offset) gives the same byte on both ends */
+export class Stream {
+  private x: number;
+  constructor(seed: number) {
+    this.x = seed >>> 0 || 1;
+  }
+  fill(buf: Buffer): Buffer {
+    let x = this.x;
+    for (let i = 0; i < buf.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      buf[i] = x & 0xff;
+    }
+    this.x = x;
+    return buf;
+  }
+}
+
+/**
+ * Resume a paused socket and read it to its end, checking every byte against
+ * Stream(seed); onChunk runs after each chunk (to sample a server's gauges).
+ */
+export async function readStream(c: net.Socket, seed: number, onChunk?: () => void): Promise<{ bytes: number; inOrder: boolean }> {
+  const expect = new Stream(seed);
+  let bytes = 0;
+  let inOrder = true;
+  c.on('data', (d: Buffer) => {
+    if (inOrder && !expect.fill(Buffer.alloc(d.length)).equals(d)) inOrder = false;
+    bytes += d.length;
+    onChunk?.();
+  });
+  const ended = new Promise((r) => c.on('end', r));
+  c.resume();
+  await ended;
+  return { bytes, inOrder };
+}

@@ -3,27 +3,8 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { createServer } from '@ringleader/runtime';
-import { CLI, runCli, sleep, waitFor } from './helpers.js';
+import { CLI, readStream, runCli, sleep, Stream, waitFor } from './helpers.js';
 import { freePort } from './ops-helpers.js';
-
-/** deterministic byte stream: the same (seed, offset) gives the same byte on both ends */
-class Stream {
-  private x: number;
-  constructor(seed: number) {
-    this.x = seed >>> 0 || 1;
-  }
-  fill(buf: Buffer): Buffer {
-    let x = this.x;
-    for (let i = 0; i < buf.length; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      buf[i] = x & 0xff;
-    }
-    this.x = x;
-    return buf;
-  }
-}
 
 /**
  * An upstream that checks what it receives and answers: the client sends a
@@ -400,18 +381,11 @@ test.serial('slow reader: 100 MiB streamed to a client that stops reading; buffe
     }
     t.true(proxy.stats().workers[0].rxPaused > 0, 'the upstream side was paused');
     // now read it all and check every byte
-    const expect = new Stream(42);
-    let got = 0;
-    let ok = true;
-    c.on('data', (d: Buffer) => {
-      if (ok && !expect.fill(Buffer.alloc(d.length)).equals(d)) ok = false;
-      got += d.length;
+    const { bytes, inOrder } = await readStream(c, 42, () => {
       maxBuffered = Math.max(maxBuffered, proxy.stats().workers[0].buffered);
     });
-    c.resume();
-    await new Promise((r) => c.on('end', r));
-    t.is(got, TOTAL);
-    t.true(ok, 'bytes in order');
+    t.is(bytes, TOTAL);
+    t.true(inOrder, 'bytes in order');
     const bufSize = proxy.options.bufferSize;
     t.true(maxBuffered <= CAP + bufSize, `buffered peaked at ${maxBuffered} (cap ${CAP} + one ${bufSize} buffer)`);
     t.true(maxRss - rss0 < 96 << 20, `RSS grew ${((maxRss - rss0) / 1048576).toFixed(1)} MiB while 100 MiB waited`);
