@@ -5,8 +5,8 @@
  * generator's client. An owner embeds one rl_conns, plugs in through an ops
  * table, and decides what a connection does with its bytes; the core owns:
  *
- *  - receiving: multishot recv from the owner's
- *    provided buffer ring, re-arming, and the list of sockets that ran out of
+ *  - receiving: multishot recv (capped by the owner's recv_budget) from the
+ *    owner's provided buffer ring, re-arming, and the list of sockets that ran out of
  *    buffers (-ENOBUFS), fed again when buffers come back;
  *  - sending: one send in flight per socket, from a queue of segments, so
  *    bytes leave in order (two sends submitted together on one socket can

@@ -38,8 +38,9 @@
  *  - idle timeout: a sweep on the engine timer closes connections with no
  *    traffic for idle_timeout_ms. Traffic sets a flag the sweep reads (a
  *    clock read per relayed message was 1% of the proxy's CPU), so a
- *    connection is closed between idle_timeout_ms and one sweep period
- *    (idle_timeout_ms / 4, at most 1 s) later.
+ *    connection is closed idle_timeout_ms after its last traffic plus at
+ *    most one sweep period (idle_timeout_ms / 4, at most 1 s), two when the
+ *    timeout is not a whole number of sweeps.
  */
 #define _GNU_SOURCE
 #include "dial.h"
