@@ -253,6 +253,13 @@ void rl_conns_zc_off(rl_conns *cx, int err);
 /* this socket sends with plain send from now on (counted as zc_stopped) */
 void rl_sock_zc_stop(rl_conns *cx, rl_sock *s);
 
+/* bytes s may still queue before reaching mark (0 at or past it): the
+ * receive budget of an owner that pauses at a high-water mark */
+static inline unsigned rl_sock_room(const rl_sock *s, unsigned mark)
+{
+	return s->qbytes < mark ? mark - s->qbytes : 0;
+}
+
 /* nothing queued and no send in flight (zero-copy notifications may still
  * be outstanding: they only tell when a segment may be reused) */
 static inline int rl_sock_idle(const rl_sock *s)

@@ -45,10 +45,10 @@ static void echo_sent(rl_worker *w, rl_conn *c, unsigned side)
  * 0, no cap, where the kernel cannot cap a multishot recv */
 static unsigned echo_recv_budget(rl_worker *w, rl_conn *c, unsigned side)
 {
-	uint32_t q = c->s[side].qbytes;
 	if (!w->cx.recv_cap)
 		return 0;
-	return q + 1 < w->hiwat ? w->hiwat - q : 1;
+	unsigned room = rl_sock_room(&c->s[side], w->hiwat);
+	return room ? room : 1;
 }
 
 const rl_mode_ops rl_echo_ops = {

@@ -415,7 +415,7 @@ static unsigned proxy_recv_budget(rl_worker *w, rl_conn *c, unsigned side)
 {
 	const rl_sock *o = &c->s[side ^ 1u];
 	unsigned max_bufs = P(w)->max_bufs;
-	uint64_t b = o->qbytes < w->hiwat ? w->hiwat - o->qbytes : 0;
+	uint64_t b = rl_sock_room(o, w->hiwat);
 	if (max_bufs) {
 		uint64_t room = held(o) < max_bufs ? (uint64_t) (max_bufs - held(o)) * w->br.size : 0;
 		if (room < b)

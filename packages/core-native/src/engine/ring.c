@@ -324,6 +324,14 @@ static int wait_one(struct io_uring *ring, struct io_uring_cqe *out)
 	return 0;
 }
 
+/* the probes' socketpair, closed whether or not it was made */
+static void close_pair(const int sv[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (sv[i] >= 0)
+			close(sv[i]);
+}
+
 /* A real hand-off between two rings: the only honest test of fd_alloc. */
 static int probe_msg_ring_fd(void)
 {
@@ -364,10 +372,7 @@ static int probe_msg_ring_fd(void)
 		goto out;
 	ret = (c.user_data == 0x5eed && c.res >= 0) ? 0 : -EPROTO;
 out:
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
+	close_pair(sv);
 	io_uring_queue_exit(&a);
 	io_uring_queue_exit(&b);
 	return ret;
@@ -435,10 +440,7 @@ static int probe_recv_cap(void)
 	if (ret == 0)
 		ret = c.res == -ENOBUFS ? 0 : c.res < 0 ? c.res : -EPROTO;
 out:
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
+	close_pair(sv);
 	io_uring_queue_exit(&a);
 	return ret;
 }
