@@ -14,7 +14,7 @@ const { jsEvents, jsFields: F, acceptorEvents, acceptorFields: AF, acceptorWords
 
 // the runtime passes every option (its defaults); so does this test
 function workerOptions(o: Partial<NativeWorkerOptions> & { tableSize: number; mode: number }): NativeWorkerOptions {
-  return { bufCount: 64, bufSize: 4096, highWater: 256 * 1024, deferTaskrun: false, zcThreshold: 0, copyBuffers: false, waitInRing: false, ...o };
+  return { bufCount: 64, bufSize: 4096, highWater: 256 * 1024, maxBuffers: 0, deferTaskrun: false, zcThreshold: 0, copyBuffers: false, waitInRing: false, ...o };
 }
 
 for (const copyBuffers of [false, true]) {

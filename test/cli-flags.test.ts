@@ -66,6 +66,7 @@ test.serial('values that cannot work exit 2 with one line naming the flag', asyn
     [['echo', '--drain', '-1s'], /--drain .*must be from 0 to 24h/],
     [['echo', '--workers', '-2'], /--workers .*must be from 1 to 1024/],
     [['echo', '--buffer-size', '-4k'], /--buffer-size .*must not be negative/],
+    [['echo', '--buffers', '64', '--max-buffers-held', '40'], /--max-buffers-held .*0 to 32/],
     [['stress', '127.0.0.1:7000', '--rate', '-5'], /--rate .*must not be negative/],
     [['stress', '127.0.0.1:7000', '--connections', '-5'], /--connections .*must be from 1 to 1000000/],
     [['stress', '127.0.0.1:7000', '--duration', '99999h'], /--duration .*must be from 0 to 24h/],

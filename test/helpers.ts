@@ -210,3 +210,20 @@ export async function readStream(c: net.Socket, seed: number, onChunk?: () => vo
   await ended;
   return { bytes, inOrder };
 }
+
+/** a client that sends `bytes` and never reads */
+export function slowReader(port: number, bytes: number): net.Socket {
+  const c = net.connect({ port, host: '127.0.0.1' });
+  c.pause();
+  c.on('error', () => {});
+  const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  let sent = 0;
+  const pump = () => {
+    while (sent < bytes && !c.destroyed) {
+      sent += chunk.length;
+      if (!c.write(chunk)) return c.once('drain', pump);
+    }
+  };
+  c.on('connect', pump);
+  return c;
+}

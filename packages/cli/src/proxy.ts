@@ -16,7 +16,6 @@ interface ProxyFlags extends ServerFlags {
   connectTimeout: number;
   connectRetries: number;
   upstreamMaxFails: number;
-  maxBuffersHeld: number;
   idleTimeout: number;
 }
 
@@ -45,7 +44,6 @@ export function registerProxy(program: Command): void {
     )
     .option('--connect-retries <n>', 'dials a client may make after trying each upstream once (the only upstream again)', arg(parseInteger, { min: 0, max: 100 }), D.connectRetries)
     .option('--upstream-max-fails <n>', 'consecutive failed dials that mark an upstream down', arg(parseInteger, { min: 1, max: 1000 }), D.upstreamMaxFails)
-    .option('--max-buffers-held <n>', 'receive buffers one direction may hold before its source pauses (0: no cap, only --max-buffered)', arg(parseInteger, { min: 0, max: 16384 }), D.maxBuffersHeld)
     .addOption(new Option('--idle-timeout <duration>', 'close connections idle this long (0: never)').argParser(arg(parseDuration)).default(D.idleTimeout, formatDuration(D.idleTimeout)))
     .addHelpText(
       'after',
@@ -84,7 +82,7 @@ function hostPorts(c: Command, flag: 'upstream' | 'backup', list: string[]): Ser
  * the last. Group errors name the key path (upstreamGroups[1].upstreams[0]).
  */
 function proxyOptions(c: Command, options: ServerOptions): ServerOptions {
-  const { upstream, backup, upstreamGroups, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, maxBuffersHeld, idleTimeout } = c.opts<ProxyFlags>();
+  const { upstream, backup, upstreamGroups, upstreamPolicy, connectTimeout, connectRetries, upstreamMaxFails, idleTimeout } = c.opts<ProxyFlags>();
   if (!upstream?.length && upstreamGroups === undefined) {
     throw new UsageError(`--upstream HOST:PORT is required (repeat it for several upstreams${backup?.length ? '; --backup serves only behind them' : ''})`);
   }
@@ -99,7 +97,6 @@ function proxyOptions(c: Command, options: ServerOptions): ServerOptions {
     connectTimeout,
     connectRetries,
     upstreamMaxFails,
-    maxBuffersHeld,
     idleTimeout,
   };
   // the groups are checked here, so an error names the flag or the file and the key path

@@ -87,6 +87,12 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
         .argParser(arg(parseSize))
         .default(D.highWaterMark, formatSize(D.highWaterMark)),
     )
+    .option(
+      '--max-buffers-held <n>',
+      'echo and proxy: receive buffers one direction may hold before its source pauses (0: no cap, only --max-buffered)',
+      arg(parseInteger, { min: 0, max: 16384 }),
+      D.maxBuffersHeld,
+    )
     .addOption(new Option('--zc-threshold <bytes>', 'sends of at least this size use send_zc (0: never)').argParser(arg(parseSize)).default(D.zcThreshold, formatSize(D.zcThreshold)))
     .addOption(
       new Option('--worker-slice <us>', "scheduling slice each worker thread asks for, microseconds (Linux >= 6.12): a woken worker preempts what runs on its CPU; 0: the kernel's default")
@@ -122,6 +128,7 @@ export interface ServerFlags {
   buffers: number;
   bufferSize: number;
   maxBuffered: number;
+  maxBuffersHeld: number;
   zcThreshold: number;
   workerSlice: number;
   drain: number;
@@ -216,6 +223,7 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
     bufferSize: f.bufferSize,
     // the default grows with a larger receive buffer (it must hold one)
     highWaterMark: given(cmd, 'maxBuffered') ? f.maxBuffered : undefined,
+    maxBuffersHeld: f.maxBuffersHeld,
     zcThreshold: f.zcThreshold,
     workerSlice: f.workerSlice,
     admin: f.admin,

@@ -120,8 +120,6 @@ export interface NativeProxyOptions {
   maxFails: number;
   /** dials a client may make beyond one per upstream */
   dialRetries: number;
-  /** provided buffers one direction may hold queued (0: no cap) */
-  maxBuffers: number;
   /** per-upstream gauges, upstreams.length * layout.upstreamI32.length */
   i32?: Int32Array;
   /** per-upstream totals, upstreams.length * layout.upstreamU64.length */
@@ -136,6 +134,8 @@ export interface NativeWorkerOptions {
   mode: number;
   /** queued bytes per connection and direction that pause receiving (and resume at half) */
   highWater: number;
+  /** echo and proxy: provided buffers one direction may hold queued (0: no cap) */
+  maxBuffers: number;
   deferTaskrun: boolean;
   /** sends of at least this many bytes use send_zc_fixed; 0 = never */
   zcThreshold: number;

@@ -45,6 +45,7 @@ const WORKER_COUNTERS: [string, string, WorkerValue][] = [
   ['handler_batches_total', 'Calls into JavaScript that carried handler events', (w) => w.jsBatches],
   ['receive_buffers_exhausted_total', 'Receives that found no free buffer (ENOBUFS)', (w) => w.enobufs],
   ['receive_pauses_total', 'Times receiving paused for backpressure', (w) => w.rxPaused],
+  ['receive_buffer_copies_total', "Receive buffers past a direction's cap (maxBuffersHeld) copied out so the pool gets them back", (w) => w.bufferCopies],
   ['worker_saturations_total', 'Times the worker table filled (ENFILE on hand-off)', (w) => w.saturations],
   ['worker_restarts_total', 'Times this worker slot was replaced after a crash', (w) => w.restarts],
   ['zerocopy_sends_total', 'Zero-copy sends', (w) => w.zeroCopy.sends],
@@ -56,7 +57,6 @@ const WORKER_COUNTERS: [string, string, WorkerValue][] = [
   ['proxy_upstream_unavailable_total', 'Proxy: clients closed because no upstream could be reached', (w) => w.proxy?.upstreamUnavailable],
   ['proxy_idle_timeouts_total', 'Proxy: connections closed for idleness', (w) => w.proxy?.idleTimeouts],
   ['proxy_resets_total', 'Proxy: connections reset', (w) => w.proxy?.resets],
-  ['proxy_buffer_copies_total', "Proxy: receive buffers past a direction's cap copied out so the pool gets them back", (w) => w.proxy?.bufferCopies],
 ];
 
 /** Per-worker gauges. */

@@ -243,11 +243,11 @@ export interface ServerOptions {
    */
   upstreamMaxFails?: number;
   /**
-   * Proxy: receive buffers one direction of a connection may hold while
-   * they wait to be sent; at this many, receiving from its source pauses
-   * (the bytes wait in the kernel and TCP slows the sender). Keeps clients
-   * that send but do not read from pinning the pool everyone receives
-   * into. 0: no cap (only highWaterMark). Default 2.
+   * Echo and proxy: receive buffers one direction of a connection may hold
+   * while they wait to be sent; at this many, receiving from its source
+   * pauses (the bytes wait in the kernel and TCP slows the sender). Keeps
+   * clients that send but do not read from pinning the pool everyone
+   * receives into. 0: no cap (only highWaterMark). Default 2.
    */
   maxBuffersHeld?: number;
   /** Sends of at least this many bytes use send_zc from registered buffers; 0 = never. Default 16384. */

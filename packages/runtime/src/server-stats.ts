@@ -67,7 +67,6 @@ function proxyStats(b: CounterBlock, ub: UpstreamBlock, upstreams: readonly Reso
     upstreamUnavailable: b.total(WU.upstream_unavailable),
     idleTimeouts: b.total(WU.idle_timeouts),
     resets: b.total(WU.resets),
-    bufferCopies: b.total(WU.buffer_copies),
     upstreams: upstreams.map((u, i) => ({ address: formatHostPort(u.host, u.port), group: u.group, ...(ub.snapshot(i) as Omit<UpstreamStats, 'address' | 'group'>) })),
   };
 }
@@ -180,6 +179,7 @@ export function serverStats(x: StatsInput): ServerStats {
       ...workerTotals(b),
       enobufs: b.total(WU.enobufs),
       rxPaused: b.total(WU.rx_paused),
+      bufferCopies: b.total(WU.buffer_copies),
       jsEvents: b.total(WU.js_events),
       jsBatches: b.total(WU.js_batches),
       handoff: handoffLatency([b]),

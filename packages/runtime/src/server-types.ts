@@ -46,6 +46,12 @@ export interface WorkerStats extends Totals {
   buffered: number;
   enobufs: number;
   rxPaused: number;
+  /**
+   * receive buffers copied into memory of their connection's own because
+   * a direction already held maxBuffersHeld (a receive that raced the
+   * pause), so the shared pool got them back at once (echo and proxy)
+   */
+  bufferCopies: number;
   /** events delivered to a handler module, and the calls into JS that carried them */
   jsEvents: number;
   jsBatches: number;
@@ -81,12 +87,6 @@ export interface ProxyWorkerStats {
   upstreamUnavailable: number;
   idleTimeouts: number;
   resets: number;
-  /**
-   * receive buffers copied into memory of their connection's own because a
-   * direction held more than maxBuffersHeld (a receive that raced the
-   * pause), so the shared pool got them back at once
-   */
-  bufferCopies: number;
   upstreams: UpstreamStats[];
 }
 

@@ -117,6 +117,7 @@ export class ShardPool {
       bufSize: o.bufferSize,
       mode: module ? abi.workerModes.js : abi.workerModes[o.handler as BuiltinHandler],
       highWater: o.highWaterMark,
+      maxBuffers: o.maxBuffersHeld,
       deferTaskrun: o.workerDeferTaskrun,
       zcThreshold: o.zcThreshold,
       copyBuffers: false,
@@ -132,7 +133,6 @@ export class ShardPool {
         backoffMax: o.upstreamBackoffMax,
         maxFails: o.upstreamMaxFails,
         dialRetries: o.connectRetries,
-        maxBuffers: o.maxBuffersHeld,
       };
     }
     return ring;

@@ -66,7 +66,7 @@ static bool OptionalArray(Options &r, const Napi::Object &o, const char *k, size
 }
 
 // opts.proxy = { upstreams: [{ ip, port[, tier] }], policy, connectTimeout, idleTimeout,
-//                backoffBase, backoffMax, maxFails, dialRetries, maxBuffers
+//                backoffBase, backoffMax, maxFails, dialRetries
 //                [, i32: Int32Array, u64: BigUint64Array] }
 static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_config *pc, std::vector<rl_addr> *addrs,
                        std::vector<uint8_t> *tiers) {
@@ -110,7 +110,6 @@ static bool ParseProxy(Napi::Env env, Options &opts, WorkerCore *core, rl_proxy_
   pc->backoff_max_ms = r.U("backoffMax");
   pc->max_fails = r.U("maxFails");
   pc->dial_retries = r.U("dialRetries");
-  pc->max_bufs = r.U("maxBuffers");
   if (!r.ok()) return false;
   return OptionalArray(r, p, "i32", (size_t)pc->n * RL_U_I32_COUNT, &pc->ui32, &core->keep_up_i32) &&
          OptionalArray(r, p, "u64", (size_t)pc->n * RL_U_U64_COUNT, &pc->uu64, &core->keep_up_u64);
@@ -161,6 +160,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     wo.buf_count = opts.U("bufCount");
     wo.buf_size = opts.U("bufSize");
     wo.hiwat = opts.U("highWater");
+    wo.max_bufs = opts.U("maxBuffers");
     wo.no_defer_taskrun = opts.B("deferTaskrun") ? 0 : 1;
     wo.zc_threshold = opts.U("zcThreshold");
     bool copy_buffers = opts.B("copyBuffers");

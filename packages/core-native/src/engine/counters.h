@@ -51,7 +51,7 @@
 	X(upstream_unavailable) /* proxy: clients closed, no upstream reachable */            \
 	X(idle_timeouts)        /* connections closed for inactivity */                       \
 	X(resets)               /* connections reset (RST) because the other side was */      \
-	X(buffer_copies)        /* proxy: buffers past a direction's cap copied out */        \
+	X(buffer_copies)        /* echo, proxy: buffers past a direction's cap copied out */  \
 	X(js_events)            /* events delivered to a JS handler */                        \
 	X(js_batches)           /* calls into JS that delivered them */                       \
 	X(handler_errors)       /* JS handler callbacks that threw */                         \

@@ -13,24 +13,15 @@
  *    more times (the same upstream when it is the only one). With no
  *    upstream left the client is closed at once, counted.
  *  - pumps: what arrives on one side is queued (as the buffer it arrived in)
- *    on the other. A direction stops receiving on its source while it holds
- *    max_bufs provided buffers or more than the high-water mark of bytes,
- *    and resumes when both are below (bytes: the low-water mark). The buffer
- *    cap is what keeps the pool shared: a peer that does not read would
- *    otherwise pin high-water-mark / buffer-size buffers per direction (32
- *    per connection with the defaults: 32 such clients empty a 1,024-buffer
- *    pool and nobody else is served); with it, the bytes wait in the
- *    kernel's socket buffers and TCP flow control slows the sender.
+ *    on the other, within the relay's bounds per direction (relay.c: the
+ *    high-water mark of bytes, and max_bufs buffers, which keeps clients
+ *    that do not read from emptying the pool everyone receives into).
  *    Receives are multishot, capped at what the direction may still take
- *    before the high-water mark (proxy_recv_budget): a recv re-armed per
- *    message cost 12% more proxy CPU per 64 B message (a poll armed and
- *    torn down each time), and an uncapped multishot recv outran its pause
- *    by a whole socket buffer. What arrives while the direction is at the
- *    buffer cap (the rest of a receive that raced the pause) is copied into
- *    memory of the connection's own and its buffer given back at once
- *    (counted as buffer_copies): the pool bound is exact, and the byte
- *    bound holds to within one buffer. Kernels without the cap (< 6.17)
- *    receive one buffer at a time, as exact as before.
+ *    before those bounds: a recv re-armed per message cost 12% more proxy
+ *    CPU per 64 B message (a poll armed and torn down each time), and an
+ *    uncapped multishot recv outran its pause by a whole socket buffer.
+ *    Kernels without the cap (< 6.17) receive one buffer at a time, as
+ *    exact as before.
  *  - half-close: a FIN from one side becomes shutdown(SHUT_WR) on the other
  *    once what was queued has gone out; the other direction keeps flowing;
  *    the connection closes when both directions have ended.
@@ -83,7 +74,7 @@ typedef struct rl_proxy {
 	unsigned rr;
 	uint64_t rng;
 	unsigned backoff_base, backoff_max;
-	unsigned max_fails, dial_retries, max_bufs;
+	unsigned max_fails, dial_retries;
 	unsigned idle_ms;
 	unsigned sweep_ms;
 	struct __kernel_timespec connect_ts;
@@ -117,7 +108,6 @@ static int proxy_init(rl_worker *w, const rl_worker_opts *o)
 	p->backoff_max = cfg->backoff_max_ms;
 	p->max_fails = cfg->max_fails;
 	p->dial_retries = cfg->dial_retries;
-	p->max_bufs = cfg->max_bufs;
 	p->idle_ms = cfg->idle_timeout_ms;
 	unsigned ct = cfg->connect_timeout_ms;
 	p->connect_ts.tv_sec = ct / 1000;
@@ -367,61 +357,19 @@ static void proxy_start(rl_worker *w, rl_conn *c)
 	dial(w, c);
 }
 
-/* buffers s holds of the pool: queued, or pinned by a zero-copy send */
-static inline unsigned held(const rl_sock *s) { return (unsigned) s->qbufs + s->zbufs; }
-
-/* the queue toward s is full: stop receiving from the other side */
-static int holding_max(rl_worker *w, const rl_sock *s)
-{
-	unsigned max_bufs = P(w)->max_bufs;
-	return s->qbytes >= w->hiwat || (max_bufs && held(s) >= max_bufs);
-}
-
 static void proxy_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
 {
-	unsigned o = side ^ 1u;
-	unsigned max_bufs = P(w)->max_bufs;
 	PC(w, c)->active = 1;
 	RL_ADD(&w->c.u64[side == 0 ? RL_WU_c2u_bytes : RL_WU_u2c_bytes], len);
-	uint32_t seg = bid;
-	/* at the cap already (the rest of a receive that raced the pause): the
-	 * bytes move to memory of the connection's own and the buffer goes
-	 * back to the pool; out of memory, the buffer stays */
-	if (max_bufs && held(&c->s[o]) >= max_bufs) {
-		uint32_t ch = rl_seg_chunk(&w->cx, w->cx.segs[bid].ptr, len);
-		if (ch != RL_SEG_NONE) {
-			rl_seg_release(&w->cx, bid);
-			seg = ch;
-			RL_ADD(&w->c.u64[RL_WU_buffer_copies], 1);
-		}
-	}
-	rl_sock_enqueue(&w->cx, c, o, seg, len);
-	if (holding_max(w, &c->s[o])) {
-		/* a zero-copy send pins its buffer until the peer has the bytes
-		 * (toward a peer that does not read: until it reads); a plain send
-		 * lets the kernel's socket buffer hold them instead */
-		if (c->s[o].zbufs)
-			rl_sock_zc_stop(&w->cx, &c->s[o]);
-		rl_sock_pause(&w->cx, c, side, 0);
-	}
+	rl_relay_data(w, c, side, side ^ 1u, bid, len);
 }
 
 /* what side may still receive before the queue toward the other side
- * reaches the high-water mark, or fills the buffers it may still hold (a
- * bulk stream fills every buffer: it then pauses as it would one buffer at
- * a time, instead of copying what keeps coming); at least 1, as 0 would
- * mean no cap */
+ * reaches its bounds (relay.c); on kernels without the multishot cap this
+ * means one buffer per recv, as exact as the bounds */
 static unsigned proxy_recv_budget(rl_worker *w, rl_conn *c, unsigned side)
 {
-	const rl_sock *o = &c->s[side ^ 1u];
-	unsigned max_bufs = P(w)->max_bufs;
-	uint64_t b = rl_sock_room(o, w->hiwat);
-	if (max_bufs) {
-		uint64_t room = held(o) < max_bufs ? (uint64_t) (max_bufs - held(o)) * w->br.size : 0;
-		if (room < b)
-			b = room;
-	}
-	return b ? (unsigned) b : 1;
+	return rl_relay_budget(w, c, side ^ 1u);
 }
 
 static void maybe_finish(rl_worker *w, rl_conn *c)
@@ -447,9 +395,7 @@ static void proxy_eof(rl_worker *w, rl_conn *c, unsigned side)
 static void proxy_sent(rl_worker *w, rl_conn *c, unsigned side)
 {
 	PC(w, c)->active = 1;
-	unsigned max_bufs = P(w)->max_bufs;
-	if (c->s[side].qbytes <= w->lowat && (!max_bufs || held(&c->s[side]) < max_bufs))
-		rl_sock_resume(&w->cx, c, side ^ 1u, 0);
+	rl_relay_sent(w, c, side, side ^ 1u);
 	maybe_finish(w, c);
 }
 

@@ -25,7 +25,6 @@ typedef struct rl_proxy_config {
 	unsigned backoff_max_ms;
 	unsigned max_fails;    /* consecutive failed dials that mark an upstream down, >= 1 */
 	unsigned dial_retries; /* dials a client may make beyond one per upstream */
-	unsigned max_bufs;     /* provided buffers one direction may hold queued; 0 = no cap */
 	int32_t *ui32;         /* n * RL_U_I32_COUNT, or NULL */
 	uint64_t *uu64;        /* n * RL_U_U64_COUNT, or NULL */
 } rl_proxy_config;

@@ -129,6 +129,7 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c, const c
 	unsigned bsize = o->buf_size ? o->buf_size : 16384;
 	w->hiwat = o->hiwat ? o->hiwat : 256 * 1024;
 	w->lowat = o->lowat ? o->lowat : w->hiwat / 2;
+	w->max_bufs = o->max_bufs;
 	unsigned sq = o->sq_entries ? o->sq_entries : 2048;
 	rl_ring_opts ro = { .sq_entries = sq,
 			    .cq_entries = rl_worker_cq_entries(sq, o->table_size, bcount),

@@ -34,6 +34,8 @@ typedef struct rl_worker_opts {
 	unsigned mode;  /* RL_MODE_* */
 	unsigned hiwat; /* queued bytes per direction that pause the sender side */
 	unsigned lowat; /* ... and resume it */
+	/* echo, proxy: provided buffers one direction may hold queued (relay.c); 0 = no cap */
+	unsigned max_bufs;
 	int no_defer_taskrun;
 	unsigned zc_threshold; /* sends of at least this many bytes use send_zc; 0 = never */
 	void *mode_config;     /* mode-specific (proxy: rl_proxy_config) */
@@ -53,6 +55,7 @@ typedef struct rl_worker {
 	uint32_t *next_free; /* free list of connection indexes */
 	uint32_t free_head;
 	unsigned hiwat, lowat;
+	unsigned max_bufs;
 	int draining;
 	int in_run;
 	int woken; /* a doorbell (RL_OP_WAKE) arrived: rl_worker_serve returns */

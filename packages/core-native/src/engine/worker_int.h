@@ -44,6 +44,15 @@ extern const rl_mode_ops rl_echo_ops;
 extern const rl_mode_ops rl_proxy_ops;
 extern const rl_mode_ops rl_js_ops;
 
+/* ---- relay (relay.c): echo's and the proxy's bounds per direction ---- */
+/* len bytes arrived on src into buffer bid: queue them on dst, pausing src
+ * at the high-water mark or at max_bufs buffers held */
+void rl_relay_data(rl_worker *w, rl_conn *c, unsigned src, unsigned dst, unsigned bid, unsigned len);
+/* what src may still receive before dst reaches either bound (>= 1) */
+unsigned rl_relay_budget(const rl_worker *w, const rl_conn *c, unsigned dst);
+/* dst's queue moved: resume src once under both bounds */
+void rl_relay_sent(rl_worker *w, rl_conn *c, unsigned dst, unsigned src);
+
 /* ---- timer ---- */
 /* fire ops->timer once after ms milliseconds (re-arm from the hook) */
 int rl_worker_timer(rl_worker *w, unsigned ms);

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Relay: the bounds of the built-in modes (echo, proxy) on what one
+ * direction of a connection holds while it waits to be sent. Bytes that
+ * arrive on a source socket are queued, as the provided buffer they arrived
+ * in, on a destination socket (echo: the same one; proxy: the other side).
+ * Receiving from the source pauses while the destination's queue holds
+ *
+ *  - the high-water mark of bytes (resumes under the low-water mark): what
+ *    one connection may make the worker hold;
+ *  - or max_bufs provided buffers (resumes under it): what keeps the pool
+ *    shared. A peer that does not read would otherwise pin high-water mark /
+ *    buffer size buffers per direction (16 per direction with the defaults:
+ *    64 such clients empty a 1,024-buffer pool and nobody else on the worker
+ *    is served until they leave). With the cap, the bytes wait in the
+ *    kernel's socket buffers and TCP flow control slows the sender.
+ *
+ * Receives are capped by what the direction may still take before either
+ * bound (rl_relay_budget). What arrives while the direction is already at
+ * its buffer cap (the rest of a receive that raced the pause, or of an
+ * uncapped multishot recv) is copied into memory of the connection's own
+ * and its buffer goes back to the pool at once (counted as buffer_copies):
+ * the pool bound is exact, and the byte bound holds to within a buffer.
+ */
+#include "worker_int.h"
+
+/* buffers s holds of the pool: queued, or pinned by a zero-copy send */
+static inline unsigned held(const rl_sock *s) { return (unsigned) s->qbufs + s->zbufs; }
+
+static int at_bounds(const rl_worker *w, const rl_sock *s)
+{
+	return s->qbytes >= w->hiwat || (w->max_bufs && held(s) >= w->max_bufs);
+}
+
+void rl_relay_data(rl_worker *w, rl_conn *c, unsigned src, unsigned dst, unsigned bid, unsigned len)
+{
+	rl_sock *d = &c->s[dst];
+	uint32_t seg = bid;
+	/* at the cap already: the bytes move to memory of the connection's
+	 * own and the buffer goes back to the pool; out of memory, it stays */
+	if (w->max_bufs && held(d) >= w->max_bufs) {
+		uint32_t ch = rl_seg_chunk(&w->cx, w->cx.segs[bid].ptr, len);
+		if (ch != RL_SEG_NONE) {
+			rl_seg_release(&w->cx, bid);
+			seg = ch;
+			RL_ADD(&w->c.u64[RL_WU_buffer_copies], 1);
+		}
+	}
+	rl_sock_enqueue(&w->cx, c, dst, seg, len);
+	if (at_bounds(w, d)) {
+		/* a zero-copy send pins its buffer until the peer has the bytes
+		 * (toward a peer that does not read: until it reads); a plain send
+		 * lets the kernel's socket buffer hold them instead */
+		if (d->zbufs)
+			rl_sock_zc_stop(&w->cx, d);
+		rl_sock_pause(&w->cx, c, src, 0);
+	}
+}
+
+unsigned rl_relay_budget(const rl_worker *w, const rl_conn *c, unsigned dst)
+{
+	const rl_sock *d = &c->s[dst];
+	uint64_t b = rl_sock_room(d, w->hiwat);
+	if (w->max_bufs) {
+		/* a bulk stream fills every buffer it may: it then pauses as it
+		 * would one buffer at a time, instead of copying what keeps coming */
+		uint64_t room = held(d) < w->max_bufs ? (uint64_t) (w->max_bufs - held(d)) * w->br.size : 0;
+		if (room < b)
+			b = room;
+	}
+	return b ? (unsigned) b : 1;
+}
+
+void rl_relay_sent(rl_worker *w, rl_conn *c, unsigned dst, unsigned src)
+{
+	const rl_sock *d = &c->s[dst];
+	if (d->qbytes <= w->lowat && (!w->max_bufs || held(d) < w->max_bufs))
+		rl_sock_resume(&w->cx, c, src, 0);
+}
