@@ -1,6 +1,10 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createServer, JS_ECHO_HANDLER, type Server } from '@ringleader/runtime';
 import { echoOnce, randomPayload, sleep, waitFor } from './helpers.js';
 import { collect, connect, fixture, readUntil, Reports } from './js-helpers.js';
@@ -411,6 +415,27 @@ test('broken handler modules: listen() rejects with the module error, createServ
     code: 'ERR_MODULE_NOT_FOUND',
     message: /^option "handler": no handler module at .*no\/such\/handler\.js/,
   });
+  // a directory stands for its package.json "main", else handler.js, handler.mjs, index.js, index.mjs
+  const dir = mkdtempSync(join(tmpdir(), 'rl-handler-dir-'));
+  try {
+    t.throws(() => createServer({ handler: dir }), {
+      code: 'ERR_MODULE_NOT_FOUND',
+      message: /no handler module in the directory .*package\.json "main", handler\.js, handler\.mjs, index\.js, index\.mjs/,
+    });
+    writeFileSync(join(dir, 'index.mjs'), 'export default {};');
+    t.is((createServer({ handler: dir }).options.handler as { path: string }).path, join(dir, 'index.mjs'));
+    writeFileSync(join(dir, 'handler.js'), 'export default {};');
+    t.is((createServer({ handler: dir }).options.handler as { path: string }).path, join(dir, 'handler.js'));
+    mkdirSync(join(dir, 'lib'));
+    writeFileSync(join(dir, 'lib', 'main.mjs'), 'export default {};');
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ main: 'lib/main.mjs' }));
+    t.is((createServer({ handler: pathToFileURL(dir) }).options.handler as { path: string }).path, join(dir, 'lib', 'main.mjs'));
+    // a "main" that is not there: the file names still apply
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ main: 'gone.js' }));
+    t.is((createServer({ handler: dir }).options.handler as { path: string }).path, join(dir, 'handler.js'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   t.throws(() => createServer({ handler: new URL('https://example.invalid/h.js') }), { instanceOf: RangeError, message: /option "handler"/ });
   t.throws(() => createServer({ handler: 42 as never }), { instanceOf: TypeError, message: /option "handler"/ });
 });

@@ -5,7 +5,7 @@ import { fixture } from './js-helpers.js';
 import { fileURLToPath } from 'node:url';
 
 test('CLI: serve <module> serves the handler, reports JSON lines, drains on SIGTERM, exits 0', async (t) => {
-  const p = spawn(process.execPath, [CLI, 'serve', 'examples/resp-ping/handler.js', '--port', '0', '--workers', '2', '--json', '--interval', '200ms'], {
+  const p = spawn(process.execPath, [CLI, 'serve', 'examples/resp-ping', '--port', '0', '--workers', '2', '--json', '--interval', '200ms'], {
     cwd: fileURLToPath(new URL('../../', import.meta.url)),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

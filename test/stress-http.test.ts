@@ -85,7 +85,7 @@ test.serial('wrk flags: -t is threads, -R an open-loop rate with latency from th
 });
 
 test.serial('examples/http-hello: GET pipelined and HEAD (a response without a body)', async (t) => {
-  const server = createServer({ port: 0, workers: 1, handler: example('http-hello/handler.js') });
+  const server = createServer({ port: 0, workers: 1, handler: example('http-hello') });
   const { port } = await server.listen();
   try {
     const url = `http://127.0.0.1:${port}/`;

@@ -18,13 +18,13 @@ export function registerServe(program: Command): void {
   const cmd = program
     .command('serve')
     .description('run a handler module in every worker (export default defineHandler({ onData(conn, data) { ... } }))')
-    .argument('<module>', 'path of the handler module (relative to the current directory) or a file: URL')
+    .argument('<module>', 'path of the handler module (relative to the current directory; a directory: its package.json "main", handler.js or index.js) or a file: URL')
     .option('--dev', 'development mode: data views are detached after each callback (default: NODE_ENV=development)')
     .option('--options <json>', "handler options, given to the module's init(ctx) as ctx.options", parseJson)
     .addHelpText(
       'after',
       serverHelp([
-        'ringleader serve examples/http-hello/handler.js --port 8080',
+        "ringleader serve examples/http-hello --port 8080          # the directory's handler.js",
         'ringleader serve ./handler.js --listen 0.0.0.0:7000 --options \'{"greeting":"hi"}\' --dev',
         'ringleader serve examples/resp-ping/handler.js --port 6380 --max-buffered 1MiB --json',
       ]),

@@ -2,10 +2,10 @@
  * createServer options: types, defaults, validation. Every bad option is a
  * TypeError or RangeError that names it.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
+import { join as joinPath, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { abi } from '@ringleader/core-native';
 import { type HostPort, parseHostPort } from './address.js';
@@ -110,7 +110,9 @@ export interface ServerOptions {
    * Connection handler: a built-in name (`'echo'`, `'proxy'`), or the path or `file:`
    * URL of a handler module (its default export is a `Handler`, see
    * `defineHandler`) that runs in every worker. Any string that is not a
-   * built-in name is a path. Default `'echo'`.
+   * built-in name is a path; a directory stands for its package.json
+   * "main", else its handler.js, handler.mjs, index.js or index.mjs.
+   * Default `'echo'`.
    */
   handler?: BuiltinHandler | HandlerModuleSpec;
   /** Passed (structured-cloned) to a handler module's `init(ctx)` as `ctx.options`. */
@@ -525,11 +527,38 @@ function resolveAdmin(a: ServerOptions['admin']): HostPort | null {
   return { host, port: int('admin.port', a.port, 0, 0, 65535) };
 }
 
+/** What a directory given as the handler resolves to, in this order (after its package.json "main"). */
+const HANDLER_DIR_FILES = ['handler.js', 'handler.mjs', 'index.js', 'index.mjs'];
+
+function isFileAt(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /**
- * A built-in name stays as it is; anything else names a handler module,
- * which must exist (checked now, so a typo fails at createServer, naming the
- * option, rather than in every worker): a RangeError with code
- * ERR_MODULE_NOT_FOUND when it does not.
+ * The module file a directory stands for, as a user of `node DIR` or of
+ * the examples expects: its package.json "main", else handler.js,
+ * handler.mjs, index.js, index.mjs; undefined when it has none.
+ */
+function handlerInDirectory(dir: string): string | undefined {
+  try {
+    const main = (JSON.parse(readFileSync(joinPath(dir, 'package.json'), 'utf8')) as { main?: unknown }).main;
+    if (typeof main === 'string' && isFileAt(resolvePath(dir, main))) return resolvePath(dir, main);
+  } catch {
+    /* no package.json, or no usable "main" */
+  }
+  return HANDLER_DIR_FILES.map((f) => joinPath(dir, f)).find(isFileAt);
+}
+
+/**
+ * A built-in name stays as it is; anything else names a handler module (a
+ * file, or a directory holding one: handlerInDirectory), which must exist
+ * (checked now, so a typo fails at createServer, naming the option, rather
+ * than in every worker): a RangeError with code ERR_MODULE_NOT_FOUND when
+ * it does not.
  */
 export function resolveHandler(h: unknown): BuiltinHandler | HandlerModule {
   if (h === undefined) return 'echo';
@@ -545,20 +574,24 @@ export function resolveHandler(h: unknown): BuiltinHandler | HandlerModule {
   } else {
     throw invalidType('handler', want, h);
   }
-  let isFile = false;
+  let isDir = false;
   try {
-    isFile = statSync(path).isFile();
+    isDir = statSync(path).isDirectory();
   } catch {
     /* missing */
   }
-  if (!isFile) {
+  const file = isDir ? handlerInDirectory(path) : isFileAt(path) ? path : undefined;
+  if (file === undefined) {
+    const where = typeof h === 'string' && !h.startsWith('file:') && !h.startsWith('/') ? ` ("${h}" resolved against ${process.cwd()})` : '';
     const e = new RangeError(
-      `option "handler": no handler module at ${path}${typeof h === 'string' && !h.startsWith('file:') && !h.startsWith('/') ? ` ("${h}" resolved against ${process.cwd()})` : ''}`,
+      isDir
+        ? `option "handler": no handler module in the directory ${path}${where}: looked for its package.json "main", ${HANDLER_DIR_FILES.join(', ')}`
+        : `option "handler": no handler module at ${path}${where}`,
     ) as RangeError & { code: string };
     e.code = 'ERR_MODULE_NOT_FOUND';
     throw e;
   }
-  return { url: pathToFileURL(path).href, path };
+  return { url: pathToFileURL(file).href, path: file };
 }
 
 /** True for a numeric IPv4/IPv6 address. */
