@@ -282,6 +282,8 @@ test('nothing listening: ECONNREFUSED counted, exit 1, no hang', async (t) => {
   t.is(human.code, 1);
   t.regex(human.stdout, /ECONNREFUSED 2/);
   t.regex(human.stdout, /result: FAILED/);
+  t.regex(human.stdout, /nothing measured: the run ended after \d+\.\d s, within its 2\.0 s warmup/);
+  t.notRegex(human.stdout, /measured 0\.00 s/);
 });
 
 test('bad options exit 2 naming the option, without a stack trace', async (t) => {

@@ -125,11 +125,13 @@ export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): s
   const out: string[] = [];
   const request = isRequest(r.mode);
   out.push(describeLoad(r));
-  out.push(
-    `measured ${(r.durationMs / 1000).toFixed(2)} s` +
-      (r.warmupMs ? ` after ${(r.warmupMs / 1000).toFixed(1)} s warmup` : '') +
-      ` (${(r.elapsedMs / 1000).toFixed(1)} s in all)${r.interrupted ? ', interrupted' : ''}${r.partial ? ', partial (see below)' : ''}`,
-  );
+  const tail = `${r.interrupted ? ', interrupted' : ''}${r.partial ? ', partial (see below)' : ''}`;
+  // a run that ended before its warmup did measured nothing: say so, rather than "0.00 s after 2.0 s warmup"
+  if (r.durationMs === 0 && r.warmupMs > 0 && r.elapsedMs < r.warmupMs) {
+    out.push(`nothing measured: the run ended after ${(r.elapsedMs / 1000).toFixed(1)} s, within its ${(r.warmupMs / 1000).toFixed(1)} s warmup${tail}`);
+  } else {
+    out.push(`measured ${(r.durationMs / 1000).toFixed(2)} s` + (r.warmupMs ? ` after ${(r.warmupMs / 1000).toFixed(1)} s warmup` : '') + ` (${(r.elapsedMs / 1000).toFixed(1)} s in all)${tail}`);
+  }
   out.push('');
   const tp = r.throughput;
   if (r.mergedFrom) out.push(`  merged        ${r.mergedFrom} results (histograms, counts and rates added)`);
