@@ -222,6 +222,16 @@ function hex(b: number): string {
   return b < 0 ? '-' : `0x${b.toString(16).padStart(2, '0')}`;
 }
 
+/** RESP2 reply types by their first byte, for a wrong-answer line */
+const RESP_TYPES: Record<string, string> = { '+': 'a simple string', ':': 'an integer', $: 'a bulk string', '*': 'an array' };
+
+/** "+PONG", or the type of a reply whose word is not kept: "an array (*)" */
+function describeReply(type: number, word?: string): string {
+  const c = String.fromCharCode(type);
+  if (word) return `${c}${word}`;
+  return RESP_TYPES[c] ? `${RESP_TYPES[c]} (${c})` : `starting with ${hex(type)}`;
+}
+
 /**
  * One line about a verification failure or a wrong answer: names connection,
  * message (request) and offset. `mode` words the kinds both families share
@@ -241,7 +251,7 @@ export function describeMismatch(m: StressMismatch, mode?: StressMode): string {
     case 'status':
       return `${req}: HTTP ${m.got}, a status not expected (option "expectStatus")`;
     case 'reply':
-      return m.got === 45 ? `${req}: error reply -${m.word}` : `${req}: unexpected reply ${String.fromCharCode(m.got)}${m.word ?? ''}`;
+      return m.got === 45 ? `${req}: error reply -${m.word}` : `${req}: unexpected reply ${describeReply(m.got, m.word)}`;
     case 'timeout':
       return `${req}: no response within the timeout (option "timeout")`;
   }
