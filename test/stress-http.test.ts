@@ -155,11 +155,19 @@ test('a server that never answers: requests time out and the run stops instead o
   t.true(Date.now() - t0 < 10_000);
 });
 
-test('an answer nobody asked for ends the socket and counts as a verification failure', async (t) => {
+test('an answer nobody asked for ends the socket and counts as an error (answer to no request)', async (t) => {
   const r = await against((s) => s.write(RESPONSE + RESPONSE));
   t.false(r.ok);
-  t.true(r.verification.failures > 0);
+  t.is(r.verification.failures, 0, 'a wrong answer, not an echo verification failure');
+  t.true(r.responses!.extraAnswers > 0);
+  t.is(r.errors.byCode['answer to no request'], r.responses!.extraAnswers);
+  t.true(r.errors.total >= r.responses!.extraAnswers);
   t.true(r.verification.mismatches.some((m) => m.kind === 'extra'));
+  // the table says so too: no "errors none" above a FAILED result
+  const { formatResult } = (await import(new URL('../../packages/cli/dist/stress-format.js', import.meta.url).href)) as { formatResult(r: StressResult): string };
+  const table = formatResult(r);
+  t.regex(table, /errors +answer to no request \d+/);
+  t.regex(table, /answers +WRONG: .*answers to no request/);
   t.regex(failed(r), /connection [01], request 1: the server sent an answer to a request that was never sent \(first byte 0x48\)/);
 });
 

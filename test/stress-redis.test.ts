@@ -6,6 +6,9 @@
  * kind, a close in the middle of a reply).
  */
 import test from 'ava';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, runStress, type StressResult } from '@ringleader/runtime';
 import { runCli } from './helpers.js';
 import { example, runTool } from './js-helpers.js';
@@ -69,7 +72,47 @@ test.serial('-t runs the tests one after another with a report each, as redis-be
       .map((l) => JSON.parse(l) as StressResult);
     t.is(lines.length, 2);
     for (const r of lines) t.is(r.responses?.total, 200);
+    t.deepEqual(
+      lines.map((r) => r.test),
+      ['set', 'get'],
+      'each result names its test',
+    );
     t.is(await redisCli(port, 'EXISTS', 'key:000000000000'), '1', 'SET ran before GET');
+    // CSV: one header line, a row per test; --hdr-out: a file per test
+    const dir = mkdtempSync(join(tmpdir(), 'rl-tests-'));
+    try {
+      const csv = await runCli(['stress', `redis://127.0.0.1:${port}`, '-t', 'set,get', '-c', '4', '-n', '200', '--threads', '1', '--csv', '--hdr-out', join(dir, 'lat.hgrm')]);
+      t.is(csv.code, 0, csv.stderr);
+      const rows = csv.stdout.trim().split('\n');
+      t.is(rows.length, 3, csv.stdout);
+      t.regex(rows[0], /^mode,test,/);
+      t.regex(rows[1], /^redis,set,/);
+      t.regex(rows[2], /^redis,get,/);
+      t.deepEqual(readdirSync(dir).sort(), ['lat.get.hgrm', 'lat.set.hgrm']);
+      for (const f of readdirSync(dir)) t.regex(readFileSync(join(dir, f), 'utf8'), /#\[Mean +=\s+[\d.]+, StdDeviation +=\s+[\d.]+\]/, f);
+      // merge adds each test to the same test of the other file
+      writeFileSync(join(dir, 'a.json'), each.stdout);
+      writeFileSync(join(dir, 'b.json'), each.stdout);
+      const merged = await runCli(['stress', 'merge', join(dir, 'a.json'), join(dir, 'b.json'), '--json']);
+      t.is(merged.code, 0, merged.stderr);
+      const m = merged.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as StressResult);
+      t.deepEqual(
+        m.map((r) => [r.test, r.responses?.total, r.connectUs?.count]),
+        [
+          ['set', 400, 8],
+          ['get', 400, 8],
+        ],
+      );
+      writeFileSync(join(dir, 'c.json'), `${each.stdout.trim().split('\n')[0]}\n`);
+      const odd = await runCli(['stress', 'merge', join(dir, 'a.json'), join(dir, 'c.json')]);
+      t.is(odd.code, 2);
+      t.regex(odd.stderr, /c\.json holds results of set, .*a\.json of set, get: only the same tests merge/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const table = await runCli(['stress', `redis://127.0.0.1:${port}`, '-t', 'set,get', '-c', '4', '-n', '200', '--threads', '1']);
     t.regex(table.stdout, /== SET ==[\s\S]*result: OK[\s\S]*== GET ==[\s\S]*result: OK/);
     const mixed = await runCli(['stress', `redis://127.0.0.1:${port}`, '-t', 'set,get', '--mix', '-c', '4', '-n', '200', '--threads', '1', '--json']);

@@ -123,6 +123,7 @@ test('runStress result shape', async (t) => {
         'aborted',
         'bytes',
         'clientCpu',
+        'connectHistogram',
         'connected',
         'connectRate',
         'connectUs',
@@ -292,6 +293,8 @@ test('bad options exit 2 naming the option, without a stack trace', async (t) =>
     [['stress', '127.0.0.1'], /target must be HOST:PORT/],
     [['stress', '127.0.0.1:0'], /target .*port from 1 to 65535/],
     [['stress', '127.0.0.1:7000', '--size', '0'], /--size/],
+    // before the load runs, not after it
+    [['stress', '127.0.0.1:7000', '--hdr-out', '/nonexistent-dir/x.hgrm'], /--hdr-out: cannot write \/nonexistent-dir\/x\.hgrm \(ENOENT\)/],
     [['stress', '127.0.0.1:7000', '--size', '100-10'], /--size/],
     [['stress', '127.0.0.1:7000', '--size', '64-99GiB'], /--size/],
     [['stress', '127.0.0.1:7000', '--rate', '0'], /--rate/],

@@ -102,6 +102,7 @@ function responseLines(r: StressResult): string[] {
   if (x.unexpectedStatus) wrong.push(`${num(x.unexpectedStatus)} unexpected status`);
   if (x.errorReplies) wrong.push(`${num(x.errorReplies)} error replies`);
   if (x.unexpectedReplies) wrong.push(`${num(x.unexpectedReplies)} unexpected replies`);
+  if (x.extraAnswers) wrong.push(`${num(x.extraAnswers)} answers to no request`);
   const pe = Object.entries(x.protocolErrors).map(([k, n]) => `${k} ${num(n)}`);
   if (pe.length) wrong.push(`protocol errors: ${pe.join(', ')}`);
   if (x.timeouts) wrong.push(`${num(x.timeouts)} timed out`);

@@ -12,6 +12,7 @@
 import { type Command, Option } from 'commander';
 import { runStress, STRESS_DEFAULTS as D, STRESS_MODES, type StressOptions, type StressResult } from '@ringleader/runtime';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
 import { csvText, hdrText, mergeResults, parseTests, threadsOrTests } from '@ringleader/runtime/internal';
 import { arg, formatDuration, formatSize, parseCount, parseDuration, parseSize, parseSizeRange, parseStartTime, parseWholeCount } from './args.js';
 import { onStopSignals, signalExitCode, type StopSignal } from './signals.js';
@@ -57,28 +58,70 @@ async function waitUntil(at: number, signal: AbortSignal): Promise<number> {
   return Math.max(0, Date.now() - at);
 }
 
-/** print a result as asked: JSON, CSV or the table; the HdrHistogram distribution to a file */
-function output(result: StressResult, f: { json: boolean; csv?: boolean; latency?: boolean; hdrOut?: string }): void {
+/**
+ * Where --hdr-out writes one result: FILE itself, or, when several
+ * redis-benchmark tests run one after another, FILE with the test's name
+ * before its extension (lat.hgrm -> lat.set.hgrm), a file per test.
+ */
+function hdrPath(file: string, test: string | undefined, several: boolean): string {
+  if (!several || !test) return file;
+  const ext = extname(file);
+  return `${file.slice(0, file.length - ext.length)}.${test}${ext}`;
+}
+
+/** an --hdr-out file that cannot be written fails before the load runs, not after (exit 2) */
+function checkWritable(file: string): void {
+  try {
+    writeFileSync(file, '');
+  } catch (e) {
+    die(new RangeError(`--hdr-out: cannot write ${file} (${(e as NodeJS.ErrnoException).code ?? e})`));
+  }
+}
+
+interface OutputFlags {
+  json: boolean;
+  csv?: boolean;
+  latency?: boolean;
+  hdrOut?: string;
+}
+
+/**
+ * Print a result as asked: JSON (a line per result), CSV (the header line
+ * once, before the first result) or the table; the HdrHistogram
+ * distribution to a file. `several`: one of several results (tests run one
+ * after another, or merged per test), `first`: the first of them.
+ */
+function output(result: StressResult, f: OutputFlags, { several = false, first = true } = {}): void {
   if (f.hdrOut) {
     const l = result.latencyUs;
     const h = result.latencyHistogram;
     const text = l && h ? hdrText(h, l.min * 1000, l.max * 1000, l.mean, l.stdev) : hdrText({ subBits: 0, buckets: [] }, 0, 0, 0, 0);
+    const file = hdrPath(f.hdrOut, result.test, several);
     try {
-      writeFileSync(f.hdrOut, text);
+      writeFileSync(file, text);
     } catch (e) {
-      die(new Error(`--hdr-out: cannot write ${f.hdrOut} (${(e as NodeJS.ErrnoException).code ?? e})`));
+      // the result is printed all the same: the load it took is not thrown away
+      process.stderr.write(`ringleader: --hdr-out: cannot write ${file} (${(e as NodeJS.ErrnoException).code ?? e})\n`);
+      process.exitCode = 1;
     }
   }
+  if (several && !f.json && !f.csv) process.stdout.write(`== ${String(result.test ?? '').toUpperCase()} ==\n`);
   if (f.json) process.stdout.write(JSON.stringify(result) + '\n');
-  else if (f.csv) process.stdout.write(csvText(result));
+  else if (f.csv) process.stdout.write(first ? csvText(result) : csvText(result).split('\n').slice(1).join('\n'));
   else process.stdout.write(formatResult(result, { spectrum: f.latency === true }) + '\n');
-  process.exitCode = result.exitCode;
+  process.exitCode = Math.max(Number(process.exitCode ?? 0), result.exitCode);
 }
 
-/** `ringleader stress merge a.json b.json ...`: results of one load from several machines, as one */
+/**
+ * `ringleader stress merge a.json b.json ...`: results of one load from
+ * several machines, as one. A file holds a JSON line per result (other
+ * lines, as in a pod's log, are skipped); with
+ * redis-benchmark tests run one after another that is a line per test, and
+ * each test merges with the same test of the other files.
+ */
 function merge(files: string[], f: StressFlags): void {
   if (!files.length) die(new RangeError('stress merge needs the JSON results to merge (ringleader stress merge a.json b.json ...)'));
-  const results = files.map((file) => {
+  const perFile = files.map((file) => {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -86,18 +129,37 @@ function merge(files: string[], f: StressFlags): void {
       return die(new RangeError(`stress merge: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? e})`));
     }
     try {
-      return JSON.parse(text.trim().split('\n').pop() ?? '') as StressResult;
+      // a pod's log has other lines too (stderr's "waiting to start at ..."): the JSON ones are the results
+      const lines = text.split('\n').filter((l) => l.trimStart().startsWith('{'));
+      if (!lines.length) throw new Error('empty');
+      return lines.map((l) => JSON.parse(l) as StressResult);
     } catch {
       return die(new RangeError(`stress merge: ${file} is not the JSON of ringleader stress --json`));
     }
   });
-  let merged: StressResult;
-  try {
-    merged = mergeResults(results, files);
-  } catch (e) {
-    die(e);
-  }
-  output(merged, f);
+  const tests = perFile[0].map((r) => r.test);
+  perFile.forEach((rs, i) => {
+    const these = rs.map((r) => r.test);
+    if (these.length !== tests.length || these.some((t, k) => t !== tests[k])) {
+      die(
+        new RangeError(
+          `stress merge: ${files[i]} holds results of ${these.map((t) => t ?? '(no test)').join(', ')}, ${files[0]} of ${tests.map((t) => t ?? '(no test)').join(', ')}: only the same tests merge`,
+        ),
+      );
+    }
+  });
+  const merged = tests.map((_, k) => {
+    try {
+      return mergeResults(
+        perFile.map((rs) => rs[k]),
+        files,
+      );
+    } catch (e) {
+      return die(e);
+    }
+  });
+  if (f.hdrOut) for (const r of merged) checkWritable(hdrPath(f.hdrOut, r.test, merged.length > 1));
+  merged.forEach((r, k) => output(r, f, { several: merged.length > 1, first: k === 0 }));
 }
 
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
@@ -223,6 +285,8 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
         }
         if (names.length > 1) runs = names.map((tests) => ({ ...opts, tests }));
       }
+      const several = runs.length > 1;
+      if (f.hdrOut) for (const run of runs) checkWritable(hdrPath(f.hdrOut, run.tests === undefined ? undefined : String(run.tests), several));
       let lateMs = 0;
       if (startAt !== undefined) {
         // on stderr: a log (kubectl logs) shows when each machine began to wait
@@ -234,7 +298,6 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
           process.exit(signalExitCode(stoppedBy));
         }
       }
-      let exitCode = 0;
       for (const run of runs) {
         if (ac.signal.aborted) break;
         let result: StressResult;
@@ -250,11 +313,8 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
         // a second late: the other machines' loads began without this one (the
         // first of redis-benchmark-style runs; the ones after it follow it)
         if (lateMs > 1000 && run === runs[0]) result.warnings.push(`started ${(lateMs / 1000).toFixed(1)} s after --start-at`);
-        if (runs.length > 1 && !json && !f.csv) process.stdout.write(`== ${String(run.tests).toUpperCase()} ==\n`);
-        output(result, f);
-        exitCode = Math.max(exitCode, result.exitCode);
+        output(result, f, { several, first: run === runs[0] });
       }
       stopListening();
-      process.exitCode = exitCode;
     });
 }

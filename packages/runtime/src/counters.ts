@@ -68,6 +68,7 @@ export const CU = indexOf(
     'error_replies',
     'unexpected_replies',
     'timeouts',
+    'extra_answers',
     'server_closes',
   ],
   'client u64',

@@ -83,6 +83,8 @@ export interface RedisOptions {
 export interface ResolvedRedis {
   /** Run one after another, as redis-benchmark does, or mixed: the runner decides. */
   commands: RedisCommand[];
+  /** the redis-benchmark test names the commands are (`set`, or `ping_inline,ping_mbulk` mixed); null for command templates */
+  tests: string | null;
   keyspace: number;
   dataSize: number;
 }
@@ -222,6 +224,7 @@ export function resolveRedis(o: RedisOptions): ResolvedRedis {
   }
   return {
     commands,
+    tests: o.command === undefined ? commands.map((c) => c.name).join(',') : null,
     keyspace: int('keyspace', o.keyspace, 1, 1, MAX_KEYSPACE),
     dataSize: int('dataSize', o.dataSize, 3, 0, MAX_DATA_SIZE),
   };

@@ -173,6 +173,7 @@ export function csvText(r: StressResult): string {
   const ps = r.throughput.perSecond;
   const cols: [string, string | number | null | undefined][] = [
     ['mode', r.mode],
+    ['test', r.test],
     ['targets', r.targets.join(' ')],
     ['connections', r.connections],
     ['threads', r.threads],
@@ -232,7 +233,19 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
   let max = 0;
   let sum = 0;
   const series = new Map<number, SecondSample>();
+  const conn = new Float64Array(L.histBuckets);
+  let connMin = Infinity;
+  let connMax = 0;
+  let connSum = 0;
   rs.forEach((r, i) => {
+    if (r.test !== rs[0].test) throw new RangeError(`${name(i)} is of test ${r.test ?? '(none)'}, ${name(0)} of ${rs[0].test ?? '(none)'}: only results of one test merge`);
+    if (r.connectUs && r.connectHistogram) {
+      const h = fromSparse(r.connectHistogram);
+      for (let k = 0; k < conn.length; k++) conn[k] += h[k];
+      connMin = Math.min(connMin, r.connectUs.min * 1000);
+      connMax = Math.max(connMax, r.connectUs.max * 1000);
+      connSum += r.connectUs.mean * 1000 * r.connectUs.count;
+    }
     if (r.latencyUs && !r.latencyHistogram) throw new RangeError(`${name(i)} has no latency histogram (written by an older ringleader)`);
     if (r.latencyHistogram && r.latencyUs) {
       const h = fromSparse(r.latencyHistogram);
@@ -273,7 +286,7 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
       add(a.protocolErrors, b.protocolErrors);
       add(a.statuses, b.statuses);
       add(a.classes, b.classes);
-      for (const k of ['unexpectedStatus', 'errorReplies', 'unexpectedReplies', 'timeouts', 'serverCloses'] as const) a[k] += b[k];
+      for (const k of ['unexpectedStatus', 'errorReplies', 'unexpectedReplies', 'extraAnswers', 'timeouts', 'serverCloses'] as const) a[k] += b[k];
     }
     m.warnings.push(...r.warnings.filter((w) => !m.warnings.includes(w)));
     m.failures.push(...r.failures.map((f) => `${name(i)}: ${f}`));
@@ -283,6 +296,12 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
   m.exitCode = m.ok ? 0 : 1;
   m.latencyHistogram = sampleCount(hist) ? toSparse(hist) : null;
   m.latencyUs = sampleCount(hist) ? latencyStats(hist, sum, min, max) : null;
+  // connect latency: from the added histograms where every result has one
+  // (results of an older ringleader do not: the first one's stands)
+  if (rs.every((r) => !r.connectUs || r.connectHistogram)) {
+    m.connectHistogram = sampleCount(conn) ? toSparse(conn) : null;
+    m.connectUs = sampleCount(conn) ? latencyStats(conn, connSum, connMin, connMax) : null;
+  }
   m.timeSeries = [...series.values()].sort((a, b) => a.t - b.t);
   m.throughput.perSecond = perSecond(m.timeSeries);
   const done = m.mode === 'churn' ? m.connected.cycles : m.messages.verified;

@@ -117,6 +117,10 @@ export interface StressResult {
   mergedFrom?: number;
   /** connect latency (socket op to connect completion) */
   connectUs: LatencyStats | null;
+  /** the buckets connectUs was read from (for merging results) */
+  connectHistogram?: SparseHistogram | null;
+  /** redis: the redis-benchmark test this result is of (`-t set,get` runs one after another, a result each) */
+  test?: string;
   connected: {
     /** connections established over the run */
     opened: number;
@@ -157,6 +161,8 @@ export interface StressResult {
     /** redis: error replies, and replies of a kind the command does not expect */
     errorReplies: number;
     unexpectedReplies: number;
+    /** answers to no request sent: the server answered more than it was asked (an error; the connection ends) */
+    extraAnswers: number;
     /** requests unanswered within the timeout */
     timeouts: number;
     /** sockets the server ended (Connection: close, or an idle close); each dialled again */
@@ -342,6 +348,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     }
     if (u('error_replies')) byCode['error reply'] = u('error_replies');
     if (u('unexpected_replies')) byCode['unexpected reply'] = u('unexpected_replies');
+    if (u('extra_answers')) byCode['answer to no request'] = u('extra_answers');
   }
   const errorsTotal = u('errors');
   const verifyFailures = u('verify_failures');
@@ -368,7 +375,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     failures.push(`verification failed ${verifyFailures} time(s)${first ? `; first: ${describeMismatch(first, o.mode)}` : ''}`);
   }
   if (errorsTotal > o.maxErrors) {
-    const first = request ? mismatches.find((m) => m.kind !== 'mismatch' && m.kind !== 'extra') : undefined;
+    const first = request ? mismatches.find((m) => m.kind !== 'mismatch') : undefined;
     failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (option "maxErrors")${first ? `; first: ${describeMismatch(first, o.mode)}` : ''}`);
   }
   if (!f.aborted) {
@@ -388,6 +395,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     failures,
     warnings,
     mode: o.mode,
+    ...(o.protocol?.mode === 'redis' && o.protocol.redis.tests ? { test: o.protocol.redis.tests } : {}),
     targets: f.targets.map((t) => t.label),
     threads: f.threads,
     connections: o.connections,
@@ -429,6 +437,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
       usPerMessage: (o.mode === 'churn' ? cyclesAll : verified) ? Math.round(((f.cpu.user + f.cpu.system) / (o.mode === 'churn' ? cyclesAll : verified)) * 100) / 100 : null,
     },
     connectUs,
+    connectHistogram: connectUs ? toSparse(connHist) : null,
     connected: {
       opened: u('connects'),
       attempts: u('connect_attempts'),
@@ -458,6 +467,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
           unexpectedStatus: u('status_errors'),
           errorReplies: u('error_replies'),
           unexpectedReplies: u('unexpected_replies'),
+          extraAnswers: u('extra_answers'),
           timeouts: u('timeouts'),
           serverCloses: u('server_closes'),
         }

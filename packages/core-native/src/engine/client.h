@@ -101,6 +101,7 @@ extern "C" {
 	X(error_replies)      /* redis: error replies */                       \
 	X(unexpected_replies) /* redis: replies of a kind not expected */      \
 	X(timeouts)           /* requests unanswered within the timeout */     \
+	X(extra_answers)      /* answers to no request sent (stream ends) */   \
 	X(server_closes)      /* sockets the server ended between responses */
 
 /* latency histograms: log-linear (rl_hist_index), nanoseconds, 32

@@ -286,9 +286,11 @@ void rl_cl_req_recv(rl_client *cl, rl_cconn *c, const uint8_t *p, uint32_t len, 
 	c->rx_bytes += len;
 	while (len) {
 		if (c->rx_seq >= c->tx_seq) {
-			/* an answer to a request that was never sent */
+			/* an answer to a request that was never sent: a wrong
+			 * answer, as a wrong status or reply is (an error) */
 			rl_cl_record(cl, RL_MM_EXTRA, c, c->rx_seq, 0, -1, p[0], NULL);
-			CADD(CU(cl, verify_failures), 1);
+			CADD(CU(cl, extra_answers), 1);
+			CADD(CU(cl, errors), 1);
 			CADD(CU(cl, conn_errors), 1);
 			c->flags |= CF_FAILED;
 			rl_cl_close(cl, c, 0);
