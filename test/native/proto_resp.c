@@ -16,9 +16,11 @@ static rl_resp_cfg cfg;
 static void log_done(const rl_resp *p, plog *log)
 {
 	const rl_resp_reply *r = &p->res;
-	plog_add(log, "%c null=%u err=%u word=%s v=%lld el=%llu nerr=%u bytes=%llu bit=%u\n", r->type,
-		 r->is_null, r->is_error, r->word, (long long) r->value, (unsigned long long) r->elements,
-		 r->nested_errors, (unsigned long long) r->bytes, rl_resp_type_bit(r));
+	int line = r->type == '+' || r->type == '-';
+	plog_add(log, "%c null=%u err=%u word=%s%s%s v=%lld el=%llu nerr=%u bytes=%llu bit=%u\n", r->type,
+		 r->is_null, r->is_error, r->word, line ? " line=" : "", line ? r->line : "",
+		 (long long) r->value, (unsigned long long) r->elements, r->nested_errors,
+		 (unsigned long long) r->bytes, rl_resp_type_bit(r));
 }
 
 PARSER_OPS(rl_resp, rl_resp_feed, rl_resp_eof, log_done);
@@ -37,16 +39,22 @@ static void ok(const char *name, const char *in, int eof, const char *want)
 
 static void types(void)
 {
-	ok("simple", "+OK\r\n", 1, "+ null=0 err=0 word=OK v=0 el=0 nerr=0 bytes=5 bit=1\neof\n");
+	ok("simple", "+OK\r\n", 1, "+ null=0 err=0 word=OK line=OK v=0 el=0 nerr=0 bytes=5 bit=1\neof\n");
 	ok("simple with words", "+PONG and more\r\n", 0,
-	   "+ null=0 err=0 word=PONG v=0 el=0 nerr=0 bytes=16 bit=1\n");
+	   "+ null=0 err=0 word=PONG line=PONG and more v=0 el=0 nerr=0 bytes=16 bit=1\n");
 	ok("error", "-ERR unknown command 'foo'\r\n", 0,
-	   "- null=0 err=1 word=ERR v=0 el=0 nerr=0 bytes=28 bit=2\n");
+	   "- null=0 err=1 word=ERR line=ERR unknown command 'foo' v=0 el=0 nerr=0 bytes=28 bit=2\n");
 	ok("error word", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n", 0,
-	   "- null=0 err=1 word=WRONGTYPE v=0 el=0 nerr=0 bytes=68 bit=2\n");
+	   "- null=0 err=1 word=WRONGTYPE line=WRONGTYPE Operation against a key holding the wrong kind of value v=0 el=0 nerr=0 bytes=68 bit=2\n");
 	ok("long first word", "-ABCDEFGHIJKLMNOPQRSTUVWXYZ x\r\n", 0,
-	   "- null=0 err=1 word=ABCDEFGHIJKLMNO v=0 el=0 nerr=0 bytes=31 bit=2\n");
-	ok("empty simple", "+\r\n", 0, "+ null=0 err=0 word= v=0 el=0 nerr=0 bytes=3 bit=1\n");
+	   "- null=0 err=1 word=ABCDEFGHIJKLMNO line=ABCDEFGHIJKLMNOPQRSTUVWXYZ x v=0 el=0 nerr=0 bytes=31 bit=2\n");
+	/* the line kept for a report is cut at RL_RESP_LINE - 1 bytes */
+	ok("long error line",
+	   "-ERR 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\r\n",
+	   0,
+	   "- null=0 err=1 word=ERR line=ERR 01234567890123456789012345678901234567890123456789012345"
+	   "67890123456789012345678901234567890 v=0 el=0 nerr=0 bytes=107 bit=2\n");
+	ok("empty simple", "+\r\n", 0, "+ null=0 err=0 word= line= v=0 el=0 nerr=0 bytes=3 bit=1\n");
 	ok("integer", ":1000\r\n", 0, ": null=0 err=0 word= v=1000 el=0 nerr=0 bytes=7 bit=4\n");
 	ok("negative", ":-42\r\n", 0, ": null=0 err=0 word= v=-42 el=0 nerr=0 bytes=6 bit=4\n");
 	ok("int64 extremes", ":9223372036854775807\r\n:-9223372036854775808\r\n", 0,
@@ -70,7 +78,7 @@ static void types(void)
 	/* pipelined: what SET, GET, INCR, LRANGE and a missing key answer, back to back */
 	const char *pipe = "+OK\r\n$3\r\nxxx\r\n:12\r\n*3\r\n$3\r\nxxx\r\n$3\r\nxxx\r\n$3\r\nxxx\r\n$-1\r\n";
 	ok("pipelined", pipe, 1,
-	   "+ null=0 err=0 word=OK v=0 el=0 nerr=0 bytes=5 bit=1\n"
+	   "+ null=0 err=0 word=OK line=OK v=0 el=0 nerr=0 bytes=5 bit=1\n"
 	   "$ null=0 err=0 word= v=3 el=0 nerr=0 bytes=9 bit=8\n"
 	   ": null=0 err=0 word= v=12 el=0 nerr=0 bytes=5 bit=4\n"
 	   "* null=0 err=0 word= v=3 el=3 nerr=0 bytes=31 bit=32\n"
@@ -102,7 +110,7 @@ static void malformed(void)
 	ok("truncated bulk", "$10\r\nabc", 1, "ERR TRUNCATED @8\n");
 	ok("truncated line", "-ERR no", 1, "ERR TRUNCATED @7\n");
 	ok("complete then truncated", "+OK\r\n+O", 1,
-	   "+ null=0 err=0 word=OK v=0 el=0 nerr=0 bytes=5 bit=1\nERR TRUNCATED @2\n");
+	   "+ null=0 err=0 word=OK line=OK v=0 el=0 nerr=0 bytes=5 bit=1\nERR TRUNCATED @2\n");
 
 	rl_resp p;
 	rl_resp_init(&p, &cfg);

@@ -281,7 +281,7 @@ export interface NativeMismatch {
   /**
    * 'mismatch': a byte differs; 'eof': the peer closed with the message incomplete; 'extra': more bytes than were sent.
    * Request modes: 'protocol' (a response broke the protocol, see protocolError), 'status' (got = the HTTP status),
-   * 'reply' (a Redis reply not expected; got = its type byte, word = its first word), 'timeout'.
+   * 'reply' (a Redis reply not expected; got = its type byte, text = its first line, cut at 95 bytes), 'timeout'.
    */
   kind: 'mismatch' | 'eof' | 'extra' | 'protocol' | 'status' | 'reply' | 'timeout';
   connection: number;
@@ -291,7 +291,7 @@ export interface NativeMismatch {
   got: number;
   /** 'protocol': the error's name in `abi.protoErrors` */
   protocolError?: string;
-  word?: string;
+  text?: string;
 }
 
 /** A client ring, created on (and driven by) the calling thread. */

@@ -231,10 +231,10 @@ function hex(b: number): string {
 /** RESP2 reply types by their first byte, for a wrong-answer line */
 const RESP_TYPES: Record<string, string> = { '+': 'a simple string', ':': 'an integer', $: 'a bulk string', '*': 'an array' };
 
-/** "+PONG", or the type of a reply whose word is not kept: "an array (*)" */
-function describeReply(type: number, word?: string): string {
+/** "+PANG", or the type of a reply whose line is not kept: "an array (*)" */
+function describeReply(type: number, text?: string): string {
   const c = String.fromCharCode(type);
-  if (word) return `${c}${word}`;
+  if (c === '+') return `+${text ?? ''}`;
   return RESP_TYPES[c] ? `${RESP_TYPES[c]} (${c})` : `starting with ${hex(type)}`;
 }
 
@@ -257,7 +257,7 @@ export function describeMismatch(m: StressMismatch, mode?: StressMode): string {
     case 'status':
       return `${req}: HTTP ${m.got}, a status not expected (option "expectStatus")`;
     case 'reply':
-      return m.got === 45 ? `${req}: error reply -${m.word}` : `${req}: unexpected reply ${describeReply(m.got, m.word)}`;
+      return m.got === 45 ? `${req}: error reply -${m.text ?? ''}` : `${req}: unexpected reply ${describeReply(m.got, m.text)}`;
     case 'timeout':
       return `${req}: no response within the timeout (option "timeout")`;
   }

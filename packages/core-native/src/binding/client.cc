@@ -207,7 +207,7 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
       o.Set("kind", kinds[m.kind < 8 ? m.kind : 0]);
       if (m.kind == RL_MM_PROTO)
         o.Set("protocolError", rl_proto_err_name(m.expected) ? rl_proto_err_name(m.expected) : "");
-      if (m.kind == RL_MM_REPLY) o.Set("word", m.word);
+      if (m.kind == RL_MM_REPLY) o.Set("text", m.text);
       o.Set("connection", (double)m.id);
       o.Set("message", (double)m.seq);
       o.Set("offset", (double)m.off);

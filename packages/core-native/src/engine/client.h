@@ -147,12 +147,12 @@ enum {
 	RL_MM_TIMEOUT = 7
 };
 typedef struct rl_mismatch {
-	uint32_t kind;     /* RL_MM_* */
-	uint32_t id;       /* connection id */
-	uint64_t seq;      /* message (request) */
-	uint64_t off;      /* byte offset inside the message */
-	int expected, got; /* byte values, -1 when not applicable */
-	char word[RL_RESP_WORD];
+	uint32_t kind;           /* RL_MM_* */
+	uint32_t id;             /* connection id */
+	uint64_t seq;            /* message (request) */
+	uint64_t off;            /* byte offset inside the message */
+	int expected, got;       /* byte values, -1 when not applicable */
+	char text[RL_RESP_LINE]; /* RL_MM_REPLY: the reply's first line (an error's reason) */
 } rl_mismatch;
 #define RL_CLIENT_MISMATCHES 16
 

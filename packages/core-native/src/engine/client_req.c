@@ -214,9 +214,9 @@ static void stream_fail(rl_client *cl, rl_cconn *c, unsigned kind, int pe, uint6
 }
 
 /* a wrong answer in a stream that is still in step: count and record it */
-static void wrong(rl_client *cl, rl_cconn *c, unsigned kind, uint64_t *counter, int got, const char *word)
+static void wrong(rl_client *cl, rl_cconn *c, unsigned kind, uint64_t *counter, int got, const char *text)
 {
-	rl_cl_record(cl, kind, c, c->rx_seq, 0, -1, got, word);
+	rl_cl_record(cl, kind, c, c->rx_seq, 0, -1, got, text);
 	CADD(counter, 1);
 	CADD(CU(cl, errors), 1);
 }
@@ -239,10 +239,10 @@ static int response_done(rl_client *cl, rl_cconn *c, uint64_t now)
 		unsigned want = cl->req.expect[i];
 		const char *word = cl->req.word[i];
 		if (res->is_error)
-			wrong(cl, c, RL_MM_REPLY, CU(cl, error_replies), res->type, res->word);
+			wrong(cl, c, RL_MM_REPLY, CU(cl, error_replies), res->type, res->line);
 		else if ((want && !(want & rl_resp_type_bit(res))) ||
 			 (word[0] && res->type == '+' && strcmp(word, res->word) != 0))
-			wrong(cl, c, RL_MM_REPLY, CU(cl, unexpected_replies), res->type, res->word);
+			wrong(cl, c, RL_MM_REPLY, CU(cl, unexpected_replies), res->type, res->line);
 	}
 	rl_cl_message_done(cl, c, now);
 	c->rx_seq++;

@@ -22,7 +22,7 @@ void rl_cl_count_err(rl_client *cl, int err)
 }
 
 void rl_cl_record(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off, int expected,
-		  int got, const char *word)
+		  int got, const char *text)
 {
 	if (cl->nmm >= RL_CLIENT_MISMATCHES)
 		return;
@@ -34,8 +34,8 @@ void rl_cl_record(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq,
 	m->off = off;
 	m->expected = expected;
 	m->got = got;
-	if (word)
-		strncpy(m->word, word, sizeof(m->word) - 1);
+	if (text)
+		strncpy(m->text, text, sizeof(m->text) - 1);
 }
 
 static void record_mm(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off,

@@ -137,6 +137,7 @@ int rl_resp_feed(rl_resp *p, const uint8_t *buf, size_t len, size_t *used)
 				p->state = R_LINE;
 				if (!p->depth) {
 					p->cur.word_len = 0;
+					p->cur.line_len = 0;
 					p->word_open = 1;
 				}
 				break;
@@ -163,7 +164,11 @@ int rl_resp_feed(rl_resp *p, const uint8_t *buf, size_t len, size_t *used)
 				p->state = R_LINE_LF;
 			} else if (c == '\n') {
 				return fail(p, RL_PE_RESP_LINE, i, used);
-			} else if (p->word_open && !p->depth) {
+			} else if (!p->depth) {
+				if (p->cur.line_len < RL_RESP_LINE - 1)
+					p->cur.line[p->cur.line_len++] = (char) c;
+				if (!p->word_open)
+					break;
 				if (c == ' ' || p->cur.word_len == RL_RESP_WORD - 1)
 					p->word_open = 0;
 				else
@@ -175,8 +180,10 @@ int rl_resp_feed(rl_resp *p, const uint8_t *buf, size_t len, size_t *used)
 				return fail(p, RL_PE_RESP_LINE, i, used);
 			if (p->depth && p->type == '-')
 				p->cur.nested_errors++;
-			if (!p->depth)
+			if (!p->depth) {
 				p->cur.word[p->cur.word_len] = 0;
+				p->cur.line[p->cur.line_len] = 0;
+			}
 			if (value_done(p)) {
 				*used = i + 1;
 				return RL_PROTO_DONE;

@@ -68,6 +68,9 @@ enum {
 };
 
 #define RL_RESP_WORD 16
+/* the first line of a simple string or error kept for a report (an error's
+ * reason: "ERR value is not an integer or out of range"), NUL included */
+#define RL_RESP_LINE 96
 
 typedef struct rl_resp_reply {
 	char type;        /* '+', '-', ':', '$' or '*' */
@@ -76,6 +79,9 @@ typedef struct rl_resp_reply {
 	uint8_t word_len;
 	char word
 		[RL_RESP_WORD]; /* first word of a simple string or error, NUL-terminated, at most 15 bytes */
+	uint8_t line_len;
+	char line
+		[RL_RESP_LINE]; /* the first line of a simple string or error, NUL-terminated, cut at 95 bytes */
 	int64_t value;          /* ':' the integer; '$' the length; '*' the count; -1 for null */
 	uint32_t nested_errors; /* error replies inside arrays */
 	uint32_t pad;
