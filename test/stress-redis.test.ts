@@ -153,6 +153,28 @@ test('a reply of a kind the command does not expect is a wrong answer', async (t
   t.regex(failed(r), /request \d+: unexpected reply an integer \(:\)/);
 });
 
+test('--command replies are checked as Redis documents them (PING, SET, INCR); a command not known only for error replies', async (t) => {
+  // a server that answers every command with an array
+  const arrays = (s: import('node:net').Socket, d: Buffer) => s.write('*2\r\n$1\r\na\r\n:1\r\n'.repeat(d.toString().split(/(?:^|\n)\*/).length - 1));
+  for (const [command, wrong] of [
+    ['PING', true],
+    ['SET k v', true],
+    ['INCR k', true],
+    ['LRANGE mylist 0 9', false],
+    ['NOTACOMMAND x', false],
+  ] as const) {
+    const r = await withPeer(startBadServer(arrays), (port) => runStress({ targets: `redis://127.0.0.1:${port}`, threads: 1, connections: 2, duration: 300, warmup: 0, drain: 200, command: command }));
+    t.true(r.responses!.total > 0, command);
+    if (wrong) {
+      t.false(r.ok, command);
+      t.true(r.responses!.unexpectedReplies > 0, command);
+      t.regex(failed(r), /unexpected reply an array \(\*\)/, command);
+    } else {
+      t.true(r.ok, `${command}: ${failed(r)}`);
+    }
+  }
+});
+
 test('a close in the middle of a reply is TRUNCATED', async (t) => {
   const r = await against((s) => {
     s.write('$10\r\nabc');

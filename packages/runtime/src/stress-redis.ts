@@ -7,7 +7,8 @@
  * template.h rl_tpl_compile_resp: `__rand__`/`__rand_int__` become a
  * 12-digit key number in [0, keyspace), `__data__` becomes `dataSize`
  * bytes) and checks each reply's kind against `expect` (engine/proto/
- * resp.h); an error reply always counts as an error.
+ * resp.h: a test's, or a known command's, COMMAND_REPLIES); an error reply
+ * always counts as an error.
  */
 import { conflicting, int, invalidType, outOfRange } from './validate.js';
 
@@ -62,6 +63,61 @@ export const REDIS_TESTS: Readonly<Record<string, Test>> = {
   lrange_600: lrange(600),
   mset: { args: ['MSET', ...Array.from({ length: 10 }, () => ['key:__rand_int__', '__data__']).flat()], expect: ['simple'], word: 'OK' },
 };
+
+const ARRAY: ReplyKind[] = ['array', 'null-array'];
+const INTEGER: ReplyKind[] = ['integer'];
+
+/**
+ * The replies a --command template's reply is checked against, by its
+ * command (the RESP2 replies Redis documents for it); a command not listed
+ * here is checked only for error replies. Where options change the reply
+ * (SET ... GET, LPOP key count) every documented form is allowed.
+ */
+const COMMAND_REPLIES: Readonly<Record<string, { expect: ReplyKind[]; word?: string }>> = {
+  SET: { expect: ['simple', ...BULK] },
+  MSET: { expect: ['simple'], word: 'OK' },
+  ECHO: { expect: ['bulk'] },
+  ...Object.fromEntries(['GET', 'GETDEL', 'GETSET', 'HGET', 'LINDEX'].map((c) => [c, { expect: BULK }])),
+  ...Object.fromEntries(['LPOP', 'RPOP', 'SPOP'].map((c) => [c, { expect: [...BULK, ...ARRAY] }])),
+  ...Object.fromEntries(['LRANGE', 'ZRANGE', 'SMEMBERS', 'KEYS', 'MGET', 'HGETALL', 'HMGET', 'ZPOPMIN', 'ZPOPMAX'].map((c) => [c, { expect: ARRAY }])),
+  ...Object.fromEntries(
+    [
+      'INCR',
+      'DECR',
+      'INCRBY',
+      'DECRBY',
+      'HINCRBY',
+      'LPUSH',
+      'RPUSH',
+      'SADD',
+      'SREM',
+      'HSET',
+      'HDEL',
+      'ZADD',
+      'ZREM',
+      'DEL',
+      'UNLINK',
+      'EXISTS',
+      'LLEN',
+      'SCARD',
+      'HLEN',
+      'ZCARD',
+      'STRLEN',
+      'APPEND',
+      'SETNX',
+      'EXPIRE',
+      'PUBLISH',
+    ].map((c) => [c, { expect: INTEGER }]),
+  ),
+};
+
+/** What a --command template's reply must be: PING alone answers +PONG, PING msg a bulk string; a listed command its documented kinds */
+function commandReply(args: Buffer[]): { expect: ReplyKind[] | null; word: string | null } {
+  const cmd = args[0].toString('latin1').toUpperCase();
+  if (cmd === 'PING') return args.length === 1 ? { expect: ['simple'], word: 'PONG' } : { expect: ['bulk'], word: null };
+  const known = COMMAND_REPLIES[cmd];
+  return known ? { expect: known.expect, word: known.word ?? null } : { expect: null, word: null };
+}
 
 /** Names that select several tests, as in redis-benchmark. */
 const TEST_GROUPS: Readonly<Record<string, string[]>> = {
@@ -217,7 +273,7 @@ export function resolveRedis(o: RedisOptions): ResolvedRedis {
       if (typeof c !== 'string') throw invalidType('command', 'a command line such as "SET key:__rand__ __data__"', c);
       const args = splitCommand('command', c);
       checkCommandPlaceholders('command', args);
-      return { name: args[0].toString('utf8').toUpperCase(), args, expect: null, word: null };
+      return { name: args[0].toString('utf8').toUpperCase(), args, ...commandReply(args) };
     });
   } else {
     commands = parseTests('tests', o.tests ?? 'ping_mbulk');
