@@ -32,9 +32,10 @@ test.serial('redis-server: redis-benchmark tests mixed, pipelined, every reply o
     t.is(r.responses?.errorReplies, 0);
     t.is(r.responses?.unexpectedReplies, 0);
     t.true((r.throughput.requestsPerSec ?? 0) > 0);
-    // 7 commands in turn (ping is ping_inline and ping_mbulk): LPUSH ran 600/7 times
+    // 7 commands in turn (ping is ping_inline and ping_mbulk): LPUSH ran 600/7 times,
+    // after the 600 elements pushed for LRANGE first
     const len = Number(await redisCli(port, 'LLEN', 'mylist'));
-    t.true(len >= 80 && len <= 90, `LLEN ${len}`);
+    t.true(len >= 680 && len <= 690, `LLEN ${len}`);
   });
 });
 
@@ -119,6 +120,28 @@ test.serial('-t runs the tests one after another with a report each, as redis-be
     t.is(mixed.code, 0, mixed.stderr);
     t.is(mixed.stdout.trim().split('\n').length, 1);
     t.is((JSON.parse(mixed.stdout) as StressResult).responses?.total, 200);
+  });
+});
+
+test.serial('lrange tests read a filled list: mylist gets 600 elements first, as redis-benchmark pushes them', async (t) => {
+  await withPeer(startRedis(), async (port) => {
+    const r = await runStress({ targets: `redis://127.0.0.1:${port}`, tests: 'lrange_100', threads: 1, connections: 2, messages: 100, dataSize: 8 });
+    t.true(r.ok, failed(r));
+    t.deepEqual(r.warnings, []);
+    t.is(await redisCli(port, 'LLEN', 'mylist'), '600');
+    // each reply is an array of 100 elements of 8 bytes ("$8\r\nxxxxxxxx\r\n", 14 bytes), not an empty one
+    t.true(r.bytes.received >= 100 * 100 * 14, `${r.bytes.received} bytes received`);
+    // a server that refuses LPUSH (the resp-ping example knows PING only): a warning, and the run reports its replies
+    const ping = createServer({ port: 0, workers: 1, handler: example('resp-ping') });
+    const { port: p2 } = await ping.listen();
+    try {
+      const bad = await runStress({ targets: `redis://127.0.0.1:${p2}`, tests: 'lrange_100', threads: 1, connections: 1, messages: 10 });
+      t.false(bad.ok);
+      t.regex(bad.warnings.join('\n'), /mylist could not be filled for LRANGE on redis:\/\/127\.0\.0\.1:\d+ \(LPUSH answered -ERR/);
+      t.true(bad.errors.byCode['error reply'] > 0);
+    } finally {
+      await ping.close({ timeout: 500 });
+    }
   });
 });
 

@@ -13,6 +13,7 @@
  * start + (j * N + k) / rate, and its latency counts from that instant
  * even if it could only be sent later (no coordinated omission).
  */
+import { fillForLrange, needsLrangeFill } from './stress-redis-fill.js';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { abi, clientLayout as L, clientProbe, errnoError, ioUringUnavailable, monotonicNs, type NativeClientOptions } from '@ringleader/core-native';
@@ -142,6 +143,8 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const request = o.protocol ? requestSpec(o.protocol) : undefined;
   const warnings: string[] = [];
   const { probe, sockMode, zcThreshold } = kernelPlan(o, targets, warnings);
+  // as redis-benchmark does: LRANGE of an empty list would measure nothing
+  if (o.protocol?.mode === 'redis' && needsLrangeFill(o.protocol.redis)) warnings.push(...(await fillForLrange(o.protocol.redis, targets)));
 
   // shape of the work
   const nThreads = o.messages ? Math.min(o.threads, o.messages) : o.threads;
