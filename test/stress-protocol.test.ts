@@ -196,16 +196,22 @@ test('Redis: command templates split like redis-cli, placeholders checked', (t) 
   for (const bad of ['SET "open', "SET 'open", 'SET "a"b', "SET 'it''s'", '   ']) {
     t.throws(() => splitCommand('command', bad), { instanceOf: RangeError, message: /"command"/ }, bad);
   }
-  const r = resolveProtocol({ targets: 'redis://127.0.0.1', command: ['set k:__rand_int__ __data__', 'GET k:__rand__'], keyspace: 100000, dataSize: 64 });
+  const r = resolveProtocol({ targets: 'redis://127.0.0.1', command: ['set k:__rand_int__ __data__', 'GET k:__rand__', 'PING', 'PING hi', 'MSET a 1', 'FOO x'], keyspace: 100000, dataSize: 64 });
   t.true(r?.mode === 'redis');
   if (r?.mode !== 'redis') return;
+  // the replies Redis documents for known commands (SET ... GET answers a bulk string); others: errors only
   t.deepEqual(
     r.redis.commands.map((c) => [c.name, c.expect, c.word]),
     [
-      ['SET', null, null],
-      ['GET', null, null],
+      ['SET', ['simple', 'bulk', 'null-bulk'], null],
+      ['GET', ['bulk', 'null-bulk'], null],
+      ['PING', ['simple'], 'PONG'],
+      ['PING', ['bulk'], null],
+      ['MSET', ['simple'], 'OK'],
+      ['FOO', null, null],
     ],
   );
+  t.is(r.redis.tests, null);
   t.is(r.redis.keyspace, 100000);
   t.is(r.redis.dataSize, 64);
   fails(t, { targets: 'redis://127.0.0.1', command: 'SET key:__rnd__ x' }, RangeError, /"command"/, /__rnd__/);

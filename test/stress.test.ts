@@ -293,6 +293,11 @@ test('bad options exit 2 naming the option, without a stack trace', async (t) =>
     [['stress', '127.0.0.1'], /target must be HOST:PORT/],
     [['stress', '127.0.0.1:0'], /target .*port from 1 to 65535/],
     [['stress', '127.0.0.1:7000', '--size', '0'], /--size/],
+    [['stress', '127.0.0.1:7000', '--json', '--csv'], /--json and --csv both choose what is printed; give one/],
+    [['stress', 'redis://127.0.0.1:7000', '--mix'], /--mix runs the -t tests together: give it with a test list/],
+    // what a flag that does not apply was given does not matter ("got object" said nothing)
+    [['stress', 'http://127.0.0.1:7000/', '--command', 'PING'], /^ringleader: --command must be left out in http mode \(it applies to redis\)\n$/],
+    [['stress', 'http://127.0.0.1:7000/', '-t', 'ping'], /^ringleader: -t must be left out in http mode \(it applies to redis\)\n$/],
     // before the load runs, not after it
     [['stress', '127.0.0.1:7000', '--hdr-out', '/nonexistent-dir/x.hgrm'], /--hdr-out: cannot write \/nonexistent-dir\/x\.hgrm \(ENOENT\)/],
     [['stress', '127.0.0.1:7000', '--size', '100-10'], /--size/],

@@ -6,7 +6,13 @@
  * until something completed, and fits the terminal.
  */
 import { describeMismatch, type LatencyStats, type StressProgress, type StressResult } from '@ringleader/runtime';
-import { bytes, num } from './util.js';
+import { bytes, cliText, num } from './util.js';
+
+/** a mismatch line in this CLI's terms (--timeout, not option "timeout"); a reply's own text stays as the server sent it */
+function mismatchLine(m: StressResult['verification']['mismatches'][number], mode: StressResult['mode']): string {
+  const line = describeMismatch(m, mode);
+  return m.kind === 'reply' ? line : cliText(line);
+}
 
 const REQUEST_MODES = ['http', 'redis', 'custom'];
 const isRequest = (mode: string) => REQUEST_MODES.includes(mode);
@@ -21,17 +27,27 @@ const mib = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.
 export function liveLine(p: StressProgress, r: { mode: string; connections: number }, width = 80): string {
   const mode = p.mode ?? r.mode;
   const t = `${(p.elapsedMs / 1000).toFixed(0)}s`;
-  let s = `[${t.padStart(4)} ${p.phase}] up ${num(p.up)}/${num(r.connections)}`;
-  if (mode === 'churn') s += `  ${num(p.cyclesPerSec)} conns/s`;
-  else if (isRequest(mode)) s += `  ${num(p.msgsPerSec)} req/s`;
-  else if (mode !== 'idle') s += `  ${num(p.msgsPerSec)} msgs/s`;
+  // fields in display order, each with its rank: on a narrow terminal the
+  // lowest-ranked fields go first, whole, rather than the line being cut mid-number
+  const fields: [string, number][] = [[`[${t.padStart(4)} ${p.phase}]`, 9]];
+  fields.push([`up ${num(p.up)}/${num(r.connections)}`, 3]);
+  if (mode === 'churn') fields.push([`${num(p.cyclesPerSec)} conns/s`, 8]);
+  else if (isRequest(mode)) fields.push([`${num(p.msgsPerSec)} req/s`, 8]);
+  else if (mode !== 'idle') fields.push([`${num(p.msgsPerSec)} msgs/s`, 8]);
   if (mode !== 'idle') {
-    s += `  ${mib(p.outMiBPerSec)}/${mib(p.inMiBPerSec)} MiB/s out/in`;
+    fields.push([`${mib(p.outMiBPerSec)}/${mib(p.inMiBPerSec)} MiB/s out/in`, 1]);
     // nothing completed in the interval (warmup, connecting): no percentiles to show
-    if (p.p50Us > 0) s += `  p50 ${lat(p.p50Us)} p99 ${lat(p.p99Us)}`;
+    if (p.p50Us > 0) fields.push([`p50 ${lat(p.p50Us)} p99 ${lat(p.p99Us)}`, 4]);
   }
-  s += `  errors ${num(p.errors)}`;
-  if (p.verifyFailures) s += `  MISMATCHES ${p.verifyFailures}`;
+  fields.push([`errors ${num(p.errors)}`, 6]);
+  if (p.verifyFailures) fields.push([`MISMATCHES ${p.verifyFailures}`, 7]);
+  const line = (fs: [string, number][]) => fs.map(([f]) => f).join('  ');
+  let kept = fields;
+  while (kept.length > 1 && line(kept).length > width - 1) {
+    const low = Math.min(...kept.map(([, rank]) => rank));
+    kept = kept.filter(([, rank]) => rank !== low);
+  }
+  const s = line(kept);
   return s.length > width - 1 ? s.slice(0, Math.max(10, width - 1)) : s;
 }
 
@@ -42,6 +58,7 @@ const PCTS: [string, keyof LatencyStats][] = [
   ['p99.9', 'p999'],
   ['max', 'max'],
   ['mean', 'mean'],
+  ['stdev', 'stdev'],
 ];
 /** --latency: the whole spectrum */
 const SPECTRUM: [string, keyof LatencyStats][] = [
@@ -108,7 +125,7 @@ function responseLines(r: StressResult): string[] {
   if (x.timeouts) wrong.push(`${num(x.timeouts)} timed out`);
   out.push(`  answers       ${wrong.length ? `WRONG: ${wrong.join('; ')}` : x.total ? 'ok: every response parsed and as expected' : 'none'}`);
   const first = r.verification.mismatches.slice(0, 5);
-  for (const mm of first) out.push(`                  ${describeMismatch(mm, r.mode)}`);
+  for (const mm of first) out.push(`                  ${mismatchLine(mm, r.mode)}`);
   return out;
 }
 
@@ -171,7 +188,7 @@ export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): s
   } else if (r.mode !== 'idle') {
     if (r.verification.failures) {
       out.push(`  verification  FAILED ${r.verification.failures} time(s):`);
-      for (const mm of r.verification.mismatches.slice(0, 5)) out.push(`                  ${describeMismatch(mm, r.mode)}`);
+      for (const mm of r.verification.mismatches.slice(0, 5)) out.push(`                  ${mismatchLine(mm, r.mode)}`);
     } else if (r.messages.verified) {
       out.push(`  verification  ok: every echoed byte matched`);
     } else {

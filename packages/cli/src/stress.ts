@@ -17,7 +17,7 @@ import { csvText, hdrText, mergeResults, parseTests, threadsOrTests } from '@rin
 import { arg, formatDuration, formatSize, parseCount, parseDuration, parseSize, parseSizeRange, parseStartTime, parseWholeCount } from './args.js';
 import { onStopSignals, signalExitCode, type StopSignal } from './signals.js';
 import { formatResult, liveLine } from './stress-format.js';
-import { cliText, die } from './util.js';
+import { cliText, die, UsageError } from './util.js';
 
 /** The flags are runStress's options by the same names, except these. */
 type StressFlags = Omit<StressOptions, 'targets' | 'signal' | 'onProgress' | 'progressInterval' | 'deferTaskrun' | 'threads' | 'headers' | 'tests'> & {
@@ -216,7 +216,7 @@ export function registerStress(program: Command): void {
     .option('--max-frame <bytes>', 'custom: the longest delimited or length-prefixed response (default 16MiB)', arg(parseSize, { min: 1 }))
     .option('--expect <bytes>', 'custom: every response must be exactly these bytes')
     .option('--start-at <time>', 'start at this wall-clock time (Unix seconds, or ISO 8601 with a zone): several load machines start together', (v: string) => parseStartTime(v))
-    .option('--latency', 'print the latency distribution (always printed; for wrk users)')
+    .option('--latency', 'the whole latency spectrum: p75, p99.99 and p99.999 as well (mean, stdev, p50, p90, p99, p99.9 and max are always printed)')
     .option('--json', 'print one JSON document on stdout instead of the table', false)
     .option('--csv', 'print the figures as CSV (a header line and a value line) instead of the table')
     .option('--hdr-out <file>', 'write the latency distribution to FILE as HdrHistogram percentile text (as wrk2 -U; HdrHistogram plotter input)')
@@ -248,7 +248,9 @@ Exit status: 0 ok; 1 verification failed, errors exceeded --max-errors, or nothi
 2 bad options; 130/143 a second SIGINT/SIGTERM.`,
     )
     .action(async (targetList: string[], f: StressFlags) => {
+      if (f.json && f.csv) die(new UsageError('--json and --csv both choose what is printed; give one'));
       if (targetList[0] === 'merge') return merge(targetList.slice(1), f);
+      if (f.mix && (f.t === undefined || 'threads' in threadsOrTests(f.t))) die(new UsageError('--mix runs the -t tests together: give it with a test list (-t ping,set,get)'));
       const targets = targetList.join(',');
       const ac = new AbortController();
       let stoppedBy: StopSignal | undefined;

@@ -17,7 +17,7 @@ import { parseHostPort } from './address.js';
 import { resolveCustom, type CustomOptions, type ResolvedCustom } from './stress-custom.js';
 import { isUrlTarget, parseUrlTarget, resolveHttp, type HttpOptions, type ResolvedHttp } from './stress-http.js';
 import { resolveRedis, type RedisOptions, type ResolvedRedis } from './stress-redis.js';
-import { conflicting, invalidType, outOfRange } from './validate.js';
+import { conflicting, invalidType, leftOut, outOfRange } from './validate.js';
 
 export type ProtocolMode = 'http' | 'redis' | 'custom';
 export const PROTOCOL_MODES: readonly ProtocolMode[] = ['http', 'redis', 'custom'];
@@ -97,7 +97,7 @@ function pickMode(o: ProtocolOptions, list: string[]): ProtocolMode | null {
   if (asked && byUrl && asked !== byUrl) throw conflicting('mode', 'targets', `${asked} mode with ${byUrl}:// targets`);
   const mode = asked ?? byUrl ?? byOption?.mode ?? null;
   if (mode && byOption && byOption.mode !== mode) {
-    throw outOfRange(byOption.option, `left out in ${mode} mode (it applies to ${byOption.mode})`, (o as unknown as Record<string, unknown>)[byOption.option]);
+    throw leftOut(byOption.option, `in ${mode} mode (it applies to ${byOption.mode})`);
   }
   if (mode === 'custom' && byUrl) throw outOfRange('targets', 'HOST:PORT targets in custom mode', list.join(','));
   return mode;

@@ -20,7 +20,9 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
   if (v instanceof URL) return v.href;
-  return typeof v;
+  // a repeated flag's values: what was given, not "object"
+  if (Array.isArray(v) && v.length <= 4 && v.every((x) => typeof x !== 'object' || x === null)) return `[${v.map(describe).join(', ')}]`;
+  return Array.isArray(v) ? `an array of ${v.length}` : typeof v;
 }
 
 /** An integer in [min, max], or the default when undefined. */
@@ -70,6 +72,13 @@ export function powerOfTwo(name: string, v: unknown, def: number, min: number, m
   const n = int(name, v, def, min, max);
   if (n & (n - 1)) throw rangeErr(name, `a power of two from ${min} to ${max}`, v);
   return n;
+}
+
+/** An option that does not apply here: what it was given does not matter, so it is not repeated. */
+export function leftOut(name: string, why: string): RangeError {
+  const e = new RangeError(`option "${name}" must be left out ${why}`) as RangeError & { code: string };
+  e.code = 'ERR_OUT_OF_RANGE';
+  return e;
 }
 
 /** Two options that cannot be given together; the message names both. */
