@@ -61,6 +61,13 @@ test('URL targets: scheme, default ports, path and query, IPv6, Host field', (t)
     hostHeader: '127.0.0.1',
   });
   t.is(parseUrlTarget('targets', 'redis://localhost:6380/').port, 6380);
+  // the path is sent as written, as wrk sends it: dot segments and escapes are the server's to read
+  t.is(parseUrlTarget('targets', 'http://127.0.0.1:8080/a/../b').path, '/a/../b');
+  t.is(parseUrlTarget('targets', 'http://127.0.0.1:8080/a/./c/%2e%2e/d?q=%41').path, '/a/./c/%2e%2e/d?q=%41');
+  t.is(parseUrlTarget('targets', 'http://127.0.0.1:8080?x=1').path, '/?x=1');
+  t.is(parseUrlTarget('targets', 'http://[::1]:9000#top').path, '/');
+  // what cannot go on the wire as it is gets percent-encoded
+  t.is(parseUrlTarget('targets', 'http://127.0.0.1/caf\u00e9 x').path, '/caf%C3%A9%20x');
 });
 
 test('URL targets: malformed URLs and unknown schemes name the option', (t) => {

@@ -54,8 +54,25 @@ export function parseUrlTarget(name: string, s: string): UrlTarget {
   if (scheme === 'redis' && ((u.pathname !== '' && u.pathname !== '/') || u.search)) {
     throw outOfRange(name, 'redis://HOST:PORT without a path (database selection is not supported)', s);
   }
-  // the fragment is never sent, as browsers and wrk do
-  return { scheme, host, port, path: (u.pathname || '/') + u.search, hostHeader: u.host };
+  return { scheme, host, port, path: requestTarget(s.trim()), hostHeader: u.host };
+}
+
+/**
+ * The request target as written in the URL, as wrk sends it: dot segments
+ * (/a/../b) and percent-escapes (%2e) are the server's to interpret, so they
+ * are not resolved here (the URL parser would send /b). Only what cannot go
+ * on the wire as it is (blanks, controls, non-ASCII) is percent-encoded; the
+ * fragment is never sent, as browsers and wrk do.
+ */
+function requestTarget(url: string): string {
+  const afterScheme = url.indexOf('//') + 2;
+  const rest = url.slice(afterScheme);
+  const authEnd = rest.search(/[/?#]/);
+  let target = authEnd < 0 ? '' : rest.slice(authEnd);
+  const hash = target.indexOf('#');
+  if (hash >= 0) target = target.slice(0, hash);
+  if (target === '' || target[0] === '?') target = `/${target}`;
+  return target.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c));
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
