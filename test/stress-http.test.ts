@@ -39,6 +39,13 @@ test.serial('nginx: keep-alive with pipelining, a chunked body, Connection: clos
     t.is(k.responses?.total, 400);
     t.true((k.responses?.serverCloses ?? 0) >= 396, `${k.responses?.serverCloses}`);
     t.true(k.connected.opened >= 397, `${k.connected.opened}`);
+    t.is(k.responses?.reissued, 0, 'one request in flight: none left unanswered by a close');
+    // pipelined behind a response that closes: the rest go again on the next socket, and say so
+    const kp = await runStress({ targets: url('/close'), ...base, pipeline: 4 });
+    t.true(kp.ok, failed(kp));
+    t.is(kp.responses?.total, 400);
+    t.true((kp.responses?.reissued ?? 0) > 0);
+    t.true(kp.messages.sent > kp.responses!.total, 'sent counts the requests issued again');
 
     const m = await runStress({ targets: [url('/ok'), url('/chunked.html')], ...base });
     t.true(m.ok, failed(m));

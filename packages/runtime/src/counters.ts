@@ -70,6 +70,7 @@ export const CU = indexOf(
     'timeouts',
     'extra_answers',
     'server_closes',
+    'reissued',
   ],
   'client u64',
 );

@@ -286,7 +286,7 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
       add(a.protocolErrors, b.protocolErrors);
       add(a.statuses, b.statuses);
       add(a.classes, b.classes);
-      for (const k of ['unexpectedStatus', 'errorReplies', 'unexpectedReplies', 'extraAnswers', 'timeouts', 'serverCloses'] as const) a[k] += b[k];
+      for (const k of ['unexpectedStatus', 'errorReplies', 'unexpectedReplies', 'extraAnswers', 'timeouts', 'serverCloses', 'reissued'] as const) a[k] += b[k];
     }
     m.warnings.push(...r.warnings.filter((w) => !m.warnings.includes(w)));
     m.failures.push(...r.failures.map((f) => `${name(i)}: ${f}`));

@@ -167,6 +167,8 @@ export interface StressResult {
     timeouts: number;
     /** sockets the server ended (Connection: close, or an idle close); each dialled again */
     serverCloses: number;
+    /** requests such a close left unanswered (pipelined behind the last response): issued again on the next socket, so counted twice in messages.sent */
+    reissued: number;
   } | null;
 }
 
@@ -470,6 +472,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
           extraAnswers: u('extra_answers'),
           timeouts: u('timeouts'),
           serverCloses: u('server_closes'),
+          reissued: u('reissued'),
         }
       : null,
   };

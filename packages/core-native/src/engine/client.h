@@ -102,7 +102,8 @@ extern "C" {
 	X(unexpected_replies) /* redis: replies of a kind not expected */      \
 	X(timeouts)           /* requests unanswered within the timeout */     \
 	X(extra_answers)      /* answers to no request sent (stream ends) */   \
-	X(server_closes)      /* sockets the server ended between responses */
+	X(server_closes)      /* sockets the server ended between responses */ \
+	X(reissued)           /* requests such a close left unanswered, issued again */
 
 /* latency histograms: log-linear (rl_hist_index), nanoseconds, 32
  * sub-buckets per power of two (~3% resolution), stored after the named

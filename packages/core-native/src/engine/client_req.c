@@ -251,6 +251,7 @@ static int response_done(rl_client *cl, rl_cconn *c, uint64_t now)
 		 * requests sent behind it go again on the next socket */
 		c->flags |= CF_REDIAL;
 		CADD(CU(cl, server_closes), 1);
+		CADD(CU(cl, reissued), c->tx_seq - c->rx_seq);
 		rl_cl_close(cl, c, 0);
 		return 0;
 	}
