@@ -165,6 +165,16 @@ export class Server extends EventEmitter {
   /** Stop the admin endpoint (a process upgrade hands its port to the new process). */
   async closeAdmin(): Promise<void> {
     await this.#admin?.close();
+    this.#admin = undefined;
+  }
+
+  /**
+   * Start the admin endpoint again after closeAdmin (a process upgrade that
+   * failed gives its port back). Rejects as listen() does for a busy port.
+   */
+  async openAdmin(): Promise<void> {
+    if (this.#admin || this.#state !== 'listening') return;
+    await this.#startAdmin();
   }
 
   /** Where the admin endpoint listens (option `admin`), once listening. */
