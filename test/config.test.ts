@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, echoOnce, runCli, waitFor } from './helpers.js';
+import { freePort } from './ops-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ops-config-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,6 +68,30 @@ test('command line beats the file for a scalar; JSON configs work', async (t) =>
   }
 });
 
+test("--port on the command line replaces the port of the file's listen, whose host stays; --listen replaces both", async (t) => {
+  const [a, b] = [await freePort(), await freePort()];
+  const cfg = file('listen.yaml', `listen: 127.0.0.1:${a}\nworkers: 1\njson: true\n`);
+  for (const [extra, port] of [
+    [['--port', String(b)], b],
+    [['--listen', `127.0.0.1:${b}`], b],
+    [[], a],
+  ] as const) {
+    const p = spawn(process.execPath, [CLI, 'echo', '--config', cfg, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    try {
+      t.true(await waitFor(() => out.includes('"event":"listening"'), 20000), `${extra.join(' ')}: ${err}`);
+      const l = JSON.parse(out.split('\n').find((x) => x.includes('"event":"listening"'))!);
+      t.deepEqual([l.address, l.port], ['127.0.0.1', port], extra.join(' '));
+    } finally {
+      p.kill('SIGKILL');
+      await new Promise((r) => p.on('close', r));
+    }
+  }
+});
+
 test('config errors name the file and the key path and exit 2', async (t) => {
   const cases: [string[], RegExp][] = [
     [['echo', '--config', file('unknown.yaml', 'wrkers: 2\n')], /unknown\.yaml: wrkers: unknown key \(known: .*workers/],
@@ -78,6 +103,12 @@ test('config errors name the file and the key path and exit 2', async (t) => {
     [['echo', '--config', file('syntax.json', '{"workers": ')], /syntax\.json: not valid JSON/],
     [['echo', '--config', file('list.yaml', '- 1\n- 2\n')], /list\.yaml: must hold an object/],
     [['echo', '--config', join(dir, 'missing.yaml')], /missing\.yaml: cannot be read \(ENOENT\)/],
+    // values that pass the flag's parser but not the server's own checks are named by their key too
+    [['echo', '--config', file('listen.json', '{"listen": 5}')], /^ringleader: --config .*listen\.json: listen: must be HOST:PORT/],
+    [['echo', '--config', file('admin.json', '{"admin": "127.0.0.1"}')], /^ringleader: --config .*admin\.json: admin: must be HOST:PORT/],
+    [['echo', '--config', file('bufs.json', '{"buffers": 1000}')], /^ringleader: --config .*bufs\.json: buffers: must be a power of two/],
+    [['echo', '--config', file('bsize.yaml', 'bufferSize: 1\n')], /^ringleader: --config .*bsize\.yaml: bufferSize: must be an integer from 64/],
+    [['echo', '--config', file('both.yaml', 'listen: 127.0.0.1:0\nport: 7000\n')], /--listen replaces --host and --port/],
   ];
   for (const [args, re] of cases) {
     const r = await runCli(args, 20000);

@@ -104,8 +104,16 @@ test('SIGHUP with a config made invalid: the old upstream keeps serving and the 
     t.deepEqual(good.restartRequired, ['workers']);
     const w = cli.lines.find((l) => l.event === 'warning' && l.code === 'ERR_RESTART_REQUIRED');
     t.like(w, { key: 'workers' });
-    t.regex(String(w?.message), /--workers cannot change on a reload/);
+    t.regex(String(w?.message), /--config .*proxy\.yaml: workers: cannot change on a reload/);
     t.is(good.replaced, 1, 'still one worker');
+
+    // the CLI's own settings that only a restart applies warn too
+    writeFileSync(file, `upstream:\n  - 127.0.0.1:${a.port}\nworkers: 1\nidle-timeout: 30s\ninterval: 5s\n`);
+    cli.p.kill('SIGHUP');
+    const third = await cli.line('reload', 20_000, 2);
+    t.is(third.error, undefined);
+    const wi = cli.lines.find((l) => l.event === 'warning' && l.code === 'ERR_RESTART_REQUIRED' && l.key === '--interval');
+    t.regex(String(wi?.message), /--interval cannot change on a reload/);
   } finally {
     cli.p.kill('SIGTERM');
     await cli.exited;

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { parseJson } from './args.js';
-import { UsageError } from './util.js';
+import { UsageError, useConfigKeys } from './util.js';
 
 /** The source commander records for a value that came from the file. */
 export const CONFIG_SOURCE = 'config';
@@ -81,6 +81,8 @@ export function applyConfig(cmd: Command): void {
     byKey.set(o.attributeName(), o);
     if (o.long) byKey.set(o.long.slice(2), o);
   }
+  // errors found later (the runtime's validation) name these by their key in the file
+  const keys = new Map<string, string>();
   for (const [key, v] of Object.entries(data)) {
     const o = byKey.get(key);
     const where = `--config ${file}: ${key}`;
@@ -101,7 +103,9 @@ export function applyConfig(cmd: Command): void {
       value = parseValue(o, v, where, undefined);
     }
     cmd.setOptionValueWithSource(name, value, CONFIG_SOURCE as 'cli');
+    if (o.long) keys.set(o.long, key);
   }
+  useConfigKeys(file, keys);
 }
 
 /**

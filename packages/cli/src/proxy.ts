@@ -70,7 +70,7 @@ function hostPorts(c: Command, flag: 'upstream' | 'backup', list: string[]): Ser
       return parseUpstream(flag === 'upstream' ? 'upstreams' : 'backup', u);
     } catch (e) {
       if (file === undefined || !(e instanceof Error)) throw e;
-      throw new UsageError(`--config ${file}: ${flag}[${i}]: ${cliMessage(e).replace(/^--(upstream|backup) /, '')}`);
+      throw new UsageError(`--config ${file}: ${flag}[${i}]: ${cliMessage(e).replace(/^(--config .*?: (upstream|backup): |--(upstream|backup) )/, '')}`);
     }
   });
 }

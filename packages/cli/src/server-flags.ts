@@ -148,14 +148,26 @@ export function serverLog(cmd: Command): Logger {
   return createLog(f.json, f.logLevel);
 }
 
-/** Where to listen: --listen, or --host and --port (not both). */
+/**
+ * Where to listen: --listen, or --host and --port (not both from one
+ * source). The command line overrides the --config file: --port on the
+ * command line replaces the port of the file's listen (its host stays),
+ * --host its host; a --listen on the command line replaces the file's host
+ * and port.
+ */
 function listenAddress(cmd: Command, f: ServerFlags): { host: string; port: number } {
   if (f.listen === undefined) return { host: f.host, port: f.port };
-  const both = ['host', 'port'].filter((k) => given(cmd, k));
-  if (both.length) throw new UsageError(`--listen replaces --host and --port: give --listen HOST:PORT or --host/--port, not both`);
+  const parts = ['host', 'port'].filter((k) => given(cmd, k));
+  const fromCli = (k: string) => cmd.getOptionValueSource(k) === 'cli';
+  if (parts.length && fromCli('listen') === parts.every(fromCli)) {
+    throw new UsageError(`--listen replaces --host and --port: give --listen HOST:PORT or --host/--port, not both`);
+  }
   // errors about the address now name --listen
   useFlagNames({ host: '--listen', port: '--listen' });
-  return parseHostPort('listen', f.listen, { anyHost: true, portZero: true });
+  const at = parseHostPort('listen', f.listen, { anyHost: true, portZero: true });
+  if (fromCli('listen')) return at;
+  // the file's listen, with what the command line gave instead
+  return { host: fromCli('host') ? f.host : at.host, port: fromCli('port') ? f.port : at.port };
 }
 
 /**
@@ -250,7 +262,8 @@ export interface Reconfig {
  */
 export function configReloader(cmd: Command, build: () => ServerOptions): (() => Reconfig) | undefined {
   if (cmd.opts<{ config?: string }>().config === undefined) return undefined;
-  const first = cmd.opts<ServerFlags>();
+  // a copy: commander's opts() is its live record, which reapplyConfig rewrites
+  const first = { ...cmd.opts<ServerFlags>() };
   return () => {
     reapplyConfig(cmd);
     const options = build();

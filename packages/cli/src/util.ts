@@ -111,9 +111,24 @@ export function useFlagNames(map: Record<string, string>): void {
   overrides = map;
 }
 
-/** Text from the runtime with its option names replaced by this CLI's flags. */
+/** flags whose value came from the --config file: the file, and each flag's key as the file writes it */
+let configKeys: { file: string; keys: Map<string, string> } | undefined;
+
+/** Name these flags by the --config file's key (`--config FILE: buffers:`), as the file's own errors do. */
+export function useConfigKeys(file: string, keys: Map<string, string>): void {
+  configKeys = { file, keys };
+}
+
+/**
+ * Text from the runtime with its option names replaced by this CLI's
+ * flags, or by the --config file's key for a value that came from there.
+ */
 export function cliText(text: string): string {
-  const flag = (name: string) => overrides[name] ?? FLAG_OF[name];
+  const flag = (name: string) => {
+    const f = overrides[name] ?? FLAG_OF[name];
+    const key = f === undefined ? undefined : configKeys?.keys.get(f);
+    return key === undefined ? f : `--config ${configKeys!.file}: ${key}:`;
+  };
   return text.replace(/option "([A-Za-z]+)(\[\d+\])?"/g, (m, name: string) => flag(name) ?? m).replace(/"([A-Za-z]+)"/g, (m, name: string) => flag(name) ?? m);
 }
 
