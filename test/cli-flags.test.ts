@@ -188,3 +188,28 @@ test.serial('stdout closed by its reader (a pipe into head): the server keeps se
   t.is(await exited, 0);
   t.notRegex(io.err, /EPIPE/);
 });
+
+test('--json: a fatal start-up error is a JSON log record on stderr, with the exit code', async (t) => {
+  // a port in use (exit 1) and a bad flag value (exit 2)
+  const busy = net.createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+  const port = (busy.address() as net.AddressInfo).port;
+  try {
+    for (const [args, code, re] of [
+      [['echo', '--port', String(port), '--workers', '1', '--json'], 1, /EADDRINUSE/],
+      [['echo', '--admin', 'localhost', '--json'], 2, /--admin must be HOST:PORT/],
+    ] as const) {
+      const r = await runCli([...args], 20000);
+      t.is(r.code, code, r.stderr);
+      const lines = r.stderr.trim().split('\n');
+      const rec = JSON.parse(lines.at(-1) ?? '') as { level: number; msg: string; exitCode: number; pid: number; time: string };
+      t.is(rec.level, 60);
+      t.is(rec.exitCode, code);
+      t.regex(rec.msg, re);
+      t.true(Number.isFinite(Date.parse(rec.time)));
+      for (const l of lines) t.notThrows(() => JSON.parse(l), `every stderr line is JSON: ${l}`);
+    }
+  } finally {
+    busy.close();
+  }
+});

@@ -122,6 +122,32 @@ test('SIGHUP with a config made invalid: the old upstream keeps serving and the 
   }
 });
 
+test('SIGHUP with a handler module that does not load: the reload line names the module and the error, and the generation running', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rl-reloadmod-'));
+  const path = join(dir, 'handler.mjs');
+  writeHandler(path, 'v1');
+  const cli = jsonCli(['serve', path, '--port', '0', '--workers', '1', '--drain', '500ms']);
+  try {
+    const { port } = (await cli.line('listening')) as { port: number };
+    writeHandler(path, 'v2');
+    cli.p.kill('SIGHUP');
+    const good = await cli.line('reload', 20_000, 0);
+    t.is(good.error, undefined);
+    t.is(good.generation, 1);
+    writeHandler(path, 'v3', true);
+    cli.p.kill('SIGHUP');
+    const bad = await cli.line('reload', 20_000, 1);
+    t.regex(String(bad.error), /^handler module .*handler\.mjs failed to load: SyntaxError: /);
+    t.is(bad.replaced, 0);
+    t.is(bad.generation, 1, 'the generation that goes on serving');
+    t.is(await ask(port, 1), 'v2');
+  } finally {
+    cli.p.kill('SIGTERM');
+    await cli.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('SIGHUP then SIGTERM at once: no crash, exit 0, a closed line', async (t) => {
   const cli = jsonCli(['echo', '--port', '0', '--workers', '2', '--drain', '1s']);
   await cli.line('listening');

@@ -31,10 +31,15 @@ export interface ReloadReport {
 
 /** Reload on every SIGHUP until the returned function is called. */
 export function onReloadSignal(server: Server, o: ReloadReport): () => void {
-  const failed = (e: unknown): ReloadSummary => ({ generation: 0, replaced: 0, drained: 0, forced: 0, ms: 0, error: e instanceof Error ? e : new Error(String(e)) });
+  // the line's generation is the one serving after it: a reload that
+  // failed before any worker was replaced reports the one that goes on
+  let generation = 0;
+  const failed = (e: unknown): ReloadSummary => ({ generation, replaced: 0, drained: 0, forced: 0, ms: 0, error: e instanceof Error ? e : new Error(String(e)) });
   const done = (s: ReloadSummary) => {
-    report(o, s);
-    o.ended(s);
+    const line = s.error && !s.replaced ? { ...s, generation } : s;
+    generation = line.generation;
+    report(o, line);
+    o.ended(line);
   };
   const handler = () => {
     o.started();
@@ -62,8 +67,14 @@ export function onReloadSignal(server: Server, o: ReloadReport): () => void {
   return () => process.off('SIGHUP', handler);
 }
 
+/** why a reload failed: a handler module that did not load is named, with its error's kind, as at start-up */
+function reason(e: Error): string {
+  const module = (e as { handlerModule?: string }).handlerModule;
+  return module ? `handler module ${module} failed to load: ${e.name}: ${e.message}` : cliMessage(e);
+}
+
 function report(o: ReloadReport, s: ReloadSummary): void {
-  const error = s.error ? cliMessage(s.error) : undefined;
+  const error = s.error ? reason(s.error) : undefined;
   if (o.json) {
     const { error: _e, ...rest } = s;
     o.write(`${JSON.stringify({ t: new Date().toISOString(), event: 'reload', ...rest, ...(error ? { error } : {}) })}\n`);

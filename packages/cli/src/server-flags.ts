@@ -13,7 +13,7 @@ import { arg, formatDuration, formatSize, parseDuration, parseInteger, parseSize
 import { applyConfig, given, reapplyConfig } from './config.js';
 import { createLog, LOG_LEVELS, type LogLevel } from './log.js';
 import { upgradeFds } from './upgrade.js';
-import { cliText, UsageError, useFlagNames } from './util.js';
+import { cliText, UsageError, useFlagNames, useJsonErrors } from './util.js';
 
 /** The CLI's own default port: a server started by hand listens somewhere known (the API's default is 0). */
 export const CLI_PORT = 7000;
@@ -145,6 +145,7 @@ export interface ServerFlags {
 export function serverLog(cmd: Command): Logger {
   applyConfig(cmd);
   const f = cmd.opts<ServerFlags>();
+  if (f.json) useJsonErrors();
   return createLog(f.json, f.logLevel);
 }
 

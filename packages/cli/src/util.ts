@@ -137,10 +137,26 @@ export function cliMessage(e: Error): string {
   return cliText(e.message);
 }
 
+let jsonErrors = false;
+
+/** --json: a fatal error is a JSON log record on stderr, as the command's other records are (a log shipper reads one format). */
+export function useJsonErrors(): void {
+  jsonErrors = true;
+}
+
 /** Print an error without a stack trace and exit: 2 for bad options, 1 otherwise. */
 export function die(e: unknown): never {
   const err = e instanceof Error ? e : new Error(String(e));
   const usage = err instanceof UsageError || err instanceof TypeError || err instanceof RangeError;
-  process.stderr.write(`ringleader: ${cliMessage(err)}\n`);
-  process.exit(usage ? 2 : 1);
+  const exitCode = usage ? 2 : 1;
+  if (jsonErrors) {
+    // pino's fields (log.ts): level 60 is fatal
+    const code = (err as { code?: unknown }).code;
+    process.stderr.write(
+      `${JSON.stringify({ level: 60, time: new Date().toISOString(), pid: process.pid, msg: `ringleader: ${cliMessage(err)}`, ...(typeof code === 'string' ? { code } : {}), exitCode })}\n`,
+    );
+  } else {
+    process.stderr.write(`ringleader: ${cliMessage(err)}\n`);
+  }
+  process.exit(exitCode);
 }
