@@ -55,6 +55,15 @@ test('CLI: serve with a missing module exits 2; with a broken one exits 1 naming
   t.is(missing.code, 2);
   t.regex(missing.stderr, /^ringleader: <module>: no handler module at .*no-such-handler\.js/);
   t.notRegex(missing.stderr, /\n\s+at /, 'no stack trace for a usage error');
+  // a module of the wrong shape: what is wrong, without a stack through ringleader's loader
+  const shape = await runCli(['serve', fileURLToPath(fixture('broken-nodefault.mjs')), '--port', '0', '--workers', '1']);
+  t.is(shape.code, 1);
+  t.regex(shape.stderr, /broken-nodefault\.mjs has no default export/);
+  t.notRegex(shape.stderr, /\n\s+at /);
+  // a flag only the built-in handlers use
+  const held = await runCli(['serve', 'examples/http-hello', '--port', '0', '--max-buffers-held', '4']);
+  t.is(held.code, 2);
+  t.regex(held.stderr, /--max-buffers-held applies to the built-in echo and proxy, not to a handler module/);
   const broken = await runCli(['serve', fileURLToPath(fixture('broken-import.mjs')), '--port', '0', '--workers', '1']);
   t.is(broken.code, 1);
   t.regex(broken.stderr, /handler module .*broken-import\.mjs failed to load: Error: fixture: broken at import/);

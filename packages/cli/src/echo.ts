@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { createServer, JS_ECHO_HANDLER } from '@ringleader/runtime';
 import { runLive } from './live.js';
-import { addServerFlags, configReloader, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
+import { addServerFlags, configReloader, refuseBuiltinOnly, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
 
 export function registerEcho(program: Command): void {
   const cmd = program
@@ -20,7 +20,11 @@ export function registerEcho(program: Command): void {
     );
   addServerFlags(cmd).action(async (f: ServerFlags & { js: boolean }, c: Command) => {
     const log = serverLog(c);
-    const build = () => ({ ...toServerOptions(c, log), handler: c.opts<{ js: boolean }>().js ? JS_ECHO_HANDLER : 'echo' });
+    const build = () => {
+      const js = c.opts<{ js: boolean }>().js;
+      if (js) refuseBuiltinOnly(c);
+      return { ...toServerOptions(c, log), handler: js ? JS_ECHO_HANDLER : 'echo' };
+    };
     const server = createServer(build());
     const label = f.js ? 'echo (JS handler)' : 'echo';
     process.exitCode = await runLive(server, { json: f.json, intervalMs: f.interval, drainMs: f.drain, label, log, reconfig: configReloader(c, build) });

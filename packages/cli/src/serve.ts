@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { createServer } from '@ringleader/runtime';
 import { parseJson } from './args.js';
 import { runLive } from './live.js';
-import { addServerFlags, configReloader, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
+import { addServerFlags, configReloader, refuseBuiltinOnly, type ServerFlags, serverHelp, serverLog, toServerOptions } from './server-flags.js';
 
 interface ServeFlags extends ServerFlags {
   dev?: boolean;
@@ -32,6 +32,7 @@ export function registerServe(program: Command): void {
   addServerFlags(cmd).action(async (module: string, f: ServeFlags, c: Command) => {
     const log = serverLog(c);
     const build = () => {
+      refuseBuiltinOnly(c);
       const g = c.opts<ServeFlags>();
       return { ...toServerOptions(c, log), handler: module, dev: g.dev, handlerOptions: g.options };
     };
@@ -45,8 +46,15 @@ export function registerServe(program: Command): void {
     } catch (e) {
       const path = (e as { handlerModule?: string }).handlerModule;
       if (!path) throw e;
-      // the module's own failure: its stack says where (exit 1, not a usage error)
-      log.error({ err: e }, `handler module ${path} failed to load`);
+      if ((e as { code?: string }).code === 'ERR_INVALID_HANDLER') {
+        // the module's shape (no default export, a property that is not a
+        // function): the message says what; a stack through ringleader's
+        // own loader would only be noise
+        log.error(`handler module ${path} failed to load: ${(e as Error).message}`);
+      } else {
+        // the module's own failure: its stack says where (exit 1, not a usage error)
+        log.error({ err: e }, `handler module ${path} failed to load`);
+      }
       process.exit(1);
     }
   });

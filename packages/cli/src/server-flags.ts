@@ -246,6 +246,11 @@ export function toServerOptions(cmd: Command, log: Logger, deprecated: readonly 
   };
 }
 
+/** Flags only the built-in handlers read: given with a handler module (serve, echo --js) they would do nothing, so they are refused. */
+export function refuseBuiltinOnly(cmd: Command): void {
+  if (given(cmd, 'maxBuffersHeld')) throw new UsageError('--max-buffers-held applies to the built-in echo and proxy, not to a handler module (--max-buffered bounds what it queues)');
+}
+
 /** What a SIGHUP reload takes from the --config file read anew. */
 export interface Reconfig {
   options: ServerOptions;
