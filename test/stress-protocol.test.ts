@@ -146,6 +146,7 @@ test('HTTP: bad header syntax, method or body is an error naming the option', (t
     t.regex(e?.message ?? '', /^option "headers\[0\]" /, h);
   }
   fails(t, { targets: 'http://127.0.0.1:1/', headers: ['A: 1', 'B'] }, RangeError, /"headers\[1\]"/);
+  fails(t, { targets: 'http://127.0.0.1:1/', headers: ['Host: a', 'X: 1', 'host: b'] }, RangeError, /"headers\[2\]" must be a header other than a second Host/);
   fails(t, { targets: 'http://127.0.0.1:1/', method: 'G T' }, RangeError, /"method"/);
   fails(t, { targets: 'http://127.0.0.1:1/', method: '' }, RangeError, /"method"/);
   fails(t, { targets: 'http://127.0.0.1:1/', body: 'a', bodyFile: '/x' }, RangeError, /"body" conflicts with option "bodyFile"/);

@@ -160,6 +160,9 @@ export function resolveHttp(o: HttpOptions): ResolvedHttp {
   const method = o.method === undefined ? 'GET' : parseMethod('method', o.method);
   const list = o.headers === undefined ? [] : Array.isArray(o.headers) ? o.headers : [o.headers];
   const headers = list.map((h, i) => parseHeader(`headers[${i}]`, h));
+  // one Host (it replaces the target's): two make a request servers must refuse (RFC 9112 3.2)
+  const hosts = headers.flatMap(([n], i) => (n.toLowerCase() === 'host' ? [i] : []));
+  if (hosts.length > 1) throw outOfRange(`headers[${hosts[1]}]`, "a header other than a second Host (a request has one; the first replaces the URL's)", list[hosts[1]]);
   if (o.body !== undefined && o.bodyFile !== undefined) throw conflicting('body', 'bodyFile', 'a request has one body');
   let body: Buffer | null = null;
   if (o.body !== undefined) {
