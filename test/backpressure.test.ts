@@ -244,6 +244,28 @@ test.serial('overflow reject: beyond maxConnections new connections are reset an
   }
 });
 
+test.serial('overflow reject under a burst: exactly maxConnections are served at once, the rest reset', async (t) => {
+  // all at once: a connection the worker has taken while its hand-off still
+  // counts as in flight was counted twice, and resets came early (4 of 5, 1 of 2)
+  for (const [max, burst] of [
+    [2, 2],
+    [5, 10],
+  ]) {
+    const server = createServer({ workers: 2, port: 0, maxConnections: max, overflow: 'reject' });
+    const { port } = await server.listen();
+    try {
+      for (let round = 0; round < 3; round++) {
+        const out = await Promise.all(Array.from({ length: burst }, (_, i) => holdingClient(port, i, 300, 5000)));
+        t.is(out.filter((o) => o.echoed).length, max, `max ${max}, burst ${burst}, round ${round}: ${JSON.stringify(out)}`);
+        t.is(out.filter((o) => o.reset).length, burst - max);
+        await waitFor(() => server.stats().total.live === 0, 3000);
+      }
+    } finally {
+      await server.close({ timeout: 500 });
+    }
+  }
+});
+
 test.serial('maxConnections with overflow pause: extra connections wait, then are served; none reset', async (t) => {
   const server = createServer({ workers: 2, port: 0, maxConnections: 10 });
   let pauses = 0;

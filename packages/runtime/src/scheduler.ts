@@ -30,6 +30,12 @@ export interface ShardInfo {
   readonly id: number;
   /** Connections the worker holds: live, plus delivered but not yet processed. */
   live(): number;
+  /**
+   * Hand-offs the worker has already taken (counted in live()) whose
+   * completion the scheduler has not yet been told of ({@link Scheduler.settled}):
+   * they are in flight too, and must not count twice. Default 0.
+   */
+  unsettled?(): number;
   /** Relative weight for the `weighted` policy (> 0). */
   weight: number;
   /** At most this many live + in-flight connections (per-worker limit, table size). */
@@ -49,6 +55,16 @@ interface Entry {
   /** smooth weighted round robin state */
   current: number;
   saturations: number;
+}
+
+/**
+ * Connections a worker holds or will hold: live, plus hand-offs in flight
+ * (less those it has taken already, which live() counts: without that a
+ * burst counted each new connection twice for a moment, and
+ * maxConnections with overflow 'reject' reset connections it had room for).
+ */
+function occupancy(e: Entry): number {
+  return e.info.live() + e.inflight - Math.min(e.inflight, e.info.unsettled?.() ?? 0);
 }
 
 /** Saturation and resume events, for stats and the live display. */
@@ -121,7 +137,7 @@ export class Scheduler {
   /** Sum of live + in-flight over every shard in rotation. */
   load(): number {
     let n = 0;
-    for (const e of this.shards) n += e.info.live() + e.inflight;
+    for (const e of this.shards) n += occupancy(e);
     return n;
   }
 
@@ -242,7 +258,7 @@ export class Scheduler {
   }
 
   private open(e: Entry): boolean {
-    return !e.saturated && e.info.live() + e.inflight < Math.min(e.info.capacity, e.learnedCap);
+    return !e.saturated && occupancy(e) < Math.min(e.info.capacity, e.learnedCap);
   }
 
   private pick(): Entry | undefined {
@@ -267,7 +283,7 @@ export class Scheduler {
         for (let k = 0; k < s.length; k++) {
           const e = s[(this.cursor + k) % s.length];
           if (!this.open(e)) continue;
-          const load = e.info.live() + e.inflight;
+          const load = occupancy(e);
           if (load < bestLoad) {
             best = e;
             bestLoad = load;
@@ -286,8 +302,8 @@ export class Scheduler {
         const a = Math.floor(this.random() * open.length);
         let b = Math.floor(this.random() * (open.length - 1));
         if (b >= a) b++;
-        const la = open[a].info.live() + open[a].inflight;
-        const lb = open[b].info.live() + open[b].inflight;
+        const la = occupancy(open[a]);
+        const lb = occupancy(open[b]);
         return la <= lb ? open[a] : open[b];
       }
       case 'weighted': {

@@ -206,6 +206,8 @@ export class ShardPool {
           capacity: proxy ? Math.min(o.maxConnectionsPerWorker, Math.floor(o.workerTableSize / 2)) : o.maxConnectionsPerWorker,
           // live, plus connections already in its table that it has not seen yet
           live: () => Atomics.load(block.i32, WI.live) + Math.max(0, shard.delivered - block.total(WU.accepted)),
+          // taken by the worker before the acceptor's hand-off completion was seen here
+          unsettled: () => Math.max(0, block.total(WU.accepted) - shard.delivered),
         });
         started = true;
         this.host.emit('worker-ready', { worker: index, threadId: m.threadId });
