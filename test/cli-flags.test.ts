@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { CLI, ROOT, runCli, sleep, waitFor } from './helpers.js';
+import { CLI, ROOT, runCli, runProcess, sleep, waitFor } from './helpers.js';
 
 function startCli(args: string[]) {
   const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -167,6 +167,17 @@ test.serial('receive buffers beyond RLIMIT_MEMLOCK: warned before any ring is bu
   t.true(warned.indexOf('RLIMIT_MEMLOCK') < warned.indexOf('SIGINT'), 'said before serving');
   const quiet = await run(['--zc-threshold', '0']);
   t.notRegex(quiet, /RLIMIT_MEMLOCK/);
+});
+
+test.serial('a worker ring that RLIMIT_MEMLOCK refuses: ENOMEM with its code and the hint, not a bare message', async (t) => {
+  // 1 MiB: the acceptor ring fits, two worker rings do not (root is never limited: run as nobody)
+  const asRoot = process.getuid?.() === 0;
+  const prefix = asRoot ? ['--memlock=1048576:1048576', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : ['--memlock=1048576:1048576'];
+  const r = await runProcess('prlimit', [...prefix, process.execPath, CLI, 'echo', '--port', '0', '--workers', '2', '--zc-threshold', '0', '--json'], { timeoutMs: 30_000 });
+  t.is(r.code, 1, r.stderr);
+  const rec = JSON.parse(r.stderr.trim().split('\n').at(-1) ?? '') as { msg: string; code?: string };
+  t.is(rec.code, 'ENOMEM');
+  t.regex(rec.msg, /io_uring_queue_init ENOMEM: .*count against RLIMIT_MEMLOCK .*now 1 MiB: raise it with `ulimit -l`/);
 });
 
 test.serial('stdout closed by its reader (a pipe into head): the server keeps serving and still exits 0 on SIGINT', async (t) => {

@@ -102,7 +102,16 @@ export default async function shard(task: ShardTask): Promise<ShardResult> {
   // failure matters only when one was asked for
   const sliceResult = native.setThreadSlice(task.sliceUs);
   const sliceError = task.sliceUs > 0 ? sliceResult : 0;
-  const ring = host ? new native.WorkerRing(opts, counters.i32, counters.u64, host.onEvents) : new native.WorkerRing(opts, counters.i32, counters.u64);
+  let ring: InstanceType<typeof native.WorkerRing>;
+  try {
+    ring = host ? new native.WorkerRing(opts, counters.i32, counters.u64, host.onEvents) : new native.WorkerRing(opts, counters.i32, counters.u64);
+  } catch (e) {
+    // as a result, not a throw: a throw crosses piscina as a bare Error and
+    // loses code, errno and syscall (ENOMEM from io_uring_queue_init: the
+    // RLIMIT_MEMLOCK hint depends on them)
+    task.port.close();
+    return { id: task.id, forced: 0, error: errorInfo(e) };
+  }
   host?.attach(ring);
   onFatal(task, ring);
   // A ring served by its event loop reports the loop's lag. One that waits

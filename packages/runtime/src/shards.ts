@@ -218,9 +218,14 @@ export class ShardPool {
       shard.task.then(
         (r) => {
           if (r.error && !started) {
-            // the handler module failed to load or init: listen() rejects with its error
+            // the handler module failed to load or init, or the ring could
+            // not be built (a system error): listen() rejects with its error
             shard.state = 'failed';
             const err = fromErrorInfo(r.error);
+            if (isSystemError(err)) {
+              reject(ringError(err));
+              return;
+            }
             // lets callers (the CLI) tell a module's failure from their own
             Object.defineProperty(err, 'handlerModule', { value: module?.path, enumerable: false });
             reject(err);
