@@ -28,7 +28,7 @@ export type AddonStatus =
 const require = createRequire(import.meta.url);
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 const FIX =
-  'build it from source with `npm rebuild @ringleader/core-native` (it needs liburing-dev, pkg-config, g++ and make: apt-get install liburing-dev pkg-config g++ make), or in a ringleader checkout run `pnpm install`';
+  'build it from source with `npm rebuild @ringleader/core-native` (it needs liburing-dev, pkg-config, g++, make and python3: apt-get install liburing-dev pkg-config g++ make python3), or in a ringleader checkout run `pnpm install`';
 
 let status: AddonStatus | undefined;
 
