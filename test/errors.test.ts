@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '@ringleader/runtime';
 import { errnoError, ioUringUnavailable, resolveOptions } from '@ringleader/runtime/internal';
-import { runCli, runProcess } from './helpers.js';
+import { runCli, runProcess, waitFor } from './helpers.js';
 
 const LAUNCHER = fileURLToPath(new URL('../../packages/cli/bin/ringleader', import.meta.url));
 
@@ -77,6 +77,36 @@ test('listen twice is refused', async (t) => {
   } finally {
     await server.close({ timeout: 100 });
   }
+});
+
+test('close() while listen() starts: listen settles, then the server closes; a second close() waits for the first', async (t) => {
+  const a = createServer({ workers: 2, port: 0 });
+  const started = a.listen().then(
+    (addr) => ({ ok: true as const, addr }),
+    (e: Error & { code?: string }) => ({ ok: false as const, e }),
+  );
+  const closed = await a.close();
+  const s = await started;
+  // either it started and was closed, or it was told to stop: never an internal TypeError
+  if (!s.ok) t.is(s.e.code, 'ERR_SERVER_NOT_RUNNING', s.e.message);
+  t.deepEqual(Object.keys(closed).sort(), ['drained', 'dropped', 'durationMs', 'forced']);
+  t.false(a.listening);
+  t.is(a.address(), null, 'no address once closed, as net.Server');
+  t.deepEqual(a.addresses(), []);
+
+  // two closes of a server with an idle client: both settle with the drain's summary
+  const b = createServer({ workers: 1, port: 0 });
+  const { port } = await b.listen();
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  await new Promise((r) => c.once('connect', r));
+  await waitFor(() => b.stats().total.live === 1, 2000);
+  const t0 = Date.now();
+  const [first, second] = await Promise.all([b.close({ timeout: 400 }), b.close()]);
+  t.true(Date.now() - t0 >= 350, 'the second waited for the drain');
+  t.deepEqual(second, first);
+  t.is(first.forced, 1);
+  c.destroy();
 });
 
 test('CLI: bad options exit 2 with one line and no stack trace', async (t) => {

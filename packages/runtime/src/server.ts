@@ -49,6 +49,9 @@ export class Server extends EventEmitter {
   #address: AddressInfo | null = null;
   /** every listening socket's address (option fds: several), the first is #address */
   #addresses: AddressInfo[] = [];
+  /** listen()'s start while it runs, and close()'s drain once it began */
+  #starting?: Promise<AddressInfo>;
+  #closing?: Promise<CloseSummary>;
   #startedAt = 0;
   #upstreams: ResolvedUpstream[] = [];
   #maint?: NodeJS.Timeout;
@@ -136,14 +139,14 @@ export class Server extends EventEmitter {
     return this.#options;
   }
 
-  /** Where the server listens, once listening (with option `fds`, the first socket; see {@link addresses}). */
+  /** Where the server listens, once listening (with option `fds`, the first socket; see {@link addresses}); null once closed, as for net.Server. */
   address(): AddressInfo | null {
-    return this.#address;
+    return this.#state === 'closed' ? null : this.#address;
   }
 
-  /** Every address the server listens on, once listening: one, or one per socket of option `fds`. */
+  /** Every address the server listens on, once listening: one, or one per socket of option `fds`; none once closed. */
   addresses(): AddressInfo[] {
-    return [...this.#addresses];
+    return this.#state === 'closed' ? [] : [...this.#addresses];
   }
 
   get listening(): boolean {
@@ -217,6 +220,12 @@ export class Server extends EventEmitter {
       throw e;
     }
     this.#state = 'starting';
+    // close() meanwhile waits for this to settle, then closes what it started
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<AddressInfo> {
     const o = this.options;
     try {
       checkKernel();
@@ -461,14 +470,26 @@ export class Server extends EventEmitter {
   async close(opts: CloseOptions = {}): Promise<CloseSummary> {
     const timeout = opts.timeout ?? SERVER_DEFAULTS.closeTimeout;
     if (typeof timeout !== 'number' || !(timeout >= 0)) throw new RangeError(`option "timeout" must be a number of milliseconds >= 0; got ${String(timeout)}`);
-    if (this.#state === 'closed' || this.#state === 'closing') return { drained: 0, forced: 0, dropped: 0, durationMs: 0 };
+    // a second close while the first drains settles with it (a SIGTERM
+    // handler and an application's shutdown both awaiting it)
+    if (this.#state === 'closing' && this.#closing) return this.#closing;
+    // closing while listen() starts: let it settle first (its workers are
+    // being built), then close whatever it started
+    if (this.#state === 'starting') await this.#starting?.catch(() => {});
+    if (this.#state === 'closing' && this.#closing) return this.#closing;
+    if (this.#state === 'closed') return { drained: 0, forced: 0, dropped: 0, durationMs: 0 };
     if (this.#state !== 'listening') {
       await this.#teardown();
       this.#state = 'closed';
       return { drained: 0, forced: 0, dropped: 0, durationMs: 0 };
     }
-    const t0 = Date.now();
     this.#state = 'closing';
+    this.#closing = this.#drainAndClose(timeout);
+    return this.#closing;
+  }
+
+  async #drainAndClose(timeout: number): Promise<CloseSummary> {
+    const t0 = Date.now();
     if (this.#groups) {
       const summary = await this.#groups.close(timeout);
       await this.#teardown();
