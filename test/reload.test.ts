@@ -11,7 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type ReloadSummary } from '@ringleader/runtime';
-import { CLI } from './helpers.js';
+import { CLI, sleep, waitFor } from './helpers.js';
 import { ask, churn, writeHandler } from './ops-helpers.js';
 
 test('3 reloads under connection churn: zero failed connections, and the new code answers', async (t) => {
@@ -143,5 +143,56 @@ test('CLI: SIGHUP reloads `ringleader serve` and reports a reload line; the new 
     p.kill('SIGTERM');
     await new Promise((r) => p.once('close', r));
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("close() during a reload waits for the replaced worker's connections too, and counts them as they end", async (t) => {
+  for (const clientsEnd of [true, false]) {
+    const server = createServer({ handler: 'echo', workers: 2, port: 0 });
+    const { port } = await server.listen();
+    const socks: net.Socket[] = [];
+    const serverEnded: boolean[] = [];
+    const endedAt: number[] = [];
+    let clientsEndedAt = Infinity;
+    try {
+      for (let i = 0; i < 6; i++) {
+        const c = net.connect(port, '127.0.0.1');
+        c.on('error', () => {});
+        const k = socks.push(c) - 1;
+        serverEnded[k] = false;
+        c.on('end', () => {
+          serverEnded[k] = true;
+          endedAt[k] = Date.now();
+        });
+        await new Promise((r) => c.once('connect', r));
+      }
+      await waitFor(() => server.stats().total.live === 6, 3000);
+      const reload = server.reload({ drainTimeout: 3000 });
+      await sleep(100);
+      // the clients end by themselves at +300 ms (or never: then the close forces them)
+      if (clientsEnd)
+        setTimeout(() => {
+          clientsEndedAt = Date.now();
+          socks.forEach((c) => c.end());
+        }, 300);
+      const closed = await server.close({ timeout: clientsEnd ? 2000 : 500 });
+      const r = await reload;
+      t.log(`clients end: ${clientsEnd}; close ${JSON.stringify(closed)}; reload ${JSON.stringify(r)}`);
+      if (clientsEnd) {
+        t.deepEqual([closed.drained, closed.forced], [6, 0]);
+        t.true(closed.durationMs >= 250, 'close waited for the clients');
+        // no connection (the replaced worker's included) was ended by the server before its client ended it
+        t.true(
+          endedAt.every((at) => at >= clientsEndedAt),
+          `server FIN ${endedAt.map((at) => at - clientsEndedAt).join(',')} ms after the clients' ends`,
+        );
+      } else {
+        t.deepEqual([closed.drained, closed.forced], [0, 6], 'forced by the close, not counted as drained');
+        t.true(serverEnded.every(Boolean) || socks.every((c) => c.destroyed || c.readableEnded));
+      }
+    } finally {
+      for (const c of socks) c.destroy();
+      await server.close({ timeout: 100 });
+    }
   }
 });

@@ -498,15 +498,20 @@ export class Server extends EventEmitter {
       return summary;
     }
     this.#acceptor!.stop();
-    const shards = this.#shards.shards;
-    const sumOf = (i: number) => shards.reduce((n, s) => n + s.block.total(i), 0);
-    const closedStart = sumOf(WU.closed) + this.#shards.retired.closed;
+    // the serving workers and those a reload is draining: their connections
+    // end (or are forced) within this close too, and count in its summary.
+    // A drained worker retires meanwhile (its totals move to `retired`,
+    // as it leaves the list, in one step): read the lists each time.
+    const all = () => [...this.#shards.shards, ...this.#shards.draining];
+    const r = this.#shards.retired;
+    const sumOf = (i: number) => all().reduce((n, s) => n + s.block.total(i), 0);
+    const closedStart = sumOf(WU.closed) + r.closed;
     // keep handing held slots to workers while draining; wait for live == 0
     const deadline = t0 + timeout;
     while (Date.now() < deadline) {
       this.#dispatch.schedule();
-      const live = shards.reduce((n, s) => n + (s.state === 'ready' ? s.block.gauge(WI.live) : 0), 0);
-      const inflight = shards.reduce((n, s) => n + this.#scheduler.inflight(s.id), 0);
+      const live = all().reduce((n, s) => n + (s.state === 'ready' || s.state === 'draining' ? s.block.gauge(WI.live) : 0), 0);
+      const inflight = this.#shards.shards.reduce((n, s) => n + this.#scheduler.inflight(s.id), 0);
       // and no accept still in flight: one that completes after the
       // stop (the cancel is not instant) is served like the others, not
       // closed unanswered with the acceptor
@@ -516,10 +521,10 @@ export class Server extends EventEmitter {
     }
     // slots that never reached a worker are closed (counted)
     const dropped = this.#dispatch.dropAll();
-    const forcedBefore = sumOf(WU.forced);
+    const forcedBefore = sumOf(WU.forced) + r.forced;
     await this.#shards.close(Math.max(100, Math.min(2000, timeout)));
-    const forced = sumOf(WU.forced) - forcedBefore;
-    const closedEnd = sumOf(WU.closed) + this.#shards.retired.closed;
+    const forced = sumOf(WU.forced) + r.forced - forcedBefore;
+    const closedEnd = sumOf(WU.closed) + r.closed;
     const drained = Math.max(0, closedEnd - closedStart - forced);
     await this.#teardown();
     this.#state = 'closed';

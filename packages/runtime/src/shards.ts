@@ -377,12 +377,16 @@ export class ShardPool {
       if (this.host.running() !== 'listening') break;
       const old = this.shards[index];
       if (old?.state !== 'ready') continue;
+      // its slot goes to the successor at once: from here it is counted
+      // (stats, a close meanwhile) with the workers being drained
+      this.draining.push(old);
       try {
         await this.#start(index);
       } catch (e) {
         // the successor never served: the old worker goes on as it was
         this.#byId.delete(this.shards[index].id);
         this.shards[index] = old;
+        this.draining.splice(this.draining.indexOf(old), 1);
         summary.error = e instanceof Error ? e : new Error(String(e));
         break;
       }
@@ -400,7 +404,7 @@ export class ShardPool {
     const { scheduler } = this.host;
     if (scheduler.has(old.id)) scheduler.remove(old.id);
     old.state = 'draining';
-    this.draining.push(old);
+    if (!this.draining.includes(old)) this.draining.push(old);
     const b = old.block;
     const live0 = b.gauge(WI.live);
     const deadline = Date.now() + drainMs;
@@ -409,17 +413,20 @@ export class ShardPool {
     // its ring that it has not taken yet (told to close first, it would
     // close them unanswered)
     const busy = () => b.gauge(WI.live) > 0 || b.gauge(WI.inflight) > 0 || old.delivered > b.total(WU.accepted);
-    while (Date.now() < deadline && busy() && this.host.running()) {
+    // a server close() meanwhile keeps this drain going: it waits for these
+    // connections too (within its own timeout), then closes this worker
+    // with the others (its state leaves 'draining')
+    while (Date.now() < deadline && busy() && old.state === 'draining') {
       await new Promise((r) => setTimeout(r, 5));
     }
     const forced0 = b.total(WU.forced);
     if (old.state === 'draining') {
       old.state = 'closing';
       this.#send(old, { type: 'close', graceMs: 1000 });
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([old.task?.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 3000)))]);
-      clearTimeout(timer);
     }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([old.task?.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 3000)))]);
+    clearTimeout(timer);
     const forced = b.total(WU.forced) - forced0;
     this.draining.splice(this.draining.indexOf(old), 1);
     // a worker that crashed while draining was retired by failed()
