@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,5 +194,33 @@ test("close() during a reload waits for the replaced worker's connections too, a
       for (const c of socks) c.destroy();
       await server.close({ timeout: 100 });
     }
+  }
+});
+
+test('handlerOptions: what structured clone carries changes on a reload (a Map, a BigInt); what it cannot carry fails at createServer', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rl-reloadopts-'));
+  const path = join(dir, 'handler.mjs');
+  writeFileSync(path, 'let o;\nexport default {\n  init(ctx) { o = ctx.options; },\n  onData(conn) { conn.end(`${[...o.routes.keys()].join(",")}:${o.n}\\n`); },\n};\n');
+  const ask1 = (port: number) =>
+    new Promise<string>((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1', () => c.write('?'));
+      let s = '';
+      c.on('data', (d) => (s += d));
+      c.on('end', () => resolve(s.trim()));
+      c.on('error', reject);
+    });
+  const server = createServer({ port: 0, workers: 1, handler: path, handlerOptions: { routes: new Map([['old', 1]]), n: 1n } });
+  const { port } = await server.listen();
+  try {
+    t.is(await ask1(port), 'old:1');
+    const r = await server.reload({ options: { port: 0, workers: 1, handler: path, handlerOptions: { routes: new Map([['new', 2]]), n: 2n } } });
+    t.is(r.error, undefined);
+    t.is(await ask1(port), 'new:2');
+    for (const bad of [{ f() {} }, { s: Symbol('x') }]) {
+      t.throws(() => createServer({ port: 0, handler: path, handlerOptions: bad }), { instanceOf: TypeError, message: /^option "handlerOptions" must be structured-cloneable/ });
+    }
+  } finally {
+    await server.close({ timeout: 200 });
+    rmSync(dir, { recursive: true, force: true });
   }
 });

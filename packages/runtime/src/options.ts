@@ -444,7 +444,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     workers,
     acceptors,
     handler,
-    handlerOptions: o.handlerOptions,
+    handlerOptions: cloneable('handlerOptions', o.handlerOptions),
     dev: bool('dev', o.dev, process.env.NODE_ENV === 'development'),
     backlog: int('backlog', o.backlog, D.backlog, 1, 1 << 20),
     policy,
@@ -592,6 +592,16 @@ export function resolveHandler(h: unknown): BuiltinHandler | HandlerModule {
     throw e;
   }
   return { url: pathToFileURL(file).href, path: file };
+}
+
+/** A value every worker gets a structured clone of: one that cannot be cloned (a function, a symbol) fails here, naming the option, not in listen() */
+function cloneable(name: string, v: unknown): unknown {
+  try {
+    structuredClone(v);
+  } catch (e) {
+    throw Object.assign(new TypeError(`option "${name}" must be structured-cloneable (plain data, Map, Set, Date, typed arrays...): ${(e as Error).message}`), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  return v;
 }
 
 /** True for a numeric IPv4/IPv6 address. */

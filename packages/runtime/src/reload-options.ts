@@ -7,6 +7,7 @@
  * upgrade), and a reload that asks for them keeps the running value and
  * names the option.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { type ResolvedOptions, UPSTREAM_HANDLING } from './options.js';
 
 /** The options (ResolvedOptions keys) a reload applies to the workers it starts. */
@@ -22,10 +23,9 @@ export const RELOADABLE: ReadonlySet<keyof ResolvedOptions> = new Set<keyof Reso
   ...UPSTREAM_HANDLING,
 ]);
 
+/** Deep equality over what structured clone carries (Map, Set, BigInt, Date...: JSON.stringify saw a changed Map as the same, and threw on a BigInt) */
 function same(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  return JSON.stringify(a) === JSON.stringify(b);
+  return a === b || isDeepStrictEqual(a, b);
 }
 
 /**
