@@ -51,7 +51,7 @@ class Conn implements Connection<unknown> {
   /** @internal */ _state = 0;
   /** @internal */ _corks = 0;
   /** @internal */ _timeout = 0;
-  /** @internal */ _idle = 0;
+  /** @internal when it was last seen active (performance.now()), -1 after its timeout fired (until activity) */ _idle = 0;
   /** @internal */ _error: Error | undefined = undefined;
   /** @internal data (copies) and END (null) that arrived while paused */ _pending: (Buffer | null)[] | null = null;
   #host: Host;
@@ -179,7 +179,7 @@ class Conn implements Connection<unknown> {
     }
     if (this._state & (S_DESTROYED | S_CLOSED)) return;
     this._timeout = ms;
-    this._idle = 0;
+    this._idle = performance.now();
     this.#host.timers.set(this, ms);
   }
 
@@ -202,7 +202,6 @@ class Timers {
   #conns = new Set<Conn>();
   #timer: NodeJS.Timeout | undefined;
   #period = 0;
-  #last = 0;
   constructor(private readonly onTimeout: (c: Conn) => void) {}
 
   set(c: Conn, ms: number): void {
@@ -216,7 +215,6 @@ class Timers {
     if (!this.#timer || want < this.#period) {
       this.stop();
       this.#period = want;
-      this.#last = performance.now();
       this.#timer = setInterval(() => this.#sweep(), want);
       this.#timer.unref();
     }
@@ -233,18 +231,19 @@ class Timers {
   }
 
   #sweep(): void {
+    // idle time is measured from a timestamp: from setTimeout(), or from the
+    // sweep that saw activity (so at most one period late, never early; a
+    // connection whose timeout was set partway through a period used to be
+    // charged the whole period, and fired up to 25% early)
     const now = performance.now();
-    const dt = now - this.#last;
-    this.#last = now;
     for (const c of this.#conns) {
       if (c._state & S_TOUCHED) {
         c._state &= ~S_TOUCHED;
-        c._idle = 0;
+        c._idle = now;
         continue;
       }
       if (c._idle < 0) continue; // fired; waits for activity
-      c._idle += dt;
-      if (c._idle >= c._timeout) {
+      if (now - c._idle >= c._timeout) {
         c._idle = -1;
         this.onTimeout(c);
       }
