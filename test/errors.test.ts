@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '@ringleader/runtime';
 import { errnoError, ioUringUnavailable, resolveOptions } from '@ringleader/runtime/internal';
-import { runCli, runProcess, waitFor } from './helpers.js';
+import { runCli, runProcess, userThreadCount, waitFor } from './helpers.js';
+import { fixture } from './js-helpers.js';
 
 const LAUNCHER = fileURLToPath(new URL('../../packages/cli/bin/ringleader', import.meta.url));
 
@@ -107,6 +108,19 @@ test('close() while listen() starts: listen settles, then the server closes; a s
   t.deepEqual(second, first);
   t.is(first.forced, 1);
   c.destroy();
+});
+
+test('startTimeout: a handler whose init never ends fails listen() on time, and leaves no thread behind', async (t) => {
+  const before = userThreadCount();
+  // the fixture hangs in init while the file named by options.marker exists: this one does
+  const marker = fileURLToPath(import.meta.url);
+  const server = createServer({ port: 0, workers: 2, handler: fileURLToPath(fixture('hang-init.mjs')), handlerOptions: { marker }, startTimeout: 300 });
+  const t0 = Date.now();
+  await t.throwsAsync(server.listen(), { code: 'ERR_WORKER_START_TIMEOUT', message: /workers did not start within 300 ms/ } as never);
+  const took = Date.now() - t0;
+  // it waited 3 s more for workers that read nothing until they serve
+  t.true(took < 1500, `rejected after ${took} ms`);
+  t.true(await waitFor(() => userThreadCount() <= before, 5000), `${userThreadCount()} threads, ${before} before`);
 });
 
 test('CLI: bad options exit 2 with one line and no stack trace', async (t) => {

@@ -469,8 +469,13 @@ export class ShardPool {
 
   /** Close at once whatever still runs, then stop the threads. */
   async destroy(): Promise<void> {
+    // a shard still starting reads no command until it serves (it may hang
+    // in a handler's init): waiting on it only delayed listen()'s start
+    // timeout by 3 s; the pool's destroy ends its thread
+    const serving: Promise<unknown>[] = [];
     for (const s of [...this.shards, ...this.draining]) {
       if (!s) continue;
+      if (s.state === 'ready' || s.state === 'draining' || s.state === 'closing') serving.push(s.task?.catch(() => undefined) ?? Promise.resolve());
       if (s.state === 'starting' || s.state === 'ready' || s.state === 'draining') {
         s.state = 'closing';
         try {
@@ -484,7 +489,7 @@ export class ShardPool {
     this.#pool = undefined;
     if (pool) {
       // let shards that were told to close finish, then stop the threads
-      await Promise.race([Promise.all(this.shards.map((s) => s?.task?.catch(() => undefined))), new Promise((r) => setTimeout(r, 3000).unref())]);
+      await Promise.race([Promise.all(serving), new Promise((r) => setTimeout(r, 3000).unref())]);
       await pool.destroy();
     }
     for (const s of this.shards) {
