@@ -49,11 +49,19 @@ export async function diagnose(): Promise<DoctorReport> {
     fix: slices ? undefined : '--worker-slice needs Linux >= 6.12; until then a worker sharing a CPU with the acceptor waits out its turn (hand-off p50 about 2x longer)',
   });
   const disabled = sysctl('kernel/io_uring_disabled');
+  // 1: only root (CAP_SYS_ADMIN) and members of kernel.io_uring_group may create rings
+  const group = sysctl('kernel/io_uring_group');
+  const inGroup = process.getuid?.() === 0 || (group !== undefined && group >= 0 && (process.getegid?.() === group || (process.getgroups?.() ?? []).includes(group)));
   checks.push({
     name: 'kernel.io_uring_disabled',
-    value: disabled === undefined ? 'not present (older kernel: enabled)' : String(disabled),
-    ok: disabled === undefined || disabled === 0 || disabled === 1,
-    fix: 'io_uring is disabled: run `sysctl -w kernel.io_uring_disabled=0` (or 1 and add this user to kernel.io_uring_group)',
+    value:
+      disabled === undefined
+        ? 'not present (older kernel: enabled)'
+        : disabled === 1
+          ? `1 (${inGroup ? 'this user may' : 'this user is not root and not in kernel.io_uring_group'}${group !== undefined ? `, group ${group}` : ''})`
+          : String(disabled),
+    ok: disabled === undefined || disabled === 0 || (disabled === 1 && inGroup),
+    fix: 'io_uring is disabled for this user: run `sysctl -w kernel.io_uring_disabled=0`, or keep 1 and add this user to the group kernel.io_uring_group names (`sysctl -w kernel.io_uring_group=GID`)',
   });
   // the runtime loads the addon as it is imported: import it only when the addon is there
   const addon = loadAddon();
@@ -149,12 +157,17 @@ function ioUringChecks(rt: typeof import('@ringleader/runtime/internal')): Check
       advisory: !p.sockCmdSetsockopt,
       fix: p.sockCmdSetsockopt ? undefined : "overflow: 'reject' closes with FIN instead of RST (needs Linux >= 6.7)",
     });
+    const capUnknown = !p.recvCap && p.recvCapError !== 0;
     checks.push({
       name: 'multishot recv with a byte cap',
-      value: p.recvCap ? 'supported' : 'missing',
+      value: p.recvCap ? 'supported' : capUnknown ? `unknown (the probe failed: ${errnoName(p.recvCapError)})` : 'missing',
       ok: true,
       advisory: !p.recvCap,
-      fix: p.recvCap ? undefined : 'the proxy receives one buffer at a time, about 12% more CPU per small message (needs Linux >= 6.17)',
+      fix: p.recvCap
+        ? undefined
+        : capUnknown
+          ? `the probe's ring could not be set up (${errnoName(p.recvCapError)}${p.recvCapError === -12 ? ': RLIMIT_MEMLOCK, see its line' : ''}); without the cap the proxy receives one buffer at a time`
+          : 'the proxy receives one buffer at a time, about 12% more CPU per small message (needs Linux >= 6.17)',
     });
   }
   checks.push({ name: 'liburing (built against)', value: rt.versions.liburing, ok: true });

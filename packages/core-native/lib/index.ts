@@ -38,6 +38,8 @@ export interface ProbeResult {
   sockCmdSetsockopt: boolean;
   /** a multishot recv capped by total bytes (Linux >= 6.17): the proxy receives multishot */
   recvCap: boolean;
+  /** -errno when the recvCap probe could not ask the kernel (its ring could not be set up: low RLIMIT_MEMLOCK), else 0 */
+  recvCapError: number;
   ops: Record<string, boolean>;
 }
 

@@ -62,7 +62,8 @@ Napi::Value Probe(const Napi::CallbackInfo &info) {
   o.Set("msgRingFd", p.msg_ring_fd != 0);
   o.Set("msgRingFdError", p.msg_ring_fd_error);
   o.Set("sockCmdSetsockopt", p.sock_cmd_setsockopt != 0);
-  o.Set("recvCap", p.recv_cap != 0);
+  o.Set("recvCap", p.recv_cap > 0);
+  o.Set("recvCapError", p.recv_cap < 0 ? p.recv_cap : 0);
   Napi::Object ops = Napi::Object::New(env);
   for (unsigned i = 0; i < rl_required_ops_count; i++) {
     unsigned op = rl_required_ops[i];

@@ -445,16 +445,23 @@ out:
 	return ret;
 }
 
-int rl_recv_cap_supported(void)
+int rl_recv_cap_probe(void)
 {
 	static int known; /* 0 unknown, 1 yes, -1 no; a race only probes twice */
 	int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
 	if (!v) {
-		v = probe_recv_cap() == 0 ? 1 : -1;
+		int r = probe_recv_cap();
+		/* the kernel answered: the recv completed (0) or refused its cap
+		 * (-EINVAL); anything else says nothing about the kernel */
+		if (r != 0 && r != -EINVAL)
+			return r;
+		v = r == 0 ? 1 : -1;
 		__atomic_store_n(&known, v, __ATOMIC_RELAXED);
 	}
 	return v > 0;
 }
+
+int rl_recv_cap_supported(void) { return rl_recv_cap_probe() > 0; }
 
 int rl_probe(rl_probe_result *out)
 {
@@ -504,6 +511,6 @@ int rl_probe(rl_probe_result *out)
 	out->msg_ring_fd = ret == 0;
 	out->msg_ring_fd_error = ret;
 	out->sock_cmd_setsockopt = probe_sock_cmd() == 0;
-	out->recv_cap = rl_recv_cap_supported();
+	out->recv_cap = rl_recv_cap_probe();
 	return 0;
 }

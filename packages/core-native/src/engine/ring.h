@@ -96,13 +96,17 @@ typedef struct rl_probe_result {
 	int msg_ring_fd;         /* a real msg_ring fd_alloc hand-off worked */
 	int msg_ring_fd_error;   /* -errno of that test when it failed */
 	int sock_cmd_setsockopt; /* uring_cmd SOCKET setsockopt on a direct fd */
-	int recv_cap;            /* a multishot recv capped by total bytes (Linux 6.17) */
-	unsigned char ops[64];   /* ops[IORING_OP_x] = 1 when supported */
-	unsigned ops_last;       /* probe->last_op */
+	int recv_cap;          /* a multishot recv capped by total bytes (Linux 6.17): rl_recv_cap_probe() */
+	unsigned char ops[64]; /* ops[IORING_OP_x] = 1 when supported */
+	unsigned ops_last;     /* probe->last_op */
 } rl_probe_result;
 
 /* The kernel takes a total-bytes cap on a multishot recv (sqe->optlen,
- * Linux 6.17): checked once per process, 1 or 0. */
+ * Linux 6.17): 1 yes, 0 no (the kernel's answer, kept for the process), or
+ * -errno when the probe could not ask (its ring or socketpair failed: low
+ * RLIMIT_MEMLOCK, no fds; asked again next time). */
+int rl_recv_cap_probe(void);
+/* rl_recv_cap_probe() > 0 */
 int rl_recv_cap_supported(void);
 
 /* Runs every check with short-lived rings. Returns 0 or -errno (setup). */
