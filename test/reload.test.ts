@@ -200,7 +200,7 @@ test("close() during a reload waits for the replaced worker's connections too, a
 test('handlerOptions: what structured clone carries changes on a reload (a Map, a BigInt); what it cannot carry fails at createServer', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rl-reloadopts-'));
   const path = join(dir, 'handler.mjs');
-  writeFileSync(path, 'let o;\nexport default {\n  init(ctx) { o = ctx.options; },\n  onData(conn) { conn.end(`${[...o.routes.keys()].join(",")}:${o.n}\\n`); },\n};\n');
+  writeFileSync(path, 'let o;\nexport default {\n  init(ctx) { o = ctx.options; },\n  onData(conn) { conn.end([...o.routes.keys()].join(",") + ":" + o.n + "\\n"); },\n};\n');
   const ask1 = (port: number) =>
     new Promise<string>((resolve, reject) => {
       const c = net.connect(port, '127.0.0.1', () => c.write('?'));
