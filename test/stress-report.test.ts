@@ -138,7 +138,12 @@ test.serial('stress merge adds the histograms, counts and rates of several runs'
     writeFileSync(join(dir, 'bad.json'), 'not json');
     const bad = await runCli(['stress', 'merge', files[0], join(dir, 'bad.json')]);
     t.is(bad.code, 2);
-    t.regex(bad.stderr, /bad\.json is not the JSON of ringleader stress --json/);
+    t.regex(bad.stderr, /bad\.json holds no result of ringleader stress --json/);
+    // a pod's log: other lines, JSON log records and a broken line around the result are skipped
+    writeFileSync(join(dir, 'pod.log'), `ringleader: waiting to start at 2026-12-03T10:00:00.000Z\n{"level":"info","msg":"starting"}\n{"broken\n${readFileSync(files[1], 'utf8').trim()}\n`);
+    const pod = await runCli(['stress', 'merge', files[0], join(dir, 'pod.log'), '--json']);
+    t.is(pod.code, 0, pod.stderr);
+    t.is((JSON.parse(pod.stdout) as StressResult).mergedFrom, 2);
     const none = await runCli(['stress', 'merge', join(dir, 'missing.json')]);
     t.is(none.code, 2);
     t.regex(none.stderr, /cannot read .*missing\.json \(ENOENT\)/);

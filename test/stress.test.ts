@@ -293,6 +293,8 @@ test('bad options exit 2 naming the option, without a stack trace', async (t) =>
     [['stress', '127.0.0.1'], /target must be HOST:PORT/],
     [['stress', '127.0.0.1:0'], /target .*port from 1 to 65535/],
     [['stress', '127.0.0.1:7000', '--size', '0'], /--size/],
+    [['stress', '127.0.0.1:7000', '--size', '1.5'], /--size .*a whole number of bytes/],
+    [['stress', '127.0.0.1:7000', '--size', '1.5-3'], /--size .*a whole number of bytes/],
     [['stress', '127.0.0.1:7000', '--json', '--csv'], /--json and --csv both choose what is printed; give one/],
     [['stress', 'redis://127.0.0.1:7000', '--mix'], /--mix runs the -t tests together: give it with a test list/],
     // what a flag that does not apply was given does not matter ("got object" said nothing)
@@ -364,6 +366,20 @@ test('churn: connections per second over spread source addresses, ring and fd so
     } finally {
       await srv.close();
     }
+  }
+});
+
+test('churn: each second counts its cycles once (the per-second series matches the rate)', async (t) => {
+  const srv = await echo();
+  try {
+    const r = await runStress({ targets: `127.0.0.1:${srv.port}`, mode: 'churn', connections: 8, threads: 1, duration: 1500, warmup: 0 });
+    t.true(r.ok, r.failures.join('; '));
+    const perSeconds = r.timeSeries.reduce((a, s) => a + s.msgs, 0);
+    t.true(r.timeSeries.length >= 1);
+    // the whole seconds are part of the window: never more than the cycles measured in it (they were twice that)
+    t.true(perSeconds <= r.messages.measured, `${perSeconds} in the seconds, ${r.messages.measured} measured`);
+  } finally {
+    await srv.close();
   }
 });
 

@@ -75,6 +75,8 @@ export function parseDuration(v: string, b: Bounds = {}): number {
 /** "64", "16k", "16KiB", "1M", "1.5GiB" -> bytes (powers of 1024, whole). Default bounds: 0 and up. */
 export function parseSize(v: string, b: Bounds = {}): number {
   const bounds = { min: b.min ?? 0, max: b.max ?? Number.MAX_SAFE_INTEGER };
+  // a fraction of a byte is a mistake, not something to round (1.5KiB, 1536 bytes, is fine)
+  if (/^\s*\d*\.\d+\s*b?\s*$/i.test(v)) throw new InvalidArgumentError('a whole number of bytes (or a unit: 1.5KiB)');
   return Math.round(withUnit(v, SIZE_UNITS, 'b', 'a size (examples: 64, 16KiB, 1MiB)', bounds, formatSize));
 }
 

@@ -128,14 +128,20 @@ function merge(files: string[], f: StressFlags): void {
     } catch (e) {
       return die(new RangeError(`stress merge: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? e})`));
     }
-    try {
-      // a pod's log has other lines too (stderr's "waiting to start at ..."): the JSON ones are the results
-      const lines = text.split('\n').filter((l) => l.trimStart().startsWith('{'));
-      if (!lines.length) throw new Error('empty');
-      return lines.map((l) => JSON.parse(l) as StressResult);
-    } catch {
-      return die(new RangeError(`stress merge: ${file} is not the JSON of ringleader stress --json`));
-    }
+    // a pod's log has other lines too (stderr's "waiting to start at ...",
+    // an application's JSON log records): the results are the lines that
+    // parse to what --json prints
+    const results = text.split('\n').flatMap((l) => {
+      if (!l.trimStart().startsWith('{')) return [];
+      try {
+        const r = JSON.parse(l) as Partial<StressResult> | null;
+        return r && typeof r.mode === 'string' && typeof r.throughput === 'object' && typeof r.messages === 'object' ? [r as StressResult] : [];
+      } catch {
+        return [];
+      }
+    });
+    if (!results.length) return die(new RangeError(`stress merge: ${file} holds no result of ringleader stress --json`));
+    return results;
   });
   const tests = perFile[0].map((r) => r.test);
   perFile.forEach((rs, i) => {

@@ -243,7 +243,10 @@ void rl_cl_message_done(rl_client *cl, rl_cconn *c, uint64_t now)
 	int win = in_window(cl, now);
 	if (win) {
 		CADD(CU(cl, msgs), 1);
-		count_second(cl, now);
+		/* churn's seconds count its cycles (on_closed), one per connection:
+		 * counting the cycle's message here too doubled every second */
+		if (cl->o.mode != RL_CM_CHURN)
+			count_second(cl, now);
 	}
 	if (rl_cm_timed(cl->o.mode) && win) {
 		uint64_t t =
