@@ -310,6 +310,8 @@ test('bad options exit 2 naming the option, without a stack trace', async (t) =>
     [['stress', '127.0.0.1:7000', '--mode', 'telnet'], /--mode/],
     [['stress', '127.0.0.1:7000', '--connections', '0'], /--connections/],
     [['stress', '127.0.0.1:7000', '--source', '10.0.0.9-10.0.0.1'], /--source/],
+    // an address this machine does not have: refused at once (it used to hang the run 12 s in ring mode)
+    [['stress', '127.0.0.1:7000', '--source', '127.0.0.1,192.0.2.1'], /--source must be addresses of this machine \(binding 192\.0\.2\.1 fails with EADDRNOTAVAIL\)/],
     [['stress', '127.0.0.1:7000', '--source', '::1'], /--source/],
     [['stress', '127.0.0.1:7000', '--messages', '10', '--warmup', '1s'], /--warmup/],
     [['stress', '127.0.0.1:7000', '--duration', '0'], /--duration/],

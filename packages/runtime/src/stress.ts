@@ -15,7 +15,7 @@
  */
 import { fillForLrange, needsLrangeFill } from './stress-redis-fill.js';
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { createServer as createNetServer, isIP } from 'node:net';
 import { abi, clientLayout as L, clientProbe, errnoError, ioUringUnavailable, monotonicNs, type NativeClientOptions } from '@ringleader/core-native';
 import { formatHostPort, type HostPort } from './address.js';
 import { CI, CU, sumGauges, sumTotals } from './counters.js';
@@ -52,6 +52,27 @@ async function resolveTargets(ts: HostPort[], labels?: string[]): Promise<Target
 }
 
 /** What the kernel lets the client rings do, checked before any thread starts. */
+/**
+ * Every --source address must be one of this machine's: one that is not
+ * fails every bind (EADDRNOTAVAIL), so it is refused here, naming it, before
+ * any ring is built. (In ring socket mode such binds also left their
+ * connection slots unsettled: the run hung 12 s and came back partial.)
+ */
+async function checkSources(sources: readonly string[]): Promise<void> {
+  // a long range is sampled (its ends and evenly between): a bind each takes tens of us
+  const all = [...new Set(sources)];
+  const step = Math.max(1, Math.floor(all.length / 256));
+  const some = all.filter((_, i) => i % step === 0 || i === all.length - 1);
+  for (const ip of some) {
+    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      const s = createNetServer();
+      s.once('error', (e: NodeJS.ErrnoException) => resolve(e));
+      s.listen({ host: ip, port: 0, exclusive: true }, () => s.close(() => resolve(null)));
+    });
+    if (err) throw outOfRange('source', `addresses of this machine (binding ${ip} fails with ${err.code ?? err.message})`, ip);
+  }
+}
+
 function kernelPlan(o: ResolvedStressOptions, targets: Target[], warnings: string[]): { probe: ReturnType<typeof clientProbe>; sockMode: 'ring' | 'fd'; zcThreshold: number } {
   const probe = clientProbe();
   if (probe.setupError < 0) throw ioUringUnavailable(errnoError(probe.setupError, 'io_uring_setup'));
@@ -143,6 +164,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const request = o.protocol ? requestSpec(o.protocol) : undefined;
   const warnings: string[] = [];
   const { probe, sockMode, zcThreshold } = kernelPlan(o, targets, warnings);
+  await checkSources(o.sources);
   // as redis-benchmark does: LRANGE of an empty list would measure nothing
   if (o.protocol?.mode === 'redis' && needsLrangeFill(o.protocol.redis)) warnings.push(...(await fillForLrange(o.protocol.redis, targets)));
 
