@@ -567,6 +567,29 @@ test('SIGINT stops early and still prints the result', async (t) => {
   }
 });
 
+test('SIGINT within the warmup: nothing was measured, so the run fails (exit 1)', async (t) => {
+  const srv = await echo();
+  try {
+    const p = spawn(process.execPath, [CLI, 'stress', `127.0.0.1:${srv.port}`, '-c', '2', '-t', '1', '-d', '30s', '--warmup', '20s', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    const exited = new Promise<number | null>((r) => p.on('close', (code) => r(code)));
+    for (let i = 0; i < 300 && srv.accepted < 2; i++) await sleep(50);
+    await sleep(300);
+    p.kill('SIGINT');
+    const killer = setTimeout(() => p.kill('SIGKILL'), 15_000);
+    const code = await exited;
+    clearTimeout(killer);
+    t.is(code, 1);
+    const r = JSON.parse(stdout) as StressResult;
+    t.false(r.ok);
+    t.true(r.messages.verified > 0, 'work was done');
+    t.regex(r.failures.join('\n'), /nothing was measured: the run stopped within its 20000 ms warmup/);
+  } finally {
+    await srv.close();
+  }
+});
+
 test('ringleader demo drives its server with runStress: verified echoes, same JSON shape', async (t) => {
   const r = await runCli(['demo', '-d', '1s', '-w', '1', '-c', '10', '--json'], 60_000);
   t.is(r.code, 0, r.stderr);

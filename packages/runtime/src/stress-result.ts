@@ -388,6 +388,8 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     const done = o.mode === 'churn' ? cyclesAll : verified;
     const what = o.mode === 'churn' ? 'cycles' : request ? 'requests' : 'messages';
     if (o.messages && done < o.messages && !f.interrupted) failures.push(`${done} of ${o.messages} ${what} completed`);
+    // stopped (SIGINT) within the warmup: work was done, none of it measured; a result of zeros is not a pass
+    if (o.mode !== 'idle' && !o.messages && windowNs === 0 && done > 0) failures.push(`nothing was measured: the run stopped within its ${o.warmup} ms warmup`);
   }
   const rate = (n: number) => (windowS > 0 ? n / windowS : 0);
   const ok = failures.length === 0;
