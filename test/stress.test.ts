@@ -294,6 +294,7 @@ test('bad options exit 2 naming the option, without a stack trace', async (t) =>
     [['stress', '127.0.0.1:0'], /target .*port from 1 to 65535/],
     [['stress', '127.0.0.1:7000', '--size', '0'], /--size/],
     [['stress', '127.0.0.1:7000', '--size', '1.5'], /--size .*a whole number of bytes/],
+    [['stress', '127.0.0.1:7000', '--seed', '99999999999999999999'], /--seed .*must be at most 9007199254740991/],
     [['stress', '127.0.0.1:7000', '--size', '1.5-3'], /--size .*a whole number of bytes/],
     [['stress', '127.0.0.1:7000', '--json', '--csv'], /--json and --csv both choose what is printed; give one/],
     [['stress', 'redis://127.0.0.1:7000', '--mix'], /--mix runs the -t tests together: give it with a test list/],

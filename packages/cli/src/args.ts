@@ -59,6 +59,8 @@ function withUnit(v: string, units: Record<string, number>, defaultUnit: string,
   if (!m || factor === undefined) throw new InvalidArgumentError(`not ${what}`);
   const n = Math.round(Number(m[2]) * factor * 1e6) / 1e6;
   const value = m[1] ? -n : n;
+  // "unbounded" stops at 2^53: a larger value is too large, not negative
+  if (value > bounds.max && bounds.max >= Number.MAX_SAFE_INTEGER) throw new InvalidArgumentError(`must be at most ${fmt(bounds.max)}`);
   if (value < bounds.min || value > bounds.max) throw new InvalidArgumentError(rangeText(bounds, fmt));
   return value;
 }
