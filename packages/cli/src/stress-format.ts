@@ -91,7 +91,8 @@ function latTable(rows: [string, LatencyStats | null][], PCTS: [string, keyof La
 
 function describeLoad(r: StressResult): string {
   const size = r.size.min === r.size.max ? bytes(r.size.min) : `${bytes(r.size.min)}-${bytes(r.size.max)}`;
-  const load = r.rate ? `open loop ${num(r.rate)}/s` : 'closed loop';
+  // a rate under 10/s keeps its fraction (-R 0.5 is not "1/s")
+  const load = r.rate ? `open loop ${r.rate < 10 ? String(r.rate) : num(r.rate)}/s` : 'closed loop';
   const parts = [`${r.threads} thread(s)`, `${r.connections} connection(s)`];
   if (isRequest(r.mode)) parts.push(`pipeline ${r.pipeline}`, load);
   else {
