@@ -3,7 +3,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { createServer } from '@ringleader/runtime';
-import { CLI, readStream, runCli, sleep, Stream, waitFor } from './helpers.js';
+import { CLI, echoOnce, readStream, runCli, sleep, Stream, waitFor } from './helpers.js';
 import { freePort } from './ops-helpers.js';
 
 /**
@@ -299,6 +299,90 @@ test.serial('failover: a refusing upstream is skipped; all down closes the clien
     back.close();
   } finally {
     await proxy.close({ timeout: 500 });
+  }
+});
+
+test.serial('an idle timeout shorter than the connect timeout does not close clients still dialling: they fail over', async (t) => {
+  // a listener that never accepts, with its backlog full: further SYNs are dropped
+  const py = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
+  const upPort = await new Promise<number>((resolve) => py.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+  const fillers: net.Socket[] = [];
+  const good = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((r) => good.listen(0, '127.0.0.1', () => r()));
+  try {
+    for (let i = 0; i < 2; i++) {
+      const f = net.connect(upPort, '127.0.0.1');
+      f.on('error', () => {});
+      fillers.push(f);
+    }
+    await sleep(200);
+    const proxy = createServer({
+      handler: 'proxy',
+      workers: 1,
+      port: 0,
+      upstreams: [`127.0.0.1:${upPort}`, `127.0.0.1:${(good.address() as net.AddressInfo).port}`],
+      upstreamPolicy: 'round-robin',
+      connectTimeout: 1500,
+      idleTimeout: 400,
+    });
+    const { port } = await proxy.listen();
+    try {
+      // 4 clients: round-robin sends two of them to the black hole first
+      const r = await Promise.all(Array.from({ length: 4 }, () => echoOnce(port, Buffer.from('through'), 10_000)));
+      t.deepEqual(
+        r.map((x) => x.bytes),
+        [7, 7, 7, 7],
+        JSON.stringify(r),
+      );
+      const st = proxy.stats();
+      t.is(st.workers[0].proxy!.idleTimeouts, 0, 'none closed as idle while dialling');
+      t.true(st.upstreams![0].timeouts >= 1, 'the black hole timed out and they went on');
+    } finally {
+      await proxy.close({ timeout: 300 });
+    }
+  } finally {
+    for (const f of fillers) f.destroy();
+    py.kill();
+    good.close();
+  }
+});
+
+test.serial('least-connections counts dials in flight: a burst spreads over the upstreams', async (t) => {
+  const held: net.Socket[] = [];
+  const ups = await Promise.all(
+    [0, 1].map(async () => {
+      const s = net.createServer((c) => {
+        held.push(c);
+        c.on('error', () => {});
+      });
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+      return s;
+    }),
+  );
+  const proxy = createServer({ handler: 'proxy', workers: 1, port: 0, upstreams: ups.map((s) => `127.0.0.1:${(s.address() as net.AddressInfo).port}`), upstreamPolicy: 'least-connections' });
+  const { port } = await proxy.listen();
+  const clients: net.Socket[] = [];
+  try {
+    // 20 at once, all dialled before any connects: counted as they are dialled
+    await Promise.all(
+      Array.from(
+        { length: 20 },
+        () =>
+          new Promise<void>((resolve) => {
+            const c = net.connect(port, '127.0.0.1', () => resolve());
+            c.on('error', () => {});
+            clients.push(c);
+          }),
+      ),
+    );
+    t.true(await waitFor(() => (proxy.stats().upstreams ?? []).reduce((a, u) => a + u.live, 0) === 20, 5000));
+    const live = proxy.stats().upstreams!.map((u) => u.live);
+    t.true(Math.abs(live[0] - live[1]) <= 2, `live per upstream ${live.join('/')}`);
+  } finally {
+    for (const c of clients) c.destroy();
+    for (const c of held) c.destroy();
+    await proxy.close({ timeout: 300 });
+    for (const s of ups) s.close();
   }
 });
 

@@ -51,7 +51,8 @@ typedef struct upstream {
 	unsigned backoff_ms;
 	unsigned fails; /* consecutive failed dials */
 	unsigned live;
-	unsigned tier; /* its group's priority: 0 is tried first */
+	unsigned dialing; /* dials in flight to it: least-connections counts them (a burst went all to one) */
+	unsigned tier;    /* its group's priority: 0 is tried first */
 } upstream;
 
 /* per connection index */
@@ -230,6 +231,17 @@ static uint64_t xorshift(uint64_t *s)
 /* an upstream this connection has not tried and that is up (or whose
  * back-off has passed), from the first group that has one (later groups
  * are backups, as HAProxy's backup servers); -1 when none */
+/* the dial c had in flight ended (connected, failed, or the client left) */
+static void dial_end(rl_worker *w, pconn *pc)
+{
+	if (pc->state != P_DIALING)
+		return;
+	pc->state = 0;
+	upstream *u = &P(w)->up[pc->upstream];
+	if (u->dialing)
+		u->dialing--;
+}
+
 static int pick(rl_worker *w, rl_conn *c)
 {
 	rl_proxy *p = P(w);
@@ -257,7 +269,8 @@ static int pick(rl_worker *w, rl_conn *c)
 	int chosen = cand[0];
 	if (p->policy == RL_UP_LEAST_CONN) {
 		for (int k = 1; k < nc; k++)
-			if (p->up[cand[k]].live < p->up[chosen].live)
+			if (p->up[cand[k]].live + p->up[cand[k]].dialing <
+			    p->up[chosen].live + p->up[chosen].dialing)
 				chosen = cand[k];
 	} else if (p->policy == RL_UP_RANDOM) {
 		chosen = cand[xorshift(&p->rng) % (uint64_t) nc];
@@ -295,13 +308,16 @@ static void dial(rl_worker *w, rl_conn *c)
 	pc->upstream = i;
 	pc->attempts++;
 	pc->state = P_DIALING;
+	u->dialing++;
 	pc->dial_ns = rl_now_ns();
 	RL_ADD(&u->u64[RL_UU_dials], 1);
 	RL_ADD(&w->c.u64[RL_WU_dials], 1);
 	rl_dial d = dial_to(w, u);
 	int ret = rl_dial_start(&w->cx, c, 1, &d);
-	if (ret < 0)
+	if (ret < 0) {
+		dial_end(w, pc);
 		rl_conn_close(&w->cx, c, ret);
+	}
 }
 
 /* the upstream socket exists: connect it, with a timeout */
@@ -309,6 +325,8 @@ static void on_socket(rl_worker *w, rl_conn *c, const struct io_uring_cqe *cqe)
 {
 	rl_dial d = dial_to(w, &P(w)->up[PC(w, c)->upstream]);
 	int ret = rl_dial_socket_done(&w->cx, c, 1, cqe, &d);
+	if (ret != 0)
+		dial_end(w, PC(w, c)); /* no connect follows */
 	if (ret < 0) {
 		/* not the upstream's fault (e.g. our table is full): give up */
 		if (cqe->res < 0)
@@ -322,6 +340,7 @@ static void on_connect(rl_worker *w, rl_conn *c, int res)
 	pconn *pc = PC(w, c);
 	upstream *u = &P(w)->up[pc->upstream];
 	rl_dial_done(c, 1);
+	dial_end(w, pc);
 	if (c->flags & RL_C_CLOSING)
 		return;
 	if (res < 0) {
@@ -425,6 +444,7 @@ static void proxy_cqe(rl_worker *w, rl_conn *c, unsigned op, unsigned side, stru
 static void proxy_closed(rl_worker *w, rl_conn *c)
 {
 	pconn *pc = PC(w, c);
+	dial_end(w, pc);
 	if (pc->state == P_CONNECTED && pc->upstream >= 0) {
 		upstream *u = &P(w)->up[pc->upstream];
 		if (u->live)
@@ -445,6 +465,12 @@ static void proxy_timer(rl_worker *w)
 		if (!(c->flags & RL_C_LIVE) || (c->flags & RL_C_CLOSING))
 			continue;
 		pconn *pc = &p->pc[i];
+		if (pc->state != P_CONNECTED) {
+			/* still dialling (the connect timeout governs that, then
+			 * failover): idle time starts once it is connected */
+			pc->last_active_ns = now;
+			continue;
+		}
 		if (pc->active) {
 			pc->active = 0;
 			pc->last_active_ns = now;
