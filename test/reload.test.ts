@@ -224,3 +224,44 @@ test('handlerOptions: what structured clone carries changes on a reload (a Map, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a proxy reload to new upstreams: new clients reach them once the successors serve, not after each old worker drains in turn', async (t) => {
+  const held: net.Socket[] = [];
+  const tagged = async (tag: string) => {
+    const s = net.createServer((c) => {
+      held.push(c);
+      c.on('error', () => {});
+      c.write(`${tag}\n`);
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    return { s, addr: `127.0.0.1:${(s.address() as net.AddressInfo).port}` };
+  };
+  const a = await tagged('A');
+  const b = await tagged('B');
+  const opts = { handler: 'proxy' as const, workers: 2, port: 0 };
+  const server = createServer({ ...opts, upstreams: [a.addr] });
+  const { port } = await server.listen();
+  const clients: net.Socket[] = [];
+  const tagOf = () =>
+    new Promise<string>((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      clients.push(c);
+      c.on('error', () => resolve('error'));
+      c.once('data', (d) => resolve(String(d).trim()));
+    });
+  try {
+    // idle clients on both workers: each old worker drains for the whole drainTimeout
+    for (let i = 0; i < 4; i++) t.is(await tagOf(), 'A');
+    const reload = server.reload({ drainTimeout: 4000, options: { ...opts, port, upstreams: [b.addr] } });
+    await sleep(1500);
+    const tags = await Promise.all(Array.from({ length: 6 }, tagOf));
+    t.deepEqual(tags, ['B', 'B', 'B', 'B', 'B', 'B'], 'every new client reaches the new upstream');
+    const r = await reload;
+    t.is(r.replaced, 2);
+  } finally {
+    for (const c of [...clients, ...held]) c.destroy();
+    await server.close({ timeout: 200 });
+    a.s.close();
+    b.s.close();
+  }
+});

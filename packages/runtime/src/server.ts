@@ -354,11 +354,14 @@ export class Server extends EventEmitter {
   }
 
   /**
-   * Zero-downtime reload: replace the workers one at a time. Each new worker
-   * imports the handler module afresh (a new version of the code; modules it
-   * imports stay cached in a reused thread) and takes new connections; the
-   * one it replaces takes no more and has `drainTimeout` ms (default 5000)
-   * for its connections to end, then the rest are closed. A successor that
+   * Zero-downtime reload: start the workers' successors one at a time. Each
+   * new worker imports the handler module afresh (a new version of the code;
+   * modules it imports stay cached in a reused thread) and takes new
+   * connections; the one it replaces takes no more at once and has
+   * `drainTimeout` ms (default 5000) for its connections to end, then the
+   * rest are closed. The replaced workers drain together, so new options
+   * (a proxy's upstreams) reach every new connection once the successors
+   * serve. A successor that
    * fails to load or init leaves the old worker serving; the summary carries
    * the error. Emits 'reload' with the summary.
    *

@@ -99,8 +99,9 @@ export class ShardPool {
     this.#pool = new Piscina({
       filename: new URL('./shard.js', import.meta.url).href,
       minThreads: n,
-      // one spare: a reload starts a worker's successor before the old one ends
-      maxThreads: n + 1,
+      // a reload starts each worker's successor before the old one ends, and
+      // the old ones drain together (see #reload): up to twice the workers
+      maxThreads: 2 * n,
       idleTimeout: 60_000,
       concurrentTasksPerWorker: 1,
       atomics: 'disabled',
@@ -373,6 +374,12 @@ export class ShardPool {
     const generation = this.#generation + 1;
     const summary: ReloadSummary = { generation, replaced: 0, drained: 0, forced: 0, ms: 0 };
     this.#generation = generation;
+    // Successors start one at a time; each old worker leaves rotation as
+    // soon as its successor serves and drains alongside the others. Draining
+    // each before starting the next kept the workers not yet replaced (and
+    // their options: a proxy's old upstreams) taking new connections for
+    // (workers - 1) x drainMs.
+    const drains: Promise<{ drained: number; forced: number }>[] = [];
     for (let index = 0; index < this.shards.length; index++) {
       if (this.host.running() !== 'listening') break;
       const old = this.shards[index];
@@ -390,7 +397,9 @@ export class ShardPool {
         summary.error = e instanceof Error ? e : new Error(String(e));
         break;
       }
-      const { drained, forced } = await this.#drain(old, drainMs);
+      drains.push(this.#drain(old, drainMs));
+    }
+    for (const { drained, forced } of await Promise.all(drains)) {
       summary.replaced++;
       summary.drained += drained;
       summary.forced += forced;
