@@ -31,7 +31,7 @@ async function echoBackend() {
  * holds at most maxBuffersHeld buffers (`directions` per connection), then
  * that 50 new clients are all served.
  */
-async function stallThenServe(t: ExecutionContext, server: Server, port: number, slowCount: number, directions: number) {
+async function stallThenServe(t: ExecutionContext, server: Server, port: number, slowCount: number, directions: number, expectCopies: boolean) {
   const slow: net.Socket[] = [];
   try {
     // up to 256 MiB each, written as the socket drains: far more than the
@@ -63,12 +63,14 @@ async function stallThenServe(t: ExecutionContext, server: Server, port: number,
     const cap = directions * server.options.maxBuffersHeld;
     for (let i = 0; i < live.length; i++) t.true(free[i] >= count - live[i] * cap, `worker ${i}: ${count - free[i]} buffers held by ${live[i]} connections`);
     // where receives are multishot (capped by bytes), what arrived while a
-    // direction was at its buffer cap was copied out of the pool: that is
-    // what kept the bound above; one buffer at a time never gets there
+    // direction was at its buffer cap was copied out of the pool: in the
+    // proxy that is what kept the bound above (its receives race the pause
+    // of the other side); echo's own cap usually leaves nothing to copy, so
+    // there copies may or may not happen. One buffer at a time never copies.
     const copies = st.workers.reduce((a, w) => a + w.bufferCopies, 0);
     t.log(`buffers copied out at the cap: ${copies} (multishot with a byte cap: ${probe().recvCap})`);
-    if (probe().recvCap) t.true(copies > 0, 'receives that raced a pause were copied out');
-    else t.is(copies, 0);
+    if (!probe().recvCap) t.is(copies, 0);
+    else if (expectCopies) t.true(copies > 0, 'receives that raced a pause were copied out');
     const payload = Buffer.alloc(1024, 0x61);
     const t1 = Date.now();
     const r = await Promise.all(Array.from({ length: 50 }, () => echoOnce(port, payload, 5000)));
@@ -91,7 +93,7 @@ test.serial('proxy: 64 slow readers (send, never read) leave buffers for 50 new 
   const proxy = createServer({ handler: 'proxy', workers: 2, port: 0, upstreams: [`127.0.0.1:${backend.port}`] });
   const { port } = await proxy.listen();
   try {
-    await stallThenServe(t, proxy, port, 64, 2);
+    await stallThenServe(t, proxy, port, 64, 2, true);
   } finally {
     await proxy.close({ timeout: 1000 });
     await backend.close();
@@ -104,7 +106,7 @@ test.serial('echo: 64 slow readers on one worker leave buffers for 50 new client
   const echo = createServer({ handler: 'echo', workers: 1, port: 0, bufferCount: 512 });
   const { port } = await echo.listen();
   try {
-    await stallThenServe(t, echo, port, 64, 1);
+    await stallThenServe(t, echo, port, 64, 1, false);
   } finally {
     await echo.close({ timeout: 1000 });
   }
