@@ -134,6 +134,19 @@ test.serial('stress merge adds the histograms, counts and rates of several runs'
     const table = await runCli(['stress', 'merge', ...files]);
     t.regex(table.stdout, /merged\s+2 results/);
 
+    // open loops add up to the load the machines offered together; a closed loop merged with an open one is warned of
+    const open = (rate: number) => JSON.stringify({ ...results[0], rate });
+    writeFileSync(join(dir, 'o1.json'), open(1000));
+    writeFileSync(join(dir, 'o2.json'), open(1000));
+    const oo = JSON.parse((await runCli(['stress', 'merge', join(dir, 'o1.json'), join(dir, 'o2.json'), '--json'])).stdout) as StressResult;
+    t.is(oo.rate, 2000);
+    t.false(oo.warnings.some((w) => /different loads/.test(w)));
+    const mixed = JSON.parse((await runCli(['stress', 'merge', files[0], join(dir, 'o1.json'), '--json'])).stdout) as StressResult;
+    t.true(
+      mixed.warnings.some((w) => /^the merged results ran different loads \(closed loop, open loop 1000\/s\)/.test(w)),
+      JSON.stringify(mixed.warnings),
+    );
+
     // bad input: exit 2 naming the file
     writeFileSync(join(dir, 'bad.json'), 'not json');
     const bad = await runCli(['stress', 'merge', files[0], join(dir, 'bad.json')]);

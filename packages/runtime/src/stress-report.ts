@@ -307,6 +307,15 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
   const done = m.mode === 'churn' ? m.connected.cycles : m.messages.verified;
   m.clientCpu.usPerMessage = done ? Math.round(((m.clientCpu.userMs + m.clientCpu.systemMs) * 1000 * 100) / done) / 100 : null;
   m.mergedFrom = rs.length;
+  // machines of one load run the same load: an open loop merged with a closed one (or other rates) reads as neither
+  const loads = new Set(rs.map((r) => (r.rate ? `open loop ${r.rate}/s` : 'closed loop')));
+  if (loads.size > 1) {
+    m.warnings.push(`the merged results ran different loads (${[...loads].join(', ')}): the sum is of neither`);
+    m.rate = rs.every((r) => r.rate) ? rs.reduce((a, r) => a + (r.rate ?? 0), 0) : null;
+  } else if (m.rate) {
+    // one open loop on every machine: together they offered the sum
+    m.rate = rs.reduce((a, r) => a + (r.rate ?? 0), 0);
+  }
   // several machines' rates add up only over time they loaded together
   const starts = rs.map((r) => Date.parse(r.windowStart ?? ''));
   if (starts.every(Number.isFinite)) {
