@@ -302,20 +302,35 @@ test.serial('failover: a refusing upstream is skipped; all down closes the clien
   }
 });
 
-test.serial('an idle timeout shorter than the connect timeout does not close clients still dialling: they fail over', async (t) => {
-  // a listener that never accepts, with its backlog full: further SYNs are dropped
+/**
+ * A listener that never accepts, with its backlog full: further SYNs are
+ * dropped, so a dial to it waits for the connect timeout. `close` ends it.
+ */
+async function blackHole(): Promise<{ port: number; close: () => void }> {
   const py = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
-  const upPort = await new Promise<number>((resolve) => py.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+  const port = await new Promise<number>((resolve) => py.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
   const fillers: net.Socket[] = [];
+  for (let i = 0; i < 2; i++) {
+    const f = net.connect(port, '127.0.0.1');
+    f.on('error', () => {});
+    fillers.push(f);
+  }
+  await sleep(200);
+  return {
+    port,
+    close: () => {
+      for (const f of fillers) f.destroy();
+      py.kill();
+    },
+  };
+}
+
+test.serial('an idle timeout shorter than the connect timeout does not close clients still dialling: they fail over', async (t) => {
+  const hole = await blackHole();
+  const upPort = hole.port;
   const good = net.createServer((s) => s.pipe(s));
   await new Promise<void>((r) => good.listen(0, '127.0.0.1', () => r()));
   try {
-    for (let i = 0; i < 2; i++) {
-      const f = net.connect(upPort, '127.0.0.1');
-      f.on('error', () => {});
-      fillers.push(f);
-    }
-    await sleep(200);
     const proxy = createServer({
       handler: 'proxy',
       workers: 1,
@@ -341,8 +356,7 @@ test.serial('an idle timeout shorter than the connect timeout does not close cli
       await proxy.close({ timeout: 300 });
     }
   } finally {
-    for (const f of fillers) f.destroy();
-    py.kill();
+    hole.close();
     good.close();
   }
 });
@@ -387,17 +401,9 @@ test.serial('least-connections counts dials in flight: a burst spreads over the 
 });
 
 test.serial('connect timeout fires at the configured time, each retry too, and the upstream goes down after upstreamMaxFails', async (t) => {
-  // a listener that never accepts, with its backlog full: further SYNs are dropped
-  const py = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
-  const upPort = await new Promise<number>((resolve) => py.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
-  const fillers: net.Socket[] = [];
+  const hole = await blackHole();
+  const upPort = hole.port;
   try {
-    for (let i = 0; i < 2; i++) {
-      const f = net.connect(upPort, '127.0.0.1');
-      f.on('error', () => {});
-      fillers.push(f);
-    }
-    await sleep(200);
     // three dials (one, then two retries of the only upstream), each timing out
     const proxy = createServer({
       handler: 'proxy',
@@ -425,8 +431,7 @@ test.serial('connect timeout fires at the configured time, each retry too, and t
       await proxy.close({ timeout: 300 });
     }
   } finally {
-    for (const f of fillers) f.destroy();
-    py.kill();
+    hole.close();
   }
 });
 

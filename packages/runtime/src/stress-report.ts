@@ -213,6 +213,25 @@ const add = (a: Record<string, number>, b: Record<string, number>) => {
   return a;
 };
 
+/** Latency histograms of several results added up, with the exact min, max and sum (ns) that make their stats. */
+class HistSum {
+  readonly h = new Float64Array(L.histBuckets);
+  min = Infinity;
+  max = 0;
+  sum = 0;
+  add(sparse: SparseHistogram, s: LatencyStats): void {
+    const h = fromSparse(sparse);
+    for (let k = 0; k < this.h.length; k++) this.h[k] += h[k];
+    this.min = Math.min(this.min, s.min * 1000);
+    this.max = Math.max(this.max, s.max * 1000);
+    this.sum += s.mean * 1000 * s.count;
+  }
+  /** [the merged sparse histogram, its stats], or nulls with no sample */
+  result(): [SparseHistogram | null, LatencyStats | null] {
+    return sampleCount(this.h) ? [toSparse(this.h), latencyStats(this.h, this.sum, this.min, this.max)] : [null, null];
+  }
+}
+
 /**
  * Results of one load spread over several machines, as one: histograms,
  * counts and rates added (the machines ran at the same time), per-second
@@ -228,32 +247,14 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
     if (r.mode !== rs[0].mode) throw new RangeError(`${name(i)} is a ${r.mode} run, ${name(0)} a ${rs[0].mode} run: only runs of one mode merge`);
   });
   const m: StressResult = structuredClone(rs[0]);
-  const hist = new Float64Array(L.histBuckets);
-  let min = Infinity;
-  let max = 0;
-  let sum = 0;
+  const lat = new HistSum();
+  const conn = new HistSum();
   const series = new Map<number, SecondSample>();
-  const conn = new Float64Array(L.histBuckets);
-  let connMin = Infinity;
-  let connMax = 0;
-  let connSum = 0;
   rs.forEach((r, i) => {
     if (r.test !== rs[0].test) throw new RangeError(`${name(i)} is of test ${r.test ?? '(none)'}, ${name(0)} of ${rs[0].test ?? '(none)'}: only results of one test merge`);
-    if (r.connectUs && r.connectHistogram) {
-      const h = fromSparse(r.connectHistogram);
-      for (let k = 0; k < conn.length; k++) conn[k] += h[k];
-      connMin = Math.min(connMin, r.connectUs.min * 1000);
-      connMax = Math.max(connMax, r.connectUs.max * 1000);
-      connSum += r.connectUs.mean * 1000 * r.connectUs.count;
-    }
+    if (r.connectUs && r.connectHistogram) conn.add(r.connectHistogram, r.connectUs);
     if (r.latencyUs && !r.latencyHistogram) throw new RangeError(`${name(i)} has no latency histogram (written by an older ringleader)`);
-    if (r.latencyHistogram && r.latencyUs) {
-      const h = fromSparse(r.latencyHistogram);
-      for (let k = 0; k < hist.length; k++) hist[k] += h[k];
-      min = Math.min(min, r.latencyUs.min * 1000);
-      max = Math.max(max, r.latencyUs.max * 1000);
-      sum += r.latencyUs.mean * 1000 * r.latencyUs.count;
-    }
+    if (r.latencyHistogram && r.latencyUs) lat.add(r.latencyHistogram, r.latencyUs);
     for (const s of r.timeSeries ?? []) {
       const e = series.get(s.t) ?? { t: s.t, msgs: 0 };
       e.msgs += s.msgs;
@@ -294,14 +295,10 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
   m.failures = [...rs[0].failures.map((f) => `${name(0)}: ${f}`), ...m.failures.slice(rs[0].failures.length)];
   m.ok = rs.every((r) => r.ok);
   m.exitCode = m.ok ? 0 : 1;
-  m.latencyHistogram = sampleCount(hist) ? toSparse(hist) : null;
-  m.latencyUs = sampleCount(hist) ? latencyStats(hist, sum, min, max) : null;
+  [m.latencyHistogram, m.latencyUs] = lat.result();
   // connect latency: from the added histograms where every result has one
   // (results of an older ringleader do not: the first one's stands)
-  if (rs.every((r) => !r.connectUs || r.connectHistogram)) {
-    m.connectHistogram = sampleCount(conn) ? toSparse(conn) : null;
-    m.connectUs = sampleCount(conn) ? latencyStats(conn, connSum, connMin, connMax) : null;
-  }
+  if (rs.every((r) => !r.connectUs || r.connectHistogram)) [m.connectHistogram, m.connectUs] = conn.result();
   m.timeSeries = [...series.values()].sort((a, b) => a.t - b.t);
   m.throughput.perSecond = perSecond(m.timeSeries);
   const done = m.mode === 'churn' ? m.connected.cycles : m.messages.verified;
