@@ -10,6 +10,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StressResult } from '@ringleader/runtime';
+import { hdrText } from '@ringleader/runtime/internal';
+import { clientLayout, histLowerBounds } from '@ringleader/core-native';
 import { runCli } from './helpers.js';
 import { startBadServer, withPeer } from './peers.js';
 
@@ -74,6 +76,18 @@ test.serial('--json carries the percentile spectrum, the per-second series and t
     t.true(Number(col('requests_per_sec')) > 0);
     t.true(Number(col('lat_p99_999_us')) >= Number(col('lat_p50_us')));
   });
+});
+
+test('--hdr-out: the first row is the exact minimum, not the upper bound of its bucket', (t) => {
+  const subBits = clientLayout.histSubBits;
+  const b = histLowerBounds(subBits, clientLayout.histBuckets);
+  const minNs = 1_234_567;
+  const i = b.findIndex((x) => x > minNs) - 1;
+  t.true(b[i + 1] - minNs > 5_000, 'the bucket is wider than the text shows');
+  const rows = hdrText({ subBits, buckets: [[i, 3]] }, minNs, b[i + 1] - 1, 1234.6, 0)
+    .split('\n')
+    .filter((x) => /^\s+[\d.]+\s+[\d.]+\s+\d+/.test(x));
+  t.is(rows[0].trim().split(/\s+/)[0], '1.235');
 });
 
 test.serial('a small sample reports its real latencies, not bucket midpoints', async (t) => {

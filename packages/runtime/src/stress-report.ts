@@ -149,8 +149,11 @@ export function hdrText(s: SparseHistogram, minNs: number, maxNs: number, meanUs
         seen += h[i];
         if (seen >= rank) break;
       }
-      const v = Math.min(maxNs, Math.max(minNs, i < h.length ? bounds[i + 1] : maxNs));
+      // the first sample is the exact minimum, kept apart from the buckets
+      const v = rank === 1 && minNs > 0 ? minNs : Math.min(maxNs, Math.max(minNs, i < h.length ? bounds[i + 1] : maxNs));
       if (seen >= total) {
+        // HdrHistogram starts at 0% even when one bucket holds every sample
+        if (level === 0) row(v, 0, seen);
         row(maxNs, 1, total);
         break;
       }
