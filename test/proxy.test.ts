@@ -418,11 +418,13 @@ test.serial('connect timeout fires at the configured time, each retry too, and t
     try {
       const t0 = Date.now();
       const ms = await new Promise<number>((resolve) => {
-        const c = net.connect(port, '127.0.0.1');
+        const c = net.connect(port, '127.0.0.1', () => c.write('never relayed'));
         c.on('error', () => {});
         c.on('close', () => resolve(Date.now() - t0));
       });
       t.log(`client closed after ${ms} ms`);
+      // received from the client, never sent to an upstream: not counted as relayed
+      t.is(proxy.stats().workers[0].proxy!.c2uBytes, 0);
       t.true(ms >= 3 * 550 && ms < 3 * 600 + 2000, `client closed after ${ms} ms; 3 dials with a 600 ms connect timeout`);
       const st = proxy.stats();
       t.is(st.upstreams![0].timeouts, 3, JSON.stringify(st.upstreams));

@@ -44,7 +44,7 @@
 	X(zc_stopped)           /* sockets that stopped send_zc: the kernel copied */         \
 	X(handoff_ns)           /* sum of hand-off latencies (accept CQE -> here) */          \
 	X(handoff_n)            /* hand-offs timed */                                         \
-	X(c2u_bytes)            /* proxy: bytes from clients to upstreams */                  \
+	X(c2u_bytes)            /* proxy: bytes sent to upstreams (from clients) */           \
 	X(u2c_bytes)            /* proxy: bytes from upstreams to clients */                  \
 	X(dials)                /* proxy: upstream connects started */                        \
 	X(dial_failures)        /* proxy: upstream connects that failed */                    \

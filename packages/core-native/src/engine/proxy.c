@@ -379,7 +379,6 @@ static void proxy_start(rl_worker *w, rl_conn *c)
 static void proxy_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsigned len)
 {
 	PC(w, c)->active = 1;
-	RL_ADD(&w->c.u64[side == 0 ? RL_WU_c2u_bytes : RL_WU_u2c_bytes], len);
 	rl_relay_data(w, c, side, side ^ 1u, bid, len);
 }
 

@@ -38,8 +38,14 @@ static void on_eof(rl_conns *cx, rl_conn *c, unsigned side)
 static void on_sent(rl_conns *cx, rl_conn *c, unsigned side, unsigned res, uint32_t seg)
 {
 	rl_worker *w = cx->owner;
-	if (res)
+	if (res) {
 		RL_ADD(&w->c.u64[RL_WU_bytes_out], (uint64_t) res);
+		/* the proxy's two directions count what reached the other peer,
+		 * not what was received (a client whose upstream never answered
+		 * relayed nothing) */
+		if (w->ops == &rl_proxy_ops)
+			RL_ADD(&w->c.u64[side ? RL_WU_c2u_bytes : RL_WU_u2c_bytes], (uint64_t) res);
+	}
 	if (seg != RL_SEG_NONE)
 		RL_ADD(&w->c.u64[RL_WU_sends], 1);
 	if (!rl_conn_closing(c) && w->ops->sent)
