@@ -205,6 +205,45 @@ int main(void)
 			      (unsigned long long) u64[RL_CU_connects]);
 		rl_client_destroy(&cl);
 	}
+
+	/* A bind that fails in the ring (an address that is not this machine's,
+	 * as when one is removed during a run), with and without a linked
+	 * connect timeout. The kernel posts no CQE for the connect behind a
+	 * failed skip-success bind: each failure must still settle its attempt,
+	 * so the run retries on the other source and finishes its quota. */
+	for (int timed = 0; timed < 2; timed++) {
+		memset(i32, 0, sizeof(i32));
+		memset(u64, 0, sizeof(u64));
+		rl_addr srcs[2];
+		rl_addr_parse(&srcs[0], "127.0.0.4", 0);
+		rl_addr_parse(&srcs[1], "192.0.2.1", 0); /* TEST-NET-1: EADDRNOTAVAIL */
+		rl_client_opts o3 = o;
+		o3.mode = RL_CM_CHURN;
+		o3.sock_mode = RL_SOCK_RING;
+		o3.quota = 200;
+		o3.pipeline = 1;
+		o3.sources = srcs;
+		o3.nsources = 2;
+		o3.retry_ns = 1000000ull;
+		o3.connect_timeout_ns = timed ? 2000000000ull : 0;
+		REQUIRE(rl_client_init(&cl, &o3, c, &failed) == 0, "init bind-failure run");
+		now = rl_now_ns();
+		REQUIRE(rl_client_start(&cl, now, now, 0) == 0, "start bind-failure run");
+		until = now + 10000000000ull;
+		while (!rl_client_done(&cl) && rl_now_ns() < until) {
+			struct pollfd p = { .fd = cl.ring.efd, .events = POLLIN };
+			poll(&p, 1, 100);
+			REQUIRE(rl_client_run(&cl, 0) >= 0, "run");
+		}
+		CHECK(rl_client_done(&cl), "bind failures (timeout %d): the run did not finish (%llu cycles)",
+		      timed, (unsigned long long) u64[RL_CU_cycles_all]);
+		CHECK(u64[RL_CU_cycles_all] == 200, "bind failures (timeout %d): %llu of 200 cycles", timed,
+		      (unsigned long long) u64[RL_CU_cycles_all]);
+		CHECK(u64[RL_CU_connect_errors] > 0 && u64[RL_CU_errors] == u64[RL_CU_connect_errors],
+		      "bind failures (timeout %d): %llu connect errors, %llu errors", timed,
+		      (unsigned long long) u64[RL_CU_connect_errors], (unsigned long long) u64[RL_CU_errors]);
+		rl_client_destroy(&cl);
+	}
 	close(ls);
 	DONE();
 }

@@ -331,8 +331,7 @@ static void on_closed(rl_conns *cx, rl_conn *k)
 	int failed = (c->flags & CF_FAILED) != 0;
 	int cycle_done = (c->flags & CF_CYCLE_DONE) != 0;
 	int redial = (c->flags & CF_REDIAL) != 0;
-	c->flags &= ~(uint32_t) (CF_FAILED | CF_CYCLE_DONE | CF_CHAIN_ERR | CF_CONN_CANCELED |
-				 CF_TIMEOUT_FIRED | CF_REDIAL);
+	c->flags &= ~(uint32_t) (CF_FAILED | CF_CYCLE_DONE | CF_CONN_CANCELED | CF_TIMEOUT_FIRED | CF_REDIAL);
 	if (cl->o.quota && running(cl) && !cl->quota_left && !cl->quota_open) {
 		CSET(CU(cl, t_done_ns), now);
 		rl_client_stop(cl);
@@ -535,10 +534,8 @@ static void client_cqe(void *ctx, struct io_uring_cqe *cqe)
 	}
 	rl_conn *k = rl_conn_of(&cl->cx, cqe);
 	if (!k) {
-		/* an earlier socket of this connection */
-		if ((op == RL_OP_SETSOCKOPT || op == RL_OP_BIND) && cqe->res < 0 && cqe->res != -ECANCELED &&
-		    rl_ud_idx(ud) < cl->o.nconns)
-			rl_cl_count_err(cl, cqe->res);
+		/* an earlier socket of this connection: nothing is owed, as
+		 * every request that posts for a socket holds a reference */
 		return;
 	}
 	cl->now = rl_now_ns();
@@ -553,18 +550,13 @@ static void client_cqe(void *ctx, struct io_uring_cqe *cqe)
 		break;
 	case RL_OP_SETSOCKOPT:
 	case RL_OP_BIND:
-		/* only failures post a CQE (CQE_SKIP_SUCCESS), and hold no
-		 * reference; the connect behind it completes with -ECANCELED.
-		 * On a connection this client is closing (the end of the run)
-		 * the close can empty the slot before the chain runs: that
-		 * -EBADF is not the peer's doing and is not counted. */
-		if (cqe->res < 0 && cqe->res != -ECANCELED && !(cqe->res == -EBADF && rl_conn_closing(k))) {
-			if (!(c->flags & CF_CHAIN_ERR)) {
-				rl_cl_count_err(cl, cqe->res);
-				CADD(CU(cl, connect_errors), 1);
-			}
-			c->flags |= CF_CHAIN_ERR | CF_FAILED;
-		}
+		/* only a failure posts a CQE (CQE_SKIP_SUCCESS), and it stands
+		 * for the connect's, which does not come (dial.h). On a
+		 * connection this client is closing (the end of the run) the
+		 * close can empty the slot before the chain runs: on_connect
+		 * counts nothing then, as that -EBADF is not the peer's doing. */
+		on_connect(cl, c, rl_dial_chain_failed(&cl->cx, k, 0, cqe->res));
+		rl_conn_put(&cl->cx, k);
 		break;
 	case RL_OP_CONNECT:
 		on_connect(cl, c, cqe->res);

@@ -43,20 +43,21 @@ extern "C" {
 
 /* socket flags */
 enum {
-	RL_S_RECV = 1 << 0,        /* recv armed */
-	RL_S_SENDING = 1 << 1,     /* a send in flight */
-	RL_S_EOF = 1 << 2,         /* peer sent FIN (recv returned 0) */
-	RL_S_PAUSED = 1 << 3,      /* receive paused by backpressure */
-	RL_S_STARVED = 1 << 4,     /* recv ended with -ENOBUFS, waits for buffers */
-	RL_S_WR_SHUT = 1 << 5,     /* shutdown(SHUT_WR) issued */
-	RL_S_CANCELLING = 1 << 6,  /* a cancel of the recv is in flight */
-	RL_S_WANT_SHUT = 1 << 7,   /* shut down the write side once the queue drains */
-	RL_S_USER_PAUSED = 1 << 8, /* receive paused by the application */
-	RL_S_CONNECTING = 1 << 9,  /* being dialled (dial.h): no recv, no send yet */
-	RL_S_NO_ZC = 1 << 10,      /* the kernel copies this socket's zc sends: use send */
-	RL_S_SHUTTING = 1 << 11,   /* shutdown in flight: it runs in io-wq and looks
+	RL_S_RECV = 1 << 0,          /* recv armed */
+	RL_S_SENDING = 1 << 1,       /* a send in flight */
+	RL_S_EOF = 1 << 2,           /* peer sent FIN (recv returned 0) */
+	RL_S_PAUSED = 1 << 3,        /* receive paused by backpressure */
+	RL_S_STARVED = 1 << 4,       /* recv ended with -ENOBUFS, waits for buffers */
+	RL_S_WR_SHUT = 1 << 5,       /* shutdown(SHUT_WR) issued */
+	RL_S_CANCELLING = 1 << 6,    /* a cancel of the recv is in flight */
+	RL_S_WANT_SHUT = 1 << 7,     /* shut down the write side once the queue drains */
+	RL_S_USER_PAUSED = 1 << 8,   /* receive paused by the application */
+	RL_S_CONNECTING = 1 << 9,    /* being dialled (dial.h): no recv, no send yet */
+	RL_S_NO_ZC = 1 << 10,        /* the kernel copies this socket's zc sends: use send */
+	RL_S_SHUTTING = 1 << 11,     /* shutdown in flight: it runs in io-wq and looks
 				    * its fixed slot up late, so the slot must not be
 				    * closed (and reused) before it completes */
+	RL_S_DIAL_TIMEOUT = 1 << 12, /* the connect carries a linked timeout (dial.h) */
 };
 
 typedef struct rl_sock {

@@ -92,8 +92,17 @@ void rl_dial_discard(rl_conns *cx, rl_conn *c, unsigned side)
 		close_slot(cx, c, side, slot);
 }
 
-/* options and bind in front of the connect: only a failure posts a CQE,
- * and then the connect is cancelled */
+int rl_dial_chain_failed(rl_conns *cx, rl_conn *c, unsigned side, int res)
+{
+	if (c->s[side].flags & RL_S_DIAL_TIMEOUT) {
+		c->s[side].flags &= (uint16_t) ~RL_S_DIAL_TIMEOUT;
+		rl_conn_put(cx, c);
+	}
+	return res;
+}
+
+/* options and bind in front of the connect: only a failure posts a CQE, and
+ * then neither the connect nor its timeout posts one (rl_dial_chain_failed) */
 static void prep_chain(rl_conns *cx, rl_conn *c, unsigned side, const rl_dial *d)
 {
 	static const int one = 1;
@@ -158,6 +167,7 @@ int rl_dial_socket_done(rl_conns *cx, rl_conn *c, unsigned side, const struct io
 	sqe->user_data = rl_conn_ud(cx, c, RL_OP_CONNECT, side);
 	rl_conn_get(c);
 	if (d->timeout) {
+		c->s[side].flags |= RL_S_DIAL_TIMEOUT;
 		sqe = rl_ring_sqe(cx->ring);
 		/* liburing takes a non-const pointer; the kernel only reads it */
 		io_uring_prep_link_timeout(sqe, (struct __kernel_timespec *) d->timeout, 0);

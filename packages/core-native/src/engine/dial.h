@@ -12,12 +12,16 @@
  *  2. rl_dial_socket_done, on that request's CQE: the slot is the socket's;
  *     options (TCP_NODELAY; for a source address IP_BIND_ADDRESS_NO_PORT and
  *     IORING_OP_BIND) ride in front of the connect as one linked chain that
- *     posts a CQE only on failure (RL_OP_SETSOCKOPT, RL_OP_BIND; the connect
- *     then completes with -ECANCELED), and the connect may carry a linked
- *     timeout (it then completes with -ECANCELED when the time is up).
+ *     posts a CQE only on failure (RL_OP_SETSOCKOPT, RL_OP_BIND), and the
+ *     connect may carry a linked timeout (it then completes with -ECANCELED
+ *     when the time is up).
  *  3. The connect's CQE (RL_OP_CONNECT): rl_dial_done; on failure the owner
  *     closes the connection or drops the socket (rl_dial_discard) and dials
- *     again.
+ *     again. A failed option or bind stands for the connect's CQE: a failed
+ *     skip-success request silences the requests its failure cancels
+ *     (REQ_F_SKIP_LINK_CQES), so neither the connect nor its timeout posts
+ *     one. The owner passes it through rl_dial_chain_failed and handles it
+ *     as the connect's.
  *
  * While dialling the side is RL_S_CONNECTING: the core neither receives on
  * it nor sends what is queued for it until rl_dial_done. Every request but
@@ -58,8 +62,14 @@ int rl_dial_socket_done(rl_conns *cx, rl_conn *c, unsigned side, const struct io
 /* Step 3: the connect of side completed; it can receive and send. */
 static inline void rl_dial_done(rl_conn *c, unsigned side)
 {
-	c->s[side].flags &= (uint16_t) ~RL_S_CONNECTING;
+	c->s[side].flags &= (uint16_t) ~(RL_S_CONNECTING | RL_S_DIAL_TIMEOUT);
 }
+
+/* Step 3 for a failed option or bind in front of the connect (its CQE, res <
+ * 0): drops the reference of the linked timeout, which posts no CQE either,
+ * and returns res, to be handled as the connect's result; the owner then
+ * drops the connect's reference as for RL_OP_CONNECT. */
+int rl_dial_chain_failed(rl_conns *cx, rl_conn *c, unsigned side, int res);
 
 /* Drop side's socket without closing the connection (a failed connect, to
  * dial again). */

@@ -433,6 +433,10 @@ static void proxy_cqe(rl_worker *w, rl_conn *c, unsigned op, unsigned side, stru
 	case RL_OP_CONNECT:
 		on_connect(w, c, cqe->res);
 		break;
+	case RL_OP_SETSOCKOPT: /* a failed option stands for the connect (dial.h) */
+	case RL_OP_BIND:
+		on_connect(w, c, rl_dial_chain_failed(&w->cx, c, 1, cqe->res));
+		break;
 	case RL_OP_LINK_TIMEOUT:
 	default:
 		break;
