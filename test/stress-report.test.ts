@@ -90,6 +90,19 @@ test('--hdr-out: the first row is the exact minimum, not the upper bound of its 
   t.is(rows[0].trim().split(/\s+/)[0], '1.235');
 });
 
+test.serial('--hdr-out of a run with no answer: the failed report, and an empty distribution', async (t) => {
+  await withPeer(
+    startBadServer(() => undefined),
+    async (port) => {
+      const hdr = join(dir, 'none.hgrm');
+      const r = await run(port, '--hdr-out', hdr, '--timeout', '300ms');
+      t.is(r.code, 1, r.stderr);
+      t.regex(r.stdout, /result: FAILED/);
+      t.regex(readFileSync(hdr, 'utf8'), /Total count\s+=\s+0\]/);
+    },
+  );
+});
+
 test.serial('a small sample reports its real latencies, not bucket midpoints', async (t) => {
   await withPeer(lineServer(), async (port) => {
     for (let i = 0; i < 3; i++) {

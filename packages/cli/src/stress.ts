@@ -95,7 +95,7 @@ function output(result: StressResult, f: OutputFlags, { several = false, first =
   if (f.hdrOut) {
     const l = result.latencyUs;
     const h = result.latencyHistogram;
-    const text = l && h ? hdrText(h, l.min * 1000, l.max * 1000, l.mean, l.stdev) : hdrText({ subBits: 0, buckets: [] }, 0, 0, 0, 0);
+    const text = l && h ? hdrText(h, l.min * 1000, l.max * 1000, l.mean, l.stdev) : hdrText(null, 0, 0, 0, 0);
     const file = hdrPath(f.hdrOut, result.test, several);
     try {
       writeFileSync(file, text);

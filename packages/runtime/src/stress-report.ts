@@ -128,8 +128,9 @@ export function perSecond(series: readonly SecondSample[]): PerSecond | null {
  * values in milliseconds, 5 ticks per half distance), the text wrk2 -U
  * prints and the HdrHistogram plotter reads.
  */
-export function hdrText(s: SparseHistogram, minNs: number, maxNs: number, meanUs: number, stdevUs: number): string {
-  const h = fromSparse(s);
+export function hdrText(s: SparseHistogram | null, minNs: number, maxNs: number, meanUs: number, stdevUs: number): string {
+  // no sample (nothing was answered): the header and footer of an empty distribution
+  const h = s ? fromSparse(s) : new Float64Array(L.histBuckets);
   const total = sampleCount(h);
   const out = ['       Value     Percentile TotalCount 1/(1-Percentile)', ''];
   const ms = (ns: number) => (ns / 1e6).toFixed(3).padStart(12);
