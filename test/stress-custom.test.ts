@@ -105,6 +105,34 @@ test('a response that differs from --expect fails the run, naming connection, re
   );
 });
 
+/** answers "ok\\r\\n" to every line for `ms` after its first request, then never again */
+function stallingServer(ms: number) {
+  let first = 0;
+  return startBadServer((s, d) => {
+    first ||= Date.now();
+    if (Date.now() - first > ms) return;
+    const n = d.toString('latin1').split('\n').length - 1;
+    if (n) s.write('ok\r\n'.repeat(n));
+  });
+}
+
+test('a server that stops answering fails the run, closed and open loop; what fell due unsent is reported', async (t) => {
+  const base = { threads: 1, connections: 2, duration: 1000, warmup: 0, drain: 300, send: 'q\\n', expect: 'ok\\r\\n' };
+  const closed = await withPeer(stallingServer(300), (port) => runStress({ targets: `127.0.0.1:${port}`, ...base }));
+  t.false(closed.ok);
+  t.is(closed.messages.unansweredAfterDrain, 2, 'one request in flight on each connection');
+  t.regex(failed(closed), /2 request\(s\) still unanswered when the 300 ms drain ended: the server stopped answering/);
+  const open = await withPeer(stallingServer(300), (port) => runStress({ targets: `127.0.0.1:${port}`, ...base, rate: 200 }));
+  t.false(open.ok);
+  // ~140 of the 200 due in the second went unsent behind the two unanswered requests
+  t.true(open.messages.unsent >= 80 && open.messages.unsent <= 200, `unsent ${open.messages.unsent}`);
+  t.true(open.messages.sent + open.messages.unsent <= 200 + 2, `sent ${open.messages.sent} + unsent ${open.messages.unsent}`);
+  t.true(
+    open.warnings.some((w) => /fell due and were never sent/.test(w)),
+    open.warnings.join('; '),
+  );
+});
+
 test('bad input of the request modes exits 2 naming the flag', async (t) => {
   const cases: [string[], RegExp][] = [
     [['ftp://127.0.0.1/'], /target.*unknown scheme "ftp"/],

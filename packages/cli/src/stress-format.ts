@@ -174,7 +174,7 @@ export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): s
     const what = request ? 'answered' : 'verified';
     out.push(
       `  ${request ? 'requests ' : 'messages '}     ${num(m.verified)} ${what}, ${num(m.sent)} sent${r.responses?.reissued ? ` (${num(r.responses.reissued)} of them again: the server closed with them unanswered)` : ''}, ${num(m.measured)} in the window` +
-        `${m.unfinished ? `, ${num(m.unfinished)} unfinished at the end` : ''}${m.late ? `, ${num(m.late)} sent late (> 1 ms)` : ''}`,
+        `${m.unfinished ? `, ${num(m.unfinished)} unfinished at the end` : ''}${m.late ? `, ${num(m.late)} sent late (> 1 ms)` : ''}${m.unsent ? `, ${num(m.unsent)} due and never sent` : ''}`,
     );
   }
   const cpu = r.clientCpu;

@@ -271,7 +271,7 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
     m.durationMs = Math.max(m.durationMs, r.durationMs);
     m.elapsedMs = Math.max(m.elapsedMs, r.elapsedMs);
     m.interrupted ||= r.interrupted;
-    for (const k of Object.keys(m.messages) as (keyof StressResult['messages'])[]) m.messages[k] += r.messages[k];
+    for (const k of Object.keys(m.messages) as (keyof StressResult['messages'])[]) m.messages[k] += r.messages[k] ?? 0;
     for (const k of ['msgsPerSec', 'cyclesPerSec', 'outMiBPerSec', 'inMiBPerSec', 'requestsPerSec'] as const) {
       if (m.throughput[k] !== undefined) m.throughput[k] = (m.throughput[k] ?? 0) + (r.throughput[k] ?? 0);
     }

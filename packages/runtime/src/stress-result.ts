@@ -88,10 +88,14 @@ export interface StressResult {
     verified: number;
     /** verified inside the measured window */
     measured: number;
-    /** still in flight when the run ended (not errors) */
+    /** still in flight when the run ended */
     unfinished: number;
+    /** of them, still unanswered when the drain time ran out (with a drain, the run fails) */
+    unansweredAfterDrain: number;
     /** open loop: sent more than 1 ms after their scheduled time */
     late: number;
+    /** open loop: fell due before the end and were never sent (held back by answers that did not come); not in the latency figures */
+    unsent: number;
   };
   throughput: {
     /** the distribution of per-second message (request) counts in the window: min, p2.5, p50, p97.5, max */
@@ -369,6 +373,14 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     warnings.push('every zero-copy send was copied by the kernel, as it always is on loopback');
   }
 
+  const unit = o.mode === 'churn' ? 'cycle(s)' : request ? 'request(s)' : 'message(s)';
+  const drainLeft = u('drain_left');
+  const unsent = u('unsent');
+  if (unsent)
+    warnings.push(
+      `${unsent} ${unit} fell due and were never sent: the connections were still waiting for answers (the server did not keep up with option "rate"); their latency is not in the figures`,
+    );
+
   const failures: string[] = [];
   if (f.aborted) failures.push(f.aborted);
   if (f.unfinished) failures.push(f.unfinished.reason);
@@ -380,6 +392,8 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     const first = request ? mismatches.find((m) => m.kind !== 'mismatch') : undefined;
     failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (option "maxErrors")${first ? `; first: ${describeMismatch(first, o.mode)}` : ''}`);
   }
+  // a server that stops answering is a failure, not a short run: a drain is time given to answer
+  if (drainLeft && o.drain > 0 && !f.aborted) failures.push(`${drainLeft} ${unit} still unanswered when the ${o.drain} ms drain ended: the server stopped answering (option "drain" waits longer)`);
   if (!f.aborted) {
     if ((o.mode === 'echo' || o.mode === 'bulk') && verified === 0) failures.push('no message was echoed');
     if (request && verified === 0) failures.push('no response was received');
@@ -421,7 +435,9 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
       verified,
       measured,
       unfinished: u('unfinished'),
+      unansweredAfterDrain: u('drain_left'),
       late: u('late'),
+      unsent: u('unsent'),
     },
     throughput: {
       perSecond: perSecond(series),

@@ -387,11 +387,31 @@ static void check_done(rl_client *cl)
 	GSET(cl, state, 3);
 }
 
+/* Open loop: operations that fell due before `now` and were never issued,
+ * held back by answers that did not come (a stalled server), or by a server
+ * slower than the rate. Their latency is not in the histogram: a run would
+ * look healthy while most of its schedule was never sent. */
+static uint64_t count_unsent(const rl_client *cl, uint64_t now)
+{
+	if (cl->o.rate <= 0 || now <= cl->t_start || !(rl_cm_timed(cl->o.mode) || cl->o.mode == RL_CM_CHURN))
+		return 0;
+	double ops = (double) (now - cl->t_start) / cl->ns_per_msg; /* due: j * nconns + k < ops */
+	uint64_t n = 0;
+	for (unsigned i = 0; i < cl->o.nconns; i++) {
+		double due = (ops - (double) i) / (double) cl->o.nconns;
+		uint64_t d = due > 0 ? (uint64_t) due + ((double) (uint64_t) due < due ? 1 : 0) : 0;
+		if (d > cl->conns[i].sched_j)
+			n += d - cl->conns[i].sched_j;
+	}
+	return cl->o.quota && n > cl->quota_left ? cl->quota_left : n;
+}
+
 void rl_client_stop(rl_client *cl)
 {
 	if (cl->state != 1)
 		return;
 	uint64_t now = rl_now_ns();
+	CSET(CU(cl, unsent), count_unsent(cl, cl->t_end < now ? cl->t_end : now));
 	cl->state = 2;
 	GSET(cl, state, 2);
 	GSET(cl, up_at_stop, cl->up);
@@ -426,14 +446,22 @@ void rl_client_stop(rl_client *cl)
 	check_done(cl);
 }
 
-/* the drain time is over: close what is left */
+/* the drain time is over: close what is left, counting what it held (with a
+ * drain, what the server left unanswered that long) */
 static void force_close(rl_client *cl)
 {
+	uint64_t left = 0;
 	for (unsigned i = 0; i < cl->o.nconns; i++) {
 		rl_cconn *c = &cl->conns[i];
-		if (c->state == CS_UP || c->state == CS_OPENING || c->state == CS_CONNECTING)
+		if (c->state == CS_UP || c->state == CS_OPENING || c->state == CS_CONNECTING) {
+			if (cl->o.mode == RL_CM_CHURN)
+				left++; /* a cycle in progress */
+			else if (c->state == CS_UP && (rl_cm_timed(cl->o.mode) || cl->o.mode == RL_CM_BULK))
+				left += c->issued - c->rx_seq;
 			rl_cl_close(cl, c, 0);
+		}
 	}
+	CSET(CU(cl, drain_left), left);
 }
 
 static void on_wake(rl_client *cl, rl_cconn *c, uint64_t now)

@@ -87,6 +87,8 @@ extern "C" {
 	X(zc_retries)   /* failed send_zc resent as plain send */              \
 	X(enobufs)      /* multishot recv ran out of provided buffers */       \
 	X(late)         /* open loop: sends more than 1 ms behind schedule */  \
+	X(unsent)       /* open loop: due before the stop and never sent */    \
+	X(drain_left)   /* in flight when the drain time ran out */            \
 	X(lat_sum_ns)   /* sum of recorded latencies */                        \
 	X(lat_min_ns)                                                          \
 	X(lat_max_ns)                                                          \
