@@ -286,8 +286,19 @@ void rl_cl_close(rl_client *cl, rl_cconn *c, int err)
 	if (c->state == CS_UP)
 		cl->up--;
 	c->state = CS_CLOSING;
-	/* a socket still being made is closed by the dial when it arrives */
-	rl_conn_close(&cl->cx, K(cl, c), err);
+	/* A connection closed with its work unfinished (a failure, a timeout,
+	 * the drain run out) resets. A FIN would leave what it still had to
+	 * send queued behind a peer that does not read, and a zero-copy send
+	 * holds its buffer until the kernel lets go of it: minutes of
+	 * zero-window probes, during which the run could not end. RST frees
+	 * it at once. A churn cycle that completed closes with FIN, as the
+	 * clients it stands for do. A socket still being made is closed by
+	 * the dial when it arrives. */
+	int unfinished = cl->o.mode == RL_CM_CHURN ? !(c->flags & CF_CYCLE_DONE) : rl_cl_has_inflight(cl, c);
+	if (err < 0 || (c->flags & CF_FAILED) || unfinished)
+		rl_conn_abort(&cl->cx, K(cl, c), err);
+	else
+		rl_conn_close(&cl->cx, K(cl, c), err);
 }
 
 /* every request naming the connection has completed: account, then
