@@ -101,7 +101,9 @@ test('a response that differs from --expect fails the run, naming connection, re
       const r = await runStress({ targets: `127.0.0.1:${port}`, threads: 1, connections: 2, duration: 300, warmup: 0, drain: 100, send: 'PING\\n', expect: 'PONG\\r\\n' });
       t.false(r.ok);
       t.true(r.responses!.protocolErrors.MISMATCH > 0);
-      t.regex(failed(r), /connection [01], request 0, offset 1 of the response: response differs from the expected bytes \(MISMATCH\)/);
+      t.regex(failed(r), /connection [01], request 0, offset 1 of the response: response differs from the expected bytes \(MISMATCH\): expected 0x4f, got 0x41/);
+      const m = r.verification.mismatches.find((x) => x.kind === 'protocol')!;
+      t.like(m, { protocolError: 'MISMATCH', offset: 1, expected: 0x4f, got: 0x41 });
     },
   );
 });

@@ -289,6 +289,7 @@ export interface NativeMismatch {
   connection: number;
   message: number;
   offset: number;
+  /** byte values, -1 when not applicable ('protocol' MISMATCH: the byte --expect has there, -1 past its end, and the byte received) */
   expected: number;
   got: number;
   /** 'protocol': the error's name in `abi.protoErrors` */

@@ -258,7 +258,9 @@ export function describeMismatch(m: StressMismatch, mode?: StressMode): string {
   switch (m.kind) {
     case 'protocol': {
       const e = m.protocolError ? abi.protoErrors[m.protocolError] : undefined;
-      return `${req}, offset ${m.offset} of the response: ${e?.message ?? 'protocol error'} (${m.protocolError || m.expected})`;
+      // a response that differs from --expect names both bytes, as echo mode does
+      const bytes = m.expected >= 0 || m.got >= 0 ? `: expected ${m.expected >= 0 ? hex(m.expected) : 'the end of the response'}, got ${hex(m.got)}` : '';
+      return `${req}, offset ${m.offset} of the response: ${e?.message ?? 'protocol error'} (${m.protocolError || 'unknown'})${bytes}`;
     }
     case 'status':
       return `${req}: HTTP ${m.got}, a status not expected (option "expectStatus")`;

@@ -155,6 +155,7 @@ typedef struct rl_mismatch {
 	uint64_t seq;            /* message (request) */
 	uint64_t off;            /* byte offset inside the message */
 	int expected, got;       /* byte values, -1 when not applicable */
+	int pe;                  /* RL_MM_PROTO: the protocol error (RL_PE_*), else 0 */
 	char text[RL_RESP_LINE]; /* RL_MM_REPLY: the reply's first line (an error's reason) */
 } rl_mismatch;
 #define RL_CLIENT_MISMATCHES 16

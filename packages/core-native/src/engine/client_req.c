@@ -196,9 +196,11 @@ uint32_t rl_cl_req_fill(rl_client *cl, rl_cconn *c, uint8_t *dst, uint32_t cap, 
 /* ---------------- judging responses ---------------- */
 
 /* the byte stream broke: count, record, close (and dial again later) */
-static void stream_fail(rl_client *cl, rl_cconn *c, unsigned kind, int pe, uint64_t off, int got)
+static void stream_fail(rl_client *cl, rl_cconn *c, unsigned kind, int pe, uint64_t off, int expected, int got)
 {
-	rl_cl_record(cl, kind, c, c->rx_seq, off, pe ? pe : -1, got, NULL);
+	rl_mismatch *m = rl_cl_record(cl, kind, c, c->rx_seq, off, expected, got, NULL);
+	if (m)
+		m->pe = pe;
 	if (pe) {
 		CADD(&cl->c.u64[RL_C_U64_PERR + (unsigned) pe], 1);
 		CADD(CU(cl, proto_errors), 1);
@@ -305,7 +307,15 @@ void rl_cl_req_recv(rl_client *cl, rl_cconn *c, const uint8_t *p, uint32_t len, 
 		if (r == RL_PROTO_MORE)
 			break;
 		if (r < 0) {
-			stream_fail(cl, c, RL_MM_PROTO, -r, err_off, -1);
+			/* a response that differs from --expect: the two bytes, as
+			 * echo mode names them (feed stopped at the received one) */
+			int want = -1, got = -1;
+			if (-r == RL_PE_MISMATCH && cl->o.mode == RL_CM_CUSTOM) {
+				const rl_frame_cfg *fc = RC(cl, c)->p.frame.cfg;
+				want = err_off < fc->expect_len ? fc->expect[err_off] : -1;
+				got = len ? p[0] : -1;
+			}
+			stream_fail(cl, c, RL_MM_PROTO, -r, err_off, want, got);
 			return;
 		}
 		if (!response_done(cl, c, now))
@@ -334,13 +344,13 @@ void rl_cl_req_eof(rl_client *cl, rl_cconn *c)
 		break;
 	}
 	if (r < 0) {
-		stream_fail(cl, c, RL_MM_PROTO, -r, off, -1);
+		stream_fail(cl, c, RL_MM_PROTO, -r, off, -1, -1);
 	} else if (r == RL_PROTO_DONE) {
 		/* a body delimited by the close: complete, and keep_alive is 0 */
 		response_done(cl, c, cl->now);
 	} else if (c->rx_seq < c->tx_seq) {
 		/* closed between responses with requests unanswered */
-		stream_fail(cl, c, RL_MM_EOF, 0, 0, -1);
+		stream_fail(cl, c, RL_MM_EOF, 0, 0, -1, -1);
 	} else {
 		/* an idle socket the server ended (a keep-alive timeout): dial again */
 		c->flags |= CF_REDIAL;
@@ -360,7 +370,7 @@ uint64_t rl_cl_req_sweep(rl_client *cl, uint64_t now)
 			continue;
 		uint64_t t = cl->t_issue[(size_t) i * cl->o.pipeline + (c->rx_seq % cl->o.pipeline)];
 		if (now > t + to)
-			stream_fail(cl, c, RL_MM_TIMEOUT, 0, 0, -1);
+			stream_fail(cl, c, RL_MM_TIMEOUT, 0, 0, -1, -1);
 	}
 	/* a request is failed at most a quarter of the timeout late */
 	uint64_t step = to / 4;

@@ -21,11 +21,11 @@ void rl_cl_count_err(rl_client *cl, int err)
 	CADD(CU(cl, errors), 1);
 }
 
-void rl_cl_record(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off, int expected,
-		  int got, const char *text)
+rl_mismatch *rl_cl_record(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off,
+			  int expected, int got, const char *text)
 {
 	if (cl->nmm >= RL_CLIENT_MISMATCHES)
-		return;
+		return NULL;
 	rl_mismatch *m = &cl->mm[cl->nmm++];
 	memset(m, 0, sizeof(*m));
 	m->kind = kind;
@@ -36,6 +36,7 @@ void rl_cl_record(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq,
 	m->got = got;
 	if (text)
 		strncpy(m->text, text, sizeof(m->text) - 1);
+	return m;
 }
 
 static void record_mm(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off,
