@@ -205,8 +205,7 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
       const rl_mismatch &m = core_->cl.mm[i];
       Napi::Object o = Napi::Object::New(env);
       o.Set("kind", kinds[m.kind < 8 ? m.kind : 0]);
-      if (m.kind == RL_MM_PROTO)
-        o.Set("protocolError", rl_proto_err_name(m.pe) ? rl_proto_err_name(m.pe) : "");
+      if (m.kind == RL_MM_PROTO) o.Set("protocolError", rl_proto_err_name(m.pe) ? rl_proto_err_name(m.pe) : "");
       if (m.kind == RL_MM_REPLY) o.Set("text", m.text);
       o.Set("connection", (double)m.id);
       o.Set("message", (double)m.seq);

@@ -125,8 +125,8 @@ void rl_cl_on_error(rl_conns *cx, rl_conn *k, unsigned side, int err);
 void rl_cl_message_done(rl_client *cl, rl_cconn *c, uint64_t now);
 /* after answers arrived: issue more, or close when draining */
 void rl_cl_next(rl_client *cl, rl_cconn *c, uint64_t now);
-rl_mismatch *rl_cl_record(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off, int expected,
-		  int got, const char *word);
+rl_mismatch *rl_cl_record(rl_client *cl, unsigned kind, const rl_cconn *c, uint64_t seq, uint64_t off,
+			  int expected, int got, const char *word);
 
 /* ---- client_req.c ---- */
 /* the socket of c connected: fresh parser */

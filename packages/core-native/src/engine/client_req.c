@@ -196,7 +196,8 @@ uint32_t rl_cl_req_fill(rl_client *cl, rl_cconn *c, uint8_t *dst, uint32_t cap, 
 /* ---------------- judging responses ---------------- */
 
 /* the byte stream broke: count, record, close (and dial again later) */
-static void stream_fail(rl_client *cl, rl_cconn *c, unsigned kind, int pe, uint64_t off, int expected, int got)
+static void stream_fail(rl_client *cl, rl_cconn *c, unsigned kind, int pe, uint64_t off, int expected,
+			int got)
 {
 	rl_mismatch *m = rl_cl_record(cl, kind, c, c->rx_seq, off, expected, got, NULL);
 	if (m)
