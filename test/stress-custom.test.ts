@@ -168,6 +168,26 @@ test('requests sent with send_zc to a server that never reads: the timeout ends 
   t.true(ms < 8_000, `took ${ms} ms`);
 });
 
+test('pipelined requests lost behind a timed-out one are counted: sent = answered + timeouts + lost + unfinished', async (t) => {
+  // answers the first 3 requests of each connection, then nothing
+  const counts = new WeakMap<object, number>();
+  const r = await withPeer(
+    startBadServer((s, d) => {
+      const seen = counts.get(s) ?? 0;
+      const n = d.toString('latin1').split('\n').length - 1;
+      counts.set(s, seen + n);
+      const answer = Math.max(0, Math.min(n, 3 - seen));
+      if (answer) s.write('ok\r\n'.repeat(answer));
+    }),
+    (port) =>
+      runStress({ targets: `127.0.0.1:${port}`, threads: 1, connections: 2, pipeline: 4, duration: 1500, warmup: 0, drain: 0, timeout: 300, maxErrors: 1000, send: 'q\\n', expect: 'ok\\r\\n' }),
+  );
+  const m = r.messages;
+  t.true(r.responses!.timeouts > 0);
+  t.true(m.abandoned > 0, JSON.stringify(m));
+  t.is(m.sent, m.verified + r.responses!.timeouts + m.abandoned + m.unfinished, JSON.stringify({ ...m, timeouts: r.responses!.timeouts }));
+});
+
 test('bad input of the request modes exits 2 naming the flag', async (t) => {
   const cases: [string[], RegExp][] = [
     [['ftp://127.0.0.1/'], /target.*unknown scheme "ftp"/],

@@ -166,7 +166,7 @@ export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): s
   if (ps) out.push(ps);
   const c = r.connected;
   out.push(
-    `  connections   ${num(c.opened)} opened${r.mode === 'churn' ? ` (${num(c.cycles)} cycles)` : ''}, ${num(c.upAtEnd)} up at the end (peak ${num(c.peakUp)}), ` +
+    `  connections   ${num(c.opened)} opened${r.mode === 'churn' ? ` (${num(c.cycles)} cycles)` : ''}, ${num(c.upAtEnd)} up when the load stopped (peak ${num(c.peakUp)}), ` +
       `${num(c.failed)} failed to connect, ${num(c.dropped)} dropped`,
   );
   if (r.mode !== 'idle') {
@@ -174,7 +174,7 @@ export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): s
     const what = request ? 'answered' : 'verified';
     out.push(
       `  ${request ? 'requests ' : 'messages '}     ${num(m.verified)} ${what}, ${num(m.sent)} sent${r.responses?.reissued ? ` (${num(r.responses.reissued)} of them again: the server closed with them unanswered)` : ''}, ${num(m.measured)} in the window` +
-        `${m.unfinished ? `, ${num(m.unfinished)} unfinished at the end` : ''}${m.late ? `, ${num(m.late)} sent late (> 1 ms)` : ''}${m.unsent ? `, ${num(m.unsent)} due and never sent` : ''}`,
+        `${m.abandoned ? `, ${num(m.abandoned)} lost with their connection` : ''}${m.unfinished ? `, ${num(m.unfinished)} unfinished at the end` : ''}${m.late ? `, ${num(m.late)} sent late (> 1 ms)` : ''}${m.unsent ? `, ${num(m.unsent)} due and never sent` : ''}`,
     );
   }
   const cpu = r.clientCpu;

@@ -92,6 +92,8 @@ export interface StressResult {
     unfinished: number;
     /** of them, still unanswered when the drain time ran out (with a drain, the run fails) */
     unansweredAfterDrain: number;
+    /** in flight on a connection that ended during the run, behind the one that ended it (which is counted as its error) */
+    abandoned: number;
     /** open loop: sent more than 1 ms after their scheduled time */
     late: number;
     /** open loop: fell due before the end and were never sent (held back by answers that did not come); not in the latency figures */
@@ -438,6 +440,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
       measured,
       unfinished: u('unfinished'),
       unansweredAfterDrain: u('drain_left'),
+      abandoned: u('abandoned'),
       late: u('late'),
       unsent: u('unsent'),
     },

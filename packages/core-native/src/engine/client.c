@@ -312,8 +312,16 @@ static void on_closed(rl_conns *cx, rl_conn *k)
 	if (rl_cm_timed(cl->o.mode) || cl->o.mode == RL_CM_BULK) {
 		uint64_t lost = c->issued - c->rx_seq;
 		if (lost) {
-			if (!running(cl))
+			if (!running(cl)) {
 				CADD(CU(cl, unfinished), lost);
+			} else {
+				/* what was pipelined behind the request that failed the
+				 * socket (that one is counted as its error) is gone with
+				 * it: counted, so sent = answered + errors + these */
+				uint64_t named = (c->flags & CF_MSG_FAILED) ? 1 : 0;
+				if (lost > named)
+					CADD(CU(cl, abandoned), lost - named);
+			}
 			if (cl->o.quota) {
 				cl->quota_open -= lost;
 				if (running(cl))
@@ -342,7 +350,8 @@ static void on_closed(rl_conns *cx, rl_conn *k)
 	int failed = (c->flags & CF_FAILED) != 0;
 	int cycle_done = (c->flags & CF_CYCLE_DONE) != 0;
 	int redial = (c->flags & CF_REDIAL) != 0;
-	c->flags &= ~(uint32_t) (CF_FAILED | CF_CYCLE_DONE | CF_CONN_CANCELED | CF_TIMEOUT_FIRED | CF_REDIAL);
+	c->flags &= ~(uint32_t) (CF_FAILED | CF_CYCLE_DONE | CF_MSG_FAILED | CF_CONN_CANCELED |
+				 CF_TIMEOUT_FIRED | CF_REDIAL);
 	if (cl->o.quota && running(cl) && !cl->quota_left && !cl->quota_open) {
 		CSET(CU(cl, t_done_ns), now);
 		rl_client_stop(cl);

@@ -89,6 +89,7 @@ extern "C" {
 	X(late)         /* open loop: sends more than 1 ms behind schedule */  \
 	X(unsent)       /* open loop: due before the stop and never sent */    \
 	X(drain_left)   /* in flight when the drain time ran out */            \
+	X(abandoned)    /* in flight on a socket that ended during the run */  \
 	X(lat_sum_ns)   /* sum of recorded latencies */                        \
 	X(lat_min_ns)                                                          \
 	X(lat_max_ns)                                                          \

@@ -34,6 +34,7 @@ enum { CS_IDLE = 0, CS_OPENING, CS_CONNECTING, CS_UP, CS_CLOSING, CS_DONE };
 enum {
 	CF_FAILED = 1 << 0,        /* ended by an error or a failed verification: retry later */
 	CF_CYCLE_DONE = 1 << 1,    /* churn: the echo was verified, the close ends the cycle */
+	CF_MSG_FAILED = 1 << 2,    /* failed by its message (request) rx_seq, counted as its error */
 	CF_PARKED = 1 << 3,        /* idle, waiting for quota to come back */
 	CF_CONN_CANCELED = 1 << 4, /* the connect completed with -ECANCELED */
 	CF_TIMEOUT_FIRED = 1 << 5, /* its linked timeout fired (-ETIME) */

@@ -212,7 +212,7 @@ static void stream_fail(rl_client *cl, rl_cconn *c, unsigned kind, int pe, uint6
 			CADD(CU(cl, timeouts), 1);
 	}
 	CADD(CU(cl, conn_errors), 1);
-	c->flags |= CF_FAILED;
+	c->flags |= CF_FAILED | CF_MSG_FAILED;
 	rl_cl_close(cl, c, 0);
 }
 

@@ -307,7 +307,7 @@ static void verify(rl_client *cl, rl_cconn *c, const uint8_t *p, uint32_t len, u
 				  p[i]);
 			CADD(CU(cl, verify_failures), 1);
 			/* the stream cannot be trusted past this point */
-			c->flags |= CF_FAILED;
+			c->flags |= CF_FAILED | CF_MSG_FAILED;
 			rl_cl_close(cl, c, 0);
 			return;
 		}
