@@ -188,6 +188,22 @@ test('pipelined requests lost behind a timed-out one are counted: sent = answere
   t.is(m.sent, m.verified + r.responses!.timeouts + m.abandoned + m.unfinished, JSON.stringify({ ...m, timeouts: r.responses!.timeouts }));
 });
 
+test('a reset names the connection and request it left unanswered; with several servers, the server too', async (t) => {
+  const reset = startBadServer((s) => s.resetAndDestroy());
+  const right = framedServer('\n', () => 'ok\r\n');
+  const [a, b] = await Promise.all([right, reset]);
+  try {
+    const r = await runStress({ targets: `127.0.0.1:${a.port},127.0.0.1:${b.port}`, threads: 1, connections: 2, duration: 400, warmup: 0, drain: 100, send: 'q\\n', expect: 'ok\\r\\n' });
+    t.false(r.ok);
+    t.true(r.errors.byCode.ECONNRESET > 0, JSON.stringify(r.errors.byCode));
+    // connection 1 dialled the second target
+    t.regex(failed(r), new RegExp(`first: connection 1 \\(127\\.0\\.0\\.1:${b.port}\\), request \\d+: ECONNRESET with the request unanswered`));
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
 test('bad input of the request modes exits 2 naming the flag', async (t) => {
   const cases: [string[], RegExp][] = [
     [['ftp://127.0.0.1/'], /target.*unknown scheme "ftp"/],

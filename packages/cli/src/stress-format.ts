@@ -124,7 +124,7 @@ function responseLines(r: StressResult): string[] {
   const pe = Object.entries(x.protocolErrors).map(([k, n]) => `${k} ${num(n)}`);
   if (pe.length) wrong.push(`protocol errors: ${pe.join(', ')}`);
   if (x.timeouts) wrong.push(`${num(x.timeouts)} timed out`);
-  out.push(`  answers       ${wrong.length ? `WRONG: ${wrong.join('; ')}` : x.total ? 'ok: every response parsed and as expected' : 'none'}`);
+  out.push(`  answers       ${wrong.length ? `WRONG: ${wrong.join('; ')}` : x.total ? 'ok: every response received was as expected' : 'none received'}`);
   const first = r.verification.mismatches.slice(0, 5);
   for (const mm of first) out.push(`                  ${mismatchLine(mm, r.mode)}`);
   return out;

@@ -284,8 +284,9 @@ export interface NativeMismatch {
    * 'mismatch': a byte differs; 'eof': the peer closed with the message incomplete; 'extra': more bytes than were sent.
    * Request modes: 'protocol' (a response broke the protocol, see protocolError), 'status' (got = the HTTP status),
    * 'reply' (a Redis reply not expected; got = its type byte, text = its first line, cut at 95 bytes), 'timeout'.
+   * Every mode: 'error' (a socket error, got = -errno, with this message the first unanswered).
    */
-  kind: 'mismatch' | 'eof' | 'extra' | 'protocol' | 'status' | 'reply' | 'timeout';
+  kind: 'mismatch' | 'eof' | 'extra' | 'protocol' | 'status' | 'reply' | 'timeout' | 'error';
   connection: number;
   message: number;
   offset: number;

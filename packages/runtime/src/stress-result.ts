@@ -27,7 +27,8 @@ export interface LatencyStats {
 }
 
 /** One verification failure, as the engine found it. */
-export type StressMismatch = NativeMismatch;
+/** A wrong answer or failed verification; `target`: the server of its connection, when the run had several */
+export type StressMismatch = NativeMismatch & { target?: string };
 
 /** Live numbers, for a progress display. Rates cover the last interval. */
 export interface StressProgress {
@@ -252,10 +253,12 @@ function describeReply(type: number, text?: string): string {
  * (eof, extra) for a request mode.
  */
 export function describeMismatch(m: StressMismatch, mode?: StressMode): string {
-  const req = `connection ${m.connection}, request ${m.message}`;
+  const conn = `connection ${m.connection}${m.target ? ` (${m.target})` : ''}`;
+  const req = `${conn}, request ${m.message}`;
   if (mode === 'http' || mode === 'redis' || mode === 'custom') {
     if (m.kind === 'eof') return `${req}: the server closed the connection with the request unanswered`;
     if (m.kind === 'extra') return `${req}: the server sent an answer to a request that was never sent (first byte ${hex(m.got)})`;
+    if (m.kind === 'error') return `${req}: ${errnoName(-m.got)} with the request unanswered`;
   }
   switch (m.kind) {
     case 'protocol': {
@@ -271,9 +274,10 @@ export function describeMismatch(m: StressMismatch, mode?: StressMode): string {
     case 'timeout':
       return `${req}: no response within the timeout (option "timeout")`;
   }
-  const where = `connection ${m.connection}, message ${m.message}, offset ${m.offset}`;
+  const where = `${conn}, message ${m.message}, offset ${m.offset}`;
   if (m.kind === 'eof') return `${where}: the server closed the connection before the echo was complete`;
   if (m.kind === 'extra') return `${where}: the server sent bytes that were never sent to it (first ${hex(m.got)})`;
+  if (m.kind === 'error') return `${where}: ${errnoName(-m.got)} before the echo was complete`;
   return `${where}: expected ${hex(m.expected)}, got ${hex(m.got)}`;
 }
 
@@ -314,7 +318,8 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
   for (const oc of f.outcomes) {
     if (oc.runErrno) warnings.push(`a ring stopped early: ${errnoError(oc.runErrno, 'io_uring_enter').message}`);
   }
-  const mismatches = f.outcomes.flatMap((oc) => oc.mismatches);
+  // connection k dialled targets[k % n] (engine/client.c): name the server when there were several
+  const mismatches: StressMismatch[] = f.outcomes.flatMap((oc) => oc.mismatches.map((m) => (f.targets.length > 1 ? { ...m, target: f.targets[m.connection % f.targets.length].label } : m)));
   const u = (name: string) => sumTotals(blocks, CU[name]);
   // counting stopped at the scheduled end, or earlier (quota met, SIGINT);
   // a stop noticed a little after the scheduled end does not widen it
@@ -393,7 +398,7 @@ export function summarize(o: ResolvedStressOptions, blocks: readonly CounterBloc
     failures.push(`verification failed ${verifyFailures} time(s)${first ? `; first: ${describeMismatch(first, o.mode)}` : ''}`);
   }
   if (errorsTotal > o.maxErrors) {
-    const first = request ? mismatches.find((m) => m.kind !== 'mismatch') : undefined;
+    const first = mismatches.find((m) => m.kind !== 'mismatch');
     failures.push(`${errorsTotal} error(s) (${describeErrors(byCode)}), more than the ${o.maxErrors} allowed (option "maxErrors")${first ? `; first: ${describeMismatch(first, o.mode)}` : ''}`);
   }
   // a server that stops answering is a failure, not a short run: a drain is time given to answer

@@ -200,11 +200,11 @@ class ClientRing : public RingWrap<ClientRing, ClientCore> {
     Napi::Env env = info.Env();
     Napi::Array a = Napi::Array::New(env);
     if (!core_ || core_->closed) return a;
-    static const char *kinds[] = {"", "mismatch", "eof", "extra", "protocol", "status", "reply", "timeout"};
+    static const char *kinds[] = {"", "mismatch", "eof", "extra", "protocol", "status", "reply", "timeout", "error"};
     for (unsigned i = 0; i < core_->cl.nmm; i++) {
       const rl_mismatch &m = core_->cl.mm[i];
       Napi::Object o = Napi::Object::New(env);
-      o.Set("kind", kinds[m.kind < 8 ? m.kind : 0]);
+      o.Set("kind", kinds[m.kind < sizeof(kinds) / sizeof(kinds[0]) ? m.kind : 0]);
       if (m.kind == RL_MM_PROTO) o.Set("protocolError", rl_proto_err_name(m.pe) ? rl_proto_err_name(m.pe) : "");
       if (m.kind == RL_MM_REPLY) o.Set("text", m.text);
       o.Set("connection", (double)m.id);

@@ -138,9 +138,10 @@ RL_BLOCK_ENUMS(RL_CLIENT_I32, RL_CLIENT_U64, RL_ENUM_CI, RL_ENUM_CU, RL_C_I32_CO
 #define RL_C_U64_COUNT (RL_C_U64_EXACT + RL_CLIENT_EXACT)
 
 /* ---- a verification failure, as reported ---- */
-/* request modes: RL_MM_PROTO (expected = RL_PE_*, off inside the
- * response), RL_MM_STATUS (got = the status), RL_MM_REPLY (got = the
- * reply's type byte, word = its first word), RL_MM_TIMEOUT */
+/* request modes: RL_MM_PROTO (pe = RL_PE_*, off inside the response),
+ * RL_MM_STATUS (got = the status), RL_MM_REPLY (got = the reply's type
+ * byte, text = its first line), RL_MM_TIMEOUT. Every mode: RL_MM_ERROR, a
+ * socket error with messages unanswered (got = -errno) */
 enum {
 	RL_MM_MISMATCH = 1,
 	RL_MM_EOF = 2,
@@ -148,7 +149,8 @@ enum {
 	RL_MM_PROTO = 4,
 	RL_MM_STATUS = 5,
 	RL_MM_REPLY = 6,
-	RL_MM_TIMEOUT = 7
+	RL_MM_TIMEOUT = 7,
+	RL_MM_ERROR = 8
 };
 typedef struct rl_mismatch {
 	uint32_t kind;           /* RL_MM_* */

@@ -232,6 +232,9 @@ void rl_cl_on_error(rl_conns *cx, rl_conn *k, unsigned side, int err)
 	if (c->state == CS_UP) {
 		rl_cl_count_err(cl, err);
 		CADD(CU(cl, conn_errors), 1);
+		/* name the first message the error left unanswered (a reset) */
+		if (rl_cl_has_inflight(cl, c) && cl->o.mode != RL_CM_CHURN)
+			record_mm(cl, RL_MM_ERROR, c, c->rx_seq, c->rx_off, -1, err);
 	}
 	rl_cl_close(cl, c, err);
 }
