@@ -96,18 +96,22 @@ test('close forces what outlives the timeout, and says so', async (t) => {
   );
   t.true(await waitFor(() => server.stats().total.live === 6, 2000));
   let ended = 0;
+  const errors: (string | undefined)[] = [];
   const ends = socks.map(
     (s) =>
-      new Promise<void>((r) =>
+      new Promise<void>((r) => {
+        s.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code));
         s.on('close', () => {
           ended++;
           r();
-        }),
-      ),
+        });
+      }),
   );
   const summary = await server.close({ timeout: 200 });
   t.is(summary.forced, 6);
   t.is(summary.drained, 0);
   await Promise.race([Promise.all(ends), new Promise((r) => setTimeout(r, 3000))]);
   t.is(ended, 6, 'every forced connection reached its client as a close');
+  // cut short: a reset, so no client takes the close for a complete response
+  t.deepEqual(errors, Array(6).fill('ECONNRESET'));
 });

@@ -270,15 +270,17 @@ test.serial('failover: a refusing upstream is skipped; all down closes the clien
     await sleep(50);
     const before = proxy.stats().workers[0].proxy!.upstreamUnavailable;
     const t0 = Date.now();
-    const closed = await new Promise<{ ms: number; bytes: number }>((resolve) => {
+    const closed = await new Promise<{ ms: number; bytes: number; error?: string }>((resolve) => {
       const c = net.connect(port, '127.0.0.1', () => c.write('anyone?'));
       let bytes = 0;
+      let error: string | undefined;
       c.on('data', (d) => (bytes += d.length));
-      c.on('error', () => {});
-      c.on('close', () => resolve({ ms: Date.now() - t0, bytes }));
+      c.on('error', (e: NodeJS.ErrnoException) => (error = e.code));
+      c.on('close', () => resolve({ ms: Date.now() - t0, bytes, error }));
     });
     t.true(closed.ms < 2000, `closed after ${closed.ms} ms (refused: no connect timeout to wait for)`);
     t.is(closed.bytes, 0);
+    t.is(closed.error, 'ECONNRESET', 'a reset, not an empty reply');
     t.true(await waitFor(() => proxy.stats().workers[0].proxy!.upstreamUnavailable > before, 1000), 'upstream_unavailable counted');
 
     // the first upstream comes back on its port: used again after its back-off

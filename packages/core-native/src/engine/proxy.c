@@ -298,9 +298,10 @@ static void dial(rl_worker *w, rl_conn *c)
 		i = pick(w, c);
 	}
 	if (i < 0) {
-		/* nothing reachable: close the client now rather than let it hang */
+		/* nothing reachable: reset the client now rather than let it
+		 * hang, or let a FIN pass for an empty reply */
 		RL_ADD(&w->c.u64[RL_WU_upstream_unavailable], 1);
-		rl_conn_close(&w->cx, c, -EHOSTUNREACH);
+		rl_conn_abort(&w->cx, c, -EHOSTUNREACH);
 		return;
 	}
 	upstream *u = &p->up[i];
@@ -316,7 +317,7 @@ static void dial(rl_worker *w, rl_conn *c)
 	int ret = rl_dial_start(&w->cx, c, 1, &d);
 	if (ret < 0) {
 		dial_end(w, pc);
-		rl_conn_close(&w->cx, c, ret);
+		rl_conn_abort(&w->cx, c, ret);
 	}
 }
 
@@ -331,7 +332,7 @@ static void on_socket(rl_worker *w, rl_conn *c, const struct io_uring_cqe *cqe)
 		/* not the upstream's fault (e.g. our table is full): give up */
 		if (cqe->res < 0)
 			RL_ADD(&w->c.u64[RL_WU_dial_failures], 1);
-		rl_conn_close(&w->cx, c, ret);
+		rl_conn_abort(&w->cx, c, ret);
 	}
 }
 

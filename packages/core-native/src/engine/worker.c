@@ -244,8 +244,11 @@ void rl_worker_close_all(rl_worker *w)
 	for (unsigned i = 0; i < w->cx.cap; i++) {
 		rl_conn *c = &w->cx.conns[i];
 		if ((c->flags & RL_C_LIVE) && !(c->flags & RL_C_CLOSING)) {
+			/* cut short, so both peers see a reset: a FIN would tell a
+			 * client its response was complete, and an upstream that
+			 * the client's request was */
 			c->flags |= RL_C_FORCED;
-			rl_conn_close(&w->cx, c, 0);
+			rl_conn_abort(&w->cx, c, 0);
 		}
 	}
 }
@@ -331,7 +334,7 @@ static void on_handoff(rl_worker *w, struct io_uring_cqe *cqe)
 	}
 	if (w->draining) {
 		c->flags |= RL_C_FORCED;
-		rl_conn_close(&w->cx, c, 0);
+		rl_conn_abort(&w->cx, c, 0); /* refused: a reset, not an empty reply */
 		return;
 	}
 	w->ops->start(w, c);
