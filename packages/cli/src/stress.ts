@@ -214,7 +214,10 @@ export function registerStress(program: Command): void {
     .option('--mix', 'redis: run the -t tests mixed on every connection, not one after another (each with its own report, as redis-benchmark does)')
     .option('--keyspace <n>', 'redis: __rand__ keys are drawn from [0, N) (default 1)', arg(parseWholeCount, { min: 1 }))
     .option('--data-size <bytes>', 'redis: __data__ is this many bytes (default 3)', arg(parseSize))
-    .option('--send <bytes>', 'custom: the request: text with \\r \\n \\t \\0 \\\\ \\xHH escapes, hex:..., or @FILE; {seq} (counts per connection, on across reconnects) and {conn} are replaced in all three')
+    .option(
+      '--send <bytes>',
+      'custom: the request: text with \\r \\n \\t \\0 \\\\ \\xHH escapes, hex:..., or @FILE; {seq} (counts per connection, on across reconnects) and {conn} are replaced in all three',
+    )
     .option('--expect-bytes <n>', 'custom: every response is N bytes', arg(parseSize, { min: 1 }))
     .option('--expect-delimiter <bytes>', 'custom: a response ends with these bytes (text with escapes, hex:... or @FILE)')
     .option('--length-prefix <kind>', 'custom: a response starts with its length: u8, u16be, u16le, u32be, u32le')
