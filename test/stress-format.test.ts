@@ -59,3 +59,19 @@ test('wrong answers in the table name flags (--timeout), as the failure lines do
   // (the failure lines below are the CLI's to word: it passes them through cliText)
   t.notRegex(table.split('result:')[0], /option "timeout"/);
 });
+
+test('a latency table in ms keeps sub-millisecond values readable (0.020, not 0.02)', async (t) => {
+  const { formatResult } = await format();
+  const r = await withPeer(
+    startBadServer((s, d) => s.write(d)),
+    (port) => runStress({ targets: `127.0.0.1:${port}`, threads: 1, connections: 1, messages: 50 }),
+  );
+  t.true(r.ok, r.failures.join('; '));
+  // a spread wide enough for the ms unit: 20 us at the low end, 150 ms at the top
+  const wide = { ...r, latencyUs: { ...r.latencyUs!, min: 20, p50: 20, max: 150_000 } };
+  const row = formatResult(wide)
+    .split('\n')
+    .find((l) => /^\s+round trip/.test(l))!;
+  t.regex(formatResult(wide), /latency \(ms\)/);
+  t.regex(row, /^\s+round trip\s+0\.020\s/, row);
+});

@@ -18,7 +18,7 @@ const REQUEST_MODES = ['http', 'redis', 'custom'];
 const isRequest = (mode: string) => REQUEST_MODES.includes(mode);
 
 /** a latency in microseconds, in a unit chosen by the caller */
-const inUnit = (v: number, ms: boolean) => (ms ? (v / 1000).toFixed(v >= 100_000 ? 0 : 2) : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const inUnit = (v: number, ms: boolean) => (ms ? (v / 1000).toFixed(v >= 100_000 ? 0 : v >= 1000 ? 2 : 3) : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 /** a single latency with its own unit (the live line) */
 const lat = (v: number) => (v >= 10000 ? `${(v / 1000).toFixed(1)}ms` : `${v >= 100 ? v.toFixed(0) : v.toFixed(1)}us`);
 const mib = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(2));
