@@ -143,7 +143,12 @@ export interface StressResult {
     cycles: number;
   };
   errors: { total: number; byCode: Record<string, number> };
-  verification: { failures: number; mismatches: StressMismatch[] };
+  verification: {
+    /** echo, churn, bulk: echoes that differed from what was sent (request modes count wrong answers under `responses` and `errors`) */
+    failures: number;
+    /** the first wrong answers, failed verifications and socket errors of each ring (up to 16 each), naming connection, message and offset */
+    mismatches: StressMismatch[];
+  };
   zeroCopy: {
     threshold: number;
     sends: number;
