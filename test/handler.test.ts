@@ -225,6 +225,26 @@ test('backpressure: 64 MiB to a slow reader; write() returns false, drain fires,
   }
 });
 
+test('a peer that resets while a send is in flight: the handler hears the reset (ECONNRESET), not an onEnd', async (t) => {
+  const reports = new Reports<Record<string, any>>();
+  try {
+    await withServer({ workers: 1, handler: fixture('backpressure.mjs'), handlerOptions: { channel: reports.name } }, async (port) => {
+      // the handler floods a client that never reads: its send waits for room when the reset comes
+      for (let i = 0; i < 5; i++) {
+        const s = await connect(port);
+        s.pause();
+        s.write('go\n'); // read by the server: its recv is under way when the reset comes
+        await sleep(150 + i * 20);
+        s.resetAndDestroy();
+        t.true(await reports.until((m) => m.length === i + 1, 5000), `report ${i}`);
+        t.like(reports.messages[i], { code: 'ECONNRESET', ended: false }, JSON.stringify(reports.messages[i]));
+      }
+    });
+  } finally {
+    reports.close();
+  }
+});
+
 test('pause/resume: no onData while paused; everything arrives, in order, after resume', async (t) => {
   const reports = new Reports<Record<string, any>>();
   try {

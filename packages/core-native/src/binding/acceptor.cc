@@ -64,7 +64,9 @@ class Acceptor : public RingWrap<Acceptor, AcceptorCore> {
     if (!TakeCounters(info, RL_A_I32_COUNT, RL_A_U64_COUNT, "acceptor", &c)) return;
     unsigned cap = rl_acceptor_event_capacity(&ao);
     Napi::ArrayBuffer evbuf = Napi::ArrayBuffer::New(env, cap * sizeof(rl_acc_event));
+    if (evbuf.IsEmpty()) return;  // a worker thread being terminated: see WorkerRing::SetUpJs
     Napi::Int32Array ev = Napi::Int32Array::New(env, cap * (sizeof(rl_acc_event) / sizeof(int32_t)), evbuf, 0);
+    if (ev.IsEmpty()) return;
     core_->keep_ev = Napi::Persistent(ev.As<Napi::Object>());
     ao.ev = static_cast<rl_acc_event *>(evbuf.Data());
     ao.evcap = cap;

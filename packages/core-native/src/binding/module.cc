@@ -116,15 +116,20 @@ Napi::Object Abi(Napi::Env env) {
   o.Set("acceptorEvents", Consts(env, {RL_ACC_EVENTS(RL_KV_JS)}));
   o.Set("acceptorFields", Consts(env, {RL_ACC_FIELDS(RL_KV_FIELD)}));
   o.Set("acceptorWords", (double)(sizeof(rl_acc_event) / sizeof(int32_t)));
-  Napi::Object classes = Napi::Object::New(env);
-  for (const char *c : {"full", "dead", "retry", "overflow"}) classes.Set(c, Napi::Array::New(env));
-#define RL_CLASS_PUSH(name, cls)                         \
-  {                                                      \
-    Napi::Array a = classes.Get(#cls).As<Napi::Array>(); \
-    a.Set(a.Length(), (double)-(name));                  \
-  }
+  // Built from locals, never read back: in a worker thread terminated while
+  // the addon loads, every property read fails, and node-addon-api then
+  // works on an empty handle (no env) and aborts the whole process.
+  Napi::Array full = Napi::Array::New(env), dead = Napi::Array::New(env), retry = Napi::Array::New(env),
+              overflow = Napi::Array::New(env);
+  uint32_t n_full = 0, n_dead = 0, n_retry = 0, n_overflow = 0;
+#define RL_CLASS_PUSH(name, cls) cls.Set(n_##cls++, (double)-(name));
   RL_HANDOFF_ERRNOS(RL_CLASS_PUSH)
 #undef RL_CLASS_PUSH
+  Napi::Object classes = Napi::Object::New(env);
+  classes.Set("full", full);
+  classes.Set("dead", dead);
+  classes.Set("retry", retry);
+  classes.Set("overflow", overflow);
   o.Set("handoffErrors", classes);
   o.Set("errno", Consts(env, {RL_ABI_ERRNOS(RL_KV_ERRNO)}));
   o.Set("addressFamilies", Consts(env, {RL_ABI_FAMILIES(RL_KV)}));

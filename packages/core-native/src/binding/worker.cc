@@ -229,8 +229,13 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     c->env = env;
     unsigned cap = c->w.cx.cap * 2;
     cap = cap < 1024 ? 1024 : cap > 16384 ? 16384 : cap;
+    // In a worker thread being terminated, creating a buffer fails and
+    // node-addon-api hands back an empty handle: reading it would abort the
+    // process (Error::New with no env), so give up instead.
     Napi::ArrayBuffer evbuf = Napi::ArrayBuffer::New(env, (size_t)cap * RL_JS_EV_WORDS * sizeof(int32_t));
+    if (evbuf.IsEmpty()) return false;
     Napi::Int32Array ev = Napi::Int32Array::New(env, (size_t)cap * RL_JS_EV_WORDS, evbuf, 0);
+    if (ev.IsEmpty()) return false;
     c->keep_ev = Napi::Persistent(ev.As<Napi::Object>());
     c->ev = static_cast<int32_t *>(evbuf.Data());
     rl_js_attach(&c->w, c->ev, cap);
@@ -252,6 +257,7 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
       // external buffers refused (or asked not to use them): data is copied
       // into a JS-owned arena at the same offsets before each call
       Napi::ArrayBuffer own = Napi::ArrayBuffer::New(env, region);
+      if (own.IsEmpty()) return false;
       c->copy = static_cast<uint8_t *>(own.Data());
       ab = own;
     }

@@ -294,7 +294,13 @@ static void on_recv(rl_conns *cx, rl_conn *c, unsigned side, struct io_uring_cqe
 	}
 	if (res == 0) {
 		s->flags |= RL_S_EOF;
-		if (!(c->flags & RL_C_CLOSING) && cx->ops->eof)
+		/* A reset the socket's send in flight reports can reach the recv
+		 * first as a plain end of stream (the send takes the error). Held
+		 * until that send completes: if it fails, the peer reset, and
+		 * the owner hears that instead of a FIN it never sent. */
+		if (s->flags & RL_S_SENDING)
+			s->flags |= RL_S_EOF_HELD;
+		else if (!(c->flags & RL_C_CLOSING) && cx->ops->eof)
 			cx->ops->eof(cx, c, side);
 	} else if (res == -ENOBUFS) {
 		/* counted only when the pool is out, not when the ring's window was */
@@ -455,8 +461,11 @@ static void send_done(rl_conns *cx, rl_conn *c, unsigned side, int res)
 {
 	rl_sock *s = &c->s[side];
 	s->flags &= (uint16_t) ~RL_S_SENDING;
+	int eof_held = (s->flags & RL_S_EOF_HELD) != 0;
+	s->flags &= (uint16_t) ~RL_S_EOF_HELD;
 	if (res < 0) {
-		sock_failed(cx, c, side, res);
+		/* after an end of stream, a failed send means the peer reset */
+		sock_failed(cx, c, side, eof_held && res == -EPIPE ? -ECONNRESET : res);
 		return;
 	}
 	uint32_t done = RL_SEG_NONE;
@@ -483,6 +492,8 @@ static void send_done(rl_conns *cx, rl_conn *c, unsigned side, int res)
 		cx->ops->sent(cx, c, side, (unsigned) res, done);
 	if (done != RL_SEG_NONE)
 		seg_sent(cx, s, done);
+	if (eof_held && !(c->flags & RL_C_CLOSING) && cx->ops->eof)
+		cx->ops->eof(cx, c, side); /* the send went out: it was a FIN */
 }
 
 /*

@@ -58,6 +58,7 @@ enum {
 				    * its fixed slot up late, so the slot must not be
 				    * closed (and reused) before it completes */
 	RL_S_DIAL_TIMEOUT = 1 << 12, /* the connect carries a linked timeout (dial.h) */
+	RL_S_EOF_HELD = 1 << 13,     /* EOF seen with a send in flight: told once it succeeds */
 };
 
 typedef struct rl_sock {
