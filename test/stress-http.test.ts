@@ -178,6 +178,32 @@ test('an answer nobody asked for ends the socket and counts as an error (answer 
   t.regex(failed(r), /connection [01], request 1: the server sent an answer to a request that was never sent \(first byte 0x48\)/);
 });
 
+test('a 408 on a connection with nothing asked is the server closing an idle connection, not a wrong answer', async (t) => {
+  // answers the first request on each connection, then times the idle connection out as HAProxy's timeout http-request does
+  const r = await withPeer(
+    startBadServer((s, _d, n) => {
+      if (n === 0) s.write(RESPONSE);
+      setTimeout(() => s.end('HTTP/1.1 408 Request Time-out\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'), 20);
+    }),
+    (port) => runStress({ targets: `http://127.0.0.1:${port}/`, threads: 1, connections: 2, rate: 10, duration: 1000, warmup: 0, drain: 200 }),
+  );
+  t.true(r.ok, failed(r));
+  t.true(r.responses!.serverCloses > 0, JSON.stringify(r.responses));
+  t.is(r.errors.total, 0);
+});
+
+test('with --messages, the stop at --max-errors is worded from the final counts', async (t) => {
+  const r = await withPeer(
+    startBadServer((s) => s.write('HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n')),
+    (port) => runStress({ targets: `http://127.0.0.1:${port}/`, threads: 1, connections: 2, messages: 2000 }),
+  );
+  t.false(r.ok);
+  const m = /stopped early: (\d+) error\(s\), more than the 0 allowed \(option "maxErrors"\), with (\d+) of 2000 requests done/.exec(failed(r));
+  t.truthy(m, failed(r));
+  t.is(Number(m![1]), r.errors.total);
+  t.is(Number(m![2]), r.messages.verified);
+});
+
 test('a close with a request unanswered is an EOF error naming the connection and the request', async (t) => {
   const r = await against((s) => s.destroy());
   t.false(r.ok);

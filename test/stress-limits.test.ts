@@ -177,7 +177,7 @@ test('--messages against a server that closes every connection: the run stops on
     t.true(r.errors.total > 20, `errors ${r.errors.total}`);
     t.is(r.messages.verified, 0);
     t.true(
-      r.failures.some((f) => /stopped after \d+ error\(s\), more than the 20 allowed/.test(f)),
+      r.failures.some((f) => /stopped early: \d+ error\(s\), more than the 20 allowed/.test(f)),
       r.failures.join('; '),
     );
   } finally {

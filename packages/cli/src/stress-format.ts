@@ -114,7 +114,7 @@ function responseLines(r: StressResult): string[] {
     const classes = Object.entries(x.classes).map(([c, n]) => `${c} ${num(n)}`);
     if (classes.length) line += ` (${classes.join(', ')})`;
   }
-  if (x.serverCloses) line += `, ${num(x.serverCloses)} connection(s) ended by the server and dialled again`;
+  if (x.serverCloses) line += `, ${num(x.serverCloses)} connection(s) ended by the server or by its response (Connection: close, HTTP/1.0) and dialled again`;
   out.push(line);
   const wrong: string[] = [];
   if (x.unexpectedStatus) wrong.push(`${num(x.unexpectedStatus)} unexpected status`);
@@ -173,7 +173,7 @@ export function formatResult(r: StressResult, o: { spectrum?: boolean } = {}): s
     const m = r.messages;
     const what = request ? 'answered' : 'verified';
     out.push(
-      `  ${request ? 'requests ' : 'messages '}     ${num(m.verified)} ${what}, ${num(m.sent)} sent${r.responses?.reissued ? ` (${num(r.responses.reissued)} of them again: the server closed with them unanswered)` : ''}, ${num(m.measured)} in the window` +
+      `  ${request ? 'requests ' : 'messages '}     ${num(m.verified)} ${what}, ${num(m.sent)} sent${r.responses?.reissued ? ` (${num(r.responses.reissued)} of them again: their connection ended with them unanswered)` : ''}, ${num(m.measured)} in the window` +
         `${m.abandoned ? `, ${num(m.abandoned)} lost with their connection` : ''}${m.unfinished ? `, ${num(m.unfinished)} unfinished at the end` : ''}${m.late ? `, ${num(m.late)} sent late (> 1 ms)` : ''}${m.unsent ? `, ${num(m.unsent)} due and never sent` : ''}`,
     );
   }

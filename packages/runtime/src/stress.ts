@@ -244,6 +244,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
 
   let interrupted = false;
   let aborted: string | null = null;
+  let errorStop = false;
   let stopped = false;
   const stopAll = () => {
     if (stopped) return;
@@ -276,8 +277,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
     // that keeps failing would be retried forever, and the run has failed
     // already once the errors pass --max-errors
     if (!stopped && o.messages && !o.duration && u('errors') > o.maxErrors) {
-      const done = o.mode === 'churn' ? `${u('cycles_all')} of ${o.messages} cycles` : `${u('msgs_all')} of ${o.messages} messages`;
-      aborted = `stopped after ${u('errors')} error(s), more than the ${o.maxErrors} allowed (option "maxErrors"), with ${done} done: with "messages" and no "duration" the run would retry without end`;
+      errorStop = true; // worded at the end, from the final counts: more complete while the rings stop
       stopAll();
     }
     const now = Date.now();
@@ -354,5 +354,9 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   }
   await terminateAll(threads);
   const outcomes = finished.filter((oc): oc is ThreadOutcome => oc !== null);
+  if (errorStop && !aborted) {
+    const done = o.mode === 'churn' ? `${u('cycles_all')} of ${o.messages} cycles` : `${u('msgs_all')} of ${o.messages} ${o.protocol ? 'requests' : 'messages'}`;
+    aborted = `stopped early: ${u('errors')} error(s), more than the ${o.maxErrors} allowed (option "maxErrors"), with ${done} done (with "messages" and no "duration", errors end the run rather than retries)`;
+  }
   return summarize(o, blocks, { targets, threads: nThreads, socketMode: sockMode, zcThreshold, tMeasure, tEnd, windowStartMs, elapsedMs, interrupted, aborted, warnings, outcomes, unfinished, cpu });
 }

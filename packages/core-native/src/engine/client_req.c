@@ -216,6 +216,15 @@ static void stream_fail(rl_client *cl, rl_cconn *c, unsigned kind, int pe, uint6
 	rl_cl_close(cl, c, 0);
 }
 
+/* an HTTP 408 status line at the start of what a connection with nothing
+ * asked received (between responses, so at a response's start) */
+static int idle_408(const uint8_t *p, uint32_t len)
+{
+	static const char a[] = "HTTP/1.1 408", b[] = "HTTP/1.0 408";
+	const size_t n = sizeof(a) - 1;
+	return len >= n && (memcmp(p, a, n) == 0 || memcmp(p, b, n) == 0);
+}
+
 /* a wrong answer in a stream that is still in step: count and record it */
 static void wrong(rl_client *cl, rl_cconn *c, unsigned kind, uint64_t *counter, int got, const char *text)
 {
@@ -289,6 +298,15 @@ void rl_cl_req_recv(rl_client *cl, rl_cconn *c, const uint8_t *p, uint32_t len, 
 		CADD(CU(cl, bytes_in), len);
 	c->rx_bytes += len;
 	while (len) {
+		if (c->rx_seq >= c->tx_seq && cl->o.mode == RL_CM_HTTP && idle_408(p, len)) {
+			/* 408 Request Timeout on a connection with nothing asked,
+			 * closed by the server (RFC 9110 15.5.9; HAProxy's timeout
+			 * http-request): an idle close, as a keep-alive timeout is */
+			c->flags |= CF_REDIAL;
+			CADD(CU(cl, server_closes), 1);
+			rl_cl_close(cl, c, 0);
+			return;
+		}
 		if (c->rx_seq >= c->tx_seq) {
 			/* an answer to a request that was never sent: a wrong
 			 * answer, as a wrong status or reply is (an error) */
