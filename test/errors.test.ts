@@ -78,6 +78,8 @@ test('listen twice is refused', async (t) => {
   } finally {
     await server.close({ timeout: 100 });
   }
+  // a Server listens once
+  await t.throwsAsync(server.listen(), { code: 'ERR_SERVER_CLOSED', message: /listens once/ } as never);
 });
 
 test('close() while listen() starts: listen settles, then the server closes; a second close() waits for the first', async (t) => {

@@ -343,6 +343,33 @@ test('destroy(err): the connection closes at once, onClose gets the error, it co
   }
 });
 
+test('a burst of handler errors: the first reported at once, the rest within the second after, with the count', async (t) => {
+  const reports = new Reports<Record<string, any>>();
+  try {
+    await withServer({ workers: 1, handler: fixture('destroy.mjs'), handlerOptions: { channel: reports.name } }, async (port, server) => {
+      const events: { worker: number; error: Error; suppressed: number }[] = [];
+      server.on('handler-error', (e: { worker: number; error: Error; suppressed: number }) => events.push(e));
+      for (let i = 0; i < 3; i++) {
+        const s = await connect(port);
+        const done = collect(s);
+        s.write('THROW');
+        await done;
+      }
+      t.true(await waitFor(() => server.stats().total.handlerErrors === 3, 3000), 'every error counted');
+      // no fourth error comes to carry the count: it goes out on its own
+      t.true(await waitFor(() => events.length === 2, 3000), `${events.length} reports`);
+      t.deepEqual(
+        events.map((e) => e.suppressed),
+        [0, 1],
+      );
+      t.is(events.length + events.reduce((n, e) => n + e.suppressed, 0), 3, 'reported plus suppressed = counted');
+      for (const e of events) t.regex(e.error.message, /^handler exploded/);
+    });
+  } finally {
+    reports.close();
+  }
+});
+
 test('a throwing handler closes only its connection; the error is counted and reported', async (t) => {
   const reports = new Reports<Record<string, any>>();
   try {
@@ -572,7 +599,11 @@ test('server close: open handler connections get onClose, the handler close() ho
   const rs = await Promise.all(dones);
   t.true(rs.every((r) => !r.timedOut));
   t.true(await reports.until((m) => m.filter((x) => 'seq' in x).length === 6, 3000));
-  for (const c of reports.messages.filter((x) => 'seq' in x)) t.deepEqual(c.seq, ['connect', 'data', 'close']);
+  for (const c of reports.messages.filter((x) => 'seq' in x)) {
+    t.deepEqual(c.seq, ['connect', 'data', 'close']);
+    // cut short by the server: onClose can tell it from a clean close
+    t.is(c.code, 'ECONNABORTED');
+  }
   t.true(await reports.until((m) => m.filter((x) => 'closed' in x).length === 2, 3000), 'close() ran in both workers');
   reports.close();
 });

@@ -113,8 +113,11 @@ export interface Connection<T = unknown> {
  *
  * Errors: a callback that throws, or returns a promise that rejects, closes
  * only its connection (destroyed with the error, which `onClose` receives);
- * the error is counted (`stats().total.handlerErrors`) and reported
- * (`'handler-error'` event on the server, or a rate-limited line on stderr).
+ * the error is counted (`stats().total.handlerErrors`, every one) and
+ * reported at most once a second per worker: the server's `'handler-error'`
+ * event, `{ worker, error, suppressed }` (`suppressed`: errors of that
+ * worker since the last report that were not reported themselves), or a
+ * line on stderr when nothing listens.
  * The worker keeps serving. Errors thrown from the handler's own timers or
  * event emitters are not caught: they end the worker (which is replaced), as
  * an uncaught exception ends a Node process.

@@ -293,6 +293,8 @@ export class Host {
   #flushQueued = false;
   #lastReport = 0;
   #suppressed = 0;
+  #held: unknown; // the last error not reported yet, and the timer that will
+  #heldTimer: NodeJS.Timeout | undefined;
   #replay = new Set<Conn>();
   #replayQueued = false;
   #halfOpen: boolean;
@@ -571,17 +573,35 @@ export class Host {
     c.destroy(err);
   }
 
+  /** Count every error; report at most one a second, with how many were not. */
   #count(e: unknown): void {
     Atomics.add(this.#counters.u64, WU.handler_errors, 1n);
     const now = Date.now();
     if (now - this.#lastReport >= 1000) {
-      this.#lastReport = now;
-      const suppressed = this.#suppressed;
-      this.#suppressed = 0;
-      this.#report(errorInfo(e), suppressed);
-    } else {
-      this.#suppressed++;
+      this.#flushErrors(e, now);
+      return;
     }
+    this.#suppressed++;
+    this.#held = e;
+    // the last error of a burst goes out when its second is over, with the
+    // count, even if no later error comes to carry it
+    this.#heldTimer ??= setTimeout(
+      () => {
+        this.#heldTimer = undefined;
+        if (!this.#suppressed) return;
+        this.#suppressed--;
+        this.#flushErrors(this.#held, Date.now());
+      },
+      1000 - (now - this.#lastReport),
+    ).unref();
+  }
+
+  #flushErrors(e: unknown, now: number): void {
+    this.#lastReport = now;
+    const suppressed = this.#suppressed;
+    this.#suppressed = 0;
+    this.#held = undefined;
+    this.#report(errorInfo(e), suppressed);
   }
 }
 

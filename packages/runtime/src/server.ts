@@ -215,8 +215,10 @@ export class Server extends EventEmitter {
    */
   async listen(): Promise<AddressInfo> {
     if (this.#state !== 'new') {
-      const e = new Error(this.#state === 'closed' || this.#state === 'closing' ? 'server is closed' : 'server is already listening') as Error & { code: string };
-      e.code = 'ERR_SERVER_ALREADY_LISTEN';
+      // a Server listens once: its workers, rings and counters end with close()
+      const closed = this.#state === 'closed' || this.#state === 'closing';
+      const e = new Error(closed ? 'server is closed: a Server listens once; create another to listen again' : 'server is already listening') as Error & { code: string };
+      e.code = closed ? 'ERR_SERVER_CLOSED' : 'ERR_SERVER_ALREADY_LISTEN';
       throw e;
     }
     this.#state = 'starting';

@@ -300,8 +300,10 @@ static void js_closed(rl_worker *w, rl_conn *c)
 	}
 	if (J(w, c)->flags & JS_STARTED) {
 		int32_t *r = emit(w, c, RL_JEV_CLOSE);
+		/* a connection the server cut short (close()'s time ran out)
+		 * ends with an error the handler can tell from a clean close */
 		if (r)
-			r[RL_JF_error] = c->err;
+			r[RL_JF_error] = c->err ? c->err : (c->flags & RL_C_FORCED) ? -ECONNABORTED : 0;
 	}
 	J(w, c)->flags = 0;
 }
