@@ -35,7 +35,7 @@ test('SIGTERM drains: the connection that ends in time counts as drained, summar
     c.end();
     const { code } = await s.exited;
     t.is(code, 0);
-    t.regex(s.io.out, /closed: 1 drained, 0 forced/);
+    t.regex(s.io.out, /closed: 1 drained, 0 forced/, s.io.err);
   } finally {
     s.p.kill('SIGKILL');
   }

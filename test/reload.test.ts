@@ -252,8 +252,13 @@ test('a proxy reload to new upstreams: new clients reach them once the successor
   try {
     // idle clients on both workers: each old worker drains for the whole drainTimeout
     for (let i = 0; i < 4; i++) t.is(await tagOf(), 'A');
-    const reload = server.reload({ drainTimeout: 4000, options: { ...opts, port, upstreams: [b.addr] } });
-    await sleep(1500);
+    const old = new Set(server.stats().workers.map((w) => w.threadId));
+    const t0 = Date.now();
+    const reload = server.reload({ drainTimeout: 6000, options: { ...opts, port, upstreams: [b.addr] } });
+    // both successors serve (a fixed 1.5 s sleep was too short on a loaded machine) ...
+    t.true(await waitFor(() => server.stats().workers.every((w) => w.state === 'ready' && !old.has(w.threadId)), 10_000), 'the successors serve');
+    // ... well before the old workers' 6 s drain ends (drained one after the other, the second would start after it)
+    t.true(Date.now() - t0 < 5500, `successors serving after ${Date.now() - t0} ms`);
     const tags = await Promise.all(Array.from({ length: 6 }, tagOf));
     t.deepEqual(tags, ['B', 'B', 'B', 'B', 'B', 'B'], 'every new client reaches the new upstream');
     const r = await reload;

@@ -216,11 +216,15 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
       stopReloads();
       stopUpgrades();
       const live = server.stats().total.live;
+      // close() first: it takes the drain's starting counts at once, so a
+      // connection that ends as soon as its client reads the line below
+      // counts as drained (the line used to go out first, and a descheduled
+      // main thread could take the counts after that connection had closed)
+      const closing = server.close({ timeout: o.drainMs });
       notify(`STOPPING=1\nSTATUS=draining ${live} connection(s)`);
       if (tty) out.write('\n');
       o.log.info({ signal: sig, live, drainMs: o.drainMs }, `${sig}: draining ${live} connection(s) for up to ${o.drainMs} ms (send ${sig === 'SIGUSR2' ? 'SIGTERM twice' : `${sig} again`} to force)`);
-      server
-        .close({ timeout: o.drainMs })
+      closing
         .then((summary) => {
           const st = server.stats();
           if (o.json) {
