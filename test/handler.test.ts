@@ -245,6 +245,36 @@ test('a peer that resets while a send is in flight: the handler hears the reset 
   }
 });
 
+test('a client flooding a slow handler does not starve the others on its worker', async (t) => {
+  t.timeout(60_000);
+  await withServer({ workers: 1, handler: fixture('slow-echo.mjs') }, async (port, server) => {
+    // the flood: 64 B writes as fast as the socket takes them, replies read and dropped
+    const flooder = await connect(port);
+    flooder.on('data', () => {});
+    let flooding = true;
+    const pump = () => {
+      while (flooding && flooder.write(Buffer.alloc(64, 0x6d)));
+      if (flooding) flooder.once('drain', pump);
+    };
+    pump();
+    const floodEnd = sleep(10_000).then(() => {
+      flooding = false;
+      return 'flood over';
+    });
+    await sleep(1000);
+    // a second client asks once; each data event costs 50 ms, so its answer must not wait behind the whole flood
+    const probe = await connect(port);
+    const answered = readUntil(probe, (x) => x === 'ping').then(() => 'answered');
+    probe.write('ping');
+    const first = await Promise.race([answered, floodEnd]);
+    flooding = false;
+    t.is(first, 'answered', 'answered while the flood went on');
+    t.true(server.stats().workers[0].rxPaused > 0, 'the flooder was paused');
+    probe.destroy();
+    flooder.destroy();
+  });
+});
+
 test('pause/resume: no onData while paused; everything arrives, in order, after resume', async (t) => {
   const reports = new Reports<Record<string, any>>();
   try {

@@ -34,7 +34,19 @@ typedef struct js_conn {
 	uint32_t slen, scap;
 	uint32_t dirty_next; /* next index on the dirty list */
 	uint8_t dirty;       /* on the dirty list */
+	uint16_t unread;     /* its data events made and not yet handed back by JS */
 } js_conn;
+
+/*
+ * Receiving stops for a connection with this many data events waiting for
+ * the handler, and starts again as they are handled. Events reach JS in
+ * arrival order, so without it one client that floods a slow handler
+ * queues every receive buffer ahead of everyone else: other connections
+ * waited seconds for a handler of 5 ms a message, and a batch that long kept
+ * the worker from its writes, its timers and a close. What waits meanwhile
+ * stays in the kernel, as backpressure on that client alone.
+ */
+#define JS_UNREAD_MAX 8u
 
 typedef struct js_state {
 	int32_t *ev; /* JS-owned records */
@@ -97,6 +109,19 @@ void rl_js_consumed(rl_worker *w, unsigned n)
 	js_state *st = st_of(w);
 	if (n > st->nev)
 		n = st->nev;
+	for (unsigned i = 0; i < n; i++) {
+		const int32_t *r = st->ev + (size_t) i * RL_JS_EV_WORDS;
+		uint32_t head = (uint32_t) r[RL_JF_head];
+		if ((head & ((1u << RL_JS_TYPE_BITS) - 1)) != RL_JEV_DATA)
+			continue;
+		uint32_t idx = (uint32_t) r[RL_JF_index];
+		rl_conn *c = &w->cx.conns[idx];
+		js_conn *j = &st->jc[idx];
+		if (!(c->flags & RL_C_LIVE) || c->gen != (uint16_t) (head >> RL_JS_TYPE_BITS) || !j->unread)
+			continue; /* an earlier connection's: its count went with it */
+		if (--j->unread == JS_UNREAD_MAX / 2 && !(c->flags & RL_C_CLOSING))
+			rl_sock_resume(&w->cx, c, 0, 0);
+	}
 	size_t rec = RL_JS_EV_WORDS * sizeof(int32_t);
 	if (n < st->nev)
 		memmove(st->ev, st->ev + (size_t) n * RL_JS_EV_WORDS, (size_t) (st->nev - n) * rec);
@@ -241,6 +266,7 @@ static void js_start(rl_worker *w, rl_conn *c)
 {
 	js_conn *j = J(w, c);
 	j->slen = 0;
+	j->unread = 0;
 	int32_t *r = emit(w, c, RL_JEV_CONNECT);
 	if (!r) {
 		rl_conn_close(&w->cx, c, -ENOMEM);
@@ -269,6 +295,18 @@ static void js_data(rl_worker *w, rl_conn *c, unsigned side, unsigned bid, unsig
 	r[RL_JF_length] = (int32_t) len;
 	st->held[st->nheld++] = (uint16_t) bid;
 	st->held_flag[bid] = 1;
+	if (++J(w, c)->unread >= JS_UNREAD_MAX)
+		rl_sock_pause(&w->cx, c, 0, 0);
+}
+
+/* The pause alone comes too late: while a long batch runs in JS, a
+ * multishot recv goes on filling buffers, and the next run hands them all
+ * over. So each recv may take only what keeps the connection within
+ * JS_UNREAD_MAX (the kernel's cap; without it, one buffer a recv). */
+static unsigned js_recv_budget(rl_worker *w, rl_conn *c, unsigned side)
+{
+	unsigned u = J(w, c)->unread;
+	return (u >= JS_UNREAD_MAX ? 1u : JS_UNREAD_MAX - u) * w->br.size;
 }
 
 static void js_eof(rl_worker *w, rl_conn *c, unsigned side)
@@ -316,6 +354,7 @@ const rl_mode_ops rl_js_ops = {
 	.eof = js_eof,
 	.sent = js_sent,
 	.closed = js_closed,
+	.recv_budget = js_recv_budget,
 };
 
 /* ---------------- batch end ---------------- */
