@@ -245,7 +245,7 @@ test('a peer that resets while a send is in flight: the handler hears the reset 
   }
 });
 
-test('a client flooding a slow handler does not starve the others on its worker', async (t) => {
+test.serial('a client flooding a slow handler does not starve the others on its worker', async (t) => {
   t.timeout(60_000);
   await withServer({ workers: 1, handler: fixture('slow-echo.mjs') }, async (port, server) => {
     // the flood: 64 B writes as fast as the socket takes them, replies read and dropped
@@ -273,6 +273,39 @@ test('a client flooding a slow handler does not starve the others on its worker'
     probe.destroy();
     flooder.destroy();
   });
+});
+
+test.serial('a slow handler under a flood hands the event loop back between slices', async (t) => {
+  t.timeout(60_000);
+  const reports = new Reports<{ calls: number; turned: number }>();
+  const server = createServer({ workers: 1, port: 0, handler: fixture('slow-echo.mjs'), handlerOptions: { channel: reports.name } });
+  const { port } = await server.listen();
+  const flooders = await Promise.all(Array.from({ length: 8 }, () => connect(port)));
+  let flooding = true;
+  try {
+    for (const f of flooders) {
+      f.on('data', () => {});
+      f.on('error', () => {});
+      const pump = () => {
+        while (flooding && f.write(Buffer.alloc(64, 0x6d)));
+        if (flooding) f.once('drain', pump);
+      };
+      pump();
+    }
+    await sleep(2000);
+    const summary = await server.close({ timeout: 300 });
+    t.is(summary.forced, 8);
+    t.true(await reports.until((m) => m.length === 1, 5000));
+    const { calls, turned } = reports.messages[0];
+    // each call (50 ms) is its own 20 ms slice: the event loop turns between
+    // calls; in one batch of all the flooders' events it would not
+    t.true(calls >= 10, `${calls} calls`);
+    t.true(turned / calls > 0.8, `the event loop turned before ${turned} of ${calls} calls`);
+  } finally {
+    flooding = false;
+    for (const f of flooders) f.destroy();
+    reports.close();
+  }
 });
 
 test('pause/resume: no onData while paused; everything arrives, in order, after resume', async (t) => {
@@ -379,12 +412,11 @@ test('a burst of handler errors: the first reported at once, the rest within the
     await withServer({ workers: 1, handler: fixture('destroy.mjs'), handlerOptions: { channel: reports.name } }, async (port, server) => {
       const events: { worker: number; error: Error; suppressed: number }[] = [];
       server.on('handler-error', (e: { worker: number; error: Error; suppressed: number }) => events.push(e));
-      for (let i = 0; i < 3; i++) {
-        const s = await connect(port);
-        const done = collect(s);
-        s.write('THROW');
-        await done;
-      }
+      // three errors at once: one reported, two held for the rest of the second
+      const socks = await Promise.all(Array.from({ length: 3 }, () => connect(port)));
+      const dones = socks.map((s) => collect(s));
+      for (const s of socks) s.write('THROW');
+      await Promise.all(dones);
       t.true(await waitFor(() => server.stats().total.handlerErrors === 3, 3000), 'every error counted');
       // no fourth error comes to carry the count: it goes out on its own
       t.true(await waitFor(() => events.length === 2, 3000), `${events.length} reports`);

@@ -22,6 +22,8 @@ import { type ErrorInfo, errorInfo } from './error-info.js';
 const { CONNECT, DATA, END, DRAIN, CLOSE } = abi.jsEvents;
 const WORDS = abi.jsWords;
 const TYPE_MASK = (1 << abi.jsTypeBits) - 1;
+/** the longest a batch of events runs in the handler before the rest waits for the next turn of the event loop */
+const SLICE_MS = 20;
 const GEN_SHIFT = abi.jsTypeBits;
 // the word of each field in a record (engine/abi.h RL_JS_FIELDS)
 const { head: F_HEAD, index: F_INDEX, id: F_ID, peer: F_PEER, addr: F_ADDR, buffer: F_BUFFER, length: F_LENGTH, error: F_ERROR } = abi.jsFields;
@@ -323,7 +325,7 @@ export class Host {
   }
 
   /** the ring calls this with the number of records in `ring.events` */
-  readonly onEvents = (n: number): void => this.#dispatch(n);
+  readonly onEvents = (n: number): number => this.#dispatch(n);
 
   attach(ring: NativeWorkerRing): void {
     this.ring = ring;
@@ -366,11 +368,19 @@ export class Host {
 
   // ---------------------------------------------------------------- dispatch
 
-  #dispatch(n: number): void {
+  /**
+   * Hand events to the handler, in order; returns how many were handled.
+   * A batch stops once it has run SLICE_MS (a slow handler): the ring sends
+   * what was written, the event loop turns (timers, a close, the lag
+   * monitor), and the rest comes back on the next turn.
+   */
+  #dispatch(n: number): number {
     const ev = this.#ev;
     this.inBatch = true;
+    const t0 = performance.now();
     try {
       for (let i = 0, o = 0; i < n; i++, o += WORDS) {
+        if (i > 0 && performance.now() - t0 > SLICE_MS) return i;
         const w0 = ev[o + F_HEAD];
         const type = w0 & TYPE_MASK;
         const gen = w0 >>> GEN_SHIFT;
@@ -406,6 +416,7 @@ export class Host {
     } finally {
       this.inBatch = false;
     }
+    return n;
   }
 
   #connect(idx: number, gen: number, o: number): void {

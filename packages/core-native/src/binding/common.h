@@ -206,9 +206,11 @@ inline void UnbindCallback(Core *c) {
 
 // One crossing into JS from the loop, as a callback with async context; a
 // throw stays pending for the caller to hand to Rethrow().
-inline void CallJs(Core *c, napi_value recv, size_t argc, const napi_value *argv) {
-  napi_value result;
-  napi_make_callback(c->env, c->actx, recv, c->cb.Value(), argc, argv, &result);
+// the callback's return value, or nullptr when it threw (or could not run)
+inline napi_value CallJs(Core *c, napi_value recv, size_t argc, const napi_value *argv) {
+  napi_value result = nullptr;
+  if (napi_make_callback(c->env, c->actx, recv, c->cb.Value(), argc, argv, &result) != napi_ok) return nullptr;
+  return result;
 }
 
 inline void OnPollClosed(uv_handle_t *h) {

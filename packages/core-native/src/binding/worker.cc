@@ -288,10 +288,16 @@ class WorkerRing : public RingWrap<WorkerRing, WorkerCore> {
     while (!c->closed && (n = rl_js_ready(&c->w)) > 0) {
       if (c->copy) CopyData(c, n);
       napi_value argv[1] = {Napi::Number::New(env, n)};
-      CallJs(c, Receiver(c), 1, argv);
+      napi_value r = CallJs(c, Receiver(c), 1, argv);
       if (c->closed) break;  // JS closed the ring from the callback
-      rl_js_consumed(&c->w, n);
-      if (env.IsExceptionPending()) break;
+      // JS hands back how many it handled: fewer when its time slice ran
+      // out (a slow handler); the rest waits for the next turn of the event
+      // loop, after this batch's writes have gone out
+      unsigned k = n;
+      double d;
+      if (r && napi_get_value_double(env, r, &d) == napi_ok && d >= 1 && d < n) k = (unsigned)d;
+      rl_js_consumed(&c->w, k);
+      if (env.IsExceptionPending() || k < n) break;
     }
     c->in_batch = false;
     if (!c->closed) {

@@ -114,6 +114,12 @@ void rl_js_consumed(rl_worker *w, unsigned n)
 		uint32_t head = (uint32_t) r[RL_JF_head];
 		if ((head & ((1u << RL_JS_TYPE_BITS) - 1)) != RL_JEV_DATA)
 			continue;
+		/* handled: its buffer goes back (unless a write took it) */
+		uint32_t bid = (uint32_t) r[RL_JF_buffer];
+		if (st->held_flag[bid]) {
+			st->held_flag[bid] = 0;
+			rl_seg_release(&w->cx, bid);
+		}
 		uint32_t idx = (uint32_t) r[RL_JF_index];
 		rl_conn *c = &w->cx.conns[idx];
 		js_conn *j = &st->jc[idx];
@@ -392,14 +398,13 @@ int rl_js_end_batch(rl_worker *w)
 {
 	js_state *st = st_of(w);
 	rl_js_flush(w);
-	for (unsigned i = 0; i < st->nheld; i++) {
-		uint16_t bid = st->held[i];
-		if (st->held_flag[bid]) {
-			st->held_flag[bid] = 0;
-			rl_seg_release(&w->cx, bid);
-		}
-	}
-	st->nheld = 0;
+	/* handled events gave their buffers back (rl_js_consumed); those of
+	 * events still waiting for JS stay held */
+	unsigned keep = 0;
+	for (unsigned i = 0; i < st->nheld; i++)
+		if (st->held_flag[st->held[i]])
+			st->held[keep++] = st->held[i];
+	st->nheld = keep;
 	rl_buf_commit(&w->br);
 	RL_STORE(&w->c.i32[RL_WI_buf_free], (int32_t) rl_buf_free(&w->br));
 	return (w->cx.nstarved && w->br.avail >= 4) || st->nev || st->nspill;
