@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '@ringleader/runtime';
 import { errnoError, ioUringUnavailable, resolveOptions } from '@ringleader/runtime/internal';
-import { runCli, runProcess, userThreadCount, waitFor } from './helpers.js';
+import { CLI, runCli, runProcess, userThreadCount, waitFor } from './helpers.js';
 import { fixture } from './js-helpers.js';
 
 const LAUNCHER = fileURLToPath(new URL('../../packages/cli/bin/ringleader', import.meta.url));
@@ -118,7 +118,7 @@ test('startTimeout: a handler whose init never ends fails listen() on time, and 
   const marker = fileURLToPath(import.meta.url);
   const server = createServer({ port: 0, workers: 2, handler: fileURLToPath(fixture('hang-init.mjs')), handlerOptions: { marker }, startTimeout: 300 });
   const t0 = Date.now();
-  await t.throwsAsync(server.listen(), { code: 'ERR_WORKER_START_TIMEOUT', message: /workers did not start within 300 ms/ } as never);
+  await t.throwsAsync(server.listen(), { code: 'ERR_WORKER_START_TIMEOUT', message: /workers did not start within 300 ms \(0 of 2 ready\)/ } as never);
   const took = Date.now() - t0;
   // it waited 3 s more for workers that read nothing until they serve
   t.true(took < 1500, `rejected after ${took} ms`);
@@ -149,6 +149,20 @@ test('CLI: port in use exits 1 naming address and port', async (t) => {
     t.is(r.code, 1);
     t.regex(r.stderr, new RegExp(`EADDRINUSE.*127\\.0\\.0\\.1:${port}`));
     t.notRegex(r.stderr, /\n\s+at /);
+  } finally {
+    blocker.close();
+  }
+});
+
+test('CLI: a low open-files limit that cuts the default tables is warned of at start', async (t) => {
+  // the port is taken, so the server stops right after its start-up checks
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  const port = (blocker.address() as net.AddressInfo).port;
+  try {
+    const r = await runProcess('sh', ['-c', `ulimit -n 256 && exec "${process.execPath}" "${CLI}" echo --port ${port} --workers 1`]);
+    t.is(r.code, 1, r.stderr);
+    t.regex(r.stderr, /the open-files limit \(256, ulimit -n\) cuts each worker's connection table to 256 slots/);
   } finally {
     blocker.close();
   }

@@ -299,6 +299,8 @@ export interface ResolvedOptions {
   maxConnectionsPerWorker: number;
   overflow: Overflow;
   workerTableSize: number;
+  /** the default table sizes were cut to the open-files limit (RLIMIT_NOFILE soft): that limit, else null */
+  tablesCutTo: number | null;
   acceptorTableSize: number;
   bufferCount: number;
   bufferSize: number;
@@ -454,6 +456,7 @@ export function resolveOptions(o: ServerOptions = {}): ResolvedOptions {
     maxConnectionsPerWorker,
     overflow: oneOf('overflow', o.overflow, D.overflow, OVERFLOWS),
     workerTableSize,
+    tablesCutTo: o.workerTableSize === undefined && limit < D.workerTableSize ? limit : null,
     acceptorTableSize,
     bufferCount,
     bufferSize,

@@ -10,6 +10,7 @@
  * 'reject', shutdown). When no worker can take more, accepting pauses and new
  * connections wait in the kernel's listen backlog.
  */
+import { availableParallelism } from 'node:os';
 import { EventEmitter } from 'node:events';
 import { errnoError, errnoName, isSystemError, type NativeAcceptor, native, type RingleaderSystemError } from '@ringleader/core-native';
 import { AcceptorGroups } from './acceptor-groups.js';
@@ -234,6 +235,19 @@ export class Server extends EventEmitter {
       await this.#startAdmin();
       const memWarning = checkBufferMemory(o);
       if (memWarning) this.emit('warning', Object.assign(new Error(memWarning), { code: 'ERR_MEMLOCK' }));
+      // a low open-files limit silently cut capacity: say so at start, not only in doctor
+      if (o.tablesCutTo !== null) {
+        const cap = `${o.workers} x ${o.workerTableSize}`;
+        this.emit(
+          'warning',
+          Object.assign(
+            new Error(
+              `the open-files limit (${o.tablesCutTo}, ulimit -n) cuts each worker's connection table to ${o.workerTableSize} slots (${cap} connections in all, against ${o.workers} x ${SERVER_DEFAULTS.workerTableSize} by default): raise it (ulimit -n, LimitNOFILE=) or set workerTableSize`,
+            ),
+            { code: 'ERR_TABLE_LIMIT' },
+          ),
+        );
+      }
       this.#acceptorTid = native.threadTid();
       if (this.#groups) {
         this.#addresses = await this.#groups.listen();
@@ -282,7 +296,14 @@ export class Server extends EventEmitter {
       this.#address = this.#addresses[0];
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error(`workers did not start within ${o.startTimeout} ms`), { code: 'ERR_WORKER_START_TIMEOUT' })), o.startTimeout);
+        timer = setTimeout(() => {
+          // what started, and the likely cause when there are many workers for the CPUs
+          const ready = this.#shards.shards.filter((s) => s?.state === 'ready').length;
+          const cpus = availableParallelism();
+          const many =
+            o.workers > 4 * cpus ? `; ${o.workers} workers on ${cpus} CPUs each start a thread with their own rings and buffers: try fewer (option "workers"), or a longer option "startTimeout"` : '';
+          reject(Object.assign(new Error(`workers did not start within ${o.startTimeout} ms (${ready} of ${o.workers} ready)${many}`), { code: 'ERR_WORKER_START_TIMEOUT' }));
+        }, o.startTimeout);
       });
       try {
         await Promise.race([this.#shards.startAll(), timeout]);
