@@ -1,6 +1,6 @@
 /** Shared test helpers: echo clients, fd/thread counts, the CLI. */
 import { createHash, randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -124,10 +124,18 @@ export function runCli(args: string[], timeoutMs = 30000, env: NodeJS.ProcessEnv
   return runProcess(process.execPath, [CLI, ...args], { timeoutMs, env: { ...process.env, ...env } });
 }
 
+/** Programs runProcess started and that still run: killed when this test process exits, so none outlives a test file that ended early (an ava timeout) */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 /** Run a program to completion (killed after `timeoutMs`), collecting its output. */
 export function runProcess(cmd: string, args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(p);
+    p.on('exit', () => running.delete(p));
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
