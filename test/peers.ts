@@ -145,14 +145,15 @@ export async function startRedis(): Promise<Peer> {
 /**
  * A misbehaving server: `answer` is called for every chunk a connection
  * receives, with that connection's number of chunks so far, and writes what
- * it wants (or closes).
+ * it wants (or closes). With `answer` null it accepts and never reads.
  */
-export async function startBadServer(answer: (sock: net.Socket, data: Buffer, n: number) => void): Promise<Peer> {
+export async function startBadServer(answer: ((sock: net.Socket, data: Buffer, n: number) => void) | null): Promise<Peer> {
   const socks = new Set<net.Socket>();
   const server = net.createServer((s) => {
     socks.add(s);
     let n = 0;
-    s.on('data', (d) => answer(s, d, n++));
+    if (answer) s.on('data', (d) => answer(s, d, n++));
+    else s.pause();
     s.on('error', () => undefined);
     s.on('close', () => socks.delete(s));
   });

@@ -6,10 +6,9 @@
  * on the command line: exit 2, naming the flag.
  */
 import test from 'ava';
-import net from 'node:net';
 import { runStress, type StressResult } from '@ringleader/runtime';
 import { runCli } from './helpers.js';
-import { type Peer, startBadServer, withPeer } from './peers.js';
+import { startBadServer, withPeer } from './peers.js';
 
 const base = { threads: 1, connections: 3, messages: 300 };
 const failed = (r: StressResult) => r.failures.join('; ');
@@ -136,28 +135,10 @@ test('a server that stops answering fails the run, closed and open loop; what fe
   );
 });
 
-/** accepts and never reads */
-async function deafServer(): Promise<Peer> {
-  const socks = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    s.pause();
-    s.on('error', () => undefined);
-    socks.add(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    stop: async () => {
-      for (const s of socks) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
-}
-
 test('requests sent with send_zc to a server that never reads: the timeout ends the run on time and names the requests', async (t) => {
   const t0 = Date.now();
   // 100 KB requests go out zero-copy and stay queued behind the server's full window
-  const r = await withPeer(deafServer(), (port) =>
+  const r = await withPeer(startBadServer(null), (port) =>
     runStress({ targets: `127.0.0.1:${port}`, threads: 1, connections: 2, pipeline: 8, duration: 1000, warmup: 0, drain: 0, timeout: 500, send: `${'x'.repeat(100_000)}\\n`, expectDelimiter: '\\n' }),
   );
   const ms = Date.now() - t0;
