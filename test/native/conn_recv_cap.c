@@ -11,9 +11,9 @@
  *  - with no budget (0) the recv stays multishot: one arm for everything.
  */
 #define _GNU_SOURCE
-#include "../../packages/core-native/src/engine/conn.h"
 #include "helpers.h"
 #include "sockets.h"
+#include "conn_harness.h"
 
 #define BUF 256u
 #define COUNT 64u
@@ -21,9 +21,7 @@
 #define BUDGET 1000u
 
 typedef struct owner {
-	rl_ring ring;
-	rl_bufring br;
-	rl_conns cx;
+	conn_rig r;
 	int budgeted;   /* the hook answers BUDGET, else 0 (no limit) */
 	unsigned arms;  /* budget hook calls: one per arm of the recv */
 	unsigned since; /* bytes delivered since the last arm */
@@ -37,7 +35,7 @@ static void on_data(rl_conns *cx, rl_conn *c, unsigned side, unsigned bid, unsig
 {
 	owner *o = cx->owner;
 	if (o->got + len <= TOTAL)
-		memcpy(o->data + o->got, rl_buf(&o->br, bid), len);
+		memcpy(o->data + o->got, rl_buf(&o->r.br, bid), len);
 	o->got += len;
 	o->since += len;
 	if (o->since > o->worst)
@@ -57,71 +55,31 @@ static void on_closed(rl_conns *cx, rl_conn *c) { ((owner *) cx->owner)->closed 
 
 static const rl_conn_ops ops = { .data = on_data, .recv_budget = budget, .closed = on_closed };
 
-static void pump(owner *o)
-{
-	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 20 * 1000000LL };
-	struct io_uring_cqe *cqe;
-	io_uring_submit_and_wait_timeout(&o->ring.ring, &cqe, 1, &ts, NULL);
-	unsigned head, n = 0;
-	io_uring_for_each_cqe(&o->ring.ring, head, cqe)
-	{
-		rl_conn *c = rl_conn_of(&o->cx, cqe);
-		if (c)
-			rl_conn_cqe(&o->cx, c, cqe);
-		n++;
-	}
-	io_uring_cq_advance(&o->ring.ring, n);
-	rl_buf_commit(&o->br);
-	rl_conns_feed_starved(&o->cx);
-}
-
 static unsigned char pattern(unsigned i) { return (unsigned char) (i * 7u + (i >> 8)); }
 
 /* one connection, TOTAL bytes written at once; returns the owner's figures */
 static void run(owner *o, int budgeted, int cap, const char *what)
 {
 	memset(o, 0, sizeof(*o));
-	rl_ring_opts ro = { .sq_entries = 64, .files = 4, .wait_in_ring = 1 };
-	REQUIRE(rl_ring_init(&o->ring, &ro, NULL) == 0, "ring init");
-	REQUIRE(rl_bufring_init(&o->br, &o->ring.ring, 0, COUNT, BUF) == 0, "buffer ring");
 	rl_conns_opts co = { .cap = 1 };
-	REQUIRE(rl_conns_init(&o->cx, &o->ring, &o->br, &co, &ops, o) == 0, "conns init");
-	o->cx.recv_cap = cap;
+	rig_init(&o->r, COUNT, BUF, &co, &ops, o);
+	o->r.cx.recv_cap = cap;
 	o->budgeted = budgeted;
-
-	int port = 0;
-	int lfd = tcp_listener(&port, 4);
-	int cfd = tcp_dial(port);
-	int sfd = accept(lfd, NULL, NULL);
-	REQUIRE(lfd >= 0 && cfd >= 0 && sfd >= 0, "a loopback connection");
-	REQUIRE(io_uring_register_files_update(&o->ring.ring, 0, &sfd, 1) == 1, "slot 0");
-	close(sfd);
-	rl_conn *c = &o->cx.conns[0];
-	rl_conn_open(&o->cx, c);
-	c->s[0].slot = 0;
-	o->cx.slots_used = 1;
+	rl_conn *c = rig_connect(&o->r);
+	int cfd = o->r.cfd;
 
 	static unsigned char out[TOTAL];
 	for (unsigned i = 0; i < TOTAL; i++)
 		out[i] = pattern(i);
 	REQUIRE(write(cfd, out, TOTAL) == (ssize_t) TOTAL, "client write");
-	rl_sock_arm_recv(&o->cx, c, 0);
+	rl_sock_arm_recv(&o->r.cx, c, 0);
 	for (int i = 0; i < 500 && o->got < TOTAL; i++)
-		pump(o);
+		rig_pump(&o->r, 20);
 	CHECK(o->got == TOTAL, "%s: %u of %u bytes arrived", what, o->got, TOTAL);
 	CHECK(!memcmp(o->data, out, TOTAL), "%s: the bytes arrived in order", what);
 
-	rl_conn_close(&o->cx, c, 0);
-	for (int i = 0; i < 50 && !o->closed; i++)
-		pump(o);
-	CHECK(o->closed, "%s: the connection closed", what);
-	CHECK(rl_buf_free(&o->br) == COUNT, "%s: every buffer back (%u of %u)", what, rl_buf_free(&o->br),
-	      COUNT);
-	close(cfd);
-	close(lfd);
-	rl_ring_destroy(&o->ring);
-	rl_conns_destroy(&o->cx);
-	rl_bufring_destroy(&o->br, NULL);
+	rig_close(&o->r, &o->closed, what);
+	rig_destroy(&o->r);
 }
 
 int main(void)

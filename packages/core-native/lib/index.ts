@@ -336,7 +336,7 @@ export interface Abi {
   errno: Record<'EBADF' | 'EINVAL' | 'ENOMEM' | 'ENOSYS' | 'EPIPE' | 'EMSGSIZE' | 'ESTALE' | 'ECONNABORTED', number>;
   /** address family numbers in a CONNECT record's peer word */
   addressFamilies: { IPv4: number; IPv6: number };
-  limits: { maxUpstreams: number; maxUpstreamGroups: number; maxBufferCount: number; maxListeners: number };
+  limits: { maxUpstreams: number; maxUpstreamGroups: number; maxBufferCount: number; maxListeners: number; gatherBuffers: number };
   /** the load generator's protocol errors (engine/proto/proto.h RL_PROTO_ERRORS) */
   protoErrors: Record<string, { code: number; message: string }>;
 }

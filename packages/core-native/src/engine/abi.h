@@ -158,7 +158,8 @@ static inline enum rl_handoff_class rl_handoff_class(int err)
 	X(maxUpstreams, RL_MAX_UPSTREAMS)            /* upstreams of one proxy */            \
 	X(maxUpstreamGroups, RL_MAX_UPSTREAM_GROUPS) /* priority groups of them */           \
 	X(maxBufferCount, RL_MAX_BUFFERS)            /* provided receive buffers per ring */ \
-	X(maxListeners, RL_MAX_LISTENERS)            /* listening sockets of one acceptor */
+	X(maxListeners, RL_MAX_LISTENERS)            /* listening sockets of one acceptor */ \
+	X(gatherBuffers, RL_GATHER_MAX)              /* segments one gathered send takes (conn.h, relay.c) */
 
 /* a connection's tried-upstreams set is one 64-bit word */
 #define RL_MAX_UPSTREAMS 64
@@ -166,6 +167,9 @@ static inline enum rl_handoff_class rl_handoff_class(int err)
 #define RL_MAX_UPSTREAM_GROUPS 8
 /* systemd's ListenStream= lines of one service, IPv4 + IPv6: a few */
 #define RL_MAX_LISTENERS 8
+/* segments one gathered send takes at most (conn.h): 8 full 16 KiB buffers
+ * are half the default high-water mark */
+#define RL_GATHER_MAX 8
 /* buffer ids are 16 bits, and the kernel caps a buffer ring at 2^15 entries */
 #define RL_MAX_BUFFERS 32768
 

@@ -11,7 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+/* a gathered send's header; it stays put until the send completes (one send
+ * in flight per socket), as the kernel may read it after the submit */
+typedef struct rl_sendv {
+	struct msghdr mh;
+	struct iovec iov[RL_GATHER_MAX];
+} rl_sendv;
 
 /* the buffer group every owner's provided buffer ring uses */
 #define BGID 0
@@ -63,6 +71,14 @@ int rl_conns_init(rl_conns *cx, rl_ring *ring, rl_bufring *br, const rl_conns_op
 	cx->seg_free = RL_SEG_NONE;
 	cx->conns = calloc(cx->cap, sizeof(rl_conn));
 	cx->starved = malloc(2 * (size_t) cx->cap * sizeof(uint32_t));
+	if (cx->o.gather > RL_GATHER_MAX)
+		cx->o.gather = RL_GATHER_MAX;
+	/* calloc of this size maps zero pages: memory only for sockets that
+	 * gather (an idle connection costs none) */
+	if (cx->o.gather > 1 && !(cx->sendv = calloc(2 * (size_t) cx->cap, sizeof(rl_sendv)))) {
+		rl_conns_destroy(cx);
+		return -ENOMEM;
+	}
 	if (!cx->conns || !cx->starved || grow_segs(cx, br->count + (o->chunks ? o->chunks : 16)) < 0) {
 		rl_conns_destroy(cx);
 		return -ENOMEM;
@@ -92,6 +108,8 @@ void rl_conns_destroy(rl_conns *cx)
 	free(cx->conns);
 	free(cx->segs);
 	free(cx->starved);
+	free(cx->sendv);
+	cx->sendv = NULL;
 	cx->conns = NULL;
 	cx->segs = NULL;
 	cx->starved = NULL;
@@ -422,6 +440,30 @@ static int use_zc(const rl_conns *cx, const rl_sock *s, uint32_t seg, uint32_t l
 	return cx->o.zc_chunks && (cx->segs[seg].zc & ~RL_ZC_SENT) < RL_ZC_SENT - 1;
 }
 
+/* one sendmsg of the queue's first segments (up to o.gather, stopping at
+ * one that goes out zero-copy on its own) */
+static void gather(rl_conns *cx, rl_conn *c, unsigned side, struct io_uring_sqe *sqe)
+{
+	rl_sock *s = &c->s[side];
+	rl_sendv *v = &cx->sendv[rl_conn_idx(cx, c) << 1 | side];
+	unsigned n = 0;
+	uint32_t off = s->qoff;
+	for (uint32_t k = s->qhead; k != RL_SEG_NONE && n < cx->o.gather; k = cx->segs[k].next) {
+		const rl_seg *g = &cx->segs[k];
+		if (n && use_zc(cx, s, k, g->len))
+			break;
+		v->iov[n].iov_base = g->ptr + off;
+		v->iov[n].iov_len = g->len - off;
+		off = 0;
+		n++;
+	}
+	memset(&v->mh, 0, sizeof(v->mh));
+	v->mh.msg_iov = v->iov;
+	v->mh.msg_iovlen = n;
+	io_uring_prep_sendmsg(sqe, s->slot, &v->mh, MSG_NOSIGNAL | MSG_WAITALL);
+	sqe->user_data = rl_conn_ud(cx, c, RL_OP_SEND, side);
+}
+
 void rl_sock_kick(rl_conns *cx, rl_conn *c, unsigned side)
 {
 	rl_sock *s = &c->s[side];
@@ -447,6 +489,8 @@ void rl_sock_kick(rl_conns *cx, rl_conn *c, unsigned side)
 		sqe->user_data = rl_ud_zc(rl_conn_idx(cx, c), seg, side);
 		g->zc++;
 		count(cx->k.zc_sends, 1);
+	} else if (cx->sendv && g->next != RL_SEG_NONE && !use_zc(cx, s, g->next, cx->segs[g->next].len)) {
+		gather(cx, c, side, sqe);
 	} else {
 		io_uring_prep_send(sqe, s->slot, g->ptr + s->qoff, len, MSG_NOSIGNAL | MSG_WAITALL);
 		sqe->user_data = rl_conn_ud(cx, c, RL_OP_SEND, side);
@@ -468,21 +512,29 @@ static void send_done(rl_conns *cx, rl_conn *c, unsigned side, int res)
 		sock_failed(cx, c, side, eof_held && res == -EPIPE ? -ECONNRESET : res);
 		return;
 	}
+	/* res may cover several segments (a gathered send): each one finished
+	 * before the last goes back now, the last after the owner has seen it */
 	uint32_t done = RL_SEG_NONE;
-	uint32_t seg = s->qhead;
-	if (seg != RL_SEG_NONE) {
-		s->qoff += (uint32_t) res;
-		s->qbytes -= (uint32_t) res;
-		cx->buffered -= (uint64_t) res;
-		if (s->qoff >= cx->segs[seg].len) {
-			s->qhead = cx->segs[seg].next;
-			if (s->qhead == RL_SEG_NONE)
-				s->qtail = RL_SEG_NONE;
-			s->qoff = 0;
-			if (seg < cx->br->count)
-				s->qbufs--;
-			done = seg;
+	uint32_t left = s->qhead != RL_SEG_NONE ? (uint32_t) res : 0; /* none: dropped by a close */
+	s->qbytes -= left;
+	cx->buffered -= (uint64_t) left;
+	while (left && s->qhead != RL_SEG_NONE) {
+		uint32_t seg = s->qhead;
+		uint32_t take = cx->segs[seg].len - s->qoff;
+		if (take > left) {
+			s->qoff += left;
+			break;
 		}
+		left -= take;
+		s->qhead = cx->segs[seg].next;
+		if (s->qhead == RL_SEG_NONE)
+			s->qtail = RL_SEG_NONE;
+		s->qoff = 0;
+		if (seg < cx->br->count)
+			s->qbufs--;
+		if (done != RL_SEG_NONE)
+			seg_sent(cx, s, done);
+		done = seg;
 	}
 	if (!(c->flags & RL_C_CLOSING)) {
 		rl_sock_kick(cx, c, side);

@@ -10,7 +10,10 @@
  *    buffers (-ENOBUFS), fed again when buffers come back;
  *  - sending: one send in flight per socket, from a queue of segments, so
  *    bytes leave in order (two sends submitted together on one socket can
- *    complete out of order); zero-copy sends and their notifications;
+ *    complete out of order); a send takes several queued segments at once
+ *    when the owner allows it (sendmsg: a bulk stream's four 16 KiB buffers
+ *    leave in one send, one wake of the peer, not four); zero-copy sends and
+ *    their notifications;
  *  - backpressure (pause/resume receiving) and half-close (shutdown once the
  *    queue has drained);
  *  - lifetime: a connection lives until every request naming it has
@@ -31,6 +34,7 @@
 #ifndef RL_CONN_H
 #define RL_CONN_H
 
+#include "abi.h"
 #include "bufring.h"
 #include "ring.h"
 #include "ud.h"
@@ -123,8 +127,10 @@ typedef struct rl_conn_ops {
 	void (*data)(struct rl_conns *cx, rl_conn *c, unsigned side, unsigned bid, unsigned len);
 	/* the peer of side sent FIN */
 	void (*eof)(struct rl_conns *cx, rl_conn *c, unsigned side);
-	/* side's queue moved: a send completed with res bytes, seg the segment
-	 * it finished (RL_SEG_NONE if none; valid until this returns); or, with
+	/* side's queue moved: a send completed with res bytes, seg the last
+	 * segment it finished (RL_SEG_NONE if none; valid until this returns; a
+	 * gathered send may have finished others before it, already given
+	 * back); or, with
 	 * res 0 and RL_SEG_NONE, a shutdown completed or a zero-copy
 	 * notification gave back a buffer side held (zbufs fell; not while
 	 * closing). Called while closing too (for counting): check
@@ -166,6 +172,8 @@ typedef struct rl_conns_opts {
 	int zc_chunks;            /* chunks may be sent with send_zc (not only buffers) */
 	unsigned zc_copied_limit; /* go back to send after this many copied zc sends in a row; 0 = never */
 	uint32_t chunk_keep;      /* a free chunk keeps memory of up to this size for reuse */
+	unsigned gather;          /* queued segments one send may take (sendmsg), at most
+				   * RL_GATHER_MAX (abi.h); 0 or 1: one segment a send */
 } rl_conns_opts;
 
 typedef struct rl_conns {
@@ -180,8 +188,9 @@ typedef struct rl_conns {
 	unsigned slots_used; /* fixed-file slots holding a socket */
 	rl_seg *segs;        /* [0, br->count): provided buffers; above: chunks */
 	uint32_t nsegs;
-	uint32_t seg_free; /* free list of chunk segments */
-	uint32_t *starved; /* (conn idx << 1 | side) waiting for buffers */
+	uint32_t seg_free;      /* free list of chunk segments */
+	uint32_t *starved;      /* (conn idx << 1 | side) waiting for buffers */
+	struct rl_sendv *sendv; /* by (conn idx << 1 | side): a gathered send's msghdr (o.gather > 1) */
 	unsigned nstarved;
 	uint64_t buffered; /* bytes queued to send, all connections */
 	int zc_fixed;      /* the buffer region is registered as fixed buffer 0 */

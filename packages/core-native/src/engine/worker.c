@@ -152,10 +152,13 @@ int rl_worker_init(rl_worker *w, const rl_worker_opts *o, rl_counters c, const c
 		return ret;
 	}
 	/* a local peer or a device without zero copy makes the kernel copy: a
-	 * socket whose zc sends were copied 4 times in a row goes back to send */
-	rl_conns_opts co = {
-		.cap = o->table_size, .chunks = 256, .zc_threshold = o->zc_threshold, .zc_copied_limit = 4
-	};
+	 * socket whose zc sends were copied 4 times in a row goes back to send;
+	 * what queues up behind a send in flight leaves in one gathered send */
+	rl_conns_opts co = { .cap = o->table_size,
+			     .chunks = 256,
+			     .zc_threshold = o->zc_threshold,
+			     .zc_copied_limit = 4,
+			     .gather = RL_GATHER_MAX };
 	ret = rl_conns_init(&w->cx, &w->ring, &w->br, &co, &worker_conn_ops, w);
 	w->next_free = malloc(o->table_size * sizeof(uint32_t));
 	if (ret < 0 || !w->next_free) {
