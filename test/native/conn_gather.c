@@ -93,8 +93,8 @@ static void run(owner *o, unsigned gather, const char *what)
 	CHECK(got == TOTAL, "%s: %u of %u bytes came back", what, got, TOTAL);
 	CHECK(!memcmp(back, out, TOTAL), "%s: the bytes came back in order", what);
 	CHECK(o->sent == TOTAL, "%s: the sent hook reported %llu bytes", what, (unsigned long long) o->sent);
-	printf("%s: %u segments queued (at most %u at once), %u send completions\n", what, o->queued, o->deepest,
-	       o->sends);
+	printf("%s: %u segments queued (at most %u at once), %u send completions\n", what, o->queued,
+	       o->deepest, o->sends);
 
 	rig_close(&o->r, &o->closed, what);
 	rig_destroy(&o->r);

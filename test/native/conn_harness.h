@@ -75,8 +75,8 @@ static inline void rig_close(conn_rig *r, const int *closed, const char *what)
 	for (int i = 0; i < 50 && !*closed; i++)
 		rig_pump(r, 20);
 	CHECK(*closed, "%s: the connection closed", what);
-	CHECK(rl_buf_free(&r->br) == r->br.count, "%s: every buffer back (%u of %u)", what, rl_buf_free(&r->br),
-	      r->br.count);
+	CHECK(rl_buf_free(&r->br) == r->br.count, "%s: every buffer back (%u of %u)", what,
+	      rl_buf_free(&r->br), r->br.count);
 }
 
 static inline void rig_destroy(conn_rig *r)

