@@ -133,7 +133,7 @@ test.serial('proxy: --policy is the old --upstream-policy; the header names plac
   const s = startCli(['proxy', '--host', '127.0.0.1', '--port', '0', '-u', `127.0.0.1:${upPort}`, '--policy', 'least-connections', '--workers', '1']);
   try {
     t.true(await waitFor(() => s.io.out.includes('listening on'), 30_000), s.io.err);
-    t.regex(s.io.out, /^ringleader proxy listening on 127\.0\.0\.1:\d+ \(1 workers, placement p2c, upstream policy least-connections\)$/m);
+    t.regex(s.io.out, /^ringleader proxy listening on 127\.0\.0\.1:\d+ \(1 worker, placement p2c, upstream policy least-connections\)$/m);
     t.regex(s.io.err, /^ringleader: warning: --policy is deprecated, use --upstream-policy$/m);
     s.p.kill('SIGINT');
     t.is(await s.exited, 0, s.io.err);

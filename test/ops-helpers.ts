@@ -98,7 +98,13 @@ export function jsonCli(args: string[]) {
   });
   p.stderr.on('data', (d) => (r.stderr += d));
   return {
-    ...r,
+    p,
+    lines,
+    exited: r.exited,
+    /** what it wrote to stderr so far */
+    get stderr(): string {
+      return r.stderr;
+    },
     /** the `n`th line of this event (0 first), waiting for it up to `ms` */
     async line(event: string, ms = 20000, n = 0): Promise<Record<string, unknown>> {
       const find = () => lines.filter((l) => l.event === event)[n];

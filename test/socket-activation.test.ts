@@ -35,6 +35,9 @@ test('systemd-socket-activate: the first connection starts the server on the inh
     t.true(await waitFor(() => io.out.includes('"event":"listening"'), 30000), io.out);
     const listening = io.out.split('\n').find((l) => l.includes('"event":"listening"'));
     t.is(JSON.parse(listening!).port, port, 'reports the inherited socket, not --port 9');
+    // the connection that waited in the backlog paused accepting while the
+    // worker started: that pause follows the listening line, which is first
+    t.is((JSON.parse(io.out.split('\n')[0]!) as { event: string }).event, 'listening', io.out);
     t.regex(io.err, /socket activation: serving the inherited socket \(fd 3\)/);
     t.regex(io.err, /--port ignored/);
     t.true(await waitFor(() => sock.got.some((d) => d.startsWith('READY=1')), 5000), JSON.stringify(sock.got));

@@ -4,7 +4,18 @@
  * `node --no-memory-reducer dist/bin.js`: see that launcher for why.
  */
 import { setFlagsFromString } from 'node:v8';
-import { main } from './index.js';
+import { holdEarlySignals } from './signals.js';
+import { useJsonErrors } from './util.js';
+
+// the server commands hold SIGHUP and SIGUSR2 from here until they can act
+// on them (signals.ts); the rest of the CLI loads after this line
+const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
+if (command === 'serve' || command === 'echo' || command === 'proxy') {
+  holdEarlySignals();
+  // a server's --json: every line on stderr is JSON, a bad flag's too
+  if (process.argv.includes('--json')) useJsonErrors();
+}
+const { main } = await import('./index.js');
 
 // Started as `node bin.js` instead, the main isolate keeps the reducer
 // (`doctor` says so), but threads created from here on start without it: in

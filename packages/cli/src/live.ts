@@ -9,9 +9,9 @@ import type { Logger } from 'pino';
 import { formatHostPort } from '@ringleader/runtime/internal';
 import { onReloadSignal } from './reload.js';
 import type { Reconfig } from './server-flags.js';
-import { onStopSignals } from './signals.js';
+import { onStopSignals, releaseEarlySignals } from './signals.js';
 import { onUpgradeSignal, reportUpgradeReady } from './upgrade.js';
-import { bytes, cliMessage, num } from './util.js';
+import { bytes, cliKey, cliMessage, num } from './util.js';
 
 export interface LiveOptions {
   json: boolean;
@@ -90,19 +90,24 @@ function emit(event: string, fields: Record<string, unknown> = {}): void {
 
 /** A warning as an object with a code (JSON lines) and its text (the live line, the log); `key`: the option it is about. */
 function warning(e: Error & { code?: string; key?: string }, fallback: string): { code: string; key?: string; message: string } {
-  return { code: e.code ?? fallback, ...(e.key ? { key: e.key } : {}), message: cliMessage(e) };
+  return { code: e.code ?? fallback, ...(e.key ? { key: cliKey(e.key) } : {}), message: cliMessage(e) };
 }
 
 /**
  * Server events as JSON lines (--json) or as notes for the live line; the
- * notes are returned to be drained once per interval.
+ * notes are returned to be drained once per interval. Events before the
+ * `listening` line (a socket-activated server's queued connections pause
+ * and resume accepting while its workers start) follow it: `listening` is
+ * the first line a consumer sees, after any startup warning.
  */
-function watch(server: Server, o: LiveOptions): string[] {
+function watch(server: Server, o: LiveOptions): { notes: string[]; listening: () => void } {
   const notes: string[] = [];
+  let early: (() => void)[] | null = [];
   const on = <E>(event: string, json: (e: E) => Record<string, unknown>, text: (e: E) => string) => {
     server.on(event, (e: E) => {
-      if (o.json) emit(event, json(e));
-      else notes.push(text(e));
+      if (!o.json) notes.push(text(e));
+      else if (early) early.push(() => emit(event, json(e)));
+      else emit(event, json(e));
     });
   };
   on(
@@ -138,7 +143,12 @@ function watch(server: Server, o: LiveOptions): string[] {
   };
   server.on('warning', warn('ERR_WARNING'));
   server.on('accept-error', warn('ERR_ACCEPT'));
-  return notes;
+  const listening = () => {
+    const held = early ?? [];
+    early = null;
+    for (const f of held) f();
+  };
+  return { notes, listening };
 }
 
 /**
@@ -164,7 +174,7 @@ function statusText(st: ServerStats): string {
 
 /** Serve until a signal; resolves with the process exit code. */
 export async function runLive(server: Server, o: LiveOptions): Promise<number> {
-  const notes = watch(server, o);
+  const { notes, listening } = watch(server, o);
   const addr = await server.listen();
   const out = process.stdout;
   const tty = out.isTTY && !o.json;
@@ -176,7 +186,7 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
   // several acceptors listen on one address each with SO_REUSEPORT: said once, with their count
   const addresses = [...new Set(server.addresses().map((a) => formatHostPort(a.address, a.port)))];
   const acceptors = so.acceptors > 1 ? `, ${so.acceptors} acceptors` : '';
-  const header = `ringleader ${o.label} listening on ${addresses.join(', ')} (${so.workers} workers${acceptors}, ${policies})`;
+  const header = `ringleader ${o.label} listening on ${addresses.join(', ')} (${so.workers} worker${so.workers === 1 ? '' : 's'}${acceptors}, ${policies})`;
 
   const notify = notifier(o.log);
   let prev = server.stats();
@@ -205,7 +215,8 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
       o.drainMs = next.drainMs;
       o.log.level = next.logLevel;
     },
-    warn: (w) => (o.json ? emit('warning', w) : o.log.warn(w.message)),
+    // as the server's own warnings: a JSON line, or a note on the live line
+    warn: (w) => (o.json ? emit('warning', w) : notes.push(`warning: ${w.message}`)),
   });
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -250,6 +261,7 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
       stop,
       event: (name, fields) => (o.json ? emit(name, fields) : notes.push(`${name} ${JSON.stringify(fields)}`)),
     });
+    releaseEarlySignals();
     // announce only once a signal is handled: whoever waits for this line may signal at once
     notify(`READY=1\nMAINPID=${process.pid}\n${statusText(server.stats())}`);
     const admin = server.adminAddress();
@@ -267,6 +279,7 @@ export async function runLive(server: Server, o: LiveOptions): Promise<number> {
         upstreamPolicy,
         admin: admin ? formatHostPort(admin.address, admin.port) : undefined,
       });
+      listening();
     } else {
       out.write(header + '\n');
       if (admin) out.write(`admin on http://${formatHostPort(admin.address, admin.port)}/ (metrics, healthz, readyz, stats)\n`);

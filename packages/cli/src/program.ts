@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { die } from './util.js';
+import { die, jsonErrorsWanted, stderrLine } from './util.js';
 
 // the version is the package's own (dist/program.js -> ../package.json)
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,7 +29,13 @@ Exit status: 0 success; 1 runtime failure; 2 bad options (see each command's --h
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `ringleader: ${s}` : s) });
+    .configureOutput({ writeErr });
+}
+
+/** commander's error lines, as `ringleader: error: ...`, or under --json as one JSON record (its help hint left out) */
+function writeErr(s: string): void {
+  if (!jsonErrorsWanted()) process.stderr.write(s.startsWith('error:') ? `ringleader: ${s}` : s);
+  else if (s.startsWith('error:')) stderrLine(60, s.trim(), { exitCode: 2 });
 }
 
 /** Parse `argv` and run the command; exits 2 on bad usage, 1 on failure (one line, no stack). */

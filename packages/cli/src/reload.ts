@@ -10,7 +10,7 @@
  */
 import type { ReloadSummary, Server } from '@ringleader/runtime';
 import type { Reconfig } from './server-flags.js';
-import { cliMessage } from './util.js';
+import { cliKey, cliMessage, flagText } from './util.js';
 
 export interface ReloadReport {
   json: boolean;
@@ -35,8 +35,11 @@ export function onReloadSignal(server: Server, o: ReloadReport): () => void {
   // failed before any worker was replaced reports the one that goes on
   let generation = 0;
   const failed = (e: unknown): ReloadSummary => ({ generation, replaced: 0, drained: 0, forced: 0, ms: 0, error: e instanceof Error ? e : new Error(String(e)) });
-  const done = (s: ReloadSummary) => {
-    const line = s.error && !s.replaced ? { ...s, generation } : s;
+  // the options a restart would apply, named as the --config file names
+  // them: the server's (bufferSize) and the CLI's own (json, interval)
+  const done = (s: ReloadSummary, cli: string[] = []) => {
+    const named = [...new Set([...cli, ...(s.restartRequired ?? [])].map(cliKey))];
+    const line: ReloadSummary = { ...s, ...(s.error && !s.replaced ? { generation } : {}), ...(named.length ? { restartRequired: named } : {}) };
     generation = line.generation;
     report(o, line);
     o.ended(line);
@@ -51,16 +54,17 @@ export function onReloadSignal(server: Server, o: ReloadReport): () => void {
       done(failed(e));
       return;
     }
-    for (const key of next?.restartRequired ?? []) {
-      o.warn({ code: 'ERR_RESTART_REQUIRED', key, message: `${key} cannot change on a reload (a restart or an upgrade applies it); it keeps its running value` });
+    const cli = next?.restartRequired ?? [];
+    for (const key of cli) {
+      o.warn({ code: 'ERR_RESTART_REQUIRED', key: cliKey(key), message: `${flagText(key)} cannot change on a reload (a restart or an upgrade applies it); it keeps its running value` });
     }
     server.reload({ drainTimeout: next?.drainMs ?? o.drainMs, options: next?.options }).then(
       (s) => {
         if (next) o.applied(next);
-        done(s);
+        done(s, cli);
       },
       // bad options (nothing was touched), or a reload racing a shutdown
-      (e: Error) => done(failed(e)),
+      (e: Error) => done(failed(e), cli),
     );
   };
   process.on('SIGHUP', handler);

@@ -143,6 +143,8 @@ export interface ServerFlags {
  * every server command, so it also folds the --config file into the flags.
  */
 export function serverLog(cmd: Command): Logger {
+  // --json on the command line: an error in the --config file is JSON too
+  if (cmd.getOptionValue('json')) useJsonErrors();
   applyConfig(cmd);
   const f = cmd.opts<ServerFlags>();
   if (f.json) useJsonErrors();

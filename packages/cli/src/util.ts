@@ -126,10 +126,27 @@ export function useConfigKeys(file: string, keys: Map<string, string>): void {
 export function cliText(text: string): string {
   const flag = (name: string) => {
     const f = overrides[name] ?? FLAG_OF[name];
-    const key = f === undefined ? undefined : configKeys?.keys.get(f);
-    return key === undefined ? f : `--config ${configKeys!.file}: ${key}:`;
+    return f === undefined ? f : flagText(f);
   };
   return text.replace(/option "([A-Za-z]+)(\[\d+\])?"/g, (m, name: string) => flag(name) ?? m).replace(/"([A-Za-z]+)"/g, (m, name: string) => flag(name) ?? m);
+}
+
+/**
+ * An option's name as this CLI's user writes it: the --config file's key
+ * (the flag's long name without the dashes), for an API option name
+ * (`bufferSize` -> `buffer-size`, `port` -> `listen` when --listen set it)
+ * or a flag (`--json` -> `json`). Names it does not know stay as they are.
+ */
+export function cliKey(name: string): string {
+  const f = name.startsWith('--') ? name : (overrides[name] ?? FLAG_OF[name]);
+  if (f === undefined) return name;
+  return configKeys?.keys.get(f) ?? f.replace(/^--/, '');
+}
+
+/** A flag as a message names it: `--json`, or `--config FILE: json:` when the file set it. */
+export function flagText(f: string): string {
+  const key = configKeys?.keys.get(f);
+  return key === undefined ? f : `--config ${configKeys!.file}: ${key}:`;
 }
 
 /** An error message in this CLI's terms. */
@@ -144,19 +161,27 @@ export function useJsonErrors(): void {
   jsonErrors = true;
 }
 
+/**
+ * One line on stderr from the CLI itself (not through the command's log): a
+ * pino-shaped JSON record under --json (level 60 fatal, 50 error, 40
+ * warning), else `ringleader: message`.
+ */
+export function stderrLine(level: 40 | 50 | 60, message: string, extra: Record<string, unknown> = {}): void {
+  if (jsonErrors) process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, msg: `ringleader: ${message}`, ...extra })}\n`);
+  else process.stderr.write(`ringleader: ${message}\n`);
+}
+
 /** Print an error without a stack trace and exit: 2 for bad options, 1 otherwise. */
 export function die(e: unknown): never {
   const err = e instanceof Error ? e : new Error(String(e));
   const usage = err instanceof UsageError || err instanceof TypeError || err instanceof RangeError;
   const exitCode = usage ? 2 : 1;
-  if (jsonErrors) {
-    // pino's fields (log.ts): level 60 is fatal
-    const code = (err as { code?: unknown }).code;
-    process.stderr.write(
-      `${JSON.stringify({ level: 60, time: new Date().toISOString(), pid: process.pid, msg: `ringleader: ${cliMessage(err)}`, ...(typeof code === 'string' ? { code } : {}), exitCode })}\n`,
-    );
-  } else {
-    process.stderr.write(`ringleader: ${cliMessage(err)}\n`);
-  }
+  const code = (err as { code?: unknown }).code;
+  stderrLine(60, cliMessage(err), { ...(typeof code === 'string' ? { code } : {}), exitCode });
   process.exit(exitCode);
+}
+
+/** --json given to a command: its errors are JSON from the first one (a bad flag, a bad --config file) */
+export function jsonErrorsWanted(): boolean {
+  return jsonErrors;
 }

@@ -25,7 +25,7 @@ import { serverStats } from './server-stats.js';
 import type { AddressInfo, CloseOptions, CloseSummary, ReloadSummary, ServerStats } from './server-types.js';
 import { reloadOptions } from './reload-options.js';
 import { ShardPool } from './shards.js';
-import { adoptError, checkBufferMemory, checkKernel, prepareUpstreams, resolveListenHost, ringError } from './startup.js';
+import { adoptError, checkAdminClash, checkBufferMemory, checkKernel, prepareUpstreams, resolveListenHost, ringError } from './startup.js';
 import type { ResolvedUpstream } from './upstream.js';
 
 type State = 'new' | 'starting' | 'listening' | 'closing' | 'closed';
@@ -205,8 +205,11 @@ export class Server extends EventEmitter {
       const { stats, blocks } = this.#statsAndBlocks();
       return { stats, blocks, ready: this.#notReady() === null, draining: this.#state === 'closing' };
     });
+    const ip = await resolveListenHost(a.host, 'admin');
+    const o = this.options;
+    if (o.fds === undefined) checkAdminClash(a, ip, await resolveListenHost(o.host), o.port);
     this.#admin = new AdminServer({ metrics, stats: () => this.stats(), notReady: () => this.#notReady() });
-    await this.#admin.listen(a.host, a.port);
+    await this.#admin.listen(ip, a.port);
   }
 
   /**

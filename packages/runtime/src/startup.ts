@@ -28,16 +28,31 @@ export function checkKernel(): void {
   if (!p.bufRing) throw ioUringUnavailable('the kernel lacks provided buffer rings');
 }
 
-/** The address to bind: numeric hosts as they are, names resolved; a name that does not resolve is a RangeError naming `host`. */
-export async function resolveListenHost(host: string): Promise<string> {
+/** The address to bind: numeric hosts as they are, names resolved; a name that does not resolve is a RangeError naming the option (`host`, `admin`). */
+export async function resolveListenHost(host: string, option = 'host'): Promise<string> {
   if (isNumericHost(host)) return host;
   try {
     return (await lookup(host)).address;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
-    const err = outOfRange('host', `a host name that resolves (getaddrinfo ${code})`, host);
+    const err = outOfRange(option, `a host name that resolves (getaddrinfo ${code})`, host);
     (err as RangeError & { cause?: unknown }).cause = e;
     throw err;
+  }
+}
+
+const WILDCARDS = ['0.0.0.0', '::', '::0'];
+
+/**
+ * The admin endpoint on the server's own address and port: its listen would
+ * take the port first and the server's bind then fails with EADDRINUSE on a
+ * port that was free, naming the wrong option. Refused as a RangeError
+ * naming `admin`. Hosts are resolved; a wildcard overlaps every address.
+ */
+export function checkAdminClash(admin: { host: string; port: number }, adminIp: string, listenIp: string, listenPort: number): void {
+  if (!admin.port || admin.port !== listenPort) return;
+  if (adminIp === listenIp || WILDCARDS.includes(adminIp) || WILDCARDS.includes(listenIp)) {
+    throw outOfRange('admin', `an address other than the server's own (${formatHostPort(listenIp, listenPort)})`, formatHostPort(admin.host, admin.port));
   }
 }
 
