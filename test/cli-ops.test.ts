@@ -62,6 +62,11 @@ test('--json: a bad flag and a bad --config file are JSON records on stderr, exi
     t.is(cfg.code, 2);
     const r = JSON.parse(cfg.stderr.trim()) as { msg: string; exitCode: number };
     t.regex(r.msg, /nosuch: unknown key/);
+    // a deprecated flag's name in the file: refused, with the key to write
+    writeFileSync(file, 'upstream: [127.0.0.1:1]\npolicy: random\n');
+    const old = await runCli(['proxy', '--config', file]);
+    t.is(old.code, 2);
+    t.regex(old.stderr, /policy: unknown key \(the deprecated --policy: write upstream-policy\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -86,7 +86,13 @@ export function applyConfig(cmd: Command): void {
   for (const [key, v] of Object.entries(data)) {
     const o = byKey.get(key);
     const where = `--config ${file}: ${key}`;
-    if (!o) throw new UsageError(`${where}: unknown key (known: ${[...new Set([...byKey.values()].map((x) => x.long!.slice(2)))].join(', ')})`);
+    if (!o) {
+      // a deprecated flag's name: the file takes only the new one (its description says which)
+      const old = (cmd.options as Option[]).find((x) => x.hidden && x.long === `--${key}`);
+      const use = old && /^deprecated: use --(\S+)/.exec(old.description)?.[1];
+      if (use) throw new UsageError(`${where}: unknown key (the deprecated --${key}: write ${use})`);
+      throw new UsageError(`${where}: unknown key (known: ${[...new Set([...byKey.values()].map((x) => x.long!.slice(2)))].join(', ')})`);
+    }
     const name = o.attributeName();
     if (cmd.getOptionValueSource(name) === 'cli') continue;
     let value: unknown;
