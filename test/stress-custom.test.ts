@@ -169,6 +169,28 @@ test('pipelined requests lost behind a timed-out one are counted: sent = answere
   t.is(m.sent, m.verified + r.responses!.timeouts + m.abandoned + m.unfinished, JSON.stringify({ ...m, timeouts: r.responses!.timeouts }));
 });
 
+test('pipelined requests lost behind a reset are counted once: sent = answered + errors + lost + unfinished', async (t) => {
+  // answers 5 requests of each connection, then resets it with requests
+  // unread (the reset's request is its error, those behind it are lost)
+  const counts = new WeakMap<object, number>();
+  const r = await withPeer(
+    startBadServer((s, d) => {
+      const seen = counts.get(s) ?? 0;
+      const n = d.toString('latin1').split('\n').length - 1;
+      counts.set(s, seen + n);
+      const answer = Math.max(0, Math.min(n, 5 - seen));
+      if (answer) s.write('ok\r\n'.repeat(answer));
+      if (seen + n > 5) s.resetAndDestroy();
+    }),
+    (port) => runStress({ targets: `127.0.0.1:${port}`, threads: 1, connections: 2, pipeline: 4, duration: 1000, warmup: 0, maxErrors: 100_000, send: 'q\n', expect: 'ok\r\n' }),
+  );
+  const m = r.messages;
+  t.true((r.errors.byCode.ECONNRESET ?? 0) > 0, JSON.stringify(r.errors));
+  t.true(m.abandoned > 0, JSON.stringify(m));
+  // each reset's request was counted as its error and in abandoned too
+  t.is(m.sent, m.verified + r.errors.total + m.abandoned + m.unfinished, JSON.stringify({ ...m, errors: r.errors }));
+});
+
 test('a reset names the connection and request it left unanswered; with several servers, the server too', async (t) => {
   const reset = startBadServer((s) => s.resetAndDestroy());
   const right = framedServer('\n', () => 'ok\r\n');

@@ -312,16 +312,16 @@ static void on_closed(rl_conns *cx, rl_conn *k)
 	if (rl_cm_timed(cl->o.mode) || cl->o.mode == RL_CM_BULK) {
 		uint64_t lost = c->issued - c->rx_seq;
 		if (lost) {
-			if (!running(cl)) {
-				CADD(CU(cl, unfinished), lost);
-			} else {
-				/* what was pipelined behind the request that failed the
-				 * socket (that one is counted as its error) is gone with
-				 * it: counted, so sent = answered + errors + these */
-				uint64_t named = (c->flags & CF_MSG_FAILED) ? 1 : 0;
-				if (lost > named)
-					CADD(CU(cl, abandoned), lost - named);
-			}
+			/* of these, what had left whole is in `sent` (a request in
+			 * the send the socket's end cut short never was), and the
+			 * one that failed the socket (CF_MSG_FAILED) is counted as
+			 * its error; the rest ended with the run (unfinished) or
+			 * were lost with the connection (abandoned), so that sent =
+			 * answered + errors + abandoned + unfinished */
+			uint64_t named = (c->flags & CF_MSG_FAILED) ? 1 : 0;
+			uint64_t gone = c->sent_seq > c->rx_seq ? c->sent_seq - c->rx_seq : 0;
+			if (gone > named)
+				CADD(running(cl) ? CU(cl, abandoned) : CU(cl, unfinished), gone - named);
 			if (cl->o.quota) {
 				cl->quota_open -= lost;
 				if (running(cl))

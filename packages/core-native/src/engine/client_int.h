@@ -63,6 +63,7 @@ typedef struct rl_cconn {
 	/* the byte stream: messages [rx_seq, issued) are in flight; the sender
 	 * has generated everything before (tx_seq, tx_off) */
 	uint64_t issued;
+	uint64_t sent_seq; /* messages before it have left whole (their send completed) */
 	uint64_t tx_seq, tx_key;
 	uint32_t tx_len, tx_off;
 	uint64_t rx_seq, rx_key;

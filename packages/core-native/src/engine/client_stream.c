@@ -85,6 +85,7 @@ static void set_rx(rl_client *cl, rl_cconn *c, uint64_t seq)
 void rl_cl_stream_at(rl_client *cl, rl_cconn *c, uint64_t seq)
 {
 	c->issued = seq;
+	c->sent_seq = seq;
 	set_tx(cl, c, seq);
 	set_rx(cl, c, seq);
 	c->tx_bytes = c->rx_bytes = 0;
@@ -219,8 +220,10 @@ void rl_cl_on_sent(rl_conns *cx, rl_conn *k, unsigned side, unsigned res, uint32
 	CADD(CU(cl, bytes_out_all), res);
 	if (in_window(cl, cl->now))
 		CADD(CU(cl, bytes_out), res);
-	if (seg != RL_SEG_NONE)
+	if (seg != RL_SEG_NONE) {
 		CADD(CU(cl, msgs_sent), cx->segs[seg].tag);
+		c->sent_seq += cx->segs[seg].tag;
+	}
 	if (c->state == CS_UP)
 		rl_cl_kick(cl, c);
 }
@@ -232,9 +235,14 @@ void rl_cl_on_error(rl_conns *cx, rl_conn *k, unsigned side, int err)
 	if (c->state == CS_UP) {
 		rl_cl_count_err(cl, err);
 		CADD(CU(cl, conn_errors), 1);
-		/* name the first message the error left unanswered (a reset) */
-		if (rl_cl_has_inflight(cl, c) && cl->o.mode != RL_CM_CHURN)
+		/* name the first message the error left unanswered (a reset):
+		 * that one is the error's, so it is not also lost with the
+		 * connection (sent = answered + errors + lost held only when
+		 * the server closed with FIN) */
+		if (rl_cl_has_inflight(cl, c) && cl->o.mode != RL_CM_CHURN) {
 			record_mm(cl, RL_MM_ERROR, c, c->rx_seq, c->rx_off, -1, err);
+			c->flags |= CF_MSG_FAILED;
+		}
 	}
 	rl_cl_close(cl, c, err);
 }
