@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StressResult } from '@ringleader/runtime';
-import { hdrText } from '@ringleader/runtime/internal';
+import { hdrText, latencyStats } from '@ringleader/runtime/internal';
 import { clientLayout, histLowerBounds } from '@ringleader/core-native';
 import { runCli } from './helpers.js';
 import { startBadServer, withPeer } from './peers.js';
@@ -88,6 +88,22 @@ test('--hdr-out: the first row is the exact minimum, not the upper bound of its 
     .split('\n')
     .filter((x) => /^\s+[\d.]+\s+[\d.]+\s+\d+/.test(x));
   t.is(rows[0].trim().split(/\s+/)[0], '1.235');
+});
+
+test('percentiles: the last rank is the exact maximum; one sample is its own min, max and every percentile', (t) => {
+  const b = histLowerBounds(clientLayout.histSubBits, clientLayout.histBuckets);
+  const i = b.findIndex((x) => x > 2_000_000) - 1;
+  // 100 samples in one bucket, the largest 2.001 ms: p99.9 is that sample
+  const h = new Float64Array(clientLayout.histBuckets);
+  h[i] = 100;
+  const s = latencyStats(h, 100 * 2_000_500, b[i] + 1, 2_001_000);
+  t.is(s!.p999, 2001);
+  t.is(s!.p99999, 2001);
+  // one sample (a connect: no exact samples kept, its sum is its value)
+  const one = new Float64Array(clientLayout.histBuckets);
+  one[i] = 1;
+  const c = latencyStats(one, 2_000_400, 0, 2_000_400);
+  t.like(c, { count: 1, min: 2000.4, max: 2000.4, p50: 2000.4, p99999: 2000.4, stdev: 0 });
 });
 
 test.serial('--hdr-out of a run with no answer: the failed report, and an empty distribution', async (t) => {
@@ -172,6 +188,22 @@ test.serial('stress merge adds the histograms, counts and rates of several runs'
     t.true(
       mixed.warnings.some((w) => /^the merged results ran different loads \(closed loop, open loop 1000\/s\)/.test(w)),
       JSON.stringify(mixed.warnings),
+    );
+
+    // one file merged with nothing is itself (not read again from its histogram)
+    const one = JSON.parse((await runCli(['stress', 'merge', files[0], '--json'])).stdout) as StressResult;
+    t.deepEqual({ ...one, mergedFrom: undefined }, { ...results[0], mergedFrom: undefined });
+    // the same file twice, and runs of different lengths, are warned of
+    const twice = JSON.parse((await runCli(['stress', 'merge', files[0], files[0], '--json'])).stdout) as StressResult;
+    t.true(
+      twice.warnings.some((w) => /a\.json is the same run as .*a\.json \(same seed and start\): it is counted twice/.test(w)),
+      JSON.stringify(twice.warnings),
+    );
+    writeFileSync(join(dir, 'long.json'), JSON.stringify({ ...results[1], durationMs: results[1].durationMs * 2 }));
+    const lengths = JSON.parse((await runCli(['stress', 'merge', files[0], join(dir, 'long.json'), '--json'])).stdout) as StressResult;
+    t.true(
+      lengths.warnings.some((w) => /^the merged runs measured for different times/.test(w)),
+      JSON.stringify(lengths.warnings),
     );
 
     // bad input: exit 2 naming the file

@@ -31,13 +31,17 @@ export function sampleCount(counts: Float64Array): number {
  * Percentile `q` (0..1) by the nearest-rank rule, as HdrHistogram reads it:
  * the bucket holding the ceil(q * N)-th smallest sample (at least the
  * first). Reported as that bucket's midpoint (the value lies within the
- * bucket, ~3% wide), clamped to [min, max] when those are known exactly.
+ * bucket, ~3% wide), clamped to [min, max] when those are known exactly;
+ * the rank of the last sample is `max` and that of the first `min`, when
+ * known (a p99.9 of 100 samples is their largest, not a midpoint under it).
  * 0 for an empty histogram.
  */
 export function percentile(counts: Float64Array, bounds: Float64Array, q: number, min = 0, max = Infinity): number {
   const total = sampleCount(counts);
   if (!total) return 0;
   const rank = Math.max(1, Math.ceil(q * total));
+  if (rank >= total && Number.isFinite(max)) return max;
+  if (rank === 1 && min > 0) return min;
   let seen = 0;
   for (let i = 0; i < counts.length; i++) {
     seen += counts[i];

@@ -14,7 +14,7 @@ export type { SchedulerListener, ShardInfo } from './scheduler.js';
 export { REQUEST_OPTIONS, resolveStressOptions } from './stress-options.js';
 export type { ResolvedStressOptions } from './stress-options.js';
 export { parseUpstream } from './upstream.js';
-export { csvText, hdrText, mergeResults } from './stress-report.js';
+export { csvText, hdrText, latencyStats, mergeResults } from './stress-report.js';
 export type { PerSecond, SecondSample, SparseHistogram } from './stress-report.js';
 // the request modes of stress (issue 11): option handling
 export { PROTOCOL_MODES, resolveProtocol } from './stress-protocol.js';

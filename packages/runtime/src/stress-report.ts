@@ -48,6 +48,8 @@ export function latencyStats(h: Float64Array, sumNs: number, minNs: number, maxN
   if (!count) return null;
   if (exact && exact.length === count) return exactStats(exact);
   const mean = sumNs / count;
+  // one sample: its sum is its value (connects keep no exact samples)
+  if (count === 1) return exactStats([mean]);
   let sq = 0;
   h.forEach((n, i) => {
     if (!n) return;
@@ -167,7 +169,8 @@ export function hdrText(s: SparseHistogram | null, minNs: number, maxNs: number,
   const f = (x: number) => x.toFixed(3).padStart(12);
   out.push(`#[Mean    = ${f(meanUs / 1000)}, StdDeviation   = ${f(stdevUs / 1000)}]`);
   out.push(`#[Max     = ${f(maxNs / 1e6)}, Total count    = ${String(total).padStart(12)}]`);
-  out.push(`#[Buckets = ${String(L.histBuckets).padStart(12)}, SubBuckets     = ${String(2 ** L.histSubBits).padStart(12)}]`);
+  // as HdrHistogram counts them: power-of-two buckets of 2^subBits sub-buckets
+  out.push(`#[Buckets = ${String(L.histBuckets >> L.histSubBits).padStart(12)}, SubBuckets     = ${String(2 ** L.histSubBits).padStart(12)}]`);
   return `${out.join('\n')}\n`;
 }
 
@@ -236,6 +239,9 @@ class HistSum {
   }
 }
 
+/** "a churn", "an idle" */
+const a = (word: string) => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
+
 /**
  * Results of one load spread over several machines, as one: histograms,
  * counts and rates added (the machines ran at the same time), per-second
@@ -248,8 +254,11 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
   const name = (i: number) => names[i] ?? `result ${i + 1}`;
   rs.forEach((r, i) => {
     if (!r || typeof r !== 'object' || !r.throughput || !r.messages) throw new RangeError(`${name(i)} is not the JSON of ringleader stress --json`);
-    if (r.mode !== rs[0].mode) throw new RangeError(`${name(i)} is a ${r.mode} run, ${name(0)} a ${rs[0].mode} run: only runs of one mode merge`);
+    if (r.mode !== rs[0].mode) throw new RangeError(`${name(i)} is ${a(r.mode)} run, ${name(0)} ${a(rs[0].mode)} run: only runs of one mode merge`);
   });
+  // one result merged with nothing is itself (read again from its
+  // histogram, its exact small-sample figures would turn into midpoints)
+  if (rs.length === 1) return { ...structuredClone(rs[0]), mergedFrom: 1 };
   const m: StressResult = structuredClone(rs[0]);
   const lat = new HistSum();
   const conn = new HistSum();
@@ -316,6 +325,19 @@ export function mergeResults(rs: readonly StressResult[], names: readonly string
   } else if (m.rate) {
     // one open loop on every machine: together they offered the sum
     m.rate = rs.reduce((a, r) => a + (r.rate ?? 0), 0);
+  }
+  // the same file given twice counts everything twice
+  const seen = new Map<string, number>();
+  rs.forEach((r, i) => {
+    const id = `${r.seed} ${r.windowStart} ${r.test ?? ''}`;
+    const j = seen.get(id);
+    if (j !== undefined) m.warnings.push(`${name(i)} is the same run as ${name(j)} (same seed and start): it is counted twice`);
+    else seen.set(id, i);
+  });
+  // rates add up over the time every run loaded: runs of other lengths add rates that did not overlap
+  const durations = rs.map((r) => r.durationMs);
+  if (Math.max(...durations) > 1.1 * Math.min(...durations)) {
+    m.warnings.push(`the merged runs measured for different times (${[...new Set(durations.map((d) => `${(d / 1000).toFixed(1)} s`))].join(', ')}): the rates are added as if they had overlapped`);
   }
   // several machines' rates add up only over time they loaded together
   const starts = rs.map((r) => Date.parse(r.windowStart ?? ''));

@@ -85,7 +85,7 @@ export interface StressResult {
   messages: {
     /** messages whose last byte was sent */
     sent: number;
-    /** messages echoed and verified byte for byte (whole run) */
+    /** messages echoed and verified byte for byte (whole run); in the request modes, every response, a wrong one (also an error) included */
     verified: number;
     /** verified inside the measured window */
     measured: number;
